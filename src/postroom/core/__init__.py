@@ -1,0 +1,1 @@
+"""Types, errors and ports shared by every layer. Imports nothing else of Postroom's."""

@@ -1,0 +1,65 @@
+"""Ports: the Protocols that adapters implement and services depend on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from postroom.core.search import SearchQuery
+from postroom.core.types import MessagePage, MessageRecord, NewMessage
+
+
+class MessageStore(Protocol):
+    """Durable message storage (SQLite or PostgreSQL).
+
+    `add` is async: it returns once the message is durably committed (group commit: messages
+    that arrive together share one transaction and one fsync). Everything else is synchronous
+    and is called from a worker thread by async callers.
+    """
+
+    async def add(self, message: NewMessage) -> None: ...
+
+    def list(
+        self, project: str, query: SearchQuery | None, start: int, limit: int
+    ) -> MessagePage: ...
+
+    def get(self, project: str, message_id: str) -> MessageRecord:
+        """Raises NotFound. `message_id` may be "latest" (newest message)."""
+        ...
+
+    def raw(self, project: str, message_id: str) -> bytes:
+        """The message byte-exact as stored. Raises NotFound."""
+        ...
+
+    def set_read(
+        self, project: str, ids: Sequence[str] | None, query: SearchQuery | None, read: bool
+    ) -> list[str]:
+        """Mark the given ids (or all matching `query`, or all if both None); return changed ids."""
+        ...
+
+    def delete(
+        self, project: str, ids: Sequence[str] | None, query: SearchQuery | None
+    ) -> list[str]:
+        """Delete the given ids (or all matching `query`, or all if both None); return ids."""
+        ...
+
+    def tags(self, project: str) -> list[str]: ...
+
+    def set_tags(self, project: str, ids: Sequence[str], tags: Sequence[str]) -> None:
+        """Replace the tags of each message."""
+        ...
+
+    def rename_tag(self, project: str, old: str, new: str) -> None: ...
+
+    def delete_tag(self, project: str, tag: str) -> None: ...
+
+    def prune(
+        self, project: str, max_messages: int | None, older_than: datetime | None
+    ) -> list[str]:
+        """Retention: delete beyond the newest `max_messages` and before `older_than`."""
+        ...
+
+    def database_size(self) -> int: ...
+
+    async def close(self) -> None: ...

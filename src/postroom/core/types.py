@@ -1,0 +1,145 @@
+"""Value types that cross layers: envelopes, session facts, parsed summaries, stored records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A mailbox as shown to people: display name (decoded) and addr-spec."""
+
+    name: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The SMTP envelope: reverse-path ("" for the null sender), forward-paths, ESMTP params.
+
+    `mail_params` holds MAIL FROM parameters upper-cased (SIZE, BODY, SMTPUTF8, RET, ENVID, AUTH);
+    `rcpt_params[i]` those of `recipients[i]` (NOTIFY, ORCPT).
+    """
+
+    mail_from: str
+    recipients: tuple[str, ...]
+    mail_params: Mapping[str, str] = field(default_factory=dict)
+    rcpt_params: tuple[Mapping[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TlsInfo:
+    version: str
+    cipher: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """Facts about the SMTP session a message arrived in (for Received: and the record)."""
+
+    door: str
+    session_id: str
+    peer_host: str
+    peer_port: int
+    server_name: str
+    helo: str = ""
+    esmtp: bool = False
+    tls: TlsInfo | None = None
+    auth_user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A complete message handed from a door to the acceptance pipeline.
+
+    `data` is the message as received, dot-unstuffed, with CRLF line endings.
+    `bare_line_endings` is true when the client sent bare CR or LF that the door normalised.
+    """
+
+    envelope: Envelope
+    data: bytes
+    session: SessionInfo
+    bare_line_endings: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """One attachment or inline part, as listed in summaries and the message view."""
+
+    part_id: str
+    filename: str
+    content_type: str
+    content_id: str
+    size: int
+    inline: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What listing and search need, parsed once at ingest."""
+
+    from_: Address | None
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    bcc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    subject: str
+    message_id: str
+    date: datetime | None
+    snippet: str
+    attachments: tuple[AttachmentInfo, ...]
+    header_tags: tuple[str, ...]
+    search_text: str
+    return_path: str = ""
+    defects: tuple[str, ...] = ()
+
+    @property
+    def attachment_count(self) -> int:
+        return sum(1 for a in self.attachments if not a.inline)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message ready to persist. `raw` is uncompressed; the store compresses it."""
+
+    id: str
+    project: str
+    created: datetime
+    raw: bytes
+    envelope: Envelope
+    summary: Summary
+    tags: tuple[str, ...]
+    username: str | None = None
+    status: str = "captured"
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A stored message without its raw bytes (see MessageStore.raw)."""
+
+    id: str
+    project: str
+    created: datetime
+    size: int
+    read: bool
+    envelope: Envelope
+    summary: Summary
+    tags: tuple[str, ...]
+    username: str | None
+    status: str
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """One page of a listing, newest first, with the counts Mailpit's list response carries."""
+
+    messages: tuple[MessageRecord, ...]
+    total: int
+    unread: int
+    matched: int
+    matched_unread: int
+    start: int

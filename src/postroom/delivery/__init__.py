@@ -1,0 +1,1 @@
+"""Postroom delivery package."""

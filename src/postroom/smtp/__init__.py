@@ -1,0 +1,1 @@
+"""Postroom smtp package."""

@@ -1,0 +1,1 @@
+"""Postroom storage package."""
