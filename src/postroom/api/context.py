@@ -1,0 +1,27 @@
+"""What the HTTP layer needs from the rest of the application, passed in by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from postroom.config import Config
+from postroom.core.clock import Clock
+from postroom.core.ports import MessageStore
+from postroom.events.bus import EventBus
+from postroom.metrics import Metrics
+from postroom.pipeline.acceptance import AcceptancePipeline
+
+
+@dataclass
+class ApiContext:
+    config: Config
+    store: MessageStore
+    pipeline: AcceptancePipeline
+    bus: EventBus
+    metrics: Metrics
+    clock: Clock
+    ready: Callable[[], bool]
+    started: float
+    database_label: str
+    project: str = "default"

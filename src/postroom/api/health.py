@@ -1,0 +1,32 @@
+"""/livez, /readyz and /metrics."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from postroom.api.mailpit import ctx
+
+
+async def livez(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    if ctx(request).ready():
+        return PlainTextResponse("ready")
+    return PlainTextResponse("not ready: listeners are still starting", status_code=503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(
+        ctx(request).metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+ROUTES = [
+    Route("/livez", livez, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -1,0 +1,384 @@
+"""The testing API, a drop-in for Mailpit's /api/v1 (see shared/specs/mailpit-api-v1.swagger.json)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from postroom import __version__
+from postroom.api.context import ApiContext
+from postroom.api.send import build_message
+from postroom.api.serialize import address, addresses, attachment, envelope_bcc, message_summary, rfc3339
+from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.search import SearchQuery, Term, parse_query
+from postroom.core.types import IncomingMessage, SessionInfo
+from postroom.events.bus import MessageEvent
+from postroom.mime.view import get_part, html_to_text, parse_message
+
+T = TypeVar("T")
+
+
+def ctx(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.ctx
+    return context
+
+
+async def blocking(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(fn, *args)
+
+
+def int_param(request: Request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number, got {raw!r}", name) from None
+    if value < 0:
+        raise InvalidInput(f"{name} must not be negative", name)
+    return min(value, maximum) if maximum is not None else value
+
+
+def query_param(request: Request, name: str = "query") -> SearchQuery:
+    return parse_query(request.query_params.get(name, ""), ctx(request).clock.now())
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}", "body") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object", "body")
+    return body
+
+
+def string_list(body: dict[str, Any], key: str) -> list[str] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"{key} must be an array of strings", key)
+    return value
+
+
+async def list_response(request: Request, query: SearchQuery | None) -> Response:
+    c = ctx(request)
+    start = int_param(request, "start", 0)
+    limit = int_param(request, "limit", 50, maximum=5000)
+    page = await blocking(c.store.list, c.project, query, start, limit)
+    tags = await blocking(c.store.tags, c.project)
+    return JSONResponse(
+        {
+            "total": page.total,
+            "unread": page.unread,
+            "messages_count": page.matched,
+            "messages_unread": page.matched_unread,
+            "start": page.start,
+            "tags": tags,
+            "messages": [message_summary(m) for m in page.messages],
+        }
+    )
+
+
+async def list_messages(request: Request) -> Response:
+    return await list_response(request, None)
+
+
+async def search_messages(request: Request) -> Response:
+    if not request.query_params.get("query", "").strip():
+        raise InvalidInput("query is required", "query")
+    return await list_response(request, query_param(request))
+
+
+async def set_read(request: Request) -> Response:
+    c = ctx(request)
+    body = await json_body(request)
+    ids = string_list(body, "IDs") or None
+    read = body.get("Read", False)
+    if not isinstance(read, bool):
+        raise InvalidInput("Read must be true or false", "Read")
+    search = body.get("Search")
+    if search is not None and not isinstance(search, str):
+        raise InvalidInput("Search must be a string", "Search")
+    query = parse_query(search, c.clock.now()) if search and not ids else None
+    changed = await blocking(c.store.set_read, c.project, ids, query, read)
+    if changed:
+        c.bus.publish(MessageEvent("update", c.project, ids=tuple(changed)))
+    return PlainTextResponse("ok")
+
+
+async def publish_deleted(c: ApiContext, ids: list[str], everything: bool) -> None:
+    c.metrics.messages_deleted.inc(len(ids))
+    c.bus.publish(MessageEvent("truncate" if everything else "delete", c.project, ids=tuple(ids)))
+
+
+async def delete_messages(request: Request) -> Response:
+    c = ctx(request)
+    body = await json_body(request)
+    ids = string_list(body, "IDs") or None
+    deleted = await blocking(c.store.delete, c.project, ids, None)
+    await publish_deleted(c, deleted, ids is None)
+    return PlainTextResponse("ok")
+
+
+async def delete_search(request: Request) -> Response:
+    c = ctx(request)
+    if not request.query_params.get("query", "").strip():
+        raise InvalidInput("query is required", "query")
+    deleted = await blocking(c.store.delete, c.project, None, query_param(request))
+    await publish_deleted(c, deleted, False)
+    return PlainTextResponse("ok")
+
+
+async def get_message(request: Request) -> Response:
+    c = ctx(request)
+    record = await blocking(c.store.get, c.project, request.path_params["id"])
+    raw = await blocking(c.store.raw, c.project, record.id)
+    parsed = await blocking(parse_message, raw)
+    if not record.read:
+        await blocking(c.store.set_read, c.project, [record.id], None, True)
+        c.bus.publish(MessageEvent("update", c.project, ids=(record.id,)))
+    s = record.summary
+    return JSONResponse(
+        {
+            "ID": record.id,
+            "MessageID": s.message_id,
+            "From": address(s.from_),
+            "To": addresses(s.to),
+            "Cc": addresses(s.cc),
+            "Bcc": addresses(envelope_bcc(record)),
+            "ReplyTo": addresses(s.reply_to),
+            "ReturnPath": s.return_path or record.envelope.mail_from,
+            "Subject": s.subject,
+            "ListUnsubscribe": parsed.list_unsubscribe,
+            "Date": rfc3339(s.date or record.created),
+            "Tags": list(record.tags),
+            "Username": record.username or "",
+            "Text": parsed.text,
+            "HTML": parsed.html,
+            "Size": record.size,
+            "Inline": [attachment(a) for a in parsed.inline],
+            "Attachments": [attachment(a) for a in parsed.attachments],
+            # Postroom additions.
+            "Warnings": list(record.warnings),
+            "Defects": list(parsed.defects),
+            "Envelope": {
+                "From": record.envelope.mail_from,
+                "To": list(record.envelope.recipients),
+                "Params": dict(record.envelope.mail_params),
+            },
+        }
+    )
+
+
+async def message_raw_bytes(request: Request) -> tuple[str, bytes]:
+    c = ctx(request)
+    record = await blocking(c.store.get, c.project, request.path_params["id"])
+    return record.id, await blocking(c.store.raw, c.project, record.id)
+
+
+async def get_headers(request: Request) -> Response:
+    _, raw = await message_raw_bytes(request)
+    parsed = await blocking(parse_message, raw)
+    return JSONResponse(parsed.header_map)
+
+
+async def get_raw(request: Request) -> Response:
+    message_id, raw = await message_raw_bytes(request)
+    headers = {}
+    if request.query_params.get("dl"):
+        headers["Content-Disposition"] = f'attachment; filename="{message_id}.eml"'
+    return Response(raw, media_type="text/plain; charset=utf-8", headers=headers)
+
+
+async def get_part_route(request: Request) -> Response:
+    _, raw = await message_raw_bytes(request)
+    part = await blocking(get_part, raw, request.path_params["part"])
+    safe_name = "".join(ch for ch in part.filename if ch.isprintable() and ch not in '"\\')
+    disposition = "attachment" if request.query_params.get("dl") else "inline"
+    return Response(
+        part.data,
+        media_type=part.content_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{safe_name or "part"}"',
+            "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def view_html(request: Request) -> Response:
+    _, raw = await message_raw_bytes(request)
+    parsed = await blocking(parse_message, raw)
+    if not parsed.html:
+        raise NotFound("this message has no HTML part")
+    html = parsed.html
+    if request.query_params.get("embed") == "1":
+        html = html.replace("<a ", '<a target="_blank" rel="noreferrer noopener" ')
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; sandbox",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def view_text(request: Request) -> Response:
+    _, raw = await message_raw_bytes(request)
+    parsed = await blocking(parse_message, raw)
+    text = parsed.text or html_to_text(parsed.html)
+    return PlainTextResponse(text)
+
+
+async def get_tags(request: Request) -> Response:
+    c = ctx(request)
+    return JSONResponse(await blocking(c.store.tags, c.project))
+
+
+async def put_tags(request: Request) -> Response:
+    c = ctx(request)
+    body = await json_body(request)
+    ids = string_list(body, "IDs")
+    tags = string_list(body, "Tags")
+    if ids is None:
+        raise InvalidInput("IDs is required", "IDs")
+    if tags is None:
+        raise InvalidInput("Tags is required", "Tags")
+    await blocking(c.store.set_tags, c.project, ids, tags)
+    c.bus.publish(MessageEvent("update", c.project, ids=tuple(ids)))
+    return PlainTextResponse("ok")
+
+
+async def rename_tag(request: Request) -> Response:
+    c = ctx(request)
+    body = await json_body(request)
+    name = body.get("Name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("Name is required and must be a non-empty string", "Name")
+    await blocking(c.store.rename_tag, c.project, request.path_params["tag"], name.strip())
+    c.bus.publish(MessageEvent("update", c.project))
+    return PlainTextResponse("ok")
+
+
+async def delete_tag(request: Request) -> Response:
+    c = ctx(request)
+    await blocking(c.store.delete_tag, c.project, request.path_params["tag"])
+    c.bus.publish(MessageEvent("update", c.project))
+    return PlainTextResponse("ok")
+
+
+async def send(request: Request) -> Response:
+    c = ctx(request)
+    body = await json_body(request)
+    envelope, data = build_message(body, c.clock, c.config.hostname)
+    peer = request.client.host if request.client else ""
+    session = SessionInfo(
+        door="http",
+        session_id=secrets.token_hex(6),
+        peer_host=peer,
+        peer_port=request.client.port if request.client else 0,
+        server_name=c.config.hostname,
+        helo="http-api",
+    )
+    message_id = await c.pipeline.accept(IncomingMessage(envelope, data, session), c.project)
+    return JSONResponse({"ID": message_id})
+
+
+def _sample(c: ApiContext, name: str, labels: dict[str, str] | None = None) -> int:
+    value = c.metrics.registry.get_sample_value(name, labels or {})
+    return int(value or 0)
+
+
+async def info(request: Request) -> Response:
+    c = ctx(request)
+    page = await blocking(c.store.list, c.project, None, 0, 0)
+    tags = await blocking(c.store.tags, c.project)
+    tag_counts = {}
+    for tag in tags:
+        tagged = await blocking(c.store.list, c.project, SearchQuery((Term("tag", text=tag),)), 0, 0)
+        tag_counts[tag] = tagged.matched
+    rejected = sum(
+        int(s.value)
+        for metric in c.metrics.registry.collect()
+        if metric.name == "postroom_rejects"
+        for s in metric.samples
+        if s.name.endswith("_total")
+    )
+    return JSONResponse(
+        {
+            "Version": __version__,
+            "LatestVersion": "",
+            "Database": c.database_label,
+            "DatabaseSize": await blocking(c.store.database_size),
+            "Messages": page.total,
+            "Unread": page.unread,
+            "Tags": tag_counts,
+            "RuntimeStats": {
+                "Memory": _rss_bytes(),
+                "MessagesDeleted": _sample(c, "postroom_messages_deleted_total"),
+                "SMTPAccepted": _sample(c, "postroom_messages_received_total", {"door": "capture"}),
+                "SMTPAcceptedSize": _sample(c, "postroom_received_bytes_total", {"door": "capture"}),
+                "SMTPIgnored": 0,
+                "SMTPRejected": rejected,
+                "Uptime": int(c.clock.monotonic() - c.started),
+            },
+        }
+    )
+
+
+def _rss_bytes() -> int:
+    try:
+        with open(f"/proc/{os.getpid()}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+async def webui(request: Request) -> Response:
+    return JSONResponse(
+        {
+            "Label": "Postroom",
+            "MessageRelay": {"Enabled": False},
+            "SpamAssassin": False,
+            "ChaosEnabled": False,
+            "DuplicatesIgnored": False,
+            "HideDeleteAllButton": False,
+        }
+    )
+
+
+ROUTES = [
+    Route("/api/v1/info", info, methods=["GET"]),
+    Route("/api/v1/webui", webui, methods=["GET"]),
+    Route("/api/v1/messages", list_messages, methods=["GET"]),
+    Route("/api/v1/messages", set_read, methods=["PUT"]),
+    Route("/api/v1/messages", delete_messages, methods=["DELETE"]),
+    Route("/api/v1/search", search_messages, methods=["GET"]),
+    Route("/api/v1/search", delete_search, methods=["DELETE"]),
+    Route("/api/v1/message/{id}", get_message, methods=["GET"]),
+    Route("/api/v1/message/{id}/headers", get_headers, methods=["GET"]),
+    Route("/api/v1/message/{id}/raw", get_raw, methods=["GET"]),
+    Route("/api/v1/message/{id}/part/{part}", get_part_route, methods=["GET"]),
+    Route("/api/v1/tags", get_tags, methods=["GET"]),
+    Route("/api/v1/tags", put_tags, methods=["PUT"]),
+    Route("/api/v1/tags/{tag}", rename_tag, methods=["PUT"]),
+    Route("/api/v1/tags/{tag}", delete_tag, methods=["DELETE"]),
+    Route("/api/v1/send", send, methods=["POST"]),
+    Route("/view/{id}.html", view_html, methods=["GET"]),
+    Route("/view/{id}.txt", view_text, methods=["GET"]),
+]

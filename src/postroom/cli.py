@@ -1,0 +1,263 @@
+"""Command line: `postroom serve|send|ingest|version`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import mailbox
+import secrets
+import signal
+import smtplib
+import ssl
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from postroom import __version__
+from postroom.config import HELP, Config, load_config
+from postroom.core.errors import PostroomError
+
+LOG_FIELDS = ("session", "smtp", "http", "path")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in LOG_FIELDS:
+            if key in record.__dict__:
+                out[key] = record.__dict__[key]
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        for key in LOG_FIELDS:
+            value = record.__dict__.get(key)
+            if isinstance(value, dict):
+                line += " " + " ".join(f"{k}={v}" for k, v in value.items())
+            elif value is not None:
+                line += f" {key}={value}"
+        return line
+
+
+def setup_logging(config: Config) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("postroom")
+    root.handlers[:] = [handler]
+    root.setLevel(config.log_level.upper())
+    root.propagate = False
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML file with options (keys as below, e.g. smtp = ...)")
+    for f in fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                help=f"{HELP[f.name]} (default: {default})",
+            )
+        else:
+            parser.add_argument(
+                flag, dest=f.name, default=None, metavar=f.name.upper(),
+                help=f"{HELP[f.name]} (default: {default or 'none'})",
+            )
+
+
+def _config_from(args: argparse.Namespace) -> Config:
+    cli = {f.name: getattr(args, f.name, None) for f in fields(Config)}
+    return load_config(cli, config_file=args.config or "")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from postroom.app import Application, loop_factory
+
+    config = _config_from(args)
+    setup_logging(config)
+    app = Application(config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await app.run(stop)
+
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(main())
+    return 0
+
+
+def _read_messages(paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+    for name in paths:
+        path = Path(name)
+        if path.is_dir() and (path / "cur").is_dir():
+            box = mailbox.Maildir(str(path), create=False)
+            for key in box.iterkeys():
+                yield f"{path}:{key}", box.get_bytes(key)
+        elif path.is_dir():
+            for child in sorted(path.rglob("*.eml")):
+                yield str(child), child.read_bytes()
+        elif path.is_file() and path.read_bytes()[:5] == b"From ":
+            mbox = mailbox.mbox(str(path), create=False)
+            for key in mbox.iterkeys():
+                yield f"{path}:{key}", mbox.get_bytes(key)
+        elif path.is_file():
+            yield str(path), path.read_bytes()
+        else:
+            raise PostroomError(f"{name}: no such file or directory")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from postroom.app import loop_factory
+    from postroom.core.clock import SystemClock
+    from postroom.core.types import Envelope, IncomingMessage, SessionInfo
+    from postroom.events.bus import EventBus
+    from postroom.metrics import Metrics
+    from postroom.pipeline.acceptance import AcceptancePipeline
+    from postroom.storage.engine import open_store
+
+    config = _config_from(args)
+    setup_logging(config)
+    clock = SystemClock()
+
+    async def main() -> int:
+        store = await asyncio.to_thread(open_store, config, clock)
+        pipeline = AcceptancePipeline(store, clock, EventBus(), Metrics())
+        count = 0
+        try:
+            for source, raw in _read_messages(args.paths):
+                data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+                session = SessionInfo(
+                    door="ingest", session_id=secrets.token_hex(6), peer_host="",
+                    peer_port=0, server_name=config.hostname, helo="postroom-ingest",
+                )
+                envelope = Envelope(mail_from="", recipients=())
+                await pipeline.accept(IncomingMessage(envelope, data, session))
+                count += 1
+                if args.verbose:
+                    print(f"imported {source}")
+        finally:
+            await store.close()
+        print(f"imported {count} message(s)")
+        return 0
+
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main())
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    host, _, port_text = args.server.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise PostroomError(f"--server: expected HOST:PORT, got {args.server!r}")
+    port = int(port_text)
+    if args.file:
+        data = Path(args.file).read_bytes()
+        if not args.to:
+            raise PostroomError("--to is required when sending a file")
+        sender = args.sender or ""
+    else:
+        if not args.to:
+            raise PostroomError("--to is required")
+        msg = EmailMessage()
+        msg["From"] = args.sender or "postroom@localhost"
+        msg["To"] = ", ".join(args.to)
+        msg["Subject"] = args.subject
+        msg["Date"] = format_datetime(datetime.now().astimezone())
+        msg["Message-ID"] = make_msgid(domain="postroom.localhost")
+        msg.set_content(args.body)
+        data = msg.as_bytes()
+        sender = args.sender or "postroom@localhost"
+    context = ssl.create_default_context()
+    if args.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    client: smtplib.SMTP
+    if args.tls == "implicit":
+        client = smtplib.SMTP_SSL(host, port, context=context, timeout=args.timeout)
+    else:
+        client = smtplib.SMTP(host, port, timeout=args.timeout)
+    with client:
+        client.ehlo()
+        if args.tls == "starttls":
+            client.starttls(context=context)
+            client.ehlo()
+        if args.user:
+            client.login(args.user, args.password or "")
+        refused = client.sendmail(sender, args.to, data)
+    if refused:
+        print(f"refused recipients: {refused}", file=sys.stderr)
+        return 1
+    print(f"sent to {', '.join(args.to)} via {args.server}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="postroom", description="Capture mail for testing; send it for real.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the SMTP and HTTP listeners")
+    _add_config_options(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    ingest = sub.add_parser("ingest", help="import .eml files, Maildir folders or mbox files")
+    _add_config_options(ingest)
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("-v", "--verbose", action="store_true")
+    ingest.set_defaults(func=cmd_ingest)
+
+    send = sub.add_parser("send", help="send an .eml file or a quick message to an SMTP server")
+    send.add_argument("file", nargs="?", help=".eml file to send (else a quick text message)")
+    send.add_argument("--server", default="127.0.0.1:1025", help="HOST:PORT (default 127.0.0.1:1025)")
+    send.add_argument("--from", dest="sender", help="envelope sender (and From: of a quick message)")
+    send.add_argument("--to", action="append", default=[], help="recipient (repeatable)")
+    send.add_argument("--subject", default="Test from postroom send")
+    send.add_argument("--body", default="This is a test message sent by postroom send.\n")
+    send.add_argument("--tls", choices=["none", "starttls", "implicit"], default="none")
+    send.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
+    send.add_argument("--user", help="AUTH username")
+    send.add_argument("--password", help="AUTH password")
+    send.add_argument("--timeout", type=float, default=30.0)
+    send.set_defaults(func=cmd_send)
+
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(func=lambda args: print(f"postroom {__version__}") or 0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except PostroomError as exc:
+        print(f"postroom: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, smtplib.SMTPException) as exc:
+        print(f"postroom: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

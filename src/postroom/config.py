@@ -1,0 +1,174 @@
+"""Configuration: defaults < TOML file (--config) < environment (POSTROOM_<OPTION>) < command line.
+
+Every option is listed once in OPTIONS with its type, default and help; the CLI, the
+environment reader and the README are generated from or checked against this table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from postroom.core.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, option: str) -> HostPort:
+        match = re.fullmatch(r"\[?([^\]]*?)\]?:(\d{1,5})", text.strip())
+        if not match or not 0 <= int(match.group(2)) <= 65535:
+            raise ConfigError(f"{option}: expected HOST:PORT, got {text!r}")
+        return cls(match.group(1) or "0.0.0.0", int(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+_SIZE = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$")
+_DURATION = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def parse_size(text: str, option: str) -> int:
+    match = _SIZE.match(text)
+    if not match:
+        raise ConfigError(f"{option}: expected a size like 40MB or 512KB, got {text!r}")
+    scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+def parse_duration(text: str, option: str) -> float:
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"{option}: expected a duration like 30s, 5m, 12h or 7d, got {text!r}")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2).lower()]
+    return float(match.group(1)) * unit
+
+
+def parse_bool(text: str, option: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{option}: expected true or false, got {text!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path = Path("postroom-data")
+    database_url: str = ""
+    smtp: HostPort = HostPort("127.0.0.1", 1025)
+    http: HostPort = HostPort("127.0.0.1", 8025)
+    hostname: str = "postroom.localhost"
+    smtp_tls: bool = False
+    smtp_require_tls: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
+    smtp_bare_line_endings: str = "accept"
+    max_message_size: int = 40 * 1024 * 1024
+    max_recipients: int = 1000
+    max_line_length: int = 1000
+    max_errors: int = 10
+    max_connections: int = 1000
+    max_connections_per_ip: int = 100
+    command_timeout: float = 300.0
+    data_timeout: float = 180.0
+    max_messages: int = 0
+    max_age: float = 0.0
+    prune_interval: float = 60.0
+    log_level: str = "info"
+    log_format: str = "text"
+
+
+# option name -> help text. Types and defaults come from Config.
+HELP: dict[str, str] = {
+    "data_dir": "Directory for the SQLite database, generated TLS pairs and other state.",
+    "database_url": "postgresql://user@host/db to use PostgreSQL instead of SQLite in data_dir.",
+    "smtp": "Capture SMTP listener HOST:PORT (never relays; any sender, recipient, credentials).",
+    "http": "HTTP listener HOST:PORT for the web UI and the API.",
+    "hostname": "Name this server uses in its SMTP greeting and Received: headers.",
+    "smtp_tls": "Offer STARTTLS on the capture door (self-signed pair generated if none given).",
+    "smtp_require_tls": "Refuse MAIL on the capture door until STARTTLS (implies smtp_tls).",
+    "tls_cert": "PEM certificate chain for STARTTLS.",
+    "tls_key": "PEM private key for STARTTLS.",
+    "smtp_bare_line_endings": "accept (normalise and tag the message) or reject (550 5.6.11).",
+    "max_message_size": "Largest message accepted (SIZE), e.g. 40MB.",
+    "max_recipients": "Most recipients per message; more get 452 4.5.3.",
+    "max_line_length": "Longest text line in a message, in octets (0 = no limit).",
+    "max_errors": "Protocol errors per session before 421 and close.",
+    "max_connections": "Concurrent SMTP connections per listener.",
+    "max_connections_per_ip": "Concurrent SMTP connections per client IP.",
+    "command_timeout": "Idle time allowed waiting for an SMTP command, e.g. 5m.",
+    "data_timeout": "Idle time allowed inside a DATA or BDAT block, e.g. 3m.",
+    "max_messages": "Keep at most this many messages (0 = no limit); oldest pruned first.",
+    "max_age": "Delete messages older than this, e.g. 7d (0 = keep forever).",
+    "prune_interval": "How often retention runs, e.g. 60s.",
+    "log_level": "debug, info, warning or error.",
+    "log_format": "text or json.",
+}
+
+
+def _convert(name: str, value: Any) -> Any:
+    """Turn a string (env, CLI) or TOML value into the option's type."""
+    default = Config.__dataclass_fields__[name].default
+    option = f"--{name.replace('_', '-')}"
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else parse_bool(str(value), option)
+    if isinstance(default, HostPort):
+        return HostPort.parse(str(value), option)
+    if isinstance(default, Path):
+        return Path(str(value))
+    if name in ("max_message_size",):
+        return value if isinstance(value, int) else parse_size(str(value), option)
+    if isinstance(default, float):
+        if isinstance(value, int | float):
+            return float(value)
+        return parse_duration(str(value), option)
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{option}: expected a whole number, got {value!r}") from None
+    return str(value)
+
+
+def load_config(
+    cli: Mapping[str, Any], environ: Mapping[str, str] | None = None, config_file: str = ""
+) -> Config:
+    """Merge the layers. `cli` holds only options the user gave (None values are ignored)."""
+    environ = os.environ if environ is None else environ
+    names = [f.name for f in fields(Config)]
+    values: dict[str, Any] = {}
+    path = config_file or environ.get("POSTROOM_CONFIG", "")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"--config: cannot read {path}: {exc}") from None
+        for key, value in data.items():
+            name = key.replace("-", "_")
+            if name not in names:
+                raise ConfigError(f"{path}: unknown option {key!r}")
+            values[name] = _convert(name, value)
+    for name in names:
+        env = environ.get(f"POSTROOM_{name.upper()}")
+        if env is not None:
+            values[name] = _convert(name, env)
+    for name, value in cli.items():
+        if value is not None and name in names:
+            values[name] = _convert(name, value)
+    config = Config(**values)
+    if config.smtp_bare_line_endings not in ("accept", "reject"):
+        raise ConfigError("--smtp-bare-line-endings: expected accept or reject")
+    if config.log_format not in ("text", "json"):
+        raise ConfigError("--log-format: expected text or json")
+    return config
