@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from postroom.config import Config, HostPort, load_config, parse_duration, parse_size
+from postroom.core.errors import ConfigError
+
+
+def test_defaults() -> None:
+    config = load_config({}, environ={})
+    assert config == Config()
+    assert config.smtp == HostPort("127.0.0.1", 1025)
+    assert config.http == HostPort("127.0.0.1", 8025)
+
+
+def test_layers_cli_over_env_over_file(tmp_path: Path) -> None:
+    file = tmp_path / "postroom.toml"
+    file.write_text('smtp = "0.0.0.0:2525"\nmax-messages = 10\nsmtp_tls = true\nmax_age = "7d"\n')
+    env = {"POSTROOM_MAX_MESSAGES": "20", "POSTROOM_HTTP": "[::1]:9000"}
+    config = load_config({"max_messages": "30"}, environ=env, config_file=str(file))
+    assert config.smtp == HostPort("0.0.0.0", 2525)
+    assert config.http == HostPort("::1", 9000)
+    assert config.max_messages == 30
+    assert config.smtp_tls is True
+    assert config.max_age == 7 * 86400
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text('hostname = "mx.example"\n')
+    assert load_config({}, environ={"POSTROOM_CONFIG": str(file)}).hostname == "mx.example"
+
+
+@pytest.mark.parametrize(
+    ("cli", "message"),
+    [
+        ({"smtp": "localhost"}, "--smtp: expected HOST:PORT"),
+        ({"smtp": "a:99999"}, "--smtp: expected HOST:PORT"),
+        ({"max_recipients": "many"}, "--max-recipients: expected a whole number"),
+        ({"max_message_size": "big"}, "--max-message-size: expected a size"),
+        ({"smtp_tls": "perhaps"}, "--smtp-tls: expected true or false"),
+        ({"command_timeout": "soon"}, "--command-timeout: expected a duration"),
+        ({"smtp_bare_line_endings": "maybe"}, "--smtp-bare-line-endings"),
+    ],
+)
+def test_bad_values_name_the_option(cli: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(cli, environ={})
+
+
+def test_unknown_file_option(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text("smpt = 1\n")
+    with pytest.raises(ConfigError, match="unknown option 'smpt'"):
+        load_config({}, environ={}, config_file=str(file))
+
+
+def test_units() -> None:
+    assert parse_size("40MB", "x") == 40 * 1024 * 1024
+    assert parse_size("512k", "x") == 512 * 1024
+    assert parse_size("1000", "x") == 1000
+    assert parse_duration("5m", "x") == 300
+    assert parse_duration("90", "x") == 90
