@@ -17,11 +17,11 @@ from postroom import __version__
 from postroom.api.context import ApiContext
 from postroom.api.send import build_message
 from postroom.api.serialize import address, addresses, attachment, envelope_bcc, message_summary, rfc3339
-from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.errors import InvalidInput
 from postroom.core.search import SearchQuery, Term, parse_query
 from postroom.core.types import IncomingMessage, SessionInfo
 from postroom.events.bus import MessageEvent
-from postroom.mime.view import get_part, html_to_text, parse_message
+from postroom.mime.view import get_part, parse_message
 
 T = TypeVar("T")
 
@@ -220,31 +220,6 @@ async def get_part_route(request: Request) -> Response:
     )
 
 
-async def view_html(request: Request) -> Response:
-    _, raw = await message_raw_bytes(request)
-    parsed = await blocking(parse_message, raw)
-    if not parsed.html:
-        raise NotFound("this message has no HTML part")
-    html = parsed.html
-    if request.query_params.get("embed") == "1":
-        html = html.replace("<a ", '<a target="_blank" rel="noreferrer noopener" ')
-    return Response(
-        html,
-        media_type="text/html; charset=utf-8",
-        headers={
-            "Content-Security-Policy": "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; sandbox",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
-
-
-async def view_text(request: Request) -> Response:
-    _, raw = await message_raw_bytes(request)
-    parsed = await blocking(parse_message, raw)
-    text = parsed.text or html_to_text(parsed.html)
-    return PlainTextResponse(text)
-
-
 async def get_tags(request: Request) -> Response:
     c = ctx(request)
     return JSONResponse(await blocking(c.store.tags, c.project))
@@ -379,6 +354,4 @@ ROUTES = [
     Route("/api/v1/tags/{tag}", rename_tag, methods=["PUT"]),
     Route("/api/v1/tags/{tag}", delete_tag, methods=["DELETE"]),
     Route("/api/v1/send", send, methods=["POST"]),
-    Route("/view/{id}.html", view_html, methods=["GET"]),
-    Route("/view/{id}.txt", view_text, methods=["GET"]),
 ]
