@@ -28,7 +28,7 @@ from postroom.events.bus import EventBus, MessageEvent
 from postroom.metrics import Metrics
 from postroom.pipeline.acceptance import AcceptancePipeline
 from postroom.smtp.protocol import SessionPolicy
-from postroom.smtp.server import Listener, ServerHooks, SmtpServer
+from postroom.smtp.server import Listener, SmtpServer
 from postroom.smtp.tls import generate_self_signed, server_context
 from postroom.storage.engine import open_store
 
@@ -181,7 +181,10 @@ class Application:
             self._prune_task = asyncio.create_task(self._prune_loop())
         log.info(
             "postroom ready",
-            extra={"smtp": f"{cfg.smtp.host}:{self.smtp_port}", "http": f"{cfg.http.host}:{self.http_port}"},
+            extra={
+                "smtp": f"{cfg.smtp.host}:{self.smtp_port}",
+                "http": f"{cfg.http.host}:{self.http_port}",
+            },
         )
 
     async def _prune_loop(self) -> None:

@@ -74,12 +74,18 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         default = f.default
         if isinstance(default, bool):
             parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
                 help=f"{HELP[f.name]} (default: {default})",
             )
         else:
             parser.add_argument(
-                flag, dest=f.name, default=None, metavar=f.name.upper(),
+                flag,
+                dest=f.name,
+                default=None,
+                metavar=f.name.upper(),
                 help=f"{HELP[f.name]} (default: {default or 'none'})",
             )
 
@@ -149,8 +155,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             for source, raw in _read_messages(args.paths):
                 data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
                 session = SessionInfo(
-                    door="ingest", session_id=secrets.token_hex(6), peer_host="",
-                    peer_port=0, server_name=config.hostname, helo="postroom-ingest",
+                    door="ingest",
+                    session_id=secrets.token_hex(6),
+                    peer_host="",
+                    peer_port=0,
+                    server_name=config.hostname,
+                    helo="postroom-ingest",
                 )
                 envelope = Envelope(mail_from="", recipients=())
                 await pipeline.accept(IncomingMessage(envelope, data, session))
@@ -213,7 +223,9 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="postroom", description="Capture mail for testing; send it for real.")
+    parser = argparse.ArgumentParser(
+        prog="postroom", description="Capture mail for testing; send it for real."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the SMTP and HTTP listeners")
@@ -228,13 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = sub.add_parser("send", help="send an .eml file or a quick message to an SMTP server")
     send.add_argument("file", nargs="?", help=".eml file to send (else a quick text message)")
-    send.add_argument("--server", default="127.0.0.1:1025", help="HOST:PORT (default 127.0.0.1:1025)")
-    send.add_argument("--from", dest="sender", help="envelope sender (and From: of a quick message)")
+    send.add_argument(
+        "--server", default="127.0.0.1:1025", help="HOST:PORT (default 127.0.0.1:1025)"
+    )
+    send.add_argument(
+        "--from", dest="sender", help="envelope sender (and From: of a quick message)"
+    )
     send.add_argument("--to", action="append", default=[], help="recipient (repeatable)")
     send.add_argument("--subject", default="Test from postroom send")
     send.add_argument("--body", default="This is a test message sent by postroom send.\n")
     send.add_argument("--tls", choices=["none", "starttls", "implicit"], default="none")
-    send.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
+    send.add_argument(
+        "--insecure", action="store_true", help="do not verify the server certificate"
+    )
     send.add_argument("--user", help="AUTH username")
     send.add_argument("--password", help="AUTH password")
     send.add_argument("--timeout", type=float, default=30.0)

@@ -22,7 +22,9 @@ class Metrics:
             "postroom_smtp_sessions_active", "SMTP sessions open now", ["door"], registry=r
         )
         self.rejects = Counter(
-            "postroom_rejects", "Refused commands and messages by reason", ["door", "reason"],
+            "postroom_rejects",
+            "Refused commands and messages by reason",
+            ["door", "reason"],
             registry=r,
         )
         self.commit_seconds = Histogram(

@@ -116,14 +116,20 @@ def test_search_and_delete_by_search(server: ServerThread, http: httpx.Client) -
     assert [m["Subject"] for m in attached["messages"]] == ["Report attached"]
     negated = http.get("/api/v1/search", params={"query": "-subject:invoice"}).json()
     assert negated["messages_count"] == 2
-    assert http.get("/api/v1/search", params={"query": '"welcome aboard"'}).json()["messages_count"] == 1
+    assert (
+        http.get("/api/v1/search", params={"query": '"welcome aboard"'}).json()["messages_count"]
+        == 1
+    )
 
     bad = http.get("/api/v1/search", params={"query": "before:not-a-date"})
     assert bad.status_code == 400 and bad.json()["Field"] == "query"
     empty = http.get("/api/v1/search")
     assert empty.status_code == 400 and empty.json()["Field"] == "query"
 
-    assert http.request("DELETE", "/api/v1/search", params={"query": "subject:welcome"}).status_code == 200
+    assert (
+        http.request("DELETE", "/api/v1/search", params={"query": "subject:welcome"}).status_code
+        == 200
+    )
     assert http.get("/api/v1/messages").json()["total"] == 2
 
 
@@ -136,7 +142,12 @@ def test_read_flags_delete_and_paging(server: ServerThread, http: httpx.Client) 
     ids = [m["ID"] for m in page["messages"]]
     assert http.put("/api/v1/messages", json={"IDs": ids, "Read": True}).status_code == 200
     assert http.get("/api/v1/messages").json()["unread"] == 3
-    assert http.put("/api/v1/messages", json={"Read": True, "Search": "subject:\"message 0\""}).status_code == 200
+    assert (
+        http.put(
+            "/api/v1/messages", json={"Read": True, "Search": 'subject:"message 0"'}
+        ).status_code
+        == 200
+    )
     assert http.get("/api/v1/messages").json()["unread"] == 2
     assert http.put("/api/v1/messages", json={"Read": True}).status_code == 200
     assert http.get("/api/v1/messages").json()["unread"] == 0
@@ -158,10 +169,37 @@ def test_read_flags_delete_and_paging(server: ServerThread, http: httpx.Client) 
         ("PUT", "/api/v1/tags", {"json": {"IDs": []}}, "Tags"),
         ("PUT", "/api/v1/tags/foo", {"json": {"Name": ""}}, "Name"),
         ("POST", "/api/v1/send", {"json": {}}, "From"),
-        ("POST", "/api/v1/send", {"json": {"From": {"Email": "nope"}, "To": [{"Email": "a@b.c"}]}}, "From.Email"),
+        (
+            "POST",
+            "/api/v1/send",
+            {"json": {"From": {"Email": "nope"}, "To": [{"Email": "a@b.c"}]}},
+            "From.Email",
+        ),
         ("POST", "/api/v1/send", {"json": {"From": {"Email": "a@b.c"}}}, "To"),
-        ("POST", "/api/v1/send", {"json": {"From": {"Email": "a@b.c"}, "To": [{"Email": "x@y.z"}], "Subject": "a\r\nBcc: evil@x"}}, "Subject"),
-        ("POST", "/api/v1/send", {"json": {"From": {"Email": "a@b.c"}, "To": [{"Email": "x@y.z"}], "Attachments": [{"Filename": "a", "Content": "!!"}]}}, "Attachments[0].Content"),
+        (
+            "POST",
+            "/api/v1/send",
+            {
+                "json": {
+                    "From": {"Email": "a@b.c"},
+                    "To": [{"Email": "x@y.z"}],
+                    "Subject": "a\r\nBcc: evil@x",
+                }
+            },
+            "Subject",
+        ),
+        (
+            "POST",
+            "/api/v1/send",
+            {
+                "json": {
+                    "From": {"Email": "a@b.c"},
+                    "To": [{"Email": "x@y.z"}],
+                    "Attachments": [{"Filename": "a", "Content": "!!"}],
+                }
+            },
+            "Attachments[0].Content",
+        ),
         ("GET", "/api/v1/wait", {"params": {"timeout": "soon"}}, "timeout"),
     ],
 )
@@ -182,7 +220,9 @@ def test_tags(server: ServerThread, http: httpx.Client) -> None:
     assert sorted(http.get("/api/v1/tags").json(), key=str.lower) == ["Alpha", "beta", "gamma"]
     msg = http.get("/api/v1/search", params={"query": "tag:alpha"}).json()["messages"]
     assert [m["Subject"] for m in msg] == ["tagged"]
-    plain_id = http.get("/api/v1/search", params={"query": "subject:plain"}).json()["messages"][0]["ID"]
+    plain_id = http.get("/api/v1/search", params={"query": "subject:plain"}).json()["messages"][0][
+        "ID"
+    ]
     assert http.put("/api/v1/tags", json={"IDs": [plain_id], "Tags": ["Delta"]}).status_code == 200
     assert http.get("/api/v1/search", params={"query": "tag:delta"}).json()["messages_count"] == 1
     assert http.put("/api/v1/tags/Delta", json={"Name": "Epsilon"}).status_code == 200
@@ -208,7 +248,11 @@ def test_send_api(http: httpx.Client) -> None:
         "Headers": {"X-Custom": "42"},
         "Attachments": [
             {"Filename": "a.txt", "Content": base64.b64encode(b"attached").decode()},
-            {"Filename": "logo.png", "Content": base64.b64encode(b"png").decode(), "ContentID": "logo1"},
+            {
+                "Filename": "logo.png",
+                "Content": base64.b64encode(b"png").decode(),
+                "ContentID": "logo1",
+            },
         ],
     }
     r = http.post("/api/v1/send", json=body)
@@ -233,8 +277,13 @@ def test_wait_returns_as_soon_as_a_match_arrives(server: ServerThread, http: htt
     timer.join()
     assert r.status_code == 200 and r.json()["Subject"] == "awaited one"
     # Already present: returned at once. Newer than `since`: waits, then times out with 408.
-    assert http.get("/api/v1/wait", params={"query": "subject:awaited"}).json()["ID"] == r.json()["ID"]
-    late = http.get("/api/v1/wait", params={"query": "subject:awaited", "since": r.json()["ID"], "timeout": "0.2"})
+    assert (
+        http.get("/api/v1/wait", params={"query": "subject:awaited"}).json()["ID"] == r.json()["ID"]
+    )
+    late = http.get(
+        "/api/v1/wait",
+        params={"query": "subject:awaited", "since": r.json()["ID"], "timeout": "0.2"},
+    )
     assert late.status_code == 408 and late.json()["Field"] == "query"
 
 

@@ -37,16 +37,28 @@ class Process:
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "postroom.cli", "serve", *args,
-                "--smtp", f"127.0.0.1:{self.smtp_port}", "--http", f"127.0.0.1:{self.http_port}",
-                "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "postroom.cli",
+                "serve",
+                *args,
+                "--smtp",
+                f"127.0.0.1:{self.smtp_port}",
+                "--http",
+                f"127.0.0.1:{self.http_port}",
+                "--log-level",
+                "warning",
             ],
-            stdout=self.log, stderr=self.log,
+            stdout=self.log,
+            stderr=self.log,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1).status_code == 200:
+                if (
+                    httpx.get(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1).status_code
+                    == 200
+                ):
                     return
             except httpx.HTTPError:
                 pass
@@ -104,7 +116,9 @@ def backend_args(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[lis
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path, backend_args: list[str]) -> None:
+def test_sigkill_under_load_loses_no_acknowledged_message(
+    tmp_path: Path, backend_args: list[str]
+) -> None:
     seed = int(os.environ.get("POSTROOM_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     log = tmp_path / "server.log"
@@ -112,7 +126,8 @@ def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path, backen
     acked: list[tuple[str, str, bytes]] = []
     stop = threading.Event()
     threads = [
-        threading.Thread(target=sender, args=(server.smtp_port, stop, acked)) for _ in range(CLIENTS)
+        threading.Thread(target=sender, args=(server.smtp_port, stop, acked))
+        for _ in range(CLIENTS)
     ]
     for t in threads:
         t.start()
@@ -136,6 +151,8 @@ def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path, backen
                 assert raw.status_code == 200, f"acknowledged {message_id} lost (seed {seed})"
                 assert raw.content.endswith(data), f"{message_id} altered (seed {seed})"
                 found = http.get("/api/v1/search", params={"query": f"subject:{token}"}).json()
-                assert found["messages_count"] == 1, f"{token} stored {found['messages_count']} times"
+                assert found["messages_count"] == 1, (
+                    f"{token} stored {found['messages_count']} times"
+                )
     finally:
         restarted.terminate()

@@ -8,9 +8,15 @@ from postroom.pipeline.received import received_header
 
 def test_received_header_records_tls_and_auth() -> None:
     session = SessionInfo(
-        door="capture", session_id="s1", peer_host="127.0.0.1", peer_port=5000,
-        server_name="mx.test", helo="client.example", esmtp=True,
-        tls=TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384"), auth_user="bob(evil)\r\nX: y",
+        door="capture",
+        session_id="s1",
+        peer_host="127.0.0.1",
+        peer_port=5000,
+        server_name="mx.test",
+        helo="client.example",
+        esmtp=True,
+        tls=TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
+        auth_user="bob(evil)\r\nX: y",
     )
     header = received_header(
         session, Envelope("a@b.c", ("d@e.f",)), "ID1", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

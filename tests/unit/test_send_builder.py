@@ -47,10 +47,27 @@ def test_utf8_address_uses_smtputf8() -> None:
         ({"From": "a@b.c", "To": []}, "From"),
         ({"From": {"Email": "a@b.c"}, "To": "x@y.z"}, "To"),
         ({"From": {"Email": "a@b.c"}, "To": [{"Email": "x@y.z"}], "Tags": "t"}, "Tags"),
-        ({"From": {"Email": "a@b.c"}, "To": [{"Email": "x@y.z"}], "Headers": {"Bad Name": "v"}}, "Headers"),
+        (
+            {"From": {"Email": "a@b.c"}, "To": [{"Email": "x@y.z"}], "Headers": {"Bad Name": "v"}},
+            "Headers",
+        ),
         ({"From": {"Email": "a@b.c"}, "Bcc": [1]}, "Bcc"),
-        ({"From": {"Email": "a@b.c"}, "To": [{"Email": "x@y.z"}], "Attachments": [{"Content": "YQ=="}]}, "Attachments[0].Filename"),
-        ({"From": {"Email": "a@b.c"}, "To": [{"Email": "x@y.z"}], "Attachments": [{"Filename": "a", "Content": "YQ==", "ContentType": "bogus"}]}, "Attachments[0].ContentType"),
+        (
+            {
+                "From": {"Email": "a@b.c"},
+                "To": [{"Email": "x@y.z"}],
+                "Attachments": [{"Content": "YQ=="}],
+            },
+            "Attachments[0].Filename",
+        ),
+        (
+            {
+                "From": {"Email": "a@b.c"},
+                "To": [{"Email": "x@y.z"}],
+                "Attachments": [{"Filename": "a", "Content": "YQ==", "ContentType": "bogus"}],
+            },
+            "Attachments[0].ContentType",
+        ),
     ],
 )
 def test_invalid_bodies_name_the_field(body: object, field: str) -> None:

@@ -1,4 +1,4 @@
-"""The testing API, a drop-in for Mailpit's /api/v1 (see shared/specs/mailpit-api-v1.swagger.json)."""
+"""The testing API: a drop-in for Mailpit's /api/v1 (shared/specs/mailpit-api-v1.swagger.json)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,14 @@ from starlette.routing import Route
 from postroom import __version__
 from postroom.api.context import ApiContext
 from postroom.api.send import build_message
-from postroom.api.serialize import address, addresses, attachment, envelope_bcc, message_summary, rfc3339
+from postroom.api.serialize import (
+    address,
+    addresses,
+    attachment,
+    envelope_bcc,
+    message_summary,
+    rfc3339,
+)
 from postroom.core.errors import InvalidInput
 from postroom.core.search import SearchQuery, Term, parse_query
 from postroom.core.types import IncomingMessage, SessionInfo
@@ -24,6 +31,9 @@ from postroom.events.bus import MessageEvent
 from postroom.mime.view import get_part, parse_message
 
 T = TypeVar("T")
+
+# Parts are untrusted content served from our origin: never let them run or load anything.
+PART_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
 
 
 def ctx(request: Request) -> ApiContext:
@@ -214,7 +224,7 @@ async def get_part_route(request: Request) -> Response:
         media_type=part.content_type or "application/octet-stream",
         headers={
             "Content-Disposition": f'{disposition}; filename="{safe_name or "part"}"',
-            "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox",
+            "Content-Security-Policy": PART_CSP,
             "X-Content-Type-Options": "nosniff",
         },
     )
@@ -285,7 +295,9 @@ async def info(request: Request) -> Response:
     tags = await blocking(c.store.tags, c.project)
     tag_counts = {}
     for tag in tags:
-        tagged = await blocking(c.store.list, c.project, SearchQuery((Term("tag", text=tag),)), 0, 0)
+        tagged = await blocking(
+            c.store.list, c.project, SearchQuery((Term("tag", text=tag),)), 0, 0
+        )
         tag_counts[tag] = tagged.matched
     rejected = sum(
         int(s.value)
@@ -307,7 +319,9 @@ async def info(request: Request) -> Response:
                 "Memory": _rss_bytes(),
                 "MessagesDeleted": _sample(c, "postroom_messages_deleted_total"),
                 "SMTPAccepted": _sample(c, "postroom_messages_received_total", {"door": "capture"}),
-                "SMTPAcceptedSize": _sample(c, "postroom_received_bytes_total", {"door": "capture"}),
+                "SMTPAcceptedSize": _sample(
+                    c, "postroom_received_bytes_total", {"door": "capture"}
+                ),
                 "SMTPIgnored": 0,
                 "SMTPRejected": rejected,
                 "Uptime": int(c.clock.monotonic() - c.started),

@@ -25,9 +25,8 @@ def _require_str(value: Any, field: str, *, required: bool = False) -> str:
         raise InvalidInput(f"{field} must be a string", field)
     if required and not value.strip():
         raise InvalidInput(f"{field} must not be empty", field)
-    if "\r" in value or "\n" in value:
-        if field not in ("Text", "HTML"):
-            raise InvalidInput(f"{field} must not contain line breaks", field)
+    if ("\r" in value or "\n" in value) and field not in ("Text", "HTML"):
+        raise InvalidInput(f"{field} must not contain line breaks", field)
     return value
 
 
@@ -46,7 +45,9 @@ def _parse_address(email: str, field: str, name: str = "") -> EmailAddress:
     try:
         return EmailAddress(display_name=name, username=local, domain=domain)
     except (ValueError, IndexError) as exc:
-        raise InvalidInput(f"{field}: {email!r} is not a valid email address ({exc})", field) from None
+        raise InvalidInput(
+            f"{field}: {email!r} is not a valid email address ({exc})", field
+        ) from None
 
 
 def _address_list(value: Any, field: str) -> list[EmailAddress]:
@@ -96,7 +97,9 @@ def build_message(body: Any, clock: Clock, hostname: str) -> tuple[Envelope, byt
         msg["X-Tags"] = ", ".join(t.strip() for t in tags if t.strip())
     for name, value in headers.items():
         if not isinstance(value, str) or not name or any(c in name for c in ": \r\n"):
-            raise InvalidInput(f"Headers[{name!r}] must be a valid header name with a string", "Headers")
+            raise InvalidInput(
+                f"Headers[{name!r}] must be a valid header name with a string", "Headers"
+            )
         _require_str(value, f"Headers[{name}]")
         del msg[name]
         msg[name] = value
@@ -144,7 +147,11 @@ def _add_attachments(msg: EmailMessage, value: Any) -> None:
                 assert isinstance(html_part, EmailMessage)
                 target = html_part
             target.add_related(
-                data, maintype=maintype, subtype=subtype, cid=f"<{cid}>", filename=filename,
+                data,
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{cid}>",
+                filename=filename,
                 disposition="inline",
             )
         else:

@@ -23,7 +23,9 @@ async def view_html(request: Request) -> Response:
         html,
         media_type="text/html; charset=utf-8",
         headers={
-            "Content-Security-Policy": "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; sandbox",
+            "Content-Security-Policy": (
+                "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; sandbox"
+            ),
             "X-Content-Type-Options": "nosniff",
         },
     )

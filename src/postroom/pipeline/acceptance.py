@@ -27,9 +27,7 @@ BARE_LINE_ENDINGS_WARNING = (
 
 
 class AcceptancePipeline:
-    def __init__(
-        self, store: MessageStore, clock: Clock, bus: EventBus, metrics: Metrics
-    ) -> None:
+    def __init__(self, store: MessageStore, clock: Clock, bus: EventBus, metrics: Metrics) -> None:
         self._store = store
         self._clock = clock
         self._bus = bus

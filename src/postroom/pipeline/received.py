@@ -8,7 +8,9 @@ from email.utils import format_datetime
 from postroom.core.types import Envelope, SessionInfo
 
 
-def received_header(session: SessionInfo, envelope: Envelope, message_id: str, at: datetime) -> bytes:
+def received_header(
+    session: SessionInfo, envelope: Envelope, message_id: str, at: datetime
+) -> bytes:
     helo = session.helo or "unknown"
     peer = f"[{session.peer_host}]" if session.peer_host else "unknown"
     protocol = "ESMTP" if session.esmtp else "SMTP"
@@ -20,7 +22,9 @@ def received_header(session: SessionInfo, envelope: Envelope, message_id: str, a
     if session.tls:
         lines.append(f"\t(using {session.tls.version} with cipher {session.tls.cipher})")
     if session.auth_user is not None:
-        user = session.auth_user.replace("(", "").replace(")", "").replace("\r", "").replace("\n", "")
+        user = (
+            session.auth_user.replace("(", "").replace(")", "").replace("\r", "").replace("\n", "")
+        )
         lines.append(f"\t(authenticated as {user})")
     lines.append(f"\twith {protocol} id {message_id}")
     if len(envelope.recipients) == 1:
