@@ -1,0 +1,488 @@
+"""The asyncio edge of the SMTP server: sockets, TLS, timers and limits around `SmtpSession`.
+
+Everything SMTP is decided by the sans-IO session; this module carries its outputs out:
+it writes replies, upgrades to TLS (`loop.start_tls`), calls `authenticate` and `deliver`
+(the acceptance pipeline) and reports their results back, closes connections, enforces the
+connection limits (total and per client IP) and the idle timeouts the session asks for.
+
+Timers use the event loop's clock (they must wake the loop); the injected `Clock` dates and
+measures sessions for the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from socket import socket
+from typing import Any, Protocol, cast
+
+from postroom.core.clock import Clock
+from postroom.core.errors import ConfigError, Rejected
+from postroom.core.ids import new_id
+from postroom.core.types import IncomingMessage, SessionInfo, TlsInfo
+from postroom.smtp.protocol import (
+    CheckAuth,
+    Close,
+    DeliverMessage,
+    Output,
+    Reply,
+    SessionPolicy,
+    SmtpSession,
+    StartTls,
+)
+from postroom.smtp.replies import reply
+from postroom.smtp.tls import enforce_minimum_version
+
+log = logging.getLogger("postroom.smtp")
+
+Deliver = Callable[[IncomingMessage], Awaitable[str]]
+"""Runs the acceptance pipeline; returns the stored id or raises Rejected."""
+Authenticate = Callable[[str, str, str, SessionInfo], Awaitable[str | None]]
+"""(mechanism, username, password, session) -> the authenticated user name, or None."""
+
+TEMPORARY_FAILURE = Rejected(451, "4.3.0", "Temporary failure, please try again later")
+PAUSE_THRESHOLD = 256 * 1024  # held input while busy before the edge stops reading
+SHUTDOWN_GRACE = 5.0  # seconds stop() waits for connections to close before aborting them
+
+_PAUSE_BUSY = 1
+_PAUSE_WRITE = 2
+
+
+class ServerHooks(Protocol):
+    """What the application observes (metrics and the one-line-per-session log)."""
+
+    def on_session_end(self, summary: dict[str, Any]) -> None:
+        """Keys: session_id, door, peer, helo, tls (version or None), auth_user, messages,
+        rejects, errors, duration (seconds), reason (quit, timeout, too_many_errors,
+        client_closed, tls_failed, shutdown, http_command)."""
+        ...
+
+    def on_reject(self, door: str, reason: str) -> None:
+        """A negative reply was sent; `reason` is a short code such as too_many_recipients."""
+        ...
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One SMTP door: where it listens and what its sessions allow."""
+
+    door: str
+    host: str
+    port: int
+    policy: SessionPolicy
+    ssl_context: ssl.SSLContext | None = None  # for STARTTLS, or the whole session if implicit
+    implicit_tls: bool = False  # RFC 8314 (port 465)
+    max_connections: int = 1000
+    max_per_ip: int = 100
+
+
+class SmtpServer:
+    def __init__(
+        self,
+        listener: Listener,
+        deliver: Deliver,
+        authenticate: Authenticate,
+        *,
+        hooks: ServerHooks | None = None,
+        clock: Clock,
+    ) -> None:
+        if listener.implicit_tls and listener.ssl_context is None:
+            raise ConfigError(f"SMTP door {listener.door!r}: implicit TLS needs a certificate")
+        if listener.policy.starttls_available and listener.ssl_context is None:
+            raise ConfigError(f"SMTP door {listener.door!r}: STARTTLS needs a certificate")
+        if listener.max_connections < 1 or listener.max_per_ip < 1:
+            raise ConfigError(f"SMTP door {listener.door!r}: connection limits must be positive")
+        if listener.ssl_context is not None:
+            enforce_minimum_version(listener.ssl_context)
+        self.listener = listener
+        self.clock = clock
+        self._deliver = deliver
+        self._authenticate = authenticate
+        self._hooks = hooks
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Connection] = set()
+        self._per_ip: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._too_many = reply(
+            421, "4.7.0", f"{listener.policy.hostname} Too many connections, try again later"
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        listener = self.listener
+        self._server = await loop.create_server(
+            lambda: _Connection(self),
+            listener.host,
+            listener.port,
+            ssl=listener.ssl_context if listener.implicit_tls else None,
+            ssl_handshake_timeout=(
+                listener.policy.command_timeout if listener.implicit_tls else None
+            ),
+            backlog=1024,
+            reuse_address=True,
+        )
+        log.info("SMTP door %s listening on %s:%d", listener.door, listener.host, self.port)
+
+    @property
+    def sockets(self) -> tuple[socket, ...]:
+        return tuple(self._server.sockets) if self._server is not None else ()
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        for sock in self.sockets:
+            return int(sock.getsockname()[1])
+        return 0
+
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
+    async def stop(self) -> None:
+        """Stop accepting, let outstanding deliveries finish, then close every session (421)."""
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self._connections):
+            connection.shutdown()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._connections:
+            self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), SHUTDOWN_GRACE)
+            except TimeoutError:
+                for connection in list(self._connections):
+                    connection.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    # Used by connections -------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _admit(self, connection: _Connection, ip: str) -> bool:
+        listener = self.listener
+        count = self._per_ip.get(ip, 0)
+        if (
+            self._stopping
+            or len(self._connections) >= listener.max_connections
+            or count >= listener.max_per_ip
+        ):
+            return False
+        self._connections.add(connection)
+        self._per_ip[ip] = count + 1
+        return True
+
+    def _release(self, connection: _Connection, ip: str) -> None:
+        self._connections.discard(connection)
+        count = self._per_ip.get(ip, 0) - 1
+        if count > 0:
+            self._per_ip[ip] = count
+        else:
+            self._per_ip.pop(ip, None)
+        if not self._connections:
+            self._idle.set()
+
+    def _reject(self, reason: str) -> None:
+        if self._hooks is not None:
+            try:
+                self._hooks.on_reject(self.listener.door, reason)
+            except Exception:
+                log.exception("SMTP on_reject hook failed")
+
+    def _session_end(self, summary: dict[str, Any]) -> None:
+        log.debug("SMTP session ended: %s", summary)
+        if self._hooks is not None:
+            try:
+                self._hooks.on_session_end(summary)
+            except Exception:
+                log.exception("SMTP on_session_end hook failed")
+
+
+def _tls_info(transport: asyncio.BaseTransport) -> TlsInfo | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    cipher = ssl_object.cipher()
+    return TlsInfo(version=ssl_object.version() or "", cipher=cipher[0] if cipher else "")
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: feeds the session and carries out its outputs."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        self._srv = server
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._session: SmtpSession | None = None
+        self._ip = ""
+        self._port = 0
+        self._session_id = ""
+        self._started = 0.0
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_span = 0.0
+        self._paused = 0
+        self._seen_rejects = 0
+        self._finished = False
+        self._end_reason = ""
+        self._shutdown_pending = False
+
+    # asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self._ip, self._port = str(peer[0]), int(peer[1])
+        srv = self._srv
+        if not srv._admit(self, self._ip):
+            self._finished = True
+            self._transport.write(srv._too_many)
+            self._transport.close()
+            srv._reject("too_many_connections")
+            return
+        listener = srv.listener
+        session = SmtpSession(listener.policy, tls_active=listener.implicit_tls, peer=self._ip)
+        if listener.implicit_tls:
+            session.tls_info = _tls_info(transport)
+        self._session = session
+        self._session_id = new_id(srv.clock.now())
+        self._started = srv.clock.monotonic()
+        self._last = self._loop.time()
+        self._arm()
+        self._apply(session.greeting())
+
+    def data_received(self, data: bytes) -> None:
+        session = self._session
+        if session is None:
+            return
+        self._last = self._loop.time()
+        outputs = session.feed(data)
+        if outputs:
+            self._apply(outputs)
+        if session.busy:
+            if session.pending_bytes > PAUSE_THRESHOLD:
+                self._pause(_PAUSE_BUSY)
+        elif self._timer is not None and session.idle_timeout() < self._timer_span:
+            self._timer.cancel()
+            self._arm()
+
+    def eof_received(self) -> bool | None:
+        return False  # close our side too; an SMTP session cannot continue half-closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish("client_closed")
+
+    def pause_writing(self) -> None:
+        self._pause(_PAUSE_WRITE)
+
+    def resume_writing(self) -> None:
+        self._resume(_PAUSE_WRITE)
+
+    # Outputs -------------------------------------------------------------------------------
+
+    def _apply(self, outputs: list[Output]) -> None:
+        transport = self._transport
+        session = self._session
+        if transport is None or session is None:
+            return
+        srv = self._srv
+        for output in outputs:
+            if isinstance(output, Reply):
+                if not transport.is_closing():
+                    transport.write(output.data)
+            elif isinstance(output, DeliverMessage):
+                srv._spawn(self._deliver(output))
+            elif isinstance(output, CheckAuth):
+                srv._spawn(self._check_auth(output))
+            elif isinstance(output, StartTls):
+                transport.pause_reading()
+                srv._spawn(self._start_tls())
+            elif isinstance(output, Close):
+                self._end_reason = session.close_reason
+                transport.close()
+        if session.rejects != self._seen_rejects:
+            self._seen_rejects = session.rejects
+            for reason in session.take_rejections():
+                srv._reject(reason)
+
+    def _info(self, session: SmtpSession) -> SessionInfo:
+        return SessionInfo(
+            door=self._srv.listener.door,
+            session_id=self._session_id,
+            peer_host=self._ip,
+            peer_port=self._port,
+            server_name=session.policy.hostname,
+            helo=session.helo,
+            esmtp=session.esmtp,
+            tls=session.tls_info,
+            auth_user=session.auth_user,
+        )
+
+    async def _deliver(self, output: DeliverMessage) -> None:
+        session = self._session
+        assert session is not None
+        incoming = IncomingMessage(
+            output.message_envelope, output.data, self._info(session), output.bare_line_endings
+        )
+        outcome: str | Rejected
+        try:
+            outcome = await self._srv._deliver(incoming)
+        except Rejected as exc:
+            outcome = exc
+        except Exception:
+            log.exception("SMTP session %s: accepting a message failed", self._session_id)
+            outcome = TEMPORARY_FAILURE
+        self._done(session.message_result(outcome))
+
+    async def _check_auth(self, output: CheckAuth) -> None:
+        session = self._session
+        assert session is not None
+        try:
+            user = await self._srv._authenticate(
+                output.mechanism, output.username, output.password, self._info(session)
+            )
+        except Exception:
+            # The traceback never holds the password: only frames, not their locals.
+            log.exception("SMTP session %s: the credential check failed", self._session_id)
+            outputs = session.auth_unavailable()
+        else:
+            outputs = session.auth_result(user)
+        self._done(outputs)
+
+    async def _start_tls(self) -> None:
+        session = self._session
+        transport = self._transport
+        context = self._srv.listener.ssl_context
+        assert session is not None and transport is not None and context is not None
+        self._paused = 0
+        try:
+            upgraded = await self._loop.start_tls(
+                transport,
+                self,
+                context,
+                server_side=True,
+                ssl_handshake_timeout=session.policy.command_timeout,
+            )
+        except Exception as exc:
+            log.debug("SMTP session %s: TLS handshake failed: %s", self._session_id, exc)
+            upgraded = None
+        if upgraded is None:
+            transport.abort()
+            self._finish("tls_failed")
+            return
+        self._transport = upgraded
+        self._done(session.tls_started(_tls_info(upgraded) or TlsInfo("", "")))
+
+    def _done(self, outputs: list[Output]) -> None:
+        """An outstanding auth, delivery or TLS upgrade finished."""
+        if self._finished:
+            return
+        self._apply(outputs)
+        session = self._session
+        if session is None or session.closed:
+            return
+        self._last = self._loop.time()
+        self._resume(_PAUSE_BUSY)
+        if self._timer is None:
+            self._arm()
+        if self._shutdown_pending and not session.busy:
+            self.shutdown()
+
+    # Flow control and timers ---------------------------------------------------------------
+
+    def _pause(self, reason: int) -> None:
+        if not self._paused and self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+        self._paused |= reason
+
+    def _resume(self, reason: int) -> None:
+        if not self._paused & reason:
+            return
+        self._paused &= ~reason
+        if not self._paused and self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def _arm(self) -> None:
+        session = self._session
+        if session is None:
+            return
+        span = session.idle_timeout()
+        self._timer_span = span
+        self._timer = self._loop.call_at(self._last + span, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        session = self._session
+        if session is None or session.closed or self._finished:
+            return
+        if session.busy:
+            return  # re-armed when the outstanding operation finishes
+        span = session.idle_timeout()
+        deadline = self._last + span
+        if self._loop.time() >= deadline:
+            self._apply(session.timed_out())
+            return
+        self._timer_span = span
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    # Ending --------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Server stop: say 421 and close, after any outstanding operation finishes."""
+        session = self._session
+        transport = self._transport
+        if session is None or transport is None or self._finished or session.closed:
+            return
+        if session.busy:
+            self._shutdown_pending = True
+            return
+        self._end_reason = "shutdown"
+        if not transport.is_closing():
+            transport.write(reply(421, "4.3.2", f"{session.policy.hostname} Service shutting down"))
+            transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+        self._finish("shutdown")
+
+    def _finish(self, reason: str) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        session = self._session
+        if session is None:
+            return
+        srv = self._srv
+        srv._release(self, self._ip)
+        tls = session.tls_info
+        srv._session_end(
+            {
+                "session_id": self._session_id,
+                "door": srv.listener.door,
+                "peer": f"{self._ip}:{self._port}",
+                "helo": session.helo,
+                "tls": tls.version if tls is not None else None,
+                "auth_user": session.auth_user,
+                "messages": session.messages,
+                "rejects": session.rejects,
+                "errors": session.errors,
+                "duration": round(srv.clock.monotonic() - self._started, 6),
+                "reason": self._end_reason or reason,
+            }
+        )
