@@ -1,0 +1,375 @@
+"""Durable SMTP acceptance: Postroom's capture door against a private Postfix instance.
+
+The same client, Postfix's own `smtp-source`, sends the same load (default 20 parallel
+sessions, 20,000 messages of 2,048 octets, one message per connection) to:
+
+  sink      `smtp-sink`, which acknowledges and discards: the ceiling of client + loopback;
+  postfix   a private Postfix instance that queues each message durably (fsync before 250)
+            and relays it to an smtp-sink;
+  postroom  `postroom serve`, whose capture door commits each message durably before 250.
+
+It prints the wall time of each `smtp-source` run, the rate, and the ratio postroom/postfix.
+Everything listens on 127.0.0.1 only, and every process started is stopped at the end,
+also on errors and Ctrl-C.
+
+    .venv/bin/python bench/smtp_acceptance.py [--messages N] [--sessions N] [--size N]
+        [--only sink|postfix|postroom] [--database-url postgresql://...] [--keep]
+
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from postfix_instance import (
+    LOOPBACK,
+    SMTP_SOURCE,
+    BenchError,
+    PrivatePostfix,
+    SmtpSink,
+    ensure_postfix_installed,
+    free_port,
+    postfix_version,
+    stop_process,
+    tail,
+    wait_for_port,
+)
+
+TARGETS = ("sink", "postfix", "postroom")
+SENDER = "bench@example.com"
+RECIPIENT = "sink@example.com"
+TARGET_RATIO = 3.0
+
+
+@dataclass(frozen=True)
+class Load:
+    messages: int
+    sessions: int
+    size: int
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Result:
+    target: str
+    messages: int
+    seconds: float
+    check: str
+    ok: bool = True
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+# -- the client ----------------------------------------------------------------------------
+
+
+def smtp_source(load: Load, port: int, workdir: Path, label: str) -> float:
+    """Run smtp-source against 127.0.0.1:port; return its wall time in seconds."""
+    argv = [
+        str(SMTP_SOURCE),
+        "-s",
+        str(load.sessions),
+        "-m",
+        str(load.messages),
+        "-l",
+        str(load.size),
+        "-f",
+        SENDER,
+        "-t",
+        RECIPIENT,
+        f"{LOOPBACK}:{port}",
+    ]
+    errors = workdir / f"smtp-source-{label}.err"
+    print(f"  {' '.join(argv)}", flush=True)
+    with errors.open("wb") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code = process.wait(timeout=load.timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise BenchError(f"smtp-source did not finish within {load.timeout:.0f} s") from exc
+        finally:
+            stop_process(process, grace=2.0)
+        seconds = time.perf_counter() - start
+    if code != 0:
+        raise BenchError(f"smtp-source exited {code}:\n{tail(errors)}")
+    return seconds
+
+
+# -- the three targets ---------------------------------------------------------------------
+
+
+def bench_sink(load: Load, workdir: Path) -> Result:
+    with SmtpSink(workdir) as sink:
+        seconds = smtp_source(load, sink.port, workdir, "sink")
+        time.sleep(0.2)  # let the counter line reach its file
+        got = sink.messages()
+    return Result("sink", load.messages, seconds, f"smtp-sink counted {got}", got >= load.messages)
+
+
+def bench_postfix(load: Load, workdir: Path) -> Result:
+    pf_dir = workdir / "postfix"
+    pf_dir.mkdir(mode=0o755)
+    with (
+        SmtpSink(pf_dir) as sink,
+        PrivatePostfix(pf_dir, sink.port, load.sessions, load.size) as postfix,
+    ):
+        print(f"  private Postfix on {LOOPBACK}:{postfix.port} -> smtp-sink :{sink.port}")
+        seconds = smtp_source(load, postfix.port, workdir, "postfix")
+        drained = postfix.wait_drained(timeout=max(60.0, 3 * seconds))
+        sent, relayed, deferred = postfix.sent(), sink.messages(), postfix.deferred()
+    check = f"relayed {sent}/{load.messages} to smtp-sink (sink counted {relayed})"
+    if drained is None:
+        check += f"; queue not empty, {deferred} deferred"
+    else:
+        check += f"; queue empty {drained:.1f} s later"
+    if sent < load.messages:
+        print(f"  WARNING: Postfix relayed only {sent} of {load.messages}", file=sys.stderr)
+    return Result("postfix", load.messages, seconds, check)
+
+
+def _http_json(url: str) -> tuple[int, object]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    try:
+        with opener.open(url, timeout=10.0) as response:
+            status: int = response.status
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    try:
+        return status, json.loads(body) if body else None
+    except ValueError:
+        return status, None
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise BenchError(f"postroom serve exited {process.returncode}:\n{tail(log)}")
+        with contextlib.suppress(OSError):
+            if _http_json(f"{base}/readyz")[0] == 200:
+                return
+        if time.monotonic() > deadline:
+            raise BenchError(f"GET /readyz not 200 after {timeout:.0f} s:\n{tail(log)}")
+        time.sleep(0.1)
+
+
+def _total(base: str) -> int:
+    status, body = _http_json(f"{base}/api/v1/messages?limit=1")
+    if status != 200 or not isinstance(body, dict) or not isinstance(body.get("total"), int):
+        raise BenchError(f"GET /api/v1/messages?limit=1 answered {status}: {body!r}")
+    total: int = body["total"]
+    return total
+
+
+def postroom_command() -> Path:
+    """The `postroom` script next to this interpreter, else the repository's venv."""
+    beside = Path(sys.executable).parent / "postroom"
+    if beside.exists():
+        return beside
+    return Path(__file__).resolve().parent.parent / ".venv" / "bin" / "postroom"
+
+
+def bench_postroom(load: Load, workdir: Path, database_url: str | None) -> Result:
+    data_dir = workdir / "postroom-data"
+    smtp_port, http_port = free_port(), free_port()
+    while http_port == smtp_port:
+        http_port = free_port()
+    argv = [
+        str(postroom_command()),
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--smtp",
+        f"{LOOPBACK}:{smtp_port}",
+        "--http",
+        f"{LOOPBACK}:{http_port}",
+        "--log-level",
+        "warning",
+        "--max-messages",
+        "0",
+    ]
+    if load.sessions > 100:
+        argv += ["--max-connections-per-ip", str(load.sessions)]
+    if database_url:
+        argv += ["--database-url", database_url]
+    log = workdir / "postroom.log"
+    base = f"http://{LOOPBACK}:{http_port}"
+    print(f"  postroom serve: SMTP {LOOPBACK}:{smtp_port}, HTTP {base}", flush=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=workdir,
+        )
+        try:
+            _wait_ready(base, process, log, timeout=60.0)
+            wait_for_port(smtp_port, 10.0, process)
+            before = _total(base)
+            seconds = smtp_source(load, smtp_port, workdir, "postroom")
+            after = _total(base)
+        finally:
+            stop_process(process, grace=15.0)
+    stored = after - before
+    check = f"API total {after}" + (f" ({stored} new)" if before else "")
+    if stored != load.messages:
+        print(
+            f"  ERROR: Postroom acknowledged {load.messages} messages but stores {stored}",
+            file=sys.stderr,
+        )
+        return Result("postroom", load.messages, seconds, check + " MISMATCH", ok=False)
+    return Result("postroom", load.messages, seconds, check)
+
+
+# -- driver --------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="smtp-source against smtp-sink, a private Postfix and Postroom (127.0.0.1)."
+    )
+    parser.add_argument("--messages", type=_positive, default=20_000, help="default 20000")
+    parser.add_argument("--sessions", type=_positive, default=20, help="default 20")
+    parser.add_argument("--size", type=_positive, default=2048, help="payload octets, 2048")
+    parser.add_argument("--only", choices=TARGETS, help="run just this target")
+    parser.add_argument(
+        "--database-url", help="postgresql://... to bench Postroom on PostgreSQL (not SQLite)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds one smtp-source run may take before it is stopped (default 900)",
+    )
+    return parser.parse_args(argv)
+
+
+def print_table(results: list[Result], failures: dict[str, str], load: Load) -> None:
+    print()
+    print(f"{'target':<9} {'messages':>9} {'seconds':>9} {'msg/s':>9}  check")
+    for result in results:
+        print(
+            f"{result.target:<9} {result.messages:>9} {result.seconds:>9.2f} "
+            f"{result.rate:>9.1f}  {result.check}"
+        )
+    for target, reason in failures.items():
+        lines = [line.strip() for line in reason.splitlines() if line.strip()] or ["?"]
+        why = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+        print(f"{target:<9} {load.messages:>9} {'-':>9} {'-':>9}  FAILED: {why}")
+    by_target = {r.target: r for r in results}
+    if "postroom" in by_target and "postfix" in by_target:
+        ratio = by_target["postroom"].rate / by_target["postfix"].rate
+        verdict = "met" if ratio >= TARGET_RATIO else "not met"
+        print(f"ratio postroom/postfix: {ratio:.2f}x (target >= {TARGET_RATIO:.1f}x: {verdict})")
+    if "postroom" in by_target and "sink" in by_target:
+        share = by_target["postroom"].rate / by_target["sink"].rate
+        print(f"postroom reaches {share:.0%} of the smtp-sink ceiling")
+
+
+@contextlib.contextmanager
+def exit_on_signals() -> Iterator[None]:
+    """Turn SIGINT, SIGTERM and SIGHUP into exceptions so that every `finally` cleans up.
+
+    SIGINT is set explicitly because a shell starts background jobs with it ignored.
+    """
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], object] | int | None] = {}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load = Load(args.messages, args.sessions, args.size, args.timeout)
+    targets = [args.only] if args.only else list(TARGETS)
+    with exit_on_signals():
+        try:
+            ensure_postfix_installed()
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        workdir = Path(tempfile.mkdtemp(prefix="postroom-bench-"))
+        workdir.chmod(0o755)  # Postfix daemons run as the postfix user
+        print(
+            f"smtp acceptance: {load.messages} messages x {load.size} octets over "
+            f"{load.sessions} sessions, {os.cpu_count()} cores, Postfix {postfix_version()}, "
+            f"work dir {workdir}",
+            flush=True,
+        )
+        results: list[Result] = []
+        failures: dict[str, str] = {}
+        try:
+            for target in targets:
+                print(f"[{target}]", flush=True)
+                try:
+                    if target == "sink":
+                        results.append(bench_sink(load, workdir))
+                    elif target == "postfix":
+                        results.append(bench_postfix(load, workdir))
+                    else:
+                        results.append(bench_postroom(load, workdir, args.database_url))
+                except (BenchError, OSError) as exc:
+                    print(f"  {target} failed: {exc}", file=sys.stderr, flush=True)
+                    failures[target] = str(exc)
+        except (KeyboardInterrupt, SystemExit):
+            print("interrupted: stopping what was started", file=sys.stderr, flush=True)
+            raise
+        finally:
+            if args.keep:
+                print(f"kept {workdir}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+        print_table(results, failures, load)
+    return 0 if not failures and all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
