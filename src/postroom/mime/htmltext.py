@@ -1,0 +1,69 @@
+"""HTML to plain text with the standard library's HTML parser (for snippets, search, .txt views)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+# Content that is never shown as text.
+_HIDDEN = frozenset({"script", "style", "title", "template", "svg"})
+# Elements that start a new line of text.
+_BLOCKS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
+        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+        "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table",
+        "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+_SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+class _Extractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN:
+            self.hidden += 1
+        elif tag == "body":
+            self.hidden = 0  # an unclosed <title> or <style> must not hide the whole body
+        elif tag in _BLOCKS:
+            self.chunks.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCKS:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN:
+            if self.hidden:
+                self.hidden -= 1
+        elif tag in _BLOCKS:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.chunks.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML document: scripts and styles dropped, entities decoded,
+    whitespace collapsed within lines, one line per block element, at most one blank line.
+
+    Never raises: on a parser failure the text read so far is returned.
+    """
+    if not html:
+        return ""
+    parser = _Extractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser has had assertion failures on hostile markup
+        pass
+    lines = (_SPACES.sub(" ", line).strip() for line in "".join(parser.chunks).split("\n"))
+    text = "\n".join(lines)
+    return _BLANK_LINES.sub("\n\n", text).strip()

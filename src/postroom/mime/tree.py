@@ -1,0 +1,330 @@
+"""Parse raw bytes into the `email` package's tree and walk it the way Mailpit shows messages.
+
+Parsing uses the compat32 policy with header values left raw: the modern policy
+(`email.policy.default`) builds a structured header object for every header it touches and is
+roughly 25 times slower for a typical message (see bench/mime_summary.py), which matters on the
+ingest path. Header decoding is done by `postroom.mime.decoding` instead.
+
+Part ids are dotted paths like Mailpit's: the children of a multipart root are "1", "2", ...;
+their children "1.1", "1.2", ...; a message that is not multipart has the single part "1".
+Attached messages (message/rfc822) are leaves: their own parts are not numbered.
+"""
+
+from __future__ import annotations
+
+import binascii
+import io
+import re
+from dataclasses import dataclass, field
+from email.generator import BytesGenerator
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import Compat32
+from urllib.parse import unquote
+
+from postroom.core.types import AttachmentInfo
+from postroom.mime.decoding import decode_bytes, header_text, repair, strip_angle
+
+MAX_DEPTH = 32
+MAX_PARTS = 500
+
+
+class _RawPolicy(Compat32):
+    """compat32 that hands header values back exactly as stored (str, surrogate-escaped)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+RAW_POLICY = _RawPolicy(linesep="\r\n")
+_PARSER = BytesParser(policy=RAW_POLICY)
+
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_NOT_B64 = bytes(b for b in range(256) if b not in _B64_ALPHABET)
+_WHITESPACE = b" \t\r\n\x0b\x0c"
+_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global"})
+_CID_REFERENCE = re.compile(r"""cid:([^"'\s)>]+)""", re.IGNORECASE)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
+
+
+def parse(raw: bytes) -> Message:
+    """The message tree. The feed parser is tolerant; callers still guard against its bugs."""
+    return _PARSER.parsebytes(raw)
+
+
+def serialize(message: Message) -> bytes:
+    """A (sub)message as bytes, headers as received, CRLF line endings."""
+    buffer = io.BytesIO()
+    BytesGenerator(buffer, mangle_from_=False, policy=RAW_POLICY).flatten(message)
+    return buffer.getvalue()
+
+
+def _raw_payload(part: Message) -> bytes:
+    # The stored payload itself: Message.get_payload() re-decodes 8-bit text with the declared
+    # charset (lossy), and get_payload(decode=True) applies its own, stricter CTE handling.
+    payload = getattr(part, "_payload", None)
+    if isinstance(payload, bytes):
+        return payload
+    if not isinstance(payload, str):
+        return b""
+    try:
+        return payload.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return payload.encode("utf-8", "surrogateescape")
+
+
+def transfer_encoding(part: Message) -> str:
+    return header_text(part.get("Content-Transfer-Encoding")).lower()
+
+
+def decode_payload(part: Message, defects: list[str] | None = None, part_id: str = "") -> bytes:
+    """The bytes of a leaf part after undoing its Content-Transfer-Encoding.
+
+    Base64 is decoded leniently: characters outside the alphabet are skipped and a truncated
+    final group is dropped (noted as a defect) instead of failing.
+    """
+    data = _raw_payload(part)
+    encoding = transfer_encoding(part)
+    if encoding == "base64":
+        compact = data.translate(None, _WHITESPACE)
+        clean = compact.translate(None, _NOT_B64)
+        if len(clean) % 4 == 1:
+            clean = clean[:-1]
+        if defects is not None and clean != compact.rstrip(b"="):
+            defects.append(f"{part_id or 'message'}: invalid base64 data")
+        return binascii.a2b_base64(clean + b"=" * (-len(clean) % 4))
+    if encoding == "quoted-printable":
+        return binascii.a2b_qp(data)
+    return data
+
+
+def charset_of(part: Message) -> str | None:
+    try:
+        charset = part.get_content_charset()
+    except Exception:  # hostile RFC 2231 parameters
+        return None
+    return charset
+
+
+def content_type_of(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "application/octet-stream"
+
+
+def disposition_of(part: Message) -> str:
+    value = part.get("Content-Disposition")
+    if not value:
+        return ""
+    return repair(value).split(";", 1)[0].strip().lower()
+
+
+def _clean_filename(name: str) -> str:
+    name = header_text(name)
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return _UNSAFE_NAME.sub("_", name).strip(" .")[:255]
+
+
+def filename_of(part: Message) -> str:
+    """The part's file name: RFC 2231 and RFC 2047 decoded, without any directory."""
+    try:
+        name = part.get_filename()
+    except Exception:
+        return ""
+    return _clean_filename(name) if name else ""
+
+
+def message_filename(part: Message) -> str:
+    """A name for an attached message: its own file name, else its subject + .eml."""
+    named = filename_of(part)
+    if named:
+        return named
+    payload = part.get_payload()
+    subject = ""
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        subject = _UNSAFE_NAME.sub(" ", header_text(payload[0].get("Subject"))).strip()[:100]
+    return f"{subject or 'message'}.eml"
+
+
+def display_filename(part: Message, content_type: str) -> str:
+    """The name shown for a part: attached messages get a .eml name even without one."""
+    if content_type in _MESSAGE_TYPES:
+        return message_filename(part)
+    return filename_of(part)
+
+
+def part_bytes(part: Message) -> bytes:
+    """What a download of the part returns: decoded data, or the attached message's bytes."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        if len(payload) == 1 and isinstance(payload[0], Message):
+            return serialize(payload[0])
+        whole = serialize(part)
+        if whole.startswith(b"\r\n"):
+            return whole[2:]
+        head_end = whole.find(b"\r\n\r\n")
+        return whole[head_end + 4 :] if head_end >= 0 else b""
+    return decode_payload(part)
+
+
+def defect_text(defect: object) -> str:
+    name = type(defect).__name__.removesuffix("Defect")
+    return _CAMEL.sub(" ", name).lower()
+
+
+def is_container(part: Message) -> bool:
+    return part.is_multipart() and content_type_of(part).startswith("multipart/")
+
+
+def find(root: Message, part_id: str) -> Message | None:
+    """The part with this dotted id, or None."""
+    steps = part_id.split(".")
+    if not all(step.isdigit() and step.isascii() for step in steps):
+        return None
+    if not is_container(root):
+        return root if steps == ["1"] else None
+    current = root
+    for step in steps:
+        if not is_container(current):
+            return None
+        children = current.get_payload()
+        index = int(step)
+        if not isinstance(children, list) or not 1 <= index <= len(children):
+            return None
+        child = children[index - 1]
+        if not isinstance(child, Message):
+            return None
+        current = child
+    return current
+
+
+@dataclass(slots=True)
+class _Found:
+    part_id: str
+    filename: str
+    content_type: str
+    content_id: str
+    disposition: str
+    in_related: bool
+    size: int
+
+
+@dataclass(slots=True)
+class Walk:
+    """The display view of a message tree: bodies, files (attachments and inline), defects."""
+
+    text: str = ""
+    html: str = ""
+    files: list[AttachmentInfo] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.htmls: list[str] = []
+        self.found: list[_Found] = []
+        self.defects: list[str] = []
+        self.visited = 0
+
+    def note_defects(self, part: Message, part_id: str) -> None:
+        for defect in getattr(part, "defects", ()):
+            self.defects.append(f"{part_id or 'message'}: {defect_text(defect)}")
+
+    def visit(
+        self, part: Message, part_id: str, depth: int, alternative: bool, related: bool
+    ) -> None:
+        self.visited += 1
+        if self.visited > MAX_PARTS:
+            if self.visited == MAX_PARTS + 1:
+                self.defects.append(f"message: more than {MAX_PARTS} parts, the rest ignored")
+            return
+        self.note_defects(part, part_id)
+        ctype = content_type_of(part)
+        if is_container(part):
+            if depth >= MAX_DEPTH:
+                self.defects.append(f"{part_id or 'message'}: nested too deeply, ignored")
+                return
+            children = part.get_payload()
+            subtype = ctype.partition("/")[2]
+            if not isinstance(children, list):
+                return
+            for index, child in enumerate(children, 1):
+                if isinstance(child, Message):
+                    self.visit(
+                        child,
+                        f"{part_id}.{index}" if part_id else str(index),
+                        depth + 1,
+                        alternative or subtype == "alternative",
+                        related or subtype == "related",
+                    )
+            return
+        own_id = part_id or "1"
+        if part.is_multipart():  # message/rfc822 and friends: an attached message
+            self.found.append(
+                _Found(
+                    part_id=own_id,
+                    filename=display_filename(part, ctype),
+                    content_type=ctype,
+                    content_id=strip_angle(header_text(part.get("Content-ID"))),
+                    disposition="attachment",
+                    in_related=False,
+                    size=len(part_bytes(part)),
+                )
+            )
+            return
+        disposition = disposition_of(part)
+        filename = filename_of(part)
+        if ctype.startswith("multipart/"):
+            # A multipart whose boundary is missing or never appears: show its text.
+            ctype = "text/plain"
+        if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
+            bodies = self.texts if ctype == "text/plain" else self.htmls
+            if not bodies or not alternative:
+                data = decode_payload(part, self.defects, own_id)
+                bodies.append(decode_bytes(data, charset_of(part)))
+            return
+        if ctype in _MESSAGE_TYPES:
+            filename = message_filename(part)
+        data = decode_payload(part, self.defects, own_id)
+        self.found.append(
+            _Found(
+                part_id=own_id,
+                filename=filename,
+                content_type=ctype,
+                content_id=strip_angle(header_text(part.get("Content-ID"))),
+                disposition=disposition,
+                in_related=related,
+                size=len(data),
+            )
+        )
+
+
+def walk(root: Message) -> Walk:
+    walker = _Walker()
+    walker.visit(root, "", 0, False, False)
+    html = "\n".join(walker.htmls)
+    referenced = {unquote(m).lower() for m in _CID_REFERENCE.findall(html)} if html else set()
+    files: list[AttachmentInfo] = []
+    for item in walker.found:
+        cid_used = bool(item.content_id) and item.content_id.lower() in referenced
+        if item.disposition == "attachment":
+            inline = cid_used
+        elif item.disposition == "inline":
+            inline = True
+        else:
+            inline = bool(item.content_id) and (cid_used or item.in_related)
+        files.append(
+            AttachmentInfo(
+                part_id=item.part_id,
+                filename=item.filename,
+                content_type=item.content_type,
+                content_id=item.content_id,
+                size=item.size,
+                inline=inline,
+            )
+        )
+    defects = list(dict.fromkeys(walker.defects))
+    return Walk(text="\n\n".join(walker.texts), html=html, files=files, defects=defects)
