@@ -7,9 +7,12 @@ subject, addresses, names, message id and body text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Literal
+
+from postroom.core.errors import InvalidInput
 
 Field = Literal[
     "text",  # free word or quoted phrase
@@ -45,3 +48,201 @@ class SearchQuery:
     @property
     def empty(self) -> bool:
         return not self.terms
+
+
+class QuerySyntaxError(InvalidInput):
+    """A search query that cannot be understood (bad date or size); names the "query" field."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="query")
+
+
+_TEXT_FIELDS: dict[str, Field] = {
+    "from": "from",
+    "to": "to",
+    "cc": "cc",
+    "bcc": "bcc",
+    "subject": "subject",
+    "message-id": "message-id",
+}
+_DATE_FIELDS: dict[str, Field] = {"before": "before", "after": "after"}
+_SIZE_FIELDS: dict[str, Field] = {"larger": "larger", "smaller": "smaller"}
+_PREFIXES = frozenset({*_TEXT_FIELDS, *_DATE_FIELDS, *_SIZE_FIELDS, "tag", "is", "has"})
+_NEGATIONS = "-!"
+_DATE = re.compile(
+    r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
+    r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?",
+    re.IGNORECASE,
+)
+_TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?", re.I)
+_RELATIVE = re.compile(r"(\d{1,5})\s*([hdw])", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|b|bytes?)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_RELATIVE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_DATE_HELP = "use YYYY-MM-DD, YYYY-MM-DD HH:MM, RFC 3339, today, yesterday or an age like 7d"
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    negated: bool
+    prefix: str  # lower-cased known prefix, or "" for free text
+    value: str
+    quoted: bool  # the value was (or contained) a quoted phrase
+
+
+def _tokens(text: str) -> list[_Token]:
+    """Split on whitespace outside double quotes; recognise -/! negation and known prefixes."""
+    found: list[_Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        negated = False
+        if text[i] in _NEGATIONS and i + 1 < n and not text[i + 1].isspace():
+            negated = True
+            i += 1
+        prefix = ""
+        chunks: list[str] = []
+        quoted = False
+        while i < n and not text[i].isspace():
+            ch = text[i]
+            if ch == '"':
+                end = text.find('"', i + 1)
+                end = n if end < 0 else end
+                chunks.append(text[i + 1 : end])
+                quoted = True
+                i = end + 1
+                continue
+            if ch == ":" and not prefix and not quoted and "".join(chunks).lower() in _PREFIXES:
+                prefix = "".join(chunks).lower()
+                chunks = []
+                i += 1
+                continue
+            chunks.append(ch)
+            i += 1
+        found.append(_Token(negated, prefix, "".join(chunks), quoted))
+    return found
+
+
+def _parse_date(value: str, now: datetime, tz: tzinfo) -> datetime | None:
+    text = value.strip()
+    lowered = text.lower()
+    midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    if lowered == "today":
+        return midnight
+    if lowered == "yesterday":
+        return midnight - timedelta(days=1)
+    if lowered == "now":
+        return now
+    relative = _RELATIVE.fullmatch(text)
+    if relative:
+        return now - int(relative.group(1)) * _RELATIVE_UNITS[relative.group(2).lower()]
+    match = _DATE.fullmatch(text)
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        when = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=tz,
+        )
+        if zone:
+            if zone.upper() == "Z":
+                offset = timedelta(0)
+            else:
+                digits = zone[1:].replace(":", "")
+                offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+                offset = -offset if zone[0] == "-" else offset
+            when = when.replace(tzinfo=timezone(offset))
+    except (ValueError, OverflowError):
+        return None
+    return when
+
+
+def _parse_size(value: str) -> int | None:
+    match = _SIZE.fullmatch(value.strip())
+    if not match:
+        return None
+    number, unit = match.groups()
+    try:
+        return round(float(number) * _SIZE_UNITS[(unit or "").lower()])
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_query(text: str, now: datetime, *, tz: tzinfo = UTC) -> SearchQuery:
+    """Parse Mailpit's search syntax into a SearchQuery.
+
+    Free words and "quoted phrases"; from: to: cc: bcc: subject: message-id: tag: (values may
+    be quoted); is:read, is:unread; has:attachment(s); before:/after: dates; larger:/smaller:
+    sizes (10kb, 1.5MB, 2000; k = 1024). A leading - or ! negates a term. Unknown prefixes are
+    plain text. Text is lower-cased; tag names keep their case. Dates without a zone are in
+    `tz` (UTC unless the caller passes Mailpit's tz parameter); `now` anchors today, yesterday
+    and ages like 7d, 12h, 2w. Raises QuerySyntaxError (an InvalidInput on "query") for a date
+    or size it cannot read.
+    """
+    tokens = _tokens(text)
+    terms: list[Term] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        prefix, value, negated = token.prefix, token.value.strip(), token.negated
+        original = f"{prefix}:{token.value}" if prefix else token.value
+        if prefix in _TEXT_FIELDS:
+            if prefix == "message-id":
+                value = value.strip("<>").strip()
+            if value:
+                terms.append(Term(_TEXT_FIELDS[prefix], text=value.lower(), negated=negated))
+            continue
+        if prefix == "tag":
+            if value:
+                terms.append(Term("tag", text=value, negated=negated))
+            continue
+        if prefix == "is" and value.lower() in ("read", "unread"):
+            terms.append(Term("is-read", negated=negated != (value.lower() == "unread")))
+            continue
+        if prefix == "has" and value.lower() in ("attachment", "attachments"):
+            terms.append(Term("has-attachment", negated=negated))
+            continue
+        if prefix in _DATE_FIELDS:
+            following = tokens[index] if index < len(tokens) else None
+            if (
+                following is not None
+                and not token.quoted
+                and _DATE.fullmatch(value)
+                and ":" not in value
+                and not following.negated
+                and not following.prefix
+                and _TIME.fullmatch(following.value)
+            ):
+                value = f"{value} {following.value}"  # before:2024-01-31 10:00 unquoted
+                index += 1
+            when = _parse_date(value, now, tz)
+            if when is None:
+                raise QuerySyntaxError(
+                    f'The search "{prefix}:{value}" has a date that cannot be read: {_DATE_HELP}.'
+                )
+            terms.append(Term(_DATE_FIELDS[prefix], when=when, negated=negated))
+            continue
+        if prefix in _SIZE_FIELDS:
+            size = _parse_size(value)
+            if size is None:
+                raise QuerySyntaxError(
+                    f'The search "{prefix}:{value}" has a size that cannot be read: '
+                    "use a number of bytes with an optional unit, like 2000, 10kb or 1.5MB."
+                )
+            terms.append(Term(_SIZE_FIELDS[prefix], size=size, negated=negated))
+            continue
+        phrase = original.strip() if prefix else value
+        if phrase:
+            terms.append(Term("text", text=phrase.lower(), negated=negated))
+    return SearchQuery(tuple(terms))
