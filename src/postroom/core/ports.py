@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -34,17 +35,17 @@ class MessageStore(Protocol):
 
     def set_read(
         self, project: str, ids: Sequence[str] | None, query: SearchQuery | None, read: bool
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Mark the given ids (or all matching `query`, or all if both None); return changed ids."""
         ...
 
     def delete(
         self, project: str, ids: Sequence[str] | None, query: SearchQuery | None
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Delete the given ids (or all matching `query`, or all if both None); return ids."""
         ...
 
-    def tags(self, project: str) -> list[str]: ...
+    def tags(self, project: str) -> builtins.list[str]: ...
 
     def set_tags(self, project: str, ids: Sequence[str], tags: Sequence[str]) -> None:
         """Replace the tags of each message."""
@@ -56,7 +57,7 @@ class MessageStore(Protocol):
 
     def prune(
         self, project: str, max_messages: int | None, older_than: datetime | None
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Retention: delete beyond the newest `max_messages` and before `older_than`."""
         ...
 
