@@ -1,0 +1,162 @@
+"""Open the message store: resolve the target, build engines, migrate, hand back the store.
+
+SQLite (the embedded default) lives in `<data_dir>/postroom.db`, in WAL mode with
+`synchronous=FULL` (every COMMIT fsyncs the WAL), foreign keys on and a busy timeout.
+Write transactions start with `BEGIN IMMEDIATE` so writers queue on the busy timeout instead
+of failing a read-to-write upgrade; read transactions start with a deferred `BEGIN`, which
+gives each read a consistent snapshot alongside the writer.
+
+PostgreSQL is selected by a `postgresql://`, `postgres://` or `postgresql+psycopg://` URL
+(the first two are rewritten to the psycopg 3 driver). Reads run at REPEATABLE READ so the
+counts and the page of one listing agree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from postroom.core.clock import Clock, SystemClock
+from postroom.core.errors import ConfigError, StorageError
+from postroom.storage import migrate
+from postroom.storage.store import SqlMessageStore
+
+DB_FILENAME = "postroom.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_POOL_SIZE = 8
+WRITE_POOL_SIZE = 2
+
+_URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+class StorageSettings(Protocol):
+    """What the store needs from the application config (postroom.config.Config fits)."""
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def database_url(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: URL
+    sqlite_path: Path | None  # the database file, SQLite only
+
+
+def resolve_target(target: StorageSettings | str | os.PathLike[str]) -> Target:
+    """The SQLAlchemy URL for a settings object, a URL or a data directory."""
+    if isinstance(target, str | os.PathLike):
+        spec = os.fspath(target)
+    elif target.database_url:
+        spec = target.database_url
+    else:
+        spec = os.fspath(target.data_dir)
+    if not _URL_SCHEME.match(spec) and not spec.startswith("sqlite:"):
+        path = Path(spec) / DB_FILENAME
+        return Target(URL.create("sqlite", database=str(path)), path)
+    try:
+        url = make_url(spec)
+    except ArgumentError as exc:
+        raise ConfigError(f"database_url: cannot parse {spec!r}: {exc}") from exc
+    driver = url.drivername.lower()
+    if driver in ("postgres", "postgresql", "postgresql+psycopg"):
+        return Target(url.set(drivername="postgresql+psycopg"), None)
+    if driver in ("sqlite", "sqlite+pysqlite"):
+        if not url.database or url.database == ":memory:":
+            raise ConfigError(
+                "database_url: an in-memory SQLite database is not durable; give a file path"
+            )
+        return Target(url.set(drivername="sqlite+pysqlite"), Path(url.database))
+    raise ConfigError(
+        f"database_url: unsupported database {url.drivername!r}; "
+        "use postgresql://user@host/db or a data directory for SQLite"
+    )
+
+
+def _sqlite_engine(url: URL, *, immediate: bool, pool_size: int) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy (below) emit BEGIN instead of the sqlite3 module's own logic.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA cache_size = -16000")
+        finally:
+            cursor.close()
+
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+def _postgres_engines(url: URL) -> tuple[Engine, Engine]:
+    engine = create_engine(
+        url,
+        pool_size=READ_POOL_SIZE,
+        max_overflow=READ_POOL_SIZE,
+        connect_args={"application_name": "postroom"},
+    )
+    reader = engine.execution_options(isolation_level="REPEATABLE READ")
+    return reader, engine
+
+
+def open_store(
+    target: StorageSettings | str | os.PathLike[str],
+    clock: Clock | None = None,
+    *,
+    max_batch: int = 1000,
+) -> SqlMessageStore:
+    """Open (creating or upgrading the schema) the store for `target`.
+
+    `target` is the application config (its `database_url`, else its `data_dir`), a database
+    URL (`postgresql://...`, `sqlite:///file`) or a data directory for SQLite. Blocking: call it
+    from a worker thread in async code. Raises ConfigError or StorageError.
+    """
+    resolved = resolve_target(target)
+    if resolved.sqlite_path is not None:
+        try:
+            resolved.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the data directory: {exc}") from exc
+        writer = _sqlite_engine(resolved.url, immediate=True, pool_size=WRITE_POOL_SIZE)
+        reader = _sqlite_engine(resolved.url, immediate=False, pool_size=READ_POOL_SIZE)
+    else:
+        reader, writer = _postgres_engines(resolved.url)
+    try:
+        with writer.begin() as connection:
+            migrate.upgrade(connection)
+    except SQLAlchemyError as exc:
+        reader.dispose()
+        writer.dispose()
+        raise StorageError(f"cannot open the database: {exc}") from exc
+    return SqlMessageStore(
+        reader,
+        writer,
+        clock=clock or SystemClock(),
+        sqlite_path=resolved.sqlite_path,
+        max_batch=max_batch,
+    )

@@ -1,0 +1,86 @@
+"""Translate a `SearchQuery` (core/search.py) into a SQL condition on `messages`.
+
+Text fields are stored lower-cased (see schema.py), so a case-insensitive substring test is a
+plain `LIKE '%term%'` on both backends, with `%`, `_` and the escape character itself escaped.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, not_, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from postroom.core.search import SearchQuery, Term
+from postroom.storage.codec import to_micros
+from postroom.storage.schema import message_tags, messages
+
+_c = messages.c
+
+_FIELD_COLUMNS = {
+    "from": (_c.from_text,),
+    "to": (_c.to_text,),
+    "cc": (_c.cc_text,),
+    "bcc": (_c.bcc_text,),
+    "subject": (_c.subject_lc,),
+    "message-id": (_c.message_id_lc,),
+    "text": (
+        _c.subject_lc,
+        _c.from_text,
+        _c.to_text,
+        _c.cc_text,
+        _c.bcc_text,
+        _c.message_id_lc,
+        _c.search_text,
+    ),
+}
+
+
+def _contains(column: ColumnElement[str], needle: str) -> ColumnElement[bool]:
+    return column.contains(needle.lower(), autoescape=True)
+
+
+def term_condition(term: Term) -> ColumnElement[bool]:
+    """The condition for one term, negation applied."""
+    cond: ColumnElement[bool]
+    field = term.field
+    columns = _FIELD_COLUMNS.get(field)
+    if columns is not None:
+        if not term.text:
+            cond = true()
+        elif len(columns) == 1:
+            cond = _contains(columns[0], term.text)
+        else:
+            cond = or_(*(_contains(col, term.text) for col in columns))
+    elif field == "tag":
+        cond = exists(
+            select(message_tags.c.message_id).where(
+                message_tags.c.message_id == _c.id,
+                message_tags.c.tag_lc == term.text.strip().lower(),
+            )
+        )
+    elif field == "is-read":
+        cond = _c.read.is_(True)
+    elif field == "has-attachment":
+        cond = _c.attachment_count > 0
+    elif field in ("before", "after"):
+        if term.when is None:
+            raise ValueError(f"search term {field}: has no date")
+        micros = to_micros(term.when)
+        cond = _c.created_us < micros if field == "before" else _c.created_us > micros
+    elif field in ("larger", "smaller"):
+        if term.size is None:
+            raise ValueError(f"search term {field}: has no size")
+        cond = _c.size > term.size if field == "larger" else _c.size < term.size
+    else:  # pragma: no cover - Field is a closed Literal
+        raise ValueError(f"unknown search field {field!r}")
+    return not_(cond) if term.negated else cond
+
+
+def query_condition(query: SearchQuery | None) -> ColumnElement[bool] | None:
+    """The conjunction of the query's terms; None for no query or an empty one."""
+    if query is None or query.empty:
+        return None
+    conditions = [term_condition(t) for t in query.terms]
+    return conditions[0] if len(conditions) == 1 else and_(*conditions)
+
+
+__all__ = ["query_condition", "term_condition"]

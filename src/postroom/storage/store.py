@@ -1,0 +1,719 @@
+"""`SqlMessageStore`: the MessageStore port on SQLite or PostgreSQL (SQLAlchemy Core).
+
+Writes of new messages go through a group commit: `add` queues the message and waits; one
+writer task takes everything queued, and a single worker thread compresses, inserts the whole
+batch with executemany and commits once (one fsync). Then every waiter of the batch is
+resolved, or fails with StorageError. A message is acknowledged only after COMMIT returned.
+
+The other methods are synchronous and meant to be called from worker threads. They use their
+own pooled connections, so they run alongside the writer (SQLite in WAL mode lets readers
+proceed during a write; write transactions queue on the busy timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import zstandard
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
+
+from postroom.core.clock import Clock
+from postroom.core.errors import InvalidInput, NotFound, StorageError
+from postroom.core.ports import MessageStore
+from postroom.core.search import SearchQuery
+from postroom.core.types import MessagePage, MessageRecord, NewMessage
+from postroom.storage import codec
+from postroom.storage.schema import message_raw, message_tags, messages
+from postroom.storage.search_sql import query_condition
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LATEST = "latest"
+ZSTD_LEVEL = 3
+# A batch never exceeds this many messages or this many raw bytes (at least one message).
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+# Ids per statement for id lists, rows per transaction for bulk deletes.
+ID_CHUNK = 500
+DELETE_CHUNK = 2000
+
+_c = messages.c
+_NEWEST_FIRST = (_c.created_us.desc(), _c.seq.desc())
+# Everything a MessageRecord needs; listing leaves out the (possibly long) search text.
+_RECORD_COLUMNS = [
+    _c.id,
+    _c.project,
+    _c.created_us,
+    _c.size,
+    _c.read,
+    _c.status,
+    _c.username,
+    _c.mail_from,
+    _c.recipients,
+    _c.envelope_params,
+    _c.from_json,
+    _c.to_json,
+    _c.cc_json,
+    _c.bcc_json,
+    _c.reply_to_json,
+    _c.subject,
+    _c.message_id,
+    _c.date,
+    _c.snippet,
+    _c.attachments,
+    _c.header_tags,
+    _c.return_path,
+    _c.defects,
+    _c.warnings,
+]
+
+_INSERT_TAG = insert(message_tags)
+_RAW_COLUMNS = ("message_id", "data")
+_TAG_COLUMNS = ("message_id", "project", "tag", "tag_lc")
+
+
+def _insert_sql(dialect: Dialect, table: Table, columns: Sequence[str]) -> str:
+    """A plain positional INSERT for the driver's executemany: the hot path skips
+    SQLAlchemy's per-row parameter processing (rows are built ready for the driver)."""
+    quote = dialect.identifier_preparer.quote
+    if dialect.paramstyle == "qmark":
+        mark = "?"
+    elif dialect.paramstyle in ("format", "pyformat"):
+        mark = "%s"
+    else:  # pragma: no cover - sqlite3 and psycopg are the two drivers
+        raise RuntimeError(f"unsupported paramstyle {dialect.paramstyle}")
+    names = ", ".join(quote(c) for c in columns)
+    marks = ", ".join([mark] * len(columns))
+    return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Group-commit counters since the store was opened."""
+
+    batches: int  # committed transactions of new messages
+    messages: int  # messages committed
+    max_batch: int  # most messages committed by one transaction
+    failed_batches: int  # transactions that failed (their waiters got StorageError)
+    commit_seconds: float  # time spent preparing, inserting and committing (clock.monotonic)
+
+
+class _Pending:
+    __slots__ = ("future", "message")
+
+    def __init__(self, message: NewMessage, future: asyncio.Future[None]) -> None:
+        self.message = message
+        self.future = future
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _storage_error(exc: BaseException) -> StorageError:
+    if isinstance(exc, StorageError):
+        return exc
+    error = StorageError(f"the message store failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+class SqlMessageStore:
+    """The MessageStore port on SQLAlchemy Core. Build it with `open_store`."""
+
+    def __init__(
+        self,
+        read_engine: Engine,
+        write_engine: Engine,
+        *,
+        clock: Clock,
+        sqlite_path: Path | None = None,
+        max_batch: int = 1000,
+    ) -> None:
+        self._read = read_engine
+        self._write = write_engine
+        self._clock = clock
+        self._sqlite_path = sqlite_path
+        self._max_batch = max(1, max_batch)
+        self.backend = write_engine.dialect.name  # "sqlite" or "postgresql"
+        dialect = write_engine.dialect
+        self._insert_message = _insert_sql(dialect, messages, codec.MESSAGE_COLUMNS)
+        self._insert_raw = _insert_sql(dialect, message_raw, _RAW_COLUMNS)
+        self._insert_tag = _insert_sql(dialect, message_tags, _TAG_COLUMNS)
+        # Writer state (event-loop side).
+        self._pending: builtins.list[_Pending] = []
+        self._wake: asyncio.Event | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postroom-writer")
+        # Writer-thread-only state.
+        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
+        # Counters (updated on the event loop).
+        self._batches = 0
+        self._messages = 0
+        self._max_batch_seen = 0
+        self._failed = 0
+        self._commit_seconds = 0.0
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ group commit
+
+    @property
+    def stats(self) -> WriterStats:
+        return WriterStats(
+            batches=self._batches,
+            messages=self._messages,
+            max_batch=self._max_batch_seen,
+            failed_batches=self._failed,
+            commit_seconds=self._commit_seconds,
+        )
+
+    async def add(self, message: NewMessage) -> None:
+        """Return once `message` is durably committed; raise StorageError if it was not."""
+        if self._closed:
+            raise StorageError("the message store is closed")
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer.done() or self._loop is not loop:
+            self._start_writer(loop)
+        assert self._wake is not None
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append(_Pending(message, future))
+        self._wake.set()
+        await future
+
+    def _start_writer(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A writer left on another (stopped) loop cannot run again; its waiters are gone too.
+        self._pending = [p for p in self._pending if p.future.get_loop() is loop]
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._writer = loop.create_task(self._run_writer(), name="postroom-store-writer")
+
+    async def _run_writer(self) -> None:
+        assert self._wake is not None and self._loop is not None
+        wake = self._wake
+        loop = self._loop
+        while True:
+            await wake.wait()
+            wake.clear()
+            while self._pending:
+                batch = self._take_batch()
+                started = self._clock.monotonic()
+                try:
+                    outcomes = await loop.run_in_executor(
+                        self._executor, self._commit_batch, [p.message for p in batch]
+                    )
+                except asyncio.CancelledError:
+                    # The thread may still commit; we cannot tell, so the waiters must retry.
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(StorageError("the message store was stopped"))
+                    raise
+                except BaseException as exc:  # pragma: no cover - _commit_batch catches
+                    outcomes = [exc] * len(batch)
+                self._commit_seconds += self._clock.monotonic() - started
+                self._resolve(batch, outcomes)
+            if self._closed and not self._pending:
+                return
+
+    def _take_batch(self) -> builtins.list[_Pending]:
+        size = 0
+        count = 0
+        for p in self._pending:
+            if count >= self._max_batch or (count and size + len(p.message.raw) > MAX_BATCH_BYTES):
+                break
+            size += len(p.message.raw)
+            count += 1
+        batch = self._pending[:count]
+        del self._pending[:count]
+        return batch
+
+    def _resolve(
+        self, batch: builtins.list[_Pending], outcomes: Sequence[BaseException | None]
+    ) -> None:
+        failed_transaction = all(o is not None for o in outcomes)
+        committed = sum(1 for o in outcomes if o is None)
+        if committed:
+            # One transaction for the batch, or one per message after a data error.
+            self._batches += 1 if committed == len(batch) else committed
+            self._messages += committed
+            self._max_batch_seen = max(self._max_batch_seen, committed)
+        if failed_transaction or committed < len(batch):
+            self._failed += 1
+        for p, outcome in zip(batch, outcomes, strict=True):
+            if p.future.done():  # the waiter was cancelled; nothing to tell it
+                continue
+            if outcome is None:
+                p.future.set_result(None)
+            else:
+                p.future.set_exception(_storage_error(outcome))
+
+    def _commit_batch(
+        self, batch: builtins.list[NewMessage]
+    ) -> builtins.list[BaseException | None]:
+        """Writer thread: insert and commit `batch` in one transaction.
+
+        On a data error (say a duplicate id) a batch of several is retried one message per
+        transaction, so one bad message fails alone; any other error fails the whole batch.
+        """
+        try:
+            self._insert(batch)
+        except (IntegrityError, DataError) as exc:
+            if len(batch) == 1:
+                return [exc]
+            log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
+            outcomes: builtins.list[BaseException | None] = []
+            for message in batch:
+                try:
+                    self._insert([message])
+                except Exception as single:
+                    outcomes.append(single)
+                else:
+                    outcomes.append(None)
+            return outcomes
+        except Exception as exc:
+            log.error("committing a batch of %d messages failed: %s", len(batch), exc)
+            return [exc] * len(batch)
+        return [None] * len(batch)
+
+    def _insert(self, batch: builtins.list[NewMessage]) -> None:
+        compress = self._compressor.compress
+        rows = [codec.message_row(m) for m in batch]
+        raws = [(m.id, compress(m.raw)) for m in batch]
+        tagged = [(m, codec.normalise_tags(m.tags)) for m in batch if m.tags]
+        with self._write.begin() as conn:
+            conn.exec_driver_sql(self._insert_message, rows)
+            conn.exec_driver_sql(self._insert_raw, raws)
+            if tagged:
+                tag_rows: builtins.list[tuple[str, str, str, str]] = []
+                for project in {m.project for m, _ in tagged}:
+                    wanted = [(m, tags) for m, tags in tagged if m.project == project]
+                    names = {t.lower(): t for _, tags in reversed(wanted) for t in tags}
+                    spelling = self._spellings(conn, project, builtins.list(names))
+                    for m, tags in wanted:
+                        for t in tags:
+                            lowered = t.lower()
+                            canonical = spelling.get(lowered) or names[lowered]
+                            tag_rows.append((m.id, project, canonical, lowered))
+                if tag_rows:
+                    conn.exec_driver_sql(self._insert_tag, tag_rows)
+
+    @staticmethod
+    def _spellings(conn: Connection, project: str, lowered: builtins.list[str]) -> dict[str, str]:
+        """The spelling already in use for each lower-cased tag name, if any."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(lowered, ID_CHUNK):
+            rows = conn.execute(
+                select(message_tags.c.tag_lc, func.min(message_tags.c.tag))
+                .where(message_tags.c.project == project, message_tags.c.tag_lc.in_(chunk))
+                .group_by(message_tags.c.tag_lc)
+            )
+            found.update((lc, tag) for lc, tag in rows)
+        return found
+
+    async def close(self) -> None:
+        """Commit what is queued, stop the writer, release connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        writer = self._writer
+        if writer is not None and not writer.done():
+            if self._wake is not None:
+                self._wake.set()
+            if self._loop is asyncio.get_running_loop():
+                await writer
+        await asyncio.to_thread(self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self.backend == "sqlite":
+            with contextlib.suppress(SQLAlchemyError), self._write.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._read.dispose()
+        self._write.dispose()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        """Run `work` in one transaction; database failures become StorageError."""
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except (NotFound, InvalidInput, StorageError):
+            raise
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from exc
+
+    def _tags_of(self, conn: Connection, ids: Sequence[str]) -> dict[str, builtins.list[str]]:
+        tags: dict[str, builtins.list[str]] = {i: [] for i in ids}
+        for chunk in _chunks(ids, ID_CHUNK):
+            rows = conn.execute(
+                select(message_tags.c.message_id, message_tags.c.tag)
+                .where(message_tags.c.message_id.in_(chunk))
+                .order_by(message_tags.c.message_id, message_tags.c.tag_lc)
+            )
+            for message_id, tag in rows:
+                tags[message_id].append(tag)
+        return tags
+
+    @staticmethod
+    def _resolve_id(conn: Connection, project: str, message_id: str) -> str:
+        if message_id == LATEST:
+            found = conn.execute(
+                select(_c.id).where(_c.project == project).order_by(*_NEWEST_FIRST).limit(1)
+            ).scalar()
+        else:
+            found = conn.execute(
+                select(_c.id).where(_c.project == project, _c.id == message_id)
+            ).scalar()
+        if found is None:
+            raise NotFound(f"message {message_id} not found")
+        return str(found)
+
+    @staticmethod
+    def _counts(conn: Connection, where: ColumnElement[bool]) -> tuple[int, int]:
+        unread = func.coalesce(func.sum(case((_c.read.is_(False), 1), else_=0)), 0)
+        total, unread_count = conn.execute(select(func.count(), unread).where(where)).one()
+        return int(total), int(unread_count)
+
+    @staticmethod
+    def _target(project: str, query: SearchQuery | None) -> builtins.list[ColumnElement[bool]]:
+        conds: builtins.list[ColumnElement[bool]] = [_c.project == project]
+        cond = query_condition(query)
+        if cond is not None:
+            conds.append(cond)
+        return conds
+
+    # ------------------------------------------------------------------ reads
+
+    def list(self, project: str, query: SearchQuery | None, start: int, limit: int) -> MessagePage:
+        """One page newest first, with project and query counts.
+
+        Listed records carry `summary.search_text == ""`: listing never reads body text
+        (`get` returns it).
+        """
+        if start < 0:
+            raise InvalidInput("start must not be negative", "start")
+        if limit < 0:
+            raise InvalidInput("limit must not be negative", "limit")
+        cond = query_condition(query)
+
+        def work(conn: Connection) -> MessagePage:
+            base = _c.project == project
+            total, unread = self._counts(conn, base)
+            if cond is None:
+                matched, matched_unread = total, unread
+            else:
+                matched, matched_unread = self._counts(conn, and_(base, cond))
+            records: tuple[MessageRecord, ...] = ()
+            if limit and start < matched:
+                page: Select[tuple[Any]] = (
+                    select(_c.seq).where(base).order_by(*_NEWEST_FIRST).offset(start).limit(limit)
+                )
+                if cond is not None:
+                    page = page.where(cond)
+                rows = conn.execute(
+                    select(*_RECORD_COLUMNS)
+                    .where(_c.seq.in_(page.scalar_subquery()))
+                    .order_by(*_NEWEST_FIRST)
+                ).all()
+                records = self._records(conn, rows)
+            return MessagePage(
+                messages=records,
+                total=total,
+                unread=unread,
+                matched=matched,
+                matched_unread=matched_unread,
+                start=start,
+            )
+
+        return self._run(self._read, work)
+
+    def _records(self, conn: Connection, rows: Sequence[Any]) -> tuple[MessageRecord, ...]:
+        tags = self._tags_of(conn, [r.id for r in rows])
+        return tuple(codec.record_from_row(r._mapping, tags[r.id]) for r in rows)
+
+    def get(self, project: str, message_id: str) -> MessageRecord:
+        def work(conn: Connection) -> MessageRecord:
+            found = self._resolve_id(conn, project, message_id)
+            row = conn.execute(select(*_RECORD_COLUMNS, _c.search_text).where(_c.id == found)).one()
+            return self._records(conn, [row])[0]
+
+        return self._run(self._read, work)
+
+    def raw(self, project: str, message_id: str) -> bytes:
+        def work(conn: Connection) -> bytes:
+            found = self._resolve_id(conn, project, message_id)
+            data = conn.execute(
+                select(message_raw.c.data).where(message_raw.c.message_id == found)
+            ).scalar()
+            if data is None:
+                raise NotFound(f"message {message_id} not found")
+            return bytes(data)
+
+        compressed = self._run(self._read, work)
+        try:
+            return self._decompressor().decompress(compressed)
+        except zstandard.ZstdError as exc:
+            raise StorageError(f"message {message_id}: stored data is corrupt: {exc}") from exc
+
+    def _decompressor(self) -> zstandard.ZstdDecompressor:
+        # zstandard objects are not thread-safe: one per calling thread.
+        found: zstandard.ZstdDecompressor | None = getattr(self._local, "dctx", None)
+        if found is None:
+            found = zstandard.ZstdDecompressor()
+            self._local.dctx = found
+        return found
+
+    def tags(self, project: str) -> builtins.list[str]:
+        """Tags in use in the project, sorted case-insensitively."""
+
+        def work(conn: Connection) -> builtins.list[str]:
+            rows = conn.execute(
+                select(func.min(message_tags.c.tag))
+                .where(message_tags.c.project == project)
+                .group_by(message_tags.c.tag_lc)
+                .order_by(message_tags.c.tag_lc)
+            )
+            return [str(tag) for (tag,) in rows]
+
+        return self._run(self._read, work)
+
+    def database_size(self) -> int:
+        """Bytes used by the database (SQLite: the file and its WAL)."""
+        if self._sqlite_path is not None:
+            total = 0
+            for suffix in ("", "-wal"):
+                with contextlib.suppress(OSError):
+                    total += Path(f"{self._sqlite_path}{suffix}").stat().st_size
+            return total
+
+        def work(conn: Connection) -> int:
+            size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+            return int(size or 0)
+
+        return self._run(self._read, work)
+
+    # ------------------------------------------------------------------ writes
+
+    def set_read(
+        self, project: str, ids: Sequence[str] | None, query: SearchQuery | None, read: bool
+    ) -> builtins.list[str]:
+        """Mark messages read/unread: `ids` (within `query` if given too), all matching `query`,
+        or all when both are None. Returns the ids whose flag changed."""
+        conds = self._target(project, query)
+        conds.append(_c.read.is_(not read))
+
+        def run(extra: ColumnElement[bool] | None) -> builtins.list[str]:
+            def work(conn: Connection) -> builtins.list[str]:
+                where = and_(*conds) if extra is None else and_(*conds, extra)
+                stmt = update(messages).where(where).values(read=read).returning(_c.id)
+                return [str(i) for i in conn.execute(stmt).scalars()]
+
+            return self._run(self._write, work)
+
+        if ids is None:
+            return run(None)
+        changed: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(ids)), ID_CHUNK):
+            changed.update(run(_c.id.in_(chunk)))
+        return [i for i in dict.fromkeys(ids) if i in changed]
+
+    def delete(
+        self, project: str, ids: Sequence[str] | None, query: SearchQuery | None
+    ) -> builtins.list[str]:
+        """Delete `ids` (within `query` if given too), all matching `query`, or all when both
+        are None. Returns the deleted ids. Bulk deletes commit in chunks."""
+        conds = self._target(project, query)
+        if ids is None:
+            return self._delete_chunked(project, and_(*conds))
+        deleted: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(ids)), ID_CHUNK):
+            where = and_(*conds, _c.id.in_(chunk))
+
+            def work(conn: Connection, where: ColumnElement[bool] = where) -> builtins.list[str]:
+                stmt = delete(messages).where(where).returning(_c.id)
+                return [str(i) for i in conn.execute(stmt).scalars()]
+
+            deleted.update(self._run(self._write, work))
+        return [i for i in dict.fromkeys(ids) if i in deleted]
+
+    def _delete_chunked(self, project: str, where: ColumnElement[bool]) -> builtins.list[str]:
+        """Delete matching rows oldest first, DELETE_CHUNK per transaction, so the writer of
+        new messages is never held up for long. Rows added after the call began are kept."""
+
+        def ceiling(conn: Connection) -> int | None:
+            value = conn.execute(select(func.max(_c.seq)).where(_c.project == project)).scalar()
+            return None if value is None else int(value)
+
+        top = self._run(self._read, ceiling)
+        if top is None:
+            return []
+        deleted: builtins.list[str] = []
+        while True:
+            victims = (
+                select(_c.seq)
+                .where(where, _c.seq <= top)
+                .order_by(_c.created_us, _c.seq)
+                .limit(DELETE_CHUNK)
+                .scalar_subquery()
+            )
+
+            def work(conn: Connection, victims: Any = victims) -> builtins.list[str]:
+                stmt = delete(messages).where(_c.seq.in_(victims)).returning(_c.id)
+                return [str(i) for i in conn.execute(stmt).scalars()]
+
+            ids = self._run(self._write, work)
+            deleted.extend(ids)
+            if len(ids) < DELETE_CHUNK:
+                return deleted
+
+    def prune(
+        self, project: str, max_messages: int | None, older_than: datetime | None
+    ) -> builtins.list[str]:
+        """Retention: delete messages created before `older_than`, then all but the newest
+        `max_messages` (0 keeps none). Returns the deleted ids."""
+        deleted: builtins.list[str] = []
+        if older_than is not None:
+            cutoff = codec.to_micros(older_than)
+            deleted += self._delete_chunked(
+                project, and_(_c.project == project, _c.created_us < cutoff)
+            )
+        if max_messages is not None:
+            if max_messages < 0:
+                raise InvalidInput("max_messages must not be negative", "max_messages")
+
+            def boundary(conn: Connection) -> Any:
+                return conn.execute(
+                    select(_c.created_us, _c.seq)
+                    .where(_c.project == project)
+                    .order_by(*_NEWEST_FIRST)
+                    .offset(max_messages)
+                    .limit(1)
+                ).first()
+
+            # The newest message beyond the limit: it and everything older goes.
+            edge = self._run(self._read, boundary)
+            if edge is not None:
+                created, seq = edge
+                older = or_(_c.created_us < created, and_(_c.created_us == created, _c.seq <= seq))
+                deleted += self._delete_chunked(project, and_(_c.project == project, older))
+        return deleted
+
+    def set_tags(self, project: str, ids: Sequence[str], tags: Sequence[str]) -> None:
+        """Replace the tags of each message (all or nothing; NotFound if an id is unknown)."""
+        wanted = codec.normalise_tags(tags)
+        unique_ids = list(dict.fromkeys(ids))
+
+        def work(conn: Connection) -> None:
+            known: set[str] = set()
+            for chunk in _chunks(unique_ids, ID_CHUNK):
+                known.update(
+                    conn.execute(
+                        select(_c.id).where(_c.project == project, _c.id.in_(chunk))
+                    ).scalars()
+                )
+            missing = [i for i in unique_ids if i not in known]
+            if missing:
+                raise NotFound(f"message {missing[0]} not found")
+            for chunk in _chunks(unique_ids, ID_CHUNK):
+                conn.execute(delete(message_tags).where(message_tags.c.message_id.in_(chunk)))
+            if not wanted or not unique_ids:
+                return
+            spelling = self._spellings(conn, project, [t.lower() for t in wanted])
+            rows = [
+                {
+                    "message_id": message_id,
+                    "project": project,
+                    "tag": spelling.get(t.lower(), t),
+                    "tag_lc": t.lower(),
+                }
+                for message_id in unique_ids
+                for t in wanted
+            ]
+            conn.execute(_INSERT_TAG, rows)
+
+        self._run(self._write, work)
+
+    def rename_tag(self, project: str, old: str, new: str) -> None:
+        """Rename a tag (matched case-insensitively) on every message; merges into `new` if
+        that tag exists. NotFound if no message carries `old`."""
+        old_lc = old.strip().lower()
+        new = new.strip()
+        new_lc = new.lower()
+        if not new:
+            raise InvalidInput("the new tag name is empty", "Name")
+        mt = message_tags.c
+
+        def work(conn: Connection) -> None:
+            in_use = conn.execute(
+                select(func.count()).where(mt.project == project, mt.tag_lc == old_lc)
+            ).scalar()
+            if not in_use:
+                raise NotFound(f"tag {old!r} not found")
+            if new_lc != old_lc:
+                # Messages carrying both: drop the old row, the new one stays.
+                both = select(message_tags.c.message_id).where(
+                    mt.project == project, mt.tag_lc == new_lc
+                )
+                conn.execute(
+                    delete(message_tags).where(
+                        mt.project == project,
+                        mt.tag_lc == old_lc,
+                        mt.message_id.in_(both.scalar_subquery()),
+                    )
+                )
+            conn.execute(
+                update(message_tags)
+                .where(mt.project == project, mt.tag_lc.in_([old_lc, new_lc]))
+                .values(tag=new, tag_lc=new_lc)
+            )
+
+        self._run(self._write, work)
+
+    def delete_tag(self, project: str, tag: str) -> None:
+        """Remove a tag (matched case-insensitively) from every message. NotFound if unused."""
+        lowered = tag.strip().lower()
+
+        def work(conn: Connection) -> None:
+            result = conn.execute(
+                delete(message_tags).where(
+                    message_tags.c.project == project, message_tags.c.tag_lc == lowered
+                )
+            )
+            if not result.rowcount:
+                raise NotFound(f"tag {tag!r} not found")
+
+        self._run(self._write, work)
+
+
+def _conforms_to_the_port(store: SqlMessageStore) -> MessageStore:
+    """Never called: makes mypy check that SqlMessageStore implements MessageStore."""
+    return store
