@@ -1,0 +1,159 @@
+"""Group commit: concurrent adds share transactions, each is durable when `add` returns, and a
+failed transaction fails every waiter of its batch with StorageError."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import create_engine, text
+from tests.integration.storage.factory import make_message
+
+from postroom.core.clock import FakeClock
+from postroom.core.errors import StorageError
+from postroom.core.types import NewMessage
+from postroom.storage import SqlMessageStore, open_store, resolve_target
+
+
+def _committed_ids(target: str) -> set[str]:
+    """Ids visible to a brand-new connection, independent of the store's own."""
+    engine = create_engine(resolve_target(target).url)
+    try:
+        with engine.connect() as conn:
+            return {str(i) for i in conn.execute(text("SELECT id FROM messages")).scalars()}
+    finally:
+        engine.dispose()
+
+
+async def test_concurrent_adds_share_transactions(
+    store: SqlMessageStore, clock: FakeClock, target: str
+) -> None:
+    messages = [make_message(clock, subject=f"m{i}") for i in range(300)]
+    await asyncio.gather(*(store.add(m) for m in messages))
+    stats = store.stats
+    assert stats.messages == 300
+    assert stats.max_batch > 1
+    assert stats.batches < 300
+    assert stats.failed_batches == 0
+    assert _committed_ids(target) == {m.id for m in messages}
+    assert store.list("default", None, 0, 0).total == 300
+
+
+async def test_add_returns_only_after_commit(
+    store: SqlMessageStore, clock: FakeClock, target: str
+) -> None:
+    """As each add completes, a fresh connection already sees its message."""
+    messages = [make_message(clock) for _ in range(60)]
+    engine = create_engine(resolve_target(target).url)
+    try:
+        tasks = {asyncio.ensure_future(store.add(m)): m for m in messages}
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            with engine.connect() as conn:
+                visible = {str(i) for i in conn.execute(text("SELECT id FROM messages")).scalars()}
+            for task in done:
+                task.result()
+                assert tasks[task].id in visible
+    finally:
+        engine.dispose()
+
+
+async def test_acknowledged_messages_survive_reopen(clock: FakeClock, target: str) -> None:
+    first = open_store(target, clock)
+    messages = [make_message(clock, raw=f"message {i}\r\n".encode()) for i in range(50)]
+    await asyncio.gather(*(first.add(m) for m in messages))
+    await first.close()
+    second = open_store(target, clock)
+    try:
+        assert store_ids(second) == {m.id for m in messages}
+        for m in messages:
+            assert second.raw("default", m.id) == m.raw
+    finally:
+        await second.close()
+
+
+def store_ids(store: SqlMessageStore) -> set[str]:
+    return {m.id for m in store.list("default", None, 0, 10_000).messages}
+
+
+async def test_a_failed_transaction_fails_every_waiter(
+    store: SqlMessageStore, clock: FakeClock, target: str
+) -> None:
+    await store.add(make_message(clock, subject="before the failure"))
+    # Break the database behind the store's back: the raw-bytes table disappears.
+    engine = create_engine(resolve_target(target).url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE message_raw"))
+    finally:
+        engine.dispose()
+    messages = [make_message(clock) for _ in range(40)]
+    results = await asyncio.gather(*(store.add(m) for m in messages), return_exceptions=True)
+    assert all(isinstance(r, StorageError) for r in results), results
+    stats = store.stats
+    assert stats.failed_batches >= 1
+    assert stats.failed_batches < 40  # they failed together, in shared transactions
+    # Nothing of the failed batches was half-written.
+    assert store.list("default", None, 0, 0).total == 1
+
+
+async def test_a_bad_message_fails_alone(store: SqlMessageStore, clock: FakeClock) -> None:
+    """A data error (here a duplicate id) is retried message by message: only it fails."""
+    existing = make_message(clock)
+    await store.add(existing)
+    good = [make_message(clock) for _ in range(20)]
+    duplicate = make_message(clock)
+    duplicate = NewMessage(
+        id=existing.id,
+        project=duplicate.project,
+        created=duplicate.created,
+        raw=duplicate.raw,
+        envelope=duplicate.envelope,
+        summary=duplicate.summary,
+        tags=(),
+    )
+    batch = [*good[:10], duplicate, *good[10:]]
+    results = await asyncio.gather(*(store.add(m) for m in batch), return_exceptions=True)
+    assert isinstance(results[10], StorageError)
+    assert [r for i, r in enumerate(results) if i != 10] == [None] * 20
+    assert store.list("default", None, 0, 0).total == 21
+    assert store.raw("default", existing.id) == existing.raw
+
+
+async def test_a_cancelled_waiter_does_not_disturb_the_others(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    messages = [make_message(clock) for _ in range(30)]
+    tasks = [asyncio.ensure_future(store.add(m)) for m in messages]
+    await asyncio.sleep(0)  # every add has queued its message
+    tasks[5].cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[5], asyncio.CancelledError)
+    assert all(r is None for i, r in enumerate(results) if i != 5)
+    # The cancelled waiter's message was already queued: it is stored anyway.
+    assert store.list("default", None, 0, 0).total == 30
+    await store.add(make_message(clock))  # the writer is still alive
+
+
+async def test_close_commits_what_is_queued_then_refuses(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    messages = [make_message(clock) for _ in range(10)]
+    tasks = [asyncio.ensure_future(store.add(m)) for m in messages]
+    await asyncio.sleep(0)
+    await store.close()
+    assert [t.result() for t in tasks] == [None] * 10
+    with pytest.raises(StorageError):
+        await store.add(make_message(clock))
+
+
+async def test_batches_respect_the_size_limit(clock: FakeClock, target: str) -> None:
+    limited = open_store(target, clock, max_batch=7)
+    try:
+        await asyncio.gather(*(limited.add(make_message(clock)) for _ in range(50)))
+        stats = limited.stats
+        assert stats.max_batch == 7
+        assert stats.batches == 8  # 7 * 7 + 1
+    finally:
+        await limited.close()

@@ -1,0 +1,122 @@
+"""Tags: case-preserving names matched case-insensitively, set/rename/delete."""
+
+from __future__ import annotations
+
+import pytest
+from tests.integration.storage.factory import make_message
+
+from postroom.core.clock import FakeClock
+from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.search import SearchQuery, Term
+from postroom.storage import SqlMessageStore
+
+
+def tagged(store: SqlMessageStore, tag: str) -> set[str]:
+    page = store.list("default", SearchQuery((Term("tag", text=tag),)), 0, 1000)
+    return {m.id for m in page.messages}
+
+
+async def test_tags_at_ingest_keep_the_first_spelling(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    first = make_message(clock, tags=("Work", " urgent ", "WORK", ""))
+    await store.add(first)
+    second = make_message(clock, tags=("work", "Later"))
+    await store.add(second)
+    assert store.get("default", first.id).tags == ("urgent", "Work")
+    assert store.get("default", second.id).tags == ("Later", "Work")
+    assert store.tags("default") == ["Later", "urgent", "Work"]
+    assert tagged(store, "wOrK") == {first.id, second.id}
+
+
+async def test_tags_in_one_batch_share_a_spelling(store: SqlMessageStore, clock: FakeClock) -> None:
+    import asyncio
+
+    messages = [make_message(clock, tags=("Alpha",)), make_message(clock, tags=("ALPHA",))]
+    await asyncio.gather(*(store.add(m) for m in messages))
+    assert store.tags("default") == ["Alpha"]
+    assert {store.get("default", m.id).tags for m in messages} == {("Alpha",)}
+
+
+async def test_tags_are_per_project(store: SqlMessageStore, clock: FakeClock) -> None:
+    await store.add(make_message(clock, tags=("mine",)))
+    await store.add(make_message(clock, tags=("Theirs", "MINE"), project="other"))
+    assert store.tags("default") == ["mine"]
+    assert store.tags("other") == ["MINE", "Theirs"]
+
+
+async def test_set_tags_replaces(store: SqlMessageStore, clock: FakeClock) -> None:
+    a = make_message(clock, tags=("old", "keep"))
+    b = make_message(clock)
+    c = make_message(clock, tags=("untouched",))
+    for m in (a, b, c):
+        await store.add(m)
+    store.set_tags("default", [a.id, b.id], ["Keep", "New", "new"])
+    assert store.get("default", a.id).tags == ("Keep", "New")
+    assert store.get("default", b.id).tags == ("Keep", "New")
+    assert store.get("default", c.id).tags == ("untouched",)
+    assert store.tags("default") == ["Keep", "New", "untouched"]  # "old" is gone
+    store.set_tags("default", [a.id], [])
+    assert store.get("default", a.id).tags == ()
+    # The spelling of a message's own tag can change when nothing else uses it.
+    store.set_tags("default", [c.id], ["UNTOUCHED"])
+    assert store.tags("default") == ["Keep", "New", "UNTOUCHED"]
+
+
+async def test_set_tags_on_unknown_message_changes_nothing(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    a = make_message(clock, tags=("before",))
+    other = make_message(clock, project="other")
+    await store.add(a)
+    await store.add(other)
+    for missing in ("01JZZZZZZZZZZZZZZZZZZZZZZZ", other.id):
+        with pytest.raises(NotFound):
+            store.set_tags("default", [a.id, missing], ["after"])
+    assert store.get("default", a.id).tags == ("before",)
+
+
+async def test_rename_tag(store: SqlMessageStore, clock: FakeClock) -> None:
+    a = make_message(clock, tags=("draft",))
+    b = make_message(clock, tags=("Draft", "x"))
+    elsewhere = make_message(clock, tags=("draft",), project="other")
+    for m in (a, b, elsewhere):
+        await store.add(m)
+    store.rename_tag("default", "DRAFT", "Review")
+    assert store.tags("default") == ["Review", "x"]
+    assert tagged(store, "review") == {a.id, b.id}
+    assert tagged(store, "draft") == set()
+    assert store.tags("other") == ["draft"]
+    # Case-only rename.
+    store.rename_tag("default", "review", "REVIEW")
+    assert store.tags("default") == ["REVIEW", "x"]
+    with pytest.raises(NotFound):
+        store.rename_tag("default", "absent", "whatever")
+    with pytest.raises(InvalidInput):
+        store.rename_tag("default", "x", "   ")
+
+
+async def test_rename_into_an_existing_tag_merges(store: SqlMessageStore, clock: FakeClock) -> None:
+    both = make_message(clock, tags=("a", "B"))
+    only_a = make_message(clock, tags=("a",))
+    only_b = make_message(clock, tags=("b",))
+    for m in (both, only_a, only_b):
+        await store.add(m)
+    store.rename_tag("default", "A", "b")
+    assert store.tags("default") == ["b"]
+    for m in (both, only_a, only_b):
+        assert store.get("default", m.id).tags == ("b",)
+
+
+async def test_delete_tag(store: SqlMessageStore, clock: FakeClock) -> None:
+    a = make_message(clock, tags=("spam", "ham"))
+    b = make_message(clock, tags=("SPAM",))
+    for m in (a, b):
+        await store.add(m)
+    store.delete_tag("default", "Spam")
+    assert store.tags("default") == ["ham"]
+    assert store.get("default", a.id).tags == ("ham",)
+    assert store.get("default", b.id).tags == ()
+    assert store.list("default", None, 0, 0).total == 2  # messages stay
+    with pytest.raises(NotFound):
+        store.delete_tag("default", "spam")
