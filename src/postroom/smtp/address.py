@@ -26,7 +26,8 @@ _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _DOMAIN_UTF8 = re.compile(rf"{_LABEL_UTF8}(?:\.{_LABEL_UTF8})*")
 _GENERAL_LITERAL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?:[!-Z^-~]+")
 # A-d-l = At-domain *( "," At-domain ) ":"  (the domain may be an address literal)
-_ROUTE = re.compile(r"@(?:[^,:\[\]@]+|\[[^\]]*\])(?:,@(?:[^,:\[\]@]+|\[[^\]]*\]))*:")
+_AT_DOMAIN = r"@(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[!-Z^-~]*\])"
+_ROUTE = re.compile(rf"{_AT_DOMAIN}(?:,{_AT_DOMAIN})*:")
 
 # esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
 _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")

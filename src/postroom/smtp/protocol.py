@@ -308,6 +308,11 @@ class SmtpSession:
         return len(self._pending)
 
     @property
+    def data_buffered(self) -> int:
+        """Octets of message data held for the transaction in progress (DATA or BDAT)."""
+        return len(self._acc) + len(self._chunks)
+
+    @property
     def in_data(self) -> bool:
         return self._state == _DATA or self._state == _BDAT
 
