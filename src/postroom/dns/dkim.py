@@ -49,6 +49,7 @@ __all__ = [
     "key_algorithm",
     "key_type",
     "load_private_key",
+    "normalize_domain",
     "parse_tag_list",
     "public_key_b64",
     "sign_message",
@@ -216,7 +217,8 @@ def dns_record(key: PrivateKey) -> str:
     return f"v=DKIM1; k={key_type(key)}; p={public_key_b64(key)}"
 
 
-def _normalize_domain(domain: str) -> str:
+def normalize_domain(domain: str) -> str:
+    """`domain` in A-labels, lower-case, without the trailing dot. Raises InvalidInput."""
     text = domain.strip().rstrip(".")
     try:
         ascii_name = text.encode("idna").decode("ascii").lower()
@@ -240,7 +242,7 @@ def _check_selector(selector: str) -> str:
 
 def dns_record_name(selector: str, domain: str) -> str:
     """`<selector>._domainkey.<domain>` (A-labels, lower-case, no trailing dot)."""
-    return f"{_check_selector(selector)}._domainkey.{_normalize_domain(domain)}"
+    return f"{_check_selector(selector)}._domainkey.{normalize_domain(domain)}"
 
 
 def dated_selector(when: datetime, prefix: str = "pr", suffix: str = "") -> str:
@@ -369,7 +371,7 @@ class DkimSigner:
         oversign: Iterable[str] = DEFAULT_OVERSIGN,
         expire_after: timedelta | None = None,
     ) -> None:
-        self.domain = _normalize_domain(domain)
+        self.domain = normalize_domain(domain)
         self.selector = _check_selector(selector)
         self._key = _check_key(key)
         self.algorithm: Algorithm = key_algorithm(self._key)

@@ -31,7 +31,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from postroom.core.errors import InvalidInput
-from postroom.dns.dkim import PrivateKey, dns_record, dns_record_name, parse_tag_list
+from postroom.dns.dkim import (
+    PrivateKey,
+    dns_record,
+    dns_record_name,
+    normalize_domain,
+    parse_tag_list,
+)
 from postroom.dns.resolver import DnsError, Resolver
 
 __all__ = [
@@ -126,10 +132,9 @@ class DomainSpec:
     dmarc_rua: str | None = None
 
     def __post_init__(self) -> None:
-        name = self.domain.strip().rstrip(".").lower()
-        if not name or "." not in name:
-            raise InvalidInput(f"{self.domain!r} is not a domain name", field="domain")
-        object.__setattr__(self, "domain", name)
+        object.__setattr__(self, "domain", normalize_domain(self.domain))
+        if self.return_path is not None:
+            object.__setattr__(self, "return_path", normalize_domain(self.return_path))
         if not self.verification_token.strip():
             raise InvalidInput("the verification token is empty", field="verification_token")
 
@@ -198,7 +203,7 @@ def expected_records(spec: DomainSpec) -> tuple[DnsRecord, ...]:
         records.append(DnsRecord("spf", domain, "TXT", spec.spf.record(), False))
     records.append(DnsRecord("dmarc", f"_dmarc.{domain}", "TXT", _dmarc_record(spec), False))
     if spec.return_path:
-        rp = spec.return_path.strip().rstrip(".").lower()
+        rp = spec.return_path
         for i, host in enumerate(spec.return_path_mx):
             records.append(DnsRecord("return_path_mx", rp, "MX", f"{10 * (i + 1)} {host}", False))
         if not spec.spf.empty:

@@ -365,3 +365,21 @@ def test_spec_validation_and_helpers() -> None:
 def test_memory_resolver_satisfies_the_port() -> None:
     resolver: Resolver = MemoryResolver()
     assert resolver is not None
+
+
+def test_idn_domain_is_checked_in_a_labels() -> None:
+    records = expected_records(
+        DomainSpec(
+            "Bücher.example.",
+            "t",
+            dkim=(DkimPublication.for_key("sel", ED_KEY),),
+            return_path=return_path_domain("bücher.example"),
+            return_path_mx=("bounces.postroom.test",),
+        )
+    )
+    assert {r.name for r in records} == {
+        "_postroom.xn--bcher-kva.example",
+        "sel._domainkey.xn--bcher-kva.example",
+        "_dmarc.xn--bcher-kva.example",
+        "rp.xn--bcher-kva.example",
+    }
