@@ -166,7 +166,8 @@ class DnsZone:
     @property
     def nameserver(self) -> str:
         """`HOST:PORT`, as accepted by `--resolver` and DnsPythonResolver."""
-        return f"{self.address}:{self.port}"
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
 
     # -- zone editing -----------------------------------------------------------------------
 

@@ -197,3 +197,24 @@ def test_timeout_must_be_positive() -> None:
 
 def test_repr_names_the_server() -> None:
     assert "127.0.0.1:5353" in repr(DnsPythonResolver("127.0.0.1:5353"))
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_zone_and_resolver_over_ipv6_loopback() -> None:
+    with DnsZone(address="::1") as zone:
+        assert zone.nameserver == f"[::1]:{zone.port}"
+        zone.add_mx("example.test", 10, "mx.example.test")
+        assert await DnsPythonResolver(zone.nameserver).mx("example.test") == [
+            (10, "mx.example.test")
+        ]
