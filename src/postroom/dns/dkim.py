@@ -443,10 +443,9 @@ class DkimSigner:
         folder.word("b=")
         unsigned = folder.text().encode("ascii")
 
+        # The signature field itself is hashed last, with b= empty and no CRLF (RFC 6376 3.7).
         sig_name, _, sig_value = unsigned.partition(b":")
-        header_data += canonicalize_header_relaxed(sig_name, sig_value)[
-            :-2
-        ]  # no CRLF (RFC 6376 3.7)
+        header_data += canonicalize_header_relaxed(sig_name, sig_value).removesuffix(b"\r\n")
         folder.breakable(base64.b64encode(self._sign(bytes(header_data))).decode("ascii"))
         return folder.text().encode("ascii") + b"\r\n"
 
