@@ -173,7 +173,12 @@ async def get_message(request: Request) -> Response:
             "ReplyTo": addresses(s.reply_to),
             "ReturnPath": s.return_path or record.envelope.mail_from,
             "Subject": s.subject,
-            "ListUnsubscribe": parsed.list_unsubscribe,
+            "ListUnsubscribe": {
+                "Header": parsed.list_unsubscribe.header,
+                "HeaderPost": parsed.list_unsubscribe.header_post,
+                "Links": list(parsed.list_unsubscribe.links),
+                "Errors": parsed.list_unsubscribe.errors,
+            },
             "Date": rfc3339(s.date or record.created),
             "Tags": list(record.tags),
             "Username": record.username or "",

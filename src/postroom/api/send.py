@@ -120,39 +120,47 @@ def build_message(body: Any, clock: Clock, hostname: str) -> tuple[Envelope, byt
 
 
 def _add_attachments(msg: EmailMessage, value: Any) -> None:
+    """Inline parts (with a ContentID) join the HTML in multipart/related; the rest go in mixed."""
     if value is None:
         return
     if not isinstance(value, list):
         raise InvalidInput("Attachments must be an array", "Attachments")
-    for i, item in enumerate(value):
-        field = f"Attachments[{i}]"
-        if not isinstance(item, dict):
-            raise InvalidInput(f"{field} must be an object", field)
-        filename = _require_str(item.get("Filename"), f"{field}.Filename", required=True)
-        content = _require_str(item.get("Content"), f"{field}.Content", required=True)
-        try:
-            data = base64.b64decode(content, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidInput(f"{field}.Content must be base64", f"{field}.Content") from None
-        ctype = _require_str(item.get("ContentType"), f"{field}.ContentType")
-        ctype = ctype or mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        maintype, _, subtype = ctype.partition("/")
-        if not maintype or not subtype:
-            raise InvalidInput(f"{field}.ContentType must be type/subtype", f"{field}.ContentType")
-        cid = _require_str(item.get("ContentID"), f"{field}.ContentID")
-        if cid:
-            target = msg
-            if msg.get_content_type() == "multipart/alternative":
-                html_part = msg.get_payload()[-1]
-                assert isinstance(html_part, EmailMessage)
-                target = html_part
-            target.add_related(
-                data,
-                maintype=maintype,
-                subtype=subtype,
-                cid=f"<{cid}>",
-                filename=filename,
-                disposition="inline",
-            )
-        else:
+    parsed = [_attachment(item, f"Attachments[{i}]") for i, item in enumerate(value)]
+    for data, maintype, subtype, filename, cid in parsed:
+        if not cid:
+            continue
+        target = msg
+        if msg.get_content_type() == "multipart/alternative":
+            parts = msg.get_payload()
+            assert isinstance(parts, list)
+            target = parts[-1]
+            assert isinstance(target, EmailMessage)
+        target.add_related(
+            data,
+            maintype=maintype,
+            subtype=subtype,
+            cid=f"<{cid}>",
+            filename=filename,
+            disposition="inline",
+        )
+    for data, maintype, subtype, filename, cid in parsed:
+        if not cid:
             msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+
+
+def _attachment(item: Any, field: str) -> tuple[bytes, str, str, str, str]:
+    if not isinstance(item, dict):
+        raise InvalidInput(f"{field} must be an object", field)
+    filename = _require_str(item.get("Filename"), f"{field}.Filename", required=True)
+    content = _require_str(item.get("Content"), f"{field}.Content", required=True)
+    try:
+        data = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{field}.Content must be base64", f"{field}.Content") from None
+    ctype = _require_str(item.get("ContentType"), f"{field}.ContentType")
+    ctype = ctype or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    maintype, _, subtype = ctype.partition("/")
+    if not maintype or not subtype:
+        raise InvalidInput(f"{field}.ContentType must be type/subtype", f"{field}.ContentType")
+    cid = _require_str(item.get("ContentID"), f"{field}.ContentID").strip("<>")
+    return data, maintype, subtype, filename, cid
