@@ -237,6 +237,9 @@ class _Connection(asyncio.Protocol):
         self._finished = False
         self._end_reason = ""
         self._shutdown_pending = False
+        # Decrypted input that arrives before start_tls() returns (TLS 1.3 clients send their
+        # EHLO right behind the handshake); None when no upgrade is under way.
+        self._tls_early: bytearray | None = None
 
     # asyncio.Protocol ----------------------------------------------------------------------
 
@@ -266,6 +269,11 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         session = self._session
         if session is None:
+            return
+        if self._tls_early is not None:
+            # Reading from the clear-text transport stopped at STARTTLS, so this is data
+            # decrypted by the new TLS layer before start_tls() returned: keep it for later.
+            self._tls_early += data
             return
         self._last = self._loop.time()
         outputs = session.feed(data)
@@ -308,6 +316,7 @@ class _Connection(asyncio.Protocol):
                 srv._spawn(self._check_auth(output))
             elif isinstance(output, StartTls):
                 transport.pause_reading()
+                self._tls_early = bytearray()
                 srv._spawn(self._start_tls())
             elif isinstance(output, Close):
                 self._end_reason = session.close_reason
@@ -378,12 +387,17 @@ class _Connection(asyncio.Protocol):
         except Exception as exc:
             log.debug("SMTP session %s: TLS handshake failed: %s", self._session_id, exc)
             upgraded = None
+        early = self._tls_early
+        self._tls_early = None
         if upgraded is None:
             transport.abort()
             self._finish("tls_failed")
             return
         self._transport = upgraded
-        self._done(session.tls_started(_tls_info(upgraded) or TlsInfo("", "")))
+        outputs = session.tls_started(_tls_info(upgraded) or TlsInfo("", ""))
+        if early:
+            outputs += session.feed(bytes(early))
+        self._done(outputs)
 
     def _done(self, outputs: list[Output]) -> None:
         """An outstanding auth, delivery or TLS upgrade finished."""
