@@ -14,7 +14,11 @@ def clean_tag(tag: str) -> str:
 
     Letters include non-ASCII letters ("Überprüfung" stays as is); anything else is dropped.
     """
-    kept = "".join(ch for ch in tag if ch.isalpha() or ch.isdigit() or ch in _ALLOWED_PUNCTUATION)
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in tag
+        if ch.isalpha() or ch.isdigit() or ch.isspace() or ch in _ALLOWED_PUNCTUATION
+    )
     return " ".join(kept.split())
 
 

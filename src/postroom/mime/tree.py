@@ -13,10 +13,8 @@ Attached messages (message/rfc822) are leaves: their own parts are not numbered.
 from __future__ import annotations
 
 import binascii
-import io
 import re
 from dataclasses import dataclass, field
-from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Compat32
@@ -53,17 +51,69 @@ def parse(raw: bytes) -> Message:
     return _PARSER.parsebytes(raw)
 
 
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+
+
+def _write_body(message: Message, out: list[bytes], depth: int) -> None:
+    payload = stored_payload(message)
+    if isinstance(payload, str):
+        out.append(_encode(payload))
+    elif isinstance(payload, bytes):
+        out.append(payload)
+    elif isinstance(payload, list) and depth < 4 * MAX_DEPTH:
+        parts = [part for part in payload if isinstance(part, Message)]
+        if content_type_of(message).startswith("multipart/"):
+            boundary = _encode(message.get_boundary() or "")
+            if message.preamble is not None:
+                out.append(_encode(message.preamble) + b"\r\n")
+            for part in parts:
+                out.append(b"--" + boundary + b"\r\n")
+                _write_message(part, out, depth + 1)
+                out.append(b"\r\n")
+            out.append(b"--" + boundary + b"--\r\n")
+            if message.epilogue:
+                out.append(_encode(message.epilogue))
+        else:  # message/rfc822 holds one message; message/delivery-status header blocks
+            for index, part in enumerate(parts):
+                if index:
+                    out.append(b"\r\n")
+                _write_message(part, out, depth + 1)
+
+
+def _write_message(message: Message, out: list[bytes], depth: int) -> None:
+    for name, value in message.items():
+        out.append(_encode(f"{name}: {value}\r\n"))
+    out.append(b"\r\n")
+    _write_body(message, out, depth)
+
+
 def serialize(message: Message) -> bytes:
-    """A (sub)message as bytes, headers as received, CRLF line endings."""
-    buffer = io.BytesIO()
-    BytesGenerator(buffer, mangle_from_=False, policy=RAW_POLICY).flatten(message)
-    return buffer.getvalue()
+    """A (sub)message as bytes from the parsed tree, headers as received.
+
+    Written by hand rather than with email.generator, which re-decodes payloads and fails on
+    some hostile ones; line endings inside bodies are kept as received.
+    """
+    out: list[bytes] = []
+    _write_message(message, out, 0)
+    return b"".join(out)
+
+
+def stored_payload(part: Message) -> object:
+    """The payload as the parser stored it: a list of parts, or a (surrogate-escaped) str.
+
+    Message.get_payload() re-decodes 8-bit text with the declared charset, which is lossy and
+    raises for some hostile charset parameters; get_payload(decode=True) applies its own,
+    stricter transfer-encoding handling. Neither suits display of arbitrary mail.
+    """
+    return getattr(part, "_payload", None)
 
 
 def _raw_payload(part: Message) -> bytes:
-    # The stored payload itself: Message.get_payload() re-decodes 8-bit text with the declared
-    # charset (lossy), and get_payload(decode=True) applies its own, stricter CTE handling.
-    payload = getattr(part, "_payload", None)
+    payload = stored_payload(part)
     if isinstance(payload, bytes):
         return payload
     if not isinstance(payload, str):
@@ -141,7 +191,7 @@ def message_filename(part: Message) -> str:
     named = filename_of(part)
     if named:
         return named
-    payload = part.get_payload()
+    payload = stored_payload(part)
     subject = ""
     if isinstance(payload, list) and payload and isinstance(payload[0], Message):
         subject = _UNSAFE_NAME.sub(" ", header_text(payload[0].get("Subject"))).strip()[:100]
@@ -157,15 +207,13 @@ def display_filename(part: Message, content_type: str) -> str:
 
 def part_bytes(part: Message) -> bytes:
     """What a download of the part returns: decoded data, or the attached message's bytes."""
-    payload = part.get_payload()
+    payload = stored_payload(part)
     if isinstance(payload, list):
         if len(payload) == 1 and isinstance(payload[0], Message):
             return serialize(payload[0])
-        whole = serialize(part)
-        if whole.startswith(b"\r\n"):
-            return whole[2:]
-        head_end = whole.find(b"\r\n\r\n")
-        return whole[head_end + 4 :] if head_end >= 0 else b""
+        out: list[bytes] = []
+        _write_body(part, out, 0)
+        return b"".join(out)
     return decode_payload(part)
 
 
@@ -189,7 +237,7 @@ def find(root: Message, part_id: str) -> Message | None:
     for step in steps:
         if not is_container(current):
             return None
-        children = current.get_payload()
+        children = stored_payload(current)
         index = int(step)
         if not isinstance(children, list) or not 1 <= index <= len(children):
             return None
@@ -233,6 +281,13 @@ class _Walker:
         for defect in getattr(part, "defects", ()):
             self.defects.append(f"{part_id or 'message'}: {defect_text(defect)}")
 
+    def message_size(self, part: Message, part_id: str) -> int:
+        try:
+            return len(part_bytes(part))
+        except Exception as error:  # the generator is not built for hostile trees
+            self.defects.append(f"{part_id}: attached message unreadable ({type(error).__name__})")
+            return 0
+
     def visit(
         self, part: Message, part_id: str, depth: int, alternative: bool, related: bool
     ) -> None:
@@ -247,7 +302,7 @@ class _Walker:
             if depth >= MAX_DEPTH:
                 self.defects.append(f"{part_id or 'message'}: nested too deeply, ignored")
                 return
-            children = part.get_payload()
+            children = stored_payload(part)
             subtype = ctype.partition("/")[2]
             if not isinstance(children, list):
                 return
@@ -271,7 +326,7 @@ class _Walker:
                     content_id=strip_angle(header_text(part.get("Content-ID"))),
                     disposition="attachment",
                     in_related=False,
-                    size=len(part_bytes(part)),
+                    size=self.message_size(part, own_id),
                 )
             )
             return
