@@ -1,0 +1,159 @@
+"""The web UI: one server-rendered shell page plus plain JavaScript modules and a stylesheet.
+
+There is no build step. The files under `static/` are served as they are committed, under a URL
+that carries a hash of their content (`/ui/static/<hash>/app.js`), so browsers may cache them
+forever and a new release is picked up on the next page load. Relative imports between modules
+stay inside the same hashed folder.
+
+Every page the UI renders is covered by the application's default Content-Security-Policy
+(`script-src 'self'; style-src 'self'`), so the shell has no inline script or style: the few
+values the scripts need (addresses, version) travel as `data-` attributes on `<body>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from postroom import __version__
+from postroom.api.context import ApiContext
+from postroom.config import HostPort
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TEMPLATE_DIR = HERE / "templates"
+STATIC_PREFIX = "/ui/static"
+
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+    ".png": "image/png",
+}
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    data: bytes
+    media_type: str
+
+
+def load_static(directory: Path = STATIC_DIR) -> tuple[str, dict[str, StaticFile]]:
+    """Read every static file once; return (content hash, files by relative path)."""
+    files: dict[str, StaticFile] = {}
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        relative = path.relative_to(directory).as_posix()
+        data = path.read_bytes()
+        media_type = _TYPES.get(path.suffix) or (
+            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        )
+        files[relative] = StaticFile(data, media_type)
+        digest.update(relative.encode() + b"\0" + data + b"\0")
+    return digest.hexdigest()[:12], files
+
+
+def module_order(files: dict[str, StaticFile]) -> list[str]:
+    """The JavaScript modules to preload, entry module last."""
+    modules = sorted(name for name in files if name.endswith(".js") and name != "app.js")
+    return [*modules, "app.js"] if "app.js" in files else modules
+
+
+def display_address(address: HostPort, port: int | None = None) -> str:
+    real = port or address.port
+    return str(HostPort(address.host, real))
+
+
+def client_host(address: HostPort) -> str:
+    """The host a client on this machine should connect to (wildcards become loopback)."""
+    if address.host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if address.host == "::":
+        return "::1"
+    return address.host
+
+
+def smtp_port(context: ApiContext) -> int:
+    """The capture door's real port: the configured one, or the bound one when the
+    composition root offers it (config may say 0 when the port was chosen at start)."""
+    bound: Any = getattr(context, "smtp_port", None)
+    if callable(bound):
+        value = bound()
+        if isinstance(value, int) and value > 0:
+            return value
+    return context.config.smtp.port
+
+
+def ui_config(context: ApiContext, request: Request) -> dict[str, Any]:
+    smtp = context.config.smtp
+    port = smtp_port(context)
+    host = client_host(smtp)
+    server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return {
+        "label": "Postroom",
+        "version": __version__,
+        "smtp": display_address(smtp, port) if port else "",
+        "smtpExample": f"swaks --to test@example.com --server {server}" if port else "",
+        "http": request.url.netloc,
+        "hostname": context.config.hostname,
+    }
+
+
+def routes(context: ApiContext) -> list[BaseRoute]:
+    version, files = load_static()
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    shell_template = environment.get_template("index.html")
+    static_base = f"{STATIC_PREFIX}/{version}"
+    modules = module_order(files)
+
+    async def shell(request: Request) -> Response:
+        config = ui_config(context, request)
+        page = shell_template.render(
+            static=static_base,
+            modules=modules,
+            config=config,
+        )
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    async def config_json(request: Request) -> Response:
+        return JSONResponse(ui_config(context, request), headers={"Cache-Control": "no-cache"})
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["path"]
+        found = files.get(name)
+        if found is None:
+            return JSONResponse({"Error": f"no such file: {name}"}, status_code=404)
+        headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+        if request.path_params["version"] != version:
+            # An old page asking for an old file: serve the current one, but do not keep it.
+            headers = {"Cache-Control": "no-cache"}
+        return Response(found.data, media_type=found.media_type, headers=headers)
+
+    async def favicon(request: Request) -> Response:
+        icon = files["favicon.svg"]
+        return Response(
+            icon.data, media_type=icon.media_type, headers={"Cache-Control": "max-age=86400"}
+        )
+
+    return [
+        Route("/", shell, methods=["GET", "HEAD"]),
+        Route("/message/{id}", shell, methods=["GET", "HEAD"]),
+        # Mailpit's UI path for a message; the API's /view/{ID}.html and .txt come first.
+        Route("/view/{id}", shell, methods=["GET", "HEAD"]),
+        Route("/ui/config", config_json, methods=["GET"]),
+        Route(STATIC_PREFIX + "/{version}/{path:path}", static, methods=["GET", "HEAD"]),
+        Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
+    ]

@@ -1,0 +1,77 @@
+// The HTTP API the UI uses: the same Mailpit-compatible /api/v1 everyone else uses.
+
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+const enc = encodeURIComponent;
+
+async function call(method, path, { body, as = 'json', signal } = {}) {
+  const init = { method, cache: 'no-store', signal, headers: {} };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    if (error && error.name === 'AbortError') throw error;
+    throw new ApiError('Postroom is not reachable. Is `postroom serve` still running?', 0);
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`.trim();
+    try {
+      const data = await response.json();
+      if (data && typeof data.Error === 'string') message = data.Error;
+    } catch {
+      // Not JSON: keep the status line.
+    }
+    throw new ApiError(message, response.status);
+  }
+  if (as === 'text') return response.text();
+  if (as === 'none') return null;
+  return response.json();
+}
+
+export const api = {
+  /** A page of summaries, newest first; a search when `query` is not empty. */
+  list(query, start, limit, signal) {
+    const params = new URLSearchParams({ start: String(start), limit: String(limit) });
+    const q = (query || '').trim();
+    if (q) {
+      params.set('query', q);
+      return call('GET', `/api/v1/search?${params}`, { signal });
+    }
+    return call('GET', `/api/v1/messages?${params}`, { signal });
+  },
+  message: (id) => call('GET', `/api/v1/message/${enc(id)}`),
+  headers: (id) => call('GET', `/api/v1/message/${enc(id)}/headers`),
+  raw: (id) => call('GET', `/api/v1/message/${enc(id)}/raw`, { as: 'text' }),
+  tags: () => call('GET', '/api/v1/tags'),
+  textFromHtml: (id) => call('GET', `/view/${enc(id)}.txt`, { as: 'text' }),
+  setRead: (ids, read) =>
+    call('PUT', '/api/v1/messages', { body: { IDs: ids, Read: read }, as: 'none' }),
+  markAllRead: (search) =>
+    call('PUT', '/api/v1/messages', {
+      body: search ? { Search: search, Read: true } : { Read: true },
+      as: 'none',
+    }),
+  remove: (ids) => call('DELETE', '/api/v1/messages', { body: { IDs: ids }, as: 'none' }),
+  removeAll: () => call('DELETE', '/api/v1/messages', { as: 'none' }),
+  removeMatching: (query) =>
+    call('DELETE', `/api/v1/search?query=${enc(query)}`, { as: 'none' }),
+  setTags: (ids, tags) => call('PUT', '/api/v1/tags', { body: { IDs: ids, Tags: tags }, as: 'none' }),
+};
+
+export const urls = {
+  message: (id) => `/message/${enc(id)}`,
+  raw: (id, download = false) => `/api/v1/message/${enc(id)}/raw${download ? '?dl=1' : ''}`,
+  part: (id, part, download = false) =>
+    `/api/v1/message/${enc(id)}/part/${enc(part)}${download ? '?dl=1' : ''}`,
+  html: (id, remote = false) => `/view/${enc(id)}.html?embed=1${remote ? '&remote=1' : ''}`,
+};

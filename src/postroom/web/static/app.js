@@ -1,0 +1,625 @@
+// Postroom web UI: state, routing, live updates, keyboard and actions.
+//
+// URLs: `/` (list), `/message/<ID>` (a message open), both with `?q=<search>&start=<offset>`.
+// `/#/message/<ID>` and Mailpit's `/view/<ID>` are accepted and rewritten to `/message/<ID>`.
+
+import { ApiError, api, urls } from './api.js';
+import { debounce, h } from './dom.js';
+import { formatCount, plural } from './format.js';
+import { ListView } from './list.js';
+import { MessageView } from './message.js';
+
+const PAGE_SIZE = 50;
+const body = document.body;
+const config = {
+  label: body.dataset.label || 'Postroom',
+  smtp: body.dataset.smtp || '',
+  smtpExample: body.dataset.smtpExample || '',
+  http: body.dataset.http || location.host,
+};
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  app: $('app'),
+  search: $('search'),
+  searchForm: $('search-form'),
+  helpToggle: $('search-help-toggle'),
+  help: $('search-help'),
+  live: $('live-status'),
+  count: $('list-count'),
+  state: $('list-state'),
+  list: $('message-list'),
+  listPane: $('list-pane'),
+  prev: $('page-prev'),
+  next: $('page-next'),
+  markAll: $('mark-all-read'),
+  deleteAll: $('delete-all'),
+  welcome: $('welcome'),
+  message: $('message'),
+  toast: $('toast'),
+  confirm: $('confirm'),
+  confirmText: $('confirm-text'),
+  confirmOk: $('confirm-ok'),
+};
+
+const state = {
+  q: '',
+  start: 0,
+  page: null, // the last list response
+  listError: null,
+  openId: null,
+  cursorId: null,
+  tags: [],
+  firstRender: true,
+};
+
+const listView = new ListView(el.list);
+const messageView = new MessageView(el.message, {
+  back: () => closeMessage(),
+  remove: (id) => removeMessages([id]),
+  setRead: (id, read) => setRead([id], read),
+  setTags: (id, tags) => setTags(id, tags),
+  copyLink: (id) => copyLink(id),
+  knownTags: () => state.tags,
+});
+
+// ---------------------------------------------------------------- routing
+
+function readLocation() {
+  const url = new URL(location.href);
+  let id = null;
+  const path = url.pathname.match(/^\/(?:message|view)\/([^/]+)$/);
+  if (path) id = decodeURIComponent(path[1]);
+  const hash = url.hash.match(/^#\/?(?:message|view)\/([^/?#]+)/);
+  if (!id && hash) id = decodeURIComponent(hash[1]);
+  const start = Number.parseInt(url.searchParams.get('start') || '0', 10);
+  return {
+    id,
+    q: url.searchParams.get('q') || '',
+    start: Number.isFinite(start) && start > 0 ? start : 0,
+  };
+}
+
+function urlFor({ id, q, start }) {
+  const params = new URLSearchParams();
+  if (q) params.set('q', q);
+  if (start) params.set('start', String(start));
+  const query = params.toString();
+  return `${id ? urls.message(id) : '/'}${query ? `?${query}` : ''}`;
+}
+
+function syncUrl(push) {
+  const target = urlFor({ id: state.openId, q: state.q, start: state.start });
+  if (target === location.pathname + location.search && !location.hash) return;
+  history[push ? 'pushState' : 'replaceState'](null, '', target);
+}
+
+function applyLocation() {
+  const loc = readLocation();
+  const listChanged = loc.q !== state.q || loc.start !== state.start;
+  state.q = loc.q;
+  state.start = loc.start;
+  if (el.search.value.trim() !== state.q) el.search.value = state.q;
+  if (listChanged || !state.page) loadList();
+  if (loc.id !== state.openId) {
+    if (loc.id) openMessage(loc.id, { push: false });
+    else closeMessage({ push: false });
+  }
+}
+
+// ---------------------------------------------------------------- list
+
+let listRequest = 0;
+let listAbort = null;
+
+async function loadList() {
+  const ticket = ++listRequest;
+  if (listAbort) listAbort.abort();
+  listAbort = new AbortController();
+  el.listPane.setAttribute('aria-busy', 'true');
+  try {
+    const page = await api.list(state.q, state.start, PAGE_SIZE, listAbort.signal);
+    if (ticket !== listRequest) return;
+    if (state.start > 0 && page.messages.length === 0 && page.messages_count > 0) {
+      // The page we were on is gone (deletions): go to the last one that exists.
+      state.start = Math.max(0, Math.floor((page.messages_count - 1) / PAGE_SIZE) * PAGE_SIZE);
+      syncUrl(false);
+      loadList();
+      return;
+    }
+    state.page = page;
+    state.listError = null;
+    state.tags = page.tags || [];
+  } catch (error) {
+    if (error && error.name === 'AbortError') return;
+    if (ticket !== listRequest) return;
+    state.listError = error;
+  } finally {
+    if (ticket === listRequest) el.listPane.removeAttribute('aria-busy');
+  }
+  renderList();
+}
+
+const reloadSoon = debounce(loadList, 150);
+
+function renderList() {
+  const page = state.page;
+  const messages = page && !state.listError ? page.messages : [];
+  listView.render(messages, state.openId);
+  if (state.cursorId && !listView.link(state.cursorId)) state.cursorId = null;
+  listView.setCursor(state.cursorId, false);
+  renderListState();
+  renderCounts();
+  if (state.firstRender && (messages.length || state.page || state.listError)) {
+    state.firstRender = false;
+    performance.mark('postroom:list-rendered');
+    if (messages.length) performance.mark('postroom:first-rows');
+  }
+  if (state.openId && page) {
+    const summary = messages.find((m) => m.ID === state.openId);
+    if (summary) messageView.updateSummary(summary);
+  }
+}
+
+function renderListState() {
+  const page = state.page;
+  const box = el.state;
+  box.replaceChildren();
+  box.className = 'list-state';
+  if (state.listError) {
+    const searchProblem = state.q && state.listError.status === 400;
+    box.classList.add('error');
+    box.setAttribute('role', 'alert');
+    box.append(
+      h('h2', null, searchProblem ? 'That search is not valid' : 'Messages could not be loaded'),
+      h('p', null, state.listError.message),
+      searchProblem
+        ? h('p', null, 'See the search syntax help (?) next to the search box.')
+        : h('p', null, 'Check that Postroom is running, then try again.'),
+      h('button', { type: 'button', class: 'button', onclick: () => loadList() }, 'Try again'),
+    );
+    box.hidden = false;
+    return;
+  }
+  box.removeAttribute('role');
+  if (!page || page.messages.length) {
+    box.hidden = true;
+    return;
+  }
+  if (state.q) {
+    box.append(
+      h('h2', null, 'No messages match'),
+      h('p', null, 'Nothing matches ', h('code', null, state.q), '.'),
+      h('button', { type: 'button', class: 'button', onclick: () => setQuery('', true) }, 'Clear search'),
+    );
+  } else {
+    box.append(
+      h('h2', null, 'No messages yet'),
+      config.smtp
+        ? h('p', null, 'Send mail to ', h('code', null, config.smtp), ' and it appears here at once.')
+        : h('p', null, 'Send mail to the capture SMTP server and it appears here at once.'),
+      config.smtpExample ? h('p', null, 'For example: ', h('code', { class: 'example' }, config.smtpExample)) : null,
+    );
+  }
+  box.hidden = false;
+}
+
+function renderCounts() {
+  const page = state.page;
+  const label = config.label;
+  if (!page) {
+    el.count.textContent = state.listError ? '' : 'Loading…';
+    el.prev.disabled = true;
+    el.next.disabled = true;
+    return;
+  }
+  const matched = page.messages_count;
+  const shown = page.messages.length;
+  const range = shown ? `${formatCount(state.start + 1)}–${formatCount(state.start + shown)} of ` : '';
+  el.count.textContent = state.q
+    ? `${range}${plural(matched, 'match', 'matches')}`
+    : `${range}${plural(page.total, 'message', 'messages')}${page.unread ? `, ${formatCount(page.unread)} unread` : ''}`;
+  el.prev.disabled = state.start === 0;
+  el.next.disabled = state.start + shown >= matched;
+  el.deleteAll.disabled = matched === 0;
+  el.markAll.disabled = (state.q ? page.messages_unread : page.unread) === 0;
+  const deleteLabel = state.q
+    ? `Delete the ${plural(matched, 'message', 'messages')} matching the search`
+    : 'Delete all messages';
+  el.deleteAll.setAttribute('aria-label', deleteLabel);
+  el.deleteAll.title = deleteLabel;
+  const readLabel = state.q ? 'Mark the matching messages as read' : 'Mark all as read';
+  el.markAll.setAttribute('aria-label', readLabel);
+  el.markAll.title = readLabel;
+  document.title = page.unread > 0 ? `(${formatCount(page.unread)}) ${label}` : label;
+}
+
+function setQuery(q, immediate) {
+  const trimmed = q.trim();
+  if (el.search.value.trim() !== trimmed) el.search.value = trimmed;
+  if (trimmed === state.q) return;
+  state.q = trimmed;
+  state.start = 0;
+  state.cursorId = null;
+  syncUrl(false);
+  if (immediate) loadList();
+  else reloadSoon();
+}
+
+function goToPage(start) {
+  state.start = Math.max(0, start);
+  state.cursorId = null;
+  syncUrl(true);
+  return loadList();
+}
+
+// ---------------------------------------------------------------- message
+
+let messageRequest = 0;
+
+async function openMessage(id, { push = true } = {}) {
+  const ticket = ++messageRequest;
+  state.openId = id;
+  state.cursorId = id;
+  el.app.dataset.view = 'message';
+  el.welcome.hidden = true;
+  el.message.hidden = false;
+  listView.markOpen(id);
+  listView.setCursor(id, false);
+  syncUrl(push);
+  if (messageView.id !== id) messageView.showLoading();
+  markReadLocally(id);
+  try {
+    const message = await api.message(id);
+    if (ticket !== messageRequest) return;
+    message.Read = true; // fetching a message marks it read
+    messageView.render(message);
+  } catch (error) {
+    if (ticket !== messageRequest) return;
+    messageView.showError(error);
+  }
+}
+
+function closeMessage({ push = true } = {}) {
+  messageRequest++;
+  const wasOpen = state.openId;
+  state.openId = null;
+  el.app.dataset.view = 'list';
+  el.message.hidden = true;
+  el.message.replaceChildren();
+  messageView.message = null;
+  el.welcome.hidden = false;
+  listView.markOpen(null);
+  syncUrl(push);
+  if (wasOpen) {
+    state.cursorId = state.cursorId || wasOpen;
+    listView.setCursor(state.cursorId, true);
+  }
+}
+
+function markReadLocally(id) {
+  const page = state.page;
+  const summary = page && page.messages.find((m) => m.ID === id);
+  if (!summary || summary.Read) return;
+  summary.Read = true;
+  page.unread = Math.max(0, page.unread - 1);
+  if (state.q) page.messages_unread = Math.max(0, page.messages_unread - 1);
+  renderList();
+}
+
+// ---------------------------------------------------------------- actions
+
+async function run(action, done) {
+  try {
+    await action();
+    if (done) toast(done);
+  } catch (error) {
+    toast(error instanceof ApiError ? error.message : String(error), true);
+    loadList();
+  }
+}
+
+function removeMessages(ids) {
+  listView.remove(ids);
+  if (state.page) state.page.messages = state.page.messages.filter((m) => !ids.includes(m.ID));
+  if (ids.includes(state.cursorId)) state.cursorId = neighbourOf(ids[0]);
+  if (ids.includes(state.openId)) closeMessage();
+  return run(() => api.remove(ids), plural(ids.length, 'message deleted', 'messages deleted'));
+}
+
+function neighbourOf(id) {
+  const rows = [...el.list.querySelectorAll('a.row')].map((a) => a.dataset.id);
+  const index = rows.indexOf(id);
+  return rows[index + 1] || rows[index - 1] || null;
+}
+
+function setRead(ids, read) {
+  return run(async () => {
+    await api.setRead(ids, read);
+    if (state.openId && ids.includes(state.openId) && messageView.message) {
+      messageView.updateSummary({ ...messageView.message, Read: read });
+    }
+  }, read ? 'Marked as read' : 'Marked as unread');
+}
+
+function setTags(id, tags) {
+  return run(async () => {
+    await api.setTags([id], tags);
+    if (messageView.message && messageView.id === id) {
+      messageView.updateSummary({ ...messageView.message, Tags: tags });
+    }
+  });
+}
+
+async function deleteAll() {
+  const page = state.page;
+  if (!page) return;
+  const matched = page.messages_count;
+  if (state.q) {
+    const ok = await confirmDialog(
+      `Delete the ${plural(matched, 'message', 'messages')} matching “${state.q}”? This cannot be undone.`,
+      'Delete matching',
+    );
+    if (ok) await run(() => api.removeMatching(state.q), 'Matching messages deleted');
+  } else {
+    const ok = await confirmDialog(
+      `Delete all ${plural(page.total, 'message', 'messages')}? This cannot be undone.`,
+      'Delete all',
+    );
+    if (ok) await run(() => api.removeAll(), 'All messages deleted');
+  }
+}
+
+function markAllRead() {
+  return run(() => api.markAllRead(state.q), state.q ? 'Matching messages marked as read' : 'All marked as read');
+}
+
+async function copyLink(id) {
+  const link = new URL(urls.message(id), location.origin).href;
+  try {
+    await navigator.clipboard.writeText(link);
+    toast('Link copied');
+  } catch {
+    const area = h('textarea', { class: 'clipboard-helper', readonly: true, 'aria-hidden': 'true' });
+    area.value = link;
+    document.body.append(area);
+    area.select();
+    const copied = document.execCommand('copy');
+    area.remove();
+    toast(copied ? 'Link copied' : `Link: ${link}`);
+  }
+}
+
+function confirmDialog(text, okLabel) {
+  return new Promise((resolve) => {
+    el.confirmText.textContent = text;
+    el.confirmOk.textContent = okLabel;
+    el.confirm.returnValue = '';
+    el.confirm.addEventListener('close', () => resolve(el.confirm.returnValue === 'ok'), { once: true });
+    el.confirm.showModal();
+    $('confirm-cancel').focus();
+  });
+}
+
+let toastTimer = 0;
+function toast(text, isError = false) {
+  el.toast.textContent = text;
+  el.toast.classList.toggle('error', isError);
+  el.toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    el.toast.hidden = true;
+  }, isError ? 6000 : 2500);
+}
+
+// ---------------------------------------------------------------- live updates
+
+function connectEvents() {
+  const source = new EventSource('/api/v1/events');
+  let wasDown = false;
+  const setLive = (value, text) => {
+    el.live.dataset.state = value;
+    el.live.querySelector('.live-text').textContent = text;
+    el.live.title = value === 'live' ? 'New mail appears as it arrives' : text;
+  };
+  source.addEventListener('open', () => {
+    setLive('live', 'Live');
+    if (wasDown) loadList(); // catch up with what happened while disconnected
+    wasDown = false;
+  });
+  source.addEventListener('error', () => {
+    wasDown = true;
+    setLive('offline', 'Reconnecting…');
+  });
+  source.addEventListener('new', (event) => onNew(JSON.parse(event.data)));
+  source.addEventListener('update', () => reloadSoon());
+  source.addEventListener('delete', (event) => onDelete(JSON.parse(event.data).IDs || [], false));
+  source.addEventListener('truncate', (event) => onDelete(JSON.parse(event.data).IDs || [], true));
+}
+
+function onNew(summary) {
+  const page = state.page;
+  if (!page || state.q || state.start > 0 || state.listError) {
+    // A search or a later page: the server decides where (and whether) it belongs.
+    reloadSoon();
+    return;
+  }
+  if (page.messages.some((m) => m.ID === summary.ID)) return;
+  page.messages = [summary, ...page.messages].slice(0, PAGE_SIZE);
+  page.total += 1;
+  page.messages_count += 1;
+  if (!summary.Read) {
+    page.unread += 1;
+    page.messages_unread += 1;
+  }
+  for (const tag of summary.Tags || []) if (!state.tags.includes(tag)) state.tags.push(tag);
+  renderList();
+}
+
+function onDelete(ids, everything) {
+  if (everything) {
+    state.page && (state.page.messages = []);
+    listView.clear();
+  } else {
+    listView.remove(ids);
+  }
+  if (state.openId && (everything || ids.includes(state.openId))) {
+    closeMessage({ push: false });
+    toast('The open message was deleted');
+  }
+  reloadSoon();
+}
+
+// ---------------------------------------------------------------- keyboard
+
+function rowIds() {
+  return [...el.list.querySelectorAll('a.row')].map((a) => a.dataset.id);
+}
+
+async function moveCursor(delta) {
+  const ids = rowIds();
+  if (!ids.length) return;
+  let index = ids.indexOf(state.cursorId);
+  if (index === -1) index = delta > 0 ? -1 : ids.length;
+  index += delta;
+  const page = state.page;
+  if (index >= ids.length && page && state.start + ids.length < page.messages_count) {
+    await goToPage(state.start + PAGE_SIZE);
+    index = 0;
+  } else if (index < 0 && state.start > 0) {
+    await goToPage(state.start - PAGE_SIZE);
+    index = rowIds().length - 1;
+  }
+  const now = rowIds();
+  index = Math.min(Math.max(index, 0), now.length - 1);
+  state.cursorId = now[index] || null;
+  listView.setCursor(state.cursorId, true);
+}
+
+function isTyping(target) {
+  return Boolean(
+    target &&
+      target.closest &&
+      target.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]'),
+  );
+}
+
+document.addEventListener('keydown', (event) => {
+  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (el.confirm.open) return;
+  const target = event.target;
+  if (event.key === 'Escape') {
+    if (target === el.search) {
+      el.search.blur();
+      listView.setCursor(state.cursorId || rowIds()[0] || null, true);
+    } else if (!el.help.hidden) toggleHelp(false);
+    else if (state.openId && !isTyping(target)) closeMessage();
+    return;
+  }
+  if (isTyping(target)) return;
+  const inList = el.listPane.contains(target) || target === document.body;
+  switch (event.key) {
+    case '/':
+      event.preventDefault();
+      el.search.focus();
+      el.search.select();
+      break;
+    case 'j':
+    case 'k':
+      event.preventDefault();
+      moveCursor(event.key === 'j' ? 1 : -1);
+      break;
+    case 'ArrowDown':
+    case 'ArrowUp':
+      if (!inList) return;
+      event.preventDefault();
+      moveCursor(event.key === 'ArrowDown' ? 1 : -1);
+      break;
+    case 'Enter':
+      if (target.closest && target.closest('a, button')) return; // native activation
+      if (state.cursorId) {
+        event.preventDefault();
+        openMessage(state.cursorId);
+      }
+      break;
+    case 'Delete': {
+      const id = inList ? state.cursorId || state.openId : state.openId || state.cursorId;
+      if (id) {
+        event.preventDefault();
+        removeMessages([id]).then(() => listView.setCursor(state.cursorId, inList));
+      }
+      break;
+    }
+    case '?':
+      toggleHelp();
+      break;
+    default:
+  }
+});
+
+function toggleHelp(force) {
+  const show = force === undefined ? el.help.hidden : force;
+  el.help.hidden = !show;
+  el.helpToggle.setAttribute('aria-expanded', show ? 'true' : 'false');
+}
+
+// ---------------------------------------------------------------- wiring
+
+el.search.addEventListener('input', () => setQuery(el.search.value, false));
+el.searchForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  reloadSoon.cancel();
+  setQuery(el.search.value, true);
+  if (state.q === el.search.value.trim()) loadList();
+});
+el.helpToggle.addEventListener('click', () => toggleHelp());
+el.list.addEventListener('focusin', (event) => {
+  const row = event.target.closest('a.row');
+  if (row && row.dataset.id !== state.cursorId) {
+    state.cursorId = row.dataset.id;
+    listView.setCursor(state.cursorId, false);
+  }
+});
+el.prev.addEventListener('click', () => goToPage(state.start - PAGE_SIZE));
+el.next.addEventListener('click', () => goToPage(state.start + PAGE_SIZE));
+el.deleteAll.addEventListener('click', deleteAll);
+el.markAll.addEventListener('click', markAllRead);
+
+// Same-page navigation for rows and internal links; modified clicks keep their native meaning.
+document.addEventListener('click', (event) => {
+  if (event.defaultPrevented || event.button !== 0) return;
+  if (event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+  const link = event.target.closest && event.target.closest('a[href]');
+  if (!link || link.target || link.hasAttribute('download')) return;
+  const url = new URL(link.href, location.href);
+  if (url.origin !== location.origin) return;
+  const match = url.pathname.match(/^\/message\/([^/]+)$/);
+  if (match) {
+    event.preventDefault();
+    const id = decodeURIComponent(match[1]);
+    state.cursorId = id;
+    openMessage(id);
+  } else if (url.pathname === '/') {
+    event.preventDefault();
+    if (link.classList.contains('brand')) {
+      setQuery('', true);
+      if (state.start) goToPage(0);
+    }
+    closeMessage();
+  }
+});
+
+window.addEventListener('popstate', applyLocation);
+setInterval(() => listView.tick(), 30000);
+
+// Start: old-style deep links become real paths, then list, message and the event stream.
+{
+  const loc = readLocation();
+  state.q = loc.q;
+  state.start = loc.start;
+  el.search.value = loc.q;
+  if (loc.id) openMessage(loc.id, { push: false });
+  else syncUrl(false);
+  loadList();
+  connectEvents();
+}

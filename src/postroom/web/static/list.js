@@ -1,0 +1,154 @@
+// The message list: one row per summary, reconciled by ID so that live updates neither rebuild
+// the whole list nor steal the keyboard focus.
+
+import { urls } from './api.js';
+import { h, icon, srOnly } from './dom.js';
+import {
+  addressList,
+  exactTime,
+  formatSize,
+  fullAddress,
+  parseDate,
+  plural,
+  relativeTime,
+  shortAddress,
+} from './format.js';
+
+const MAX_ROW_TAGS = 3;
+
+function signature(m) {
+  return JSON.stringify([m.Read, m.Tags, m.Subject, m.Snippet, m.Size, m.Attachments, m.Created]);
+}
+
+function rowContent(m) {
+  const created = parseDate(m.Created);
+  const from = shortAddress(m.From) || '(no sender)';
+  const recipients = [...(m.To || []), ...(m.Cc || [])];
+  const toText = addressList(recipients, 3) || '(no recipients)';
+  const meta = h('span', { class: 'row-meta' });
+  const tags = m.Tags || [];
+  for (const tag of tags.slice(0, MAX_ROW_TAGS)) meta.append(h('span', { class: 'tag', title: tag }, tag));
+  if (tags.length > MAX_ROW_TAGS) {
+    const rest = tags.slice(MAX_ROW_TAGS);
+    meta.append(h('span', { class: 'tag tag-more', title: rest.join(', ') }, `+${rest.length}`));
+  }
+  if (m.Warnings && m.Warnings.length) {
+    meta.append(
+      h('span', { class: 'row-warn', title: m.Warnings.join('\n') }, icon('warn'), srOnly('Has warnings')),
+    );
+  }
+  if (m.Attachments > 0) {
+    meta.append(
+      h(
+        'span',
+        { class: 'row-attach', title: plural(m.Attachments, 'attachment', 'attachments') },
+        icon('clip'),
+        srOnly(`${plural(m.Attachments, 'attachment', 'attachments')},`),
+      ),
+    );
+  }
+  meta.append(h('span', { class: 'row-size' }, formatSize(m.Size)));
+  return [
+    h('span', { class: 'row-dot', 'aria-hidden': 'true' }),
+    h('span', { class: 'row-from', title: fullAddress(m.From) }, m.Read ? null : srOnly('Unread, '), from),
+    h(
+      'time',
+      { class: 'row-time', datetime: m.Created, title: exactTime(created), dataset: { ts: m.Created } },
+      relativeTime(created),
+    ),
+    h(
+      'span',
+      { class: 'row-line' },
+      h('span', { class: 'row-subject' }, m.Subject || '(no subject)'),
+      m.Snippet ? h('span', { class: 'row-snippet' }, ` — ${m.Snippet}`) : null,
+    ),
+    h(
+      'span',
+      { class: 'row-to', title: recipients.map(fullAddress).join(', ') },
+      h('span', { class: 'row-to-label' }, 'To: '),
+      toText,
+    ),
+    meta,
+  ];
+}
+
+function fillRow(link, m) {
+  link.replaceChildren(...rowContent(m));
+  link.classList.toggle('unread', !m.Read);
+  link.dataset.sig = signature(m);
+}
+
+export class ListView {
+  constructor(ul) {
+    this.ul = ul;
+    this.rows = new Map(); // ID -> <li>
+  }
+
+  /** Make the list show `messages` in order, reusing existing rows. */
+  render(messages, openId) {
+    const wanted = new Set(messages.map((m) => m.ID));
+    for (const [id, li] of this.rows) {
+      if (!wanted.has(id)) {
+        li.remove();
+        this.rows.delete(id);
+      }
+    }
+    let next = this.ul.firstElementChild;
+    for (const m of messages) {
+      let li = this.rows.get(m.ID);
+      if (!li) {
+        const link = h('a', { class: 'row', href: urls.message(m.ID), dataset: { id: m.ID } });
+        fillRow(link, m);
+        li = h('li', null, link);
+        this.rows.set(m.ID, li);
+      } else {
+        const link = li.firstElementChild;
+        if (link.dataset.sig !== signature(m)) fillRow(link, m);
+      }
+      li.firstElementChild.toggleAttribute('aria-current', m.ID === openId);
+      if (li === next) next = next.nextElementSibling;
+      else this.ul.insertBefore(li, next);
+    }
+  }
+
+  remove(ids) {
+    for (const id of ids) {
+      const li = this.rows.get(id);
+      if (li) {
+        li.remove();
+        this.rows.delete(id);
+      }
+    }
+  }
+
+  clear() {
+    this.ul.replaceChildren();
+    this.rows.clear();
+  }
+
+  link(id) {
+    const li = this.rows.get(id);
+    return li ? li.firstElementChild : null;
+  }
+
+  markOpen(openId) {
+    for (const [id, li] of this.rows) li.firstElementChild.toggleAttribute('aria-current', id === openId);
+  }
+
+  setCursor(id, focus) {
+    for (const [rowId, li] of this.rows) li.firstElementChild.classList.toggle('cursor', rowId === id);
+    const link = this.link(id);
+    if (link && focus) {
+      link.focus({ preventScroll: true });
+      link.scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  /** Refresh the relative times ("5 min ago") without touching anything else. */
+  tick(now = new Date()) {
+    for (const time of this.ul.querySelectorAll('time[data-ts]')) {
+      const text = relativeTime(parseDate(time.dataset.ts), now);
+      if (time.textContent !== text) time.textContent = text;
+    }
+  }
+}
