@@ -41,6 +41,9 @@ _ATOM = re.compile(rf"[{_ATEXT}]+")
 
 MAX_PATH = 256
 
+# The common case in one match: <dot-string@domain> optionally followed by parameters.
+_SIMPLE_PATH = re.compile(rf"<([{_ATEXT}]+(?:\.[{_ATEXT}]+)*@{_LABEL}(?:\.{_LABEL})*)>(?: +(.*))?")
+
 
 class AddressError(ValueError):
     """The address is not valid; the message says why, for the SMTP reply."""
@@ -122,6 +125,15 @@ def check_domain(domain: str, *, utf8: bool) -> None:
         raise AddressError("the domain is too long")
 
 
+def _labels_fit(address: str) -> bool:
+    domain = address.rpartition("@")[2]
+    return (
+        len(address) <= MAX_PATH - 2
+        and len(domain) <= 255
+        and all(len(label) <= 63 for label in domain.split("."))
+    )
+
+
 def _check_literal(literal: str) -> None:
     if literal[-1] != "]":
         raise AddressError("the address literal has no closing ]")
@@ -142,6 +154,11 @@ def _check_literal(literal: str) -> None:
 def parse_path(text: str, *, null_ok: bool, postmaster_ok: bool) -> Path:
     """Parse `<mailbox> [params]`: null path `<>` when `null_ok`, bare `<postmaster>` when
     `postmaster_ok`; a source route (`<@a,@b:user@c>`) is accepted and dropped."""
+    simple = _SIMPLE_PATH.fullmatch(text)
+    if simple is not None:
+        address = simple.group(1)
+        if len(address) <= 64 or _labels_fit(address):
+            return Path(address, (simple.group(2) or "").strip(" "), False)
     inner, rest = split_path(text)
     if not inner:
         if null_ok:

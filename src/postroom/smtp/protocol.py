@@ -212,6 +212,47 @@ def _normalise_line_endings(message: bytes) -> bytes:
 class SmtpSession:
     """One SMTP server session. Not thread-safe; one per connection."""
 
+    __slots__ = (
+        "_acc",
+        "_auth_user",
+        "_bdat_active",
+        "_bdat_error",
+        "_bdat_last",
+        "_bdat_remaining",
+        "_bdat_size",
+        "_chunks",
+        "_close_reason",
+        "_dots",
+        "_dots_from",
+        "_errors",
+        "_esmtp",
+        "_helo",
+        "_hostname",
+        "_inbuf",
+        "_mail_from",
+        "_mail_params",
+        "_max_line",
+        "_messages",
+        "_out",
+        "_outputs",
+        "_overflow",
+        "_pending",
+        "_rcpt_params",
+        "_rcpts",
+        "_rejections",
+        "_rejects",
+        "_sasl_step",
+        "_sasl_username",
+        "_scan",
+        "_skipping",
+        "_state",
+        "_tls_active",
+        "_waiting",
+        "peer",
+        "policy",
+        "tls_info",
+    )
+
     def __init__(self, policy: SessionPolicy, *, tls_active: bool = False, peer: str = "") -> None:
         self.policy = policy
         self.peer = peer
