@@ -438,7 +438,8 @@ class SmtpSession:
         self._state = _CMD
         self._reset_transaction()
         if isinstance(outcome, Rejected):
-            self._refuse(outcome.code, outcome.enhanced, outcome.text, "message_rejected")
+            reason = "message_rejected" if outcome.permanent else "message_deferred"
+            self._refuse(outcome.code, outcome.enhanced, outcome.text, reason)
         else:
             self._messages += 1
             self._out.append(reply(250, "2.0.0", f"Ok: queued as {outcome}"))

@@ -459,6 +459,10 @@ class _Connection(asyncio.Protocol):
         transport = self._transport
         if session is None or transport is None or self._finished or session.closed:
             return
+        if self._tls_early is not None:
+            # Mid-handshake there is no way to say 421: cut the connection.
+            self.abort()
+            return
         if session.busy:
             self._shutdown_pending = True
             return

@@ -165,6 +165,7 @@ async def test_pipeline_exception_is_451_and_session_goes_on(
     assert await send_one(client) == "451 4.3.0 Temporary failure, please try again later"
     assert await send_one(client) == "250 2.0.0 Ok: queued as MSG1"
     assert "database is down" in caplog.text
+    assert running.recorder.rejects == [("capture", "message_deferred")]
 
 
 async def test_bdat_over_a_socket(start_server: StartServer) -> None:
@@ -326,3 +327,16 @@ def test_edge_under_uvloop(tls_files: tuple[Path, Path]) -> None:
         messages = runner.run(scenario())
     assert len(messages) == 1
     assert messages[0].session.tls is not None
+
+
+async def test_stop_cuts_a_connection_stuck_in_the_tls_handshake(start_server: StartServer) -> None:
+    running = await start_server(tls=True)
+    client = await greeted(running.port)
+    await client.command("EHLO c.test")
+    assert (await client.command("STARTTLS")).startswith("220")
+    # no ClientHello: the server waits in the handshake until stop() cuts it
+    await until(lambda: running.server.connections == 1)
+    await running.server.stop()
+    assert await client.at_eof()
+    [summary] = await running.recorder.wait_sessions(1)
+    assert summary["reason"] == "shutdown"
