@@ -25,6 +25,7 @@ class _Extractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.chunks: list[str] = []
         self.hidden = 0
+        self.size = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HIDDEN:
@@ -48,19 +49,28 @@ class _Extractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self.hidden:
             self.chunks.append(data)
+            self.size += len(data)
 
 
-def html_to_text(html: str) -> str:
+_FEED_CHUNK = 16 * 1024
+
+
+def html_to_text(html: str, limit: int | None = None) -> str:
     """Readable text of an HTML document: scripts and styles dropped, entities decoded,
     whitespace collapsed within lines, one line per block element, at most one blank line.
 
-    Never raises: on a parser failure the text read so far is returned.
+    With `limit`, parsing stops soon after about that many characters of text were found
+    (snippets and search text need only the start). Never raises: on a parser failure the
+    text read so far is returned.
     """
     if not html:
         return ""
     parser = _Extractor()
     try:
-        parser.feed(html)
+        for start in range(0, len(html), _FEED_CHUNK):
+            parser.feed(html[start : start + _FEED_CHUNK])
+            if limit is not None and parser.size >= limit:
+                break
         parser.close()
     except Exception:  # html.parser has had assertion failures on hostile markup
         pass

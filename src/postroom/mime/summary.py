@@ -25,7 +25,7 @@ SEARCH_TEXT_LIMIT = 64 * 1024
 MAX_DEFECTS = 20
 # Bounds on how much body is turned into snippet and search text (characters).
 _TEXT_SOURCE_LIMIT = 4 * SEARCH_TEXT_LIMIT
-_HTML_SOURCE_LIMIT = 8 * SEARCH_TEXT_LIMIT
+_HTML_SOURCE_LIMIT = 16 * SEARCH_TEXT_LIMIT
 
 
 def summarize(raw: bytes) -> Summary:
@@ -63,7 +63,7 @@ def body_text(walked: Walk) -> str:
     if walked.text.strip():
         return walked.text
     if walked.html:
-        return html_to_text(walked.html[:_HTML_SOURCE_LIMIT])
+        return html_to_text(walked.html[:_HTML_SOURCE_LIMIT], limit=SEARCH_TEXT_LIMIT)
     return ""
 
 

@@ -223,3 +223,15 @@ def test_delivery_status_part_is_listed_with_its_fields() -> None:
     data = get_part(raw, "2").data
     assert b"Reporting-MTA: dns; mx.example.net\r\n" in data
     assert b"Status: 5.1.1\r\n" in data
+
+
+def test_html_to_text_limit_stops_early_but_keeps_the_start() -> None:
+    html = "<p>start</p>" + "<div>filler text</div>" * 20_000 + "<p>the end</p>"
+    full = html_to_text(html)
+    assert full.endswith("the end")
+    limited = html_to_text(html, limit=1000)
+    assert limited.startswith("start\n\nfiller text")
+    assert 1000 <= len(limited) < len(full) // 10
+    # A tag cut by a chunk boundary is still parsed as a tag.
+    split = "x" * (16 * 1024 - 3) + "<script>hidden()</script>shown"
+    assert html_to_text(split) == "x" * (16 * 1024 - 3) + "shown"
