@@ -41,6 +41,9 @@ _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 _NOT_B64 = bytes(b for b in range(256) if b not in _B64_ALPHABET)
 _WHITESPACE = b" \t\r\n\x0b\x0c"
 _MESSAGE_TYPES = frozenset({"message/rfc822", "message/global"})
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9._:-]{1,40})""", re.I
+)
 _CID_REFERENCE = re.compile(r"""cid:([^"'\s)>]+)""", re.IGNORECASE)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
@@ -147,6 +150,12 @@ def decode_payload(part: Message, defects: list[str] | None = None, part_id: str
     if encoding == "quoted-printable":
         return binascii.a2b_qp(data)
     return data
+
+
+def meta_charset(html: bytes) -> str | None:
+    """The charset an HTML document declares in a <meta> tag near its start, if any."""
+    match = _META_CHARSET.search(html, 0, 4096)
+    return match.group(1).decode("ascii") if match else None
 
 
 def charset_of(part: Message) -> str | None:
@@ -339,7 +348,10 @@ class _Walker:
             bodies = self.texts if ctype == "text/plain" else self.htmls
             if not bodies or not alternative:
                 data = decode_payload(part, self.defects, own_id)
-                bodies.append(decode_bytes(data, charset_of(part)))
+                charset = charset_of(part)
+                if charset is None and ctype == "text/html":
+                    charset = meta_charset(data)
+                bodies.append(decode_bytes(data, charset))
             return
         if ctype in _MESSAGE_TYPES:
             filename = message_filename(part)

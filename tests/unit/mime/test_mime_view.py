@@ -235,3 +235,13 @@ def test_html_to_text_limit_stops_early_but_keeps_the_start() -> None:
     # A tag cut by a chunk boundary is still parsed as a tag.
     split = "x" * (16 * 1024 - 3) + "<script>hidden()</script>shown"
     assert html_to_text(split) == "x" * (16 * 1024 - 3) + "shown"
+
+
+def test_html_charset_from_meta_when_the_header_has_none() -> None:
+    html = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1251">'
+    raw = b"Content-Type: text/html\r\n\r\n" + (html + "<p>Привет</p>").encode("windows-1251")
+    assert "<p>Привет</p>" in parse_message(raw).html
+    declared = b"Content-Type: text/html; charset=koi8-r\r\n\r\n" + (
+        '<meta charset="windows-1251"><p>Привет</p>'.encode("koi8-r")
+    )
+    assert "<p>Привет</p>" in parse_message(declared).html  # the header wins
