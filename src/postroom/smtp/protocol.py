@@ -34,6 +34,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import binascii
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
@@ -51,6 +52,8 @@ from postroom.smtp.address import (
 )
 from postroom.smtp.replies import multiline, reply
 
+log = logging.getLogger("postroom.smtp")
+
 AddressHook: TypeAlias = Callable[["SmtpSession", str], Rejected | None]
 
 MECHANISMS = ("PLAIN", "LOGIN")
@@ -58,6 +61,7 @@ AUTH_LINE_LIMIT = 12288  # RFC 4954 §4
 PARAM_ALLOWANCE = 1024  # extra octets allowed on MAIL and RCPT lines for ESMTP parameters
 MAX_ENVID = 100  # RFC 3461 §4.4
 MAX_ORCPT = 500  # RFC 3461 §4.2
+HOOK_FAILURE = Rejected(451, "4.3.0", "Temporary failure, please try again later")
 
 
 @dataclass(frozen=True, slots=True)
@@ -706,13 +710,22 @@ class SmtpSession:
             )
             return
         if policy.check_sender is not None:
-            refusal = policy.check_sender(self, path.address)
+            refusal = self._run_hook(policy.check_sender, path.address)
             if refusal is not None:
                 self._refuse(refusal.code, refusal.enhanced, refusal.text, "sender_rejected")
                 return
         self._mail_from = path.address
         self._mail_params = params
         self._out.append(reply(250, "2.1.0", f"Sender <{path.address}> ok"))
+
+    def _run_hook(self, hook: AddressHook, address: str) -> Rejected | None:
+        try:
+            return hook(self, address)
+        except Rejected as exc:
+            return exc
+        except Exception:
+            log.exception("SMTP address check failed for <%s>", address)
+            return HOOK_FAILURE
 
     def _params(self, text: str) -> dict[str, str] | None:
         if not self._esmtp:
@@ -824,7 +837,7 @@ class SmtpSession:
             self._refuse(452, "4.5.3", "Too many recipients", "too_many_recipients")
             return
         if policy.check_recipient is not None:
-            refusal = policy.check_recipient(self, path.address)
+            refusal = self._run_hook(policy.check_recipient, path.address)
             if refusal is not None:
                 self._refuse(refusal.code, refusal.enhanced, refusal.text, "recipient_rejected")
                 return

@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from socket import socket
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from postroom.core.clock import Clock
 from postroom.core.errors import ConfigError, Rejected
@@ -37,6 +37,7 @@ from postroom.smtp.replies import reply
 from postroom.smtp.tls import enforce_minimum_version
 
 log = logging.getLogger("postroom.smtp")
+_T = TypeVar("_T")
 
 Deliver = Callable[[IncomingMessage], Awaitable[str]]
 """Runs the acceptance pipeline; returns the stored id or raises Rejected."""
@@ -276,7 +277,11 @@ class _Connection(asyncio.Protocol):
             self._tls_early += data
             return
         self._last = self._loop.time()
-        outputs = session.feed(data)
+        try:
+            outputs = session.feed(data)
+        except Exception:
+            self._internal_error()
+            return
         if outputs:
             self._apply(outputs)
         if session.busy:
@@ -353,7 +358,7 @@ class _Connection(asyncio.Protocol):
         except Exception:
             log.exception("SMTP session %s: accepting a message failed", self._session_id)
             outcome = TEMPORARY_FAILURE
-        self._done(session.message_result(outcome))
+        self._report(session.message_result, outcome)
 
     async def _check_auth(self, output: CheckAuth) -> None:
         session = self._session
@@ -365,10 +370,9 @@ class _Connection(asyncio.Protocol):
         except Exception:
             # The traceback never holds the password: only frames, not their locals.
             log.exception("SMTP session %s: the credential check failed", self._session_id)
-            outputs = session.auth_unavailable()
+            self._report(lambda _: session.auth_unavailable(), None)
         else:
-            outputs = session.auth_result(user)
-        self._done(outputs)
+            self._report(session.auth_result, user)
 
     async def _start_tls(self) -> None:
         session = self._session
@@ -394,9 +398,24 @@ class _Connection(asyncio.Protocol):
             self._finish("tls_failed")
             return
         self._transport = upgraded
-        outputs = session.tls_started(_tls_info(upgraded) or TlsInfo("", ""))
-        if early:
-            outputs += session.feed(bytes(early))
+
+        def resume(info: TlsInfo) -> list[Output]:
+            outputs = session.tls_started(info)
+            if early:
+                outputs += session.feed(bytes(early))
+            return outputs
+
+        self._report(resume, _tls_info(upgraded) or TlsInfo("", ""))
+
+    def _report(self, method: Callable[[_T], list[Output]], value: _T) -> None:
+        """Tell the session how an outstanding operation ended and carry out its outputs."""
+        if self._finished:
+            return
+        try:
+            outputs = method(value)
+        except Exception:
+            self._internal_error()
+            return
         self._done(outputs)
 
     def _done(self, outputs: list[Output]) -> None:
@@ -469,6 +488,18 @@ class _Connection(asyncio.Protocol):
         self._end_reason = "shutdown"
         if not transport.is_closing():
             transport.write(reply(421, "4.3.2", f"{session.policy.hostname} Service shutting down"))
+            transport.close()
+
+    def _internal_error(self) -> None:
+        """A bug in the session: say so and close this connection only."""
+        log.exception("SMTP session %s: internal error", self._session_id)
+        transport = self._transport
+        session = self._session
+        self._end_reason = "internal_error"
+        if transport is not None and session is not None and not transport.is_closing():
+            transport.write(
+                reply(421, "4.3.0", f"{session.policy.hostname} Internal error, closing connection")
+            )
             transport.close()
 
     def abort(self) -> None:

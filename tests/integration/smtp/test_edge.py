@@ -340,3 +340,28 @@ async def test_stop_cuts_a_connection_stuck_in_the_tls_handshake(start_server: S
     assert await client.at_eof()
     [summary] = await running.recorder.wait_sessions(1)
     assert summary["reason"] == "shutdown"
+
+
+async def test_a_session_bug_closes_only_that_session(
+    start_server: StartServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from postroom.smtp import protocol
+    from postroom.smtp.protocol import SmtpSession
+
+    original = SmtpSession._vrfy
+
+    def broken_vrfy(self: SmtpSession, arg: str) -> None:
+        if arg == "crash":
+            raise ZeroDivisionError("bug")
+        original(self, arg)
+
+    monkeypatch.setitem(protocol._COMMANDS, "VRFY", broken_vrfy)
+    running = await start_server()
+    good = await greeted(running.port)
+    await good.command("EHLO c.test")
+    bad = await greeted(running.port)
+    assert await bad.command("VRFY crash") == "421 4.3.0 mx.test Internal error, closing connection"
+    assert await bad.at_eof()
+    assert "internal error" in caplog.text
+    assert (await good.command("VRFY someone")).startswith("252 2.5.0")
+    assert await send_one(good) == "250 2.0.0 Ok: queued as MSG1"

@@ -147,3 +147,18 @@ def test_recipient_hook_can_refuse() -> None:
     assert client.codes(b"RCPT TO:<x@hosted.example>\r\n") == ["250 2.1.5"]
     assert client.session.envelope is not None
     assert client.session.envelope.recipients == ("x@hosted.example",)
+
+
+def test_a_failing_hook_is_a_temporary_failure() -> None:
+    def broken(session: SmtpSession, address: str) -> Rejected | None:
+        raise LookupError("domain table unavailable")
+
+    def raising(session: SmtpSession, address: str) -> Rejected | None:
+        raise Rejected(550, "5.1.1", "No such user here")
+
+    client = in_transaction(Client(make_policy(check_recipient=broken), ehlo=True))
+    assert client.replies(b"RCPT TO:<b@example.org>\r\n") == [
+        "451 4.3.0 Temporary failure, please try again later"
+    ]
+    client = in_transaction(Client(make_policy(check_recipient=raising), ehlo=True))
+    assert client.replies(b"RCPT TO:<b@example.org>\r\n") == ["550 5.1.1 No such user here"]
