@@ -47,19 +47,21 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
     one_session()
     count = 0
-    start = time.perf_counter()
-    deadline = start + seconds
+    wall_start = time.perf_counter()
+    cpu_start = time.process_time()
+    deadline = wall_start + seconds
     while True:
         for _ in range(500):
             one_session()
         count += 500
-        now = time.perf_counter()
-        if now >= deadline:
+        if time.perf_counter() >= deadline:
             break
-    elapsed = now - start
+    wall = time.perf_counter() - wall_start
+    cpu = time.process_time() - cpu_start
     print(
-        f"smtp_protocol: {count / elapsed:,.0f} sessions/s "
-        f"({elapsed / count * 1e6:.1f} µs per EHLO/MAIL/RCPT/DATA({len(MESSAGE)} B)/QUIT session)"
+        f"smtp_protocol: {count / cpu:,.0f} sessions/s of CPU time "
+        f"({cpu / count * 1e6:.1f} µs per EHLO/MAIL/RCPT/DATA({len(MESSAGE)} B)/QUIT session); "
+        f"{count / wall:,.0f} sessions/s wall-clock"
     )
 
 
