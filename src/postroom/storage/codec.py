@@ -102,8 +102,8 @@ MESSAGE_COLUMNS = (
     "header_tags",
     "return_path",
     "defects",
-    "search_text",
     "warnings",
+    "search_text",
 )
 _NO_PARAMS = '{"mail":{},"rcpt":[]}'
 
@@ -158,8 +158,8 @@ def message_row(message: NewMessage) -> tuple[Any, ...]:
         _list_json(s.header_tags),
         s.return_path,
         _list_json(s.defects),
-        s.search_text.lower(),
         _list_json(message.warnings),
+        s.search_text.lower(),
     )
 
 

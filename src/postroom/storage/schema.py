@@ -86,8 +86,9 @@ messages = Table(
     Column("header_tags", Text, nullable=False),  # JSON list
     Column("return_path", Text, nullable=False),
     Column("defects", Text, nullable=False),  # JSON list
-    Column("search_text", Text, nullable=False),  # lower-cased body text
     Column("warnings", Text, nullable=False),  # JSON list
+    # Last, so that reading any other column never walks a long body's overflow pages.
+    Column("search_text", Text, nullable=False),  # lower-cased body text
 )
 
 Index("ix_messages_project_created", messages.c.project, messages.c.created_us, messages.c.seq)

@@ -14,6 +14,7 @@ from postroom.storage.codec import to_micros
 from postroom.storage.schema import message_tags, messages
 
 _c = messages.c
+_tagged = messages.alias("tagged")
 
 _FIELD_COLUMNS = {
     "from": (_c.from_text,),
@@ -38,8 +39,11 @@ def _contains(column: ColumnElement[str], needle: str) -> ColumnElement[bool]:
     return column.contains(needle.lower(), autoescape=True)
 
 
-def term_condition(term: Term) -> ColumnElement[bool]:
-    """The condition for one term, negation applied."""
+def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool]:
+    """The condition for one term of a search in `project`, negation applied.
+
+    `backend` is the dialect name ("sqlite" or "postgresql"): a few terms are phrased the way
+    each planner serves best."""
     cond: ColumnElement[bool]
     field = term.field
     columns = _FIELD_COLUMNS.get(field)
@@ -51,12 +55,25 @@ def term_condition(term: Term) -> ColumnElement[bool]:
         else:
             cond = or_(*(_contains(col, term.text) for col in columns))
     elif field == "tag":
-        cond = exists(
-            select(message_tags.c.message_id).where(
-                message_tags.c.message_id == _c.id,
-                message_tags.c.tag_lc == term.text.strip().lower(),
+        tag = term.text.strip().lower()
+        if backend == "sqlite":
+            # seq IN (...): the outer scan probes the set with the rowid that every index
+            # entry carries, so it reads no message rows; SQLite plans a correlated EXISTS
+            # as a scan of the whole table.
+            cond = _c.seq.in_(
+                select(_tagged.c.seq)
+                .join(message_tags, message_tags.c.message_id == _tagged.c.id)
+                .where(message_tags.c.project == project, message_tags.c.tag_lc == tag)
             )
-        )
+        else:
+            # PostgreSQL turns EXISTS into a semi-join driven by the tag index.
+            cond = exists(
+                select(message_tags.c.message_id).where(
+                    message_tags.c.message_id == _c.id,
+                    message_tags.c.project == project,
+                    message_tags.c.tag_lc == tag,
+                )
+            )
     elif field == "is-read":
         cond = _c.read.is_(True)
     elif field == "has-attachment":
@@ -75,11 +92,16 @@ def term_condition(term: Term) -> ColumnElement[bool]:
     return not_(cond) if term.negated else cond
 
 
-def query_condition(query: SearchQuery | None) -> ColumnElement[bool] | None:
-    """The conjunction of the query's terms; None for no query or an empty one."""
+def query_condition(
+    query: SearchQuery | None, project: str, backend: str
+) -> ColumnElement[bool] | None:
+    """The conjunction of the query's terms; None for no query or an empty one.
+
+    The caller restricts the statement to `project` itself; `project` here lets the tag
+    sub-select use its (project, tag) index."""
     if query is None or query.empty:
         return None
-    conditions = [term_condition(t) for t in query.terms]
+    conditions = [term_condition(t, project, backend) for t in query.terms]
     return conditions[0] if len(conditions) == 1 else and_(*conditions)
 
 

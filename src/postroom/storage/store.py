@@ -403,10 +403,11 @@ class SqlMessageStore:
         total, unread_count = conn.execute(select(func.count(), unread).where(where)).one()
         return int(total), int(unread_count)
 
-    @staticmethod
-    def _target(project: str, query: SearchQuery | None) -> builtins.list[ColumnElement[bool]]:
+    def _target(
+        self, project: str, query: SearchQuery | None
+    ) -> builtins.list[ColumnElement[bool]]:
         conds: builtins.list[ColumnElement[bool]] = [_c.project == project]
-        cond = query_condition(query)
+        cond = query_condition(query, project, self.backend)
         if cond is not None:
             conds.append(cond)
         return conds
@@ -423,7 +424,7 @@ class SqlMessageStore:
             raise InvalidInput("start must not be negative", "start")
         if limit < 0:
             raise InvalidInput("limit must not be negative", "limit")
-        cond = query_condition(query)
+        cond = query_condition(query, project, self.backend)
 
         def work(conn: Connection) -> MessagePage:
             base = _c.project == project

@@ -50,8 +50,8 @@ def upgrade() -> None:
         sa.Column("header_tags", sa.Text(), nullable=False),
         sa.Column("return_path", sa.Text(), nullable=False),
         sa.Column("defects", sa.Text(), nullable=False),
-        sa.Column("search_text", sa.Text(), nullable=False),
         sa.Column("warnings", sa.Text(), nullable=False),
+        sa.Column("search_text", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name="pk_messages"),
         sa.UniqueConstraint("id", name="uq_messages_id"),
     )
