@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from postroom.core.types import IncomingMessage
+from postroom.smtp.server import PAUSE_THRESHOLD
 
 from .conftest import LineClient, Recorder, StartServer
 
@@ -183,26 +184,32 @@ async def test_bdat_over_a_socket(start_server: StartServer) -> None:
 
 async def test_slow_pipeline_with_heavy_pipelining(start_server: StartServer) -> None:
     gate = asyncio.Event()
+    entered = asyncio.Event()
 
     async def hook(message: IncomingMessage) -> None:
+        entered.set()
         await gate.wait()
 
     running = await start_server(recorder=Recorder(deliver_hook=hook))
     client = await greeted(running.port)
     transaction = b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
     # The client should wait for 354, but floods everything at once; the session holds the
-    # input while the first delivery is outstanding and the edge stops reading.
-    count = 200
+    # input while the first delivery is outstanding, and the edge stops reading once that
+    # backlog passes its threshold.
+    count = 400
     payload = b"EHLO c.test\r\n" + (transaction + (b"x" * 98 + b"\r\n") * 20 + b".\r\n") * count
+    assert len(payload) > 2 * PAUSE_THRESHOLD
     sender = asyncio.ensure_future(client.send(payload))
-    await until(lambda: running.server.connections == 1 and not gate.is_set())
-    await asyncio.sleep(0)
+    await entered.wait()
+    [connection] = running.server._connections
+    await until(lambda: connection._paused)
     gate.set()
     await sender
     replies = [await client.reply() for _ in range(1 + 4 * count)]
     queued = [r for r in replies if r.startswith("250 2.0.0 Ok: queued")]
     assert len(queued) == count
     assert len(running.recorder.messages) == count
+    assert not connection._paused
 
 
 async def test_plaintext_after_starttls_is_not_executed(
