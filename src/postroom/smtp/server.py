@@ -58,7 +58,7 @@ class ServerHooks(Protocol):
     def on_session_end(self, summary: dict[str, Any]) -> None:
         """Keys: session_id, door, peer, helo, tls (version or None), auth_user, messages,
         rejects, errors, duration (seconds), reason (quit, timeout, too_many_errors,
-        client_closed, tls_failed, shutdown, http_command)."""
+        client_closed, tls_failed, shutdown, http_command, internal_error)."""
         ...
 
     def on_reject(self, door: str, reason: str) -> None:
