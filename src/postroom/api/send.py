@@ -133,8 +133,9 @@ def _add_attachments(msg: EmailMessage, value: Any) -> None:
         if msg.get_content_type() == "multipart/alternative":
             parts = msg.get_payload()
             assert isinstance(parts, list)
-            target = parts[-1]
-            assert isinstance(target, EmailMessage)
+            html_part = parts[-1]
+            assert isinstance(html_part, EmailMessage)
+            target = html_part
         target.add_related(
             data,
             maintype=maintype,

@@ -1,0 +1,169 @@
+"""Platform entities (projects, credentials, API keys, domains, admin users) and their port.
+
+A project is the unit of tenancy: it owns credentials, API keys, domains, quotas and messages.
+Its `id` is a stable slug ("default", "acme-prod") used as `project` on every message.
+Secrets are never held here in clear: passwords and keys appear only as digests or hashes
+(core/secrets.py); DKIM private keys are stored PEM for signing but never leave the service
+layer through the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from postroom.core.errors import InvalidInput
+
+ProjectMode = Literal["capture", "live"]
+Scope = Literal["send", "read", "manage"]
+DkimAlgorithm = Literal["rsa", "ed25519"]
+DkimStatus = Literal["pending", "active", "retiring", "retired"]
+
+DEFAULT_PROJECT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: str
+    name: str
+    mode: ProjectMode
+    created: datetime
+    daily_quota: int | None = None  # messages (per recipient) per rolling 24 h; None = no limit
+    rate_limit: int | None = None  # messages (per recipient) per second; None = no limit
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpCredential:
+    id: str
+    project_id: str
+    username: str
+    secret_digest: str  # SHA-256 of the generated password (core/secrets.secret_digest)
+    allowed_from: tuple[str, ...]  # empty = any verified identity; else domains or addresses
+    created: datetime
+    last_used: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IpCredential:
+    id: str
+    project_id: str
+    network: str  # CIDR, e.g. "10.0.0.0/8" or "192.0.2.7/32"
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str  # the public key id (core/secrets.api_key_id)
+    project_id: str
+    name: str
+    scopes: tuple[Scope, ...]
+    digest: str
+    created: datetime
+    last_used: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    selector: str
+    algorithm: DkimAlgorithm
+    private_pem: str
+    public_record: str  # "v=DKIM1; k=...; p=..."
+    status: DkimStatus
+    created: datetime
+    activated: datetime | None = None
+    retire_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    id: str
+    project_id: str
+    name: str  # A-label, lower case
+    verification_token: str
+    verified: bool
+    created: datetime
+    verified_at: datetime | None
+    last_checked: datetime | None
+    dkim_keys: tuple[DkimKey, ...]
+    check_json: str = "{}"  # last per-record check result, JSON
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAddress:
+    project_id: str
+    address: str  # lower case
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AdminUser:
+    id: str
+    username: str
+    password_hash: str  # argon2id
+    created: datetime
+
+
+class PlatformStore(Protocol):
+    """Persistence of platform entities. Synchronous; async callers use worker threads.
+
+    Lookups raise core.errors.NotFound; creating a duplicate raises core.errors.InvalidInput
+    naming the field. Implemented on the same database as the MessageStore.
+    """
+
+    # projects
+    def create_project(self, project: Project) -> Project: ...
+    def get_project(self, project_id: str) -> Project: ...
+    def list_projects(self) -> list[Project]: ...
+    def update_project(self, project: Project) -> Project: ...
+    def delete_project(self, project_id: str) -> None: ...
+
+    # SMTP and IP credentials
+    def add_smtp_credential(self, credential: SmtpCredential) -> None: ...
+    def smtp_credential_by_username(self, username: str) -> SmtpCredential: ...
+    def list_smtp_credentials(self, project_id: str) -> list[SmtpCredential]: ...
+    def delete_smtp_credential(self, credential_id: str) -> None: ...
+    def touch_smtp_credential(self, credential_id: str, when: datetime) -> None: ...
+    def add_ip_credential(self, credential: IpCredential) -> None: ...
+    def list_ip_credentials(self, project_id: str | None = None) -> list[IpCredential]: ...
+    def delete_ip_credential(self, credential_id: str) -> None: ...
+
+    # API keys
+    def add_api_key(self, key: ApiKey) -> None: ...
+    def api_key(self, key_id: str) -> ApiKey: ...
+    def list_api_keys(self, project_id: str) -> list[ApiKey]: ...
+    def delete_api_key(self, key_id: str) -> None: ...
+
+    # domains, DKIM keys, verified addresses
+    def add_domain(self, domain: Domain) -> None: ...
+    def get_domain(self, project_id: str, name: str) -> Domain: ...
+    def list_domains(self, project_id: str | None = None) -> list[Domain]: ...
+    def save_domain(self, domain: Domain) -> None:
+        """Replace the domain's mutable state (verified, checks, DKIM keys)."""
+        ...
+
+    def delete_domain(self, project_id: str, name: str) -> None: ...
+    def add_verified_address(self, address: VerifiedAddress) -> None: ...
+    def list_verified_addresses(self, project_id: str) -> list[VerifiedAddress]: ...
+    def delete_verified_address(self, project_id: str, address: str) -> None: ...
+
+    # admin users
+    def add_admin(self, user: AdminUser) -> None: ...
+    def admin_by_username(self, username: str) -> AdminUser: ...
+    def list_admins(self) -> list[AdminUser]: ...
+    def delete_admin(self, username: str) -> None: ...
+
+    # quotas: accepted recipients per project, for rolling windows
+    def record_sends(self, project_id: str, when: datetime, recipients: int) -> None: ...
+    def count_sends(self, project_id: str, since: datetime) -> int: ...
+
+
+def scopes_from(values: Sequence[str]) -> tuple[Scope, ...]:
+    allowed: dict[str, Scope] = {"send": "send", "read": "read", "manage": "manage"}
+    out: list[Scope] = []
+    for value in values:
+        if value not in allowed:
+            raise InvalidInput(f"unknown scope {value!r}; use send, read or manage", "scopes")
+        out.append(allowed[value])
+    return tuple(out)
