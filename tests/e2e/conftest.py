@@ -43,7 +43,9 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync Playwright keeps an event loop running in this thread while it
+# is open, and pytest-asyncio cannot run the async tests of other modules meanwhile.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = require_executable("chromium", "/usr/bin/chromium")
     from playwright.sync_api import sync_playwright

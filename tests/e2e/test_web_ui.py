@@ -76,9 +76,7 @@ def test_empty_state_then_mail_arrives_and_leaves_live(
     check(row.locator(".row-size")).to_have_text(re.compile(r"^\d+(\.\d)? KB$"))
     check(row).to_have_class(re.compile(r"\bunread\b"))
     check(row.locator("time")).to_have_text("just now")
-    assert re.search(r"\d{4}", row.locator("time").get_attribute("title") or ""), (
-        "exact time on hover"
-    )
+    check(row.locator("time")).to_have_attribute("title", re.compile(r"\d{4}"))  # exact, on hover
     check(page).to_have_title("(1) Postroom")
 
     send(server.smtp_port, simple("Second one", body="newer message"))

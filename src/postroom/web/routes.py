@@ -31,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 STATIC_PREFIX = "/ui/static"
+PAGE_SIZE = 50  # rows per page of the list; the scripts read it from the shell
+_FORM_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789*-._")
 
 _TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -108,6 +110,31 @@ def ui_config(context: ApiContext, request: Request) -> dict[str, Any]:
     }
 
 
+def form_encode(value: str) -> str:
+    """application/x-www-form-urlencoded exactly as the browser's URLSearchParams writes it."""
+    out = []
+    for byte in value.encode("utf-8"):
+        if byte in _FORM_SAFE:
+            out.append(chr(byte))
+        elif byte == 0x20:
+            out.append("+")
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
+
+
+def first_page_url(request: Request) -> str:
+    """The API call the page makes first, so the shell can have the browser start it at once
+    (`<link rel=preload as=fetch>`) while the scripts load. Must match api.js byte for byte."""
+    raw_start = request.query_params.get("start", "")
+    start = int(raw_start) if raw_start.isdigit() and len(raw_start) < 10 else 0
+    params = f"start={start}&limit={PAGE_SIZE}"
+    query = request.query_params.get("q", "").strip()
+    if query:
+        return f"/api/v1/search?{params}&query={form_encode(query)}"
+    return f"/api/v1/messages?{params}"
+
+
 def routes(context: ApiContext) -> list[BaseRoute]:
     version, files = load_static()
     environment = jinja2.Environment(
@@ -125,6 +152,8 @@ def routes(context: ApiContext) -> list[BaseRoute]:
             static=static_base,
             modules=modules,
             config=config,
+            page_size=PAGE_SIZE,
+            first_page=first_page_url(request),
         )
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 

@@ -10,8 +10,8 @@ export class ApiError extends Error {
 
 const enc = encodeURIComponent;
 
-async function call(method, path, { body, as = 'json', signal } = {}) {
-  const init = { method, cache: 'no-store', signal, headers: {} };
+async function call(method, path, { body, as = 'json', signal, cache = 'no-store' } = {}) {
+  const init = { method, cache, signal, headers: {} };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -39,15 +39,17 @@ async function call(method, path, { body, as = 'json', signal } = {}) {
 }
 
 export const api = {
-  /** A page of summaries, newest first; a search when `query` is not empty. */
+  /**
+   * A page of summaries, newest first; a search when `query` is not empty. The URL must stay
+   * what the shell preloads (web/routes.py first_page_url), and the default cache mode lets the
+   * browser use that preload (the API sends no caching headers, so nothing else is cached).
+   */
   list(query, start, limit, signal) {
     const params = new URLSearchParams({ start: String(start), limit: String(limit) });
     const q = (query || '').trim();
-    if (q) {
-      params.set('query', q);
-      return call('GET', `/api/v1/search?${params}`, { signal });
-    }
-    return call('GET', `/api/v1/messages?${params}`, { signal });
+    if (q) params.set('query', q);
+    const path = q ? '/api/v1/search' : '/api/v1/messages';
+    return call('GET', `${path}?${params}`, { signal, cache: 'default' });
   },
   message: (id) => call('GET', `/api/v1/message/${enc(id)}`),
   headers: (id) => call('GET', `/api/v1/message/${enc(id)}/headers`),

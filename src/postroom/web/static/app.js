@@ -9,8 +9,8 @@ import { formatCount, plural } from './format.js';
 import { ListView } from './list.js';
 import { MessageView } from './message.js';
 
-const PAGE_SIZE = 50;
 const body = document.body;
+const PAGE_SIZE = Number.parseInt(body.dataset.pageSize, 10) || 50;
 const config = {
   label: body.dataset.label || 'Postroom',
   smtp: body.dataset.smtp || '',
@@ -141,6 +141,7 @@ async function loadList() {
 }
 
 const reloadSoon = debounce(loadList, 150);
+const fillTimesSoon = debounce(() => listView.fillExactTimes(), 50);
 
 function renderList() {
   const page = state.page;
@@ -150,6 +151,7 @@ function renderList() {
   listView.setCursor(state.cursorId, false);
   renderListState();
   renderCounts();
+  fillTimesSoon();
   if (state.firstRender && (messages.length || state.page || state.listError)) {
     state.firstRender = false;
     performance.mark('postroom:list-rendered');

@@ -1,16 +1,9 @@
 // Formatting of times, sizes, addresses and counts for display.
 
-const exactFormat = new Intl.DateTimeFormat(undefined, {
-  dateStyle: 'full',
-  timeStyle: 'long',
-});
-const dayMonth = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
-const dayMonthYear = new Intl.DateTimeFormat(undefined, {
-  day: 'numeric',
-  month: 'short',
-  year: 'numeric',
-});
-const numberFormat = new Intl.NumberFormat();
+// Intl date formatting costs tens of milliseconds the first time (locale data is loaded), so
+// it is created on first use: the list renders without it and fills in exact times later.
+let exactFormat = null;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 export function parseDate(value) {
   const date = new Date(value);
@@ -30,11 +23,14 @@ export function relativeTime(date, now = new Date()) {
   const days = Math.ceil((startOfToday.getTime() - date.getTime()) / 86400000);
   if (days <= 1) return 'yesterday';
   if (days < 7) return `${days} days ago`;
-  return date.getFullYear() === now.getFullYear() ? dayMonth.format(date) : dayMonthYear.format(date);
+  const short = `${date.getDate()} ${MONTHS[date.getMonth()]}`;
+  return date.getFullYear() === now.getFullYear() ? short : `${short} ${date.getFullYear()}`;
 }
 
 export function exactTime(date) {
-  return date ? exactFormat.format(date) : '';
+  if (!date) return '';
+  exactFormat ||= new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'long' });
+  return exactFormat.format(date);
 }
 
 export function formatSize(bytes) {
@@ -44,8 +40,9 @@ export function formatSize(bytes) {
   return `${(n / (1024 * 1024)).toFixed(1)} MB`;
 }
 
+/** 100000 -> "100,000" (the UI is in English). */
 export function formatCount(n) {
-  return numberFormat.format(Number(n) || 0);
+  return String(Math.trunc(Number(n) || 0)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 export function plural(n, one, many) {

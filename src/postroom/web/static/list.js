@@ -53,7 +53,7 @@ function rowContent(m) {
     h('span', { class: 'row-from', title: fullAddress(m.From) }, m.Read ? null : srOnly('Unread, '), from),
     h(
       'time',
-      { class: 'row-time', datetime: m.Created, title: exactTime(created), dataset: { ts: m.Created } },
+      { class: 'row-time', datetime: m.Created, dataset: { ts: m.Created } },
       relativeTime(created),
     ),
     h(
@@ -141,6 +141,13 @@ export class ListView {
     if (link && focus) {
       link.focus({ preventScroll: true });
       link.scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  /** Give every time its exact value on hover (done after the rows are shown: see format.js). */
+  fillExactTimes() {
+    for (const time of this.ul.querySelectorAll('time[data-ts]:not([title])')) {
+      time.title = exactTime(parseDate(time.dataset.ts));
     }
   }
 

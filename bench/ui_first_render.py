@@ -1,0 +1,194 @@
+"""Time to first render of the web UI's message list with 100,000 messages stored.
+
+Seeds N messages (default 100,000) straight through the store's API (`open_store` + `add`,
+thousands at a time so the group commit batches them), starts `postroom serve` in-process on
+free ports, opens the page in Debian's headless Chromium and prints:
+
+- first rows: navigation start -> the first rows are in the DOM, from the page's own
+  `performance.mark('postroom:first-rows')` (set right after the rows are appended);
+- wall: page.goto() issued -> `a.row` visible, measured around Playwright from Python;
+- the API calls the page makes first (list, deep page, search), timed with httpx.
+
+The first run is cold (fresh browser context, empty caches); the median of the warm runs is
+printed as well.
+
+    .venv/bin/python bench/ui_first_render.py            # 100,000 messages
+    .venv/bin/python bench/ui_first_render.py --messages 20000 --runs 5
+    .venv/bin/python bench/ui_first_render.py --data-dir /tmp/pr100k   # reuse a seeded store
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.harness import ServerThread  # noqa: E402
+
+from postroom.config import Config, HostPort  # noqa: E402
+from postroom.core.clock import SystemClock  # noqa: E402
+from postroom.core.ids import new_id  # noqa: E402
+from postroom.core.types import Envelope, NewMessage  # noqa: E402
+from postroom.mime.summary import summarize  # noqa: E402
+from postroom.storage.engine import open_store  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SENDERS = ["Alice <alice@shop.example>", "Billing <billing@saas.example>", "noreply@app.example"]
+TEMPLATE = (
+    "From: {sender}\r\nTo: user{n}@example.com\r\nSubject: {subject}\r\n"
+    "Date: Tue, 14 Jan 2025 10:00:00 +0000\r\nMessage-ID: <{n}.bench@postroom.test>\r\n"
+    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    "Hello user {n},\r\nthis is message number {n} of the benchmark. "
+    "It has a couple of lines of body text so that the snippet is realistic.\r\n"
+)
+
+
+def message(n: int, created: datetime) -> NewMessage:
+    sender = SENDERS[n % len(SENDERS)]
+    subject = f"Order #{n} confirmation" if n % 2 else f"Weekly report {n}"
+    raw = TEMPLATE.format(sender=sender, n=n, subject=subject).encode()
+    summary = summarize(raw)
+    return NewMessage(
+        id=new_id(created),
+        project="default",
+        created=created,
+        raw=raw,
+        envelope=Envelope(mail_from="bench@postroom.test", recipients=(f"user{n}@example.com",)),
+        summary=summary,
+        tags=("bench",) if n % 10 == 0 else (),
+    )
+
+
+async def seed(data_dir: Path, count: int, batch: int) -> float:
+    store = await asyncio.to_thread(open_store, Config(data_dir=data_dir), SystemClock())
+    existing = (await asyncio.to_thread(store.list, "default", None, 0, 0)).total
+    started = time.perf_counter()
+    base = datetime.now(UTC) - timedelta(seconds=count)
+    try:
+        for first in range(existing, count, batch):
+            chunk = [
+                message(n, base + timedelta(seconds=n))
+                for n in range(first, min(count, first + batch))
+            ]
+            await asyncio.gather(*(store.add(m) for m in chunk))
+            print(f"\r  seeded {first + len(chunk):,} / {count:,}", end="", flush=True)
+    finally:
+        await store.close()
+    if existing < count:
+        print()
+    return time.perf_counter() - started
+
+
+def api_timings(base_url: str) -> dict[str, float]:
+    out = {}
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for label, path in [
+            ("list first page", "/api/v1/messages?start=0&limit=50"),
+            ("list page 1,000 (start=49950)", "/api/v1/messages?start=49950&limit=50"),
+            ("search 'subject:weekly'", "/api/v1/search?query=subject%3Aweekly&start=0&limit=50"),
+            ("search 'tag:bench'", "/api/v1/search?query=tag%3Abench&start=0&limit=50"),
+        ]:
+            client.get(path).raise_for_status()  # warm
+            samples = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                client.get(path).raise_for_status()
+                samples.append((time.perf_counter() - t0) * 1000)
+            out[label] = statistics.median(samples)
+    return out
+
+
+def measure(base_url: str, runs: int) -> list[tuple[float, float]]:
+    from playwright.sync_api import sync_playwright
+
+    results = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for _ in range(runs):
+                context = browser.new_context(viewport={"width": 1280, "height": 800})
+                page = context.new_page()
+                t0 = time.perf_counter()
+                page.goto(base_url + "/", wait_until="commit")
+                page.wait_for_selector("#message-list a.row", state="visible")
+                wall = (time.perf_counter() - t0) * 1000
+                mark = page.evaluate(
+                    "performance.getEntriesByName('postroom:first-rows')[0].startTime"
+                )
+                results.append((float(mark), wall))
+                context.close()
+        finally:
+            browser.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=6, help="page loads (the first is cold)")
+    parser.add_argument("--batch", type=int, default=2000, help="messages added concurrently")
+    parser.add_argument("--data-dir", type=Path, help="keep (or reuse) the seeded store here")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"{CHROMIUM} is missing (apt-get install chromium)")
+
+    temp = None if args.data_dir else tempfile.TemporaryDirectory(prefix="postroom-ui-bench-")
+    data_dir = args.data_dir or Path(temp.name if temp else ".")
+    print(f"seeding {args.messages:,} messages into {data_dir} ...")
+    seconds = asyncio.run(seed(data_dir, args.messages, args.batch))
+    print(f"  seeding took {seconds:.1f} s")
+
+    config = Config(
+        data_dir=data_dir,
+        smtp=HostPort("127.0.0.1", 0),
+        http=HostPort("127.0.0.1", 0),
+        hostname="postroom.bench",
+    )
+    server = ServerThread(config).start()
+    try:
+        total = httpx.get(server.base_url + "/api/v1/messages?limit=1", timeout=60).json()["total"]
+        print(f"server {server.base_url} with {total:,} messages stored\n")
+        timings = measure(server.base_url, args.runs)
+        api = api_timings(server.base_url)
+    finally:
+        server.stop()
+        if temp:
+            temp.cleanup()
+
+    cold_mark, cold_wall = timings[0]
+    warm: list[Any] = timings[1:] or timings
+    print("time to first render of the message list (50 rows):")
+    print(f"  cold  first rows {cold_mark:7.1f} ms   wall {cold_wall:7.1f} ms")
+    print(
+        f"  warm  first rows {statistics.median(t[0] for t in warm):7.1f} ms   "
+        f"wall {statistics.median(t[1] for t in warm):7.1f} ms   (median of {len(warm)})"
+    )
+    print("\nAPI latency, median of 5 (ms):")
+    for label, ms in api.items():
+        print(f"  {label:32s} {ms:7.1f}")
+
+
+if __name__ == "__main__":
+    main()
