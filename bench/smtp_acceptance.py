@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +35,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -57,7 +58,7 @@ RECIPIENT = "sink@example.com"
 TARGET_RATIO = 3.0
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Load:
     messages: int
     sessions: int
@@ -65,13 +66,14 @@ class Load:
     timeout: float
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Result:
     target: str
     messages: int
     seconds: float
     check: str
     ok: bool = True
+    round: int = 1
 
     @property
     def rate(self) -> float:
@@ -132,11 +134,9 @@ def bench_sink(load: Load, workdir: Path) -> Result:
 
 
 def bench_postfix(load: Load, workdir: Path) -> Result:
-    pf_dir = workdir / "postfix"
-    pf_dir.mkdir(mode=0o755)
     with (
-        SmtpSink(pf_dir) as sink,
-        PrivatePostfix(pf_dir, sink.port, load.sessions, load.size) as postfix,
+        SmtpSink(workdir) as sink,
+        PrivatePostfix(workdir, sink.port, load.sessions, load.size) as postfix,
     ):
         print(f"  private Postfix on {LOOPBACK}:{postfix.port} -> smtp-sink :{sink.port}")
         seconds = smtp_source(load, postfix.port, workdir, "postfix")
@@ -270,6 +270,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url", help="postgresql://... to bench Postroom on PostgreSQL (not SQLite)"
     )
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="repeat all targets this many times, interleaved; the ratio uses medians",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--timeout",
@@ -280,25 +286,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def print_table(results: list[Result], failures: dict[str, str], load: Load) -> None:
-    print()
-    print(f"{'target':<9} {'messages':>9} {'seconds':>9} {'msg/s':>9}  check")
+def _median_rates(results: list[Result]) -> dict[str, float]:
+    rates: dict[str, list[float]] = {}
     for result in results:
+        rates.setdefault(result.target, []).append(result.rate)
+    return {target: statistics.median(values) for target, values in rates.items()}
+
+
+def print_table(results: list[Result], failures: list[tuple[str, str]], load: Load) -> None:
+    rounds = len({r.round for r in results}) > 1 or any(r.round > 1 for r in results)
+    name = "round/target" if rounds else "target"
+    medians = _median_rates(results)
+    labels = [name, *(f"median/{t}" for t in medians if rounds), *(f for f, _ in failures)]
+    width = max(9, *(len(label) for label in labels))
+    print()
+    print(f"{name:<{width}} {'messages':>9} {'seconds':>9} {'msg/s':>9}  check")
+    for result in results:
+        label = f"{result.round}/{result.target}" if rounds else result.target
         print(
-            f"{result.target:<9} {result.messages:>9} {result.seconds:>9.2f} "
+            f"{label:<{width}} {result.messages:>9} {result.seconds:>9.2f} "
             f"{result.rate:>9.1f}  {result.check}"
         )
-    for target, reason in failures.items():
+    for label, reason in failures:
         lines = [line.strip() for line in reason.splitlines() if line.strip()] or ["?"]
         why = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
-        print(f"{target:<9} {load.messages:>9} {'-':>9} {'-':>9}  FAILED: {why}")
-    by_target = {r.target: r for r in results}
-    if "postroom" in by_target and "postfix" in by_target:
-        ratio = by_target["postroom"].rate / by_target["postfix"].rate
+        print(f"{label:<{width}} {load.messages:>9} {'-':>9} {'-':>9}  FAILED: {why}")
+    if rounds:
+        for target, rate in medians.items():
+            print(f"{'median/' + target:<{width}} {'':>9} {'':>9} {rate:>9.1f}")
+    if "postroom" in medians and "postfix" in medians:
+        ratio = medians["postroom"] / medians["postfix"]
         verdict = "met" if ratio >= TARGET_RATIO else "not met"
         print(f"ratio postroom/postfix: {ratio:.2f}x (target >= {TARGET_RATIO:.1f}x: {verdict})")
-    if "postroom" in by_target and "sink" in by_target:
-        share = by_target["postroom"].rate / by_target["sink"].rate
+    if "postroom" in medians and "sink" in medians:
+        share = medians["postroom"] / medians["sink"]
         print(f"postroom reaches {share:.0%} of the smtp-sink ceiling")
 
 
@@ -323,6 +344,18 @@ def exit_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def run_target(
+    target: str, load: Load, run_dir: Path, round_: int, args: argparse.Namespace
+) -> Result:
+    if target == "sink":
+        result = bench_sink(load, run_dir)
+    elif target == "postfix":
+        result = bench_postfix(load, run_dir)
+    else:
+        result = bench_postroom(load, run_dir, args.database_url)
+    return dataclasses.replace(result, round=round_)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load = Load(args.messages, args.sessions, args.size, args.timeout)
@@ -342,20 +375,19 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         results: list[Result] = []
-        failures: dict[str, str] = {}
+        failures: list[tuple[str, str]] = []
         try:
-            for target in targets:
-                print(f"[{target}]", flush=True)
-                try:
-                    if target == "sink":
-                        results.append(bench_sink(load, workdir))
-                    elif target == "postfix":
-                        results.append(bench_postfix(load, workdir))
-                    else:
-                        results.append(bench_postroom(load, workdir, args.database_url))
-                except (BenchError, OSError) as exc:
-                    print(f"  {target} failed: {exc}", file=sys.stderr, flush=True)
-                    failures[target] = str(exc)
+            for round_ in range(1, args.rounds + 1):
+                for target in targets:
+                    label = f"{round_}/{target}" if args.rounds > 1 else target
+                    print(f"[{label}]", flush=True)
+                    run_dir = workdir / f"{round_}-{target}"
+                    run_dir.mkdir(mode=0o755)
+                    try:
+                        results.append(run_target(target, load, run_dir, round_, args))
+                    except (BenchError, OSError) as exc:
+                        print(f"  {label} failed: {exc}", file=sys.stderr, flush=True)
+                        failures.append((label, str(exc)))
         except (KeyboardInterrupt, SystemExit):
             print("interrupted: stopping what was started", file=sys.stderr, flush=True)
             raise
