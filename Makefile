@@ -31,6 +31,7 @@ test: $(STAMP) lint typecheck services
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python bench/smtp_protocol.py
 	$(BIN)/python bench/smtp_acceptance.py
 
 clean:
