@@ -220,9 +220,15 @@ def test_search_narrows_is_bookmarkable_and_deletes_matching(
     check(page.locator("#list-count")).to_contain_text("1 match")
     shots.take(page, "10-search")
 
+    searches: list[str] = []
+    page.on("request", lambda r: "/api/v1/search" in r.url and searches.append(r.url))
     page.reload()
     check(search).to_have_value("subject:password")
     check(page.locator(ROWS)).to_have_count(1)
+    # One request: the script's call reuses the one the shell preloaded.
+    assert searches == [
+        f"{server.base_url}/api/v1/search?start=0&limit=50&query=subject%3Apassword"
+    ]
 
     search.fill("tag:newsletter")
     check(page.locator(ROWS)).to_have_count(1)

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from postroom import __version__
 from postroom.api.context import ApiContext
 from postroom.config import Config, HostPort
-from postroom.web.routes import client_host, load_static, module_order, routes
+from postroom.web.routes import client_host, form_encode, load_static, module_order, routes
 
 
 def make_client(smtp: HostPort, smtp_port: Callable[[], int] | None = None) -> httpx.AsyncClient:
@@ -113,3 +113,17 @@ def test_client_host_and_module_order(tmp_path: Path) -> None:
     assert module_order(files) == ["a.js", "b.js", "app.js"]
     (tmp_path / "a.js").write_text("changed")
     assert load_static(tmp_path)[0] != version
+
+
+def test_form_encoding_matches_url_search_params() -> None:
+    # What `new URLSearchParams({query: ...}).toString()` gives in a browser.
+    assert form_encode("a b:c~*'é-._/") == "a+b%3Ac%7E*%27%C3%A9-._%2F"
+
+
+async def test_shell_preloads_the_first_list_request() -> None:
+    client = make_client(HostPort("127.0.0.1", 1025))
+    page = (await client.get("/")).text
+    assert '<link rel="preload" href="/api/v1/messages?start=0&amp;limit=50" as="fetch"' in page
+    page = (await client.get("/message/X", params={"q": " tag:a b ", "start": "100"})).text
+    assert 'href="/api/v1/search?start=100&amp;limit=50&amp;query=tag%3Aa+b"' in page
+    assert 'href="/api/v1/messages?start=0&amp;limit=50"' in (await client.get("/?start=-5")).text
