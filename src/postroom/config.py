@@ -87,6 +87,7 @@ class Config:
     prune_interval: float = 60.0
     log_level: str = "info"
     log_format: str = "text"
+    resolver: str = ""
 
 
 # option name -> help text. Types and defaults come from Config.
@@ -114,6 +115,7 @@ HELP: dict[str, str] = {
     "prune_interval": "How often retention runs, e.g. 60s.",
     "log_level": "debug, info, warning or error.",
     "log_format": "text or json.",
+    "resolver": "DNS server HOST[:PORT] for domain checks and MX lookups (default: the system's).",
 }
 
 
