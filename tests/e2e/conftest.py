@@ -48,7 +48,10 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = require_executable("chromium", "/usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Generous, for a loaded machine: these are waits for a state, never timing assertions.
+    expect.set_options(timeout=10_000)
 
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(

@@ -234,6 +234,11 @@ def test_search_narrows_is_bookmarkable_and_deletes_matching(
     check(page.locator(ROWS)).to_have_count(1)
     check(page.locator(ROWS).first).to_contain_text("Weekly digest")
 
+    search.fill("before:notadate")
+    check(page.locator("#list-state")).to_contain_text("That search is not valid")
+    check(page.locator("#list-state")).to_contain_text("cannot be read")
+    problems.console.clear()  # the browser logs the expected 400
+
     search.fill("nothing-matches-this")
     check(page.locator("#list-state")).to_contain_text("No messages match")
     page.get_by_role("button", name="Clear search").click()
@@ -379,6 +384,23 @@ def test_paging_with_many_messages(server: ServerThread, page: Any, problems: Pa
     page.go_back()
     check(page.locator("#list-count")).to_contain_text("51–57 of 57")
     no_page_errors(problems)
+
+
+def test_server_gone_says_what_to_do(server: ServerThread, page: Any, shots: Shots) -> None:
+    check = expect()
+    send(server.smtp_port, simple("Before the outage"))
+    page.goto(server.base_url + "/")
+    check(page.locator(ROWS)).to_have_count(1)
+    server.stop()
+    check(page.locator("#live-status")).to_have_attribute("data-state", "offline")
+    check(page.locator("#live-status")).to_contain_text("Reconnecting")
+    page.get_by_role("searchbox", name="Search messages").fill("anything")
+    state = page.locator("#list-state")
+    check(state).to_contain_text("Postroom is not reachable")
+    check(state).to_contain_text("Is postroom serve still running?")
+    check(page.locator("#list-count")).to_have_text("")
+    check(state.get_by_role("button", name="Try again")).to_be_visible()
+    shots.take(page, "13-server-gone")
 
 
 NAMELESS_CONTROLS = """() => {

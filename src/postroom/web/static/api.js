@@ -21,7 +21,7 @@ async function call(method, path, { body, as = 'json', signal, cache = 'no-store
     response = await fetch(path, init);
   } catch (error) {
     if (error && error.name === 'AbortError') throw error;
-    throw new ApiError('Postroom is not reachable. Is `postroom serve` still running?', 0);
+    throw new ApiError('Postroom is not reachable. Is postroom serve still running?', 0);
   }
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`.trim();

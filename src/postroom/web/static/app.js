@@ -35,6 +35,7 @@ const el = {
   markAll: $('mark-all-read'),
   deleteAll: $('delete-all'),
   welcome: $('welcome'),
+  welcomeTitle: $('welcome-title'),
   message: $('message'),
   toast: $('toast'),
   confirm: $('confirm'),
@@ -152,6 +153,8 @@ function renderList() {
   renderListState();
   renderCounts();
   fillTimesSoon();
+  el.welcomeTitle.textContent =
+    page && page.total > 0 ? 'No message selected' : 'Captured mail shows up here';
   if (state.firstRender && (messages.length || state.page || state.listError)) {
     state.firstRender = false;
     performance.mark('postroom:list-rendered');
@@ -169,17 +172,23 @@ function renderListState() {
   box.replaceChildren();
   box.className = 'list-state';
   if (state.listError) {
-    const searchProblem = state.q && state.listError.status === 400;
+    const error = state.listError;
+    const searchProblem = state.q && error.status === 400;
     box.classList.add('error');
     box.setAttribute('role', 'alert');
-    box.append(
-      h('h2', null, searchProblem ? 'That search is not valid' : 'Messages could not be loaded'),
-      h('p', null, state.listError.message),
-      searchProblem
-        ? h('p', null, 'See the search syntax help (?) next to the search box.')
-        : h('p', null, 'Check that Postroom is running, then try again.'),
-      h('button', { type: 'button', class: 'button', onclick: () => loadList() }, 'Try again'),
-    );
+    if (error.status === 0) {
+      box.append(
+        h('h2', null, 'Postroom is not reachable'),
+        h('p', null, 'Is ', h('code', null, 'postroom serve'), ' still running? Start it, then try again.'),
+      );
+    } else {
+      box.append(
+        h('h2', null, searchProblem ? 'That search is not valid' : 'Messages could not be loaded'),
+        h('p', null, error.message),
+        searchProblem ? h('p', null, 'The search syntax help (?) next to the search box lists what works.') : null,
+      );
+    }
+    box.append(h('button', { type: 'button', class: 'button', onclick: () => loadList() }, 'Try again'));
     box.hidden = false;
     return;
   }
@@ -209,10 +218,9 @@ function renderListState() {
 function renderCounts() {
   const page = state.page;
   const label = config.label;
-  if (!page) {
+  if (!page || state.listError) {
     el.count.textContent = state.listError ? '' : 'Loading…';
-    el.prev.disabled = true;
-    el.next.disabled = true;
+    for (const button of [el.prev, el.next, el.markAll, el.deleteAll]) button.disabled = true;
     return;
   }
   const matched = page.messages_count;
