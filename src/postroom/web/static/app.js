@@ -283,6 +283,13 @@ async function openMessage(id, { push = true } = {}) {
     const message = await api.message(id);
     if (ticket !== messageRequest) return;
     message.Read = true; // fetching a message marks it read
+    if (message.ID !== id) {
+      // An alias such as /message/latest: show the real ID from now on.
+      state.openId = message.ID;
+      state.cursorId = message.ID;
+      listView.markOpen(message.ID);
+      syncUrl(false);
+    }
     messageView.render(message);
   } catch (error) {
     if (ticket !== messageRequest) return;
@@ -624,6 +631,7 @@ setInterval(() => listView.tick(), 30000);
 
 // Start: old-style deep links become real paths, then list, message and the event stream.
 {
+  performance.mark('postroom:boot');
   const loc = readLocation();
   state.q = loc.q;
   state.start = loc.start;
