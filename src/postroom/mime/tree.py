@@ -293,7 +293,7 @@ class _Walker:
     def message_size(self, part: Message, part_id: str) -> int:
         try:
             return len(part_bytes(part))
-        except Exception as error:  # the generator is not built for hostile trees
+        except Exception as error:  # last line of defence: hostile trees must not stop the walk
             self.defects.append(f"{part_id}: attached message unreadable ({type(error).__name__})")
             return 0
 
