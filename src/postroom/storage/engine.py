@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError, StorageError
 from postroom.storage import migrate
+from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.store import SqlMessageStore
 
 DB_FILENAME = "postroom.db"
@@ -160,3 +161,30 @@ def open_store(
         sqlite_path=resolved.sqlite_path,
         max_batch=max_batch,
     )
+
+
+def open_platform_store(target: StorageSettings | str | os.PathLike[str]) -> SqlPlatformStore:
+    """Open the platform store (projects, credentials, domains, ...) in the same database as
+    `open_store(target)`, with the same connection settings, migrating it first.
+
+    Several processes may have it open at once (the server and the CLI). Blocking: call it
+    from a worker thread in async code. Raises ConfigError or StorageError.
+    """
+    resolved = resolve_target(target)
+    if resolved.sqlite_path is not None:
+        try:
+            resolved.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the data directory: {exc}") from exc
+        writer = _sqlite_engine(resolved.url, immediate=True, pool_size=WRITE_POOL_SIZE)
+        reader = _sqlite_engine(resolved.url, immediate=False, pool_size=WRITE_POOL_SIZE)
+    else:
+        reader, writer = _postgres_engines(resolved.url)
+    try:
+        with writer.begin() as connection:
+            migrate.upgrade(connection)
+    except SQLAlchemyError as exc:
+        reader.dispose()
+        writer.dispose()
+        raise StorageError(f"cannot open the database: {exc}") from exc
+    return SqlPlatformStore(reader, writer)

@@ -1,0 +1,339 @@
+"""SqlPlatformStore on SQLite and PostgreSQL: every entity round-trips, duplicates are
+InvalidInput naming the field, lookups of what is absent are NotFound, a project's things go
+with it, and the migration creates exactly the declared tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, func, insert, inspect, select, text
+from tests.integration.storage.factory import make_message
+
+from postroom.core.clock import FakeClock
+from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.platform import (
+    AdminUser,
+    ApiKey,
+    DkimKey,
+    Domain,
+    IpCredential,
+    Project,
+    SmtpCredential,
+    VerifiedAddress,
+)
+from postroom.storage import migrate, open_store, resolve_target
+from postroom.storage.engine import open_platform_store
+from postroom.storage.platform_store import SqlPlatformStore, queue_entries
+from postroom.storage.schema import messages, metadata
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+PLATFORM_TABLES = {
+    "projects",
+    "smtp_credentials",
+    "ip_credentials",
+    "api_keys",
+    "domains",
+    "dkim_keys",
+    "verified_addresses",
+    "admin_users",
+    "send_counts",
+    "queue_entries",
+}
+
+
+@pytest.fixture
+def pstore(target: str) -> Iterator[SqlPlatformStore]:
+    opened = open_platform_store(target)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def project(pid: str = "acme", **kw: Any) -> Project:
+    return Project(
+        id=pid, name=kw.pop("name", "Acme"), mode=kw.pop("mode", "live"), created=T0, **kw
+    )
+
+
+def key(selector: str, status: str = "active") -> DkimKey:
+    return DkimKey(
+        selector=selector,
+        algorithm="ed25519",
+        private_pem="-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n",
+        public_record="v=DKIM1; k=ed25519; p=abc",
+        status=status,  # type: ignore[arg-type]
+        created=T0,
+        activated=T0 if status == "active" else None,
+    )
+
+
+def domain(name: str = "example.com", pid: str = "acme", did: str = "D1") -> Domain:
+    return Domain(
+        id=did,
+        project_id=pid,
+        name=name,
+        verification_token="tok",
+        verified=False,
+        created=T0,
+        verified_at=None,
+        last_checked=None,
+        dkim_keys=(key("pr20260301"),),
+    )
+
+
+def test_migration_creates_the_default_project_and_the_declared_tables(
+    pstore: SqlPlatformStore, target: str
+) -> None:
+    default = pstore.get_project("default")
+    assert (default.name, default.mode, default.daily_quota, default.rate_limit) == (
+        "Default",
+        "capture",
+        None,
+        None,
+    )
+    engine = create_engine(resolve_target(target).url)
+    try:
+        with engine.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.head_revision() == "0002"
+            names = set(inspect(conn).get_table_names())
+
+            def ours(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+                table = obj if type_ == "table" else getattr(obj, "table", None)
+                return table is None or table.name in PLATFORM_TABLES
+
+            context = MigrationContext.configure(conn, opts={"include_object": ours})
+            diff: list[Any] = compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+    assert names >= PLATFORM_TABLES
+    assert diff == []
+
+
+def test_reopening_keeps_everything_and_one_default(target: str) -> None:
+    first = open_platform_store(target)
+    first.create_project(project())
+    first.close()
+    for _ in range(2):
+        again = open_platform_store(target)
+        try:
+            assert [p.id for p in again.list_projects()] == ["acme", "default"]
+        finally:
+            again.close()
+
+
+def test_projects(pstore: SqlPlatformStore) -> None:
+    created = pstore.create_project(project(daily_quota=1000, rate_limit=5))
+    assert pstore.get_project("acme") == created
+    assert created.created == T0  # microseconds survive
+    with pytest.raises(InvalidInput) as dup:
+        pstore.create_project(project(name="Other"))
+    assert dup.value.field == "id"
+    updated = replace(created, name="Acme Inc", mode="capture", daily_quota=None)
+    pstore.update_project(updated)
+    assert pstore.get_project("acme") == updated
+    with pytest.raises(NotFound):
+        pstore.update_project(project("ghost"))
+    pstore.delete_project("acme")
+    with pytest.raises(NotFound):
+        pstore.get_project("acme")
+    with pytest.raises(NotFound):
+        pstore.delete_project("acme")
+
+
+def test_smtp_credentials(pstore: SqlPlatformStore) -> None:
+    pstore.create_project(project())
+    cred = SmtpCredential("C1", "acme", "prj-one", "d" * 64, ("example.com", "a@b.org"), T0)
+    pstore.add_smtp_credential(cred)
+    assert pstore.smtp_credential_by_username("prj-one") == cred
+    with pytest.raises(InvalidInput) as dup:
+        pstore.add_smtp_credential(replace(cred, id="C2"))
+    assert dup.value.field == "username"
+    with pytest.raises(NotFound):
+        pstore.add_smtp_credential(replace(cred, id="C3", username="x", project_id="ghost"))
+    later = T0 + timedelta(hours=1)
+    pstore.touch_smtp_credential("C1", later)
+    assert pstore.smtp_credential_by_username("prj-one").last_used == later
+    assert pstore.list_smtp_credentials("acme") == [replace(cred, last_used=later)]
+    assert pstore.list_smtp_credentials("default") == []
+    pstore.delete_smtp_credential("C1")
+    with pytest.raises(NotFound):
+        pstore.smtp_credential_by_username("prj-one")
+    with pytest.raises(NotFound):
+        pstore.delete_smtp_credential("C1")
+
+
+def test_ip_credentials(pstore: SqlPlatformStore) -> None:
+    pstore.create_project(project())
+    a = IpCredential("I1", "acme", "10.0.0.0/8", T0)
+    b = IpCredential("I2", "default", "2001:db8::/32", T0 + timedelta(seconds=1))
+    pstore.add_ip_credential(a)
+    pstore.add_ip_credential(b)
+    with pytest.raises(InvalidInput) as dup:
+        pstore.add_ip_credential(replace(a, id="I3", project_id="default"))
+    assert dup.value.field == "network"
+    assert pstore.list_ip_credentials() == [a, b]
+    assert pstore.list_ip_credentials("acme") == [a]
+    pstore.delete_ip_credential("I1")
+    assert pstore.list_ip_credentials() == [b]
+    with pytest.raises(NotFound):
+        pstore.delete_ip_credential("I1")
+
+
+def test_api_keys(pstore: SqlPlatformStore) -> None:
+    pstore.create_project(project())
+    k = ApiKey("abcDEF123456", "acme", "ci", ("send", "read"), "f" * 64, T0)
+    pstore.add_api_key(k)
+    assert pstore.api_key("abcDEF123456") == k
+    assert pstore.list_api_keys("acme") == [k]
+    pstore.touch_api_key("abcDEF123456", T0 + timedelta(days=1))
+    assert pstore.api_key("abcDEF123456").last_used == T0 + timedelta(days=1)
+    pstore.delete_api_key("abcDEF123456")
+    with pytest.raises(NotFound):
+        pstore.api_key("abcDEF123456")
+
+
+def test_domains_and_keys(pstore: SqlPlatformStore) -> None:
+    pstore.create_project(project())
+    d = domain()
+    pstore.add_domain(d)
+    assert pstore.get_domain("acme", "example.com") == d
+    with pytest.raises(InvalidInput) as dup:
+        pstore.add_domain(replace(d, id="D2"))
+    assert dup.value.field == "domain"
+    pstore.add_domain(domain(pid="default", did="D3"))  # another project may claim it too
+    assert [(x.project_id, x.name) for x in pstore.list_domains()] == [
+        ("acme", "example.com"),
+        ("default", "example.com"),
+    ]
+    assert pstore.list_domains("acme") == [d]
+
+    later = T0 + timedelta(minutes=5)
+    saved = replace(
+        d,
+        verified=True,
+        verified_at=later,
+        last_checked=later,
+        check_json='{"verified": true}',
+        dkim_keys=(
+            replace(d.dkim_keys[0], status="retiring", retire_after=later + timedelta(days=7)),
+            key("pr20260301b", "active"),
+        ),
+    )
+    pstore.save_domain(saved)
+    assert pstore.get_domain("acme", "example.com") == saved
+    with pytest.raises(InvalidInput):
+        pstore.save_domain(replace(saved, dkim_keys=(key("same"), key("same"))))
+    assert pstore.get_domain("acme", "example.com") == saved  # rolled back whole
+    with pytest.raises(NotFound):
+        pstore.save_domain(replace(saved, id="nope"))
+    pstore.delete_domain("acme", "example.com")
+    with pytest.raises(NotFound):
+        pstore.get_domain("acme", "example.com")
+    with pytest.raises(NotFound):
+        pstore.delete_domain("acme", "example.com")
+
+
+def test_verified_addresses(pstore: SqlPlatformStore) -> None:
+    pstore.create_project(project())
+    a = VerifiedAddress("acme", "ops@example.com", T0)
+    pstore.add_verified_address(a)
+    with pytest.raises(InvalidInput) as dup:
+        pstore.add_verified_address(a)
+    assert dup.value.field == "address"
+    assert pstore.list_verified_addresses("acme") == [a]
+    pstore.delete_verified_address("acme", "ops@example.com")
+    with pytest.raises(NotFound):
+        pstore.delete_verified_address("acme", "ops@example.com")
+
+
+def test_admins(pstore: SqlPlatformStore) -> None:
+    user = AdminUser("A1", "alice", "$argon2id$fake", T0)
+    pstore.add_admin(user)
+    with pytest.raises(InvalidInput) as dup:
+        pstore.add_admin(replace(user, id="A2"))
+    assert dup.value.field == "username"
+    assert pstore.admin_by_username("alice") == user
+    assert pstore.list_admins() == [user]
+    pstore.delete_admin("alice")
+    with pytest.raises(NotFound):
+        pstore.admin_by_username("alice")
+
+
+def test_send_counts_roll(pstore: SqlPlatformStore) -> None:
+    pstore.create_project(project())
+    pstore.record_sends("acme", T0, 3)
+    pstore.record_sends("acme", T0 + timedelta(milliseconds=300), 2)  # same second: upsert
+    pstore.record_sends("acme", T0 + timedelta(hours=1), 5)
+    pstore.record_sends("default", T0, 7)
+    pstore.record_sends("acme", T0, 0)
+    assert pstore.count_sends("acme", T0 - timedelta(days=1)) == 10
+    assert pstore.count_sends("acme", T0) == 10  # the second of `since` counts
+    assert pstore.count_sends("acme", T0 + timedelta(seconds=1)) == 5
+    assert pstore.count_sends("acme", T0 + timedelta(hours=2)) == 0
+    assert pstore.count_sends("ghost", T0) == 0
+    with pytest.raises(InvalidInput):
+        pstore.record_sends("ghost", T0, 1)
+    # Counters older than two days go as new ones are written.
+    pstore.record_sends("acme", T0 + timedelta(days=3), 1)
+    assert pstore.count_sends("acme", T0 - timedelta(days=1)) == 1
+
+
+async def test_deleting_a_project_takes_what_it_owns(
+    pstore: SqlPlatformStore, target: str, clock: FakeClock
+) -> None:
+    pstore.create_project(project())
+    pstore.add_smtp_credential(SmtpCredential("C1", "acme", "u1", "d" * 64, (), T0))
+    pstore.add_ip_credential(IpCredential("I1", "acme", "192.0.2.0/24", T0))
+    pstore.add_api_key(ApiKey("k" * 12, "acme", "n", ("send",), "f" * 64, T0))
+    pstore.add_domain(domain())
+    pstore.add_verified_address(VerifiedAddress("acme", "x@example.com", T0))
+    pstore.record_sends("acme", T0, 1)
+    mine, theirs = make_message(clock), make_message(clock)
+    mine = replace(mine, project="acme")
+    store = open_store(target, clock)
+    try:
+        await store.add(mine)
+        await store.add(theirs)
+        engine = create_engine(resolve_target(target).url)
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    conn.execute(text("PRAGMA foreign_keys = ON"))
+                conn.execute(
+                    insert(queue_entries).values(
+                        message_id=mine.id,
+                        project="acme",
+                        recipient="r@example.net",
+                        next_attempt_us=1,
+                        created_us=1,
+                    )
+                )
+            with engine.connect() as conn:
+                row = conn.execute(select(queue_entries)).one()
+                assert (row.status, row.attempts, row.last_error) == ("queued", 0, None)
+        finally:
+            engine.dispose()
+
+        pstore.delete_project("acme")
+
+        engine = create_engine(resolve_target(target).url)
+        try:
+            with engine.connect() as conn:
+                for table in PLATFORM_TABLES - {"projects", "admin_users"}:
+                    count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                    assert count == 0, table
+                ids = list(conn.execute(select(messages.c.id)).scalars())
+                assert ids == [theirs.id]
+                assert conn.execute(select(func.count()).select_from(messages)).scalar() == 1
+        finally:
+            engine.dispose()
+        assert [p.id for p in pstore.list_projects()] == ["default"]
+    finally:
+        await store.close()
