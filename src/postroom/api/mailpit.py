@@ -7,7 +7,9 @@ import json
 import os
 import secrets
 from collections.abc import Callable
+from datetime import UTC, tzinfo
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -58,8 +60,20 @@ def int_param(request: Request, name: str, default: int, maximum: int | None = N
     return min(value, maximum) if maximum is not None else value
 
 
+def tz_param(request: Request) -> tzinfo:
+    """Mailpit's `tz`: the time zone for before:/after: dates (default UTC)."""
+    name = request.query_params.get("tz", "")
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"tz: unknown time zone {name!r}", "tz") from None
+
+
 def query_param(request: Request, name: str = "query") -> SearchQuery:
-    return parse_query(request.query_params.get(name, ""), ctx(request).clock.now())
+    text = request.query_params.get(name, "")
+    return parse_query(text, ctx(request).clock.now(), tz=tz_param(request))
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -123,7 +137,7 @@ async def set_read(request: Request) -> Response:
     search = body.get("Search")
     if search is not None and not isinstance(search, str):
         raise InvalidInput("Search must be a string", "Search")
-    query = parse_query(search, c.clock.now()) if search and not ids else None
+    query = parse_query(search, c.clock.now(), tz=tz_param(request)) if search and not ids else None
     changed = await blocking(c.store.set_read, c.project, ids, query, read)
     if changed:
         c.bus.publish(MessageEvent("update", c.project, ids=tuple(changed)))

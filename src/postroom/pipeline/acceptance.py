@@ -5,6 +5,7 @@ Capture mode (the only mode so far): the message is stored and visible; nothing 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from postroom.core.clock import Clock
@@ -19,6 +20,7 @@ from postroom.pipeline.received import received_header
 
 log = logging.getLogger("postroom.pipeline")
 
+INLINE_PARSE_LIMIT = 64 * 1024
 BARE_LINE_ENDINGS_TAG = "bare-line-endings"
 BARE_LINE_ENDINGS_WARNING = (
     "The message used bare CR or LF line endings; Postroom normalised them to CRLF. "
@@ -39,7 +41,11 @@ class AcceptancePipeline:
         now = self._clock.now()
         message_id = new_id(now)
         raw = received_header(incoming.session, incoming.envelope, message_id, now) + incoming.data
-        summary = summarize(raw)
+        # Small messages parse faster than a thread hop; large ones must not stall the loop.
+        if len(raw) > INLINE_PARSE_LIMIT:
+            summary = await asyncio.to_thread(summarize, raw)
+        else:
+            summary = summarize(raw)
         tags = tags_for(summary, incoming.envelope.recipients)
         warnings: tuple[str, ...] = ()
         if incoming.bare_line_endings:
