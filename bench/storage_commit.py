@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
+import random
 import secrets
 import sys
 import tempfile
@@ -75,12 +77,19 @@ def make_messages(count: int, size: int) -> list[NewMessage]:
     return out
 
 
-async def run(target: str, messages: list[NewMessage], concurrency: int) -> None:
-    store = await asyncio.to_thread(open_store, target, SystemClock())
+async def run(
+    target: str, messages: list[NewMessage], concurrency: int, pipeline: int, think: float
+) -> None:
+    store = await asyncio.to_thread(
+        functools.partial(open_store, target, SystemClock(), pipeline=pipeline)
+    )
     queue = iter(messages)
 
     async def adder() -> None:
+        rng = random.Random(id(asyncio.current_task()))
         for message in queue:
+            if think:  # the rest of an SMTP transaction: adders drift out of step
+                await asyncio.sleep(rng.expovariate(1 / think))
             await store.add(message)
 
     started = time.perf_counter()
@@ -92,7 +101,7 @@ async def run(target: str, messages: list[NewMessage], concurrency: int) -> None
     print(
         f"  concurrency {concurrency:>4}: {rate:>8.0f} msgs/s  {stats.batches:>6} batches  "
         f"mean batch {stats.messages / max(1, stats.batches):>6.1f}  max {stats.max_batch:>4}  "
-        f"writer busy {100 * stats.commit_seconds / elapsed:>3.0f}%",
+        f"commit time {100 * stats.commit_seconds / elapsed:>3.0f}% of wall",
         flush=True,
     )
 
@@ -125,6 +134,15 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=2048, help="raw message size in bytes")
     parser.add_argument("--postgres", default=os.environ.get("POSTROOM_BENCH_POSTGRES", DEFAULT_PG))
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    parser.add_argument(
+        "--pipeline", type=int, default=1, help="group-commit transactions in flight at once"
+    )
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean random pause of each adder between messages (0: back to back, in lockstep)",
+    )
     args = parser.parse_args()
     levels = args.concurrency or [1, 10, 100, 500]
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
@@ -132,7 +150,10 @@ def main() -> int:
         import uvloop
 
         uvloop.install()
-    print(f"{args.messages} messages of ~{args.size} bytes, {os.cpu_count()} CPUs")
+    print(
+        f"{args.messages} messages of ~{args.size} bytes, {os.cpu_count()} CPUs, "
+        f"pipeline {args.pipeline}, think {args.think_ms} ms"
+    )
     for backend in backends:
         print(backend)
         for level in levels:
@@ -144,7 +165,7 @@ def main() -> int:
                     sqlite_target() if backend == "sqlite" else postgres_target(args.postgres)
                 )
                 with target_cm as target:
-                    asyncio.run(run(target, messages, level))
+                    asyncio.run(run(target, messages, level, args.pipeline, args.think_ms / 1000))
             except (OSError, psycopg.OperationalError) as exc:
                 print(f"  {backend} unavailable: {exc}", file=sys.stderr)
                 break

@@ -130,12 +130,16 @@ def open_store(
     clock: Clock | None = None,
     *,
     max_batch: int = 1000,
+    pipeline: int = 1,
 ) -> SqlMessageStore:
     """Open (creating or upgrading the schema) the store for `target`.
 
     `target` is the application config (its `database_url`, else its `data_dir`), a database
     URL (`postgresql://...`, `sqlite:///file`) or a data directory for SQLite. Blocking: call it
     from a worker thread in async code. Raises ConfigError or StorageError.
+
+    `max_batch` caps the messages of one group-commit transaction; `pipeline` is how many such
+    transactions may be in flight at once (one being prepared while another commits).
     """
     resolved = resolve_target(target)
     if resolved.sqlite_path is not None:
@@ -160,6 +164,7 @@ def open_store(
         clock=clock or SystemClock(),
         sqlite_path=resolved.sqlite_path,
         max_batch=max_batch,
+        pipeline=pipeline,
     )
 
 

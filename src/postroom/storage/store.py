@@ -1,9 +1,11 @@
 """`SqlMessageStore`: the MessageStore port on SQLite or PostgreSQL (SQLAlchemy Core).
 
 Writes of new messages go through a group commit: `add` queues the message and waits; one
-writer task takes everything queued, and a single worker thread compresses, inserts the whole
-batch with executemany and commits once (one fsync). Then every waiter of the batch is
-resolved, or fails with StorageError. A message is acknowledged only after COMMIT returned.
+writer task takes everything queued, and a writer thread compresses, inserts the whole batch
+(COPY on PostgreSQL, executemany on SQLite) and commits once (one fsync). Then every waiter of
+the batch is resolved, or fails with StorageError. A message is acknowledged only after COMMIT
+returned. By default one batch is in flight at a time (`pipeline=1`): whatever arrives during
+a commit forms the next batch.
 
 The other methods are synchronous and meant to be called from worker threads. They use their
 own pooled connections, so they run alongside the writer (SQLite in WAL mode lets readers
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import zstandard
 from sqlalchemy import (
     Select,
@@ -46,8 +50,9 @@ from postroom.core.clock import Clock
 from postroom.core.errors import InvalidInput, NotFound, StorageError
 from postroom.core.ports import MessageStore
 from postroom.core.search import SearchQuery
-from postroom.core.types import MessagePage, MessageRecord, NewMessage
+from postroom.core.types import MessagePage, MessageRecord, NewMessage, QueueEntry
 from postroom.storage import codec
+from postroom.storage.platform_store import queue_entries
 from postroom.storage.schema import message_raw, message_tags, messages
 from postroom.storage.search_sql import query_condition
 
@@ -96,11 +101,46 @@ _RECORD_COLUMNS = [
 _INSERT_TAG = insert(message_tags)
 _RAW_COLUMNS = ("message_id", "data")
 _TAG_COLUMNS = ("message_id", "project", "tag", "tag_lc")
+_QUEUE_COLUMNS = ("message_id", "project", "recipient", "status", "next_attempt_us", "created_us")
+QUEUED = "queued"  # NewMessage.status of a live project's message: one queue entry per recipient
+
+
+class _BulkInsert:
+    """Insert many rows built ready for the driver, skipping SQLAlchemy's per-row parameter
+    processing: COPY FROM STDIN on PostgreSQL (one stream instead of a statement per row),
+    a positional INSERT with executemany on SQLite."""
+
+    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str]) -> None:
+        self.copy = dialect.name == "postgresql"
+        quote = dialect.identifier_preparer.quote
+        names = ", ".join(quote(c) for c in columns)
+        if self.copy:
+            self.sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
+        else:
+            self.sql = _insert_sql(dialect, table, columns)
+
+    def __call__(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if not self.copy:
+            conn.exec_driver_sql(self.sql, rows)
+            return
+        driver = conn.connection.dbapi_connection
+        assert isinstance(driver, psycopg.Connection)
+        with driver.cursor() as cursor, cursor.copy(self.sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _queue_rows(message: NewMessage) -> builtins.list[tuple[str, str, str, str, int, int]]:
+    """The queue entries of a live project's message: one per distinct recipient, due now."""
+    created = codec.to_micros(message.created)
+    return [
+        (message.id, message.project, recipient, QUEUED, created, created)
+        for recipient in dict.fromkeys(message.envelope.recipients)
+    ]
 
 
 def _insert_sql(dialect: Dialect, table: Table, columns: Sequence[str]) -> str:
-    """A plain positional INSERT for the driver's executemany: the hot path skips
-    SQLAlchemy's per-row parameter processing (rows are built ready for the driver)."""
+    """A plain positional INSERT for the driver's executemany."""
     quote = dialect.identifier_preparer.quote
     if dialect.paramstyle == "qmark":
         mark = "?"
@@ -156,6 +196,7 @@ class SqlMessageStore:
         clock: Clock,
         sqlite_path: Path | None = None,
         max_batch: int = 1000,
+        pipeline: int = 1,
     ) -> None:
         self._read = read_engine
         self._write = write_engine
@@ -164,18 +205,26 @@ class SqlMessageStore:
         self._max_batch = max(1, max_batch)
         self.backend = write_engine.dialect.name  # "sqlite" or "postgresql"
         dialect = write_engine.dialect
-        self._insert_message = _insert_sql(dialect, messages, codec.MESSAGE_COLUMNS)
-        self._insert_raw = _insert_sql(dialect, message_raw, _RAW_COLUMNS)
-        self._insert_tag = _insert_sql(dialect, message_tags, _TAG_COLUMNS)
+        self._insert_message = _BulkInsert(dialect, messages, codec.MESSAGE_COLUMNS)
+        self._insert_raw = _BulkInsert(dialect, message_raw, _RAW_COLUMNS)
+        self._insert_tag = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
+        self._insert_queue = _BulkInsert(dialect, queue_entries, _QUEUE_COLUMNS)
         # Writer state (event-loop side).
         self._pending: builtins.list[_Pending] = []
         self._wake: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postroom-writer")
-        # Writer-thread-only state.
-        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
+        self._inflight: set[asyncio.Future[builtins.list[BaseException | None]]] = set()
+        self._pipeline = max(1, pipeline)
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._pipeline, thread_name_prefix="postroom-writer"
+        )
+        # SQLite has one writer at a time: writers of this process queue on this lock (in
+        # arrival order, woken at once) rather than on SQLite's sleeping busy handler.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self.backend == "sqlite" else contextlib.nullcontext()
+        )
         # Counters (updated on the event loop).
         self._batches = 0
         self._messages = 0
@@ -217,31 +266,50 @@ class SqlMessageStore:
         self._writer = loop.create_task(self._run_writer(), name="postroom-store-writer")
 
     async def _run_writer(self) -> None:
+        """Hand queued messages to the writer threads, at most `pipeline` batches at a time.
+
+        While one batch commits (an fsync, GIL released) the next one is being prepared, and
+        everything that arrives meanwhile waits for the next free slot: the busier the store,
+        the larger the batches.
+        """
         assert self._wake is not None and self._loop is not None
         wake = self._wake
         loop = self._loop
+        inflight = self._inflight
         while True:
+            while self._pending and len(inflight) < self._pipeline:
+                batch = self._take_batch()
+                job = loop.run_in_executor(
+                    self._executor, self._commit_batch, [p.message for p in batch]
+                )
+                inflight.add(job)
+                job.add_done_callback(
+                    functools.partial(self._batch_done, batch, self._clock.monotonic())
+                )
+            if self._closed and not self._pending and not inflight:
+                return
             await wake.wait()
             wake.clear()
-            while self._pending:
-                batch = self._take_batch()
-                started = self._clock.monotonic()
-                try:
-                    outcomes = await loop.run_in_executor(
-                        self._executor, self._commit_batch, [p.message for p in batch]
-                    )
-                except asyncio.CancelledError:
-                    # The thread may still commit; we cannot tell, so the waiters must retry.
-                    for p in batch:
-                        if not p.future.done():
-                            p.future.set_exception(StorageError("the message store was stopped"))
-                    raise
-                except BaseException as exc:  # pragma: no cover - _commit_batch catches
-                    outcomes = [exc] * len(batch)
-                self._commit_seconds += self._clock.monotonic() - started
-                self._resolve(batch, outcomes)
-            if self._closed and not self._pending:
-                return
+
+    def _batch_done(
+        self,
+        batch: builtins.list[_Pending],
+        started: float,
+        job: asyncio.Future[builtins.list[BaseException | None]],
+    ) -> None:
+        """Event loop: a writer thread finished `batch`; tell its waiters, free the slot."""
+        self._inflight.discard(job)
+        self._commit_seconds += self._clock.monotonic() - started
+        outcomes: Sequence[BaseException | None]
+        if job.cancelled():
+            outcomes = [StorageError("the message store was stopped")] * len(batch)
+        elif (error := job.exception()) is not None:  # pragma: no cover - _commit_batch catches
+            outcomes = [error] * len(batch)
+        else:
+            outcomes = job.result()
+        self._resolve(batch, outcomes)
+        if self._wake is not None:
+            self._wake.set()
 
     def _take_batch(self) -> builtins.list[_Pending]:
         size = 0
@@ -285,7 +353,7 @@ class SqlMessageStore:
         """
         try:
             self._insert(batch)
-        except (IntegrityError, DataError) as exc:
+        except (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError) as exc:
             if len(batch) == 1:
                 return [exc]
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
@@ -304,13 +372,13 @@ class SqlMessageStore:
         return [None] * len(batch)
 
     def _insert(self, batch: builtins.list[NewMessage]) -> None:
-        compress = self._compressor.compress
+        compress = self._compressor().compress
         rows = [codec.message_row(m) for m in batch]
         raws = [(m.id, compress(m.raw)) for m in batch]
         tagged = [(m, codec.normalise_tags(m.tags)) for m in batch if m.tags]
-        with self._write.begin() as conn:
-            conn.exec_driver_sql(self._insert_message, rows)
-            conn.exec_driver_sql(self._insert_raw, raws)
+        with self._write_lock, self._write.begin() as conn:
+            self._insert_message(conn, rows)
+            self._insert_raw(conn, raws)
             if tagged:
                 tag_rows: builtins.list[tuple[str, str, str, str]] = []
                 for project in {m.project for m, _ in tagged}:
@@ -323,7 +391,10 @@ class SqlMessageStore:
                             canonical = spelling.get(lowered) or names[lowered]
                             tag_rows.append((m.id, project, canonical, lowered))
                 if tag_rows:
-                    conn.exec_driver_sql(self._insert_tag, tag_rows)
+                    self._insert_tag(conn, tag_rows)
+            queue_rows = [row for m in batch if m.status == QUEUED for row in _queue_rows(m)]
+            if queue_rows:
+                self._insert_queue(conn, queue_rows)
 
     @staticmethod
     def _spellings(conn: Connection, project: str, lowered: builtins.list[str]) -> dict[str, str]:
@@ -363,8 +434,9 @@ class SqlMessageStore:
 
     def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
         """Run `work` in one transaction; database failures become StorageError."""
+        lock = self._write_lock if engine is self._write else contextlib.nullcontext()
         try:
-            with engine.begin() as conn:
+            with lock, engine.begin() as conn:
                 return work(conn)
         except (NotFound, InvalidInput, StorageError):
             raise
@@ -485,6 +557,14 @@ class SqlMessageStore:
         except zstandard.ZstdError as exc:
             raise StorageError(f"message {message_id}: stored data is corrupt: {exc}") from exc
 
+    def _compressor(self) -> zstandard.ZstdCompressor:
+        # zstandard objects are not thread-safe: one per writer thread.
+        found: zstandard.ZstdCompressor | None = getattr(self._local, "cctx", None)
+        if found is None:
+            found = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
+            self._local.cctx = found
+        return found
+
     def _decompressor(self) -> zstandard.ZstdDecompressor:
         # zstandard objects are not thread-safe: one per calling thread.
         found: zstandard.ZstdDecompressor | None = getattr(self._local, "dctx", None)
@@ -492,6 +572,31 @@ class SqlMessageStore:
             found = zstandard.ZstdDecompressor()
             self._local.dctx = found
         return found
+
+    def queue_entries(self, message_id: str | None = None) -> builtins.list[QueueEntry]:
+        """Queue entries (of one message, or all) in insertion order."""
+        q = queue_entries.c
+
+        def work(conn: Connection) -> builtins.list[QueueEntry]:
+            stmt = select(queue_entries).order_by(q.id)
+            if message_id is not None:
+                stmt = stmt.where(q.message_id == message_id)
+            return [
+                QueueEntry(
+                    id=int(row.id),
+                    message_id=row.message_id,
+                    project=row.project,
+                    recipient=row.recipient,
+                    status=row.status,
+                    attempts=int(row.attempts),
+                    next_attempt=codec.from_micros(row.next_attempt_us),
+                    created=codec.from_micros(row.created_us),
+                    last_error=row.last_error,
+                )
+                for row in conn.execute(stmt)
+            ]
+
+        return self._run(self._read, work)
 
     def tags(self, project: str) -> builtins.list[str]:
         """Tags in use in the project, sorted case-insensitively."""

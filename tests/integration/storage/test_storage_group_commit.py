@@ -157,3 +157,48 @@ async def test_batches_respect_the_size_limit(clock: FakeClock, target: str) -> 
         assert stats.batches == 8  # 7 * 7 + 1
     finally:
         await limited.close()
+
+
+@pytest.mark.postgres
+async def test_the_writer_recovers_from_a_lost_connection(
+    postgres_database: str, clock: FakeClock
+) -> None:
+    store = open_store(postgres_database, clock)
+    try:
+        await store.add(make_message(clock))
+        engine = create_engine(resolve_target(postgres_database).url)
+        try:
+            with engine.begin() as conn:
+                killed = conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
+        finally:
+            engine.dispose()
+        assert killed
+        outcomes = []
+        for _ in range(4):  # the first attempts may meet dead pooled connections
+            try:
+                await store.add(make_message(clock))
+                outcomes.append("ok")
+            except StorageError:
+                outcomes.append("failed")
+        assert outcomes[-2:] == ["ok", "ok"], outcomes
+        assert store.list("default", None, 0, 0).total == 1 + outcomes.count("ok")
+    finally:
+        await store.close()
+
+
+async def test_pipelined_batches_commit_everything(clock: FakeClock, target: str) -> None:
+    """With two transactions in flight, messages arriving while one commits form the next."""
+    piped = open_store(target, clock, pipeline=2, max_batch=10)
+    try:
+        messages = [make_message(clock) for _ in range(95)]
+        await asyncio.gather(*(piped.add(m) for m in messages))
+        stats = piped.stats
+        assert (stats.messages, stats.batches, stats.max_batch) == (95, 10, 10)
+        assert store_ids(piped) == {m.id for m in messages}
+    finally:
+        await piped.close()
