@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -22,15 +23,21 @@ from postroom.api.context import ApiContext
 from postroom.config import Config, HostPort
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
+from postroom.core.platform import PlatformStore
 from postroom.core.ports import MessageStore
 from postroom.core.types import IncomingMessage, SessionInfo
 from postroom.events.bus import EventBus, MessageEvent
 from postroom.metrics import Metrics
 from postroom.pipeline.acceptance import AcceptancePipeline
-from postroom.smtp.protocol import SessionPolicy
+from postroom.pipeline.projects import ProjectDirectory
+from postroom.pipeline.quota import QuotaTracker
+from postroom.pipeline.signing import SignerCache
+from postroom.pipeline.submission import SubmissionDoor, SubmissionSteps
+from postroom.pipeline.throttle import AuthThrottle
+from postroom.smtp.protocol import SessionPolicy, SmtpSession
 from postroom.smtp.server import Listener, SmtpServer
-from postroom.smtp.tls import generate_self_signed, server_context
-from postroom.storage.engine import open_store
+from postroom.smtp.tls import ReloadableContext, generate_self_signed
+from postroom.storage.engine import open_platform_store, open_store
 
 log = logging.getLogger("postroom")
 
@@ -70,28 +77,58 @@ class _SessionLog:
         self.metrics.rejects.labels(door, reason).inc()
 
 
+@dataclass
+class _SubmissionLog(_SessionLog):
+    door: SubmissionDoor
+
+    def on_session_end(self, summary: dict[str, Any]) -> None:
+        self.door.session_ended(str(summary.get("session_id", "")))
+        super().on_session_end(summary)
+
+
+MAINTENANCE_INTERVAL = 5.0  # seconds between quota syncs and IP credential refreshes
+
+
 class Application:
-    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: Config, clock: Clock | None = None, platform: PlatformStore | None = None
+    ) -> None:
+        """`platform`: a PlatformStore to use instead of opening the SQL one (tests)."""
         self.config = config
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
         self.bus = EventBus()
         self.store: MessageStore | None = None
+        self.platform: PlatformStore | None = platform
+        self._close_platform: Callable[[], None] | None = None
         self.pipeline: AcceptancePipeline | None = None
         self.smtp: SmtpServer | None = None
+        self.submission_door: SubmissionDoor | None = None
+        self.submission_servers: dict[str, SmtpServer] = {}
+        self.tls: ReloadableContext | None = None
+        self._maintenance_task: asyncio.Task[None] | None = None
         self._http: _QuietServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self.http_port = 0
         self.smtp_port = 0
+        self.submission_port = 0
+        self.submissions_port = 0
 
     def ready(self) -> bool:
-        return bool(self.smtp and self._http and self._http.started)
+        cfg = self.config
+        submission = len(self.submission_servers) == (cfg.submission is not None) + (
+            cfg.submissions is not None
+        )
+        return bool(self.smtp and submission and self._http and self._http.started)
 
-    def _tls_context(self) -> Any:
+    def _tls_context(self) -> ReloadableContext | None:
+        """The certificate for STARTTLS and implicit TLS, shared by every door that uses TLS
+        and reloaded on SIGHUP (`reload_tls`)."""
         cfg = self.config
         cert, key = cfg.tls_cert, cfg.tls_key
-        if not (cfg.smtp_tls or cfg.smtp_require_tls):
+        submission = cfg.submission is not None or cfg.submissions is not None
+        if not (cfg.smtp_tls or cfg.smtp_require_tls or submission):
             return None
         if bool(cert) != bool(key):
             raise ConfigError("--tls-cert and --tls-key must be given together")
@@ -102,7 +139,20 @@ class Application:
             if not (Path(cert).exists() and Path(key).exists()):
                 generate_self_signed(cert, key, cfg.hostname)
                 log.info("generated a self-signed TLS certificate", extra={"path": cert})
-        return server_context(cert, key)
+        return ReloadableContext(cert, key)
+
+    def reload_tls(self) -> bool:
+        """Load the TLS certificate and key again (SIGHUP): new handshakes on every door use
+        the new pair, established sessions keep theirs. On error the old pair stays."""
+        if self.tls is None:
+            return False
+        try:
+            self.tls.reload()
+        except ConfigError as exc:
+            log.error("TLS certificate not reloaded: %s", exc)
+            return False
+        log.info("TLS certificate reloaded", extra={"path": self.tls.cert_path})
+        return True
 
     def _policy(self, tls: bool) -> SessionPolicy:
         cfg = self.config
@@ -122,6 +172,85 @@ class Application:
             bare_line_endings="accept" if cfg.smtp_bare_line_endings == "accept" else "reject",
         )
 
+    def _submission_policy(self, door: SubmissionDoor, implicit: bool) -> SessionPolicy:
+        """Submission (RFC 6409): AUTH over TLS, bare CR/LF refused, line lengths checked by
+        the pipeline (998 octets, RFC 5322), MAIL only after AUTH or from an IP credential."""
+        cfg = self.config
+
+        def check_sender(session: SmtpSession, address: str) -> Any:
+            return door.check_sender(session.peer, session.auth_user)
+
+        return SessionPolicy(
+            hostname=cfg.hostname,
+            max_text_line=0,
+            max_recipients=cfg.max_recipients,
+            max_message_size=cfg.max_message_size,
+            max_errors=cfg.max_errors,
+            command_timeout=cfg.command_timeout,
+            data_timeout=cfg.data_timeout,
+            starttls_available=not implicit,
+            tls_required=False,
+            auth_mechanisms=("PLAIN", "LOGIN"),
+            auth_required=False,
+            auth_without_tls=cfg.submission_allow_insecure_auth,
+            bare_line_endings="reject",
+            check_sender=check_sender,
+        )
+
+    async def _start_submission(self, platform: PlatformStore) -> None:
+        cfg = self.config
+        assert self.pipeline is not None and self.tls is not None
+        door = SubmissionDoor(
+            platform,
+            self.pipeline,
+            self.clock,
+            AuthThrottle(cfg.submission_auth_max_failures, cfg.submission_auth_window, self.clock),
+            self.metrics,
+            cfg.hostname,
+        )
+        self.submission_door = door
+        await door.refresh_ip_credentials()
+        hooks = _SubmissionLog(self.metrics, door)
+        for name, address in (("submission", cfg.submission), ("submissions", cfg.submissions)):
+            if address is None:
+                continue
+            implicit = name == "submissions"
+            listener = Listener(
+                door=name,
+                host=address.host,
+                port=address.port,
+                policy=self._submission_policy(door, implicit),
+                ssl_context=self.tls.context,
+                implicit_tls=implicit,
+                max_connections=cfg.max_connections,
+                max_per_ip=cfg.max_connections_per_ip,
+            )
+            server = SmtpServer(
+                listener, door.deliver, door.authenticate, hooks=hooks, clock=self.clock
+            )
+            await server.start()
+            self.submission_servers[name] = server
+            if implicit:
+                self.submissions_port = server.port
+            else:
+                self.submission_port = server.port
+
+    async def _maintenance(self) -> None:
+        """Write quota counters and re-read IP credentials every few seconds."""
+        while True:
+            await asyncio.sleep(MAINTENANCE_INTERVAL)
+            await self._maintain_once()
+
+    async def _maintain_once(self) -> None:
+        pipeline = self.pipeline
+        if pipeline is not None and pipeline.submission is not None:
+            await pipeline.submission.quota.sync_all()
+        if self.submission_door is not None:
+            try:
+                await self.submission_door.refresh_ip_credentials()
+            except Exception:
+                log.exception("reading the IP credentials failed")
+
     async def _deliver(self, incoming: IncomingMessage) -> str:
         assert self.pipeline is not None
         return await self.pipeline.accept(incoming)
@@ -136,15 +265,27 @@ class Application:
         cfg = self.config
         store = await asyncio.to_thread(open_store, cfg, self.clock)
         self.store = store
-        self.pipeline = AcceptancePipeline(store, self.clock, self.bus, self.metrics)
-        ssl_context = self._tls_context()
+        if self.platform is None:
+            sql_platform = await asyncio.to_thread(open_platform_store, cfg)
+            self.platform = sql_platform
+            self._close_platform = sql_platform.close
+        platform = self.platform
+        steps = SubmissionSteps(
+            ProjectDirectory(platform, self.clock),
+            QuotaTracker(platform, self.clock, self.metrics),
+            SignerCache(self.clock),
+            cfg.hostname,
+        )
+        self.pipeline = AcceptancePipeline(store, self.clock, self.bus, self.metrics, steps)
+        self.tls = self._tls_context()
+        capture_tls = self.tls if (cfg.smtp_tls or cfg.smtp_require_tls) else None
         hooks = _SessionLog(self.metrics)
         listener = Listener(
             door="capture",
             host=cfg.smtp.host,
             port=cfg.smtp.port,
-            policy=self._policy(ssl_context is not None),
-            ssl_context=ssl_context,
+            policy=self._policy(capture_tls is not None),
+            ssl_context=capture_tls.context if capture_tls is not None else None,
             max_connections=cfg.max_connections,
             max_per_ip=cfg.max_connections_per_ip,
         )
@@ -153,6 +294,9 @@ class Application:
         )
         await self.smtp.start()
         self.smtp_port = self.smtp.port
+        if cfg.submission is not None or cfg.submissions is not None:
+            await self._start_submission(platform)
+        self._maintenance_task = asyncio.create_task(self._maintenance())
         http_sock = bind_tcp(cfg.http)
         self.http_port = http_sock.getsockname()[1]
         context = ApiContext(
@@ -211,17 +355,31 @@ class Application:
     async def stop(self) -> None:
         if self._prune_task:
             self._prune_task.cancel()
+        if self._maintenance_task:
+            self._maintenance_task.cancel()
+        for server in self.submission_servers.values():
+            await server.stop()
         if self.smtp:
             await self.smtp.stop()
+        if self.submission_door is not None:
+            await self.submission_door.close()
+        if self.pipeline is not None and self.pipeline.submission is not None:
+            with contextlib.suppress(Exception):
+                await self.pipeline.submission.quota.sync_all()
         if self._http and self._http_task:
             self._http.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._http_task, 5)
         if self.store:
             await self.store.close()
+        if self._close_platform is not None:
+            await asyncio.to_thread(self._close_platform)
+            self._close_platform = None
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_tls)
         try:
             await stop.wait()
         finally:

@@ -88,6 +88,11 @@ class Config:
     log_level: str = "info"
     log_format: str = "text"
     resolver: str = ""
+    submission: HostPort | None = None
+    submissions: HostPort | None = None
+    submission_allow_insecure_auth: bool = False
+    submission_auth_max_failures: int = 5
+    submission_auth_window: float = 300.0
 
 
 # option name -> help text. Types and defaults come from Config.
@@ -116,7 +121,16 @@ HELP: dict[str, str] = {
     "log_level": "debug, info, warning or error.",
     "log_format": "text or json.",
     "resolver": "DNS server HOST[:PORT] for domain checks and MX lookups (default: the system's).",
+    "submission": "Submission listener HOST:PORT, STARTTLS and AUTH (RFC 6409; 587); off if unset.",
+    "submissions": "Submission listener HOST:PORT with implicit TLS (RFC 8314; 465). Off if unset.",
+    "submission_allow_insecure_auth": "Allow AUTH on the submission door before STARTTLS.",
+    "submission_auth_max_failures": "Failed AUTH per client IP in the window before throttling "
+    "(0 = never throttle).",
+    "submission_auth_window": "The window of submission_auth_max_failures, e.g. 5m.",
 }
+
+
+_OPTIONAL_LISTENERS = ("submission", "submissions")
 
 
 def _convert(name: str, value: Any) -> Any:
@@ -127,6 +141,9 @@ def _convert(name: str, value: Any) -> Any:
         return value if isinstance(value, bool) else parse_bool(str(value), option)
     if isinstance(default, HostPort):
         return HostPort.parse(str(value), option)
+    if name in _OPTIONAL_LISTENERS:
+        text = str(value).strip()
+        return None if text.lower() in ("", "off", "none") else HostPort.parse(text, option)
     if isinstance(default, Path):
         return Path(str(value))
     if name in ("max_message_size",):
@@ -173,4 +190,8 @@ def load_config(
         raise ConfigError("--smtp-bare-line-endings: expected accept or reject")
     if config.log_format not in ("text", "json"):
         raise ConfigError("--log-format: expected text or json")
+    if config.submission_auth_max_failures < 0:
+        raise ConfigError("--submission-auth-max-failures: expected 0 or more")
+    if config.submission_auth_window <= 0:
+        raise ConfigError("--submission-auth-window: expected a positive duration")
     return config

@@ -37,5 +37,37 @@ class Metrics:
             "postroom_messages_deleted", "Messages deleted (API or retention)", registry=r
         )
 
+        # Sending quotas of the projects that submitted mail (-1: no limit).
+        self.quota_daily_used = Gauge(
+            "postroom_quota_daily_used",
+            "Recipients sent in the rolling 24 hours",
+            ["project"],
+            registry=r,
+        )
+        self.quota_daily_limit = Gauge(
+            "postroom_quota_daily_limit",
+            "Daily quota in recipients (-1: none)",
+            ["project"],
+            registry=r,
+        )
+        self.quota_rate_used = Gauge(
+            "postroom_quota_rate_used",
+            "Recipients sent in the last second",
+            ["project"],
+            registry=r,
+        )
+        self.quota_rate_limit = Gauge(
+            "postroom_quota_rate_limit",
+            "Maximum sending rate in recipients per second (-1: none)",
+            ["project"],
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "postroom_smtp_auth_failures",
+            "Refused SMTP authentications on the submission doors",
+            ["door", "reason"],
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -143,3 +143,18 @@ class MessagePage:
     matched: int
     matched_unread: int
     start: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """One recipient of a live project's message awaiting delivery (table queue_entries)."""
+
+    id: int
+    message_id: str
+    project: str
+    recipient: str
+    status: str
+    attempts: int
+    next_attempt: datetime
+    created: datetime
+    last_error: str | None = None

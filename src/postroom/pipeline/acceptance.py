@@ -1,15 +1,23 @@
 """The acceptance pipeline every door feeds: prepare, persist durably, announce.
 
-Capture mode (the only mode so far): the message is stored and visible; nothing is relayed.
+Without a submitter (the capture door, ingest, the testing API) the message goes into the
+given project as captured: stored and visible, never relayed, whatever its addresses.
+
+With a submitter (the submission doors; see pipeline/submission.py) the message is checked
+first (From header, verified identities, line lengths, quota), fixed up (Message-ID, Date, Bcc)
+and, for a live project, DKIM-signed; it is then stored with status "queued" together with one
+queue entry per recipient in the same transaction, before the door says 250. A capture
+project's submitted messages are stored as captured.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from postroom.core.clock import Clock
+from postroom.core.errors import ConfigError
 from postroom.core.ids import new_id
+from postroom.core.platform import DEFAULT_PROJECT
 from postroom.core.ports import MessageStore
 from postroom.core.types import IncomingMessage, MessageRecord, NewMessage
 from postroom.events.bus import EventBus, MessageEvent
@@ -17,6 +25,7 @@ from postroom.metrics import Metrics
 from postroom.mime.summary import summarize
 from postroom.mime.tags import tags_for
 from postroom.pipeline.received import received_header
+from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 
 log = logging.getLogger("postroom.pipeline")
 
@@ -29,23 +38,46 @@ BARE_LINE_ENDINGS_WARNING = (
 
 
 class AcceptancePipeline:
-    def __init__(self, store: MessageStore, clock: Clock, bus: EventBus, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        clock: Clock,
+        bus: EventBus,
+        metrics: Metrics,
+        submission: SubmissionSteps | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._bus = bus
         self._metrics = metrics
+        self.submission = submission
 
-    async def accept(self, incoming: IncomingMessage, project: str = "default") -> str:
-        """Persist the message; return its id once it is durably committed."""
+    async def accept(
+        self,
+        incoming: IncomingMessage,
+        project: str = DEFAULT_PROJECT,
+        *,
+        submitter: Submitter | None = None,
+    ) -> str:
+        """Persist the message; return its id once it is durably committed.
+
+        `submitter` (submission doors, sending API) runs the submission checks and decides the
+        project (its `project` wins); raises Rejected with the reply for the client."""
         started = self._clock.monotonic()
         now = self._clock.now()
         message_id = new_id(now)
-        raw = received_header(incoming.session, incoming.envelope, message_id, now) + incoming.data
-        # Small messages parse faster than a thread hop; large ones must not stall the loop.
-        if len(raw) > INLINE_PARSE_LIMIT:
-            summary = await asyncio.to_thread(summarize, raw)
-        else:
-            summary = summarize(raw)
+        prepared: Prepared | None = None
+        data = incoming.data
+        status = "captured"
+        if submitter is not None:
+            if self.submission is None:
+                raise ConfigError("submission needs the platform store (no SubmissionSteps)")
+            project = submitter.project
+            prepared = await self.submission.prepare(incoming, submitter, message_id, now)
+            data = prepared.data
+            status = prepared.status
+        raw = received_header(incoming.session, incoming.envelope, message_id, now) + data
+        summary = summarize(raw)
         tags = tags_for(summary, incoming.envelope.recipients)
         warnings: tuple[str, ...] = ()
         if incoming.bare_line_endings:
@@ -61,9 +93,19 @@ class AcceptancePipeline:
             summary=summary,
             tags=tags,
             username=incoming.session.auth_user,
+            status=status,
             warnings=warnings,
         )
-        await self._store.add(message)
+        if prepared is None:
+            await self._store.add(message)
+        else:
+            assert self.submission is not None
+            try:
+                await self._store.add(message)
+            except BaseException:
+                self.submission.quota.release(prepared.reservation)
+                raise
+            self.submission.quota.commit(prepared.reservation)
         door = incoming.session.door
         self._metrics.commit_seconds.observe(self._clock.monotonic() - started)
         self._metrics.messages_received.labels(door).inc()

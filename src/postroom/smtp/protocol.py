@@ -427,6 +427,20 @@ class SmtpSession:
             self._out.append(replies.AUTH_OK)
         return self._resume()
 
+    def auth_refused(self, refusal: Rejected) -> list[Output]:
+        """After CheckAuth: the door refuses to check credentials now (say, the client failed
+        too often): its reply is sent; a 421 reply also closes the session."""
+        if not self._expect(_AUTH):
+            return []
+        self._state = _CMD
+        if refusal.code == 421:
+            self._record("auth_refused")
+            self._out.append(reply(refusal.code, refusal.enhanced, refusal.text))
+            self._close("auth_refused")
+            return self._flush()
+        self._refuse(refusal.code, refusal.enhanced, refusal.text, "auth_refused")
+        return self._resume()
+
     def auth_unavailable(self) -> list[Output]:
         """After CheckAuth: the credential store failed (454 4.7.0, RFC 4954 §6)."""
         if not self._expect(_AUTH):

@@ -42,7 +42,8 @@ _T = TypeVar("_T")
 Deliver = Callable[[IncomingMessage], Awaitable[str]]
 """Runs the acceptance pipeline; returns the stored id or raises Rejected."""
 Authenticate = Callable[[str, str, str, SessionInfo], Awaitable[str | None]]
-"""(mechanism, username, password, session) -> the authenticated user name, or None."""
+"""(mechanism, username, password, session) -> the authenticated user name, or None.
+May raise Rejected to refuse without checking (e.g. throttled: 454; 421 also closes)."""
 
 TEMPORARY_FAILURE = Rejected(451, "4.3.0", "Temporary failure, please try again later")
 PAUSE_THRESHOLD = 256 * 1024  # held input while busy before the edge stops reading
@@ -58,7 +59,7 @@ class ServerHooks(Protocol):
     def on_session_end(self, summary: dict[str, Any]) -> None:
         """Keys: session_id, door, peer, helo, tls (version or None), auth_user, messages,
         rejects, errors, duration (seconds), reason (quit, timeout, too_many_errors,
-        client_closed, tls_failed, shutdown, http_command, internal_error)."""
+        client_closed, tls_failed, shutdown, http_command, internal_error, auth_refused)."""
         ...
 
     def on_reject(self, door: str, reason: str) -> None:
@@ -367,6 +368,8 @@ class _Connection(asyncio.Protocol):
             user = await self._srv._authenticate(
                 output.mechanism, output.username, output.password, self._info(session)
             )
+        except Rejected as refusal:
+            self._report(session.auth_refused, refusal)
         except Exception:
             # The traceback never holds the password: only frames, not their locals.
             log.exception("SMTP session %s: the credential check failed", self._session_id)

@@ -50,6 +50,36 @@ def server_context(
     return context
 
 
+class ReloadableContext:
+    """A server context whose certificate can be replaced while listeners use it.
+
+    Listeners are given `context` once. `reload()` loads the files again into a new context;
+    every handshake after that switches to the newest one from the ClientHello callback (it runs
+    for every handshake, with or without SNI), so new connections present the new certificate
+    while established ones keep theirs. A certificate of another key type works too, which
+    reloading into the same context would not guarantee (OpenSSL keeps one per key type).
+    """
+
+    def __init__(self, cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str]):
+        self.cert_path = os.fspath(cert_path)
+        self.key_path = os.fspath(key_path)
+        self.context = server_context(self.cert_path, self.key_path)
+        self.current = self.context
+        self.context.sni_callback = self._select
+
+    def _select(
+        self, connection: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object
+    ) -> None:
+        current = self.current
+        if current is not self.context:
+            connection.context = current
+
+    def reload(self) -> None:
+        """Load the certificate and key again (raises ConfigError, keeping the old pair)."""
+        fresh = server_context(self.cert_path, self.key_path)
+        self.current = fresh
+
+
 def generate_self_signed(
     cert_path: str | os.PathLike[str],
     key_path: str | os.PathLike[str],

@@ -1,0 +1,115 @@
+"""What the submission pipeline needs to know about a project, cached for a few seconds.
+
+Every submitted message needs the project (mode, quotas), its verified domains with their DKIM
+keys and its verified addresses. Reading them from the PlatformStore for every message would
+cost a database round trip on a worker thread each time, so a snapshot per project is kept for
+`ttl` seconds (injected clock): a domain verified, a key activated or a project changed through
+the API applies to new messages within that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from postroom.core.clock import Clock
+from postroom.core.errors import NotFound, Rejected
+from postroom.core.platform import Domain, PlatformStore, Project
+from postroom.dns.dkim import normalize_domain
+
+log = logging.getLogger("postroom.pipeline")
+
+DEFAULT_TTL = 5.0
+NO_PROJECT = Rejected(
+    451, "4.3.0", "The project of these credentials no longer exists; contact your administrator"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectView:
+    """A snapshot of one project for the pipeline."""
+
+    project: Project
+    domains: Mapping[str, Domain]  # verified domains by A-label name
+    addresses: frozenset[str]  # verified addresses, lower case
+    loaded: float  # clock.monotonic() when read
+
+    def verified(self, address: str) -> bool:
+        """True when `address` is a verified address or at a verified domain (exact domain)."""
+        lowered = address.lower()
+        if lowered in self.addresses:
+            return True
+        domain = ascii_domain(lowered.rpartition("@")[2])
+        return domain is not None and domain in self.domains
+
+
+def ascii_domain(domain: str) -> str | None:
+    """The domain in lower-case A-labels, or None when it is not a valid host name."""
+    if domain.startswith("["):
+        return None
+    try:
+        return normalize_domain(domain)
+    except ValueError:
+        return None
+
+
+class ProjectDirectory:
+    """Cached ProjectViews read from the PlatformStore (on worker threads)."""
+
+    def __init__(self, platform: PlatformStore, clock: Clock, ttl: float = DEFAULT_TTL) -> None:
+        self._platform = platform
+        self._clock = clock
+        self._ttl = ttl
+        self._views: dict[str, ProjectView] = {}
+        self._loading: dict[str, asyncio.Future[ProjectView]] = {}
+
+    def invalidate(self, project_id: str | None = None) -> None:
+        """Forget one project's snapshot (or all): the next message reads it afresh."""
+        if project_id is None:
+            self._views.clear()
+        else:
+            self._views.pop(project_id, None)
+
+    async def get(self, project_id: str) -> ProjectView:
+        """The project's snapshot, read again when older than the TTL.
+
+        Raises Rejected (451 4.3.0) when the project does not exist; a store failure
+        propagates (the door answers 451 4.3.0 too)."""
+        view = self._views.get(project_id)
+        if view is not None and self._clock.monotonic() - view.loaded < self._ttl:
+            return view
+        pending = self._loading.get(project_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(project_id))
+            self._loading[project_id] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(project_id, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, project_id: str) -> ProjectView:
+        try:
+            view = await asyncio.to_thread(self._read, project_id)
+        except NotFound:
+            self._views.pop(project_id, None)
+            raise NO_PROJECT from None
+        self._views[project_id] = view
+        return view
+
+    def _read(self, project_id: str) -> ProjectView:
+        platform = self._platform
+        project = platform.get_project(project_id)
+        domains: dict[str, Domain] = {}
+        for listed in platform.list_domains(project_id):
+            if not listed.verified:
+                continue
+            try:
+                domain = platform.get_domain(project_id, listed.name)
+            except NotFound:
+                continue
+            if domain.verified:
+                domains[domain.name.lower()] = domain
+        addresses = frozenset(
+            a.address.lower() for a in platform.list_verified_addresses(project_id)
+        )
+        return ProjectView(project, domains, addresses, self._clock.monotonic())

@@ -1,0 +1,72 @@
+"""DKIM signing at acceptance: every message of a live project is signed before it is stored,
+so the stored bytes are exactly what the delivery workers will send.
+
+The From domain's active keys sign (an RSA key and its Ed25519 twin both sign, RFC 8463 §4);
+loading a PEM key costs far more than a signature, so a DkimSigner is kept per key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from postroom.core.clock import Clock
+from postroom.core.errors import Rejected
+from postroom.core.platform import DkimKey, Domain
+from postroom.dns.dkim import DkimError, DkimKeyError, DkimSigner, load_private_key
+
+log = logging.getLogger("postroom.pipeline")
+
+MAX_CACHED = 1024
+
+
+class SignerCache:
+    """DkimSigners by (domain, selector, key digest); safe to share between sessions."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._signers: dict[tuple[str, str, str], DkimSigner | None] = {}
+
+    def signers_for(self, domain: Domain) -> list[DkimSigner]:
+        """Signers for the domain's active keys, RSA first; keys that cannot be loaded are
+        logged and skipped."""
+        keys = sorted(
+            (k for k in domain.dkim_keys if k.status == "active"),
+            key=lambda k: (k.algorithm != "rsa", k.selector),
+        )
+        found: list[DkimSigner] = []
+        for key in keys:
+            signer = self._signer(domain.name, key)
+            if signer is not None:
+                found.append(signer)
+        return found
+
+    def _signer(self, domain: str, key: DkimKey) -> DkimSigner | None:
+        digest = hashlib.sha256(key.private_pem.encode("utf-8", "replace")).hexdigest()
+        cache_key = (domain, key.selector, digest)
+        if cache_key in self._signers:
+            return self._signers[cache_key]
+        signer: DkimSigner | None
+        try:
+            signer = DkimSigner(
+                domain, key.selector, load_private_key(key.private_pem), self._clock
+            )
+        except (DkimKeyError, ValueError) as exc:
+            log.error("DKIM key %s of %s cannot be used: %s", key.selector, domain, exc)
+            signer = None
+        if len(self._signers) >= MAX_CACHED:
+            self._signers.clear()
+        self._signers[cache_key] = signer
+        return signer
+
+
+def sign(message: bytes, signers: list[DkimSigner]) -> bytes:
+    """The DKIM-Signature fields to prepend to `message` (each signer signs the same bytes).
+    Raises Rejected (554 5.6.0) when the message cannot be signed."""
+    out = b""
+    for signer in signers:
+        try:
+            out += signer.sign(message)
+        except DkimError as exc:
+            raise Rejected(554, "5.6.0", f"The message cannot be DKIM-signed: {exc}") from None
+    return out
