@@ -57,6 +57,21 @@ def _addresses(data: str) -> tuple[Address, ...]:
     return tuple(Address(name, address) for name, address in _loads(data))
 
 
+def clean_text(text: str) -> str:
+    """`text` without what databases refuse: NUL becomes U+FFFD, lone surrogates "?"."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def clean_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(clean_text(v) if isinstance(v, str) else v for v in row)
+
+
 def normalise_tags(tags: Iterable[str]) -> list[str]:
     """Strip, drop empties, drop case-insensitive duplicates (first spelling wins)."""
     seen: set[str] = set()

@@ -164,6 +164,10 @@ class WriterStats:
     commit_seconds: float  # time spent preparing, inserting and committing (clock.monotonic)
 
 
+# Errors caused by one message's data rather than by the database: worth a retry one by one.
+_DATA_ERRORS = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError, ValueError)
+
+
 class _Pending:
     __slots__ = ("future", "message")
 
@@ -262,6 +266,7 @@ class SqlMessageStore:
         # A writer left on another (stopped) loop cannot run again; its waiters are gone too.
         self._pending = [p for p in self._pending if p.future.get_loop() is loop]
         self._loop = loop
+        self._inflight = set()
         self._wake = asyncio.Event()
         self._writer = loop.create_task(self._run_writer(), name="postroom-store-writer")
 
@@ -348,19 +353,18 @@ class SqlMessageStore:
     ) -> builtins.list[BaseException | None]:
         """Writer thread: insert and commit `batch` in one transaction.
 
-        On a data error (say a duplicate id) a batch of several is retried one message per
-        transaction, so one bad message fails alone; any other error fails the whole batch.
+        On a data error (a duplicate id, text the database refuses such as NUL characters or
+        lone surrogates) the batch is retried one message per transaction with such text
+        replaced, so a bad message fails alone, if at all; any other error fails the batch.
         """
         try:
             self._insert(batch)
-        except (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError) as exc:
-            if len(batch) == 1:
-                return [exc]
+        except _DATA_ERRORS as exc:
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
             outcomes: builtins.list[BaseException | None] = []
             for message in batch:
                 try:
-                    self._insert([message])
+                    self._insert([message], clean=True)
                 except Exception as single:
                     outcomes.append(single)
                 else:
@@ -371,11 +375,14 @@ class SqlMessageStore:
             return [exc] * len(batch)
         return [None] * len(batch)
 
-    def _insert(self, batch: builtins.list[NewMessage]) -> None:
+    def _insert(self, batch: builtins.list[NewMessage], clean: bool = False) -> None:
         compress = self._compressor().compress
         rows = [codec.message_row(m) for m in batch]
         raws = [(m.id, compress(m.raw)) for m in batch]
         tagged = [(m, codec.normalise_tags(m.tags)) for m in batch if m.tags]
+        if clean:
+            rows = [codec.clean_row(r) for r in rows]
+            tagged = [(m, codec.normalise_tags(map(codec.clean_text, t))) for m, t in tagged]
         with self._write_lock, self._write.begin() as conn:
             self._insert_message(conn, rows)
             self._insert_raw(conn, raws)

@@ -202,3 +202,14 @@ async def test_pipelined_batches_commit_everything(clock: FakeClock, target: str
         assert store_ids(piped) == {m.id for m in messages}
     finally:
         await piped.close()
+
+
+def test_a_store_outlives_an_event_loop(clock: FakeClock, target: str) -> None:
+    """Opened outside any loop, used from one loop and then another (say, a restart of the
+    asyncio runner in a CLI command): the writer follows the running loop."""
+    store = open_store(target, clock)
+    first, second = make_message(clock), make_message(clock)
+    asyncio.run(store.add(first))
+    asyncio.run(store.add(second))
+    assert store_ids(store) == {first.id, second.id}
+    asyncio.run(store.close())

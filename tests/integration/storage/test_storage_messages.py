@@ -201,3 +201,32 @@ async def test_database_size_grows(store: SqlMessageStore, clock: FakeClock) -> 
     for _ in range(20):
         await store.add(make_message(clock, raw=os.urandom(64 * 1024)))
     assert store.database_size() > before
+
+
+async def test_text_the_database_refuses_is_replaced_not_fatal(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    """NUL characters and lone surrogates (undecodable header bytes) cannot be stored as text
+    by PostgreSQL (NUL) or encoded as UTF-8 at all (surrogates): the message is still stored,
+    with those characters replaced, and the rest of its batch is unaffected."""
+    import asyncio
+
+    bad = make_message(
+        clock,
+        subject="nul\x00here and \udcff surrogate",
+        from_="Bad\x00Name <bad@example.com>",
+        body="body \x00 text \udce9",
+        tags=("t\x00g",),
+        raw=b"Subject: nul\x00here \xff\r\n\r\nbody\r\n",
+    )
+    good = [make_message(clock) for _ in range(5)]
+    await asyncio.gather(*(store.add(m) for m in [*good[:2], bad, *good[2:]]))
+    record = store.get("default", bad.id)
+    assert record.summary.subject == "nul\ufffdhere and ? surrogate"
+    assert record.summary.from_ is not None
+    # Inside JSON columns a NUL is an escape sequence that both databases accept.
+    assert record.summary.from_.name in ("Bad\ufffdName", "Bad\x00Name")
+    assert record.summary.search_text == "body \ufffd text ?"
+    assert record.tags == ("t\ufffdg",)
+    assert store.raw("default", bad.id) == bad.raw  # the bytes are untouched
+    assert store.list("default", None, 0, 0).total == 6
