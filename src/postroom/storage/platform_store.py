@@ -510,7 +510,7 @@ class SqlPlatformStore:
                 for r in conn.execute(
                     select(smtp_credentials)
                     .where(smtp_credentials.c.project == project_id)
-                    .order_by(smtp_credentials.c.created_us, smtp_credentials.c.id)
+                    .order_by(smtp_credentials.c.username)
                 )
             ]
         )
@@ -554,7 +554,7 @@ class SqlPlatformStore:
         )
 
     def list_ip_credentials(self, project_id: str | None = None) -> list[IpCredential]:
-        query = select(ip_credentials).order_by(ip_credentials.c.created_us, ip_credentials.c.id)
+        query = select(ip_credentials).order_by(ip_credentials.c.project, ip_credentials.c.network)
         if project_id is not None:
             query = query.where(ip_credentials.c.project == project_id)
         return self._reading(lambda conn: [_ip_credential(r) for r in conn.execute(query)])
@@ -604,7 +604,7 @@ class SqlPlatformStore:
                 for r in conn.execute(
                     select(api_keys)
                     .where(api_keys.c.project == project_id)
-                    .order_by(api_keys.c.created_us, api_keys.c.id)
+                    .order_by(api_keys.c.name, api_keys.c.id)
                 )
             ]
         )

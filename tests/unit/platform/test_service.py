@@ -96,9 +96,9 @@ def test_smtp_credentials(service: PlatformService, clock: FakeClock) -> None:
             service.authenticate_smtp(user, password)
         assert str(failed.value) == "invalid username or password"
     assert [c.username for c in service.list_smtp_credentials("acme")] == [
-        cred.username,
         "app@acme",
-    ]
+        cred.username,
+    ]  # by username
     service.delete_smtp_credential("acme", "app@acme")  # by username
     service.delete_smtp_credential("acme", cred.id)  # or by id
     assert service.list_smtp_credentials("acme") == []
@@ -129,7 +129,7 @@ def test_ip_credentials(service: PlatformService) -> None:
     assert service.ip_credential_for("2001:db8::1") == v6
     assert service.ip_credential_for("192.0.2.1") is None
     assert service.ip_credential_for("not-an-ip") is None
-    assert service.list_ip_credentials("acme") == [wide, v6]
+    assert service.list_ip_credentials("acme") == [wide, v6]  # by network
     with pytest.raises(NotFound):
         service.delete_ip_credential("acme", host.id)  # not acme's
     service.delete_ip_credential("default", "10.1.2.3/32")
