@@ -1,0 +1,39 @@
+"""Throttling of failed authentications per client (IPv4 address, IPv6 /64)."""
+
+from __future__ import annotations
+
+from postroom.core.clock import FakeClock
+from postroom.pipeline.throttle import AuthThrottle, client_key
+
+
+def test_blocked_after_max_failures_until_the_oldest_ages_out() -> None:
+    clock = FakeClock()
+    throttle = AuthThrottle(3, 60, clock)
+    throttle.failure("192.0.2.1")
+    clock.advance(10)
+    throttle.failure("192.0.2.1")
+    assert not throttle.blocked("192.0.2.1")
+    throttle.failure("192.0.2.1")
+    assert throttle.blocked("192.0.2.1")
+    assert not throttle.blocked("192.0.2.2")
+    clock.advance(50)
+    assert not throttle.blocked("192.0.2.1")  # the first failure is 60 s old
+    throttle.failure("192.0.2.1")
+    assert throttle.blocked("192.0.2.1")
+
+
+def test_ipv6_clients_are_grouped_by_64() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::2")
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+    assert client_key("::ffff:192.0.2.1") == "192.0.2.1"
+    throttle = AuthThrottle(2, 60, FakeClock())
+    throttle.failure("2001:db8::1")
+    throttle.failure("2001:db8::2")
+    assert throttle.blocked("2001:db8::3")
+
+
+def test_zero_disables() -> None:
+    throttle = AuthThrottle(0, 60, FakeClock())
+    for _ in range(100):
+        throttle.failure("192.0.2.1")
+    assert not throttle.blocked("192.0.2.1")
