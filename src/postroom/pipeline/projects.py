@@ -100,13 +100,7 @@ class ProjectDirectory:
         platform = self._platform
         project = platform.get_project(project_id)
         domains: dict[str, Domain] = {}
-        for listed in platform.list_domains(project_id):
-            if not listed.verified:
-                continue
-            try:
-                domain = platform.get_domain(project_id, listed.name)
-            except NotFound:
-                continue
+        for domain in platform.list_domains(project_id):  # with their DKIM keys
             if domain.verified:
                 domains[domain.name.lower()] = domain
         addresses = frozenset(
