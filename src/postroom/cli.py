@@ -1,4 +1,5 @@
-"""Command line: `postroom serve|send|ingest|version`."""
+"""Command line: `postroom serve|send|ingest|version` and the platform commands
+(`project|credential|ipcredential|apikey|domain|address|admin`, see platform/commands.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any
 from postroom import __version__
 from postroom.config import HELP, Config, load_config
 from postroom.core.errors import PostroomError
+from postroom.platform.commands import add_commands
 
 LOG_FIELDS = ("session", "smtp", "http", "path")
 
@@ -257,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--password", help="AUTH password")
     send.add_argument("--timeout", type=float, default=30.0)
     send.set_defaults(func=cmd_send)
+
+    add_commands(sub, _add_config_options, _config_from)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda args: print(f"postroom {__version__}") or 0)
