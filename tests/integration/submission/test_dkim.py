@@ -1,0 +1,79 @@
+"""Messages accepted for a live project carry a DKIM signature that dkimpy verifies, fetching
+the key from the test DNS server: RSA and Ed25519, 7-bit, 8-bit and SMTPUTF8 messages."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.dnszone import dkimpy_verify
+
+from .client import Client
+from .conftest import PASSWORD, Env
+
+
+def crlf(text: str) -> bytes:
+    return text.replace("\n", "\r\n").encode("utf-8")
+
+
+CASES = {
+    "ascii": (
+        "app@example.com",
+        crlf(
+            "From: App <app@example.com>\nTo: a@example.net\nSubject: plain\n\nHello  there \n\n\n"
+        ),
+        "",
+    ),
+    "8bit": (
+        "app@example.com",
+        crlf(
+            "From: App <app@example.com>\nTo: a@example.net\nSubject: =?utf-8?q?F=C3=BCr?=\n"
+            "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+            "Content-Transfer-Encoding: 8bit\n\nGrüße aus Köln – 東京\n"
+        ),
+        " BODY=8BITMIME",
+    ),
+    "smtputf8": (
+        "jörg@bücher.example",
+        crlf(
+            "From: Jörg Müller <jörg@bücher.example>\nTo: Zoë <zoë@exämple.net>\n"
+            "Subject: Grüße\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+            "Content-Transfer-Encoding: 8bit\n\nNaïve café\n"
+        ),
+        " BODY=8BITMIME SMTPUTF8",
+    ),
+    "ed25519": (
+        "app@ed.example",
+        crlf("From: <app@ed.example>\nTo: a@example.net\nSubject: edwards\n\nHello\n"),
+        "",
+    ),
+    "ed25519-8bit": (
+        "app@ed.example",
+        crlf("From: Ärger <app@ed.example>\nTo: a@example.net\nSubject: ünïcödé\n\nÄÖÜ\n"),
+        " BODY=8BITMIME SMTPUTF8",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_live_messages_are_signed_and_verify(env: Env, case: str) -> None:
+    sender, data, params = CASES[case]
+    client = await Client.connect(env.submissions_port, tls=env.client_context())
+    await client.ehlo()
+    assert (await client.login("app", PASSWORD)).startswith("235 ")
+    assert (await client.command(f"MAIL FROM:<{sender}>{params}")).startswith("250 ")
+    assert (await client.command("RCPT TO:<a@example.net>")).startswith("250 ")
+    assert (await client.command("DATA")).startswith("354")
+    await client.send(data + b".\r\n")
+    reply = await client.reply()
+    assert reply.startswith("250 2.0.0 Ok: queued as "), reply
+    await client.close()
+    [record] = env.messages()
+    raw = env.raw(record)
+    algorithm = b"ed25519-sha256" if "ed25519" in case else b"rsa-sha256"
+    assert b"a=" + algorithm in raw
+    assert raw.endswith(data.split(b"\r\n\r\n", 1)[1])  # the body is stored as sent
+    assert await asyncio.to_thread(dkimpy_verify, raw, env.zone)
+    tampered = raw.replace(b"Subject:", b"Subject: Re:", 1)
+    assert not await asyncio.to_thread(dkimpy_verify, tampered, env.zone)
