@@ -310,7 +310,8 @@ class Application:
             started=self.clock.monotonic(),
             database_label=_database_label(cfg),
         )
-        app = build_app(context, extra_routes=_web_routes(context))
+        management = _management_routes(cfg, platform, self.clock)
+        app = build_app(context, extra_routes=[*_web_routes(context), *management])
         uv_config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
         )
@@ -400,6 +401,14 @@ def _web_routes(context: ApiContext) -> list[Any]:
     except ImportError:
         return []
     return list(routes(context))
+
+
+def _management_routes(cfg: Config, platform: PlatformStore, clock: Clock) -> list[Any]:
+    """/api/v2 on the platform service (authentication goes in front of it)."""
+    from postroom.api.management import ManagementContext, routes
+    from postroom.platform.factory import platform_service
+
+    return list(routes(ManagementContext(platform_service(cfg, platform, clock))))
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from postroom.config import Config
 from postroom.core.clock import Clock, SystemClock
+from postroom.core.platform import PlatformStore
 from postroom.dns.resolver import DnsPythonResolver, Resolver, parse_nameserver
 from postroom.platform.domains import DomainSettings
 from postroom.platform.service import PlatformService
@@ -36,6 +37,19 @@ class LazyResolver:
         return await self._get().aaaa(name)
 
 
+def platform_service(
+    config: Config, store: PlatformStore, clock: Clock, resolver: Resolver | None = None
+) -> PlatformService:
+    """The service on an open store, DNS through `resolver` or the configured one (the
+    `resolver` option, else the system's), records naming the configured hostname."""
+    return PlatformService(
+        store,
+        clock,
+        resolver or LazyResolver(config.resolver or None),
+        DomainSettings(hostname=config.hostname),
+    )
+
+
 def open_platform(
     config: Config, clock: Clock | None = None, resolver: Resolver | None = None
 ) -> PlatformService:
@@ -44,9 +58,4 @@ def open_platform(
     if config.resolver:
         parse_nameserver(config.resolver)  # a bad --resolver is a ConfigError now, not later
     store = open_platform_store(config)
-    return PlatformService(
-        store,
-        clock or SystemClock(),
-        resolver or LazyResolver(config.resolver or None),
-        DomainSettings(hostname=config.hostname),
-    )
+    return platform_service(config, store, clock or SystemClock(), resolver)

@@ -1,0 +1,310 @@
+"""The management API, `/api/v2`: projects, SMTP and IP credentials, API keys, sending domains
+(records, verification, DKIM rotation), verified addresses and quota usage.
+
+JSON in and out; errors are `{"Error": ..., "Field": ...}` with a 4xx status (the
+application's PostroomError handler, api/errors.py). Bodies are the shapes of
+postroom.platform.views: DKIM private keys, digests and hashes never appear; an SMTP password
+or API key token only in the response that creates it. `GET /api/v2/openapi.json` describes
+every endpoint (api/openapi_v2.py).
+
+Authentication (admin session or an API key with the `manage` scope) is put in front of these
+routes by whoever mounts them; the handlers take the service from the ManagementContext they
+are built with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from postroom.api.mailpit import json_body
+from postroom.core.errors import InvalidInput
+from postroom.platform import views
+from postroom.platform.service import UNSET, PlatformService
+
+__all__ = ["PREFIX", "ManagementContext", "routes"]
+
+PREFIX = "/api/v2"
+T = TypeVar("T")
+Json = dict[str, Any]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class ManagementContext:
+    service: PlatformService
+
+
+def _text(body: Json, key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise InvalidInput(f"{key} is required", key)
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{key} must be a string", key)
+    return value
+
+
+def _list(body: Json, key: str) -> list[Any] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidInput(f"{key} must be an array of strings", key)
+    return value
+
+
+def _json(data: Json, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+def routes(ctx: ManagementContext) -> list[BaseRoute]:
+    """The /api/v2 routes, bound to `ctx`'s service."""
+    service = ctx.service
+
+    async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def p(request: Request, name: str = "project") -> str:
+        value: str = request.path_params[name]
+        return value
+
+    # -- projects ----------------------------------------------------------------------
+
+    async def list_projects(request: Request) -> Response:
+        items = await run(service.list_projects)
+        return _json({"projects": [views.project(x) for x in items]})
+
+    async def create_project(request: Request) -> Response:
+        body = await json_body(request)
+        project = await run(
+            service.create_project,
+            _text(body, "id", required=True),
+            _text(body, "name"),
+            _text(body, "mode") or "capture",
+            body.get("daily_quota"),
+            body.get("rate_limit"),
+        )
+        return _json(views.project(project), 201)
+
+    async def get_project(request: Request) -> Response:
+        return _json(views.project(await run(service.get_project, p(request))))
+
+    async def update_project(request: Request) -> Response:
+        body = await json_body(request)
+        changes: dict[str, Any] = {}
+        for key in ("name", "mode"):
+            if key in body:
+                changes[key] = _text(body, key, required=True)
+        for key in ("daily_quota", "rate_limit"):
+            changes[key] = body.get(key, UNSET)
+        unknown = set(body) - {"name", "mode", "daily_quota", "rate_limit"}
+        if unknown:
+            field = sorted(unknown)[0]
+            raise InvalidInput(f"{field} cannot be changed", field)
+        project = await run(service.update_project, p(request), **changes)
+        return _json(views.project(project))
+
+    async def delete_project(request: Request) -> Response:
+        await run(service.delete_project, p(request))
+        return _json({"deleted": p(request)})
+
+    async def usage(request: Request) -> Response:
+        return _json(views.usage(p(request), await run(service.usage, p(request))))
+
+    # -- SMTP credentials --------------------------------------------------------------
+
+    async def list_credentials(request: Request) -> Response:
+        items = await run(service.list_smtp_credentials, p(request))
+        return _json(
+            {"project": p(request), "credentials": [views.smtp_credential(c) for c in items]}
+        )
+
+    async def create_credential(request: Request) -> Response:
+        body = await json_body(request)
+        issued = await run(
+            service.create_smtp_credential,
+            p(request),
+            _text(body, "username"),
+            _list(body, "allowed_from") or (),
+        )
+        return _json(views.issued_smtp_credential(issued), 201)
+
+    async def delete_credential(request: Request) -> Response:
+        credential = p(request, "credential")
+        await run(service.delete_smtp_credential, p(request), credential)
+        return _json({"deleted": credential})
+
+    # -- IP credentials ----------------------------------------------------------------
+
+    async def list_ip(request: Request) -> Response:
+        items = await run(service.list_ip_credentials, p(request))
+        return _json(
+            {"project": p(request), "credentials": [views.ip_credential(c) for c in items]}
+        )
+
+    async def create_ip(request: Request) -> Response:
+        body = await json_body(request)
+        network = _text(body, "network", required=True)
+        credential = await run(service.create_ip_credential, p(request), network)
+        return _json(views.ip_credential(credential), 201)
+
+    async def delete_ip(request: Request) -> Response:
+        credential = p(request, "credential")
+        await run(service.delete_ip_credential, p(request), credential)
+        return _json({"deleted": credential})
+
+    # -- API keys ----------------------------------------------------------------------
+
+    async def list_keys(request: Request) -> Response:
+        items = await run(service.list_api_keys, p(request))
+        return _json({"project": p(request), "api_keys": [views.api_key(k) for k in items]})
+
+    async def create_key(request: Request) -> Response:
+        body = await json_body(request)
+        issued = await run(
+            service.create_api_key,
+            p(request),
+            _text(body, "name", required=True),
+            _list(body, "scopes") or ["send"],
+        )
+        return _json(views.issued_api_key(issued), 201)
+
+    async def delete_key(request: Request) -> Response:
+        key_id = p(request, "key_id")
+        await run(service.delete_api_key, p(request), key_id)
+        return _json({"deleted": key_id})
+
+    # -- domains -----------------------------------------------------------------------
+
+    async def list_domains(request: Request) -> Response:
+        items = await run(service.list_domains, p(request))
+        return _json({"project": p(request), "domains": [views.domain(d) for d in items]})
+
+    async def add_domain(request: Request) -> Response:
+        body = await json_body(request)
+        report = await run(
+            lambda: service.add_domain(
+                p(request),
+                _text(body, "domain", required=True) or "",
+                algorithm=_text(body, "algorithm"),
+                private_key=_text(body, "private_key"),
+                selector=_text(body, "selector"),
+            )
+        )
+        return _json(views.domain_report(report), 201)
+
+    async def get_domain(request: Request) -> Response:
+        report = await run(service.records, p(request), p(request, "domain"))
+        return _json(views.domain_report(report))
+
+    async def delete_domain(request: Request) -> Response:
+        domain = p(request, "domain")
+        await run(service.delete_domain, p(request), domain)
+        return _json({"deleted": domain})
+
+    async def verify_domain(request: Request) -> Response:
+        report = await service.verify(p(request), p(request, "domain"))
+        return _json(views.domain_report(report))
+
+    async def rotate_domain(request: Request) -> Response:
+        body = await json_body(request)
+        key = await run(
+            lambda: service.rotate(
+                p(request),
+                p(request, "domain"),
+                algorithm=_text(body, "algorithm"),
+                private_key=_text(body, "private_key"),
+                selector=_text(body, "selector"),
+            )
+        )
+        return _json(
+            {"project": p(request), "domain": p(request, "domain"), "key": views.dkim_key(key)},
+            201,
+        )
+
+    async def activate_domain(request: Request) -> Response:
+        body = await json_body(request)
+        selector = _text(body, "selector", required=True) or ""
+        domain = await service.activate(p(request), p(request, "domain"), selector)
+        return _json(views.domain(domain))
+
+    # -- verified addresses ------------------------------------------------------------
+
+    async def list_addresses(request: Request) -> Response:
+        items = await run(service.list_verified_addresses, p(request))
+        return _json(
+            {"project": p(request), "addresses": [views.verified_address(a) for a in items]}
+        )
+
+    async def add_address(request: Request) -> Response:
+        body = await json_body(request)
+        address = _text(body, "address", required=True) or ""
+        entry = await run(service.add_verified_address, p(request), address)
+        return _json(views.verified_address(entry), 201)
+
+    async def delete_address(request: Request) -> Response:
+        address = p(request, "address")
+        await run(service.delete_verified_address, p(request), address)
+        return _json({"deleted": address})
+
+    async def openapi(request: Request) -> Response:
+        from postroom.api.openapi_v2 import document
+
+        return _json(document())
+
+    project = f"{PREFIX}/projects/{{project}}"
+    domain = f"{project}/domains/{{domain}}"
+    table: list[tuple[str, str, Handler]] = [
+        ("GET", f"{PREFIX}/openapi.json", openapi),
+        ("GET", f"{PREFIX}/projects", list_projects),
+        ("POST", f"{PREFIX}/projects", create_project),
+        ("GET", project, get_project),
+        ("PATCH", project, update_project),
+        ("DELETE", project, delete_project),
+        ("GET", f"{project}/usage", usage),
+        ("GET", f"{project}/smtp-credentials", list_credentials),
+        ("POST", f"{project}/smtp-credentials", create_credential),
+        ("DELETE", f"{project}/smtp-credentials/{{credential}}", delete_credential),
+        ("GET", f"{project}/ip-credentials", list_ip),
+        ("POST", f"{project}/ip-credentials", create_ip),
+        ("DELETE", f"{project}/ip-credentials/{{credential:path}}", delete_ip),
+        ("GET", f"{project}/api-keys", list_keys),
+        ("POST", f"{project}/api-keys", create_key),
+        ("DELETE", f"{project}/api-keys/{{key_id}}", delete_key),
+        ("GET", f"{project}/domains", list_domains),
+        ("POST", f"{project}/domains", add_domain),
+        ("GET", domain, get_domain),
+        ("DELETE", domain, delete_domain),
+        ("GET", f"{domain}/records", get_domain),
+        ("POST", f"{domain}/verify", verify_domain),
+        ("POST", f"{domain}/rotate", rotate_domain),
+        ("POST", f"{domain}/activate", activate_domain),
+        ("GET", f"{project}/verified-addresses", list_addresses),
+        ("POST", f"{project}/verified-addresses", add_address),
+        ("DELETE", f"{project}/verified-addresses/{{address}}", delete_address),
+    ]
+    by_path: dict[str, dict[str, Handler]] = {}
+    for method, path, handler in table:
+        by_path.setdefault(path, {})[method] = handler
+    return [
+        Route(path, _dispatch(handlers), methods=list(handlers))
+        for path, handlers in by_path.items()
+    ]
+
+
+def _dispatch(handlers: dict[str, Handler]) -> Handler:
+    """One Route per path (so that a wrong method is a 405, not a 404)."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
