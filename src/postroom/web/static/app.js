@@ -66,6 +66,19 @@ const messageView = new MessageView(el.message, {
 
 // ---------------------------------------------------------------- routing
 
+/** The first page of the list as the server embedded it in the shell, if it did. */
+function pageFromShell() {
+  const block = document.getElementById('first-page');
+  if (!block) return null;
+  block.remove();
+  try {
+    const data = JSON.parse(block.textContent);
+    return data && data.page && Array.isArray(data.page.messages) ? data : null;
+  } catch {
+    return null;
+  }
+}
+
 function readLocation() {
   const url = new URL(location.href);
   let id = null;
@@ -439,9 +452,13 @@ function connectEvents() {
     el.live.querySelector('.live-text').textContent = text;
     el.live.title = value === 'live' ? 'New mail appears as it arrives' : text;
   };
+  let opened = false;
   source.addEventListener('open', () => {
     setLive('live', 'Live');
-    if (wasDown) loadList(); // catch up with what happened while disconnected
+    // Catch up with what happened before the stream was open: while disconnected, or between
+    // the server rendering the first page and this subscription.
+    if (wasDown || (!opened && state.page)) reloadSoon();
+    opened = true;
     wasDown = false;
   });
   source.addEventListener('error', () => {
@@ -638,6 +655,16 @@ setInterval(() => listView.tick(), 30000);
   el.search.value = loc.q;
   if (loc.id) openMessage(loc.id, { push: false });
   else syncUrl(false);
-  loadList();
+  const first = pageFromShell();
+  if (first && first.q === state.q && first.start === state.start) {
+    // The server sent the first page with the HTML (rows and JSON): no request needed.
+    listView.adopt(first.page.messages);
+    state.page = first.page;
+    state.tags = first.page.tags || [];
+    renderList();
+  } else {
+    listView.clear();
+    loadList();
+  }
   connectEvents();
 }
