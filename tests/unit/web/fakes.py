@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -70,7 +71,7 @@ class FakeStore:
             start,
         )
 
-    def tags(self, project: str) -> list[str]:
+    def tags(self, project: str) -> builtins.list[str]:
         return sorted({t for r in self.records for t in r.tags})
 
 
