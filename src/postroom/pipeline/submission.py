@@ -149,13 +149,16 @@ class SubmissionSteps:
         binary = incoming.envelope.mail_params.get("BODY") == "BINARYMIME"
         data = fix_up(parsed, message_id=message_id, id_domain=from_domain, now=now, binary=binary)
         project = view.project
-        live = project.mode == "live"
-        if live:
-            domain = view.domains.get(from_domain)
-            if domain is not None:
-                data = sign(data, self.signers.signers_for(domain)) + data
         recipients = len(dict.fromkeys(incoming.envelope.recipients))
         reservation = await self.quota.reserve(project, recipients)
+        live = project.mode == "live"
+        domain = view.domains.get(from_domain) if live else None
+        if domain is not None:
+            try:
+                data = sign(data, self.signers.signers_for(domain)) + data
+            except BaseException:
+                self.quota.release(reservation)
+                raise
         return Prepared(data, "queued" if live else "captured", reservation)
 
 
