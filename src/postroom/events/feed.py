@@ -1,0 +1,78 @@
+"""Announce messages stored by other processes (SMTP workers, other nodes on PostgreSQL).
+
+The HTTP process's event bus only hears what its own pipeline accepts. When other processes
+write to the same database, this feed polls for recently created messages and publishes a
+`new` event for each one not yet announced. It looks back over a window (not from a cursor),
+because on PostgreSQL concurrent transactions can commit out of id order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import timedelta
+
+from postroom.core.clock import Clock
+from postroom.core.ports import MessageStore
+from postroom.core.search import SearchQuery, Term
+from postroom.events.bus import EventBus, MessageEvent
+
+log = logging.getLogger("postroom.events")
+
+
+class ChangeFeed:
+    def __init__(
+        self,
+        store: MessageStore,
+        bus: EventBus,
+        clock: Clock,
+        projects: Sequence[str],
+        *,
+        interval: float = 0.25,
+        window: float = 30.0,
+        page: int = 500,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._projects = tuple(projects)
+        self._interval = interval
+        self._window = window
+        self._page = page
+        # Ids announced recently (by this feed or by the local pipeline), oldest first.
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def _remember(self, message_id: str) -> None:
+        self._seen[message_id] = None
+        while len(self._seen) > 100_000:
+            self._seen.popitem(last=False)
+
+    async def run(self) -> None:
+        async with self._bus.subscribe() as local:
+            while True:
+                while not local.empty():
+                    event = local.get_nowait()
+                    if event.type == "new" and event.record is not None:
+                        self._remember(event.record.id)
+                try:
+                    await self.poll_once()
+                except Exception:
+                    log.exception("change feed poll failed")
+                await asyncio.sleep(self._interval)
+
+    async def poll_once(self) -> int:
+        """Publish unseen recent messages; return how many were published."""
+        since = self._clock.now() - timedelta(seconds=self._window)
+        query = SearchQuery((Term("after", when=since),))
+        published = 0
+        for project in self._projects:
+            page = await asyncio.to_thread(self._store.list, project, query, 0, self._page)
+            for record in reversed(page.messages):  # oldest first
+                if record.id in self._seen:
+                    continue
+                self._remember(record.id)
+                self._bus.publish(MessageEvent("new", project, record=record))
+                published += 1
+        return published
