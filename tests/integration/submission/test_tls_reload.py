@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import trustme
 
 from .client import Client
@@ -145,3 +146,18 @@ async def test_sighup_reloads_the_certificate_of_a_running_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+async def test_tls_below_1_2_is_refused(env: Env) -> None:
+    context = ssl.create_default_context(cafile=str(env.ca_file))
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.maximum_version = ssl.TLSVersion.TLSv1_1
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    try:
+        await Client.connect(env.submissions_port, tls=context)
+    except (ssl.SSLError, ConnectionError):
+        pass
+    else:
+        raise AssertionError("a TLS 1.1 handshake succeeded")
+    assert await peer_certificate(env, env.ca_file, starttls=False)  # TLS 1.2+ still works
