@@ -12,6 +12,7 @@ project's submitted messages are stored as captured.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from postroom.core.clock import Clock
@@ -29,6 +30,7 @@ from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 
 log = logging.getLogger("postroom.pipeline")
 
+INLINE_PARSE_LIMIT = 64 * 1024
 INLINE_PARSE_LIMIT = 64 * 1024
 BARE_LINE_ENDINGS_TAG = "bare-line-endings"
 BARE_LINE_ENDINGS_WARNING = (
@@ -77,7 +79,11 @@ class AcceptancePipeline:
             data = prepared.data
             status = prepared.status
         raw = received_header(incoming.session, incoming.envelope, message_id, now) + data
-        summary = summarize(raw)
+        # Small messages parse faster than a thread hop; large ones must not stall the loop.
+        if len(raw) > INLINE_PARSE_LIMIT:
+            summary = await asyncio.to_thread(summarize, raw)
+        else:
+            summary = summarize(raw)
         tags = tags_for(summary, incoming.envelope.recipients)
         warnings: tuple[str, ...] = ()
         if incoming.bare_line_endings:
