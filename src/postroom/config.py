@@ -93,6 +93,12 @@ class Config:
     submission_allow_insecure_auth: bool = False
     submission_auth_max_failures: int = 5
     submission_auth_window: float = 300.0
+    domain_check_interval: float = 600.0
+    session_idle_timeout: float = 12 * 3600.0
+    session_lifetime: float = 7 * 86400.0
+    secure_cookies: bool = False
+    login_max_failures: int = 10
+    login_failure_window: float = 300.0
 
 
 # option name -> help text. Types and defaults come from Config.
@@ -127,6 +133,15 @@ HELP: dict[str, str] = {
     "submission_auth_max_failures": "Failed AUTH per client IP in the window before throttling "
     "(0 = never throttle).",
     "submission_auth_window": "The window of submission_auth_max_failures, e.g. 5m.",
+    "domain_check_interval": "How often unverified sending domains are checked in DNS again "
+    "(verified ones 24 times less often), e.g. 10m; 0 = never.",
+    "session_idle_timeout": "A web login ends after this long without a request, e.g. 12h.",
+    "session_lifetime": "A web login ends this long after it began, whatever its use, e.g. 7d.",
+    "secure_cookies": "Always mark login cookies Secure (else only when the request came over "
+    "HTTPS, X-Forwarded-Proto from a proxy on 127.0.0.1 included).",
+    "login_max_failures": "Failed web logins per client IP in the window before further "
+    "attempts are refused (0 = never).",
+    "login_failure_window": "The window of login_max_failures, e.g. 5m.",
 }
 
 
@@ -194,4 +209,11 @@ def load_config(
         raise ConfigError("--submission-auth-max-failures: expected 0 or more")
     if config.submission_auth_window <= 0:
         raise ConfigError("--submission-auth-window: expected a positive duration")
+    if config.domain_check_interval < 0:
+        raise ConfigError("--domain-check-interval: expected a duration, or 0 for never")
+    for name in ("session_idle_timeout", "session_lifetime", "login_failure_window"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')}: expected a positive duration")
+    if config.login_max_failures < 0:
+        raise ConfigError("--login-max-failures: expected 0 or more")
     return config
