@@ -9,6 +9,7 @@ something. It also listens for dialogs, console markers, title and window change
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -185,8 +186,9 @@ def test_hostile_message_is_inert(
     # so its silence above was real. Scripts still do not run.
     page.get_by_role("tab", name="HTML").click()
     page.get_by_role("switch", name="Load remote content").check()
+    expect(page.locator("iframe.html-frame")).to_have_attribute("src", re.compile(r"remote=1"))
     expect(page.frame_locator("iframe.html-frame").locator("#marker")).to_be_visible()
-    for _ in range(50):  # the switch reloads the frame; wait for its images (up to 5 s)
+    for _ in range(150):  # the frame reloads with remote content allowed; wait for its images
         if "/remote-img" in recorder.paths:
             break
         page.wait_for_timeout(100)

@@ -125,33 +125,41 @@ function applyLocation() {
 
 let listRequest = 0;
 let listAbort = null;
+let listLoading = Promise.resolve();
 
-async function loadList() {
+/** Load the list for the current state. The promise settles when the list on screen is the
+ * one the state asks for, even if a newer load replaced this one meanwhile. */
+function loadList() {
+  listLoading = loadListNow();
+  return listLoading;
+}
+
+async function loadListNow() {
   const ticket = ++listRequest;
   if (listAbort) listAbort.abort();
   listAbort = new AbortController();
   el.listPane.setAttribute('aria-busy', 'true');
   try {
     const page = await api.list(state.q, state.start, PAGE_SIZE, listAbort.signal);
-    if (ticket !== listRequest) return;
+    if (ticket !== listRequest) return listLoading; // superseded: wait for the newer load
     if (state.start > 0 && page.messages.length === 0 && page.messages_count > 0) {
       // The page we were on is gone (deletions): go to the last one that exists.
       state.start = Math.max(0, Math.floor((page.messages_count - 1) / PAGE_SIZE) * PAGE_SIZE);
       syncUrl(false);
-      loadList();
-      return;
+      return loadList();
     }
     state.page = page;
     state.listError = null;
     state.tags = page.tags || [];
   } catch (error) {
-    if (error && error.name === 'AbortError') return;
-    if (ticket !== listRequest) return;
+    if (ticket !== listRequest) return listLoading;
+    if (error && error.name === 'AbortError') return listLoading;
     state.listError = error;
   } finally {
     if (ticket === listRequest) el.listPane.removeAttribute('aria-busy');
   }
   renderList();
+  return undefined;
 }
 
 const reloadSoon = debounce(loadList, 150);
