@@ -11,14 +11,15 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from postroom.api.app import build_app
+from postroom.api.app import SecurityHeaders, build_app
+from postroom.api.auth import Authenticator, AuthGate, AuthSettings
 from postroom.api.context import ApiContext
 from postroom.config import Config, HostPort
 from postroom.core.clock import Clock, SystemClock
@@ -34,6 +35,7 @@ from postroom.pipeline.quota import QuotaTracker
 from postroom.pipeline.signing import SignerCache
 from postroom.pipeline.submission import SubmissionDoor, SubmissionSteps
 from postroom.pipeline.throttle import AuthThrottle
+from postroom.platform.service import PlatformService
 from postroom.smtp.protocol import SessionPolicy, SmtpSession
 from postroom.smtp.server import Listener, SmtpServer
 from postroom.smtp.tls import ReloadableContext, generate_self_signed
@@ -100,7 +102,10 @@ class Application:
         self.bus = EventBus()
         self.store: MessageStore | None = None
         self.platform: PlatformStore | None = platform
+        self.platform_service: PlatformService | None = None
+        self.auth: Authenticator | None = None
         self._close_platform: Callable[[], None] | None = None
+        self._domain_task: asyncio.Task[None] | None = None
         self.pipeline: AcceptancePipeline | None = None
         self.smtp: SmtpServer | None = None
         self.submission_door: SubmissionDoor | None = None
@@ -270,6 +275,7 @@ class Application:
             self.platform = sql_platform
             self._close_platform = sql_platform.close
         platform = self.platform
+        await self._check_access(platform)
         steps = SubmissionSteps(
             ProjectDirectory(platform, self.clock),
             QuotaTracker(platform, self.clock, self.metrics),
@@ -310,8 +316,22 @@ class Application:
             started=self.clock.monotonic(),
             database_label=_database_label(cfg),
         )
-        management = _management_routes(cfg, platform, self.clock)
-        app = build_app(context, extra_routes=[*_web_routes(context), *management])
+        assert self.platform_service is not None and self.auth is not None
+        service, auth = self.platform_service, self.auth
+        admin = _admin_pages(service, auth, cfg)
+        management = _management_routes(service)
+        main_app = build_app(
+            context,
+            extra_routes=[*_web_routes(context), *(admin.routes if admin else []), *management],
+        )
+
+        def project_app(project: str) -> Any:
+            # The testing API of one project, for the API keys of that project.
+            return build_app(replace(context, project=project))
+
+        app = SecurityHeaders(
+            AuthGate(auth, main_app, project_app, admin.error_page if admin else None)
+        )
         uv_config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
         )
@@ -324,6 +344,8 @@ class Application:
             await asyncio.sleep(0.01)
         if cfg.max_messages or cfg.max_age:
             self._prune_task = asyncio.create_task(self._prune_loop())
+        if cfg.domain_check_interval > 0:
+            self._domain_task = asyncio.create_task(self._domain_checks(service))
         log.info(
             "postroom ready",
             extra={
@@ -331,6 +353,30 @@ class Application:
                 "http": f"{cfg.http.host}:{self.http_port}",
             },
         )
+
+    async def _check_access(self, platform: PlatformStore) -> None:
+        """Build the platform service and the authenticator; refuse to serve the UI and the
+        APIs beyond loopback while no admin user exists (ConfigError, nothing left open)."""
+        from postroom.platform.factory import platform_service
+
+        cfg = self.config
+        service = platform_service(cfg, platform, self.clock)
+        auth = Authenticator(service, self.clock, AuthSettings.from_config(cfg), cfg.http)
+        try:
+            await auth.check_listen_policy()
+        except BaseException:
+            await self.stop()
+            raise
+        self.platform_service, self.auth = service, auth
+
+    async def _domain_checks(self, service: PlatformService) -> None:
+        """Re-check sending domains in DNS every domain_check_interval (the first round one
+        interval after start), and retire DKIM keys past their grace period."""
+        from postroom.platform.checks import run_domain_checks
+
+        interval = self.config.domain_check_interval
+        await asyncio.sleep(interval)
+        await run_domain_checks(service, interval, self.clock)
 
     async def _prune_loop(self) -> None:
         while True:
@@ -356,6 +402,8 @@ class Application:
     async def stop(self) -> None:
         if self._prune_task:
             self._prune_task.cancel()
+        if self._domain_task:
+            self._domain_task.cancel()
         if self._maintenance_task:
             self._maintenance_task.cancel()
         for server in self.submission_servers.values():
@@ -403,12 +451,27 @@ def _web_routes(context: ApiContext) -> list[Any]:
     return list(routes(context))
 
 
-def _management_routes(cfg: Config, platform: PlatformStore, clock: Clock) -> list[Any]:
-    """/api/v2 on the platform service (authentication goes in front of it)."""
+def _management_routes(service: PlatformService) -> list[Any]:
+    """/api/v2 on the platform service (the AuthGate in front of the app guards it)."""
     from postroom.api.management import ManagementContext, routes
-    from postroom.platform.factory import platform_service
 
-    return list(routes(ManagementContext(platform_service(cfg, platform, clock))))
+    return list(routes(ManagementContext(service)))
+
+
+@dataclass
+class _AdminPages:
+    routes: list[Any]
+    error_page: Any
+
+
+def _admin_pages(service: PlatformService, auth: Authenticator, cfg: Config) -> _AdminPages | None:
+    """Login, logout and the admin pages (web/admin), when that package is installed."""
+    try:
+        from postroom.web.admin.routes import AdminPages, routes
+    except ImportError:
+        return None
+    pages = AdminPages(service, auth, cfg)
+    return _AdminPages(list(routes(pages)), pages.error_page)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

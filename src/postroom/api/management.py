@@ -8,8 +8,8 @@ or API key token only in the response that creates it. `GET /api/v2/openapi.json
 every endpoint (api/openapi_v2.py).
 
 Authentication (admin session or an API key with the `manage` scope) is put in front of these
-routes by whoever mounts them; the handlers take the service from the ManagementContext they
-are built with.
+routes by whoever mounts them (api/auth.py's AuthGate, which also keeps a key to its own
+project); the handlers take the service from the ManagementContext they are built with.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from postroom.api.auth import key_project
 from postroom.api.mailpit import json_body
 from postroom.core.errors import InvalidInput
 from postroom.platform import views
@@ -80,7 +81,8 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
 
     async def list_projects(request: Request) -> Response:
         items = await run(service.list_projects)
-        return _json({"projects": [views.project(x) for x in items]})
+        only = key_project(request)  # an API key sees its own project only
+        return _json({"projects": [views.project(x) for x in items if only in (None, x.id)]})
 
     async def create_project(request: Request) -> Response:
         body = await json_body(request)

@@ -1,0 +1,1 @@
+"""The admin pages: login, projects, credentials, API keys, domains and usage (`/admin/...`)."""
