@@ -31,7 +31,6 @@ from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 log = logging.getLogger("postroom.pipeline")
 
 INLINE_PARSE_LIMIT = 64 * 1024
-INLINE_PARSE_LIMIT = 64 * 1024
 BARE_LINE_ENDINGS_TAG = "bare-line-endings"
 BARE_LINE_ENDINGS_WARNING = (
     "The message used bare CR or LF line endings; Postroom normalised them to CRLF. "
