@@ -24,10 +24,11 @@ from postroom.api.context import ApiContext
 from postroom.config import Config, HostPort
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
-from postroom.core.platform import PlatformStore
+from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
 from postroom.core.types import IncomingMessage, SessionInfo
 from postroom.events.bus import EventBus, MessageEvent
+from postroom.events.feed import ChangeFeed
 from postroom.metrics import Metrics
 from postroom.pipeline.acceptance import AcceptancePipeline
 from postroom.pipeline.projects import ProjectDirectory
@@ -115,6 +116,7 @@ class Application:
         self._http: _QuietServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
+        self._feed_task: asyncio.Task[None] | None = None
         self.http_port = 0
         self.smtp_port = 0
         self.submission_port = 0
@@ -344,6 +346,9 @@ class Application:
             await asyncio.sleep(0.01)
         if cfg.max_messages or cfg.max_age:
             self._prune_task = asyncio.create_task(self._prune_loop())
+        # Messages stored by other processes (postroom ingest, other nodes) appear live too.
+        feed = ChangeFeed(self.store, self.bus, self.clock, [DEFAULT_PROJECT], interval=0.5)
+        self._feed_task = asyncio.create_task(feed.run())
         if cfg.domain_check_interval > 0:
             self._domain_task = asyncio.create_task(self._domain_checks(service))
         log.info(
@@ -400,6 +405,8 @@ class Application:
         return ids
 
     async def stop(self) -> None:
+        if self._feed_task:
+            self._feed_task.cancel()
         if self._prune_task:
             self._prune_task.cancel()
         if self._domain_task:
