@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from prometheus_client import Counter
+
 from postroom.core.clock import Clock
 from postroom.core.errors import ConfigError
 from postroom.core.ids import new_id
@@ -52,6 +54,16 @@ class AcceptancePipeline:
         self._bus = bus
         self._metrics = metrics
         self.submission = submission
+        self._counters: dict[str, tuple[Counter, Counter]] = {}
+
+    def _door_counters(self, door: str) -> tuple[Counter, Counter]:
+        """The per-door counters, looked up once (labels() is not free on the hot path)."""
+        counters = self._counters.get(door)
+        if counters is None:
+            m = self._metrics
+            counters = (m.messages_received.labels(door), m.bytes_received.labels(door))
+            self._counters[door] = counters
+        return counters
 
     async def accept(
         self,
@@ -111,10 +123,10 @@ class AcceptancePipeline:
                 self.submission.quota.release(prepared.reservation)
                 raise
             self.submission.quota.commit(prepared.reservation)
-        door = incoming.session.door
+        received, received_bytes = self._door_counters(incoming.session.door)
         self._metrics.commit_seconds.observe(self._clock.monotonic() - started)
-        self._metrics.messages_received.labels(door).inc()
-        self._metrics.bytes_received.labels(door).inc(len(raw))
+        received.inc()
+        received_bytes.inc(len(raw))
         record = MessageRecord(
             id=message_id,
             project=project,
