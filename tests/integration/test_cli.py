@@ -1,0 +1,86 @@
+"""`postroom version|send|ingest` through the real entry point."""
+
+from __future__ import annotations
+
+import mailbox
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+
+from postroom.cli import main
+from tests.harness import ServerThread, make_config
+
+
+def eml(subject: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "a@example.com"
+    msg["To"] = "b@example.com"
+    msg["Subject"] = subject
+    msg.set_content("body of " + subject)
+    return msg.as_bytes()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out.startswith("postroom 0.")
+
+
+def test_send_quick_message_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    server = ServerThread(make_config(tmp_path / "data")).start()
+    try:
+        target = f"127.0.0.1:{server.smtp_port}"
+        assert (
+            main(["send", "--server", target, "--to", "x@example.com", "--subject", "quick"]) == 0
+        )
+        file = tmp_path / "m.eml"
+        file.write_bytes(eml("from a file"))
+        assert main(["send", str(file), "--server", target, "--to", "y@example.com"]) == 0
+        with httpx.Client(base_url=server.base_url) as http:
+            subjects = [m["Subject"] for m in http.get("/api/v1/messages").json()["messages"]]
+        assert subjects == ["from a file", "quick"]
+    finally:
+        server.stop()
+    assert "sent to y@example.com" in capsys.readouterr().out
+
+
+def test_send_errors_are_clear(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["send", "--server", "nonsense", "--to", "a@b.c"]) == 2
+    assert "--server: expected HOST:PORT" in capsys.readouterr().err
+    assert main(["send", "--server", "127.0.0.1:1", "--to", "a@b.c", "--timeout", "2"]) == 1
+    assert "postroom:" in capsys.readouterr().err
+
+
+def test_ingest_eml_maildir_and_mbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    single = tmp_path / "one.eml"
+    single.write_bytes(eml("single file"))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.eml").write_bytes(eml("folder a"))
+    maildir = mailbox.Maildir(str(tmp_path / "Maildir"), create=True)
+    maildir.add(eml("maildir one"))
+    mbox = mailbox.mbox(str(tmp_path / "box.mbox"), create=True)
+    mbox.add(eml("mbox one"))
+    mbox.add(eml("mbox two"))
+    mbox.flush()
+    data = tmp_path / "data"
+    args = [str(single), str(folder), str(tmp_path / "Maildir"), str(tmp_path / "box.mbox")]
+    assert main(["ingest", "--data-dir", str(data), *args]) == 0
+    assert "imported 5 message(s)" in capsys.readouterr().out
+
+    server = ServerThread(make_config(data)).start()
+    try:
+        with httpx.Client(base_url=server.base_url) as http:
+            listing = http.get("/api/v1/messages").json()
+    finally:
+        server.stop()
+    assert sorted(m["Subject"] for m in listing["messages"]) == [
+        "folder a",
+        "maildir one",
+        "mbox one",
+        "mbox two",
+        "single file",
+    ]
+    assert main(["ingest", "--data-dir", str(data), str(tmp_path / "missing")]) == 2
+    assert "no such file" in capsys.readouterr().err
