@@ -164,6 +164,7 @@ class AdminPages:
             lstrip_blocks=True,
         )
         self.env.filters["when"] = when
+        self.env.filters["sentence"] = _sentence
         self.env.globals.update(
             record_labels=RECORD_LABELS,
             status_labels=STATUS_LABELS,
@@ -335,7 +336,7 @@ class AdminPages:
         return {
             "credentials": len(s.list_smtp_credentials(project_id)),
             "ip": len(s.list_ip_credentials(project_id)),
-            "keys": len(s.list_api_keys(project_id)),
+            "api_keys": len(s.list_api_keys(project_id)),
             "domains": len(s.list_domains(project_id)),
             "verified": sum(1 for d in s.list_domains(project_id) if d.verified),
         }
