@@ -12,33 +12,27 @@ values the scripts need (addresses, version) travel as `data-` attributes on `<b
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import mimetypes
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from postroom import __version__
 from postroom.api.context import ApiContext
 from postroom.config import HostPort
-from postroom.web import listing
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 STATIC_PREFIX = "/ui/static"
 PAGE_SIZE = 50  # rows per page of the list; the scripts read it from the shell
-# Where the streamed shell is cut: before the rows, and where the page's JSON goes.
-_ROWS = "<!--postroom:rows-->"
-_DATA = "<!--postroom:first-page-->"
+_FORM_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789*-._")
 
 _TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -116,11 +110,29 @@ def ui_config(context: ApiContext, request: Request) -> dict[str, Any]:
     }
 
 
-def list_position(request: Request) -> tuple[str, int]:
-    """The search and offset of the list the page shows (its `?q=` and `?start=`)."""
+def form_encode(value: str) -> str:
+    """application/x-www-form-urlencoded exactly as the browser's URLSearchParams writes it."""
+    out = []
+    for byte in value.encode("utf-8"):
+        if byte in _FORM_SAFE:
+            out.append(chr(byte))
+        elif byte == 0x20:
+            out.append("+")
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
+
+
+def first_page_url(request: Request) -> str:
+    """The API call the page makes first, so the shell can have the browser start it at once
+    (`<link rel=preload as=fetch>`) while the scripts load. Must match api.js byte for byte."""
     raw_start = request.query_params.get("start", "")
     start = int(raw_start) if raw_start.isdigit() and len(raw_start) < 10 else 0
-    return request.query_params.get("q", "").strip(), start
+    params = f"start={start}&limit={PAGE_SIZE}"
+    query = request.query_params.get("q", "").strip()
+    if query:
+        return f"/api/v1/search?{params}&query={form_encode(query)}"
+    return f"/api/v1/messages?{params}"
 
 
 def routes(context: ApiContext) -> list[BaseRoute]:
@@ -131,46 +143,19 @@ def routes(context: ApiContext) -> list[BaseRoute]:
         undefined=jinja2.StrictUndefined,
     )
     shell_template = environment.get_template("index.html")
-    rows_template = environment.get_template("rows.html")
     static_base = f"{STATIC_PREFIX}/{version}"
     modules = module_order(files)
 
     async def shell(request: Request) -> Response:
-        """The page, streamed: the head (which names the scripts and styles, so the browser
-        fetches them at once) goes out before the list is read; the first page of rows and the
-        same page as JSON for the scripts follow."""
-        q, start = list_position(request)
-        page_task = asyncio.create_task(listing.first_page(context, q, start, PAGE_SIZE))
         config = ui_config(context, request)
-        html = shell_template.render(
+        page = shell_template.render(
             static=static_base,
             modules=modules,
             config=config,
             page_size=PAGE_SIZE,
-            rows=Markup(_ROWS),
-            first_page=Markup(_DATA),
+            first_page=first_page_url(request),
         )
-        head, rest = html.split(_ROWS, 1)
-        middle, tail = rest.split(_DATA, 1)
-
-        async def body() -> AsyncIterator[str]:
-            yield head
-            page = await page_task
-            if page is None:
-                yield middle + tail
-                return
-            now = context.clock.now()
-            rows = [listing.row_view(m, now) for m in page["messages"]]
-            data = {"q": q, "start": start, "page": page}
-            yield rows_template.render(rows=rows)
-            yield middle
-            yield f'<script type="application/json" id="first-page">{listing.data_block(data)}'
-            yield "</script>"
-            yield tail
-
-        return StreamingResponse(
-            body(), media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
-        )
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     async def config_json(request: Request) -> Response:
         return JSONResponse(ui_config(context, request), headers={"Cache-Control": "no-cache"})

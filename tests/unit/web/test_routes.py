@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -17,22 +14,11 @@ from starlette.applications import Starlette
 from postroom import __version__
 from postroom.api.context import ApiContext
 from postroom.config import Config, HostPort
-from postroom.core.types import Address
-from postroom.web.routes import client_host, load_static, module_order, routes
-from tests.unit.web.fakes import FakeStore, FixedClock, record
+from postroom.web.routes import client_host, form_encode, load_static, module_order, routes
 
 
-def make_client(
-    smtp: HostPort,
-    smtp_port: Callable[[], int] | None = None,
-    store: FakeStore | None = None,
-) -> httpx.AsyncClient:
-    context: Any = SimpleNamespace(
-        config=Config(smtp=smtp, hostname="postroom.test"),
-        store=store or FakeStore(),
-        clock=FixedClock(),
-        project="default",
-    )
+def make_client(smtp: HostPort, smtp_port: Callable[[], int] | None = None) -> httpx.AsyncClient:
+    context: Any = SimpleNamespace(config=Config(smtp=smtp, hostname="postroom.test"))
     if smtp_port is not None:
         context.smtp_port = smtp_port
     app = Starlette(routes=routes(cast(ApiContext, context)))
@@ -129,67 +115,15 @@ def test_client_host_and_module_order(tmp_path: Path) -> None:
     assert load_static(tmp_path)[0] != version
 
 
-def first_page_json(page: str) -> dict[str, Any]:
-    match = re.search(r'<script type="application/json" id="first-page">(.*?)</script>', page, re.S)
-    assert match, "no first-page data block"
-    data: dict[str, Any] = json.loads(match.group(1))
-    return data
+def test_form_encoding_matches_url_search_params() -> None:
+    # What `new URLSearchParams({query: ...}).toString()` gives in a browser.
+    assert form_encode("a b:c~*'é-._/") == "a+b%3Ac%7E*%27%C3%A9-._%2F"
 
 
-async def test_shell_carries_the_first_page_as_rows_and_json() -> None:
-    store = FakeStore(
-        [
-            record(2, "Newest", tags=("a", "b", "c", "d")),
-            record(1, "Older", read=True, age=timedelta(days=3)),
-        ]
-    )
-    client = make_client(HostPort("127.0.0.1", 1025), store=store)
-    page = (await client.get("/", params={"start": "0"})).text
-    rows = re.findall(r'<a class="row[^"]*" href="/message/(\w+)"', page)
-    assert rows == [store.records[0].id, store.records[1].id]
-    assert '<a class="row unread" href="/message/' in page
-    assert '<span class="row-subject">Newest</span>' in page
-    assert '<time class="row-time" datetime="2025-03-14T14:55:00Z"' in page
-    assert ">5 min ago</time>" in page and ">3 days ago</time>" in page
-    assert "To: </span>Bob, carol@example.com</span>" in page
-    assert '<span class="tag tag-more" title="d">+1</span>' in page
-    assert '<span class="row-size">2.0 KB</span>' in page
-    data = first_page_json(page)
-    assert data["q"] == "" and data["start"] == 0
-    assert data["page"]["total"] == 2 and data["page"]["unread"] == 1
-    assert [m["Subject"] for m in data["page"]["messages"]] == ["Newest", "Older"]
-    assert data["page"]["tags"] == ["a", "b", "c", "d"]
-
-
-async def test_shell_list_follows_the_url_search_and_offset() -> None:
-    store = FakeStore([record(1, "One")])
-    client = make_client(HostPort("127.0.0.1", 1025), store=store)
-    page = (await client.get("/message/X", params={"q": " tag:a ", "start": "50"})).text
-    query, start, limit = store.calls[-1]
-    assert query is not None and query.terms[0].field == "tag" and (start, limit) == (50, 50)
-    assert first_page_json(page)["q"] == "tag:a"
-    page = (await client.get("/", params={"start": "-5"})).text
-    assert store.calls[-1][1] == 0 and first_page_json(page)["start"] == 0
-
-
-async def test_without_a_first_page_the_scripts_fetch_it() -> None:
-    for store, params in [(FakeStore(fail=True), {}), (FakeStore(), {"q": "before:nonsense"})]:
-        client = make_client(HostPort("127.0.0.1", 1025), store=store)
-        response = await client.get("/", params=params)
-        assert response.status_code == 200
-        assert 'id="first-page"' not in response.text
-        assert (
-            '<ul class="message-list" id="message-list" aria-label="Messages, newest first"></ul>'
-            in response.text
-        )
-        assert response.text.rstrip().endswith("</html>")
-
-
-async def test_message_data_cannot_escape_the_rows_or_the_data_block() -> None:
-    hostile = "</script><script>alert(1)</script><!--"
-    store = FakeStore([record(1, hostile, tags=("<b>x</b>",), sender=Address(hostile, "e@x"))])
-    page = (await make_client(HostPort("127.0.0.1", 1025), store=store).get("/")).text
-    assert "<script>alert(1)" not in page
-    assert page.count("</script>") == 2  # the module script and the data block
-    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in page
-    assert first_page_json(page)["page"]["messages"][0]["Subject"] == hostile
+async def test_shell_preloads_the_first_list_request() -> None:
+    client = make_client(HostPort("127.0.0.1", 1025))
+    page = (await client.get("/")).text
+    assert '<link rel="preload" href="/api/v1/messages?start=0&amp;limit=50" as="fetch"' in page
+    page = (await client.get("/message/X", params={"q": " tag:a b ", "start": "100"})).text
+    assert 'href="/api/v1/search?start=100&amp;limit=50&amp;query=tag%3Aa+b"' in page
+    assert 'href="/api/v1/messages?start=0&amp;limit=50"' in (await client.get("/?start=-5")).text

@@ -10,11 +10,21 @@ export class ApiError extends Error {
 
 const enc = encodeURIComponent;
 
+/** With an admin logged in, changes must carry the session's CSRF token (see api/auth.py). */
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)postroom_csrf=([^;]*)/);
+  return match ? decodeURIComponent(match[1]) : '';
+}
+
 async function call(method, path, { body, as = 'json', signal, cache = 'no-store' } = {}) {
   const init = { method, cache, signal, headers: {} };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
+  }
+  if (method !== 'GET') {
+    const token = csrfToken();
+    if (token) init.headers['X-CSRF-Token'] = token;
   }
   let response;
   try {

@@ -66,19 +66,6 @@ const messageView = new MessageView(el.message, {
 
 // ---------------------------------------------------------------- routing
 
-/** The first page of the list as the server embedded it in the shell, if it did. */
-function pageFromShell() {
-  const block = document.getElementById('first-page');
-  if (!block) return null;
-  block.remove();
-  try {
-    const data = JSON.parse(block.textContent);
-    return data && data.page && Array.isArray(data.page.messages) ? data : null;
-  } catch {
-    return null;
-  }
-}
-
 function readLocation() {
   const url = new URL(location.href);
   let id = null;
@@ -463,9 +450,8 @@ function connectEvents() {
   let opened = false;
   source.addEventListener('open', () => {
     setLive('live', 'Live');
-    // Catch up with what happened before the stream was open: while disconnected, or between
-    // the server rendering the first page and this subscription.
-    if (wasDown || (!opened && state.page)) reloadSoon();
+    if (wasDown) reloadSoon(); // catch up with what happened while disconnected
+    else if (!opened) checkFirstPage();
     opened = true;
     wasDown = false;
   });
@@ -477,6 +463,26 @@ function connectEvents() {
   source.addEventListener('update', () => reloadSoon());
   source.addEventListener('delete', (event) => onDelete(JSON.parse(event.data).IDs || [], false));
   source.addEventListener('truncate', (event) => onDelete(JSON.parse(event.data).IDs || [], true));
+}
+
+/**
+ * The first page was read before the event stream was open; mail that arrived (or went) in
+ * between has no event here. A one-row probe of the counts tells whether to read it again.
+ */
+async function checkFirstPage() {
+  await listLoading;
+  const shown = state.page;
+  if (!shown) return;
+  try {
+    const probe = await api.list('', 0, 1);
+    const newest = probe.messages.length ? probe.messages[0].ID : null;
+    const shownNewest = !state.q && state.start === 0 ? (shown.messages[0] || {}).ID || null : newest;
+    if (probe.total !== shown.total || probe.unread !== shown.unread || newest !== shownNewest) {
+      reloadSoon();
+    }
+  } catch {
+    // The stream just opened, so the server is there; a failed probe changes nothing.
+  }
 }
 
 function onNew(summary) {
@@ -663,16 +669,6 @@ setInterval(() => listView.tick(), 30000);
   el.search.value = loc.q;
   if (loc.id) openMessage(loc.id, { push: false });
   else syncUrl(false);
-  const first = pageFromShell();
-  if (first && first.q === state.q && first.start === state.start) {
-    // The server sent the first page with the HTML (rows and JSON): no request needed.
-    listView.adopt(first.page.messages);
-    state.page = first.page;
-    state.tags = first.page.tags || [];
-    renderList();
-  } else {
-    listView.clear();
-    loadList();
-  }
+  loadList(); // the shell has the browser fetch this already (<link rel=preload>)
   connectEvents();
 }

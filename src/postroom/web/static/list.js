@@ -84,25 +84,6 @@ export class ListView {
     this.rows = new Map(); // ID -> <li>
   }
 
-  /**
-   * Take over the rows the server rendered into the page for `messages` (web/templates/rows.html
-   * draws them exactly as rowContent does), without drawing them again.
-   */
-  adopt(messages) {
-    const byId = new Map(messages.map((m) => [m.ID, m]));
-    for (const li of [...this.ul.children]) {
-      const link = li.firstElementChild;
-      const m = link && byId.get(link.dataset.id);
-      if (!m) {
-        li.remove();
-        continue;
-      }
-      link.dataset.sig = signature(m);
-      this.rows.set(m.ID, li);
-    }
-    this.tick(); // the server wrote relative times in UTC; these are in local time
-  }
-
   /** Make the list show `messages` in order, reusing existing rows. */
   render(messages, openId) {
     const wanted = new Set(messages.map((m) => m.ID));
