@@ -2,7 +2,8 @@
 
 The rule, in one place (`AuthGate` applies it to every HTTP request):
 
-- `/livez`, `/readyz`, `/metrics` and the admin pages' static files are always open.
+- `/livez`, `/readyz`, `/metrics`, `/favicon.ico` and the admin pages' static files are
+  always open (no message content or secret is in them).
 - Open mode: the HTTP listener is on loopback (127.0.0.0/8, ::1, localhost) and no admin user
   exists. Everything works without logging in, as for local testing. A server on any other
   address refuses to start without an admin user (`check_listen_policy`).
@@ -79,7 +80,7 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 PRINCIPAL_KEY = "postroom.principal"
 
-PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/admin/static/",)
 LOGIN_PATHS = frozenset({"/login", "/logout"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -517,6 +518,18 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+def _return_to(request: Request) -> str:
+    """Where to go back after logging in: the page asked for; for a form posted after the
+    login expired, the page of its project (the action itself is not a page)."""
+    path = request.url.path
+    if request.method in ("GET", "HEAD"):
+        return path + (f"?{request.url.query}" if request.url.query else "")
+    parts = path.split("/")
+    if len(parts) >= 4 and parts[1:3] == ["admin", "projects"] and parts[3]:
+        return f"/admin/projects/{parts[3]}"
+    return "/admin/projects" if path.startswith("/admin") else "/"
+
+
 def _bearer(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header; None when there is no such header."""
     header = request.headers.get("authorization")
@@ -635,8 +648,8 @@ class AuthGate:
             return Principal("open"), None
         if request.url.path in LOGIN_PATHS:
             return Principal("anonymous"), None
-        if request.method in ("GET", "HEAD") and _wants_html(request):
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if _wants_html(request):
+            target = _return_to(request)
             return None, RedirectResponse(
                 f"/login?next={quote(target, safe='/')}",
                 status_code=303,

@@ -43,7 +43,7 @@ def test_pages_redirect_to_login_and_apis_answer_401(anonymous: httpx.Client) ->
             "Field": "Authorization",
         }
         assert response.headers["www-authenticate"] == 'Bearer realm="postroom"'
-    for path in ("/livez", "/readyz", "/metrics"):
+    for path in ("/livez", "/readyz", "/metrics", "/favicon.ico"):
         assert anonymous.get(path).status_code == 200, path
 
 
@@ -155,6 +155,16 @@ def test_sessions_expire_when_idle_and_at_their_lifetime(
         assert expired.status_code == 401
         page = b.page("/admin/projects")
         assert (page.status_code, page.headers["location"]) == (303, "/login?next=/admin/projects")
+        # A form posted after the login expired leads back to its project's page.
+        posted = b.client.post(
+            "/admin/projects/default/api-keys",
+            data={"name": "x", "scopes": "read", "csrf_token": "stale"},
+            headers={"Accept": "text/html"},
+        )
+        assert (posted.status_code, posted.headers["location"]) == (
+            303,
+            "/login?next=/admin/projects/default",
+        )
     finally:
         b.close()
 
