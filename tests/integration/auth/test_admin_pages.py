@@ -46,6 +46,7 @@ def test_projects_create_update_and_delete(admin: Browser) -> None:
     assert page.status_code == 200
     assert "Project created." in page.text
     assert "1,000 (1,000 left)" in text(page)
+    assert "0 SMTP credentials, 0 IP credentials 0 API keys 0 domains, 0 verified" in text(page)
     listing = text(admin.page("/admin/projects"))
     assert "Acme Inc acme Live 1,000 No limit 0 of 1,000" in listing
 
