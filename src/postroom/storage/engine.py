@@ -125,6 +125,30 @@ def _postgres_engines(url: URL) -> tuple[Engine, Engine]:
     return reader, engine
 
 
+def _open_engines(
+    target: StorageSettings | str | os.PathLike[str], read_pool: int
+) -> tuple[Target, Engine, Engine]:
+    """Reader and writer engines for `target`, with the schema migrated to the newest version."""
+    resolved = resolve_target(target)
+    if resolved.sqlite_path is not None:
+        try:
+            resolved.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the data directory: {exc}") from exc
+        writer = _sqlite_engine(resolved.url, immediate=True, pool_size=WRITE_POOL_SIZE)
+        reader = _sqlite_engine(resolved.url, immediate=False, pool_size=read_pool)
+    else:
+        reader, writer = _postgres_engines(resolved.url)
+    try:
+        with writer.begin() as connection:
+            migrate.upgrade(connection)
+    except SQLAlchemyError as exc:
+        reader.dispose()
+        writer.dispose()
+        raise StorageError(f"cannot open the database: {exc}") from exc
+    return resolved, reader, writer
+
+
 def open_store(
     target: StorageSettings | str | os.PathLike[str],
     clock: Clock | None = None,
@@ -141,23 +165,7 @@ def open_store(
     `max_batch` caps the messages of one group-commit transaction; `pipeline` is how many such
     transactions may be in flight at once (one being prepared while another commits).
     """
-    resolved = resolve_target(target)
-    if resolved.sqlite_path is not None:
-        try:
-            resolved.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot create the data directory: {exc}") from exc
-        writer = _sqlite_engine(resolved.url, immediate=True, pool_size=WRITE_POOL_SIZE)
-        reader = _sqlite_engine(resolved.url, immediate=False, pool_size=READ_POOL_SIZE)
-    else:
-        reader, writer = _postgres_engines(resolved.url)
-    try:
-        with writer.begin() as connection:
-            migrate.upgrade(connection)
-    except SQLAlchemyError as exc:
-        reader.dispose()
-        writer.dispose()
-        raise StorageError(f"cannot open the database: {exc}") from exc
+    resolved, reader, writer = _open_engines(target, READ_POOL_SIZE)
     return SqlMessageStore(
         reader,
         writer,
@@ -175,21 +183,5 @@ def open_platform_store(target: StorageSettings | str | os.PathLike[str]) -> Sql
     Several processes may have it open at once (the server and the CLI). Blocking: call it
     from a worker thread in async code. Raises ConfigError or StorageError.
     """
-    resolved = resolve_target(target)
-    if resolved.sqlite_path is not None:
-        try:
-            resolved.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot create the data directory: {exc}") from exc
-        writer = _sqlite_engine(resolved.url, immediate=True, pool_size=WRITE_POOL_SIZE)
-        reader = _sqlite_engine(resolved.url, immediate=False, pool_size=WRITE_POOL_SIZE)
-    else:
-        reader, writer = _postgres_engines(resolved.url)
-    try:
-        with writer.begin() as connection:
-            migrate.upgrade(connection)
-    except SQLAlchemyError as exc:
-        reader.dispose()
-        writer.dispose()
-        raise StorageError(f"cannot open the database: {exc}") from exc
+    _, reader, writer = _open_engines(target, WRITE_POOL_SIZE)
     return SqlPlatformStore(reader, writer)
