@@ -317,6 +317,7 @@ class Application:
             ready=self.ready,
             started=self.clock.monotonic(),
             database_label=_database_label(cfg),
+            smtp_port=lambda: self.smtp_port,
         )
         assert self.platform_service is not None and self.auth is not None
         service, auth = self.platform_service, self.auth

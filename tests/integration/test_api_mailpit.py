@@ -212,6 +212,17 @@ def test_bad_input_gets_json_error_naming_the_field(
     assert body["Field"] == field and body["Error"]
 
 
+def test_send_requires_a_json_content_type(http: httpx.Client) -> None:
+    body = b'{"From": {"Email": "a@example.com"}, "To": [{"Email": "b@example.com"}]}'
+    r = http.post("/api/v1/send", content=body, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 400 and r.json()["Field"] == "Content-Type"
+    assert http.get("/api/v1/messages").json()["total"] == 0
+    ok = http.post(
+        "/api/v1/send", content=body, headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    assert ok.status_code == 200
+
+
 def test_tags(server: ServerThread, http: httpx.Client) -> None:
     tagged = simple("tagged")
     tagged["X-Tags"] = "Alpha, beta"

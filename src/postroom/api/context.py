@@ -25,3 +25,5 @@ class ApiContext:
     started: float
     database_label: str
     project: str = "default"
+    # The capture door's bound port (the config may say 0 when the port was chosen at start).
+    smtp_port: Callable[[], int] = lambda: 0

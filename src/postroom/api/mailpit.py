@@ -288,6 +288,11 @@ async def delete_tag(request: Request) -> Response:
 
 async def send(request: Request) -> Response:
     c = ctx(request)
+    # A JSON content type cannot be sent cross-origin without a CORS preflight, so a web page
+    # the developer visits cannot drop mail into an open inbox with a "simple" form POST.
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise InvalidInput("Content-Type must be application/json", "Content-Type")
     body = await json_body(request)
     envelope, data = build_message(body, c.clock, c.config.hostname)
     peer = request.client.host if request.client else ""

@@ -87,12 +87,7 @@ def client_host(address: HostPort) -> str:
 def smtp_port(context: ApiContext) -> int:
     """The capture door's real port: the configured one, or the bound one when the
     composition root offers it (config may say 0 when the port was chosen at start)."""
-    bound: Any = getattr(context, "smtp_port", None)
-    if callable(bound):
-        value = bound()
-        if isinstance(value, int) and value > 0:
-            return value
-    return context.config.smtp.port
+    return context.smtp_port() or context.config.smtp.port
 
 
 def ui_config(context: ApiContext, request: Request) -> dict[str, Any]:

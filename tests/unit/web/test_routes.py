@@ -18,9 +18,9 @@ from postroom.web.routes import client_host, form_encode, load_static, module_or
 
 
 def make_client(smtp: HostPort, smtp_port: Callable[[], int] | None = None) -> httpx.AsyncClient:
-    context: Any = SimpleNamespace(config=Config(smtp=smtp, hostname="postroom.test"))
-    if smtp_port is not None:
-        context.smtp_port = smtp_port
+    context: Any = SimpleNamespace(
+        config=Config(smtp=smtp, hostname="postroom.test"), smtp_port=smtp_port or (lambda: 0)
+    )
     app = Starlette(routes=routes(cast(ApiContext, context)))
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8025"
