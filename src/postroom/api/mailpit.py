@@ -202,6 +202,7 @@ async def get_message(request: Request) -> Response:
             "Inline": [attachment(a) for a in parsed.inline],
             "Attachments": [attachment(a) for a in parsed.attachments],
             # Postroom additions.
+            "Status": record.status,
             "Warnings": list(record.warnings),
             "Defects": list(parsed.defects),
             "Envelope": {

@@ -53,6 +53,7 @@ def message_summary(record: MessageRecord) -> Json:
         "Attachments": s.attachment_count,
         "Snippet": s.snippet,
         # Postroom additions (Mailpit clients ignore unknown fields).
+        "Status": record.status,  # captured, or queued for a live project's outbound mail
         "Warnings": list(record.warnings),
     }
 

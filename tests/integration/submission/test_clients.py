@@ -163,3 +163,25 @@ async def test_swaks_sees_the_refusals(env: Env) -> None:
         "554 5.7.1 Message rejected: Email address is not verified. The following identities "
         "failed the check: intruder@other.example"
     ) in output
+
+
+def test_live_mail_is_visible_as_queued_to_the_projects_read_key(env: Env) -> None:
+    import httpx
+
+    from postroom.core.platform import ApiKey
+    from postroom.core.secrets import new_api_key
+
+    issued = new_api_key()
+    env.platform.add_api_key(
+        ApiKey(issued.key_id, "acme", "reader", ("read",), issued.digest, env.clock.now())
+    )
+    with env.smtp() as client:
+        client.sendmail("app@example.com", ["ann@example.net"], MESSAGE)
+    headers = {"Authorization": f"Bearer {issued.token}"}
+    with httpx.Client(base_url=env.server.base_url, headers=headers, timeout=30) as http:
+        listing = http.get("/api/v1/messages").json()
+        assert [(m["Subject"], m["Status"]) for m in listing["messages"]] == [("Welcome", "queued")]
+        message = http.get(f"/api/v1/message/{listing['messages'][0]['ID']}").json()
+        assert message["Status"] == "queued"
+    with httpx.Client(base_url=env.server.base_url, timeout=30) as http:
+        assert http.get("/api/v1/messages").json()["total"] == 0  # not in the capture inbox
