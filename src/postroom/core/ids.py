@@ -19,19 +19,22 @@ _SHIFTS = tuple(range(120, -10, -10))
 
 class _Random(threading.local):
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.rng = random.Random(os.urandom(32))
 
 
 _local = _Random()
 
 
+def _reseed() -> None:
+    """A forked child must not repeat its parent's sequence."""
+    _local.rng = random.Random(os.urandom(32))
+
+
+os.register_at_fork(after_in_child=_reseed)
+
+
 def _bits80() -> int:
-    state = _local
-    if state.pid != os.getpid():  # a forked child must not repeat its parent's sequence
-        state.pid = os.getpid()
-        state.rng = random.Random(os.urandom(32))
-    return state.rng.getrandbits(80)
+    return _local.rng.getrandbits(80)
 
 
 def new_id(at: datetime) -> str:
