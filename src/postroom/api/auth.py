@@ -48,7 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from postroom.config import Config, HostPort
 from postroom.core.clock import Clock
-from postroom.core.errors import ConfigError, InvalidInput, NotFound
+from postroom.core.errors import ConfigError, InvalidInput, NotFound, PostroomError
 from postroom.core.platform import ApiKey
 from postroom.core.platform import Scope as KeyScope
 from postroom.pipeline.throttle import AuthThrottle
@@ -260,7 +260,7 @@ def safe_next(value: str | None, default: str = "/") -> str:
     return value
 
 
-class LoginRefused(Exception):
+class LoginRefused(PostroomError):
     """A login failed: wrong credentials (401) or too many failures from the client (429).
     The message never says whether the user exists."""
 
@@ -269,7 +269,7 @@ class LoginRefused(Exception):
         self.status = status
 
 
-class KeyRefused(Exception):
+class KeyRefused(PostroomError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

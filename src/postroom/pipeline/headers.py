@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from postroom.core.errors import Rejected
+from postroom.core.errors import PostroomError, Rejected
 
 MAX_LINE = 998  # octets, without CRLF (RFC 5322 §2.1.1)
 
@@ -104,7 +104,7 @@ def split_message(data: bytes) -> ParsedMessage:
 # -- addresses --------------------------------------------------------------------------------
 
 
-class _AddressSyntax(ValueError):
+class _AddressSyntax(PostroomError, ValueError):
     pass
 
 

@@ -12,6 +12,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from postroom.core.errors import PostroomError
+
 _ATEXT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~"
 _UTF8 = "\u0080-\U0010ffff"
 
@@ -45,7 +47,7 @@ MAX_PATH = 256
 _SIMPLE_PATH = re.compile(rf"<([{_ATEXT}]+(?:\.[{_ATEXT}]+)*@{_LABEL}(?:\.{_LABEL})*)>(?: +(.*))?")
 
 
-class AddressError(ValueError):
+class AddressError(PostroomError, ValueError):
     """The address is not valid; the message says why, for the SMTP reply."""
 
 
@@ -182,7 +184,7 @@ def parse_path(text: str, *, null_ok: bool, postmaster_ok: bool) -> Path:
     return Path(inner, rest, utf8)
 
 
-class ParamError(ValueError):
+class ParamError(PostroomError, ValueError):
     """A malformed parameter (501 5.5.4)."""
 
 
