@@ -46,6 +46,53 @@ def _list_of(key: str, item: str, project: bool = True) -> Json:
     return _object(properties)
 
 
+def _issued(base: Json, secret: str) -> Json:
+    """The schema of a listed object, plus the secret only its creating response shows."""
+    return _object(
+        {
+            **base["properties"],
+            secret: {"type": "string", "description": "shown in this response only"},
+        }
+    )
+
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_SCOPES = {"enum": ["send", "read", "manage"]}
+
+_SMTP_CREDENTIAL = _object(
+    {
+        "id": {"type": "string"},
+        "project": {"type": "string"},
+        "username": {"type": "string"},
+        "allowed_from": _STRINGS,
+        "created": _TIME,
+        "last_used": _TIME_OR_NULL,
+    }
+)
+_API_KEY = _object(
+    {
+        "id": {"type": "string"},
+        "project": {"type": "string"},
+        "name": {"type": "string"},
+        "scopes": {"type": "array", "items": _SCOPES},
+        "created": _TIME,
+        "last_used": _TIME_OR_NULL,
+    }
+)
+_DOMAIN_SCHEMA = _object(
+    {
+        "id": {"type": "string"},
+        "project": {"type": "string"},
+        "name": {"type": "string"},
+        "verified": {"type": "boolean"},
+        "verified_at": _TIME_OR_NULL,
+        "last_checked": _TIME_OR_NULL,
+        "created": _TIME,
+        "dkim_keys": {"type": "array", "items": _ref("DkimKey")},
+    }
+)
+
+
 SCHEMAS: Json = {
     "Error": _object(
         {"Error": {"type": "string"}, "Field": {"type": "string"}}, required=["Error"]
@@ -90,27 +137,8 @@ SCHEMAS: Json = {
             "remaining_24h": _nullable("integer", minimum=0),
         }
     ),
-    "SmtpCredential": _object(
-        {
-            "id": {"type": "string"},
-            "project": {"type": "string"},
-            "username": {"type": "string"},
-            "allowed_from": {"type": "array", "items": {"type": "string"}},
-            "created": _TIME,
-            "last_used": _TIME_OR_NULL,
-        }
-    ),
-    "IssuedSmtpCredential": _object(
-        {
-            "id": {"type": "string"},
-            "project": {"type": "string"},
-            "username": {"type": "string"},
-            "allowed_from": {"type": "array", "items": {"type": "string"}},
-            "created": _TIME,
-            "last_used": _TIME_OR_NULL,
-            "password": {"type": "string", "description": "shown in this response only"},
-        }
-    ),
+    "SmtpCredential": _SMTP_CREDENTIAL,
+    "IssuedSmtpCredential": _issued(_SMTP_CREDENTIAL, "password"),
     "SmtpCredentialCreate": _object(
         {
             "username": {"type": "string", "description": "default: prj-<random>"},
@@ -133,33 +161,14 @@ SCHEMAS: Json = {
     ),
     "IpCredentialCreate": _object({"network": {"type": "string"}}),
     "IpCredentialList": _list_of("credentials", "IpCredential"),
-    "ApiKey": _object(
-        {
-            "id": {"type": "string"},
-            "project": {"type": "string"},
-            "name": {"type": "string"},
-            "scopes": {"type": "array", "items": {"enum": ["send", "read", "manage"]}},
-            "created": _TIME,
-            "last_used": _TIME_OR_NULL,
-        }
-    ),
-    "IssuedApiKey": _object(
-        {
-            "id": {"type": "string"},
-            "project": {"type": "string"},
-            "name": {"type": "string"},
-            "scopes": {"type": "array", "items": {"enum": ["send", "read", "manage"]}},
-            "created": _TIME,
-            "last_used": _TIME_OR_NULL,
-            "token": {"type": "string", "description": "shown in this response only"},
-        }
-    ),
+    "ApiKey": _API_KEY,
+    "IssuedApiKey": _issued(_API_KEY, "token"),
     "ApiKeyCreate": _object(
         {
             "name": {"type": "string"},
             "scopes": {
                 "type": "array",
-                "items": {"enum": ["send", "read", "manage"]},
+                "items": _SCOPES,
                 "default": ["send"],
             },
         },
@@ -204,28 +213,10 @@ SCHEMAS: Json = {
             "key_status": {"enum": ["pending", "active", "retiring", None]},
         }
     ),
-    "Domain": _object(
-        {
-            "id": {"type": "string"},
-            "project": {"type": "string"},
-            "name": {"type": "string"},
-            "verified": {"type": "boolean"},
-            "verified_at": _TIME_OR_NULL,
-            "last_checked": _TIME_OR_NULL,
-            "created": _TIME,
-            "dkim_keys": {"type": "array", "items": _ref("DkimKey")},
-        }
-    ),
+    "Domain": _DOMAIN_SCHEMA,
     "DomainReport": _object(
         {
-            "id": {"type": "string"},
-            "project": {"type": "string"},
-            "name": {"type": "string"},
-            "verified": {"type": "boolean"},
-            "verified_at": _TIME_OR_NULL,
-            "last_checked": _TIME_OR_NULL,
-            "created": _TIME,
-            "dkim_keys": {"type": "array", "items": _ref("DkimKey")},
+            **_DOMAIN_SCHEMA["properties"],
             "records": {"type": "array", "items": _ref("Record")},
         }
     ),
@@ -272,17 +263,19 @@ def _param(name: str, description: str) -> Json:
     }
 
 
+def _json(schema: str) -> Json:
+    return {"application/json": {"schema": _ref(schema)}}
+
+
+def _response(description: str, schema: str) -> Json:
+    return {"description": description, "content": _json(schema)}
+
+
 _PROJECT = _param("project", "project id")
 _DOMAIN = _param("domain", "domain name")
 _ERRORS = {
-    "400": {
-        "description": "invalid input",
-        "content": {"application/json": {"schema": _ref("Error")}},
-    },
-    "404": {
-        "description": "no such object",
-        "content": {"application/json": {"schema": _ref("Error")}},
-    },
+    "400": _response("invalid input", "Error"),
+    "404": _response("no such object", "Error"),
 }
 
 
@@ -296,22 +289,33 @@ def _op(
 ) -> Json:
     op: Json = {
         "summary": summary,
-        "responses": {
-            status: {
-                "description": summary,
-                "content": {"application/json": {"schema": _ref(response)}},
-            },
-            **_ERRORS,
-        },
+        "responses": {status: _response(summary, response), **_ERRORS},
     }
     if params:
         op["parameters"] = list(params)
     if body:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(body)}},
-        }
+        op["requestBody"] = {"required": True, "content": _json(body)}
     return op
+
+
+def _collection(
+    list_summary: str,
+    list_schema: str,
+    create_summary: str,
+    created: str,
+    body: str,
+    params: tuple[Json, ...] = (_PROJECT,),
+) -> Json:
+    """GET lists the collection, POST creates one member (201)."""
+    return {
+        "get": _op(list_summary, list_schema, params=params),
+        "post": _op(create_summary, created, status="201", body=body, params=params),
+    }
+
+
+def _deletable(summary: str, member: Json) -> Json:
+    """A project's member that only DELETE reaches."""
+    return {"delete": _op(summary, "Deleted", params=(_PROJECT, member))}
 
 
 def _paths() -> Json:
@@ -329,10 +333,9 @@ def _paths() -> Json:
                 "responses": {"200": {"description": "the OpenAPI 3.1 document"}},
             }
         },
-        "/api/v2/projects": {
-            "get": _op("list projects", "ProjectList"),
-            "post": _op("create a project", "Project", status="201", body="ProjectCreate"),
-        },
+        "/api/v2/projects": _collection(
+            "list projects", "ProjectList", "create a project", "Project", "ProjectCreate", ()
+        ),
         project: {
             "get": _op("a project", "Project", params=pj),
             "patch": _op(
@@ -350,55 +353,39 @@ def _paths() -> Json:
         f"{project}/usage": {
             "get": _op("recipients accepted in the last 24 h, and the quotas", "Usage", params=pj)
         },
-        f"{project}/smtp-credentials": {
-            "get": _op("list SMTP credentials", "SmtpCredentialList", params=pj),
-            "post": _op(
-                "create an SMTP credential (the password is in this response only)",
-                "IssuedSmtpCredential",
-                status="201",
-                body="SmtpCredentialCreate",
-                params=pj,
-            ),
-        },
-        f"{project}/smtp-credentials/{{credential}}": {
-            "delete": _op("delete an SMTP credential", "Deleted", params=(_PROJECT, credential))
-        },
-        f"{project}/ip-credentials": {
-            "get": _op("list IP credentials", "IpCredentialList", params=pj),
-            "post": _op(
-                "let a network submit as the project without AUTH",
-                "IpCredential",
-                status="201",
-                body="IpCredentialCreate",
-                params=pj,
-            ),
-        },
-        f"{project}/ip-credentials/{{credential}}": {
-            "delete": _op("delete an IP credential", "Deleted", params=(_PROJECT, ip))
-        },
-        f"{project}/api-keys": {
-            "get": _op("list API keys", "ApiKeyList", params=pj),
-            "post": _op(
-                "create an API key (the token is in this response only)",
-                "IssuedApiKey",
-                status="201",
-                body="ApiKeyCreate",
-                params=pj,
-            ),
-        },
-        f"{project}/api-keys/{{key_id}}": {
-            "delete": _op("revoke an API key", "Deleted", params=(_PROJECT, key))
-        },
-        f"{project}/domains": {
-            "get": _op("list sending domains", "DomainList", params=pj),
-            "post": _op(
-                "add a sending domain with its first DKIM key; returns the records to publish",
-                "DomainReport",
-                status="201",
-                body="DomainCreate",
-                params=pj,
-            ),
-        },
+        f"{project}/smtp-credentials": _collection(
+            "list SMTP credentials",
+            "SmtpCredentialList",
+            "create an SMTP credential (the password is in this response only)",
+            "IssuedSmtpCredential",
+            "SmtpCredentialCreate",
+        ),
+        f"{project}/smtp-credentials/{{credential}}": _deletable(
+            "delete an SMTP credential", credential
+        ),
+        f"{project}/ip-credentials": _collection(
+            "list IP credentials",
+            "IpCredentialList",
+            "let a network submit as the project without AUTH",
+            "IpCredential",
+            "IpCredentialCreate",
+        ),
+        f"{project}/ip-credentials/{{credential}}": _deletable("delete an IP credential", ip),
+        f"{project}/api-keys": _collection(
+            "list API keys",
+            "ApiKeyList",
+            "create an API key (the token is in this response only)",
+            "IssuedApiKey",
+            "ApiKeyCreate",
+        ),
+        f"{project}/api-keys/{{key_id}}": _deletable("revoke an API key", key),
+        f"{project}/domains": _collection(
+            "list sending domains",
+            "DomainList",
+            "add a sending domain with its first DKIM key; returns the records to publish",
+            "DomainReport",
+            "DomainCreate",
+        ),
         domain: {
             "get": _op("a domain, its records and their last status", "DomainReport", params=dm),
             "delete": _op("delete a domain and its keys", "Deleted", params=dm),
@@ -429,19 +416,16 @@ def _paths() -> Json:
                 params=dm,
             )
         },
-        f"{project}/verified-addresses": {
-            "get": _op("list verified sender addresses", "VerifiedAddressList", params=pj),
-            "post": _op(
-                "let the project send as this address",
-                "VerifiedAddress",
-                status="201",
-                body="VerifiedAddressCreate",
-                params=pj,
-            ),
-        },
-        f"{project}/verified-addresses/{{address}}": {
-            "delete": _op("remove a verified address", "Deleted", params=(_PROJECT, address))
-        },
+        f"{project}/verified-addresses": _collection(
+            "list verified sender addresses",
+            "VerifiedAddressList",
+            "let the project send as this address",
+            "VerifiedAddress",
+            "VerifiedAddressCreate",
+        ),
+        f"{project}/verified-addresses/{{address}}": _deletable(
+            "remove a verified address", address
+        ),
     }
 
 
