@@ -49,12 +49,18 @@ class StaticFile:
     media_type: str
 
 
-def load_static(directory: Path = STATIC_DIR) -> tuple[str, dict[str, StaticFile]]:
-    """Read every static file once; return (content hash, files by relative path)."""
+def load_static(
+    directory: Path = STATIC_DIR, also: tuple[Path, ...] = ()
+) -> tuple[str, dict[str, StaticFile]]:
+    """Read every static file once; return (content hash, files by relative path). `also`:
+    single files from elsewhere, served (and hashed) under their own name after the rest."""
     files: dict[str, StaticFile] = {}
     digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        relative = path.relative_to(directory).as_posix()
+    found = [
+        (path.relative_to(directory).as_posix(), path)
+        for path in sorted(p for p in directory.rglob("*") if p.is_file())
+    ]
+    for relative, path in [*found, *((path.name, path) for path in also)]:
         data = path.read_bytes()
         media_type = _TYPES.get(path.suffix) or (
             mimetypes.guess_type(path.name)[0] or "application/octet-stream"

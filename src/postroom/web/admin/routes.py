@@ -13,7 +13,6 @@ Errors of input come back on the same page, with the values typed, in a `role="a
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +39,8 @@ from postroom.core.errors import InvalidInput, NotFound
 from postroom.core.platform import DEFAULT_PROJECT, Project
 from postroom.platform.domains import DomainReport
 from postroom.platform.service import UNSET, PlatformService, Usage
+from postroom.web.routes import STATIC_DIR as INBOX_STATIC_DIR
+from postroom.web.routes import load_static
 
 __all__ = ["STATIC_PREFIX", "AdminPages", "routes"]
 
@@ -51,8 +52,9 @@ T = TypeVar("T")
 Form = dict[str, list[str]]
 Handler = Callable[[Request], Awaitable[Response]]
 
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-_TYPES[".svg"] = "image/svg+xml"
+# The inbox's colour palette, served here too: the admin pages are public before login, the
+# inbox's static files are not.
+PALETTE = INBOX_STATIC_DIR / "palette.css"
 
 # ?done=<code> after a redirect: fixed sentences, never text from the request.
 NOTICES = {
@@ -94,16 +96,6 @@ STATUS_LABELS = {
 
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "never"
-
-
-def load_static(directory: Path = STATIC_DIR) -> tuple[str, dict[str, tuple[bytes, str]]]:
-    files: dict[str, tuple[bytes, str]] = {}
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.iterdir() if p.is_file()):
-        data = path.read_bytes()
-        files[path.name] = (data, _TYPES.get(path.suffix, "application/octet-stream"))
-        digest.update(path.name.encode() + b"\0" + data + b"\0")
-    return digest.hexdigest()[:12], files
 
 
 async def read_form(request: Request) -> Form:
@@ -154,7 +146,7 @@ class AdminPages:
         self.service = service
         self.auth = auth
         self.config = config
-        self.version, self.files = load_static()
+        self.version, self.files = load_static(STATIC_DIR, also=(PALETTE,))
         self.static = f"{STATIC_PREFIX}/{self.version}"
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
@@ -624,7 +616,7 @@ class AdminPages:
         headers = {"Cache-Control": "public, max-age=31536000, immutable"}
         if request.path_params["version"] != self.version:
             headers = {"Cache-Control": "no-cache"}
-        return Response(found[0], media_type=found[1], headers=headers)
+        return Response(found.data, media_type=found.media_type, headers=headers)
 
     async def home(self, request: Request) -> Response:
         return self.redirect("/admin/projects")
