@@ -77,6 +77,27 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         value: str = request.path_params[name]
         return value
 
+    def lister(
+        list_items: Callable[[str], list[T]], key: str, view: Callable[[T], Json]
+    ) -> Handler:
+        """GET a project's collection: {"project": id, key: [view(item), ...]}."""
+
+        async def handler(request: Request) -> Response:
+            items = await run(list_items, p(request))
+            return _json({"project": p(request), key: [view(x) for x in items]})
+
+        return handler
+
+    def deleter(delete: Callable[[str, str], object], param: str) -> Handler:
+        """DELETE a project's member named by the path parameter `param`: {"deleted": it}."""
+
+        async def handler(request: Request) -> Response:
+            member = p(request, param)
+            await run(delete, p(request), member)
+            return _json({"deleted": member})
+
+        return handler
+
     # -- projects ----------------------------------------------------------------------
 
     async def list_projects(request: Request) -> Response:
@@ -123,11 +144,7 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
 
     # -- SMTP credentials --------------------------------------------------------------
 
-    async def list_credentials(request: Request) -> Response:
-        items = await run(service.list_smtp_credentials, p(request))
-        return _json(
-            {"project": p(request), "credentials": [views.smtp_credential(c) for c in items]}
-        )
+    list_credentials = lister(service.list_smtp_credentials, "credentials", views.smtp_credential)
 
     async def create_credential(request: Request) -> Response:
         body = await json_body(request)
@@ -139,18 +156,11 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         )
         return _json(views.issued_smtp_credential(issued), 201)
 
-    async def delete_credential(request: Request) -> Response:
-        credential = p(request, "credential")
-        await run(service.delete_smtp_credential, p(request), credential)
-        return _json({"deleted": credential})
+    delete_credential = deleter(service.delete_smtp_credential, "credential")
 
     # -- IP credentials ----------------------------------------------------------------
 
-    async def list_ip(request: Request) -> Response:
-        items = await run(service.list_ip_credentials, p(request))
-        return _json(
-            {"project": p(request), "credentials": [views.ip_credential(c) for c in items]}
-        )
+    list_ip = lister(service.list_ip_credentials, "credentials", views.ip_credential)
 
     async def create_ip(request: Request) -> Response:
         body = await json_body(request)
@@ -158,16 +168,11 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         credential = await run(service.create_ip_credential, p(request), network)
         return _json(views.ip_credential(credential), 201)
 
-    async def delete_ip(request: Request) -> Response:
-        credential = p(request, "credential")
-        await run(service.delete_ip_credential, p(request), credential)
-        return _json({"deleted": credential})
+    delete_ip = deleter(service.delete_ip_credential, "credential")
 
     # -- API keys ----------------------------------------------------------------------
 
-    async def list_keys(request: Request) -> Response:
-        items = await run(service.list_api_keys, p(request))
-        return _json({"project": p(request), "api_keys": [views.api_key(k) for k in items]})
+    list_keys = lister(service.list_api_keys, "api_keys", views.api_key)
 
     async def create_key(request: Request) -> Response:
         body = await json_body(request)
@@ -179,16 +184,11 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         )
         return _json(views.issued_api_key(issued), 201)
 
-    async def delete_key(request: Request) -> Response:
-        key_id = p(request, "key_id")
-        await run(service.delete_api_key, p(request), key_id)
-        return _json({"deleted": key_id})
+    delete_key = deleter(service.delete_api_key, "key_id")
 
     # -- domains -----------------------------------------------------------------------
 
-    async def list_domains(request: Request) -> Response:
-        items = await run(service.list_domains, p(request))
-        return _json({"project": p(request), "domains": [views.domain(d) for d in items]})
+    list_domains = lister(service.list_domains, "domains", views.domain)
 
     async def add_domain(request: Request) -> Response:
         body = await json_body(request)
@@ -207,10 +207,7 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         report = await run(service.records, p(request), p(request, "domain"))
         return _json(views.domain_report(report))
 
-    async def delete_domain(request: Request) -> Response:
-        domain = p(request, "domain")
-        await run(service.delete_domain, p(request), domain)
-        return _json({"deleted": domain})
+    delete_domain = deleter(service.delete_domain, "domain")
 
     async def verify_domain(request: Request) -> Response:
         report = await service.verify(p(request), p(request, "domain"))
@@ -240,11 +237,7 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
 
     # -- verified addresses ------------------------------------------------------------
 
-    async def list_addresses(request: Request) -> Response:
-        items = await run(service.list_verified_addresses, p(request))
-        return _json(
-            {"project": p(request), "addresses": [views.verified_address(a) for a in items]}
-        )
+    list_addresses = lister(service.list_verified_addresses, "addresses", views.verified_address)
 
     async def add_address(request: Request) -> Response:
         body = await json_body(request)
@@ -252,10 +245,7 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         entry = await run(service.add_verified_address, p(request), address)
         return _json(views.verified_address(entry), 201)
 
-    async def delete_address(request: Request) -> Response:
-        address = p(request, "address")
-        await run(service.delete_verified_address, p(request), address)
-        return _json({"deleted": address})
+    delete_address = deleter(service.delete_verified_address, "address")
 
     async def openapi(request: Request) -> Response:
         from postroom.api.openapi_v2 import document
