@@ -20,18 +20,16 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import psycopg
 import zstandard
 from sqlalchemy import (
     Select,
-    Table,
     and_,
     case,
     delete,
@@ -42,8 +40,8 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.clock import Clock
@@ -52,6 +50,16 @@ from postroom.core.ports import MessageStore
 from postroom.core.search import SearchQuery
 from postroom.core.types import MessagePage, MessageRecord, NewMessage, QueueEntry
 from postroom.storage import codec
+from postroom.storage.batch import (
+    ID_CHUNK,
+    BatchWriter,
+    BatchWriterPort,
+    Outcomes,
+    chunks,
+    prepare,
+    storage_error,
+    tag_spellings,
+)
 from postroom.storage.platform_store import queue_entries
 from postroom.storage.schema import message_raw, message_tags, messages
 from postroom.storage.search_sql import query_condition
@@ -61,11 +69,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LATEST = "latest"
-ZSTD_LEVEL = 3
 # A batch never exceeds this many messages or this many raw bytes (at least one message).
 MAX_BATCH_BYTES = 64 * 1024 * 1024
-# Ids per statement for id lists, rows per transaction for bulk deletes.
-ID_CHUNK = 500
+# Rows per transaction for bulk deletes.
 DELETE_CHUNK = 2000
 
 _c = messages.c
@@ -99,58 +105,6 @@ _RECORD_COLUMNS = [
 ]
 
 _INSERT_TAG = insert(message_tags)
-_RAW_COLUMNS = ("message_id", "data")
-_TAG_COLUMNS = ("message_id", "project", "tag", "tag_lc")
-_QUEUE_COLUMNS = ("message_id", "project", "recipient", "status", "next_attempt_us", "created_us")
-QUEUED = "queued"  # NewMessage.status of a live project's message: one queue entry per recipient
-
-
-class _BulkInsert:
-    """Insert many rows built ready for the driver, skipping SQLAlchemy's per-row parameter
-    processing: COPY FROM STDIN on PostgreSQL (one stream instead of a statement per row),
-    a positional INSERT with executemany on SQLite."""
-
-    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str]) -> None:
-        self.copy = dialect.name == "postgresql"
-        quote = dialect.identifier_preparer.quote
-        names = ", ".join(quote(c) for c in columns)
-        if self.copy:
-            self.sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
-        else:
-            self.sql = _insert_sql(dialect, table, columns)
-
-    def __call__(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        if not self.copy:
-            conn.exec_driver_sql(self.sql, rows)
-            return
-        driver = conn.connection.dbapi_connection
-        assert isinstance(driver, psycopg.Connection)
-        with driver.cursor() as cursor, cursor.copy(self.sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-
-
-def _queue_rows(message: NewMessage) -> builtins.list[tuple[str, str, str, str, int, int]]:
-    """The queue entries of a live project's message: one per distinct recipient, due now."""
-    created = codec.to_micros(message.created)
-    return [
-        (message.id, message.project, recipient, QUEUED, created, created)
-        for recipient in dict.fromkeys(message.envelope.recipients)
-    ]
-
-
-def _insert_sql(dialect: Dialect, table: Table, columns: Sequence[str]) -> str:
-    """A plain positional INSERT for the driver's executemany."""
-    quote = dialect.identifier_preparer.quote
-    if dialect.paramstyle == "qmark":
-        mark = "?"
-    elif dialect.paramstyle in ("format", "pyformat"):
-        mark = "%s"
-    else:  # pragma: no cover - sqlite3 and psycopg are the two drivers
-        raise RuntimeError(f"unsupported paramstyle {dialect.paramstyle}")
-    names = ", ".join(quote(c) for c in columns)
-    marks = ", ".join([mark] * len(columns))
-    return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,29 +118,12 @@ class WriterStats:
     commit_seconds: float  # time spent preparing, inserting and committing (clock.monotonic)
 
 
-# Errors caused by one message's data rather than by the database: worth a retry one by one.
-_DATA_ERRORS = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError, ValueError)
-
-
 class _Pending:
     __slots__ = ("future", "message")
 
     def __init__(self, message: NewMessage, future: asyncio.Future[None]) -> None:
         self.message = message
         self.future = future
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _storage_error(exc: BaseException) -> StorageError:
-    if isinstance(exc, StorageError):
-        return exc
-    error = StorageError(f"the message store failed: {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
 
 
 class SqlMessageStore:
@@ -201,25 +138,23 @@ class SqlMessageStore:
         sqlite_path: Path | None = None,
         max_batch: int = 1000,
         pipeline: int = 1,
+        batch_writer: BatchWriterPort | None = None,
     ) -> None:
+        """`batch_writer` writes the group-commit batches; by default a `BatchWriter` on
+        `write_engine` in the writer thread. The store closes it."""
         self._read = read_engine
         self._write = write_engine
         self._clock = clock
         self._sqlite_path = sqlite_path
         self._max_batch = max(1, max_batch)
         self.backend = write_engine.dialect.name  # "sqlite" or "postgresql"
-        dialect = write_engine.dialect
-        self._insert_message = _BulkInsert(dialect, messages, codec.MESSAGE_COLUMNS)
-        self._insert_raw = _BulkInsert(dialect, message_raw, _RAW_COLUMNS)
-        self._insert_tag = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
-        self._insert_queue = _BulkInsert(dialect, queue_entries, _QUEUE_COLUMNS)
         # Writer state (event-loop side).
         self._pending: builtins.list[_Pending] = []
         self._wake: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._inflight: set[asyncio.Future[builtins.list[BaseException | None]]] = set()
+        self._inflight: set[asyncio.Future[Outcomes]] = set()
         self._pipeline = max(1, pipeline)
         self._executor = ThreadPoolExecutor(
             max_workers=self._pipeline, thread_name_prefix="postroom-writer"
@@ -229,6 +164,7 @@ class SqlMessageStore:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if self.backend == "sqlite" else contextlib.nullcontext()
         )
+        self._batch_writer = batch_writer or BatchWriter(write_engine, self._write_lock)
         # Counters (updated on the event loop).
         self._batches = 0
         self._messages = 0
@@ -300,16 +236,16 @@ class SqlMessageStore:
         self,
         batch: builtins.list[_Pending],
         started: float,
-        job: asyncio.Future[builtins.list[BaseException | None]],
+        job: asyncio.Future[Outcomes],
     ) -> None:
         """Event loop: a writer thread finished `batch`; tell its waiters, free the slot."""
         self._inflight.discard(job)
         self._commit_seconds += self._clock.monotonic() - started
-        outcomes: Sequence[BaseException | None]
+        outcomes: Sequence[StorageError | None]
         if job.cancelled():
             outcomes = [StorageError("the message store was stopped")] * len(batch)
         elif (error := job.exception()) is not None:  # pragma: no cover - _commit_batch catches
-            outcomes = [error] * len(batch)
+            outcomes = [storage_error(error)] * len(batch)
         else:
             outcomes = job.result()
         self._resolve(batch, outcomes)
@@ -329,7 +265,7 @@ class SqlMessageStore:
         return batch
 
     def _resolve(
-        self, batch: builtins.list[_Pending], outcomes: Sequence[BaseException | None]
+        self, batch: builtins.list[_Pending], outcomes: Sequence[StorageError | None]
     ) -> None:
         failed_transaction = all(o is not None for o in outcomes)
         committed = sum(1 for o in outcomes if o is None)
@@ -345,76 +281,18 @@ class SqlMessageStore:
                 continue
             if outcome is None:
                 p.future.set_result(None)
-            else:
-                p.future.set_exception(_storage_error(outcome))
+            else:  # a fresh exception per waiter: each raise adds its own traceback
+                error = StorageError(*outcome.args)
+                error.__cause__ = outcome.__cause__
+                p.future.set_exception(error)
 
-    def _commit_batch(
-        self, batch: builtins.list[NewMessage]
-    ) -> builtins.list[BaseException | None]:
-        """Writer thread: insert and commit `batch` in one transaction.
-
-        On a data error (a duplicate id, text the database refuses such as NUL characters or
-        lone surrogates) the batch is retried one message per transaction with such text
-        replaced, so a bad message fails alone, if at all; any other error fails the batch.
-        """
+    def _commit_batch(self, batch: builtins.list[NewMessage]) -> Outcomes:
+        """Writer thread: build the rows of `batch`, then write them in one transaction."""
         try:
-            self._insert(batch)
-        except _DATA_ERRORS as exc:
-            log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
-            outcomes: builtins.list[BaseException | None] = []
-            for message in batch:
-                try:
-                    self._insert([message], clean=True)
-                except Exception as single:
-                    outcomes.append(single)
-                else:
-                    outcomes.append(None)
-            return outcomes
-        except Exception as exc:
-            log.error("committing a batch of %d messages failed: %s", len(batch), exc)
-            return [exc] * len(batch)
-        return [None] * len(batch)
-
-    def _insert(self, batch: builtins.list[NewMessage], clean: bool = False) -> None:
-        compress = self._compressor().compress
-        rows = [codec.message_row(m) for m in batch]
-        raws = [(m.id, compress(m.raw)) for m in batch]
-        tagged = [(m, codec.normalise_tags(m.tags)) for m in batch if m.tags]
-        if clean:
-            rows = [codec.clean_row(r) for r in rows]
-            tagged = [(m, codec.normalise_tags(map(codec.clean_text, t))) for m, t in tagged]
-        with self._write_lock, self._write.begin() as conn:
-            self._insert_message(conn, rows)
-            self._insert_raw(conn, raws)
-            if tagged:
-                tag_rows: builtins.list[tuple[str, str, str, str]] = []
-                for project in {m.project for m, _ in tagged}:
-                    wanted = [(m, tags) for m, tags in tagged if m.project == project]
-                    names = {t.lower(): t for _, tags in reversed(wanted) for t in tags}
-                    spelling = self._spellings(conn, project, builtins.list(names))
-                    for m, tags in wanted:
-                        for t in tags:
-                            lowered = t.lower()
-                            canonical = spelling.get(lowered) or names[lowered]
-                            tag_rows.append((m.id, project, canonical, lowered))
-                if tag_rows:
-                    self._insert_tag(conn, tag_rows)
-            queue_rows = [row for m in batch if m.status == QUEUED for row in _queue_rows(m)]
-            if queue_rows:
-                self._insert_queue(conn, queue_rows)
-
-    @staticmethod
-    def _spellings(conn: Connection, project: str, lowered: builtins.list[str]) -> dict[str, str]:
-        """The spelling already in use for each lower-cased tag name, if any."""
-        found: dict[str, str] = {}
-        for chunk in _chunks(lowered, ID_CHUNK):
-            rows = conn.execute(
-                select(message_tags.c.tag_lc, func.min(message_tags.c.tag))
-                .where(message_tags.c.project == project, message_tags.c.tag_lc.in_(chunk))
-                .group_by(message_tags.c.tag_lc)
-            )
-            found.update((lc, tag) for lc, tag in rows)
-        return found
+            prepared = [prepare(m) for m in batch]
+        except Exception as exc:  # pragma: no cover - rows are built from validated values
+            return [storage_error(exc)] * len(batch)
+        return self._batch_writer.write(prepared)
 
     async def close(self) -> None:
         """Commit what is queued, stop the writer, release connections. Idempotent."""
@@ -431,6 +309,7 @@ class SqlMessageStore:
 
     def _shutdown(self) -> None:
         self._executor.shutdown(wait=True)
+        self._batch_writer.close()
         if self.backend == "sqlite":
             with contextlib.suppress(SQLAlchemyError), self._write.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -448,11 +327,11 @@ class SqlMessageStore:
         except (NotFound, InvalidInput, StorageError):
             raise
         except SQLAlchemyError as exc:
-            raise _storage_error(exc) from exc
+            raise storage_error(exc) from exc
 
     def _tags_of(self, conn: Connection, ids: Sequence[str]) -> dict[str, builtins.list[str]]:
         tags: dict[str, builtins.list[str]] = {i: [] for i in ids}
-        for chunk in _chunks(ids, ID_CHUNK):
+        for chunk in chunks(ids, ID_CHUNK):
             rows = conn.execute(
                 select(message_tags.c.message_id, message_tags.c.tag)
                 .where(message_tags.c.message_id.in_(chunk))
@@ -564,14 +443,6 @@ class SqlMessageStore:
         except zstandard.ZstdError as exc:
             raise StorageError(f"message {message_id}: stored data is corrupt: {exc}") from exc
 
-    def _compressor(self) -> zstandard.ZstdCompressor:
-        # zstandard objects are not thread-safe: one per writer thread.
-        found: zstandard.ZstdCompressor | None = getattr(self._local, "cctx", None)
-        if found is None:
-            found = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
-            self._local.cctx = found
-        return found
-
     def _decompressor(self) -> zstandard.ZstdDecompressor:
         # zstandard objects are not thread-safe: one per calling thread.
         found: zstandard.ZstdDecompressor | None = getattr(self._local, "dctx", None)
@@ -655,7 +526,7 @@ class SqlMessageStore:
         if ids is None:
             return run(None)
         changed: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(ids)), ID_CHUNK):
+        for chunk in chunks(list(dict.fromkeys(ids)), ID_CHUNK):
             changed.update(run(_c.id.in_(chunk)))
         return [i for i in dict.fromkeys(ids) if i in changed]
 
@@ -668,7 +539,7 @@ class SqlMessageStore:
         if ids is None:
             return self._delete_chunked(project, and_(*conds))
         deleted: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(ids)), ID_CHUNK):
+        for chunk in chunks(list(dict.fromkeys(ids)), ID_CHUNK):
             where = and_(*conds, _c.id.in_(chunk))
 
             def work(conn: Connection, where: ColumnElement[bool] = where) -> builtins.list[str]:
@@ -747,7 +618,7 @@ class SqlMessageStore:
 
         def work(conn: Connection) -> None:
             known: set[str] = set()
-            for chunk in _chunks(unique_ids, ID_CHUNK):
+            for chunk in chunks(unique_ids, ID_CHUNK):
                 known.update(
                     conn.execute(
                         select(_c.id).where(_c.project == project, _c.id.in_(chunk))
@@ -756,11 +627,11 @@ class SqlMessageStore:
             missing = [i for i in unique_ids if i not in known]
             if missing:
                 raise NotFound(f"message {missing[0]} not found")
-            for chunk in _chunks(unique_ids, ID_CHUNK):
+            for chunk in chunks(unique_ids, ID_CHUNK):
                 conn.execute(delete(message_tags).where(message_tags.c.message_id.in_(chunk)))
             if not wanted or not unique_ids:
                 return
-            spelling = self._spellings(conn, project, [t.lower() for t in wanted])
+            spelling = tag_spellings(conn, project, [t.lower() for t in wanted])
             rows = [
                 {
                     "message_id": message_id,

@@ -1,0 +1,229 @@
+"""Writing one group-commit batch of new messages: rows built once, one transaction, one fsync.
+
+`prepare` turns a `NewMessage` into plain rows (strings, numbers, bytes) that pickle cheaply,
+so the same batch can be written in this process (`BatchWriter`, called from the store's
+writer thread) or handed to the writer process (`postroom.storage.writer_process`), which
+runs a `BatchWriter` of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+import psycopg
+import zstandard
+from sqlalchemy import Table, func, select
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DataError, IntegrityError
+
+from postroom.core.errors import StorageError
+from postroom.core.types import NewMessage
+from postroom.storage import codec
+from postroom.storage.platform_store import queue_entries
+from postroom.storage.schema import message_raw, message_tags, messages
+
+log = logging.getLogger("postroom.storage.store")
+
+T = TypeVar("T")
+
+ZSTD_LEVEL = 3
+# Ids per statement for id lists.
+ID_CHUNK = 500
+QUEUED = "queued"  # NewMessage.status of a live project's message: one queue entry per recipient
+
+_RAW_COLUMNS = ("message_id", "data")
+_TAG_COLUMNS = ("message_id", "project", "tag", "tag_lc")
+_QUEUE_COLUMNS = ("message_id", "project", "recipient", "status", "next_attempt_us", "created_us")
+# Errors caused by one message's data rather than by the database: worth a retry one by one.
+_DATA_ERRORS = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError, ValueError)
+
+
+class Prepared(NamedTuple):
+    """One new message as the rows to insert (raw bytes not yet compressed)."""
+
+    id: str
+    project: str
+    row: tuple[Any, ...]  # the `messages` row, in codec.MESSAGE_COLUMNS order
+    raw: bytes
+    tags: tuple[str, ...]  # normalised
+    queue: tuple[tuple[str, str, str, str, int, int], ...]  # queue entries of a live message
+
+
+# What writing a batch tells each message: None (committed) or why it was not.
+Outcomes = list[StorageError | None]
+
+
+class BatchWriterPort(Protocol):
+    def write(self, batch: Sequence[Prepared]) -> Outcomes: ...
+
+    def close(self) -> None: ...
+
+
+def prepare(message: NewMessage) -> Prepared:
+    queue: tuple[tuple[str, str, str, str, int, int], ...] = ()
+    if message.status == QUEUED:
+        created = codec.to_micros(message.created)
+        queue = tuple(
+            (message.id, message.project, recipient, QUEUED, created, created)
+            for recipient in dict.fromkeys(message.envelope.recipients)
+        )
+    return Prepared(
+        message.id,
+        message.project,
+        codec.message_row(message),
+        message.raw,
+        tuple(codec.normalise_tags(message.tags)) if message.tags else (),
+        queue,
+    )
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def storage_error(exc: BaseException) -> StorageError:
+    if isinstance(exc, StorageError):
+        return exc
+    error = StorageError(f"the message store failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def tag_spellings(conn: Connection, project: str, lowered: Sequence[str]) -> dict[str, str]:
+    """The spelling already in use for each lower-cased tag name, if any."""
+    found: dict[str, str] = {}
+    for chunk in chunks(lowered, ID_CHUNK):
+        rows = conn.execute(
+            select(message_tags.c.tag_lc, func.min(message_tags.c.tag))
+            .where(message_tags.c.project == project, message_tags.c.tag_lc.in_(chunk))
+            .group_by(message_tags.c.tag_lc)
+        )
+        found.update((lc, tag) for lc, tag in rows)
+    return found
+
+
+def _insert_sql(dialect: Dialect, table: Table, columns: Sequence[str]) -> str:
+    """A plain positional INSERT for the driver's executemany."""
+    quote = dialect.identifier_preparer.quote
+    if dialect.paramstyle == "qmark":
+        mark = "?"
+    elif dialect.paramstyle in ("format", "pyformat"):
+        mark = "%s"
+    else:  # pragma: no cover - sqlite3 and psycopg are the two drivers
+        raise RuntimeError(f"unsupported paramstyle {dialect.paramstyle}")
+    names = ", ".join(quote(c) for c in columns)
+    marks = ", ".join([mark] * len(columns))
+    return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
+
+
+class _BulkInsert:
+    """Insert many rows built ready for the driver, skipping SQLAlchemy's per-row parameter
+    processing: COPY FROM STDIN on PostgreSQL (one stream instead of a statement per row),
+    a positional INSERT with executemany on SQLite."""
+
+    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str]) -> None:
+        self.copy = dialect.name == "postgresql"
+        quote = dialect.identifier_preparer.quote
+        names = ", ".join(quote(c) for c in columns)
+        if self.copy:
+            self.sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
+        else:
+            self.sql = _insert_sql(dialect, table, columns)
+
+    def __call__(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if not self.copy:
+            conn.exec_driver_sql(self.sql, rows)
+            return
+        driver = conn.connection.dbapi_connection
+        assert isinstance(driver, psycopg.Connection)
+        with driver.cursor() as cursor, cursor.copy(self.sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+class BatchWriter:
+    """Insert and commit prepared batches through `engine`, one transaction each.
+
+    `lock` is held around each transaction: the store's own SQLite writers queue on it rather
+    than on SQLite's sleeping busy handler."""
+
+    def __init__(
+        self, engine: Engine, lock: contextlib.AbstractContextManager[Any] | None = None
+    ) -> None:
+        self._engine = engine
+        self._lock = lock or contextlib.nullcontext()
+        self._local = threading.local()
+        dialect = engine.dialect
+        self._insert_message = _BulkInsert(dialect, messages, codec.MESSAGE_COLUMNS)
+        self._insert_raw = _BulkInsert(dialect, message_raw, _RAW_COLUMNS)
+        self._insert_tag = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
+        self._insert_queue = _BulkInsert(dialect, queue_entries, _QUEUE_COLUMNS)
+
+    def write(self, batch: Sequence[Prepared]) -> Outcomes:
+        """Insert and commit `batch` in one transaction.
+
+        On a data error (a duplicate id, text the database refuses such as NUL characters or
+        lone surrogates) the batch is retried one message per transaction with such text
+        replaced, so a bad message fails alone, if at all; any other error fails the batch.
+        """
+        try:
+            self._insert(batch)
+        except _DATA_ERRORS as exc:
+            log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
+            outcomes: Outcomes = []
+            for message in batch:
+                try:
+                    self._insert([message], clean=True)
+                except Exception as single:
+                    outcomes.append(storage_error(single))
+                else:
+                    outcomes.append(None)
+            return outcomes
+        except Exception as exc:
+            log.error("committing a batch of %d messages failed: %s", len(batch), exc)
+            return [storage_error(exc)] * len(batch)
+        return [None] * len(batch)
+
+    def close(self) -> None:
+        """Nothing to release: the engine belongs to whoever made this writer."""
+
+    def _compressor(self) -> zstandard.ZstdCompressor:
+        # zstandard objects are not thread-safe: one per writer thread.
+        found: zstandard.ZstdCompressor | None = getattr(self._local, "cctx", None)
+        if found is None:
+            found = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
+            self._local.cctx = found
+        return found
+
+    def _insert(self, batch: Sequence[Prepared], clean: bool = False) -> None:
+        compress = self._compressor().compress
+        rows = [p.row for p in batch]
+        raws = [(p.id, compress(p.raw)) for p in batch]
+        tagged = [(p, p.tags) for p in batch if p.tags]
+        if clean:
+            rows = [codec.clean_row(r) for r in rows]
+            tagged = [(p, tuple(codec.normalise_tags(map(codec.clean_text, t)))) for p, t in tagged]
+        with self._lock, self._engine.begin() as conn:
+            self._insert_message(conn, rows)
+            self._insert_raw(conn, raws)
+            if tagged:
+                tag_rows: list[tuple[str, str, str, str]] = []
+                for project in {p.project for p, _ in tagged}:
+                    wanted = [(p, tags) for p, tags in tagged if p.project == project]
+                    names = {t.lower(): t for _, tags in reversed(wanted) for t in tags}
+                    spelling = tag_spellings(conn, project, list(names))
+                    for p, tags in wanted:
+                        for t in tags:
+                            lowered = t.lower()
+                            canonical = spelling.get(lowered) or names[lowered]
+                            tag_rows.append((p.id, project, canonical, lowered))
+                if tag_rows:
+                    self._insert_tag(conn, tag_rows)
+            queue_rows = [row for p in batch for row in p.queue]
+            if queue_rows:
+                self._insert_queue(conn, queue_rows)
