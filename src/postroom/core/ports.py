@@ -25,6 +25,10 @@ class MessageStore(Protocol):
         self, project: str, query: SearchQuery | None, start: int, limit: int
     ) -> MessagePage: ...
 
+    def recent_ids(self, project: str, since: datetime, limit: int) -> builtins.list[str]:
+        """Ids of the newest messages created after `since`, newest first, at most `limit`."""
+        ...
+
     def get(self, project: str, message_id: str) -> MessageRecord:
         """Raises NotFound. `message_id` may be "latest" (newest message)."""
         ...

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from postroom.core.clock import Clock
+from postroom.core.errors import NotFound
 from postroom.core.ports import MessageStore
-from postroom.core.search import SearchQuery, Term
+from postroom.core.types import MessageRecord
 from postroom.events.bus import EventBus, MessageEvent
 
 log = logging.getLogger("postroom.events")
@@ -65,14 +66,24 @@ class ChangeFeed:
     async def poll_once(self) -> int:
         """Publish unseen recent messages; return how many were published."""
         since = self._clock.now() - timedelta(seconds=self._window)
-        query = SearchQuery((Term("after", when=since),))
         published = 0
         for project in self._projects:
-            page = await asyncio.to_thread(self._store.list, project, query, 0, self._page)
-            for record in reversed(page.messages):  # oldest first
-                if record.id in self._seen:
-                    continue
+            # Ids only: under load nearly all of them were announced by the local pipeline.
+            ids = await asyncio.to_thread(self._store.recent_ids, project, since, self._page)
+            unseen = [i for i in reversed(ids) if i not in self._seen]  # oldest first
+            if not unseen:
+                continue
+            for record in await asyncio.to_thread(self._records, project, unseen):
                 self._remember(record.id)
                 self._bus.publish(MessageEvent("new", project, record=record))
                 published += 1
         return published
+
+    def _records(self, project: str, ids: Sequence[str]) -> list[MessageRecord]:
+        found = []
+        for message_id in ids:
+            try:
+                found.append(self._store.get(project, message_id))
+            except NotFound:  # deleted since
+                continue
+        return found

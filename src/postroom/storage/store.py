@@ -419,6 +419,15 @@ class SqlMessageStore:
         tags = self._tags_of(conn, [r.id for r in rows])
         return tuple(codec.record_from_row(r._mapping, tags[r.id]) for r in rows)
 
+    def recent_ids(self, project: str, since: datetime, limit: int) -> builtins.list[str]:
+        stmt = (
+            select(_c.id)
+            .where(_c.project == project, _c.created_us > codec.to_micros(since))
+            .order_by(*_NEWEST_FIRST)
+            .limit(max(0, limit))
+        )
+        return self._run(self._read, lambda conn: [str(i) for i in conn.execute(stmt).scalars()])
+
     def get(self, project: str, message_id: str) -> MessageRecord:
         def work(conn: Connection) -> MessageRecord:
             found = self._resolve_id(conn, project, message_id)

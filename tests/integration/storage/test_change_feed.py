@@ -44,3 +44,20 @@ async def test_feed_skips_what_the_local_pipeline_announced_and_old_messages(
         assert await feed.poll_once() == 0
         assert events.empty()
     assert (clock.now() - old.created) > timedelta(seconds=10)
+
+
+async def test_recent_ids_are_newest_first_after_since_and_bounded(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    old = make_message(clock, created=clock.now())
+    await store.add(old)
+    since = clock.now()
+    newer = []
+    for _ in range(3):
+        clock.advance(1)
+        message = make_message(clock, created=clock.now())
+        await store.add(message)
+        newer.append(message.id)
+    assert store.recent_ids("default", since, 10) == newer[::-1]
+    assert store.recent_ids("default", since, 2) == newer[:0:-1]
+    assert store.recent_ids("other", since, 10) == []
