@@ -270,7 +270,9 @@ class Application:
 
     async def start(self) -> None:
         cfg = self.config
-        store = await asyncio.to_thread(open_store, cfg, self.clock)
+        store = await asyncio.to_thread(
+            open_store, cfg, self.clock, writer_process=cfg.writer_process
+        )
         self.store = store
         if self.platform is None:
             sql_platform = await asyncio.to_thread(open_platform_store, cfg)

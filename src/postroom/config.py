@@ -66,6 +66,7 @@ def parse_bool(text: str, option: str) -> bool:
 class Config:
     data_dir: Path = Path("postroom-data")
     database_url: str = ""
+    writer_process: bool = True
     smtp: HostPort = HostPort("127.0.0.1", 1025)
     http: HostPort = HostPort("127.0.0.1", 8025)
     hostname: str = "postroom.localhost"
@@ -105,6 +106,7 @@ class Config:
 HELP: dict[str, str] = {
     "data_dir": "Directory for the SQLite database, generated TLS pairs and other state.",
     "database_url": "postgresql://user@host/db to use PostgreSQL instead of SQLite in data_dir.",
+    "writer_process": "Commit new messages in a child process (own GIL); off: a writer thread.",
     "smtp": "Capture SMTP listener HOST:PORT (never relays; any sender, recipient, credentials).",
     "http": "HTTP listener HOST:PORT for the web UI and the API.",
     "hostname": "Name this server uses in its SMTP greeting and Received: headers.",

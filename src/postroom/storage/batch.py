@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 import zstandard
@@ -55,12 +55,6 @@ class Prepared(NamedTuple):
 
 # What writing a batch tells each message: None (committed) or why it was not.
 Outcomes = list[StorageError | None]
-
-
-class BatchWriterPort(Protocol):
-    def write(self, batch: Sequence[Prepared]) -> Outcomes: ...
-
-    def close(self) -> None: ...
 
 
 def prepare(message: NewMessage) -> Prepared:
@@ -188,9 +182,6 @@ class BatchWriter:
             log.error("committing a batch of %d messages failed: %s", len(batch), exc)
             return [storage_error(exc)] * len(batch)
         return [None] * len(batch)
-
-    def close(self) -> None:
-        """Nothing to release: the engine belongs to whoever made this writer."""
 
     def _compressor(self) -> zstandard.ZstdCompressor:
         # zstandard objects are not thread-safe: one per writer thread.

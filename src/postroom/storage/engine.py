@@ -28,6 +28,7 @@ from postroom.core.errors import ConfigError, StorageError
 from postroom.storage import migrate
 from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.store import SqlMessageStore
+from postroom.storage.writer_process import ProcessBatchWriter
 
 DB_FILENAME = "postroom.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -119,10 +120,20 @@ def _postgres_engines(url: URL) -> tuple[Engine, Engine]:
         url,
         pool_size=READ_POOL_SIZE,
         max_overflow=READ_POOL_SIZE,
+        # Connections die with a server restart or pg_terminate_backend; test before use.
+        pool_pre_ping=True,
         connect_args={"application_name": "postroom"},
     )
     reader = engine.execution_options(isolation_level="REPEATABLE READ")
     return reader, engine
+
+
+def writer_engine(url: str) -> Engine:
+    """A one-connection engine for the writer process (`url` from `open_store`)."""
+    resolved = resolve_target(url)
+    if resolved.sqlite_path is not None:
+        return _sqlite_engine(resolved.url, immediate=True, pool_size=1)
+    return create_engine(resolved.url, pool_size=1, connect_args={"application_name": "postroom"})
 
 
 def _open_engines(
@@ -155,6 +166,7 @@ def open_store(
     *,
     max_batch: int = 1000,
     pipeline: int = 1,
+    writer_process: bool = False,
 ) -> SqlMessageStore:
     """Open (creating or upgrading the schema) the store for `target`.
 
@@ -164,8 +176,19 @@ def open_store(
 
     `max_batch` caps the messages of one group-commit transaction; `pipeline` is how many such
     transactions may be in flight at once (one being prepared while another commits).
+    `writer_process` has a child process write those transactions (see writer_process.py);
+    it is started before this returns.
     """
     resolved, reader, writer = _open_engines(target, READ_POOL_SIZE)
+    child = None
+    if writer_process:
+        child = ProcessBatchWriter(resolved.url.render_as_string(hide_password=False))
+        try:
+            child.start()
+        except StorageError:
+            reader.dispose()
+            writer.dispose()
+            raise
     return SqlMessageStore(
         reader,
         writer,
@@ -173,6 +196,7 @@ def open_store(
         sqlite_path=resolved.sqlite_path,
         max_batch=max_batch,
         pipeline=pipeline,
+        writer_process=child,
     )
 
 

@@ -53,7 +53,6 @@ from postroom.storage import codec
 from postroom.storage.batch import (
     ID_CHUNK,
     BatchWriter,
-    BatchWriterPort,
     Outcomes,
     chunks,
     prepare,
@@ -63,6 +62,7 @@ from postroom.storage.batch import (
 from postroom.storage.platform_store import queue_entries
 from postroom.storage.schema import message_raw, message_tags, messages
 from postroom.storage.search_sql import query_condition
+from postroom.storage.writer_process import ProcessBatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +138,10 @@ class SqlMessageStore:
         sqlite_path: Path | None = None,
         max_batch: int = 1000,
         pipeline: int = 1,
-        batch_writer: BatchWriterPort | None = None,
+        writer_process: ProcessBatchWriter | None = None,
     ) -> None:
-        """`batch_writer` writes the group-commit batches; by default a `BatchWriter` on
-        `write_engine` in the writer thread. The store closes it."""
+        """Group-commit batches are written by `writer_process` if given (the store closes
+        it), else by a `BatchWriter` on `write_engine` in a writer thread."""
         self._read = read_engine
         self._write = write_engine
         self._clock = clock
@@ -164,7 +164,8 @@ class SqlMessageStore:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if self.backend == "sqlite" else contextlib.nullcontext()
         )
-        self._batch_writer = batch_writer or BatchWriter(write_engine, self._write_lock)
+        self._batch_writer = BatchWriter(write_engine, self._write_lock)
+        self._writer_process = writer_process
         # Counters (updated on the event loop).
         self._batches = 0
         self._messages = 0
@@ -220,9 +221,12 @@ class SqlMessageStore:
         while True:
             while self._pending and len(inflight) < self._pipeline:
                 batch = self._take_batch()
-                job = loop.run_in_executor(
-                    self._executor, self._commit_batch, [p.message for p in batch]
-                )
+                messages = [p.message for p in batch]
+                job: asyncio.Future[Outcomes]
+                if self._writer_process is not None:
+                    job = asyncio.ensure_future(self._writer_process.write(messages))
+                else:
+                    job = loop.run_in_executor(self._executor, self._commit_batch, messages)
                 inflight.add(job)
                 job.add_done_callback(
                     functools.partial(self._batch_done, batch, self._clock.monotonic())
@@ -244,7 +248,7 @@ class SqlMessageStore:
         outcomes: Sequence[StorageError | None]
         if job.cancelled():
             outcomes = [StorageError("the message store was stopped")] * len(batch)
-        elif (error := job.exception()) is not None:  # pragma: no cover - _commit_batch catches
+        elif (error := job.exception()) is not None:  # the writer process could not start
             outcomes = [storage_error(error)] * len(batch)
         else:
             outcomes = job.result()
@@ -305,11 +309,12 @@ class SqlMessageStore:
                 self._wake.set()
             if self._loop is asyncio.get_running_loop():
                 await writer
+        if self._writer_process is not None:
+            await self._writer_process.close()
         await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
         self._executor.shutdown(wait=True)
-        self._batch_writer.close()
         if self.backend == "sqlite":
             with contextlib.suppress(SQLAlchemyError), self._write.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -4,6 +4,12 @@ failed transaction fails every waiter of its batch with StorageError."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -13,6 +19,22 @@ from postroom.core.clock import FakeClock
 from postroom.core.errors import StorageError
 from postroom.core.types import NewMessage
 from postroom.storage import SqlMessageStore, open_store, resolve_target
+
+
+@pytest.fixture(params=[False, True], ids=["writer-thread", "writer-process"])
+def writer_process(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+@pytest.fixture
+async def store(
+    target: str, clock: FakeClock, writer_process: bool
+) -> AsyncIterator[SqlMessageStore]:
+    opened = open_store(target, clock, writer_process=writer_process)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 def _committed_ids(target: str) -> set[str]:
@@ -59,12 +81,14 @@ async def test_add_returns_only_after_commit(
         engine.dispose()
 
 
-async def test_acknowledged_messages_survive_reopen(clock: FakeClock, target: str) -> None:
-    first = open_store(target, clock)
+async def test_acknowledged_messages_survive_reopen(
+    clock: FakeClock, target: str, writer_process: bool
+) -> None:
+    first = open_store(target, clock, writer_process=writer_process)
     messages = [make_message(clock, raw=f"message {i}\r\n".encode()) for i in range(50)]
     await asyncio.gather(*(first.add(m) for m in messages))
     await first.close()
-    second = open_store(target, clock)
+    second = open_store(target, clock, writer_process=writer_process)
     try:
         assert store_ids(second) == {m.id for m in messages}
         for m in messages:
@@ -148,8 +172,10 @@ async def test_close_commits_what_is_queued_then_refuses(
         await store.add(make_message(clock))
 
 
-async def test_batches_respect_the_size_limit(clock: FakeClock, target: str) -> None:
-    limited = open_store(target, clock, max_batch=7)
+async def test_batches_respect_the_size_limit(
+    clock: FakeClock, target: str, writer_process: bool
+) -> None:
+    limited = open_store(target, clock, max_batch=7, writer_process=writer_process)
     try:
         await asyncio.gather(*(limited.add(make_message(clock)) for _ in range(50)))
         stats = limited.stats
@@ -161,9 +187,9 @@ async def test_batches_respect_the_size_limit(clock: FakeClock, target: str) -> 
 
 @pytest.mark.postgres
 async def test_the_writer_recovers_from_a_lost_connection(
-    postgres_database: str, clock: FakeClock
+    postgres_database: str, clock: FakeClock, writer_process: bool
 ) -> None:
-    store = open_store(postgres_database, clock)
+    store = open_store(postgres_database, clock, writer_process=writer_process)
     try:
         await store.add(make_message(clock))
         engine = create_engine(resolve_target(postgres_database).url)
@@ -191,9 +217,11 @@ async def test_the_writer_recovers_from_a_lost_connection(
         await store.close()
 
 
-async def test_pipelined_batches_commit_everything(clock: FakeClock, target: str) -> None:
+async def test_pipelined_batches_commit_everything(
+    clock: FakeClock, target: str, writer_process: bool
+) -> None:
     """With two transactions in flight, messages arriving while one commits form the next."""
-    piped = open_store(target, clock, pipeline=2, max_batch=10)
+    piped = open_store(target, clock, pipeline=2, max_batch=10, writer_process=writer_process)
     try:
         messages = [make_message(clock) for _ in range(95)]
         await asyncio.gather(*(piped.add(m) for m in messages))
@@ -204,12 +232,85 @@ async def test_pipelined_batches_commit_everything(clock: FakeClock, target: str
         await piped.close()
 
 
-def test_a_store_outlives_an_event_loop(clock: FakeClock, target: str) -> None:
+def test_a_store_outlives_an_event_loop(
+    clock: FakeClock, target: str, writer_process: bool
+) -> None:
     """Opened outside any loop, used from one loop and then another (say, a restart of the
     asyncio runner in a CLI command): the writer follows the running loop."""
-    store = open_store(target, clock)
+    store = open_store(target, clock, writer_process=writer_process)
     first, second = make_message(clock), make_message(clock)
     asyncio.run(store.add(first))
     asyncio.run(store.add(second))
     assert store_ids(store) == {first.id, second.id}
     asyncio.run(store.close())
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_a_killed_writer_process_fails_its_batch_and_is_replaced(
+    clock: FakeClock, target: str
+) -> None:
+    store = open_store(target, clock, writer_process=True)
+    try:
+        await store.add(make_message(clock))
+        child = store._writer_process
+        assert child is not None and child.pid is not None
+        first = child.pid
+        os.kill(first, signal.SIGKILL)
+        outcomes = []
+        for _ in range(3):  # the first may be sent before the death is noticed
+            try:
+                await store.add(make_message(clock))
+                outcomes.append("ok")
+            except StorageError as exc:
+                assert "writer process" in str(exc)
+                outcomes.append("failed")
+        assert outcomes[-2:] == ["ok", "ok"], outcomes
+        assert child.pid not in (None, first)
+        assert store.list("default", None, 0, 0).total == 1 + outcomes.count("ok")
+    finally:
+        await store.close()
+    assert not _alive(first)
+
+
+async def test_closing_the_store_stops_the_writer_process(clock: FakeClock, target: str) -> None:
+    store = open_store(target, clock, writer_process=True)
+    await store.add(make_message(clock))
+    assert store._writer_process is not None
+    pid = store._writer_process.pid
+    assert pid is not None and _alive(pid)
+    await store.close()
+    assert not _alive(pid)
+
+
+_ORPHAN = """
+import asyncio, os, sys, time
+from postroom.storage import open_store
+store = open_store(sys.argv[1], writer_process=True)
+print(store._writer_process.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_writer_process_exits_when_its_parent_is_killed(target: str) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN, target], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert _alive(pid)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the writer process outlived its parent"

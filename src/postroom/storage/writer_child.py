@@ -1,0 +1,61 @@
+"""The writer process itself: `python -m postroom.storage.writer_child FD`.
+
+Started by `ProcessBatchWriter` (writer_process.py, which describes the exchange) with its end
+of a socket pair as FD. It opens the database named in the first frame, then writes each
+batch it receives in one transaction and answers with the outcomes, until the socket closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+from postroom.storage.batch import BatchWriter
+from postroom.storage.engine import writer_engine
+from postroom.storage.writer_process import frame, receive
+
+
+def _serve(sock: socket.socket) -> int:
+    kind, url = receive(sock)
+    if kind != "open":
+        return 2
+    try:
+        engine = writer_engine(url)
+        with engine.connect():
+            pass
+    except Exception as exc:
+        sock.sendall(frame(("error", f"{type(exc).__name__}: {exc}")))
+        return 1
+    writer = BatchWriter(engine)
+    sock.sendall(frame(("ready", None)))
+    try:
+        while True:
+            try:
+                _kind, batch = receive(sock)
+            except EOFError:
+                return 0
+            sock.sendall(frame(writer.write(batch)))
+    finally:
+        engine.dispose()
+
+
+def main(argv: Sequence[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s",
+    )
+    sock = socket.socket(fileno=int(argv[0]))
+    try:
+        return _serve(sock)
+    except (OSError, EOFError):
+        return 0  # the parent went away
+    finally:
+        sock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
