@@ -109,6 +109,7 @@ class SmtpServer:
         self._per_ip: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._idle = asyncio.Event()
         self._too_many = reply(
             421, "4.7.0", f"{listener.policy.hostname} Too many connections, try again later"
@@ -116,9 +117,10 @@ class SmtpServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._loop = loop
         listener = self.listener
         self._server = await loop.create_server(
-            lambda: _Connection(self),
+            lambda: _Connection(self, loop),
             listener.host,
             listener.port,
             ssl=listener.ssl_context if listener.implicit_tls else None,
@@ -168,7 +170,10 @@ class SmtpServer:
     # Used by connections -------------------------------------------------------------------
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coroutine)
+        # loop.create_task, not asyncio.ensure_future: on Python 3.11 looking up the running
+        # loop costs a getpid() system call, several per message on the hot path.
+        assert self._loop is not None
+        task = self._loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -222,9 +227,9 @@ def _tls_info(transport: asyncio.BaseTransport) -> TlsInfo | None:
 class _Connection(asyncio.Protocol):
     """One client connection: feeds the session and carries out its outputs."""
 
-    def __init__(self, server: SmtpServer) -> None:
+    def __init__(self, server: SmtpServer, loop: asyncio.AbstractEventLoop) -> None:
         self._srv = server
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._transport: asyncio.Transport | None = None
         self._session: SmtpSession | None = None
         self._ip = ""

@@ -190,9 +190,12 @@ class SqlMessageStore:
         """Return once `message` is durably committed; raise StorageError if it was not."""
         if self._closed:
             raise StorageError("the message store is closed")
-        loop = asyncio.get_running_loop()
-        if self._writer is None or self._writer.done() or self._loop is not loop:
-            self._start_writer(loop)
+        loop = self._loop
+        if loop is None or not loop.is_running() or self._writer is None or self._writer.done():
+            # Only now look the running loop up: on Python 3.11 that costs a getpid() call.
+            loop = asyncio.get_running_loop()
+            if self._writer is None or self._writer.done() or self._loop is not loop:
+                self._start_writer(loop)
         assert self._wake is not None
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append(_Pending(message, future))
@@ -224,7 +227,7 @@ class SqlMessageStore:
                 messages = [p.message for p in batch]
                 job: asyncio.Future[Outcomes]
                 if self._writer_process is not None:
-                    job = asyncio.ensure_future(self._writer_process.write(messages))
+                    job = loop.create_task(self._writer_process.write(messages, loop))
                 else:
                     job = loop.run_in_executor(self._executor, self._commit_batch, messages)
                 inflight.add(job)

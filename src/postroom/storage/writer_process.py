@@ -100,12 +100,17 @@ class ProcessBatchWriter:
         if self._child is None or self._child.dead:
             self._child = self._spawn()
 
-    async def write(self, messages: Sequence[NewMessage]) -> Outcomes:
-        """Commit `messages` in one transaction of the child; one outcome per message."""
+    async def write(
+        self, messages: Sequence[NewMessage], loop: asyncio.AbstractEventLoop
+    ) -> Outcomes:
+        """Commit `messages` in one transaction of the child; one outcome per message.
+        `loop` is the running loop (the caller knows it; looking it up costs a getpid())."""
         if self._closed:
             raise StorageError("the message store writer process was stopped")
-        loop = asyncio.get_running_loop()
         child = self._child
+        if child is not None and child.loop not in (None, loop) and child.waiting:
+            # Answers owed to another (stopped) event loop would be taken for ours.
+            self._fail(child, RuntimeError("used from another event loop"))
         if child is None or child.dead:
             child = await self._restart()
         if child.loop is not loop:
@@ -123,7 +128,7 @@ class ProcessBatchWriter:
         self._child = None
         if child is None:
             return
-        if child.waiting:
+        if child.waiting and child.loop is asyncio.get_running_loop():
             await asyncio.gather(*child.waiting, return_exceptions=True)
         self._unwatch(child)
         child.sock.close()  # the child sees end-of-file and exits
@@ -180,11 +185,7 @@ class ProcessBatchWriter:
     # ------------------------------------------------------------------ socket I/O (event loop)
 
     def _watch(self, child: _Child, loop: asyncio.AbstractEventLoop) -> None:
-        # A store used from a new event loop (the old one stopped): its waiters are gone.
         self._unwatch(child)
-        child.waiting.clear()
-        child.inbox.clear()
-        child.outbox.clear()
         child.loop = loop
         loop.add_reader(child.sock.fileno(), self._on_readable, child)
 
@@ -264,7 +265,7 @@ class ProcessBatchWriter:
         error = StorageError(f"the message store writer process failed: {exc}")
         while child.waiting:
             future = child.waiting.popleft()
-            if not future.done():
+            if not future.done() and not future.get_loop().is_closed():
                 future.set_exception(error)
 
 
