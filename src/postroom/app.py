@@ -31,6 +31,7 @@ from postroom.events.bus import EventBus, MessageEvent
 from postroom.events.feed import ChangeFeed
 from postroom.metrics import Metrics
 from postroom.pipeline.acceptance import AcceptancePipeline
+from postroom.pipeline.complete import complete_message
 from postroom.pipeline.projects import ProjectDirectory
 from postroom.pipeline.quota import QuotaTracker
 from postroom.pipeline.signing import SignerCache
@@ -271,7 +272,14 @@ class Application:
     async def start(self) -> None:
         cfg = self.config
         store = await asyncio.to_thread(
-            open_store, cfg, self.clock, writer_process=cfg.writer_process
+            open_store,
+            cfg,
+            self.clock,
+            writer_process=cfg.writer_process,
+            complete=complete_message,
+            # The writer process parses and commits one batch while the next one is already
+            # on its way to it; a writer thread gains nothing from a second batch in flight.
+            pipeline=2 if cfg.writer_process else 1,
         )
         self.store = store
         if self.platform is None:

@@ -143,6 +143,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from postroom.events.bus import EventBus
     from postroom.metrics import Metrics
     from postroom.pipeline.acceptance import AcceptancePipeline
+    from postroom.pipeline.complete import complete_message
     from postroom.storage.engine import open_store
 
     config = _config_from(args)
@@ -150,7 +151,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     clock = SystemClock()
 
     async def main() -> int:
-        store = await asyncio.to_thread(open_store, config, clock)
+        store = await asyncio.to_thread(
+            open_store,
+            config,
+            clock,
+            writer_process=config.writer_process,
+            complete=complete_message,
+        )
         pipeline = AcceptancePipeline(store, clock, EventBus(), Metrics())
         count = 0
         try:

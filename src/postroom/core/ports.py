@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from postroom.core.search import SearchQuery
 from postroom.core.types import MessagePage, MessageRecord, NewMessage
+
+# Completes a message that came without its summary: parses it and derives its tags. A
+# module-level function, so that a writer process can be handed it by reference (pickle).
+Completer = Callable[[NewMessage], NewMessage]
 
 
 class MessageStore(Protocol):
@@ -19,7 +23,10 @@ class MessageStore(Protocol):
     and is called from a worker thread by async callers.
     """
 
-    async def add(self, message: NewMessage) -> None: ...
+    async def add(self, message: NewMessage) -> NewMessage:
+        """Return once `message` is durably committed: the message as stored (completed if it
+        came without its summary). Raises StorageError if it was not committed."""
+        ...
 
     def list(
         self, project: str, query: SearchQuery | None, start: int, limit: int

@@ -102,14 +102,18 @@ class Summary:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A message ready to persist. `raw` is uncompressed; the store compresses it."""
+    """A message ready to persist. `raw` is uncompressed; the store compresses it.
+
+    With `summary` None the store completes the message before writing it (parses the summary,
+    derives the tags and appends `tags` to them; see core.ports.Completer), off the event loop,
+    and `MessageStore.add` returns the completed message."""
 
     id: str
     project: str
     created: datetime
     raw: bytes
     envelope: Envelope
-    summary: Summary
+    summary: Summary | None
     tags: tuple[str, ...]
     username: str | None = None
     status: str = "captured"

@@ -12,7 +12,6 @@ project's submitted messages are stored as captured.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from prometheus_client import Counter
@@ -25,14 +24,11 @@ from postroom.core.ports import MessageStore
 from postroom.core.types import IncomingMessage, MessageRecord, NewMessage
 from postroom.events.bus import EventBus, MessageEvent
 from postroom.metrics import Metrics
-from postroom.mime.summary import summarize
-from postroom.mime.tags import tags_for
 from postroom.pipeline.received import received_header
 from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 
 log = logging.getLogger("postroom.pipeline")
 
-INLINE_PARSE_LIMIT = 64 * 1024
 BARE_LINE_ENDINGS_TAG = "bare-line-endings"
 BARE_LINE_ENDINGS_WARNING = (
     "The message used bare CR or LF line endings; Postroom normalised them to CRLF. "
@@ -90,39 +86,37 @@ class AcceptancePipeline:
             data = prepared.data
             status = prepared.status
         raw = received_header(incoming.session, incoming.envelope, message_id, now) + data
-        # Small messages parse faster than a thread hop; large ones must not stall the loop.
-        if len(raw) > INLINE_PARSE_LIMIT:
-            summary = await asyncio.to_thread(summarize, raw)
-        else:
-            summary = summarize(raw)
-        tags = tags_for(summary, incoming.envelope.recipients)
+        tags: tuple[str, ...] = ()
         warnings: tuple[str, ...] = ()
         if incoming.bare_line_endings:
             warnings = (BARE_LINE_ENDINGS_WARNING,)
-            if BARE_LINE_ENDINGS_TAG not in tags:
-                tags = (*tags, BARE_LINE_ENDINGS_TAG)
-        message = NewMessage(
+            tags = (BARE_LINE_ENDINGS_TAG,)
+        # Without its summary: the store parses the message where it writes the batch (the
+        # writer process), off this event loop, and appends `tags` to the derived ones.
+        draft = NewMessage(
             id=message_id,
             project=project,
             created=now,
             raw=raw,
             envelope=incoming.envelope,
-            summary=summary,
+            summary=None,
             tags=tags,
             username=incoming.session.auth_user,
             status=status,
             warnings=warnings,
         )
         if prepared is None:
-            await self._store.add(message)
+            message = await self._store.add(draft)
         else:
             assert self.submission is not None
             try:
-                await self._store.add(message)
+                message = await self._store.add(draft)
             except BaseException:
                 self.submission.quota.release(prepared.reservation)
                 raise
             self.submission.quota.commit(prepared.reservation)
+        summary = message.summary
+        assert summary is not None, "the store returns messages with their summary"
         received, received_bytes = self._door_counters(incoming.session.door)
         self._metrics.commit_seconds.observe(self._clock.monotonic() - started)
         received.inc()
@@ -135,7 +129,7 @@ class AcceptancePipeline:
             read=False,
             envelope=message.envelope,
             summary=summary,
-            tags=tags,
+            tags=message.tags,
             username=message.username,
             status=message.status,
             warnings=warnings,

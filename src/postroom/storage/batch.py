@@ -1,9 +1,8 @@
 """Writing one group-commit batch of new messages: rows built once, one transaction, one fsync.
 
-`prepare` turns a `NewMessage` into plain rows (strings, numbers, bytes) that pickle cheaply,
-so the same batch can be written in this process (`BatchWriter`, called from the store's
-writer thread) or handed to the writer process (`postroom.storage.writer_process`), which
-runs a `BatchWriter` of its own.
+`BatchWriter.write_messages` completes the messages that came without their summary (parsing
+them), turns each into plain rows (`prepare`) and writes the batch in one transaction. It runs
+in the store's writer thread, or in the writer process (`postroom.storage.writer_process`).
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from postroom.core.errors import StorageError
-from postroom.core.types import NewMessage
+from postroom.core.ports import Completer
+from postroom.core.types import NewMessage, Summary
 from postroom.storage import codec
 from postroom.storage.platform_store import queue_entries
 from postroom.storage.schema import message_raw, message_tags, messages
@@ -53,11 +53,16 @@ class Prepared(NamedTuple):
     queue: tuple[tuple[str, str, str, str, int, int], ...]  # queue entries of a live message
 
 
-# What writing a batch tells each message: None (committed) or why it was not.
-Outcomes = list[StorageError | None]
+# The summary and tags the writer gave a message that came without a summary.
+Completion = tuple[Summary, tuple[str, ...]]
+# What writing a batch tells each message: why it was not committed (StorageError), or that
+# it was: None, or its Completion if the writer completed it.
+Outcome = StorageError | Completion | None
+Outcomes = list[Outcome]
 
 
 def prepare(message: NewMessage) -> Prepared:
+    """The rows of a complete message (one with its summary)."""
     queue: tuple[tuple[str, str, str, str, int, int], ...] = ()
     if message.status == QUEUED:
         created = codec.to_micros(message.created)
@@ -141,15 +146,20 @@ class _BulkInsert:
 
 
 class BatchWriter:
-    """Insert and commit prepared batches through `engine`, one transaction each.
+    """Insert and commit batches through `engine`, one transaction each.
 
     `lock` is held around each transaction: the store's own SQLite writers queue on it rather
-    than on SQLite's sleeping busy handler."""
+    than on SQLite's sleeping busy handler. `complete` completes messages that come without
+    their summary."""
 
     def __init__(
-        self, engine: Engine, lock: contextlib.AbstractContextManager[Any] | None = None
+        self,
+        engine: Engine,
+        lock: contextlib.AbstractContextManager[Any] | None = None,
+        complete: Completer | None = None,
     ) -> None:
         self._engine = engine
+        self._complete = complete
         self._lock = lock or contextlib.nullcontext()
         self._local = threading.local()
         dialect = engine.dialect
@@ -158,7 +168,31 @@ class BatchWriter:
         self._insert_tag = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
         self._insert_queue = _BulkInsert(dialect, queue_entries, _QUEUE_COLUMNS)
 
-    def write(self, batch: Sequence[Prepared]) -> Outcomes:
+    def write_messages(self, messages: Sequence[NewMessage]) -> Outcomes:
+        """Complete the messages that came without a summary, then write all in one
+        transaction (see `write`)."""
+        try:
+            done = [m if m.summary is not None else self._completed(m) for m in messages]
+            prepared = [prepare(m) for m in done]
+        except Exception as exc:  # a bug in parsing or row building: never lose it silently
+            log.exception("preparing a batch of %d messages failed", len(messages))
+            return [storage_error(exc)] * len(messages)
+        outcomes: Outcomes = list(self.write(prepared))
+        for i, (given, stored) in enumerate(zip(messages, done, strict=True)):
+            if outcomes[i] is None and given.summary is None:
+                assert stored.summary is not None
+                outcomes[i] = (stored.summary, stored.tags)
+        return outcomes
+
+    def _completed(self, message: NewMessage) -> NewMessage:
+        if self._complete is None:
+            raise StorageError("a message without its summary reached a store with no completer")
+        completed = self._complete(message)
+        if completed.summary is None:
+            raise StorageError("the completer left a message without its summary")
+        return completed
+
+    def write(self, batch: Sequence[Prepared]) -> list[StorageError | None]:
         """Insert and commit `batch` in one transaction.
 
         On a data error (a duplicate id, text the database refuses such as NUL characters or
@@ -169,7 +203,7 @@ class BatchWriter:
             self._insert(batch)
         except _DATA_ERRORS as exc:
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
-            outcomes: Outcomes = []
+            outcomes: list[StorageError | None] = []
             for message in batch:
                 try:
                     self._insert([message], clean=True)

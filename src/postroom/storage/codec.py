@@ -126,6 +126,8 @@ _NO_PARAMS = '{"mail":{},"rcpt":[]}'
 def message_row(message: NewMessage) -> tuple[Any, ...]:
     """The `messages` row for a new message, in MESSAGE_COLUMNS order."""
     s = message.summary
+    if s is None:
+        raise ValueError(f"message {message.id} has no summary to store")
     env = message.envelope
     from_ = s.from_
     subject = s.subject

@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError, StorageError
+from postroom.core.ports import Completer
 from postroom.storage import migrate
 from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.store import SqlMessageStore
@@ -167,6 +168,7 @@ def open_store(
     max_batch: int = 1000,
     pipeline: int = 1,
     writer_process: bool = False,
+    complete: Completer | None = None,
 ) -> SqlMessageStore:
     """Open (creating or upgrading the schema) the store for `target`.
 
@@ -177,12 +179,13 @@ def open_store(
     `max_batch` caps the messages of one group-commit transaction; `pipeline` is how many such
     transactions may be in flight at once (one being prepared while another commits).
     `writer_process` has a child process write those transactions (see writer_process.py);
-    it is started before this returns.
+    it is started before this returns. `complete` completes messages added without their
+    summary (see NewMessage), where the batch is written.
     """
     resolved, reader, writer = _open_engines(target, READ_POOL_SIZE)
     child = None
     if writer_process:
-        child = ProcessBatchWriter(resolved.url.render_as_string(hide_password=False))
+        child = ProcessBatchWriter(resolved.url.render_as_string(hide_password=False), complete)
         try:
             child.start()
         except StorageError:
@@ -197,6 +200,7 @@ def open_store(
         max_batch=max_batch,
         pipeline=pipeline,
         writer_process=child,
+        complete=complete,
     )
 
 

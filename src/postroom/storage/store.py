@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import functools
 import logging
 import threading
@@ -46,16 +47,16 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.clock import Clock
 from postroom.core.errors import InvalidInput, NotFound, StorageError
-from postroom.core.ports import MessageStore
+from postroom.core.ports import Completer, MessageStore
 from postroom.core.search import SearchQuery
 from postroom.core.types import MessagePage, MessageRecord, NewMessage, QueueEntry
 from postroom.storage import codec
 from postroom.storage.batch import (
     ID_CHUNK,
     BatchWriter,
+    Outcome,
     Outcomes,
     chunks,
-    prepare,
     storage_error,
     tag_spellings,
 )
@@ -121,7 +122,7 @@ class WriterStats:
 class _Pending:
     __slots__ = ("future", "message")
 
-    def __init__(self, message: NewMessage, future: asyncio.Future[None]) -> None:
+    def __init__(self, message: NewMessage, future: asyncio.Future[NewMessage]) -> None:
         self.message = message
         self.future = future
 
@@ -139,9 +140,11 @@ class SqlMessageStore:
         max_batch: int = 1000,
         pipeline: int = 1,
         writer_process: ProcessBatchWriter | None = None,
+        complete: Completer | None = None,
     ) -> None:
         """Group-commit batches are written by `writer_process` if given (the store closes
-        it), else by a `BatchWriter` on `write_engine` in a writer thread."""
+        it; give it `complete` too), else by a `BatchWriter` on `write_engine` in a writer
+        thread. `complete` completes messages added without their summary."""
         self._read = read_engine
         self._write = write_engine
         self._clock = clock
@@ -164,7 +167,7 @@ class SqlMessageStore:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if self.backend == "sqlite" else contextlib.nullcontext()
         )
-        self._batch_writer = BatchWriter(write_engine, self._write_lock)
+        self._batch_writer = BatchWriter(write_engine, self._write_lock, complete)
         self._writer_process = writer_process
         # Counters (updated on the event loop).
         self._batches = 0
@@ -186,8 +189,9 @@ class SqlMessageStore:
             commit_seconds=self._commit_seconds,
         )
 
-    async def add(self, message: NewMessage) -> None:
-        """Return once `message` is durably committed; raise StorageError if it was not."""
+    async def add(self, message: NewMessage) -> NewMessage:
+        """Return once `message` is durably committed, as stored (completed by the writer if
+        it came without its summary); raise StorageError if it was not committed."""
         if self._closed:
             raise StorageError("the message store is closed")
         loop = self._loop
@@ -197,10 +201,10 @@ class SqlMessageStore:
             if self._writer is None or self._writer.done() or self._loop is not loop:
                 self._start_writer(loop)
         assert self._wake is not None
-        future: asyncio.Future[None] = loop.create_future()
+        future: asyncio.Future[NewMessage] = loop.create_future()
         self._pending.append(_Pending(message, future))
         self._wake.set()
-        await future
+        return await future
 
     def _start_writer(self, loop: asyncio.AbstractEventLoop) -> None:
         # A writer left on another (stopped) loop cannot run again; its waiters are gone too.
@@ -229,7 +233,9 @@ class SqlMessageStore:
                 if self._writer_process is not None:
                     job = loop.create_task(self._writer_process.write(messages, loop))
                 else:
-                    job = loop.run_in_executor(self._executor, self._commit_batch, messages)
+                    job = loop.run_in_executor(
+                        self._executor, self._batch_writer.write_messages, messages
+                    )
                 inflight.add(job)
                 job.add_done_callback(
                     functools.partial(self._batch_done, batch, self._clock.monotonic())
@@ -248,7 +254,7 @@ class SqlMessageStore:
         """Event loop: a writer thread finished `batch`; tell its waiters, free the slot."""
         self._inflight.discard(job)
         self._commit_seconds += self._clock.monotonic() - started
-        outcomes: Sequence[StorageError | None]
+        outcomes: Sequence[Outcome]
         if job.cancelled():
             outcomes = [StorageError("the message store was stopped")] * len(batch)
         elif (error := job.exception()) is not None:  # the writer process could not start
@@ -271,35 +277,29 @@ class SqlMessageStore:
         del self._pending[:count]
         return batch
 
-    def _resolve(
-        self, batch: builtins.list[_Pending], outcomes: Sequence[StorageError | None]
-    ) -> None:
-        failed_transaction = all(o is not None for o in outcomes)
-        committed = sum(1 for o in outcomes if o is None)
+    def _resolve(self, batch: builtins.list[_Pending], outcomes: Sequence[Outcome]) -> None:
+        failures = sum(1 for o in outcomes if isinstance(o, StorageError))
+        committed = len(batch) - failures
         if committed:
             # One transaction for the batch, or one per message after a data error.
             self._batches += 1 if committed == len(batch) else committed
             self._messages += committed
             self._max_batch_seen = max(self._max_batch_seen, committed)
-        if failed_transaction or committed < len(batch):
+        if failures:
             self._failed += 1
         for p, outcome in zip(batch, outcomes, strict=True):
             if p.future.done():  # the waiter was cancelled; nothing to tell it
                 continue
             if outcome is None:
-                p.future.set_result(None)
-            else:  # a fresh exception per waiter: each raise adds its own traceback
+                p.future.set_result(p.message)
+            elif isinstance(outcome, StorageError):
+                # A fresh exception per waiter: each raise adds its own traceback.
                 error = StorageError(*outcome.args)
                 error.__cause__ = outcome.__cause__
                 p.future.set_exception(error)
-
-    def _commit_batch(self, batch: builtins.list[NewMessage]) -> Outcomes:
-        """Writer thread: build the rows of `batch`, then write them in one transaction."""
-        try:
-            prepared = [prepare(m) for m in batch]
-        except Exception as exc:  # pragma: no cover - rows are built from validated values
-            return [storage_error(exc)] * len(batch)
-        return self._batch_writer.write(prepared)
+            else:
+                summary, tags = outcome
+                p.future.set_result(dataclasses.replace(p.message, summary=summary, tags=tags))
 
     async def close(self) -> None:
         """Commit what is queued, stop the writer, release connections. Idempotent."""

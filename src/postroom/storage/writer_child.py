@@ -19,7 +19,7 @@ from postroom.storage.writer_process import frame, receive
 
 
 def _serve(sock: socket.socket) -> int:
-    kind, url = receive(sock)
+    kind, url, complete = receive(sock)
     if kind != "open":
         return 2
     try:
@@ -29,7 +29,7 @@ def _serve(sock: socket.socket) -> int:
     except Exception as exc:
         sock.sendall(frame(("error", f"{type(exc).__name__}: {exc}")))
         return 1
-    writer = BatchWriter(engine)
+    writer = BatchWriter(engine, complete=complete)
     sock.sendall(frame(("ready", None)))
     try:
         while True:
@@ -37,7 +37,7 @@ def _serve(sock: socket.socket) -> int:
                 _kind, batch = receive(sock)
             except EOFError:
                 return 0
-            sock.sendall(frame(writer.write(batch)))
+            sock.sendall(frame(writer.write_messages(batch)))
     finally:
         engine.dispose()
 

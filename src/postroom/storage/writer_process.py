@@ -3,18 +3,20 @@
 In one process the writer thread competes with the event loop for the GIL: under load each
 batch waits for it several times (around each statement and the commit), so a batch takes
 milliseconds longer than its fsync and every SMTP client waits that long for its 250.
-With `ProcessBatchWriter` the event loop builds each batch's rows, sends them to a child
-process over a socket pair without blocking, and resolves the batch when the child's answer
-arrives; the child (writer_child.py) runs a `BatchWriter` on its own connection. No thread
-takes part, so nothing waits for the GIL.
+With `ProcessBatchWriter` the event loop sends each batch to a child process over a socket
+pair without blocking, and resolves the batch when the child's answer arrives; the child
+(writer_child.py) runs a `BatchWriter` on its own connection: it parses the messages that
+came without their summary, builds the rows and commits. No thread takes part, so nothing
+waits for the GIL, and the parsing is off the event loop.
 
 Frames in both directions: 8-byte big-endian length, then a pickle. The parent sends
-`("open", url)` once, then `("write", [Prepared, ...])` per batch; the child answers
-`("ready", None)` or `("error", message)` to the first, and `[StorageError | None, ...]` to
-each batch, in order. The child exits when its socket closes (the parent stopped or died);
-it ignores SIGINT, so a Ctrl-C in a terminal stops the parent, which finishes the batches in
-flight and then closes the socket. A child that dies fails the batches in flight with
-StorageError (the SMTP clients hear 451 and retry) and the next batch starts a new child.
+`("open", url, completer)` once, then `("write", [NewMessage, ...])` per batch; the child
+answers `("ready", None)` or `("error", message)` to the first, and a list of outcomes
+(batch.Outcome) to each batch, in order. The child exits when its socket closes (the parent
+stopped or died); it ignores SIGINT, so a Ctrl-C in a terminal stops the parent, which
+finishes the batches in flight and then closes the socket. A child that dies fails the
+batches in flight with StorageError (the SMTP clients hear 451 and retry) and the next batch
+starts a new child.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from postroom.core.errors import StorageError
+from postroom.core.ports import Completer
 from postroom.core.types import NewMessage
-from postroom.storage.batch import Outcomes, prepare
+from postroom.storage.batch import Outcomes
 
 log = logging.getLogger("postroom.storage.writer")
 
@@ -82,11 +85,14 @@ class ProcessBatchWriter:
     """Parent side: batches of new messages committed by a child process.
 
     `url` is the database URL with its password (it travels over the socket, never on the
-    command line). `start` (blocking) starts the child; `write` is called on the event loop.
+    command line). `complete` (a module-level function: it travels by reference) completes
+    messages that come without their summary, in the child. `start` (blocking) starts the
+    child; `write` is called on the event loop.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, complete: Completer | None = None) -> None:
         self._url = url
+        self._complete = complete
         self._child: _Child | None = None
         self._starting: asyncio.Lock | None = None
         self._closed = False
@@ -115,7 +121,7 @@ class ProcessBatchWriter:
             child = await self._restart()
         if child.loop is not loop:
             self._watch(child, loop)
-        data = frame(("write", [prepare(m) for m in messages]))
+        data = frame(("write", list(messages)))
         future: asyncio.Future[Outcomes] = loop.create_future()
         child.waiting.append(future)
         self._send(child, data)
@@ -165,7 +171,7 @@ class ProcessBatchWriter:
             child_end.close()
         try:
             parent.settimeout(START_TIMEOUT)
-            parent.sendall(frame(("open", self._url)))
+            parent.sendall(frame(("open", self._url, self._complete)))
             kind, value = receive(parent)
         except (OSError, EOFError, pickle.PickleError) as exc:
             parent.close()

@@ -4,6 +4,7 @@ failed transaction fails every waiter of its batch with StorageError."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from tests.integration.storage.factory import make_message
 from postroom.core.clock import FakeClock
 from postroom.core.errors import StorageError
 from postroom.core.types import NewMessage
+from postroom.pipeline.complete import complete_message
 from postroom.storage import SqlMessageStore, open_store, resolve_target
 
 
@@ -140,7 +142,7 @@ async def test_a_bad_message_fails_alone(store: SqlMessageStore, clock: FakeCloc
     batch = [*good[:10], duplicate, *good[10:]]
     results = await asyncio.gather(*(store.add(m) for m in batch), return_exceptions=True)
     assert isinstance(results[10], StorageError)
-    assert [r for i, r in enumerate(results) if i != 10] == [None] * 20
+    assert [r for i, r in enumerate(results) if i != 10] == good  # add returns the message
     assert store.list("default", None, 0, 0).total == 21
     assert store.raw("default", existing.id) == existing.raw
 
@@ -154,7 +156,7 @@ async def test_a_cancelled_waiter_does_not_disturb_the_others(
     tasks[5].cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(results[5], asyncio.CancelledError)
-    assert all(r is None for i, r in enumerate(results) if i != 5)
+    assert [r for i, r in enumerate(results) if i != 5] == messages[:5] + messages[6:]
     # The cancelled waiter's message was already queued: it is stored anyway.
     assert store.list("default", None, 0, 0).total == 30
     await store.add(make_message(clock))  # the writer is still alive
@@ -167,7 +169,7 @@ async def test_close_commits_what_is_queued_then_refuses(
     tasks = [asyncio.ensure_future(store.add(m)) for m in messages]
     await asyncio.sleep(0)
     await store.close()
-    assert [t.result() for t in tasks] == [None] * 10
+    assert [t.result() for t in tasks] == messages
     with pytest.raises(StorageError):
         await store.add(make_message(clock))
 
@@ -314,3 +316,42 @@ def test_the_writer_process_exits_when_its_parent_is_killed(target: str) -> None
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid), "the writer process outlived its parent"
+
+
+def _draft(clock: FakeClock, raw: bytes, tags: tuple[str, ...] = ()) -> NewMessage:
+    """A message as the acceptance pipeline hands it over: without its summary."""
+    return dataclasses.replace(make_message(clock, raw=raw), summary=None, tags=tags)
+
+
+async def test_messages_without_a_summary_are_completed_where_the_batch_is_written(
+    clock: FakeClock, target: str, writer_process: bool
+) -> None:
+    store = open_store(target, clock, writer_process=writer_process, complete=complete_message)
+    raw = (
+        b"From: Ann <ann@example.com>\r\nTo: bob+invoices@example.org\r\n"
+        b"Subject: Parsed by the writer\r\nX-Tags: urgent\r\n\r\nThe body.\r\n"
+    )
+    try:
+        drafts = [_draft(clock, raw, tags=("bare-line-endings",)) for _ in range(5)]
+        stored = await asyncio.gather(*(store.add(d) for d in drafts))
+        for draft, message in zip(drafts, stored, strict=True):
+            assert message.id == draft.id and message.summary is not None
+            assert message.summary.subject == "Parsed by the writer"
+            assert message.tags == ("urgent", "invoices", "bare-line-endings")
+            record = store.get("default", draft.id)
+            assert record.summary.subject == "Parsed by the writer"
+            assert record.summary.snippet == "The body."
+            assert sorted(record.tags) == ["bare-line-endings", "invoices", "urgent"]
+        complete = make_message(clock)  # a message with its summary is stored as given
+        assert await store.add(complete) == complete
+    finally:
+        await store.close()
+
+
+async def test_without_a_completer_a_message_without_summary_is_refused(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    with pytest.raises(StorageError, match="no completer"):
+        await store.add(_draft(clock, b"Subject: x\r\n\r\nbody\r\n"))
+    assert store.list("default", None, 0, 0).total == 0
+    await store.add(make_message(clock))  # the writer carries on
