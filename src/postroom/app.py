@@ -277,9 +277,6 @@ class Application:
             self.clock,
             writer_process=cfg.writer_process,
             complete=complete_message,
-            # The writer process parses and commits one batch while the next one is already
-            # on its way to it; a writer thread gains nothing from a second batch in flight.
-            pipeline=2 if cfg.writer_process else 1,
         )
         self.store = store
         if self.platform is None:

@@ -103,3 +103,37 @@ def test_retention_keeps_the_newest_messages(tmp_path: Path) -> None:
         assert subjects == ["m4", "m3", "m2"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("writer_process", [True, False], ids=["writer-process", "writer-thread"])
+def test_big_and_small_messages_are_parsed_with_tags(tmp_path: Path, writer_process: bool) -> None:
+    """Small messages are parsed on the event loop, big ones (over 64 KiB) by the store's
+    writer: both come out with the same summary and tags, and bare line endings are tagged."""
+    server = ServerThread(make_config(tmp_path, writer_process=writer_process)).start()
+    body = {"small": "short body\r\n", "big": "0123456789abcdef\r\n" * 5000}
+    try:
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+            for name, text in body.items():
+                raw = (
+                    f"From: Ann <ann@example.com>\r\nTo: bob+{name}@example.org\r\n"
+                    f"Subject: {name} message\r\nX-Tags: parsed\r\n\r\n{text}"
+                ).encode()
+                client.sendmail("ann@example.com", [f"bob+{name}@example.org"], raw)
+            # Bare LF in a big message: normalised and tagged, next to the derived tags.
+            client.sendmail(
+                "ann@example.com",
+                ["carol@example.org"],
+                b"Subject: big bare\r\nX-Tags: parsed\r\n\r\n" + b"line\n" * 20000,
+            )
+        with httpx.Client(base_url=server.base_url) as http:
+            listed = http.get("/api/v1/messages").json()["messages"]
+            by_subject = {m["Subject"]: m for m in listed}
+            assert sorted(by_subject) == ["big bare", "big message", "small message"]
+            for name in body:
+                message = by_subject[f"{name} message"]
+                assert message["From"]["Address"] == "ann@example.com"
+                assert message["Tags"] == sorted(["parsed", name])
+                assert message["Snippet"].startswith(body[name].split()[0])
+            assert by_subject["big bare"]["Tags"] == ["bare-line-endings", "parsed"]
+    finally:
+        server.stop()

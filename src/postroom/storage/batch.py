@@ -168,21 +168,29 @@ class BatchWriter:
         self._insert_tag = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
         self._insert_queue = _BulkInsert(dialect, queue_entries, _QUEUE_COLUMNS)
 
-    def write_messages(self, messages: Sequence[NewMessage]) -> Outcomes:
-        """Complete the messages that came without a summary, then write all in one
-        transaction (see `write`)."""
+    def write_messages(self, messages: Sequence[NewMessage | Prepared]) -> Outcomes:
+        """Complete the messages that came without a summary, build the rows of those not
+        prepared yet, then write all in one transaction (see `write`)."""
+        prepared: list[Prepared] = []
+        completions: list[Completion | None] = []
         try:
-            done = [m if m.summary is not None else self._completed(m) for m in messages]
-            prepared = [prepare(m) for m in done]
+            for item in messages:
+                if isinstance(item, Prepared):
+                    prepared.append(item)
+                    completions.append(None)
+                elif item.summary is not None:
+                    prepared.append(prepare(item))
+                    completions.append(None)
+                else:
+                    done = self._completed(item)
+                    assert done.summary is not None
+                    prepared.append(prepare(done))
+                    completions.append((done.summary, done.tags))
         except Exception as exc:  # a bug in parsing or row building: never lose it silently
             log.exception("preparing a batch of %d messages failed", len(messages))
             return [storage_error(exc)] * len(messages)
-        outcomes: Outcomes = list(self.write(prepared))
-        for i, (given, stored) in enumerate(zip(messages, done, strict=True)):
-            if outcomes[i] is None and given.summary is None:
-                assert stored.summary is not None
-                outcomes[i] = (stored.summary, stored.tags)
-        return outcomes
+        outcomes = self.write(prepared)
+        return [c if o is None else o for o, c in zip(outcomes, completions, strict=True)]
 
     def _completed(self, message: NewMessage) -> NewMessage:
         if self._complete is None:

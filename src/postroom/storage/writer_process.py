@@ -6,12 +6,13 @@ milliseconds longer than its fsync and every SMTP client waits that long for its
 With `ProcessBatchWriter` the event loop sends each batch to a child process over a socket
 pair without blocking, and resolves the batch when the child's answer arrives; the child
 (writer_child.py) runs a `BatchWriter` on its own connection: it parses the messages that
-came without their summary, builds the rows and commits. No thread takes part, so nothing
-waits for the GIL, and the parsing is off the event loop.
+came without their summary (big ones, see pipeline/acceptance.py) and commits. No thread
+takes part, so nothing waits for the GIL.
 
 Frames in both directions: 8-byte big-endian length, then a pickle. The parent sends
-`("open", url, completer)` once, then `("write", [NewMessage, ...])` per batch; the child
-answers `("ready", None)` or `("error", message)` to the first, and a list of outcomes
+`("open", url, completer)` once, then `("write", [batch.Prepared or NewMessage, ...])` per
+batch (rows of complete messages, or messages to complete); the child answers
+`("ready", None)` or `("error", message)` to the first, and a list of outcomes
 (batch.Outcome) to each batch, in order. The child exits when its socket closes (the parent
 stopped or died); it ignores SIGINT, so a Ctrl-C in a terminal stops the parent, which
 finishes the batches in flight and then closes the socket. A child that dies fails the
@@ -35,7 +36,7 @@ from typing import Any
 from postroom.core.errors import StorageError
 from postroom.core.ports import Completer
 from postroom.core.types import NewMessage
-from postroom.storage.batch import Outcomes
+from postroom.storage.batch import Outcomes, prepare
 
 log = logging.getLogger("postroom.storage.writer")
 
@@ -121,7 +122,8 @@ class ProcessBatchWriter:
             child = await self._restart()
         if child.loop is not loop:
             self._watch(child, loop)
-        data = frame(("write", list(messages)))
+        # Rows of complete messages are built here: cheaper than pickling the message.
+        data = frame(("write", [m if m.summary is None else prepare(m) for m in messages]))
         future: asyncio.Future[Outcomes] = loop.create_future()
         child.waiting.append(future)
         self._send(child, data)
