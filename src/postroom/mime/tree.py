@@ -51,7 +51,55 @@ _UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 
 def parse(raw: bytes) -> Message:
     """The message tree. The feed parser is tolerant; callers still guard against its bugs."""
-    return _PARSER.parsebytes(raw)
+    return _parse_simple(raw) or _PARSER.parsebytes(raw)
+
+
+# A header line as the feed parser recognises one (its headerRE), without leading "From ".
+_HEADER_NAME = re.compile(r"[\041-\071\073-\176]+:")
+_COMPOUND_TYPE = re.compile(r"\s*(multipart|message)\s*/", re.IGNORECASE)
+
+
+def _parse_simple(raw: bytes) -> Message | None:
+    """The tree the feed parser builds, for the common simple message; None for any other.
+
+    Simple: CRLF line endings throughout the header block, which ends at the first empty line;
+    every header line is `Name: value` or a folded continuation; no Unix "From " line; and the
+    content type is neither multipart/* nor message/*. The feed parser then produces one
+    Message with these headers and the rest as its payload, and no defects; building that
+    directly is about five times faster (ingest parses every message). Anything else, however
+    slightly off, goes to the feed parser, so its tolerance and its defects stay as they are;
+    tests/unit/mime/test_mime_fastpath.py compares both on every fixture and corpus message.
+    """
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    text = raw.decode("ascii", "surrogateescape")
+    head = text[:end]
+    lines = head.split("\r\n")
+    if len(head.splitlines()) != len(lines):
+        return None  # other line breaks (bare CR or LF, form feed, ...) in the header block
+    headers: list[tuple[str, str]] = []
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            if not headers:
+                return None
+            name, value = headers[-1]
+            headers[-1] = (name, value + "\r\n" + line)
+            continue
+        if not _HEADER_NAME.match(line):
+            return None
+        name, _, value = line.partition(":")
+        headers.append((name, value.lstrip(" \t")))
+    for name, value in headers:
+        if name.lower() == "content-type":  # the first one counts, as in Message.get
+            if _COMPOUND_TYPE.match(value):
+                return None
+            break
+    message = Message(policy=RAW_POLICY)
+    for name, value in headers:
+        message.set_raw(name, value)
+    message.set_payload(text[end + 4 :])
+    return message
 
 
 def _encode(text: str) -> bytes:
