@@ -594,7 +594,10 @@ document.addEventListener('keydown', (event) => {
       const id = inList ? state.cursorId || state.openId : state.openId || state.cursorId;
       if (id) {
         event.preventDefault();
-        removeMessages([id]).then(() => listView.setCursor(state.cursorId, inList));
+        removeMessages([id]);
+        // At once, not when the server answers: by then the user may have moved on (say,
+        // pressed "/"), and focusing the row would take the keyboard from them.
+        listView.setCursor(state.cursorId, inList);
       }
       break;
     }
