@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import functools
 import re
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
@@ -204,6 +205,12 @@ def parse_date(value: str | None) -> datetime | None:
     """An RFC 5322 date as an aware datetime (zone-less dates taken as UTC), or None."""
     if not value:
         return None
+    return _parse_date(value)
+
+
+# Mail arriving together mostly carries the same Date (one-second resolution): remember a few.
+@functools.lru_cache(maxsize=256)
+def _parse_date(value: str) -> datetime | None:
     try:
         when = parsedate_to_datetime(unfold(value).strip())
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import functools
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 
 from postroom.core.types import Envelope, SessionInfo
+
+
+@functools.lru_cache(maxsize=64)
+def _date(second: int, offset: timedelta | None) -> str:
+    """RFC 5322 date-time of `second` (epoch) in the zone `offset`: one format per second."""
+    zone = UTC if offset is None else timezone(offset)
+    return format_datetime(datetime.fromtimestamp(second, zone))
 
 
 def received_header(
@@ -29,5 +37,5 @@ def received_header(
     lines.append(f"\twith {protocol} id {message_id}")
     if len(envelope.recipients) == 1:
         lines.append(f"\tfor <{envelope.recipients[0]}>")
-    lines[-1] += f"; {format_datetime(at)}"
+    lines[-1] += f"; {_date(int(at.timestamp()), at.utcoffset())}"
     return ("\r\n".join(lines) + "\r\n").encode("utf-8", "replace")
