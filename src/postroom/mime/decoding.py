@@ -176,10 +176,25 @@ def _simple_addresses(text: str) -> tuple[Address, ...] | None:
     return tuple(found)
 
 
+_CACHED_ADDRESS_LENGTH = 512  # longer values (long recipient lists) are parsed, not kept
+
+
 def parse_addresses(value: str | None) -> tuple[Address, ...]:
     """Mailboxes of an address header. Garbage yields what could be read, never an error."""
     if not value:
         return ()
+    if len(value) <= _CACHED_ADDRESS_LENGTH:
+        return _parse_short_addresses(value)
+    return _parse_addresses(value)
+
+
+# Test suites send from one address to a few: the same short values come back again and again.
+@functools.lru_cache(maxsize=1024)
+def _parse_short_addresses(value: str) -> tuple[Address, ...]:
+    return _parse_addresses(value)
+
+
+def _parse_addresses(value: str) -> tuple[Address, ...]:
     text = repair(unfold(value))
     simple = _simple_addresses(text)
     if simple is not None:

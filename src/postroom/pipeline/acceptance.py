@@ -21,10 +21,10 @@ from postroom.core.errors import ConfigError
 from postroom.core.ids import new_id
 from postroom.core.platform import DEFAULT_PROJECT
 from postroom.core.ports import MessageStore
-from postroom.core.types import IncomingMessage, MessageRecord, NewMessage
+from postroom.core.types import IncomingMessage, MessageRecord, NewMessage, Summary
 from postroom.events.bus import EventBus, MessageEvent
 from postroom.metrics import Metrics
-from postroom.pipeline.complete import complete_message
+from postroom.pipeline.complete import summary_and_tags
 from postroom.pipeline.received import received_header
 from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 
@@ -93,23 +93,24 @@ class AcceptancePipeline:
         if incoming.bare_line_endings:
             warnings = (BARE_LINE_ENDINGS_WARNING,)
             tags = (BARE_LINE_ENDINGS_TAG,)
+        # A small message is parsed here: that costs less than anywhere else (measured: the
+        # writer process, busy with the commits, became the bottleneck). A big one goes without
+        # its summary; the store's writer parses it, off this event loop.
+        summary: Summary | None = None
+        if len(raw) <= INLINE_PARSE_LIMIT:
+            summary, tags = summary_and_tags(raw, incoming.envelope.recipients, tags)
         draft = NewMessage(
             id=message_id,
             project=project,
             created=now,
             raw=raw,
             envelope=incoming.envelope,
-            summary=None,
+            summary=summary,
             tags=tags,
             username=incoming.session.auth_user,
             status=status,
             warnings=warnings,
         )
-        # A small message is parsed here: that costs less than anywhere else (measured: the
-        # writer process, busy with the commits, became the bottleneck). A big one goes without
-        # its summary; the store's writer parses it, off this event loop.
-        if len(raw) <= INLINE_PARSE_LIMIT:
-            draft = complete_message(draft)
         if prepared is None:
             message = await self._store.add(draft)
         else:
@@ -120,8 +121,8 @@ class AcceptancePipeline:
                 self.submission.quota.release(prepared.reservation)
                 raise
             self.submission.quota.commit(prepared.reservation)
-        summary = message.summary
-        assert summary is not None, "the store returns messages with their summary"
+        stored_summary = message.summary
+        assert stored_summary is not None, "the store returns messages with their summary"
         received, received_bytes = self._door_counters(incoming.session.door)
         self._metrics.commit_seconds.observe(self._clock.monotonic() - started)
         received.inc()
@@ -133,7 +134,7 @@ class AcceptancePipeline:
             size=len(raw),
             read=False,
             envelope=message.envelope,
-            summary=summary,
+            summary=stored_summary,
             tags=message.tags,
             username=message.username,
             status=message.status,

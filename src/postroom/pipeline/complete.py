@@ -7,17 +7,25 @@ event loop that serves every SMTP session.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from postroom.core.types import NewMessage
+from postroom.core.types import NewMessage, Summary
 from postroom.mime.summary import summarize
 from postroom.mime.tags import tags_for
 
 
 def complete_message(message: NewMessage) -> NewMessage:
-    """The summary of `message.raw`, and its tags (X-Tags, plus-addresses) followed by those
-    the message came with that are not among them already."""
-    summary = summarize(message.raw)
-    tags = tags_for(summary, message.envelope.recipients)
-    extra = tuple(tag for tag in message.tags if tag not in tags)
-    return replace(message, summary=summary, tags=(*tags, *extra))
+    """`message` with its summary and tags (see summary_and_tags)."""
+    summary, tags = summary_and_tags(message.raw, message.envelope.recipients, message.tags)
+    return replace(message, summary=summary, tags=tags)
+
+
+def summary_and_tags(
+    raw: bytes, recipients: Sequence[str], extra: Sequence[str] = ()
+) -> tuple[Summary, tuple[str, ...]]:
+    """The summary of `raw`, and its tags (X-Tags, plus-addresses) followed by those of
+    `extra` that are not among them already."""
+    summary = summarize(raw)
+    tags = tags_for(summary, recipients)
+    return summary, (*tags, *(tag for tag in extra if tag not in tags))
