@@ -189,7 +189,12 @@ def test_message_view_tabs(
     )
     photo = items.filter(has_text="photo.png")
     check(photo.locator("img.thumb")).to_be_visible()
-    assert photo.locator("img.thumb").evaluate("img => img.complete && img.naturalWidth") == 8
+    # Visible is not loaded: wait for the image itself (0 if it fails to load).
+    loaded_width = """img => img.complete ? img.naturalWidth : new Promise((done) => {
+        img.addEventListener('load', () => done(img.naturalWidth), { once: true });
+        img.addEventListener('error', () => done(0), { once: true });
+    })"""
+    assert photo.locator("img.thumb").evaluate(loaded_width) == 8
     check(panel).to_contain_text("Inline parts")
     shots.take(page, "08-message-attachments")
 
