@@ -1,11 +1,13 @@
 """`SqlMessageStore`: the MessageStore port on SQLite or PostgreSQL (SQLAlchemy Core).
 
 Writes of new messages go through a group commit: `add` queues the message and waits; one
-writer task takes everything queued, and a writer thread compresses, inserts the whole batch
-(COPY on PostgreSQL, executemany on SQLite) and commits once (one fsync). Then every waiter of
-the batch is resolved, or fails with StorageError. A message is acknowledged only after COMMIT
-returned. By default one batch is in flight at a time (`pipeline=1`): whatever arrives during
-a commit forms the next batch.
+writer task takes everything queued and hands the batch to a `BatchWriter` (batch.py), which
+completes messages that came without their summary, compresses, inserts the whole batch (COPY
+on PostgreSQL, executemany on SQLite) and commits once (one fsync). The `BatchWriter` runs in
+the writer process (writer_process.py, the server's default) or in a writer thread. Then every
+waiter of the batch is resolved, or fails with StorageError. A message is acknowledged only
+after COMMIT returned. By default one batch is in flight at a time (`pipeline=1`): whatever
+arrives during a commit forms the next batch.
 
 The other methods are synchronous and meant to be called from worker threads. They use their
 own pooled connections, so they run alongside the writer (SQLite in WAL mode lets readers
@@ -251,7 +253,8 @@ class SqlMessageStore:
         started: float,
         job: asyncio.Future[Outcomes],
     ) -> None:
-        """Event loop: a writer thread finished `batch`; tell its waiters, free the slot."""
+        """Event loop: the writer (thread or process) finished `batch`; tell its waiters, free
+        the slot."""
         self._inflight.discard(job)
         self._commit_seconds += self._clock.monotonic() - started
         outcomes: Sequence[Outcome]
