@@ -220,11 +220,20 @@ def parse_date(value: str | None) -> datetime | None:
     """An RFC 5322 date as an aware datetime (zone-less dates taken as UTC), or None."""
     if not value:
         return None
+    if len(value) <= _CACHED_DATE_LENGTH:
+        return _parse_short_date(value)
     return _parse_date(value)
+
+
+_CACHED_DATE_LENGTH = 128  # a real Date header is ~40 characters; odd long ones are not kept
 
 
 # Mail arriving together mostly carries the same Date (one-second resolution): remember a few.
 @functools.lru_cache(maxsize=256)
+def _parse_short_date(value: str) -> datetime | None:
+    return _parse_date(value)
+
+
 def _parse_date(value: str) -> datetime | None:
     try:
         when = parsedate_to_datetime(unfold(value).strip())
