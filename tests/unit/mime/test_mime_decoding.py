@@ -113,3 +113,16 @@ def test_strip_angle() -> None:
     assert strip_angle("<a@b> <c@d>") == "a@b"
     assert strip_angle("<unclosed@b") == "unclosed@b"
     assert strip_angle("<>") == ""
+
+
+def test_long_and_short_header_values_read_the_same_whether_remembered_or_not() -> None:
+    """Short address and date values are cached, long ones are not: same results either way."""
+    many = ", ".join(f"User {i} <u{i}@example.com>" for i in range(60))
+    assert len(many) > 512
+    parsed = parse_addresses(many)
+    assert len(parsed) == 60 and parsed[59] == Address("User 59", "u59@example.com")
+    assert parse_addresses(many) == parsed
+    short = "Ann <ann@example.com>"
+    assert parse_addresses(short) == parse_addresses(short) == (Address("Ann", "ann@example.com"),)
+    padded = "Tue, 14 Jan 2025 11:00:00 +0100" + " " * 200
+    assert parse_date(padded) == parse_date(padded.strip()) is not None
