@@ -10,7 +10,6 @@ import logging
 import mailbox
 import secrets
 import signal
-import smtplib
 import ssl
 import sys
 from collections.abc import Iterator, Sequence
@@ -185,6 +184,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return runner.run(main())
 
 
+def _crlf(data: bytes) -> bytes:
+    """Line endings as SMTP carries them (a file may use bare LF)."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     host, _, port_text = args.server.rpartition(":")
     if not host or not port_text.isdigit():
@@ -207,27 +211,56 @@ def cmd_send(args: argparse.Namespace) -> int:
         msg.set_content(args.body)
         data = msg.as_bytes()
         sender = args.sender or "postroom@localhost"
+    return asyncio.run(_send(args, host, port, sender, data))
+
+
+async def _send(args: argparse.Namespace, host: str, port: int, sender: str, data: bytes) -> int:
+    from postroom.smtp.client import SmtpClientError, connect
+    from postroom.smtp.client_protocol import ClientPolicy, OutboundMessage, OutboundRecipient
+
     context = ssl.create_default_context()
     if args.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    client: smtplib.SMTP
-    if args.tls == "implicit":
-        client = smtplib.SMTP_SSL(host, port, context=context, timeout=args.timeout)
-    else:
-        client = smtplib.SMTP(host, port, timeout=args.timeout)
-    with client:
-        client.ehlo()
-        if args.tls == "starttls":
-            client.starttls(context=context)
-            client.ehlo()
-        if args.user:
-            client.login(args.user, args.password or "")
-        refused = client.sendmail(sender, args.to, data)
-    if refused:
-        print(f"refused recipients: {refused}", file=sys.stderr)
+    timeout = float(args.timeout)
+    policy = ClientPolicy(
+        "postroom.localhost",
+        tls="required" if args.tls == "starttls" else "none",
+        username=args.user,
+        password=(args.password or "") if args.user else None,
+        auth_without_tls=True,  # --tls none with --user is the user's explicit choice
+        greeting_timeout=timeout,
+        command_timeout=timeout,
+        data_start_timeout=timeout,
+        data_end_timeout=timeout,
+    )
+    message = OutboundMessage(
+        sender,
+        tuple(OutboundRecipient(address) for address in args.to),
+        _crlf(data),
+        smtputf8=not (sender + "".join(args.to)).isascii(),
+    )
+    try:
+        client = await connect(
+            host,
+            port,
+            policy,
+            ssl_context=context,
+            implicit_tls=args.tls == "implicit",
+            connect_timeout=timeout,
+        )
+    except SmtpClientError as exc:
+        print(f"postroom: {host}:{port}: {exc}", file=sys.stderr)
         return 1
-    print(f"sent to {', '.join(args.to)} via {args.server}")
+    try:
+        result = await client.send(message)
+    finally:
+        await client.quit()
+    refused = [f"{r.address}: {r.reply}" for r in result.recipients if not r.delivered]
+    if refused:
+        print("refused recipients:\n  " + "\n  ".join(refused), file=sys.stderr)
+        return 1
+    print(f"sent to {', '.join(args.to)} via {host}:{port}")
     return 0
 
 
@@ -283,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PostroomError as exc:
         print(f"postroom: {exc}", file=sys.stderr)
         return 2
-    except (OSError, smtplib.SMTPException) as exc:
+    except OSError as exc:
         print(f"postroom: {exc}", file=sys.stderr)
         return 1
 

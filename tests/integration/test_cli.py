@@ -45,6 +45,26 @@ def test_send_quick_message_and_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "sent to y@example.com" in capsys.readouterr().out
 
 
+def test_send_with_starttls_and_bare_lf_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = ServerThread(make_config(tmp_path / "data", smtp_tls=True)).start()
+    try:
+        target = f"127.0.0.1:{server.smtp_port}"
+        file = tmp_path / "lf.eml"
+        file.write_bytes(b"From: a@example.com\nSubject: lf only\n\n.dot line\n")
+        args = ["send", str(file), "--server", target, "--to", "z@example.com"]
+        # The generated certificate is self-signed: refused unless --insecure.
+        assert main([*args, "--tls", "starttls"]) == 1
+        assert "TLS handshake failed" in capsys.readouterr().err
+        assert main([*args, "--tls", "starttls", "--insecure"]) == 0
+        with httpx.Client(base_url=server.base_url) as http:
+            latest = http.get("/api/v1/message/latest/raw").content
+    finally:
+        server.stop()
+    assert latest.endswith(b"From: a@example.com\r\nSubject: lf only\r\n\r\n.dot line\r\n")
+
+
 def test_send_errors_are_clear(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["send", "--server", "nonsense", "--to", "a@b.c"]) == 2
     assert "--server: expected HOST:PORT" in capsys.readouterr().err

@@ -653,6 +653,7 @@ class SmtpSession:
             "8BITMIME",
             "SMTPUTF8",
             "CHUNKING",
+            "BINARYMIME",
             "ENHANCEDSTATUSCODES",
             "DSN",
         ]

@@ -10,6 +10,7 @@ BASE_KEYWORDS = [
     "8BITMIME",
     "SMTPUTF8",
     "CHUNKING",
+    "BINARYMIME",
     "ENHANCEDSTATUSCODES",
     "DSN",
 ]
