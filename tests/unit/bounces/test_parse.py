@@ -1,0 +1,236 @@
+"""Reading bounces, complaints and auto-replies."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from postroom.bounces.parse import parse_report
+from postroom.bounces.reasons import classify, find_reply_code, find_status, smtp_stage
+from tests.services import require_shared
+
+DSN = b"""From: MAILER-DAEMON@mx.example.com (Mail Delivery System)
+To: bounces+abc@example.com
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+<gone@example.net>: host mx.example.net[192.0.2.1] said: 550 5.1.1 <gone@example.net>:
+    Recipient address rejected: User unknown (in reply to RCPT TO command)
+
+<full@example.net>: host mx.example.net[192.0.2.1] said: 452 4.2.2 Mailbox full
+    (in reply to RCPT TO command)
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Final-Recipient: rfc822; gone@example.net
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; mx.example.net
+Diagnostic-Code: smtp; 550 5.1.1 <gone@example.net>: Recipient address rejected:
+    User unknown
+
+Final-Recipient: rfc822; full@example.net
+Action: delayed
+Status: 4.2.2
+Diagnostic-Code: smtp; 452 4.2.2 Mailbox full
+
+--B
+Content-Type: message/rfc822
+
+Message-ID: <original-1@example.com>
+From: App <app@example.com>
+Subject: Welcome
+
+Hi
+--B--
+"""
+
+ARF = b"""From: fbl@isp.example
+To: abuse@example.com
+Subject: Complaint
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="F"
+
+--F
+Content-Type: text/plain
+
+A complaint.
+--F
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: SomeISP-FBL/2.0
+Version: 1
+Source-IP: 192.0.2.9
+Original-Rcpt-To: <reader@isp.example>
+Arrival-Date: Thu, 3 Dec 2026 10:00:00 +0000
+
+--F
+Content-Type: message/rfc822
+
+Message-ID: <newsletter-7@example.com>
+From: news@example.com
+To: reader@isp.example
+Subject: News
+
+Body
+--F--
+"""
+
+QMAIL = b"""From: MAILER-DAEMON@mail.example.org
+To: sender@example.org
+Subject: failure notice
+
+Hi. This is the qmail-send program at mail.example.org.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<nobody@example.net>:
+192.0.2.5 does not like recipient.
+Remote host said: 550 5.1.1 <nobody@example.net>: Recipient address rejected: User unknown
+Giving up on 192.0.2.5.
+
+--- Below this line is a copy of the message.
+
+From: sender@example.org
+To: nobody@example.net
+Subject: hello
+"""
+
+VACATION = b"""From: colleague@example.net
+To: sender@example.com
+Subject: Out of office: hello
+Auto-Submitted: auto-replied
+
+I am away until Monday.
+"""
+
+
+def test_dsn_recipients_status_reason_and_original() -> None:
+    report = parse_report(DSN)
+    assert report is not None and report.kind == "bounce"
+    gone, full = report.recipients
+    assert (gone.address, gone.action, gone.status, gone.reply_code) == (
+        "gone@example.net",
+        "failed",
+        "5.1.1",
+        "550",
+    )
+    assert gone.reason == "userunknown" and gone.hard and gone.remote_mta == "mx.example.net"
+    assert (full.action, full.status, full.reason, full.hard) == (
+        "delayed",
+        "4.2.2",
+        "mailboxfull",
+        False,
+    )
+    assert report.reporting_mta == "mx.example.com"
+    assert report.original_message_id == "original-1@example.com"
+    assert report.original_subject == "Welcome"
+
+
+def test_arf_complaint() -> None:
+    report = parse_report(ARF)
+    assert report is not None and report.kind == "complaint"
+    (recipient,) = report.recipients
+    assert (recipient.address, recipient.reason, recipient.feedback_type) == (
+        "reader@isp.example",
+        "feedback",
+        "abuse",
+    )
+    assert (report.user_agent, report.source_ip) == ("SomeISP-FBL/2.0", "192.0.2.9")
+    assert report.original_message_id == "newsletter-7@example.com"
+
+
+def test_qmail_style_bounce_without_dsn() -> None:
+    report = parse_report(QMAIL)
+    assert report is not None and report.kind == "bounce"
+    (recipient,) = report.recipients
+    assert recipient.address == "nobody@example.net"
+    assert (recipient.status, recipient.reply_code, recipient.reason, recipient.hard) == (
+        "5.1.1",
+        "550",
+        "userunknown",
+        True,
+    )
+
+
+def test_autoreply_and_ordinary_mail() -> None:
+    report = parse_report(VACATION)
+    assert report is not None and report.kind == "autoreply"
+    assert report.recipients[0].reason == "vacation"
+    assert parse_report(b"From: a@example.com\r\nSubject: hi\r\n\r\nJust mail.\r\n") is None
+    assert parse_report(b"") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "action", "reason"),
+    [
+        ("5.1.1", "550 5.1.1 No such user here", "failed", "userunknown"),
+        ("5.0.0", "550 Requested action not taken: mailbox unavailable", "failed", "userunknown"),
+        ("5.1.2", "Host or domain name not found", "failed", "hostunknown"),
+        ("5.1.10", "", "failed", "notaccept"),
+        ("5.2.2", "552 Quota exceeded", "failed", "mailboxfull"),
+        (
+            "5.7.1",
+            "554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org",
+            "failed",
+            "blocked",
+        ),
+        (
+            "5.7.26",
+            "Unauthenticated email from example.com is not accepted due to DMARC policy",
+            "failed",
+            "authfailure",
+        ),
+        ("5.7.1", "550 5.7.1 Message rejected as spam", "failed", "spamdetected"),
+        ("5.3.4", "552 5.3.4 Message size exceeds fixed limit", "failed", "mesgtoobig"),
+        ("4.4.1", "connect to mx.example.net: Connection timed out", "failed", "expired"),
+        ("4.4.1", "connect to mx.example.net: Connection timed out", "delayed", "networkerror"),
+        ("5.1.1", "550 5.1.1 User unknown (in reply to end of DATA command)", "failed", "filtered"),
+        ("2.0.0", "250 ok", "delivered", "delivered"),
+        ("5.5.2", "", "failed", "syntaxerror"),
+        ("5.0.0", "", "failed", "undefined"),
+        ("", "something nobody can read", "failed", "undefined"),
+    ],
+)
+def test_classification(status: str, text: str, action: str, reason: str) -> None:
+    assert classify(status, text, action) == reason
+
+
+def test_codes_and_stage_in_text() -> None:
+    assert find_status("said: 550-5.7.1 [1.2.3.4] blocked") == "5.7.1"
+    assert find_status("version 1.2.3.4 only") == ""
+    assert find_reply_code("host said: 451-4.3.0 try later") == "451"
+    assert find_reply_code("port 2525 refused") == ""
+    assert smtp_stage("(in reply to RCPT TO command)") == "rcpt"
+    assert smtp_stage("SMTP error from remote mail server after end of data") == "data"
+    assert smtp_stage("after initial connection") == "connect"
+
+
+def test_shared_corpus_is_read_without_error_and_agrees_mostly() -> None:
+    corpus = require_shared("corpora/bounces")
+    with (corpus / "expected.tsv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    reports = {}
+    for path in sorted(corpus.glob("*.eml")):
+        reports[path.name] = parse_report(path.read_bytes())  # never raises
+    complaints = [r for r in rows if r["feedbacktype"]]
+    for row in complaints:
+        report = reports[row["file"]]
+        assert report is not None and report.kind == "complaint", row["file"]
+    agree = 0
+    for row in rows:
+        report = reports[row["file"]]
+        index = int(row["index"]) - 1
+        if report is not None and index < len(report.recipients):
+            agree += report.recipients[index].reason == row["reason"]
+    # A floor against regressions; bench/bounce_corpus.py prints the figures.
+    assert agree / len(rows) >= 0.54
