@@ -26,7 +26,11 @@ from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
 from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
-from postroom.core.types import IncomingMessage, SessionInfo
+from postroom.core.types import DoorName
+from postroom.doors.capture import CaptureDoor
+from postroom.doors.common import SessionLog
+from postroom.doors.http_send import HttpSendDoor
+from postroom.doors.submission import SubmissionDoor
 from postroom.events.bus import EventBus, MessageEvent
 from postroom.events.feed import ChangeFeed
 from postroom.metrics import Metrics
@@ -35,10 +39,10 @@ from postroom.pipeline.complete import complete_message
 from postroom.pipeline.projects import ProjectDirectory
 from postroom.pipeline.quota import QuotaTracker
 from postroom.pipeline.signing import SignerCache
-from postroom.pipeline.submission import SubmissionDoor, SubmissionSteps
+from postroom.pipeline.submission import SubmissionSteps
 from postroom.pipeline.throttle import AuthThrottle
 from postroom.platform.service import PlatformService
-from postroom.smtp.protocol import SessionPolicy, SmtpSession
+from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer
 from postroom.smtp.tls import ReloadableContext, generate_self_signed
 from postroom.storage.engine import open_platform_store, open_store
@@ -66,28 +70,6 @@ def bind_tcp(address: HostPort) -> socket.socket:
     sock.listen(1024)
     sock.setblocking(False)
     return sock
-
-
-@dataclass
-class _SessionLog:
-    metrics: Metrics
-
-    def on_session_end(self, summary: dict[str, Any]) -> None:
-        door = str(summary.get("door", "capture"))
-        self.metrics.sessions.labels(door).inc()
-        log.info("smtp session", extra={"session": summary})
-
-    def on_reject(self, door: str, reason: str) -> None:
-        self.metrics.rejects.labels(door, reason).inc()
-
-
-@dataclass
-class _SubmissionLog(_SessionLog):
-    door: SubmissionDoor
-
-    def on_session_end(self, summary: dict[str, Any]) -> None:
-        self.door.session_ended(str(summary.get("session_id", "")))
-        super().on_session_end(summary)
 
 
 MAINTENANCE_INTERVAL = 5.0  # seconds between quota syncs and IP credential refreshes
@@ -180,14 +162,11 @@ class Application:
             bare_line_endings="accept" if cfg.smtp_bare_line_endings == "accept" else "reject",
         )
 
-    def _submission_policy(self, door: SubmissionDoor, implicit: bool) -> SessionPolicy:
+    def _submission_policy(self, implicit: bool) -> SessionPolicy:
         """Submission (RFC 6409): AUTH over TLS, bare CR/LF refused, line lengths checked by
-        the pipeline (998 octets, RFC 5322), MAIL only after AUTH or from an IP credential."""
+        the pipeline (998 octets, RFC 5322); the door allows MAIL only after AUTH or from an
+        IP credential."""
         cfg = self.config
-
-        def check_sender(session: SmtpSession, address: str) -> Any:
-            return door.check_sender(session.peer, session.auth_user)
-
         return SessionPolicy(
             hostname=cfg.hostname,
             max_text_line=0,
@@ -202,7 +181,6 @@ class Application:
             auth_required=False,
             auth_without_tls=cfg.submission_allow_insecure_auth,
             bare_line_endings="reject",
-            check_sender=check_sender,
         )
 
     async def _start_submission(self, platform: PlatformStore) -> None:
@@ -215,11 +193,15 @@ class Application:
             AuthThrottle(cfg.submission_auth_max_failures, cfg.submission_auth_window, self.clock),
             self.metrics,
             cfg.hostname,
+            SessionLog(self.metrics),
         )
         self.submission_door = door
         await door.refresh_ip_credentials()
-        hooks = _SubmissionLog(self.metrics, door)
-        for name, address in (("submission", cfg.submission), ("submissions", cfg.submissions)):
+        names: tuple[tuple[DoorName, HostPort | None], ...] = (
+            ("submission", cfg.submission),
+            ("submissions", cfg.submissions),
+        )
+        for name, address in names:
             if address is None:
                 continue
             implicit = name == "submissions"
@@ -227,15 +209,13 @@ class Application:
                 door=name,
                 host=address.host,
                 port=address.port,
-                policy=self._submission_policy(door, implicit),
+                policy=self._submission_policy(implicit),
                 ssl_context=self.tls.context,
                 implicit_tls=implicit,
                 max_connections=cfg.max_connections,
                 max_per_ip=cfg.max_connections_per_ip,
             )
-            server = SmtpServer(
-                listener, door.deliver, door.authenticate, hooks=hooks, clock=self.clock
-            )
+            server = SmtpServer(listener, door, clock=self.clock)
             await server.start()
             self.submission_servers[name] = server
             if implicit:
@@ -258,16 +238,6 @@ class Application:
                 await self.submission_door.refresh_ip_credentials()
             except Exception:
                 log.exception("reading the IP credentials failed")
-
-    async def _deliver(self, incoming: IncomingMessage) -> str:
-        assert self.pipeline is not None
-        return await self.pipeline.accept(incoming)
-
-    async def _authenticate(
-        self, mechanism: str, username: str, password: str, session: SessionInfo
-    ) -> str | None:
-        # The capture door accepts any credentials and records the username.
-        return username
 
     async def start(self) -> None:
         cfg = self.config
@@ -294,7 +264,6 @@ class Application:
         self.pipeline = AcceptancePipeline(store, self.clock, self.bus, self.metrics, steps)
         self.tls = self._tls_context()
         capture_tls = self.tls if (cfg.smtp_tls or cfg.smtp_require_tls) else None
-        hooks = _SessionLog(self.metrics)
         listener = Listener(
             door="capture",
             host=cfg.smtp.host,
@@ -304,9 +273,8 @@ class Application:
             max_connections=cfg.max_connections,
             max_per_ip=cfg.max_connections_per_ip,
         )
-        self.smtp = SmtpServer(
-            listener, self._deliver, self._authenticate, hooks=hooks, clock=self.clock
-        )
+        capture = CaptureDoor(self.pipeline, SessionLog(self.metrics))
+        self.smtp = SmtpServer(listener, capture, clock=self.clock)
         await self.smtp.start()
         self.smtp_port = self.smtp.port
         if cfg.submission is not None or cfg.submissions is not None:
@@ -317,7 +285,7 @@ class Application:
         context = ApiContext(
             config=cfg,
             store=store,
-            pipeline=self.pipeline,
+            http_send=HttpSendDoor(self.pipeline, cfg.hostname),
             bus=self.bus,
             metrics=self.metrics,
             clock=self.clock,

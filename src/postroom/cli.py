@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 import mailbox
-import secrets
 import signal
 import ssl
 import sys
@@ -138,7 +137,7 @@ def _read_messages(paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from postroom.app import loop_factory
     from postroom.core.clock import SystemClock
-    from postroom.core.types import Envelope, IncomingMessage, SessionInfo
+    from postroom.doors.ingest import IngestDoor
     from postroom.events.bus import EventBus
     from postroom.metrics import Metrics
     from postroom.pipeline.acceptance import AcceptancePipeline
@@ -157,21 +156,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             writer_process=config.writer_process,
             complete=complete_message,
         )
-        pipeline = AcceptancePipeline(store, clock, EventBus(), Metrics())
+        door = IngestDoor(AcceptancePipeline(store, clock, EventBus(), Metrics()), config.hostname)
         count = 0
         try:
             for source, raw in _read_messages(args.paths):
-                data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-                session = SessionInfo(
-                    door="ingest",
-                    session_id=secrets.token_hex(6),
-                    peer_host="",
-                    peer_port=0,
-                    server_name=config.hostname,
-                    helo="postroom-ingest",
-                )
-                envelope = Envelope(mail_from="", recipients=())
-                await pipeline.accept(IncomingMessage(envelope, data, session))
+                await door.ingest(raw)
                 count += 1
                 if args.verbose:
                     print(f"imported {source}")

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from postroom.config import Config
 from postroom.core.clock import Clock
 from postroom.core.ports import MessageStore
+from postroom.doors.http_send import HttpSendDoor
 from postroom.events.bus import EventBus
 from postroom.metrics import Metrics
-from postroom.pipeline.acceptance import AcceptancePipeline
 
 
 @dataclass
 class ApiContext:
     config: Config
     store: MessageStore
-    pipeline: AcceptancePipeline
+    http_send: HttpSendDoor
     bus: EventBus
     metrics: Metrics
     clock: Clock

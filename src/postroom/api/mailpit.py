@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 from collections.abc import Callable
 from datetime import UTC, tzinfo
 from typing import Any, TypeVar
@@ -28,7 +27,6 @@ from postroom.api.serialize import (
 )
 from postroom.core.errors import InvalidInput
 from postroom.core.search import SearchQuery, Term, parse_query
-from postroom.core.types import IncomingMessage, SessionInfo
 from postroom.events.bus import MessageEvent
 from postroom.mime.view import get_part, parse_message
 
@@ -296,16 +294,10 @@ async def send(request: Request) -> Response:
         raise InvalidInput("Content-Type must be application/json", "Content-Type")
     body = await json_body(request)
     envelope, data = build_message(body, c.clock, c.config.hostname)
-    peer = request.client.host if request.client else ""
-    session = SessionInfo(
-        door="http",
-        session_id=secrets.token_hex(6),
-        peer_host=peer,
-        peer_port=request.client.port if request.client else 0,
-        server_name=c.config.hostname,
-        helo="http-api",
+    client = request.client
+    message_id = await c.http_send.send(
+        envelope, data, c.project, client.host if client else "", client.port if client else 0
     )
-    message_id = await c.pipeline.accept(IncomingMessage(envelope, data, session), c.project)
     return JSONResponse({"ID": message_id})
 
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal, TypeAlias
+
+DoorName: TypeAlias = Literal["capture", "submission", "submissions", "mx", "http", "ses", "ingest"]
+"""How a message arrived: the SMTP listeners (capture, submission on 587, submissions on 465,
+mx), the HTTP sending APIs (http: /api/v1/send; ses: the SES-compatible API) and `postroom
+ingest`. Used in SessionInfo, by the listeners and as the `door` label of the metrics."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +45,7 @@ class TlsInfo:
 class SessionInfo:
     """Facts about the SMTP session a message arrived in (for Received: and the record)."""
 
-    door: str
+    door: DoorName
     session_id: str
     peer_host: str
     peer_port: int

@@ -1,14 +1,17 @@
 """The SMTP server session as a sans-IO state machine (RFC 5321 and the extensions it offers).
 
 `SmtpSession.feed(bytes)` returns a list of outputs for the edge to carry out: bytes to write
-(`Reply`), a TLS upgrade (`StartTls`), credentials to verify (`CheckAuth`), a message to run
-through the acceptance pipeline (`DeliverMessage`), or the end of the connection (`Close`).
-No sockets, no asyncio, no clock: the edge measures time and calls `timed_out()`.
+(`Reply`), a TLS upgrade (`StartTls`), credentials to verify (`CheckAuth`), a sender or a
+recipient for the door to judge (`CheckSender`, `CheckRecipient`, only when the policy asks
+for them), a message to run through the acceptance pipeline (`DeliverMessage`), or the end of
+the connection (`Close`). No sockets, no asyncio, no clock: the edge measures time and calls
+`timed_out()`.
 
-While a CheckAuth or DeliverMessage is outstanding, input is held inside the session and
-processed when the edge reports the result, so PIPELINING works. Input that follows STARTTLS
-in the clear is discarded (RFC 3207 §4.2: a man in the middle must not be able to inject
-commands that would run inside the TLS session).
+While a CheckAuth, CheckSender, CheckRecipient or DeliverMessage is outstanding, input is held
+inside the session and processed when the edge reports the result, so PIPELINING works: a RCPT
+pipelined behind a MAIL whose check is pending is answered after it, in order. Input that
+follows STARTTLS in the clear is discarded (RFC 3207 §4.2: a man in the middle must not be able
+to inject commands that would run inside the TLS session).
 
 Decisions worth knowing:
 
@@ -24,7 +27,8 @@ Decisions worth knowing:
   a period and holds more characters loses that period. Bare CR/LF is judged after unstuffing,
   then rejected (550 5.6.11) or normalised to CRLF according to the policy.
 * The error count (`max_errors`) counts client mistakes: syntax, sequence, unknown commands,
-  over-long lines, refused authentication, bad message content. Policy refusals (hooks, size,
+  over-long lines, refused authentication, bad message content. Policy refusals (the door's
+  sender and recipient checks, size,
   too many recipients, the pipeline's verdict) are not counted, but every refusal is recorded
   in `take_rejections()` for metrics.
 * Replies carry an enhanced status code (RFC 2034/3463) except where RFC 2034 exempts them:
@@ -54,14 +58,11 @@ from postroom.smtp.replies import multiline, reply
 
 log = logging.getLogger("postroom.smtp")
 
-AddressHook: TypeAlias = Callable[["SmtpSession", str], Rejected | None]
-
 MECHANISMS = ("PLAIN", "LOGIN")
 AUTH_LINE_LIMIT = 12288  # RFC 4954 §4
 PARAM_ALLOWANCE = 1024  # extra octets allowed on MAIL and RCPT lines for ESMTP parameters
 MAX_ENVID = 100  # RFC 3461 §4.4
 MAX_ORCPT = 500  # RFC 3461 §4.2
-HOOK_FAILURE = Rejected(451, "4.3.0", "Temporary failure, please try again later")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +84,10 @@ class SessionPolicy:
     auth_required: bool = False
     auth_without_tls: bool = False
     bare_line_endings: Literal["accept", "reject"] = "reject"
-    check_sender: AddressHook | None = None
-    check_recipient: AddressHook | None = None
+    # Ask the edge (CheckSender / CheckRecipient) before accepting MAIL / RCPT; off, every
+    # syntactically valid address is accepted without a round trip.
+    check_sender: bool = False
+    check_recipient: bool = False
 
     def __post_init__(self) -> None:
         host = self.hostname
@@ -134,6 +137,25 @@ class CheckAuth:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckSender:
+    """May this reverse-path ("" for the null sender) start a transaction? Call
+    `sender_result()` with None to accept it or with the refusal to send."""
+
+    address: str
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecipient:
+    """May this forward-path be added to the transaction (whose sender is `mail_from`)? Call
+    `recipient_result()` with None to accept it or with the refusal to send."""
+
+    address: str
+    params: Mapping[str, str]
+    mail_from: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeliverMessage:
     """Run the message through the acceptance pipeline, then call `message_result()`.
 
@@ -149,16 +171,21 @@ class Close:
     """Close the connection once the replies before it are written."""
 
 
-Output: TypeAlias = Reply | StartTls | CheckAuth | DeliverMessage | Close
+Output: TypeAlias = (
+    Reply | StartTls | CheckAuth | CheckSender | CheckRecipient | DeliverMessage | Close
+)
 
 # States
 _CMD = 0
 _DATA = 1
 _BDAT = 2
 _AUTH = 3
-_WAIT = 4  # CheckAuth or DeliverMessage outstanding: input is held
+_WAIT = 4  # CheckAuth, CheckSender, CheckRecipient or DeliverMessage outstanding: input is held
 _TLS = 5  # StartTls outstanding: input is discarded
 _CLOSED = 6
+# What a _WAIT state waits for (besides _AUTH and _DATA)
+_MAIL = 7
+_RCPT = 8
 
 # SASL steps
 _PLAIN = 1
@@ -224,6 +251,7 @@ class SmtpSession:
         "_bdat_last",
         "_bdat_remaining",
         "_bdat_size",
+        "_checking",
         "_chunks",
         "_close_reason",
         "_dots",
@@ -273,7 +301,7 @@ class SmtpSession:
         self._rejections: list[str] = []
         self._close_reason = ""
         self._state = _CMD
-        self._waiting = _CMD  # which outcome a _WAIT state expects: _AUTH or _DATA
+        self._waiting = _CMD  # which outcome a _WAIT state expects: _AUTH, _MAIL, _RCPT, _DATA
         self._inbuf = b""  # an incomplete command line
         self._skipping = False  # discarding the rest of an over-long line
         self._pending = bytearray()  # input held while waiting
@@ -284,6 +312,7 @@ class SmtpSession:
         self._mail_params: dict[str, str] = {}
         self._rcpts: list[str] = []
         self._rcpt_params: list[dict[str, str]] = []
+        self._checking: tuple[str, dict[str, str]] | None = None  # address and params asked
         # DATA
         self._acc = bytearray()
         self._scan = 0
@@ -344,7 +373,8 @@ class SmtpSession:
 
     @property
     def busy(self) -> bool:
-        """An output the edge must answer (CheckAuth, DeliverMessage, StartTls) is outstanding."""
+        """An output the edge must answer (CheckAuth, CheckSender, CheckRecipient,
+        DeliverMessage, StartTls) is outstanding."""
         return self._state == _WAIT or self._state == _TLS
 
     @property
@@ -447,6 +477,34 @@ class SmtpSession:
             return []
         self._state = _CMD
         self._refuse_raw(replies.AUTH_TEMPFAIL, "auth_unavailable")
+        return self._resume()
+
+    def sender_result(self, refusal: Rejected | None) -> list[Output]:
+        """After CheckSender: None accepts the sender, else the door's refusal is sent."""
+        if not self._expect(_MAIL):
+            return []
+        self._state = _CMD
+        checked = self._checking
+        self._checking = None
+        assert checked is not None
+        if refusal is not None:
+            self._refuse(refusal.code, refusal.enhanced, refusal.text, "sender_rejected")
+        else:
+            self._accept_sender(*checked)
+        return self._resume()
+
+    def recipient_result(self, refusal: Rejected | None) -> list[Output]:
+        """After CheckRecipient: None accepts the recipient, else the door's refusal is sent."""
+        if not self._expect(_RCPT):
+            return []
+        self._state = _CMD
+        checked = self._checking
+        self._checking = None
+        assert checked is not None
+        if refusal is not None:
+            self._refuse(refusal.code, refusal.enhanced, refusal.text, "recipient_rejected")
+        else:
+            self._accept_recipient(*checked)
         return self._resume()
 
     def message_result(self, outcome: str | Rejected) -> list[Output]:
@@ -724,23 +782,18 @@ class SmtpSession:
                 "message_too_large",
             )
             return
-        if policy.check_sender is not None:
-            refusal = self._run_hook(policy.check_sender, path.address)
-            if refusal is not None:
-                self._refuse(refusal.code, refusal.enhanced, refusal.text, "sender_rejected")
-                return
-        self._mail_from = path.address
-        self._mail_params = params
-        self._out.append(reply(250, "2.1.0", f"Sender <{path.address}> ok"))
+        if policy.check_sender:
+            self._checking = (path.address, params)
+            self._state = _WAIT
+            self._waiting = _MAIL
+            self._emit(CheckSender(path.address, params))
+            return
+        self._accept_sender(path.address, params)
 
-    def _run_hook(self, hook: AddressHook, address: str) -> Rejected | None:
-        try:
-            return hook(self, address)
-        except Rejected as exc:
-            return exc
-        except Exception:
-            log.exception("SMTP address check failed for <%s>", address)
-            return HOOK_FAILURE
+    def _accept_sender(self, address: str, params: dict[str, str]) -> None:
+        self._mail_from = address
+        self._mail_params = params
+        self._out.append(reply(250, "2.1.0", f"Sender <{address}> ok"))
 
     def _params(self, text: str) -> dict[str, str] | None:
         if not self._esmtp:
@@ -851,14 +904,18 @@ class SmtpSession:
         if len(self._rcpts) >= policy.max_recipients:
             self._refuse(452, "4.5.3", "Too many recipients", "too_many_recipients")
             return
-        if policy.check_recipient is not None:
-            refusal = self._run_hook(policy.check_recipient, path.address)
-            if refusal is not None:
-                self._refuse(refusal.code, refusal.enhanced, refusal.text, "recipient_rejected")
-                return
-        self._rcpts.append(path.address)
+        if policy.check_recipient:
+            self._checking = (path.address, params)
+            self._state = _WAIT
+            self._waiting = _RCPT
+            self._emit(CheckRecipient(path.address, params, self._mail_from))
+            return
+        self._accept_recipient(path.address, params)
+
+    def _accept_recipient(self, address: str, params: dict[str, str]) -> None:
+        self._rcpts.append(address)
         self._rcpt_params.append(params)
-        self._out.append(reply(250, "2.1.5", f"Recipient <{path.address}> ok"))
+        self._out.append(reply(250, "2.1.5", f"Recipient <{address}> ok"))
 
     def _transaction_ready(self) -> bool:
         if self._mail_from is None:

@@ -1,9 +1,14 @@
 """The asyncio edge of the SMTP server: sockets, TLS, timers and limits around `SmtpSession`.
 
 Everything SMTP is decided by the sans-IO session; this module carries its outputs out:
-it writes replies, upgrades to TLS (`loop.start_tls`), calls `authenticate` and `deliver`
-(the acceptance pipeline) and reports their results back, closes connections, enforces the
-connection limits (total and per client IP) and the idle timeouts the session asks for.
+it writes replies, upgrades to TLS (`loop.start_tls`), asks the listener's door (`SmtpDoor`:
+authenticate, check the sender and the recipients, deliver) and reports the answers back,
+closes connections, enforces the connection limits (total and per client IP) and the idle
+timeouts the session asks for.
+
+A door's sender and recipient checks may answer at once (a value: no task, no await) or with
+an awaitable (say, a database look-up); either way the session holds the input that follows
+until the answer is in.
 
 Timers use the event loop's clock (they must wake the loop); the injected `Clock` dates and
 measures sessions for the summary.
@@ -14,17 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, replace
 from socket import socket
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 from postroom.core.clock import Clock
 from postroom.core.errors import ConfigError, Rejected
 from postroom.core.ids import new_id
-from postroom.core.types import IncomingMessage, SessionInfo, TlsInfo
+from postroom.core.types import DoorName, IncomingMessage, SessionInfo, TlsInfo
 from postroom.smtp.protocol import (
     CheckAuth,
+    CheckRecipient,
+    CheckSender,
     Close,
     DeliverMessage,
     Output,
@@ -39,11 +46,8 @@ from postroom.smtp.tls import enforce_minimum_version
 log = logging.getLogger("postroom.smtp")
 _T = TypeVar("_T")
 
-Deliver = Callable[[IncomingMessage], Awaitable[str]]
-"""Runs the acceptance pipeline; returns the stored id or raises Rejected."""
-Authenticate = Callable[[str, str, str, SessionInfo], Awaitable[str | None]]
-"""(mechanism, username, password, session) -> the authenticated user name, or None.
-May raise Rejected to refuse without checking (e.g. throttled: 454; 421 also closes)."""
+CheckAnswer: TypeAlias = Rejected | None
+"""A door's verdict on a sender or a recipient: None accepts, a Rejected is the reply."""
 
 TEMPORARY_FAILURE = Rejected(451, "4.3.0", "Temporary failure, please try again later")
 PAUSE_THRESHOLD = 256 * 1024  # held input while busy before the edge stops reading
@@ -53,25 +57,59 @@ _PAUSE_BUSY = 1
 _PAUSE_WRITE = 2
 
 
-class ServerHooks(Protocol):
-    """What the application observes (metrics and the one-line-per-session log)."""
+class SmtpDoor(Protocol):
+    """What an SMTP listener asks of its door (doors/capture.py, doors/submission.py).
 
-    def on_session_end(self, summary: dict[str, Any]) -> None:
+    `checks_sender` / `checks_recipient` say whether the door judges MAIL / RCPT at all: when
+    False the session accepts every valid address without asking (the capture door's hot
+    path costs nothing)."""
+
+    @property
+    def checks_sender(self) -> bool: ...
+
+    @property
+    def checks_recipient(self) -> bool: ...
+
+    async def authenticate(
+        self, mechanism: str, username: str, password: str, session: SessionInfo
+    ) -> str | None:
+        """The authenticated user name, or None for bad credentials. May raise Rejected to
+        refuse without checking (e.g. throttled: 454; 421 also closes)."""
+        ...
+
+    def check_sender(
+        self, session: SessionInfo, address: str, params: Mapping[str, str]
+    ) -> CheckAnswer | Awaitable[CheckAnswer]:
+        """At MAIL FROM: accept (None) or refuse; at once or through an awaitable. Raising
+        Rejected refuses too; any other exception answers 451 4.3.0."""
+        ...
+
+    def check_recipient(
+        self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]
+    ) -> CheckAnswer | Awaitable[CheckAnswer]:
+        """At RCPT TO, like check_sender."""
+        ...
+
+    async def deliver(self, incoming: IncomingMessage) -> str:
+        """Run the acceptance pipeline; the stored id, or raise Rejected."""
+        ...
+
+    def session_ended(self, summary: dict[str, Any]) -> None:
         """Keys: session_id, door, peer, helo, tls (version or None), auth_user, messages,
         rejects, errors, duration (seconds), reason (quit, timeout, too_many_errors,
         client_closed, tls_failed, shutdown, http_command, internal_error, auth_refused)."""
         ...
 
-    def on_reject(self, door: str, reason: str) -> None:
+    def refused(self, door: DoorName, reason: str) -> None:
         """A negative reply was sent; `reason` is a short code such as too_many_recipients."""
         ...
 
 
 @dataclass(frozen=True)
 class Listener:
-    """One SMTP door: where it listens and what its sessions allow."""
+    """One SMTP listener: its door name, where it listens and what its sessions allow."""
 
-    door: str
+    door: DoorName
     host: str
     port: int
     policy: SessionPolicy
@@ -82,15 +120,7 @@ class Listener:
 
 
 class SmtpServer:
-    def __init__(
-        self,
-        listener: Listener,
-        deliver: Deliver,
-        authenticate: Authenticate,
-        *,
-        hooks: ServerHooks | None = None,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, listener: Listener, door: SmtpDoor, *, clock: Clock) -> None:
         if listener.implicit_tls and listener.ssl_context is None:
             raise ConfigError(f"SMTP door {listener.door!r}: implicit TLS needs a certificate")
         if listener.policy.starttls_available and listener.ssl_context is None:
@@ -99,11 +129,19 @@ class SmtpServer:
             raise ConfigError(f"SMTP door {listener.door!r}: connection limits must be positive")
         if listener.ssl_context is not None:
             enforce_minimum_version(listener.ssl_context)
+        # The door decides which addresses it judges; the session asks only for those.
+        policy = listener.policy
+        if (policy.check_sender, policy.check_recipient) != (
+            door.checks_sender,
+            door.checks_recipient,
+        ):
+            policy = replace(
+                policy, check_sender=door.checks_sender, check_recipient=door.checks_recipient
+            )
+        self.policy = policy
         self.listener = listener
         self.clock = clock
-        self._deliver = deliver
-        self._authenticate = authenticate
-        self._hooks = hooks
+        self.door = door
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
         self._per_ip: dict[str, int] = {}
@@ -201,19 +239,17 @@ class SmtpServer:
             self._idle.set()
 
     def _reject(self, reason: str) -> None:
-        if self._hooks is not None:
-            try:
-                self._hooks.on_reject(self.listener.door, reason)
-            except Exception:
-                log.exception("SMTP on_reject hook failed")
+        try:
+            self.door.refused(self.listener.door, reason)
+        except Exception:
+            log.exception("SMTP door: recording a refusal failed")
 
     def _session_end(self, summary: dict[str, Any]) -> None:
         log.debug("SMTP session ended: %s", summary)
-        if self._hooks is not None:
-            try:
-                self._hooks.on_session_end(summary)
-            except Exception:
-                log.exception("SMTP on_session_end hook failed")
+        try:
+            self.door.session_ended(summary)
+        except Exception:
+            log.exception("SMTP door: ending a session failed")
 
 
 def _tls_info(transport: asyncio.BaseTransport) -> TlsInfo | None:
@@ -263,7 +299,7 @@ class _Connection(asyncio.Protocol):
             srv._reject("too_many_connections")
             return
         listener = srv.listener
-        session = SmtpSession(listener.policy, tls_active=listener.implicit_tls, peer=self._ip)
+        session = SmtpSession(srv.policy, tls_active=listener.implicit_tls, peer=self._ip)
         if listener.implicit_tls:
             session.tls_info = _tls_info(transport)
         self._session = session
@@ -317,21 +353,28 @@ class _Connection(asyncio.Protocol):
         if transport is None or session is None:
             return
         srv = self._srv
-        for output in outputs:
-            if isinstance(output, Reply):
-                if not transport.is_closing():
-                    transport.write(output.data)
-            elif isinstance(output, DeliverMessage):
-                srv._spawn(self._deliver(output))
-            elif isinstance(output, CheckAuth):
-                srv._spawn(self._check_auth(output))
-            elif isinstance(output, StartTls):
-                transport.pause_reading()
-                self._tls_early = bytearray()
-                srv._spawn(self._start_tls())
-            elif isinstance(output, Close):
-                self._end_reason = session.close_reason
-                transport.close()
+        while outputs:
+            # A check answered at once yields the session's next outputs: carry them out in
+            # this loop (pipelined RCPTs answered synchronously do not recurse).
+            answered: list[Output] = []
+            for output in outputs:
+                if isinstance(output, Reply):
+                    if not transport.is_closing():
+                        transport.write(output.data)
+                elif isinstance(output, DeliverMessage):
+                    srv._spawn(self._deliver(output))
+                elif isinstance(output, (CheckSender, CheckRecipient)):
+                    answered = self._check(session, output)
+                elif isinstance(output, CheckAuth):
+                    srv._spawn(self._check_auth(output))
+                elif isinstance(output, StartTls):
+                    transport.pause_reading()
+                    self._tls_early = bytearray()
+                    srv._spawn(self._start_tls())
+                elif isinstance(output, Close):
+                    self._end_reason = session.close_reason
+                    transport.close()
+            outputs = answered
         if session.rejects != self._seen_rejects:
             self._seen_rejects = session.rejects
             for reason in session.take_rejections():
@@ -358,7 +401,7 @@ class _Connection(asyncio.Protocol):
         )
         outcome: str | Rejected
         try:
-            outcome = await self._srv._deliver(incoming)
+            outcome = await self._srv.door.deliver(incoming)
         except Rejected as exc:
             outcome = exc
         except Exception:
@@ -366,11 +409,53 @@ class _Connection(asyncio.Protocol):
             outcome = TEMPORARY_FAILURE
         self._report(session.message_result, outcome)
 
+    def _check(self, session: SmtpSession, output: CheckSender | CheckRecipient) -> list[Output]:
+        """Ask the door about a sender or recipient. An answer given at once is reported at
+        once (its outputs returned); an awaitable one is awaited in a task."""
+        door = self._srv.door
+        result: Callable[[CheckAnswer], list[Output]]
+        answer: CheckAnswer | Awaitable[CheckAnswer]
+        sender = isinstance(output, CheckSender)
+        result = session.sender_result if sender else session.recipient_result
+        try:
+            if isinstance(output, CheckSender):
+                answer = door.check_sender(self._info(session), output.address, output.params)
+            else:
+                answer = door.check_recipient(
+                    self._info(session), output.mail_from, output.address, output.params
+                )
+        except Rejected as refusal:
+            answer = refusal
+        except Exception:
+            log.exception("SMTP session %s: the address check failed", self._session_id)
+            answer = TEMPORARY_FAILURE
+        if answer is None or isinstance(answer, Rejected):
+            try:
+                return result(answer)
+            except Exception:
+                self._internal_error()
+                return []
+        self._srv._spawn(self._await_check(result, answer))
+        return []
+
+    async def _await_check(
+        self, result: Callable[[CheckAnswer], list[Output]], pending: Awaitable[CheckAnswer]
+    ) -> None:
+        answer: CheckAnswer
+        try:
+            answer = await pending
+        except Rejected as refusal:
+            answer = refusal
+        except Exception:
+            log.exception("SMTP session %s: the address check failed", self._session_id)
+            answer = TEMPORARY_FAILURE
+        self._report(result, answer)
+
     async def _check_auth(self, output: CheckAuth) -> None:
         session = self._session
         assert session is not None
         try:
-            user = await self._srv._authenticate(
+            user = await self._srv.door.authenticate(
                 output.mechanism, output.username, output.password, self._info(session)
             )
         except Rejected as refusal:

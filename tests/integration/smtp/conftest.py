@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from postroom.core.clock import SystemClock
-from postroom.core.types import IncomingMessage, SessionInfo
+from postroom.core.errors import Rejected
+from postroom.core.types import DoorName, IncomingMessage, SessionInfo
 from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer
 from postroom.smtp.tls import generate_self_signed, server_context
@@ -21,16 +22,46 @@ from postroom.smtp.tls import generate_self_signed, server_context
 USERS = {"bob": "s3cret", "jöran": "pässwörd"}
 
 
+Check = Callable[[str], "Rejected | Awaitable[Rejected | None] | None"]
+
+
 @dataclass
 class Recorder:
-    """The in-memory pipeline, credential check and hooks, recording what they see."""
+    """A door (smtp.server.SmtpDoor) with an in-memory pipeline and credential check,
+    recording what it sees. `sender_check` / `recipient_check`, when given, judge MAIL / RCPT
+    (and may answer at once or through an awaitable)."""
 
     messages: list[IncomingMessage] = field(default_factory=list)
     auth_calls: list[tuple[str, str, SessionInfo]] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)
     deliver_hook: Callable[[IncomingMessage], Awaitable[None]] | None = None
-    session_ended: asyncio.Event = field(default_factory=asyncio.Event)
+    sender_check: Check | None = None
+    recipient_check: Check | None = None
+    checked: list[tuple[str, str, SessionInfo]] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def checks_sender(self) -> bool:
+        return self.sender_check is not None
+
+    @property
+    def checks_recipient(self) -> bool:
+        return self.recipient_check is not None
+
+    def check_sender(
+        self, session: SessionInfo, address: str, params: Mapping[str, str]
+    ) -> Rejected | Awaitable[Rejected | None] | None:
+        assert self.sender_check is not None
+        self.checked.append(("sender", address, session))
+        return self.sender_check(address)
+
+    def check_recipient(
+        self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]
+    ) -> Rejected | Awaitable[Rejected | None] | None:
+        assert self.recipient_check is not None
+        self.checked.append(("recipient", address, session))
+        return self.recipient_check(address)
 
     async def deliver(self, message: IncomingMessage) -> str:
         if self.deliver_hook is not None:
@@ -44,17 +75,17 @@ class Recorder:
         self.auth_calls.append((mechanism, username, session))
         return username if USERS.get(username) == password else None
 
-    def on_session_end(self, summary: dict[str, Any]) -> None:
+    def session_ended(self, summary: dict[str, Any]) -> None:
         self.sessions.append(summary)
-        self.session_ended.set()
+        self.ended.set()
 
-    def on_reject(self, door: str, reason: str) -> None:
+    def refused(self, door: DoorName, reason: str) -> None:
         self.rejects.append((door, reason))
 
     async def wait_sessions(self, count: int) -> list[dict[str, Any]]:
         while len(self.sessions) < count:
-            self.session_ended.clear()
-            await self.session_ended.wait()
+            self.ended.clear()
+            await self.ended.wait()
         return self.sessions
 
 
@@ -90,7 +121,7 @@ async def start_server(tls_files: tuple[Path, Path]) -> AsyncIterator[StartServe
 
     async def start(
         *,
-        door: str = "capture",
+        door: DoorName = "capture",
         tls: bool = False,
         implicit_tls: bool = False,
         max_connections: int = 1000,
@@ -113,13 +144,7 @@ async def start_server(tls_files: tuple[Path, Path]) -> AsyncIterator[StartServe
             max_connections=max_connections,
             max_per_ip=max_per_ip,
         )
-        server = SmtpServer(
-            listener,
-            recorder.deliver,
-            recorder.authenticate,
-            hooks=recorder,
-            clock=SystemClock(),
-        )
+        server = SmtpServer(listener, recorder, clock=SystemClock())
         await server.start()
         started.append(server)
         return Running(server, recorder)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
 
+from postroom.core.errors import Rejected
 from postroom.core.types import IncomingMessage
 from postroom.smtp.server import PAUSE_THRESHOLD
 
@@ -313,8 +315,7 @@ def test_edge_under_uvloop(tls_files: tuple[Path, Path]) -> None:
                 SessionPolicy("mx.test", starttls_available=True),
                 ssl_context=server_context(*tls_files),
             ),
-            recorder.deliver,
-            recorder.authenticate,
+            recorder,
             clock=SystemClock(),
         )
         await server.start()
@@ -372,3 +373,94 @@ async def test_a_session_bug_closes_only_that_session(
     assert "internal error" in caplog.text
     assert (await good.command("VRFY someone")).startswith("252 2.5.0")
     assert await send_one(good) == "250 2.0.0 Ok: queued as MSG1"
+
+
+async def test_an_awaited_sender_check_holds_pipelined_input_in_order(
+    start_server: StartServer,
+) -> None:
+    gate = asyncio.Event()
+
+    async def judge(address: str) -> Rejected | None:
+        await gate.wait()
+        return Rejected(550, "5.7.1", "Not you") if address.startswith("bad@") else None
+
+    running = await start_server(recorder=Recorder(sender_check=judge))
+    client = await greeted(running.port)
+    await client.command("EHLO c.test")
+    await client.send(
+        b"MAIL FROM:<bad@example.com>\r\nRCPT TO:<b@example.org>\r\n"
+        b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n" + MESSAGE
+    )
+    await until(lambda: len(running.recorder.checked) == 1)
+    await asyncio.sleep(0.05)
+    assert running.recorder.checked[0][:2] == ("sender", "bad@example.com")
+    assert running.recorder.checked[0][2].peer_host == "127.0.0.1"
+    gate.set()
+    replies = [await client.reply() for _ in range(6)]
+    assert [r[:9] for r in replies] == [
+        "550 5.7.1",
+        "503 5.5.1",
+        "250 2.1.0",
+        "250 2.1.5",
+        "354 End d",
+        "250 2.0.0",
+    ]
+    assert [c[1] for c in running.recorder.checked] == ["bad@example.com", "a@example.com"]
+    [message] = running.recorder.messages
+    assert message.envelope.mail_from == "a@example.com"
+    assert running.recorder.rejects == [("capture", "sender_rejected"), ("capture", "bad_sequence")]
+
+
+async def test_recipient_checks_answered_at_once_with_heavy_pipelining(
+    start_server: StartServer,
+) -> None:
+    def judge(address: str) -> Rejected | None:
+        return Rejected(550, "5.1.1", "No such user") if address.startswith("x") else None
+
+    running = await start_server(recorder=Recorder(recipient_check=judge), max_recipients=1000)
+    client = await greeted(running.port)
+    await client.command("EHLO c.test")
+    rcpts = [f"{'x' if i % 3 == 0 else 'r'}{i}@example.org" for i in range(900)]
+    await client.send(
+        b"MAIL FROM:<a@example.com>\r\n"
+        + b"".join(f"RCPT TO:<{r}>\r\n".encode() for r in rcpts)
+        + b"DATA\r\n"
+        + MESSAGE
+    )
+    replies = [await client.reply() for _ in range(len(rcpts) + 3)]
+    expected = ["550 5.1.1" if r.startswith("x") else "250 2.1.5" for r in rcpts]
+    assert [r[:9] for r in replies[1:-2]] == expected
+    assert replies[-1] == "250 2.0.0 Ok: queued as MSG1"
+    [message] = running.recorder.messages
+    assert message.envelope.recipients == tuple(r for r in rcpts if not r.startswith("x"))
+
+
+async def test_a_failing_check_is_a_temporary_failure(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+
+    async def broken_later(address: str) -> Rejected | None:
+        raise LookupError("domain table unavailable")
+
+    def judge(address: str) -> Rejected | Awaitable[Rejected | None] | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise LookupError("domain table unavailable")
+        if calls == 2:
+            return broken_later(address)
+        if calls == 3:
+            raise Rejected(550, "5.1.1", "No such user here")
+        return None
+
+    running = await start_server(recorder=Recorder(recipient_check=judge))
+    client = await greeted(running.port)
+    await client.command("EHLO c.test")
+    await client.command("MAIL FROM:<a@example.com>")
+    temporary = "451 4.3.0 Temporary failure, please try again later"
+    assert await client.command("RCPT TO:<b@example.org>") == temporary
+    assert await client.command("RCPT TO:<b@example.org>") == temporary
+    assert await client.command("RCPT TO:<b@example.org>") == "550 5.1.1 No such user here"
+    assert (await client.command("RCPT TO:<b@example.org>")).startswith("250 2.1.5")
+    assert "domain table unavailable" in caplog.text

@@ -1,36 +1,24 @@
-"""SubmissionSteps (checks, fix-ups, DKIM, quota) and SubmissionDoor (AUTH, IP credentials)
-against an in-memory PlatformStore and a FakeClock."""
+"""SubmissionSteps (checks, fix-ups, DKIM, quota) against an in-memory PlatformStore and a
+FakeClock. The door (AUTH, IP credentials) is tested in tests/unit/doors."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import dkim
 import pytest
 
 from postroom.core.clock import FakeClock
 from postroom.core.errors import Rejected
-from postroom.core.platform import IpCredential
 from postroom.core.types import Envelope, IncomingMessage, SessionInfo
 from postroom.dns.dkim import dns_record, generate_ed25519, generate_rsa
 from postroom.metrics import Metrics
 from postroom.pipeline.projects import ProjectDirectory
 from postroom.pipeline.quota import QuotaTracker
 from postroom.pipeline.signing import SignerCache
-from postroom.pipeline.submission import (
-    AUTH_REQUIRED,
-    THROTTLED,
-    SubmissionDoor,
-    SubmissionSteps,
-    Submitter,
-)
-from postroom.pipeline.throttle import AuthThrottle
+from postroom.pipeline.submission import SubmissionSteps, Submitter
 from tests.dnszone import _ensure_dkimpy_ed25519
 
 from .fakes import (
-    CREATED,
     FakePlatformStore,
-    credential,
     dkim_key,
     domain,
     project,
@@ -259,137 +247,3 @@ async def test_project_views_are_cached_for_the_ttl(
     clock.advance(5)
     await steps.prepare(incoming(MESSAGE), Submitter("acme", "s"), "01X", clock.now())
     assert store.calls["get_project"] == 2
-
-
-# -- the door ---------------------------------------------------------------------------------
-
-
-class Pipeline:
-    def __init__(self) -> None:
-        self.accepted: list[tuple[str, Submitter | None]] = []
-
-    async def accept(
-        self,
-        incoming: IncomingMessage,
-        project: str = "default",
-        *,
-        submitter: Submitter | None = None,
-    ) -> str:
-        self.accepted.append((project, submitter))
-        return "ID1"
-
-
-def door_for(
-    store: FakePlatformStore, clock: FakeClock, failures: int = 3
-) -> tuple[SubmissionDoor, Pipeline]:
-    pipeline = Pipeline()
-    door = SubmissionDoor(
-        store, pipeline, clock, AuthThrottle(failures, 300, clock), Metrics(), "mx.test"
-    )
-    return door, pipeline
-
-
-async def test_authenticate_binds_the_session_to_the_project(
-    store: FakePlatformStore, clock: FakeClock
-) -> None:
-    store.add_smtp_credential(credential("app", "pw1", allowed_from=("example.com",)))
-    door, pipeline = door_for(store, clock)
-    assert await door.authenticate("PLAIN", "app", "pw1", session()) == "app"
-    await door.close()
-    assert store.touched == [("cred-app", clock.now())]
-    await door.deliver(
-        IncomingMessage(Envelope("a@example.com", ("r@x.example",)), b"", session("app"))
-    )
-    assert pipeline.accepted == [("acme", Submitter("acme", "smtp:app", ("example.com",)))]
-    door.session_ended("S1")
-    with pytest.raises(Rejected) as caught:
-        await door.deliver(
-            IncomingMessage(Envelope("a@example.com", ("r@x.example",)), b"", session("app"))
-        )
-    assert caught.value is AUTH_REQUIRED
-
-
-async def test_wrong_or_unknown_credentials_fail(
-    store: FakePlatformStore, clock: FakeClock
-) -> None:
-    store.add_smtp_credential(credential("app", "pw1"))
-    door, _ = door_for(store, clock, failures=10)
-    assert await door.authenticate("PLAIN", "app", "wrong", session()) is None
-    assert await door.authenticate("LOGIN", "nobody", "pw1", session()) is None
-    assert await door.authenticate("LOGIN", "app", "", session()) is None
-
-
-async def test_throttling_454_then_421_until_the_window_passes(
-    store: FakePlatformStore, clock: FakeClock
-) -> None:
-    store.add_smtp_credential(credential("app", "pw1"))
-    door, _ = door_for(store, clock, failures=3)
-    for _ in range(3):
-        assert await door.authenticate("PLAIN", "app", "bad", session()) is None
-    lookups = store.calls["smtp_credential_by_username"]
-    with pytest.raises(Rejected) as first:
-        await door.authenticate("PLAIN", "app", "pw1", session())
-    assert first.value is THROTTLED
-    assert (first.value.code, first.value.enhanced) == (454, "4.7.0")
-    with pytest.raises(Rejected) as second:
-        await door.authenticate("PLAIN", "app", "pw1", session())
-    assert (second.value.code, second.value.enhanced) == (421, "4.7.0")
-    assert store.calls["smtp_credential_by_username"] == lookups  # no guessing while throttled
-    # another session from the same client: 454 again; another client is not affected
-    with pytest.raises(Rejected) as other_session:
-        await door.authenticate("PLAIN", "app", "pw1", session(sid="S2"))
-    assert other_session.value.code == 454
-    assert (
-        await door.authenticate("PLAIN", "app", "pw1", session(peer="192.0.2.11", sid="S3"))
-        == "app"
-    )
-    clock.advance(299)
-    with pytest.raises(Rejected):
-        await door.authenticate("PLAIN", "app", "pw1", session(sid="S4"))
-    clock.advance(1)
-    assert await door.authenticate("PLAIN", "app", "pw1", session(sid="S5")) == "app"
-
-
-async def test_ip_credentials(store: FakePlatformStore, clock: FakeClock) -> None:
-    store.create_project(project("wide"))
-    store.add_ip_credential(IpCredential("ip1", "wide", "10.0.0.0/8", CREATED))
-    store.add_ip_credential(IpCredential("ip2", "acme", "10.1.2.0/24", CREATED))
-    store.add_ip_credential(IpCredential("ip3", "acme", "2001:db8::/32", CREATED))
-    store.add_ip_credential(IpCredential("bad", "acme", "not a network", CREATED))
-    door, pipeline = door_for(store, clock)
-    await door.refresh_ip_credentials()
-    assert door.check_sender("10.9.9.9", None) is None
-    assert door.check_sender("192.0.2.1", None) is AUTH_REQUIRED
-    assert door.check_sender("192.0.2.1", "someone") is None
-    assert door.ip_credential("10.1.2.3").id == "ip2"  # type: ignore[union-attr]
-    assert door.ip_credential("10.1.3.3").id == "ip1"  # type: ignore[union-attr]
-    assert door.ip_credential("::ffff:10.1.2.3").id == "ip2"  # type: ignore[union-attr]
-    assert door.ip_credential("2001:db8::5").id == "ip3"  # type: ignore[union-attr]
-    assert door.ip_credential("2001:db9::5") is None
-    await door.deliver(
-        IncomingMessage(Envelope("a@example.com", ("r@x",)), b"", session(None, "10.1.2.3"))
-    )
-    assert pipeline.accepted == [("acme", Submitter("acme", "ip:10.1.2.0/24"))]
-    with pytest.raises(Rejected) as caught:
-        await door.deliver(
-            IncomingMessage(Envelope("a@example.com", ("r@x",)), b"", session(None, "192.0.2.1"))
-        )
-    assert (caught.value.code, caught.value.enhanced, caught.value.text) == (
-        530,
-        "5.7.0",
-        "Authentication required",
-    )
-    store.ips.clear()
-    await door.refresh_ip_credentials()
-    assert door.check_sender("10.9.9.9", None) is AUTH_REQUIRED
-
-
-async def test_a_binding_from_before_starttls_does_not_survive(
-    store: FakePlatformStore, clock: FakeClock
-) -> None:
-    store.add_smtp_credential(credential("app", "pw1"))
-    store.add_smtp_credential(replace(credential("other", "pw2"), id="cred-other"))
-    door, _ = door_for(store, clock)
-    await door.authenticate("PLAIN", "app", "pw1", session())
-    assert door.submitter(session("other")) is None  # the session's user changed
-    assert door.submitter(session(None)) is None

@@ -2,9 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from postroom.core.errors import Rejected
-from postroom.smtp.protocol import SmtpSession
-
 from .support import Client, make_policy
 
 
@@ -208,22 +205,3 @@ def test_auth_required_before_mail() -> None:
     client.feed(b"AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n")
     client.session.auth_result("bob")
     assert mail("FROM:<a@example.com>", client) == ["250 2.1.0"]
-
-
-def test_sender_hook_can_refuse() -> None:
-    seen: list[tuple[str, str]] = []
-
-    def check(session: SmtpSession, address: str) -> Rejected | None:
-        seen.append((session.helo, address))
-        if address.endswith("@blocked.example"):
-            return Rejected(550, "5.7.1", "Sender domain not allowed")
-        return None
-
-    client = Client(make_policy(check_sender=check), ehlo=True)
-    assert client.replies(b"MAIL FROM:<x@blocked.example>\r\n") == [
-        "550 5.7.1 Sender domain not allowed"
-    ]
-    assert client.session.envelope is None
-    assert mail("FROM:<x@fine.example>", client) == ["250 2.1.0"]
-    assert seen == [("client.test", "x@blocked.example"), ("client.test", "x@fine.example")]
-    assert client.session.take_rejections() == ["sender_rejected"]

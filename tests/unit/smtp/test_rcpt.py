@@ -2,9 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from postroom.core.errors import Rejected
-from postroom.smtp.protocol import SmtpSession
-
 from .support import Client, make_policy
 
 
@@ -132,33 +129,3 @@ def test_too_many_recipients_is_452_and_not_an_error() -> None:
     assert not client.session.closed
     assert client.session.envelope is not None
     assert len(client.session.envelope.recipients) == 2
-
-
-def test_recipient_hook_can_refuse() -> None:
-    def check(session: SmtpSession, address: str) -> Rejected | None:
-        assert session.envelope is not None
-        assert session.envelope.mail_from == "a@example.com"
-        if not address.endswith("@hosted.example"):
-            return Rejected(550, "5.7.1", "Relaying denied")
-        return None
-
-    client = in_transaction(Client(make_policy(check_recipient=check), ehlo=True))
-    assert client.replies(b"RCPT TO:<x@elsewhere.example>\r\n") == ["550 5.7.1 Relaying denied"]
-    assert client.codes(b"RCPT TO:<x@hosted.example>\r\n") == ["250 2.1.5"]
-    assert client.session.envelope is not None
-    assert client.session.envelope.recipients == ("x@hosted.example",)
-
-
-def test_a_failing_hook_is_a_temporary_failure() -> None:
-    def broken(session: SmtpSession, address: str) -> Rejected | None:
-        raise LookupError("domain table unavailable")
-
-    def raising(session: SmtpSession, address: str) -> Rejected | None:
-        raise Rejected(550, "5.1.1", "No such user here")
-
-    client = in_transaction(Client(make_policy(check_recipient=broken), ehlo=True))
-    assert client.replies(b"RCPT TO:<b@example.org>\r\n") == [
-        "451 4.3.0 Temporary failure, please try again later"
-    ]
-    client = in_transaction(Client(make_policy(check_recipient=raising), ehlo=True))
-    assert client.replies(b"RCPT TO:<b@example.org>\r\n") == ["550 5.1.1 No such user here"]

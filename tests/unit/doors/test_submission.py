@@ -1,0 +1,172 @@
+"""SubmissionDoor (AUTH, throttling, IP credentials, the session binding) against an in-memory
+PlatformStore and a FakeClock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from postroom.core.clock import FakeClock
+from postroom.core.errors import Rejected
+from postroom.core.platform import IpCredential
+from postroom.core.types import Envelope, IncomingMessage, SessionInfo
+from postroom.doors.submission import AUTH_REQUIRED, THROTTLED, SubmissionDoor
+from postroom.metrics import Metrics
+from postroom.pipeline.submission import Submitter
+from postroom.pipeline.throttle import AuthThrottle
+from tests.unit.pipeline.fakes import CREATED, FakePlatformStore, credential, project
+
+
+def session(auth_user: str | None = None, peer: str = "192.0.2.10", sid: str = "S1") -> SessionInfo:
+    return SessionInfo(
+        door="submission",
+        session_id=sid,
+        peer_host=peer,
+        peer_port=40000,
+        server_name="mx.test",
+        auth_user=auth_user,
+    )
+
+
+@pytest.fixture
+def store() -> FakePlatformStore:
+    s = FakePlatformStore()
+    s.create_project(project("acme", "live"))
+    return s
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+class Pipeline:
+    def __init__(self) -> None:
+        self.accepted: list[tuple[str, Submitter | None]] = []
+
+    async def accept(
+        self,
+        incoming: IncomingMessage,
+        project: str = "default",
+        *,
+        submitter: Submitter | None = None,
+    ) -> str:
+        self.accepted.append((project, submitter))
+        return "ID1"
+
+
+def door_for(
+    store: FakePlatformStore, clock: FakeClock, failures: int = 3
+) -> tuple[SubmissionDoor, Pipeline]:
+    pipeline = Pipeline()
+    door = SubmissionDoor(
+        store, pipeline, clock, AuthThrottle(failures, 300, clock), Metrics(), "mx.test"
+    )
+    return door, pipeline
+
+
+async def test_authenticate_binds_the_session_to_the_project(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    store.add_smtp_credential(credential("app", "pw1", allowed_from=("example.com",)))
+    door, pipeline = door_for(store, clock)
+    assert await door.authenticate("PLAIN", "app", "pw1", session()) == "app"
+    await door.close()
+    assert store.touched == [("cred-app", clock.now())]
+    await door.deliver(
+        IncomingMessage(Envelope("a@example.com", ("r@x.example",)), b"", session("app"))
+    )
+    assert pipeline.accepted == [("acme", Submitter("acme", "smtp:app", ("example.com",)))]
+    door.session_ended({"session_id": "S1", "door": "submission"})
+    with pytest.raises(Rejected) as caught:
+        await door.deliver(
+            IncomingMessage(Envelope("a@example.com", ("r@x.example",)), b"", session("app"))
+        )
+    assert caught.value is AUTH_REQUIRED
+
+
+async def test_wrong_or_unknown_credentials_fail(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    store.add_smtp_credential(credential("app", "pw1"))
+    door, _ = door_for(store, clock, failures=10)
+    assert await door.authenticate("PLAIN", "app", "wrong", session()) is None
+    assert await door.authenticate("LOGIN", "nobody", "pw1", session()) is None
+    assert await door.authenticate("LOGIN", "app", "", session()) is None
+
+
+async def test_throttling_454_then_421_until_the_window_passes(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    store.add_smtp_credential(credential("app", "pw1"))
+    door, _ = door_for(store, clock, failures=3)
+    for _ in range(3):
+        assert await door.authenticate("PLAIN", "app", "bad", session()) is None
+    lookups = store.calls["smtp_credential_by_username"]
+    with pytest.raises(Rejected) as first:
+        await door.authenticate("PLAIN", "app", "pw1", session())
+    assert first.value is THROTTLED
+    assert (first.value.code, first.value.enhanced) == (454, "4.7.0")
+    with pytest.raises(Rejected) as second:
+        await door.authenticate("PLAIN", "app", "pw1", session())
+    assert (second.value.code, second.value.enhanced) == (421, "4.7.0")
+    assert store.calls["smtp_credential_by_username"] == lookups  # no guessing while throttled
+    # another session from the same client: 454 again; another client is not affected
+    with pytest.raises(Rejected) as other_session:
+        await door.authenticate("PLAIN", "app", "pw1", session(sid="S2"))
+    assert other_session.value.code == 454
+    assert (
+        await door.authenticate("PLAIN", "app", "pw1", session(peer="192.0.2.11", sid="S3"))
+        == "app"
+    )
+    clock.advance(299)
+    with pytest.raises(Rejected):
+        await door.authenticate("PLAIN", "app", "pw1", session(sid="S4"))
+    clock.advance(1)
+    assert await door.authenticate("PLAIN", "app", "pw1", session(sid="S5")) == "app"
+
+
+async def test_ip_credentials(store: FakePlatformStore, clock: FakeClock) -> None:
+    store.create_project(project("wide"))
+    store.add_ip_credential(IpCredential("ip1", "wide", "10.0.0.0/8", CREATED))
+    store.add_ip_credential(IpCredential("ip2", "acme", "10.1.2.0/24", CREATED))
+    store.add_ip_credential(IpCredential("ip3", "acme", "2001:db8::/32", CREATED))
+    store.add_ip_credential(IpCredential("bad", "acme", "not a network", CREATED))
+    door, pipeline = door_for(store, clock)
+    await door.refresh_ip_credentials()
+    assert door.check_sender(session(None, "10.9.9.9"), "a@example.com", {}) is None
+    assert door.check_sender(session(None, "192.0.2.1"), "a@example.com", {}) is AUTH_REQUIRED
+    assert door.check_sender(session("someone", "192.0.2.1"), "a@example.com", {}) is None
+    assert door.ip_credential("10.1.2.3").id == "ip2"  # type: ignore[union-attr]
+    assert door.ip_credential("10.1.3.3").id == "ip1"  # type: ignore[union-attr]
+    assert door.ip_credential("::ffff:10.1.2.3").id == "ip2"  # type: ignore[union-attr]
+    assert door.ip_credential("2001:db8::5").id == "ip3"  # type: ignore[union-attr]
+    assert door.ip_credential("2001:db9::5") is None
+    await door.deliver(
+        IncomingMessage(Envelope("a@example.com", ("r@x",)), b"", session(None, "10.1.2.3"))
+    )
+    assert pipeline.accepted == [("acme", Submitter("acme", "ip:10.1.2.0/24"))]
+    with pytest.raises(Rejected) as caught:
+        await door.deliver(
+            IncomingMessage(Envelope("a@example.com", ("r@x",)), b"", session(None, "192.0.2.1"))
+        )
+    assert (caught.value.code, caught.value.enhanced, caught.value.text) == (
+        530,
+        "5.7.0",
+        "Authentication required",
+    )
+    store.ips.clear()
+    await door.refresh_ip_credentials()
+    assert door.check_sender(session(None, "10.9.9.9"), "", {}) is AUTH_REQUIRED
+
+
+async def test_a_binding_from_before_starttls_does_not_survive(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    store.add_smtp_credential(credential("app", "pw1"))
+    store.add_smtp_credential(replace(credential("other", "pw2"), id="cred-other"))
+    door, _ = door_for(store, clock)
+    await door.authenticate("PLAIN", "app", "pw1", session())
+    assert door.submitter(session("other")) is None  # the session's user changed
+    assert door.submitter(session(None)) is None
