@@ -7,6 +7,8 @@ field they concern.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class PostroomError(Exception):
     """Base of every error Postroom raises on purpose."""
@@ -44,3 +46,33 @@ class Rejected(PostroomError):
     @property
     def permanent(self) -> bool:
         return self.code >= 500
+
+
+class PendingDeliveries(PostroomError):
+    """A delete would remove messages whose recipients are not all delivered yet; nothing was
+    deleted. `pending` maps each such message id to its recipients still to deliver to;
+    `field` is the request field that selected them (HTTP 409)."""
+
+    SHOWN = 10  # messages named in the sentence (all are in `pending`)
+
+    def __init__(self, pending: Mapping[str, tuple[str, ...]], field: str | None = None) -> None:
+        self.pending = dict(pending)
+        self.field = field
+        deliveries = sum(len(r) for r in self.pending.values())
+        count = len(self.pending)
+        named = "; ".join(
+            f"{mid} to {', '.join(rcpts)}"
+            for mid, rcpts in list(self.pending.items())[: self.SHOWN]
+        )
+        if count > self.SHOWN:
+            named += f"; and {count - self.SHOWN} more"
+        super().__init__(
+            f"nothing was deleted: {count} message{'s' if count != 1 else ''} "
+            f"{'have' if count != 1 else 'has'} {deliveries} "
+            f"deliver{'ies' if deliveries != 1 else 'y'} pending ({named}); "
+            "they can be deleted once delivered or failed"
+        )
+
+    @property
+    def deliveries(self) -> int:
+        return sum(len(r) for r in self.pending.values())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from postroom.core.search import SearchQuery
-from postroom.core.types import MessagePage, MessageRecord, NewMessage
+from postroom.core.types import MessagePage, MessageRecord, NewMessage, QueueEntry
 
 # Completes a message that came without its summary: parses it and derives its tags. A
 # module-level function, so that a writer process can be handed it by reference (pickle).
@@ -53,7 +53,10 @@ class MessageStore(Protocol):
     def delete(
         self, project: str, ids: Sequence[str] | None, query: SearchQuery | None
     ) -> builtins.list[str]:
-        """Delete the given ids (or all matching `query`, or all if both None); return ids."""
+        """Delete the given ids (or all matching `query`, or all if both None); return ids.
+
+        Raises PendingDeliveries, deleting nothing, when any of them still has recipients to
+        deliver to (a message's deliveries are never cancelled by deleting it)."""
         ...
 
     def tags(self, project: str) -> builtins.list[str]: ...
@@ -69,9 +72,62 @@ class MessageStore(Protocol):
     def prune(
         self, project: str, max_messages: int | None, older_than: datetime | None
     ) -> builtins.list[str]:
-        """Retention: delete beyond the newest `max_messages` and before `older_than`."""
+        """Retention: delete beyond the newest `max_messages` and before `older_than`;
+        messages with recipients still to deliver to are kept."""
         ...
 
     def database_size(self) -> int: ...
 
     async def close(self) -> None: ...
+
+
+class QueueStore(Protocol):
+    """The outbound queue: one entry per recipient of a live message (see core.types.QueueEntry).
+
+    Entries are written by MessageStore.add together with their message (NewMessage.deliveries).
+    Delivery workers claim due entries with a lease and then report each one exactly once:
+    `complete` (delivered), `defer` (try again later), `fail` (permanent) or `release` (not
+    attempted). A report from a worker that no longer holds the lease (another worker took the
+    entry over after the lease expired, or it was already reported) changes nothing and returns
+    False. Synchronous: async callers run it on a worker thread.
+    """
+
+    def entries(self, message_id: str) -> builtins.list[QueueEntry]:
+        """The entries of one message, in recipient order."""
+        ...
+
+    def get(self, entry_id: int) -> QueueEntry:
+        """Raises NotFound."""
+        ...
+
+    def claim(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> builtins.list[QueueEntry]:
+        """Lease up to `limit` pending entries due at `now` (oldest due first) to `owner` until
+        `now + lease`; entries whose lease has expired are taken over. Two claimers never get
+        the same entry while its lease runs."""
+        ...
+
+    def release(self, entry_id: int, owner: str) -> bool:
+        """Give a leased entry back untried: due again at once, no attempt counted."""
+        ...
+
+    def complete(self, entry_id: int, owner: str, now: datetime) -> bool:
+        """The recipient was delivered."""
+        ...
+
+    def defer(self, entry_id: int, owner: str, next_attempt: datetime, error: str) -> bool:
+        """A temporary failure: count the attempt, record `error`, due again at `next_attempt`."""
+        ...
+
+    def fail(self, entry_id: int, owner: str, now: datetime, error: str) -> bool:
+        """A permanent failure: count the attempt, record `error`; the entry is done."""
+        ...
+
+    def pending(self, project: str, message_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The recipients still to deliver to, per message of `message_ids` that has any."""
+        ...
+
+    def pending_count(self, message_id: str) -> int:
+        """How many recipients of the message are still to deliver to."""
+        ...

@@ -124,6 +124,8 @@ class NewMessage:
     username: str | None = None
     status: str = "captured"
     warnings: tuple[str, ...] = ()
+    # What to deliver (a live project's message): written with the message, in its transaction.
+    deliveries: tuple[Delivery, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +157,59 @@ class MessagePage:
     start: int
 
 
+# Queue entry states. An entry is pending while QUEUED (due at `next_attempt`, unless leased).
+QUEUED = "queued"
+DELIVERED = "delivered"
+FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One recipient of a new message to deliver, as the pipeline builds it.
+
+    `domain` is the recipient's domain in lower-case A-labels (IDNA), what MX routing looks
+    up (a domain literal such as `[192.0.2.1]` stays as written). The DSN parameters (RFC 3461)
+    are passed on to the next hop and decide the notices: `notify` is RCPT NOTIFY (`NEVER`, or
+    `SUCCESS`, `FAILURE`, `DELAY` joined by commas; None when not given), `orcpt` RCPT ORCPT as
+    given (`rfc822;user@example.com`, xtext), `ret` and `envid` the message's MAIL RET and
+    ENVID."""
+
+    recipient: str
+    domain: str
+    notify: str | None = None
+    orcpt: str | None = None
+    ret: str | None = None
+    envid: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class QueueEntry:
-    """One recipient of a live project's message awaiting delivery (table queue_entries)."""
+    """One recipient of a live project's message and the state of its delivery.
+
+    `status` is QUEUED (pending), DELIVERED or FAILED. A pending entry is due at
+    `next_attempt`; while a worker holds it, `lease_owner` names the worker and
+    `lease_expires` says when others may take it over."""
 
     id: int
     message_id: str
     project: str
-    recipient: str
+    delivery: Delivery
     status: str
     attempts: int
     next_attempt: datetime
     created: datetime
     last_error: str | None = None
+    lease_owner: str | None = None
+    lease_expires: datetime | None = None
+
+    @property
+    def recipient(self) -> str:
+        return self.delivery.recipient
+
+    @property
+    def domain(self) -> str:
+        return self.delivery.domain
+
+    @property
+    def pending(self) -> bool:
+        return self.status == QUEUED

@@ -5,9 +5,10 @@ given project as captured: stored and visible, never relayed, whatever its addre
 
 With a submitter (the submission doors; see pipeline/submission.py) the message is checked
 first (From header, verified identities, line lengths, quota), fixed up (Message-ID, Date, Bcc)
-and, for a live project, DKIM-signed; it is then stored with status "queued" together with one
-queue entry per recipient in the same transaction, before the door says 250. A capture
-project's submitted messages are stored as captured.
+and, for a live project, DKIM-signed; it is then stored with status "queued" together with its
+deliveries (one per recipient, pipeline/deliveries.py), which the store writes as queue entries
+in the same transaction, before the door says 250. A capture project's submitted messages are
+stored as captured, with no deliveries.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from postroom.core.errors import ConfigError
 from postroom.core.ids import new_id
 from postroom.core.platform import DEFAULT_PROJECT
 from postroom.core.ports import MessageStore
-from postroom.core.types import IncomingMessage, MessageRecord, NewMessage, Summary
+from postroom.core.types import Delivery, IncomingMessage, MessageRecord, NewMessage, Summary
 from postroom.events.bus import EventBus, MessageEvent
 from postroom.metrics import Metrics
 from postroom.pipeline.complete import summary_and_tags
+from postroom.pipeline.deliveries import deliveries_for
 from postroom.pipeline.received import received_header
 from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 
@@ -80,6 +82,7 @@ class AcceptancePipeline:
         prepared: Prepared | None = None
         data = incoming.data
         status = "captured"
+        deliveries: tuple[Delivery, ...] = ()
         if submitter is not None:
             if self.submission is None:
                 raise ConfigError("submission needs the platform store (no SubmissionSteps)")
@@ -87,6 +90,8 @@ class AcceptancePipeline:
             prepared = await self.submission.prepare(incoming, submitter, message_id, now)
             data = prepared.data
             status = prepared.status
+            if status == "queued":  # a live project's message: deliver to every recipient
+                deliveries = deliveries_for(incoming.envelope)
         raw = received_header(incoming.session, incoming.envelope, message_id, now) + data
         tags: tuple[str, ...] = ()
         warnings: tuple[str, ...] = ()
@@ -110,6 +115,7 @@ class AcceptancePipeline:
             username=incoming.session.auth_user,
             status=status,
             warnings=warnings,
+            deliveries=deliveries,
         )
         if prepared is None:
             message = await self._store.add(draft)

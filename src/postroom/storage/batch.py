@@ -23,7 +23,9 @@ from postroom.core.errors import StorageError
 from postroom.core.ports import Completer
 from postroom.core.types import NewMessage, Summary
 from postroom.storage import codec
-from postroom.storage.platform_store import queue_entries
+from postroom.storage.queue import INSERT_COLUMNS as QUEUE_COLUMNS
+from postroom.storage.queue import QueueRow, queue_entries
+from postroom.storage.queue import rows as queue_rows
 from postroom.storage.schema import message_raw, message_tags, messages
 
 log = logging.getLogger("postroom.storage.store")
@@ -33,11 +35,9 @@ T = TypeVar("T")
 ZSTD_LEVEL = 3
 # Ids per statement for id lists.
 ID_CHUNK = 500
-QUEUED = "queued"  # NewMessage.status of a live project's message: one queue entry per recipient
 
 _RAW_COLUMNS = ("message_id", "data")
 _TAG_COLUMNS = ("message_id", "project", "tag", "tag_lc")
-_QUEUE_COLUMNS = ("message_id", "project", "recipient", "status", "next_attempt_us", "created_us")
 # Errors caused by one message's data rather than by the database: worth a retry one by one.
 _DATA_ERRORS = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError, ValueError)
 
@@ -50,7 +50,7 @@ class Prepared(NamedTuple):
     row: tuple[Any, ...]  # the `messages` row, in codec.MESSAGE_COLUMNS order
     raw: bytes
     tags: tuple[str, ...]  # normalised
-    queue: tuple[tuple[str, str, str, str, int, int], ...]  # queue entries of a live message
+    queue: tuple[QueueRow, ...]  # the message's deliveries (NewMessage.deliveries)
 
 
 # The summary and tags the writer gave a message that came without a summary.
@@ -63,20 +63,13 @@ Outcomes = list[Outcome]
 
 def prepare(message: NewMessage) -> Prepared:
     """The rows of a complete message (one with its summary)."""
-    queue: tuple[tuple[str, str, str, str, int, int], ...] = ()
-    if message.status == QUEUED:
-        created = codec.to_micros(message.created)
-        queue = tuple(
-            (message.id, message.project, recipient, QUEUED, created, created)
-            for recipient in dict.fromkeys(message.envelope.recipients)
-        )
     return Prepared(
         message.id,
         message.project,
         codec.message_row(message),
         message.raw,
         tuple(codec.normalise_tags(message.tags)) if message.tags else (),
-        queue,
+        queue_rows(message),
     )
 
 
@@ -166,7 +159,7 @@ class BatchWriter:
         self._insert_message = _BulkInsert(dialect, messages, codec.MESSAGE_COLUMNS)
         self._insert_raw = _BulkInsert(dialect, message_raw, _RAW_COLUMNS)
         self._insert_tag = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
-        self._insert_queue = _BulkInsert(dialect, queue_entries, _QUEUE_COLUMNS)
+        self._insert_queue = _BulkInsert(dialect, queue_entries, QUEUE_COLUMNS)
 
     def write_messages(self, messages: Sequence[NewMessage | Prepared]) -> Outcomes:
         """Complete the messages that came without a summary, build the rows of those not
@@ -257,6 +250,6 @@ class BatchWriter:
                             tag_rows.append((p.id, project, canonical, lowered))
                 if tag_rows:
                     self._insert_tag(conn, tag_rows)
-            queue_rows = [row for p in batch for row in p.queue]
-            if queue_rows:
-                self._insert_queue(conn, queue_rows)
+            deliveries = [row for p in batch for row in p.queue]
+            if deliveries:
+                self._insert_queue(conn, deliveries)

@@ -2,9 +2,9 @@
 
 Tables (created by migration 0002): `projects` and what a project owns (`smtp_credentials`,
 `ip_credentials`, `api_keys`, `domains` with their `dkim_keys`, `verified_addresses`,
-`send_counts`), `admin_users`, and `queue_entries` (live delivery, filled by the acceptance
-pipeline in the message's own transaction). Everything a project owns goes with it
-(ON DELETE CASCADE); deleting a project deletes its messages too.
+`send_counts`) and `admin_users`. Everything a project owns goes with it (ON DELETE CASCADE);
+deleting a project deletes its messages too, and their queue entries (storage/queue.py):
+deleting a project cancels its deliveries.
 
 Times are integer microseconds since the epoch (UTC), as in the message tables. Structured
 values (allowed senders, scopes) are JSON text. Secrets are digests or hashes only; DKIM
@@ -27,7 +27,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -62,6 +61,7 @@ from postroom.core.platform import (
     VerifiedAddress,
     scopes_from,
 )
+from postroom.storage.queue import queue_entries
 from postroom.storage.schema import messages, metadata
 
 __all__ = [
@@ -72,7 +72,6 @@ __all__ = [
     "domains",
     "ip_credentials",
     "projects",
-    "queue_entries",
     "send_counts",
     "smtp_credentials",
     "verified_addresses",
@@ -216,28 +215,6 @@ send_counts = Table(
     PrimaryKeyConstraint("project", "bucket", name="pk_send_counts"),
     _project_fk("send_counts"),
 )
-
-queue_entries = Table(
-    "queue_entries",
-    metadata,
-    Column("id", SeqType, primary_key=True, autoincrement=True),
-    Column(
-        "message_id",
-        String(26),
-        ForeignKey("messages.id", ondelete="CASCADE", name="fk_queue_entries_message_id_messages"),
-        nullable=False,
-    ),
-    Column("project", String(100), nullable=False),
-    Column("recipient", Text, nullable=False),
-    Column("status", String(16), nullable=False, server_default="queued"),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("next_attempt_us", BigInteger, nullable=False),
-    Column("created_us", BigInteger, nullable=False),
-    Column("last_error", Text, nullable=True),
-)
-Index("ix_queue_entries_status", queue_entries.c.status, queue_entries.c.next_attempt_us)
-Index("ix_queue_entries_message_id", queue_entries.c.message_id)
-
 
 # -- conversions ------------------------------------------------------------------------------
 
@@ -461,8 +438,10 @@ class SqlPlatformStore:
     def delete_project(self, project_id: str) -> None:
         def work(conn: Connection) -> None:
             self._require_project(conn, project_id)
-            # Its messages (raw data, tags and queue entries cascade), then the project
-            # (credentials, keys, domains, addresses and counters cascade).
+            # Its queue entries (deleting the project cancels its deliveries: they do not
+            # cascade from messages), its messages (raw data and tags cascade), then the
+            # project (credentials, keys, domains, addresses and counters cascade).
+            conn.execute(delete(queue_entries).where(queue_entries.c.project == project_id))
             conn.execute(delete(messages).where(messages.c.project == project_id))
             conn.execute(delete(projects).where(projects.c.id == project_id))
 

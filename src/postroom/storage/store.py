@@ -48,10 +48,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.clock import Clock
-from postroom.core.errors import InvalidInput, NotFound, StorageError
+from postroom.core.errors import InvalidInput, NotFound, PendingDeliveries, StorageError
 from postroom.core.ports import Completer, MessageStore
 from postroom.core.search import SearchQuery
-from postroom.core.types import MessagePage, MessageRecord, NewMessage, QueueEntry
+from postroom.core.types import MessagePage, MessageRecord, NewMessage
 from postroom.storage import codec
 from postroom.storage.batch import (
     ID_CHUNK,
@@ -62,7 +62,13 @@ from postroom.storage.batch import (
     storage_error,
     tag_spellings,
 )
-from postroom.storage.platform_store import queue_entries
+from postroom.storage.queue import (
+    SqlQueueStore,
+    delete_finished,
+    pending_of,
+    pending_recipients,
+    without_pending,
+)
 from postroom.storage.schema import message_raw, message_tags, messages
 from postroom.storage.search_sql import query_condition
 from postroom.storage.writer_process import ProcessBatchWriter
@@ -171,6 +177,7 @@ class SqlMessageStore:
         )
         self._batch_writer = BatchWriter(write_engine, self._write_lock, complete)
         self._writer_process = writer_process
+        self._queue: SqlQueueStore | None = None
         # Counters (updated on the event loop).
         self._batches = 0
         self._messages = 0
@@ -190,6 +197,13 @@ class SqlMessageStore:
             failed_batches=self._failed,
             commit_seconds=self._commit_seconds,
         )
+
+    @property
+    def queue(self) -> SqlQueueStore:
+        """The outbound queue (QueueStore) in this store's database, on its engines."""
+        if self._queue is None:
+            self._queue = SqlQueueStore(self._read, self._write, self._write_lock)
+        return self._queue
 
     async def add(self, message: NewMessage) -> NewMessage:
         """Return once `message` is durably committed, as stored (completed by the writer if
@@ -471,31 +485,6 @@ class SqlMessageStore:
             self._local.dctx = found
         return found
 
-    def queue_entries(self, message_id: str | None = None) -> builtins.list[QueueEntry]:
-        """Queue entries (of one message, or all) in insertion order."""
-        q = queue_entries.c
-
-        def work(conn: Connection) -> builtins.list[QueueEntry]:
-            stmt = select(queue_entries).order_by(q.id)
-            if message_id is not None:
-                stmt = stmt.where(q.message_id == message_id)
-            return [
-                QueueEntry(
-                    id=int(row.id),
-                    message_id=row.message_id,
-                    project=row.project,
-                    recipient=row.recipient,
-                    status=row.status,
-                    attempts=int(row.attempts),
-                    next_attempt=codec.from_micros(row.next_attempt_us),
-                    created=codec.from_micros(row.created_us),
-                    last_error=row.last_error,
-                )
-                for row in conn.execute(stmt)
-            ]
-
-        return self._run(self._read, work)
-
     def tags(self, project: str) -> builtins.list[str]:
         """Tags in use in the project, sorted case-insensitively."""
 
@@ -554,24 +543,61 @@ class SqlMessageStore:
         self, project: str, ids: Sequence[str] | None, query: SearchQuery | None
     ) -> builtins.list[str]:
         """Delete `ids` (within `query` if given too), all matching `query`, or all when both
-        are None. Returns the deleted ids. Bulk deletes commit in chunks."""
+        are None. Returns the deleted ids. Bulk deletes commit in chunks.
+
+        Nothing is deleted, and PendingDeliveries names them, when any of the targeted
+        messages still has recipients to deliver to: deleting a message never cancels its
+        deliveries, and a request is never half done. (The check and the deletes are separate
+        transactions; each delete also skips messages with pending deliveries, and the foreign
+        key refuses the rest, so a message queued in between is never lost either.)"""
         conds = self._target(project, query)
         if ids is None:
-            return self._delete_chunked(project, and_(*conds))
+            where = and_(*conds)
+            pending = self._run(self._read, lambda conn: pending_recipients(conn, project, where))
+            if pending:
+                raise PendingDeliveries(pending, None if query is None else "query")
+            return self._delete_chunked(project, where)
+        unique = list(dict.fromkeys(ids))
+
+        def check(conn: Connection) -> dict[str, tuple[str, ...]]:
+            found = pending_of(conn, project, unique)
+            if query is None or not found:
+                return found
+            # Only those the query selects too.
+            selected: set[str] = set()
+            for chunk in chunks(list(found), ID_CHUNK):
+                selected.update(
+                    conn.execute(select(_c.id).where(*conds, _c.id.in_(chunk))).scalars()
+                )
+            return {k: v for k, v in found.items() if k in selected}
+
+        pending = self._run(self._read, check)
+        if pending:
+            raise PendingDeliveries(pending, "IDs")
         deleted: set[str] = set()
-        for chunk in chunks(list(dict.fromkeys(ids)), ID_CHUNK):
+        for chunk in chunks(unique, ID_CHUNK):
             where = and_(*conds, _c.id.in_(chunk))
 
             def work(conn: Connection, where: ColumnElement[bool] = where) -> builtins.list[str]:
-                stmt = delete(messages).where(where).returning(_c.id)
-                return [str(i) for i in conn.execute(stmt).scalars()]
+                return self._delete_rows(conn, select(_c.id).where(without_pending(where)))
 
             deleted.update(self._run(self._write, work))
-        return [i for i in dict.fromkeys(ids) if i in deleted]
+        return [i for i in unique if i in deleted]
+
+    @staticmethod
+    def _delete_rows(conn: Connection, victims: Select[Any]) -> builtins.list[str]:
+        """Delete the messages `victims` selects (ids), with their finished queue entries."""
+        ids = [str(i) for i in conn.execute(victims).scalars()]
+        if not ids:
+            return []
+        delete_finished(conn, ids)
+        conn.execute(delete(messages).where(_c.id.in_(ids)))
+        return ids
 
     def _delete_chunked(self, project: str, where: ColumnElement[bool]) -> builtins.list[str]:
         """Delete matching rows oldest first, DELETE_CHUNK per transaction, so the writer of
-        new messages is never held up for long. Rows added after the call began are kept."""
+        new messages is never held up for long. Rows added after the call began are kept, and
+        so are messages with recipients still to deliver to."""
 
         def ceiling(conn: Connection) -> int | None:
             value = conn.execute(select(func.max(_c.seq)).where(_c.project == project)).scalar()
@@ -581,22 +607,34 @@ class SqlMessageStore:
         if top is None:
             return []
         deleted: builtins.list[str] = []
+        floor: tuple[int, int] | None = None  # (created_us, seq) of the last row looked at
         while True:
-            victims = (
-                select(_c.seq)
+            stmt = (
+                select(_c.id, _c.created_us, _c.seq)
                 .where(where, _c.seq <= top)
                 .order_by(_c.created_us, _c.seq)
                 .limit(DELETE_CHUNK)
-                .scalar_subquery()
             )
+            if floor is not None:
+                created, seq = floor
+                stmt = stmt.where(
+                    or_(_c.created_us > created, and_(_c.created_us == created, _c.seq > seq))
+                )
 
-            def work(conn: Connection, victims: Any = victims) -> builtins.list[str]:
-                stmt = delete(messages).where(_c.seq.in_(victims)).returning(_c.id)
-                return [str(i) for i in conn.execute(stmt).scalars()]
+            def work(
+                conn: Connection, stmt: Select[Any] = stmt
+            ) -> tuple[builtins.list[str], tuple[int, int] | None, int]:
+                rows = conn.execute(stmt).all()
+                if not rows:
+                    return [], None, 0
+                last = (int(rows[-1].created_us), int(rows[-1].seq))
+                chunk = [str(r.id) for r in rows]
+                victims = select(_c.id).where(without_pending(_c.id.in_(chunk)))
+                return self._delete_rows(conn, victims), last, len(rows)
 
-            ids = self._run(self._write, work)
+            ids, floor, seen = self._run(self._write, work)
             deleted.extend(ids)
-            if len(ids) < DELETE_CHUNK:
+            if seen < DELETE_CHUNK:
                 return deleted
 
     def prune(

@@ -29,7 +29,8 @@ from postroom.core.platform import (
 )
 from postroom.storage import migrate, open_store, resolve_target
 from postroom.storage.engine import open_platform_store
-from postroom.storage.platform_store import SqlPlatformStore, queue_entries
+from postroom.storage.platform_store import SqlPlatformStore
+from postroom.storage.queue import queue_entries
 from postroom.storage.schema import messages, metadata
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -101,7 +102,7 @@ def test_migration_creates_the_default_project_and_the_declared_tables(
     engine = create_engine(resolve_target(target).url)
     try:
         with engine.connect() as conn:
-            assert migrate.current_revision(conn) == migrate.head_revision() == "0002"
+            assert migrate.current_revision(conn) == migrate.head_revision() == "0003"
             names = set(inspect(conn).get_table_names())
 
             def ours(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:

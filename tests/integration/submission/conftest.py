@@ -141,7 +141,8 @@ class Env:
         return self.store.raw(record.project, record.id)
 
     def queue(self, message_id: str | None = None) -> list[QueueEntry]:
-        return self.store.queue_entries(message_id)
+        queue = self.store.queue
+        return queue.all_entries() if message_id is None else queue.entries(message_id)
 
     def smtp(self, user: str = "app", password: str = PASSWORD) -> smtplib.SMTP:
         """smtplib on the STARTTLS door, upgraded and logged in."""

@@ -1,0 +1,337 @@
+"""The outbound queue: table `queue_entries` and `SqlQueueStore`, the QueueStore port.
+
+One row per recipient of a live project's message, written by the batch writer (batch.py) in
+the message's own transaction from `NewMessage.deliveries`. A row outlives nothing it needs:
+the foreign key to `messages` has no ON DELETE CASCADE (migration 0003), so the database
+itself refuses to delete a message that still has queue rows; the message store deletes a
+message's finished rows together with the message and refuses (PendingDeliveries) while any
+is pending.
+
+Leases: a worker claims due rows by setting `lease_owner` and `lease_expires_us`; a row whose
+lease has expired is due again for anyone. On PostgreSQL the claim's row selection is
+`FOR UPDATE SKIP LOCKED`, so concurrent claimers in any process pass each other by; on SQLite
+write transactions are serialised (`BEGIN IMMEDIATE`, and this process's write lock), so there
+is one claimer at a time. Reports (`complete`, `defer`, `fail`, `release`) apply only while the
+row is pending and still leased to the reporting worker.
+
+Times are integer microseconds since the epoch (UTC), as in the message tables.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
+
+from postroom.core.errors import InvalidInput, NotFound, StorageError
+from postroom.core.ports import QueueStore
+from postroom.core.types import DELIVERED, FAILED, QUEUED, Delivery, NewMessage, QueueEntry
+from postroom.storage import codec
+from postroom.storage.schema import SeqType, messages, metadata
+
+T = TypeVar("T")
+
+# Ids per statement for id lists.
+_ID_CHUNK = 500
+
+queue_entries = Table(
+    "queue_entries",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column(
+        "message_id",
+        String(26),
+        # No ON DELETE CASCADE: deleting a message must never cancel its deliveries.
+        ForeignKey("messages.id", name="fk_queue_entries_message_id_messages"),
+        nullable=False,
+    ),
+    Column("project", String(100), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("status", String(16), nullable=False, server_default=QUEUED),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_us", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    # Added by migration 0003.
+    Column("domain", String(255), nullable=False, server_default=""),
+    Column("notify", String(32), nullable=True),
+    Column("orcpt", Text, nullable=True),
+    Column("ret", String(8), nullable=True),
+    Column("envid", Text, nullable=True),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_expires_us", BigInteger, nullable=True),
+    Column("finished_us", BigInteger, nullable=True),
+)
+Index("ix_queue_entries_status", queue_entries.c.status, queue_entries.c.next_attempt_us)
+Index("ix_queue_entries_message_id", queue_entries.c.message_id)
+
+_q = queue_entries.c
+
+# The columns the batch writer fills for a new entry, in `rows()` order.
+INSERT_COLUMNS = (
+    "message_id",
+    "project",
+    "recipient",
+    "domain",
+    "notify",
+    "orcpt",
+    "ret",
+    "envid",
+    "status",
+    "next_attempt_us",
+    "created_us",
+)
+QueueRow = tuple[str, str, str, str, str | None, str | None, str | None, str | None, str, int, int]
+
+
+def rows(message: NewMessage) -> tuple[QueueRow, ...]:
+    """The queue rows of a new message (INSERT_COLUMNS order): each due at once."""
+    if not message.deliveries:
+        return ()
+    created = codec.to_micros(message.created)
+    return tuple(
+        (
+            message.id,
+            message.project,
+            d.recipient,
+            d.domain,
+            d.notify,
+            d.orcpt,
+            d.ret,
+            d.envid,
+            QUEUED,
+            created,
+            created,
+        )
+        for d in message.deliveries
+    )
+
+
+def pending_exists(message_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """True for a message (its id column) that has recipients still to deliver to."""
+    return exists().where(_q.message_id == message_id, _q.status == QUEUED)
+
+
+def pending_recipients(
+    conn: Connection, project: str, where: ColumnElement[bool]
+) -> dict[str, tuple[str, ...]]:
+    """Per message matching `where` (a condition on `messages`) that has pending entries, its
+    pending recipients in recipient order (oldest message first)."""
+    stmt = (
+        select(_q.message_id, _q.recipient)
+        .select_from(queue_entries.join(messages, messages.c.id == _q.message_id))
+        .where(messages.c.project == project, _q.status == QUEUED, where)
+        .order_by(messages.c.created_us, messages.c.seq, _q.id)
+    )
+    found: dict[str, list[str]] = {}
+    for message_id, recipient in conn.execute(stmt):
+        found.setdefault(str(message_id), []).append(str(recipient))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def delete_finished(conn: Connection, message_ids: Sequence[str]) -> None:
+    """Delete the (finished) entries of messages about to be deleted with them."""
+    if message_ids:
+        conn.execute(queue_entries.delete().where(_q.message_id.in_(message_ids)))
+
+
+def _entry(row: Any) -> QueueEntry:
+    lease = row.lease_expires_us
+    return QueueEntry(
+        id=int(row.id),
+        message_id=row.message_id,
+        project=row.project,
+        delivery=Delivery(
+            recipient=row.recipient,
+            domain=row.domain,
+            notify=row.notify,
+            orcpt=row.orcpt,
+            ret=row.ret,
+            envid=row.envid,
+        ),
+        status=row.status,
+        attempts=int(row.attempts),
+        next_attempt=codec.from_micros(row.next_attempt_us),
+        created=codec.from_micros(row.created_us),
+        last_error=row.last_error,
+        lease_owner=row.lease_owner,
+        lease_expires=None if lease is None else codec.from_micros(lease),
+    )
+
+
+class SqlQueueStore:
+    """The QueueStore port on the message store's database.
+
+    `read_engine` serves reads; `write_engine` (READ COMMITTED on PostgreSQL, `BEGIN
+    IMMEDIATE` on SQLite) serves claims and reports, under `write_lock` (the message store's
+    SQLite write lock, so this process's writers queue on one lock)."""
+
+    def __init__(
+        self,
+        read_engine: Engine,
+        write_engine: Engine,
+        write_lock: contextlib.AbstractContextManager[Any] | None = None,
+    ) -> None:
+        self._read = read_engine
+        self._write = write_engine
+        self._lock = write_lock or contextlib.nullcontext()
+        self._skip_locked = write_engine.dialect.name == "postgresql"
+
+    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        lock = self._lock if engine is self._write else contextlib.nullcontext()
+        try:
+            with lock, engine.begin() as conn:
+                return work(conn)
+        except (NotFound, InvalidInput, StorageError):
+            raise
+        except SQLAlchemyError as exc:
+            error = StorageError(f"the queue failed: {type(exc).__name__}: {exc}")
+            raise error from exc
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def entries(self, message_id: str) -> builtins.list[QueueEntry]:
+        stmt = select(queue_entries).where(_q.message_id == message_id).order_by(_q.id)
+        return self._run(self._read, lambda conn: [_entry(r) for r in conn.execute(stmt)])
+
+    def all_entries(self) -> builtins.list[QueueEntry]:
+        """Every entry in insertion order (tests and small tools; no paging)."""
+        stmt = select(queue_entries).order_by(_q.id)
+        return self._run(self._read, lambda conn: [_entry(r) for r in conn.execute(stmt)])
+
+    def get(self, entry_id: int) -> QueueEntry:
+        def work(conn: Connection) -> QueueEntry:
+            row = conn.execute(select(queue_entries).where(_q.id == entry_id)).first()
+            if row is None:
+                raise NotFound(f"queue entry {entry_id} not found")
+            return _entry(row)
+
+        return self._run(self._read, work)
+
+    def pending(self, project: str, message_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        return self._run(self._read, lambda conn: pending_of(conn, project, message_ids))
+
+    def pending_count(self, message_id: str) -> int:
+        stmt = select(func.count()).where(_q.message_id == message_id, _q.status == QUEUED)
+        return self._run(self._read, lambda conn: int(conn.execute(stmt).scalar_one()))
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def claim(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> builtins.list[QueueEntry]:
+        if not owner:
+            raise InvalidInput("a claim needs an owner", "owner")
+        if lease <= timedelta(0):
+            raise InvalidInput("a lease must be longer than zero", "lease")
+        if limit <= 0:
+            return []
+        now_us = codec.to_micros(now)
+        expires = codec.to_micros(now + lease)
+        due = (
+            select(_q.id)
+            .where(
+                _q.status == QUEUED,
+                _q.next_attempt_us <= now_us,
+                or_(_q.lease_expires_us.is_(None), _q.lease_expires_us <= now_us),
+            )
+            .order_by(_q.next_attempt_us, _q.id)
+            .limit(limit)
+        )
+        if self._skip_locked:
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(queue_entries)
+            .where(_q.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires_us=expires)
+            .returning(*queue_entries.c)
+        )
+
+        def work(conn: Connection) -> builtins.list[QueueEntry]:
+            claimed = [_entry(r) for r in conn.execute(stmt)]
+            claimed.sort(key=lambda e: (e.next_attempt, e.id))
+            return claimed
+
+        return self._run(self._write, work)
+
+    def _report(self, entry_id: int, owner: str, **values: Any) -> bool:
+        stmt = (
+            update(queue_entries)
+            .where(_q.id == entry_id, _q.status == QUEUED, _q.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_us=None, **values)
+        )
+        return self._run(self._write, lambda conn: conn.execute(stmt).rowcount == 1)
+
+    def release(self, entry_id: int, owner: str) -> bool:
+        return self._report(entry_id, owner)
+
+    def complete(self, entry_id: int, owner: str, now: datetime) -> bool:
+        return self._report(
+            entry_id,
+            owner,
+            status=DELIVERED,
+            last_error=None,
+            attempts=_q.attempts + 1,
+            finished_us=codec.to_micros(now),
+        )
+
+    def defer(self, entry_id: int, owner: str, next_attempt: datetime, error: str) -> bool:
+        return self._report(
+            entry_id,
+            owner,
+            attempts=_q.attempts + 1,
+            last_error=error,
+            next_attempt_us=codec.to_micros(next_attempt),
+        )
+
+    def fail(self, entry_id: int, owner: str, now: datetime, error: str) -> bool:
+        return self._report(
+            entry_id,
+            owner,
+            status=FAILED,
+            attempts=_q.attempts + 1,
+            last_error=error,
+            finished_us=codec.to_micros(now),
+        )
+
+
+def without_pending(where: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`where` (on `messages`) narrowed to messages with nothing left to deliver."""
+    return and_(where, ~pending_exists(messages.c.id))
+
+
+def pending_of(conn: Connection, project: str, ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """`pending_recipients` for a list of message ids (any length)."""
+    unique = list(dict.fromkeys(ids))
+    found: dict[str, tuple[str, ...]] = {}
+    for i in range(0, len(unique), _ID_CHUNK):
+        chunk = unique[i : i + _ID_CHUNK]
+        found.update(pending_recipients(conn, project, messages.c.id.in_(chunk)))
+    return found
+
+
+def _conforms_to_the_port(store: SqlQueueStore) -> QueueStore:
+    """Never called: makes mypy check that SqlQueueStore implements QueueStore."""
+    return store
