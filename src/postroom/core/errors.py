@@ -53,7 +53,7 @@ class PendingDeliveries(PostroomError):
     deleted. `pending` maps each such message id to its recipients still to deliver to;
     `field` is the request field that selected them (HTTP 409)."""
 
-    SHOWN = 10  # messages named in the sentence (all are in `pending`)
+    SHOWN = 10  # messages, and recipients of each, named in the sentence (all are in `pending`)
 
     def __init__(self, pending: Mapping[str, tuple[str, ...]], field: str | None = None) -> None:
         self.pending = dict(pending)
@@ -61,18 +61,25 @@ class PendingDeliveries(PostroomError):
         deliveries = sum(len(r) for r in self.pending.values())
         count = len(self.pending)
         named = "; ".join(
-            f"{mid} to {', '.join(rcpts)}"
+            f"{mid} to {_some(rcpts, self.SHOWN)}"
             for mid, rcpts in list(self.pending.items())[: self.SHOWN]
         )
         if count > self.SHOWN:
             named += f"; and {count - self.SHOWN} more"
+        one = count == 1
         super().__init__(
-            f"nothing was deleted: {count} message{'s' if count != 1 else ''} "
-            f"{'have' if count != 1 else 'has'} {deliveries} "
-            f"deliver{'ies' if deliveries != 1 else 'y'} pending ({named}); "
-            "they can be deleted once delivered or failed"
+            f"Nothing was deleted: {count} message{'' if one else 's'} "
+            f"{'has' if one else 'have'} {deliveries} "
+            f"deliver{'y' if deliveries == 1 else 'ies'} pending ({named}); "
+            f"{'it' if one else 'they'} can be deleted once every recipient is delivered "
+            "or has failed"
         )
 
     @property
     def deliveries(self) -> int:
         return sum(len(r) for r in self.pending.values())
+
+
+def _some(items: tuple[str, ...], shown: int) -> str:
+    text = ", ".join(items[:shown])
+    return text if len(items) <= shown else f"{text} and {len(items) - shown} more"
