@@ -19,6 +19,7 @@ from postroom.core.errors import InvalidInput, NotFound, PendingDeliveries, Stor
 from postroom.core.ports import QueueStore
 from postroom.core.search import parse_query
 from postroom.core.types import DELIVERED, FAILED, QUEUED, Delivery, NewMessage, QueueEntry
+from postroom.pipeline.complete import complete_message
 from postroom.pipeline.deliveries import deliveries_for
 from postroom.storage import SqlMessageStore, open_store, resolve_target
 from postroom.storage.queue import queue_entries
@@ -49,7 +50,7 @@ def writer_process() -> bool:
 async def store(
     target: str, clock: FakeClock, writer_process: bool
 ) -> AsyncIterator[SqlMessageStore]:
-    opened = open_store(target, clock, writer_process=writer_process)
+    opened = open_store(target, clock, writer_process=writer_process, complete=complete_message)
     try:
         yield opened
     finally:
@@ -88,6 +89,10 @@ async def test_deliveries_are_written_with_their_message(
     assert queue.get(entries[1].id) == entries[1]
     assert queue.entries(captured.id) == []
     assert queue.pending_count(message.id) == 2
+    # A big message goes to the writer unparsed; its deliveries travel with it.
+    big = live(clock, to=("big@example.net",))
+    await store.add(dataclasses.replace(big, summary=None))
+    assert [e.delivery for e in queue.entries(big.id)] == list(big.deliveries)
 
 
 @pytest.mark.parametrize("writer_process", [False, True], ids=["writer-thread", "writer-process"])
