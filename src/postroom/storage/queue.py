@@ -151,10 +151,12 @@ def pending_recipients(
     return {k: tuple(v) for k, v in found.items()}
 
 
-def delete_finished(conn: Connection, message_ids: Sequence[str]) -> None:
-    """Delete the (finished) entries of messages about to be deleted with them."""
-    if message_ids:
-        conn.execute(queue_entries.delete().where(_q.message_id.in_(message_ids)))
+def delete_finished(conn: Connection, messages_where: ColumnElement[bool]) -> None:
+    """Delete the entries of the messages `messages_where` selects, which are about to be
+    deleted with them (callers select only messages with nothing pending: see
+    `without_pending`)."""
+    victims = select(messages.c.id).where(messages_where).scalar_subquery()
+    conn.execute(queue_entries.delete().where(_q.message_id.in_(victims)))
 
 
 def _entry(row: Any) -> QueueEntry:

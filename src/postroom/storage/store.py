@@ -579,20 +579,17 @@ class SqlMessageStore:
             where = and_(*conds, _c.id.in_(chunk))
 
             def work(conn: Connection, where: ColumnElement[bool] = where) -> builtins.list[str]:
-                return self._delete_rows(conn, select(_c.id).where(without_pending(where)))
+                return self._delete_rows(conn, without_pending(where))
 
             deleted.update(self._run(self._write, work))
         return [i for i in unique if i in deleted]
 
     @staticmethod
-    def _delete_rows(conn: Connection, victims: Select[Any]) -> builtins.list[str]:
-        """Delete the messages `victims` selects (ids), with their finished queue entries."""
-        ids = [str(i) for i in conn.execute(victims).scalars()]
-        if not ids:
-            return []
-        delete_finished(conn, ids)
-        conn.execute(delete(messages).where(_c.id.in_(ids)))
-        return ids
+    def _delete_rows(conn: Connection, victims: ColumnElement[bool]) -> builtins.list[str]:
+        """Delete the messages `victims` selects, with their (finished) queue entries."""
+        delete_finished(conn, victims)
+        stmt = delete(messages).where(victims).returning(_c.id)
+        return [str(i) for i in conn.execute(stmt).scalars()]
 
     def _delete_chunked(self, project: str, where: ColumnElement[bool]) -> builtins.list[str]:
         """Delete matching rows oldest first, DELETE_CHUNK per transaction, so the writer of
@@ -609,32 +606,28 @@ class SqlMessageStore:
         deleted: builtins.list[str] = []
         floor: tuple[int, int] | None = None  # (created_us, seq) of the last row looked at
         while True:
-            stmt = (
-                select(_c.id, _c.created_us, _c.seq)
-                .where(where, _c.seq <= top)
-                .order_by(_c.created_us, _c.seq)
-                .limit(DELETE_CHUNK)
-            )
+            chunk = and_(where, _c.seq <= top)
             if floor is not None:
-                created, seq = floor
-                stmt = stmt.where(
-                    or_(_c.created_us > created, and_(_c.created_us == created, _c.seq > seq))
-                )
+                chunk = and_(chunk, _after(floor))
 
             def work(
-                conn: Connection, stmt: Select[Any] = stmt
-            ) -> tuple[builtins.list[str], tuple[int, int] | None, int]:
-                rows = conn.execute(stmt).all()
-                if not rows:
-                    return [], None, 0
-                last = (int(rows[-1].created_us), int(rows[-1].seq))
-                chunk = [str(r.id) for r in rows]
-                victims = select(_c.id).where(without_pending(_c.id.in_(chunk)))
-                return self._delete_rows(conn, victims), last, len(rows)
+                conn: Connection, chunk: ColumnElement[bool] = chunk
+            ) -> tuple[builtins.list[str], tuple[int, int] | None]:
+                # The chunk is a range of (created_us, seq), so no statement carries id lists.
+                edge = conn.execute(
+                    select(_c.created_us, _c.seq)
+                    .where(chunk)
+                    .order_by(_c.created_us, _c.seq)
+                    .offset(DELETE_CHUNK - 1)
+                    .limit(1)
+                ).first()
+                last = None if edge is None else (int(edge.created_us), int(edge.seq))
+                victims = chunk if last is None else and_(chunk, ~_after(last))
+                return self._delete_rows(conn, without_pending(victims)), last
 
-            ids, floor, seen = self._run(self._write, work)
+            ids, floor = self._run(self._write, work)
             deleted.extend(ids)
-            if seen < DELETE_CHUNK:
+            if floor is None:
                 return deleted
 
     def prune(
@@ -754,6 +747,12 @@ class SqlMessageStore:
                 raise NotFound(f"tag {tag!r} not found")
 
         self._run(self._write, work)
+
+
+def _after(edge: tuple[int, int]) -> ColumnElement[bool]:
+    """Messages after `edge` (created_us, seq) in oldest-first order."""
+    created, seq = edge
+    return or_(_c.created_us > created, and_(_c.created_us == created, _c.seq > seq))
 
 
 def _conforms_to_the_port(store: SqlMessageStore) -> MessageStore:
