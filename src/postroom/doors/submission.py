@@ -17,19 +17,18 @@ Replies (code, enhanced code, text):
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from postroom.core.clock import Clock
-from postroom.core.errors import NotFound, Rejected
+from postroom.core.errors import Rejected
 from postroom.core.platform import IpCredential, PlatformStore, SmtpCredential
-from postroom.core.secrets import secret_digest, verify_secret
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor, SessionLog
 from postroom.metrics import Metrics
+from postroom.pipeline.identity import IpCredentials, check_smtp_credential
 from postroom.pipeline.submission import Submitter
 from postroom.pipeline.throttle import AuthThrottle
 
@@ -39,8 +38,11 @@ AUTH_REQUIRED = Rejected(530, "5.7.0", "Authentication required")
 THROTTLED = Rejected(
     454, "4.7.0", "Too many failed authentication attempts from your address; try again later"
 )
-_DUMMY_DIGEST = secret_digest("postroom-no-such-credential")
 TOUCH_INTERVAL = 60.0  # seconds between last_used updates of one credential
+# A failed AUTH is answered this long after the attempt began, whatever made it fail (unknown
+# user or wrong password): the database look-up of a name that exists costs more than one that
+# does not, and the client must not be able to tell them apart by the time the answer takes.
+FAILURE_DELAY = 0.1
 
 
 @dataclass(slots=True)
@@ -66,6 +68,7 @@ class SubmissionDoor:
         metrics: Metrics,
         hostname: str,
         session_log: SessionLog | None = None,
+        failure_delay: float = FAILURE_DELAY,
     ) -> None:
         self._session_log = session_log or SessionLog(metrics)
         self._platform = platform
@@ -76,8 +79,8 @@ class SubmissionDoor:
         self._hostname = hostname
         self._sessions: dict[str, _Binding] = {}
         self._blocked: dict[str, int] = {}  # session id -> AUTH attempts refused while throttled
-        self._networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, IpCredential]]
-        self._networks = []
+        self._ip_credentials = IpCredentials()
+        self._failure_delay = failure_delay
         self._touched: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -86,34 +89,11 @@ class SubmissionDoor:
     async def refresh_ip_credentials(self) -> None:
         """Read the IP credentials again (at start and periodically)."""
         credentials = await asyncio.to_thread(self._platform.list_ip_credentials)
-        networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, IpCredential]] = []
-        for credential in credentials:
-            try:
-                network = ipaddress.ip_network(credential.network, strict=False)
-            except ValueError:
-                log.error(
-                    "IP credential %s has a bad network %r", credential.id, credential.network
-                )
-                continue
-            networks.append((network, credential))
-        # Most specific network first; ties: the oldest credential.
-        networks.sort(key=lambda item: (-item[0].prefixlen, item[1].created))
-        self._networks = networks
+        self._ip_credentials = IpCredentials(credentials)
 
     def ip_credential(self, host: str) -> IpCredential | None:
-        """The IP credential whose network holds `host` (the most specific one), if any."""
-        if not self._networks:
-            return None
-        try:
-            address = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            return None
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        for network, credential in self._networks:
-            if address.version == network.version and address in network:
-                return credential
-        return None
+        """The IP credential covering a client address, if any (pipeline.identity rules)."""
+        return self._ip_credentials.match(host)
 
     # SMTP hooks -------------------------------------------------------------------------------
 
@@ -148,21 +128,19 @@ class SubmissionDoor:
                 "4.7.0",
                 f"{self._hostname} Too many failed authentication attempts, closing connection",
             )
-        credential: SmtpCredential | None
-        try:
-            credential = await asyncio.to_thread(
-                self._platform.smtp_credential_by_username, username
-            )
-        except NotFound:
-            credential = None
-        digest = credential.secret_digest if credential is not None else _DUMMY_DIGEST
-        if not verify_secret(password, digest) or credential is None:
+        loop = asyncio.get_running_loop()
+        answer_at = loop.time() + self._failure_delay
+        credential = await asyncio.to_thread(
+            check_smtp_credential, self._platform, username, password
+        )
+        if credential is None:
             self.throttle.failure(host)
             self._metrics.auth_failures.labels(session.door, "invalid").inc()
             log.info(
                 "SMTP authentication failed",
                 extra={"session": {"id": session.session_id, "peer": host, "user": username}},
             )
+            await asyncio.sleep(max(0.0, answer_at - loop.time()))
             return None
         submitter = Submitter(
             credential.project_id, f"smtp:{credential.username}", credential.allowed_from

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from postroom.core.clock import Clock
-from postroom.core.errors import NotFound, Rejected
+from postroom.core.errors import InvalidInput, NotFound, Rejected
 from postroom.core.platform import Domain, PlatformStore, Project
 from postroom.dns.dkim import normalize_domain
 
@@ -51,7 +51,7 @@ def ascii_domain(domain: str) -> str | None:
         return None
     try:
         return normalize_domain(domain)
-    except ValueError:
+    except (ValueError, InvalidInput):  # a single label (localhost) is InvalidInput
         return None
 
 

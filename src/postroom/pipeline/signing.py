@@ -20,6 +20,16 @@ log = logging.getLogger("postroom.pipeline")
 MAX_CACHED = 1024
 
 
+def signing_keys(domain: Domain) -> list[DkimKey]:
+    """The keys that sign the domain's mail: its active keys (an RSA key and its Ed25519 twin
+    both sign), RSA first, then by selector. Pending keys wait for activation, retiring and
+    retired keys never sign. Only a verified domain signs (ProjectView.domains holds those)."""
+    return sorted(
+        (k for k in domain.dkim_keys if k.status == "active"),
+        key=lambda k: (k.algorithm != "rsa", k.selector),
+    )
+
+
 class SignerCache:
     """DkimSigners by (domain, selector, key digest); safe to share between sessions."""
 
@@ -30,12 +40,8 @@ class SignerCache:
     def signers_for(self, domain: Domain) -> list[DkimSigner]:
         """Signers for the domain's active keys, RSA first; keys that cannot be loaded are
         logged and skipped."""
-        keys = sorted(
-            (k for k in domain.dkim_keys if k.status == "active"),
-            key=lambda k: (k.algorithm != "rsa", k.selector),
-        )
         found: list[DkimSigner] = []
-        for key in keys:
+        for key in signing_keys(domain):
             signer = self._signer(domain.name, key)
             if signer is not None:
                 found.append(signer)

@@ -32,7 +32,8 @@ from postroom.pipeline.headers import (
     read_authors,
     split_message,
 )
-from postroom.pipeline.projects import ProjectDirectory, ProjectView, ascii_domain
+from postroom.pipeline.identity import unverified_identities
+from postroom.pipeline.projects import ProjectDirectory, ascii_domain
 from postroom.pipeline.quota import QuotaTracker, Reservation
 from postroom.pipeline.signing import SignerCache, sign
 
@@ -62,35 +63,6 @@ class Prepared:
     data: bytes
     status: str  # "queued" (live project) or "captured"
     reservation: Reservation
-
-
-def _allowed(address: str, allowed_from: tuple[str, ...]) -> bool:
-    if not allowed_from:
-        return True
-    lowered = address.lower()
-    domain = ascii_domain(address_domain(lowered))
-    for entry in allowed_from:
-        item = entry.strip().lower()
-        if "@" in item:
-            if item == lowered:
-                return True
-        elif domain is not None and ascii_domain(item) == domain:
-            return True
-    return False
-
-
-def unverified_identities(
-    view: ProjectView, identities: list[str], allowed_from: tuple[str, ...]
-) -> list[str]:
-    """The identities (in order, without duplicates) that are not verified for the project or
-    not within `allowed_from`."""
-    failed: list[str] = []
-    for identity in identities:
-        if identity in failed:
-            continue
-        if not (view.verified(identity) and _allowed(identity, allowed_from)):
-            failed.append(identity)
-    return failed
 
 
 class SubmissionSteps:

@@ -13,7 +13,6 @@ password takes a good fraction of a second by design.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
 from collections.abc import Iterable, Sequence
@@ -46,7 +45,7 @@ from postroom.core.secrets import (
     verify_password,
     verify_secret,
 )
-from postroom.dns.dkim import DkimSigner, dns_record_name, load_private_key, normalize_domain
+from postroom.dns.dkim import dns_record_name, normalize_domain
 from postroom.dns.domain_checks import (
     DkimPublication,
     DomainSpec,
@@ -247,19 +246,6 @@ class PlatformService:
         credential = self.get_smtp_credential(project_id, id_or_username)
         self.store.delete_smtp_credential(credential.id)
 
-    def authenticate_smtp(self, username: str, password: str) -> SmtpCredential:
-        """The credential these AUTH values name, its last use recorded. Any failure is the
-        same NotFound (the message never says which part was wrong, nor echoes them)."""
-        try:
-            credential = self.store.smtp_credential_by_username(username)
-        except NotFound:
-            raise NotFound(_AUTH_FAILED) from None
-        if not verify_secret(password, credential.secret_digest):
-            raise NotFound(_AUTH_FAILED)
-        now = self.clock.now()
-        self.store.touch_smtp_credential(credential.id, now)
-        return replace(credential, last_used=now)
-
     # -- IP credentials --------------------------------------------------------------------
 
     def create_ip_credential(self, project_id: str, network: str) -> IpCredential:
@@ -284,25 +270,6 @@ class PlatformService:
                 self.store.delete_ip_credential(credential.id)
                 return
         raise NotFound(f"project {project_id!r} has no IP credential {credential_id!r}")
-
-    def ip_credential_for(self, address: str) -> IpCredential | None:
-        """The IP credential covering a client address (the most specific network wins)."""
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return None
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        best: tuple[int, IpCredential] | None = None
-        for credential in self.store.list_ip_credentials(None):
-            net = ipaddress.ip_network(credential.network)
-            if (
-                net.version == ip.version
-                and ip in net
-                and (best is None or net.prefixlen > best[0])
-            ):
-                best = (net.prefixlen, credential)
-        return best[1] if best else None
 
     # -- API keys --------------------------------------------------------------------------
 
@@ -398,24 +365,6 @@ class PlatformService:
 
     def delete_verified_address(self, project_id: str, address: str) -> None:
         self.store.delete_verified_address(project_id, rules.email_address(address))
-
-    def sender_allowed(
-        self, project_id: str, address: str, credential: SmtpCredential | None = None
-    ) -> bool:
-        """May the project send as `address`? Its domain must be a verified domain of the
-        project, or the address a verified address; and when the credential restricts its
-        senders, the address or its domain must be among them."""
-        try:
-            sender = rules.email_address(address)
-        except InvalidInput:
-            return False
-        domain = sender.rpartition("@")[2]
-        restricted = credential.allowed_from if credential is not None else ()
-        if restricted and sender not in restricted and domain not in restricted:
-            return False
-        if any(d.verified for d in self.store.list_domains(project_id) if d.name == domain):
-            return True
-        return any(a.address == sender for a in self.store.list_verified_addresses(project_id))
 
     # -- domains ---------------------------------------------------------------------------
 
@@ -679,26 +628,6 @@ class PlatformService:
                     extra={"path": f"{domain.project_id}/{domain.name}/{k.selector}"},
                 )
         return retired
-
-    def active_key(self, project_id: str, name: str) -> DkimKey:
-        """The key to sign the domain's mail with. NotFound if there is none."""
-        domain = self._domain(project_id, name)
-        for key in domain.dkim_keys:
-            if key.status == "active":
-                return key
-        raise NotFound(f"{domain.name} has no active DKIM key")
-
-    def signer(self, project_id: str, name: str) -> DkimSigner | None:
-        """A signer with the active key of the project's domain `name`, if that domain is
-        verified; None otherwise (unknown domain, not verified, no active key)."""
-        try:
-            domain = self._domain(project_id, name)
-        except (NotFound, InvalidInput):
-            return None
-        key = next((k for k in domain.dkim_keys if k.status == "active"), None)
-        if not domain.verified or key is None:
-            return None
-        return DkimSigner(domain.name, key.selector, load_private_key(key.private_pem), self.clock)
 
     def close(self) -> None:
         close = getattr(self.store, "close", None)

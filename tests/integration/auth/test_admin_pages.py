@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from postroom.config import Config, HostPort
+from postroom.pipeline.identity import check_smtp_credential
 from postroom.platform.factory import open_platform
 from tests.dnszone import DnsZone
 from tests.harness import ServerThread
@@ -100,7 +101,8 @@ def test_smtp_credentials_show_the_password_once(admin: Browser, server: ServerT
     assert "It is shown only this once" in page.text
     service = open_platform(server.app.config)
     try:
-        assert service.authenticate_smtp("app-mailer", secret).project_id == "acme"
+        credential = check_smtp_credential(service.store, "app-mailer", secret)
+        assert credential is not None and credential.project_id == "acme"
     finally:
         service.close()
     listing = admin.page("/admin/projects/acme/credentials")

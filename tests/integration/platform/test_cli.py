@@ -15,6 +15,7 @@ import pytest
 from postroom.cli import build_parser, main
 from postroom.config import Config
 from postroom.core.secrets import verify_secret
+from postroom.pipeline.identity import check_smtp_credential
 from postroom.platform import actions
 from postroom.platform.factory import open_platform
 from tests.dnszone import DnsZone
@@ -140,8 +141,8 @@ def test_smtp_credentials_show_the_password_once(cli: Cli, data_dir: Path) -> No
 
     service = open_platform(Config(data_dir=data_dir))
     try:
-        stored = service.authenticate_smtp(username, password)
-        assert verify_secret(password, stored.secret_digest)
+        stored = check_smtp_credential(service.store, username, password)
+        assert stored is not None and verify_secret(password, stored.secret_digest)
     finally:
         service.close()
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import InvalidInput
+from postroom.core.errors import InvalidInput, Rejected
 from postroom.dns.resolver import DnsPythonResolver
 from postroom.platform import DomainReport, DomainSettings, PlatformService
 from postroom.storage.engine import open_platform_store
 from tests.dnszone import DnsZone, dkimpy_verify
+from tests.signing import selectors, submit
 
 MESSAGE = (
     b"From: Alice <alice@example.com>\r\n"
@@ -72,16 +73,18 @@ async def test_publish_verify_then_take_dkim_down(
     assert all(r.status == "ok" for r in report.records), [
         (r.kind, r.status, r.detail) for r in report.records
     ]
-    # The domain's mail, signed with its active key, verifies at a receiver (dkimpy).
-    signer = service.signer("acme", "example.com")
-    assert signer is not None
-    assert dkimpy_verify(signer.sign(MESSAGE) + MESSAGE, dns_zone)
+    # The domain's mail, signed as the submission pipeline signs it, verifies at a receiver.
+    signed = await submit(service.store, service.clock, "acme", MESSAGE)
+    assert selectors(signed) == [added.keys[0].selector]
+    assert dkimpy_verify(signed, dns_zone)
 
     dns_zone.remove(added.keys[0].name)
     report = await service.verify("acme", "example.com")
     assert not report.domain.verified
     assert by_kind(report)["dkim"] == "missing"
-    assert service.signer("acme", "example.com") is None
+    with pytest.raises(Rejected) as unverified:  # an unverified domain sends nothing at all
+        await submit(service.store, service.clock, "acme", MESSAGE)
+    assert unverified.value.enhanced == "5.7.1"
 
 
 async def test_verification_token_must_match(service: PlatformService, dns_zone: DnsZone) -> None:
@@ -106,31 +109,35 @@ async def test_a_dns_timeout_leaves_the_verdict(
 
 
 async def test_rotation_through_dns(service: PlatformService, dns_zone: DnsZone) -> None:
-    added = service.add_domain("default", "example.com", algorithm="ed25519")
+    service.create_project("acme", mode="live")
+    added = service.add_domain("acme", "example.com", algorithm="ed25519")
     publish(dns_zone, added)
-    assert (await service.verify("default", "example.com")).domain.verified
-    old = service.active_key("default", "example.com")
+    assert (await service.verify("acme", "example.com")).domain.verified
+    [old] = service.get_domain("acme", "example.com").dkim_keys
+    assert selectors(await submit(service.store, service.clock, "acme", MESSAGE)) == [old.selector]
 
-    pending = service.rotate("default", "example.com", algorithm="rsa")
+    pending = service.rotate("acme", "example.com", algorithm="rsa")
     assert pending.status == "pending" and pending.algorithm == "rsa"
     with pytest.raises(InvalidInput) as early:
-        await service.activate("default", "example.com", pending.selector)
+        await service.activate("acme", "example.com", pending.selector)
     assert pending.name in str(early.value)
-    assert service.active_key("default", "example.com") == old
+    # production still signs with the old key
+    assert selectors(await submit(service.store, service.clock, "acme", MESSAGE)) == [old.selector]
 
     dns_zone.add_txt(pending.name, "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
     with pytest.raises(InvalidInput):  # something there, but not our key
-        await service.activate("default", "example.com", pending.selector)
+        await service.activate("acme", "example.com", pending.selector)
     dns_zone.remove(pending.name)
     dns_zone.add_txt(pending.name, pending.value)
-    domain = await service.activate("default", "example.com", pending.selector)
+    domain = await service.activate("acme", "example.com", pending.selector)
     statuses = {k.selector: k.status for k in domain.dkim_keys}
     assert statuses == {old.selector: "retiring", pending.selector: "active"}
 
-    signer = service.signer("default", "example.com")
-    assert signer is not None and signer.selector == pending.selector
-    assert dkimpy_verify(signer.sign(MESSAGE) + MESSAGE, dns_zone)
-    report = await service.verify("default", "example.com")
+    # production switched keys: its signature uses the new selector and verifies
+    signed = await submit(service.store, service.clock, "acme", MESSAGE)
+    assert selectors(signed) == [pending.selector]
+    assert dkimpy_verify(signed, dns_zone)
+    report = await service.verify("acme", "example.com")
     assert report.domain.verified
     dkim_rows = {r.selector: (r.status, r.key_status) for r in report.records if r.kind == "dkim"}
     assert dkim_rows == {old.selector: ("ok", "retiring"), pending.selector: ("ok", "active")}

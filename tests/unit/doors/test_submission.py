@@ -3,6 +3,7 @@ PlatformStore and a FakeClock."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -57,13 +58,34 @@ class Pipeline:
 
 
 def door_for(
-    store: FakePlatformStore, clock: FakeClock, failures: int = 3
+    store: FakePlatformStore, clock: FakeClock, failures: int = 3, failure_delay: float = 0.0
 ) -> tuple[SubmissionDoor, Pipeline]:
     pipeline = Pipeline()
     door = SubmissionDoor(
-        store, pipeline, clock, AuthThrottle(failures, 300, clock), Metrics(), "mx.test"
+        store,
+        pipeline,
+        clock,
+        AuthThrottle(failures, 300, clock),
+        Metrics(),
+        "mx.test",
+        failure_delay=failure_delay,
     )
     return door, pipeline
+
+
+async def test_unknown_user_and_wrong_password_are_answered_after_the_same_delay(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    store.add_smtp_credential(credential("app", "pw1"))
+    door, _ = door_for(store, clock, failures=10, failure_delay=30.0)
+    # success is not delayed
+    assert await asyncio.wait_for(door.authenticate("PLAIN", "app", "pw1", session()), 10) == "app"
+    for user, password in (("app", "wrong"), ("nobody", "pw1")):
+        attempt = asyncio.ensure_future(door.authenticate("PLAIN", user, password, session()))
+        done, _ = await asyncio.wait({attempt}, timeout=0.3)
+        assert not done, user  # neither failure is answered before the fixed delay
+        attempt.cancel()
+    await door.close()
 
 
 async def test_authenticate_binds_the_session_to_the_project(

@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.errors import InvalidInput, NotFound, Rejected
 from postroom.dns.dkim import dump_private_key, generate_ed25519, load_private_key, public_key_b64
 from postroom.platform import DomainReport, PlatformService, check_once, run_domain_checks
+from tests.signing import selectors, submit
 from tests.unit.platform.conftest import MemoryResolver
 
 
@@ -129,71 +130,94 @@ async def test_verify(service: PlatformService, resolver: MemoryResolver, clock:
 async def test_rotation(
     service: PlatformService, resolver: MemoryResolver, clock: FakeClock
 ) -> None:
-    rep = service.add_domain("default", "example.com", algorithm="ed25519")
+    service.create_project("acme", mode="live")
+    rep = service.add_domain("acme", "example.com", algorithm="ed25519")
     publish(resolver, rep, {"verification", "dkim"})
-    assert (await service.verify("default", "example.com")).domain.verified
-    old = service.active_key("default", "example.com")
+    assert (await service.verify("acme", "example.com")).domain.verified
+    [old] = service.get_domain("acme", "example.com").dkim_keys
+    assert await signed_with(service, clock) == [old.selector]
 
-    pending = service.rotate("default", "example.com")  # same day: a suffixed selector
+    pending = service.rotate("acme", "example.com")  # same day: a suffixed selector
     assert (pending.selector, pending.status, pending.algorithm) == (
         "pr20260101b",
         "pending",
         "ed25519",
     )
     assert pending.name == "pr20260101b._domainkey.example.com"
-    assert service.active_key("default", "example.com") == old  # still signing
-    rows = {r.selector: r for r in service.records("default", "example.com").records if r.selector}
+    assert await signed_with(service, clock) == [old.selector]  # still signing
+    rows = {r.selector: r for r in service.records("acme", "example.com").records if r.selector}
     assert rows["pr20260101b"].key_status == "pending" and not rows["pr20260101b"].required
     # Rotation in progress does not unverify the domain.
-    assert (await service.verify("default", "example.com")).domain.verified
+    assert (await service.verify("acme", "example.com")).domain.verified
 
     with pytest.raises(InvalidInput) as unpublished:
-        await service.activate("default", "example.com", "pr20260101b")
+        await service.activate("acme", "example.com", "pr20260101b")
     assert unpublished.value.field == "selector"
     assert "pr20260101b._domainkey.example.com" in str(unpublished.value)
     assert pending.value in str(unpublished.value)  # says what to publish
 
-    again = service.rotate("default", "example.com", selector="next")  # replaces the pending
-    assert {k.selector for k in service.get_domain("default", "example.com").dkim_keys} == {
+    again = service.rotate("acme", "example.com", selector="next")  # replaces the pending
+    assert {k.selector for k in service.get_domain("acme", "example.com").dkim_keys} == {
         "pr20260101",
         "next",
     }
     resolver.publish(again.name, again.value)
     clock.advance(3600)
-    activated = await service.activate("default", "example.com", "NEXT")
+    activated = await service.activate("acme", "example.com", "NEXT")
     keys = {k.selector: k for k in activated.dkim_keys}
     assert keys["next"].status == "active" and keys["next"].activated == clock.now()
     assert keys["pr20260101"].status == "retiring"
     assert keys["pr20260101"].retire_after == clock.now() + timedelta(days=7)
-    assert service.active_key("default", "example.com").selector == "next"
-    signer = service.signer("default", "example.com")
-    assert signer is not None and signer.selector == "next"
+    assert await signed_with(service, clock) == ["next"]  # production switched keys
 
     with pytest.raises(InvalidInput):
-        await service.activate("default", "example.com", "next")  # already active
+        await service.activate("acme", "example.com", "next")  # already active
     with pytest.raises(NotFound):
-        await service.activate("default", "example.com", "nosuch")
+        await service.activate("acme", "example.com", "nosuch")
 
     assert service.retire_expired(clock.now() + timedelta(days=6)) == []
     retired = service.retire_expired(clock.now() + timedelta(days=7))
-    assert retired == [("default", "example.com", "pr20260101")]
-    old_now = {k.selector: k for k in service.get_domain("default", "example.com").dkim_keys}
+    assert retired == [("acme", "example.com", "pr20260101")]
+    old_now = {k.selector: k for k in service.get_domain("acme", "example.com").dkim_keys}
     assert old_now["pr20260101"].status == "retired"
     assert old_now["pr20260101"].private_pem == ""  # erased
     with pytest.raises(InvalidInput):
-        await service.activate("default", "example.com", "pr20260101")
+        await service.activate("acme", "example.com", "pr20260101")
     # Retired keys are no longer among the records to publish.
-    assert all(
-        r.selector != "pr20260101" for r in service.records("default", "example.com").records
-    )
+    assert all(r.selector != "pr20260101" for r in service.records("acme", "example.com").records)
 
 
-async def test_active_key_and_signer_need_a_domain(service: PlatformService) -> None:
-    with pytest.raises(NotFound):
-        service.active_key("default", "nowhere.example")
-    assert service.signer("default", "nowhere.example") is None
-    service.add_domain("default", "example.com", algorithm="ed25519")
-    assert service.signer("default", "example.com") is None  # not verified yet
+async def test_only_a_verified_domain_of_the_project_signs(
+    service: PlatformService, resolver: MemoryResolver, clock: FakeClock
+) -> None:
+    service.create_project("acme", mode="live")
+    service.create_project("other", mode="live")
+    with pytest.raises(Rejected):  # no such domain: the sender is not verified, nothing signs
+        await signed_with(service, clock)
+    rep = service.add_domain("acme", "example.com", algorithm="ed25519")
+    with pytest.raises(Rejected):  # not verified yet
+        await signed_with(service, clock)
+    publish(resolver, rep, {"verification", "dkim"})
+    assert (await service.verify("acme", "example.com")).domain.verified
+    assert await signed_with(service, clock) == [rep.keys[0].selector]
+    with pytest.raises(Rejected):  # another project's domain
+        await signed_with(service, clock, project="other")
+    service.add_verified_address("other", "alice@example.com")
+    assert await signed_with(service, clock, project="other") == []  # verified, no key
+    # a pending key alongside the active one does not sign
+    service.rotate("acme", "example.com", selector="later")
+    assert await signed_with(service, clock) == [rep.keys[0].selector]
+
+
+MESSAGE = b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: s\r\n\r\nHi\r\n"
+
+
+async def signed_with(
+    service: PlatformService, clock: FakeClock, project: str = "acme"
+) -> list[str]:
+    """The selectors of the DKIM signatures the submission pipeline puts on a message from
+    alice@example.com in `project`."""
+    return selectors(await submit(service.store, clock, project, MESSAGE))
 
 
 async def test_periodic_checks(

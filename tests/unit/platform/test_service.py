@@ -10,6 +10,8 @@ import pytest
 from postroom.core.clock import FakeClock
 from postroom.core.errors import InvalidInput, NotFound
 from postroom.core.secrets import verify_secret
+from postroom.pipeline.identity import IpCredentials, check_smtp_credential, sender_allowed
+from postroom.pipeline.projects import ProjectDirectory
 from postroom.platform import PlatformService
 
 
@@ -87,14 +89,11 @@ def test_smtp_credentials(service: PlatformService, clock: FakeClock) -> None:
     with pytest.raises(NotFound):
         service.create_smtp_credential("ghost")
 
-    clock.advance(60)
-    authed = service.authenticate_smtp(cred.username, issued.password)
-    assert authed.id == cred.id and authed.last_used == clock.now()
-    assert service.get_smtp_credential("acme", cred.username).last_used == clock.now()
+    # the credential works with the one check the submission doors use
+    authed = check_smtp_credential(service.store, cred.username, issued.password)
+    assert authed is not None and authed.id == cred.id
     for user, password in ((cred.username, "prs_wrong"), ("nobody", issued.password)):
-        with pytest.raises(NotFound) as failed:
-            service.authenticate_smtp(user, password)
-        assert str(failed.value) == "invalid username or password"
+        assert check_smtp_credential(service.store, user, password) is None
     assert [c.username for c in service.list_smtp_credentials("acme")] == [
         "app@acme",
         cred.username,
@@ -102,8 +101,7 @@ def test_smtp_credentials(service: PlatformService, clock: FakeClock) -> None:
     service.delete_smtp_credential("acme", "app@acme")  # by username
     service.delete_smtp_credential("acme", cred.id)  # or by id
     assert service.list_smtp_credentials("acme") == []
-    with pytest.raises(NotFound):
-        service.authenticate_smtp(cred.username, issued.password)
+    assert check_smtp_credential(service.store, cred.username, issued.password) is None
     with pytest.raises(NotFound):
         service.delete_smtp_credential("acme", cred.id)
 
@@ -123,12 +121,14 @@ def test_ip_credentials(service: PlatformService) -> None:
     with pytest.raises(InvalidInput):
         service.create_ip_credential("default", "10.0.0.0/8")  # one network, one project
 
-    assert service.ip_credential_for("10.1.2.3") == host  # most specific wins
-    assert service.ip_credential_for("10.9.9.9") == wide
-    assert service.ip_credential_for("::ffff:10.9.9.9") == wide
-    assert service.ip_credential_for("2001:db8::1") == v6
-    assert service.ip_credential_for("192.0.2.1") is None
-    assert service.ip_credential_for("not-an-ip") is None
+    # matched as the submission doors match them
+    table = IpCredentials(service.list_ip_credentials())
+    assert table.match("10.1.2.3") == host  # most specific wins
+    assert table.match("10.9.9.9") == wide
+    assert table.match("::ffff:10.9.9.9") == wide
+    assert table.match("2001:db8::1") == v6
+    assert table.match("192.0.2.1") is None
+    assert table.match("not-an-ip") is None
     assert service.list_ip_credentials("acme") == [wide, v6]  # by network
     with pytest.raises(NotFound):
         service.delete_ip_credential("acme", host.id)  # not acme's
@@ -198,7 +198,9 @@ def test_admins(service: PlatformService) -> None:
         service.delete_admin("alice")
 
 
-def test_verified_addresses_and_sender_identity(service: PlatformService, resolver: object) -> None:
+async def test_verified_addresses_and_sender_identity(
+    service: PlatformService, clock: FakeClock
+) -> None:
     service.create_project("acme")
     entry = service.add_verified_address("acme", "Ops@Example.ORG")
     assert entry.address == "ops@example.org"
@@ -209,17 +211,20 @@ def test_verified_addresses_and_sender_identity(service: PlatformService, resolv
             service.add_verified_address("acme", bad)
     assert [a.address for a in service.list_verified_addresses("acme")] == ["ops@example.org"]
 
-    assert service.sender_allowed("acme", "OPS@example.org")
-    assert not service.sender_allowed("acme", "other@example.org")
-    assert not service.sender_allowed("default", "ops@example.org")  # another project's
-    assert not service.sender_allowed("acme", "garbage")
+    # what the identities allow, read as the submission pipeline reads them
+    directory = ProjectDirectory(service.store, clock, ttl=0)
+    acme, default = await directory.get("acme"), await directory.get("default")
+    assert sender_allowed(acme, "OPS@example.org")
+    assert not sender_allowed(acme, "other@example.org")
+    assert not sender_allowed(default, "ops@example.org")  # another project's
+    assert not sender_allowed(acme, "garbage")
     restricted = service.create_smtp_credential("acme", allowed_from=["example.net"]).credential
-    assert not service.sender_allowed("acme", "ops@example.org", restricted)
+    assert not sender_allowed(acme, "ops@example.org", restricted.allowed_from)
     pinned = service.create_smtp_credential("acme", allowed_from=["ops@example.org"]).credential
-    assert service.sender_allowed("acme", "ops@example.org", pinned)
+    assert sender_allowed(acme, "ops@example.org", pinned.allowed_from)
 
     service.delete_verified_address("acme", "OPS@example.org")
-    assert not service.sender_allowed("acme", "ops@example.org")
+    assert not sender_allowed(await directory.get("acme"), "ops@example.org")
     with pytest.raises(NotFound):
         service.delete_verified_address("acme", "ops@example.org")
 
