@@ -192,7 +192,6 @@ class Application:
             self.clock,
             AuthThrottle(cfg.submission_auth_max_failures, cfg.submission_auth_window, self.clock),
             self.metrics,
-            cfg.hostname,
             SessionLog(self.metrics),
         )
         self.submission_door = door

@@ -1,13 +1,17 @@
 """The one exception tree. Every error Postroom raises on purpose is a PostroomError.
 
-Errors that reach an SMTP client carry the reply they should produce (code, enhanced status
-code, a sentence a person understands); errors that reach an HTTP client carry a status and the
-field they concern.
+A `Refusal` is the one way the doors and the pipeline say no to a client: a kind (what went
+wrong, from a fixed vocabulary), a detail (a sentence a person understands) and whether trying
+again later may succeed. No SMTP code or HTTP status is chosen here: each edge renders a refusal
+from its kind (smtp/refusals.py: code, enhanced code and the detail as the text; api/errors.py:
+status, Retry-After and a JSON error naming the problem). Errors that reach an HTTP client
+otherwise carry the field they concern (InvalidInput).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 
 
 class PostroomError(Exception):
@@ -34,18 +38,63 @@ class InvalidInput(PostroomError):
         self.field = field
 
 
-class Rejected(PostroomError):
-    """The pipeline refuses a message; carries the SMTP reply to send."""
+class RefusalKind(StrEnum):
+    """Why a door or the pipeline refuses. Add a kind here and a rendering at every edge."""
 
-    def __init__(self, code: int, enhanced: str, text: str) -> None:
-        super().__init__(f"{code} {enhanced} {text}")
-        self.code = code
-        self.enhanced = enhanced
-        self.text = text
+    AUTH_REQUIRED = "auth_required"  # no AUTH and no IP credential
+    AUTH_INVALID = "auth_invalid"  # wrong user name or password, unknown or revoked key
+    AUTH_THROTTLED = "auth_throttled"  # too many failed attempts from this client
+    IDENTITY_NOT_VERIFIED = "identity_not_verified"  # may not send as this address
+    RELAY_DENIED = "relay_denied"  # a recipient this door does not take mail for
+    UNKNOWN_RECIPIENT = "unknown_recipient"  # no such mailbox here
+    DAILY_QUOTA = "daily_quota"  # the project's rolling 24-hour quota is used up
+    RATE_LIMIT = "rate_limit"  # the project's per-second sending rate is used up
+    CONTENT_INVALID = "content_invalid"  # headers or body break the rules (RFC 5322)
+    NOT_SIGNABLE = "not_signable"  # the message cannot be DKIM-signed
+    TOO_LARGE = "too_large"  # over the message size limit
+    PROJECT_GONE = "project_gone"  # the credential's project no longer exists
+    TEMPORARY_FAILURE = "temporary_failure"  # something failed on our side; try again
+    STORAGE_UNAVAILABLE = "storage_unavailable"  # the store refuses writes (disk, database)
 
-    @property
-    def permanent(self) -> bool:
-        return self.code >= 500
+
+TEMPORARY_KINDS = frozenset(
+    (
+        RefusalKind.AUTH_THROTTLED,
+        RefusalKind.DAILY_QUOTA,
+        RefusalKind.RATE_LIMIT,
+        RefusalKind.PROJECT_GONE,
+        RefusalKind.TEMPORARY_FAILURE,
+        RefusalKind.STORAGE_UNAVAILABLE,
+    )
+)
+
+
+class Refusal(PostroomError):
+    """A door or the pipeline refuses what a client asked for.
+
+    `detail` is the sentence shown to the client (the SMTP reply text, the HTTP error);
+    `temporary` (default: by kind) says whether the same request may succeed later; `field`
+    optionally names the part of the request at fault (From, Sender, body, ...);
+    `retry_after` optionally says in how many seconds trying again makes sense."""
+
+    def __init__(
+        self,
+        kind: RefusalKind,
+        detail: str,
+        *,
+        temporary: bool | None = None,
+        field: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.temporary = kind in TEMPORARY_KINDS if temporary is None else temporary
+        self.field = field
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"Refusal({self.kind.value}, {self.detail!r}, temporary={self.temporary})"
 
 
 class PendingDeliveries(PostroomError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal
 from postroom.core.platform import DEFAULT_PROJECT
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor, SessionLog
@@ -34,12 +34,12 @@ class CaptureDoor:
 
     def check_sender(
         self, session: SessionInfo, address: str, params: Mapping[str, str]
-    ) -> Rejected | None:
+    ) -> Refusal | None:
         return None
 
     def check_recipient(
         self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]
-    ) -> Rejected | None:
+    ) -> Refusal | None:
         return None
 
     async def deliver(self, incoming: IncomingMessage) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from postroom.core.clock import Clock
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.platform import IpCredential, PlatformStore, SmtpCredential
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor, SessionLog
@@ -34,9 +34,10 @@ from postroom.pipeline.throttle import AuthThrottle
 
 log = logging.getLogger("postroom.doors")
 
-AUTH_REQUIRED = Rejected(530, "5.7.0", "Authentication required")
-THROTTLED = Rejected(
-    454, "4.7.0", "Too many failed authentication attempts from your address; try again later"
+AUTH_REQUIRED = Refusal(RefusalKind.AUTH_REQUIRED, "Authentication required")
+THROTTLED = Refusal(
+    RefusalKind.AUTH_THROTTLED,
+    "Too many failed authentication attempts from your address; try again later",
 )
 TOUCH_INTERVAL = 60.0  # seconds between last_used updates of one credential
 # A failed AUTH is answered this long after the attempt began, whatever made it fail (unknown
@@ -66,7 +67,6 @@ class SubmissionDoor:
         clock: Clock,
         throttle: AuthThrottle,
         metrics: Metrics,
-        hostname: str,
         session_log: SessionLog | None = None,
         failure_delay: float = FAILURE_DELAY,
     ) -> None:
@@ -76,9 +76,7 @@ class SubmissionDoor:
         self._clock = clock
         self.throttle = throttle
         self._metrics = metrics
-        self._hostname = hostname
         self._sessions: dict[str, _Binding] = {}
-        self._blocked: dict[str, int] = {}  # session id -> AUTH attempts refused while throttled
         self._ip_credentials = IpCredentials()
         self._failure_delay = failure_delay
         self._touched: dict[str, float] = {}
@@ -99,7 +97,7 @@ class SubmissionDoor:
 
     def check_sender(
         self, session: SessionInfo, address: str, params: Mapping[str, str]
-    ) -> Rejected | None:
+    ) -> Refusal | None:
         """At MAIL FROM: an authenticated session, or a client covered by an IP credential.
         Answered at once, from memory."""
         if session.auth_user is not None or self.ip_credential(session.peer_host) is not None:
@@ -108,26 +106,19 @@ class SubmissionDoor:
 
     def check_recipient(
         self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]
-    ) -> Rejected | None:
+    ) -> Refusal | None:
         return None  # any recipient: the credential vouches for the client
 
     async def authenticate(
         self, mechanism: str, username: str, password: str, session: SessionInfo
     ) -> str | None:
-        """Verify an SMTP credential; bind the session to its project. Raises Rejected while
-        the client is throttled (454 once per session, then 421 and close)."""
+        """Verify an SMTP credential; bind the session to its project. Raises THROTTLED while
+        the client is throttled (the session answers 454, and 421 with a close when the same
+        session tries again)."""
         host = session.peer_host
         if self.throttle.blocked(host):
-            count = self._blocked.get(session.session_id, 0) + 1
-            self._blocked[session.session_id] = count
             self._metrics.auth_failures.labels(session.door, "throttled").inc()
-            if count == 1:
-                raise THROTTLED
-            raise Rejected(
-                421,
-                "4.7.0",
-                f"{self._hostname} Too many failed authentication attempts, closing connection",
-            )
+            raise THROTTLED
         loop = asyncio.get_running_loop()
         answer_at = loop.time() + self._failure_delay
         credential = await asyncio.to_thread(
@@ -188,7 +179,6 @@ class SubmissionDoor:
     def session_ended(self, summary: dict[str, Any]) -> None:
         session_id = str(summary.get("session_id", ""))
         self._sessions.pop(session_id, None)
-        self._blocked.pop(session_id, None)
         self._session_log.session_ended(summary)
 
     def refused(self, door: DoorName, reason: str) -> None:

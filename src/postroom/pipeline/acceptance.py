@@ -75,7 +75,7 @@ class AcceptancePipeline:
         """Persist the message; return its id once it is durably committed.
 
         `submitter` (submission doors, sending API) runs the submission checks and decides the
-        project (its `project` wins); raises Rejected with the reply for the client."""
+        project (its `project` wins); raises a Refusal."""
         started = self._clock.monotonic()
         now = self._clock.now()
         message_id = new_id(now)

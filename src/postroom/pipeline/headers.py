@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from postroom.core.errors import PostroomError, Rejected
+from postroom.core.errors import PostroomError, Refusal, RefusalKind
 
 MAX_LINE = 998  # octets, without CRLF (RFC 5322 §2.1.1)
 
@@ -35,11 +35,12 @@ _ATOM = re.compile(rf"[{_ATEXT}\u0080-\U0010ffff]+")
 _WSP = " \t"
 
 
-class HeaderError(Rejected):
-    """The header section cannot be accepted; carries the SMTP reply (550 5.6.0)."""
+class HeaderError(Refusal):
+    """The message cannot be accepted as written (content invalid); `field` names the part at
+    fault (From, Sender, headers, body)."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__(550, "5.6.0", text)
+    def __init__(self, text: str, field: str) -> None:
+        super().__init__(RefusalKind.CONTENT_INVALID, text, field=field)
 
 
 @dataclass(slots=True)
@@ -278,22 +279,22 @@ def read_authors(message: ParsedMessage) -> Authors:
     Raises HeaderError (550 5.6.0) naming the problem."""
     from_fields = message.get_all("from")
     if not from_fields:
-        raise HeaderError(NO_FROM)
+        raise HeaderError(NO_FROM, "From")
     if len(from_fields) > 1:
-        raise HeaderError(SEVERAL_FROM)
+        raise HeaderError(SEVERAL_FROM, "From")
     try:
         from_ = parse_mailboxes(from_fields[0].value)
     except ValueError:
-        raise HeaderError(BAD_FROM) from None
+        raise HeaderError(BAD_FROM, "From") from None
     sender: str | None = None
     sender_fields = message.get_all("sender")
     if sender_fields:
         try:
             parsed = parse_mailboxes(sender_fields[0].value)
         except ValueError:
-            raise HeaderError(BAD_SENDER) from None
+            raise HeaderError(BAD_SENDER, "Sender") from None
         if len(sender_fields) > 1 or len(parsed) > 1:
-            raise HeaderError(BAD_SENDER)
+            raise HeaderError(BAD_SENDER, "Sender")
         sender = parsed[0]
     return Authors(tuple(from_), sender)
 
@@ -310,7 +311,7 @@ def fold_long_lines(field: HeaderField) -> HeaderField:
         while len(line) > MAX_LINE:
             cut = _fold_point(line)
             if cut <= 0:
-                raise HeaderError(LONG_HEADER)
+                raise HeaderError(LONG_HEADER, "headers")
             out.append(line[:cut])
             line = line[cut:]
         out.append(line)
@@ -334,7 +335,7 @@ def _fold_point(line: bytes) -> int:
 def check_body_lines(rest: bytes) -> None:
     """Refuse body lines over 998 octets (550 5.6.0)."""
     if len(rest) > MAX_LINE + 2 and max(map(len, rest.split(b"\r\n"))) > MAX_LINE:
-        raise HeaderError(LONG_BODY)
+        raise HeaderError(LONG_BODY, "body")
 
 
 def fix_up(

@@ -15,15 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from postroom.core.clock import Clock
-from postroom.core.errors import InvalidInput, NotFound, Rejected
+from postroom.core.errors import InvalidInput, NotFound, Refusal, RefusalKind
 from postroom.core.platform import Domain, PlatformStore, Project
 from postroom.dns.dkim import normalize_domain
 
 log = logging.getLogger("postroom.pipeline")
 
 DEFAULT_TTL = 5.0
-NO_PROJECT = Rejected(
-    451, "4.3.0", "The project of these credentials no longer exists; contact your administrator"
+NO_PROJECT = Refusal(
+    RefusalKind.PROJECT_GONE,
+    "The project of these credentials no longer exists; contact your administrator",
 )
 
 
@@ -75,8 +76,8 @@ class ProjectDirectory:
     async def get(self, project_id: str) -> ProjectView:
         """The project's snapshot, read again when older than the TTL.
 
-        Raises Rejected (451 4.3.0) when the project does not exist; a store failure
-        propagates (the door answers 451 4.3.0 too)."""
+        Raises a Refusal (project gone) when the project does not exist; a store failure
+        propagates (the door answers 451 4.3.0)."""
         view = self._views.get(project_id)
         if view is not None and self._clock.monotonic() - view.loaded < self._ttl:
             return view

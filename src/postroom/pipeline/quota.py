@@ -22,14 +22,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from postroom.core.clock import Clock
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.platform import PlatformStore, Project
 from postroom.metrics import Metrics
 
 log = logging.getLogger("postroom.pipeline")
 
-DAILY_EXCEEDED = Rejected(454, "4.7.0", "Throttling failure: Daily message quota exceeded")
-RATE_EXCEEDED = Rejected(454, "4.7.0", "Throttling failure: Maximum sending rate exceeded")
+DAILY_EXCEEDED = Refusal(
+    RefusalKind.DAILY_QUOTA,
+    "Throttling failure: Daily message quota exceeded",
+    field="daily_quota",
+)
+RATE_EXCEEDED = Refusal(
+    RefusalKind.RATE_LIMIT,
+    "Throttling failure: Maximum sending rate exceeded",
+    field="rate_limit",
+    retry_after=1.0,
+)
 DAY = timedelta(hours=24)
 DEFAULT_SYNC_INTERVAL = 5.0
 
@@ -84,7 +93,8 @@ class QuotaTracker:
         return usage.in_window
 
     async def reserve(self, project: Project, recipients: int) -> Reservation:
-        """Count `recipients` sends against the project's quotas, or raise Rejected (454)."""
+        """Count `recipients` sends against the project's quotas, or raise a Refusal (daily
+        quota, rate limit)."""
         usage = self._state(project.id)
         if project.daily_quota is not None and (
             usage.synced is None or self._clock.monotonic() - usage.synced >= self._interval

@@ -11,7 +11,7 @@ import hashlib
 import logging
 
 from postroom.core.clock import Clock
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.platform import DkimKey, Domain
 from postroom.dns.dkim import DkimError, DkimKeyError, DkimSigner, load_private_key
 
@@ -68,11 +68,13 @@ class SignerCache:
 
 def sign(message: bytes, signers: list[DkimSigner]) -> bytes:
     """The DKIM-Signature fields to prepend to `message` (each signer signs the same bytes).
-    Raises Rejected (554 5.6.0) when the message cannot be signed."""
+    Raises a Refusal (not signable) when the message cannot be signed."""
     out = b""
     for signer in signers:
         try:
             out += signer.sign(message)
         except DkimError as exc:
-            raise Rejected(554, "5.6.0", f"The message cannot be DKIM-signed: {exc}") from None
+            raise Refusal(
+                RefusalKind.NOT_SIGNABLE, f"The message cannot be DKIM-signed: {exc}"
+            ) from None
     return out

@@ -6,7 +6,7 @@ lengths, quotas, header fix-ups and the DKIM signature. Nothing is stored before
 has passed. Who may submit (AUTH, IP credentials) is the door's business:
 doors/submission.py.
 
-Replies (code, enhanced code, text):
+Refusals (core.errors.Refusal), as the SMTP doors render them (smtp/refusals.py):
 
     550 5.6.0 <sentence>                                  no/several/unparseable From, bad
                                                           Sender, unfoldable long header
@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.types import IncomingMessage
 from postroom.pipeline.headers import (
     address_domain,
@@ -84,7 +84,8 @@ class SubmissionSteps:
         self, incoming: IncomingMessage, submitter: Submitter, message_id: str, now: datetime
     ) -> Prepared:
         """Check the message and return it fixed up (and signed for a live project), with its
-        quota reservation. Raises Rejected with the reply for the client."""
+        quota reservation. Raises a Refusal (content invalid, identity not verified, quota,
+        not signable, project gone)."""
         view = await self.directory.get(submitter.project)
         parsed = split_message(incoming.data)
         authors = read_authors(parsed)
@@ -95,7 +96,9 @@ class SubmissionSteps:
             identities.append(incoming.envelope.mail_from)
         failed = unverified_identities(view, identities, submitter.allowed_from)
         if failed:
-            raise Rejected(554, "5.7.1", UNVERIFIED + ", ".join(failed))
+            raise Refusal(
+                RefusalKind.IDENTITY_NOT_VERIFIED, UNVERIFIED + ", ".join(failed), field="From"
+            )
         from_domain = ascii_domain(address_domain(authors.from_[0])) or self._hostname
         binary = incoming.envelope.mail_params.get("BODY") == "BINARYMIME"
         data = fix_up(parsed, message_id=message_id, id_domain=from_domain, now=now, binary=binary)

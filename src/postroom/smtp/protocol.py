@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
-from postroom.core.errors import ConfigError, Rejected
+from postroom.core.errors import ConfigError, Refusal, RefusalKind
 from postroom.core.types import Envelope, TlsInfo
 from postroom.smtp import replies
 from postroom.smtp.address import (
@@ -54,6 +54,7 @@ from postroom.smtp.address import (
     parse_path,
     split_params,
 )
+from postroom.smtp.refusals import render
 from postroom.smtp.replies import multiline, reply
 
 log = logging.getLogger("postroom.smtp")
@@ -245,6 +246,7 @@ class SmtpSession:
 
     __slots__ = (
         "_acc",
+        "_auth_throttled",
         "_auth_user",
         "_bdat_active",
         "_bdat_error",
@@ -295,6 +297,7 @@ class SmtpSession:
         self._helo = ""
         self._esmtp = False
         self._auth_user: str | None = None
+        self._auth_throttled = False  # the door refused an AUTH as throttled in this session
         self._errors = 0
         self._messages = 0
         self._rejects = 0
@@ -457,18 +460,28 @@ class SmtpSession:
             self._out.append(replies.AUTH_OK)
         return self._resume()
 
-    def auth_refused(self, refusal: Rejected) -> list[Output]:
+    def auth_refused(self, refusal: Refusal) -> list[Output]:
         """After CheckAuth: the door refuses to check credentials now (say, the client failed
-        too often): its reply is sent; a 421 reply also closes the session."""
+        too often): its refusal is sent. A client refused as throttled that tries AUTH again
+        in the same session gets 421 and the connection is closed."""
         if not self._expect(_AUTH):
             return []
         self._state = _CMD
-        if refusal.code == 421:
-            self._record("auth_refused")
-            self._out.append(reply(refusal.code, refusal.enhanced, refusal.text))
-            self._close("auth_refused")
-            return self._flush()
-        self._refuse(refusal.code, refusal.enhanced, refusal.text, "auth_refused")
+        if refusal.kind is RefusalKind.AUTH_THROTTLED:
+            if self._auth_throttled:
+                self._record("auth_refused")
+                self._out.append(
+                    reply(
+                        421,
+                        "4.7.0",
+                        f"{self._hostname} Too many failed authentication attempts, "
+                        "closing connection",
+                    )
+                )
+                self._close("auth_refused")
+                return self._flush()
+            self._auth_throttled = True
+        self._refuse_raw(render(refusal), "auth_refused")
         return self._resume()
 
     def auth_unavailable(self) -> list[Output]:
@@ -479,7 +492,7 @@ class SmtpSession:
         self._refuse_raw(replies.AUTH_TEMPFAIL, "auth_unavailable")
         return self._resume()
 
-    def sender_result(self, refusal: Rejected | None) -> list[Output]:
+    def sender_result(self, refusal: Refusal | None) -> list[Output]:
         """After CheckSender: None accepts the sender, else the door's refusal is sent."""
         if not self._expect(_MAIL):
             return []
@@ -488,12 +501,12 @@ class SmtpSession:
         self._checking = None
         assert checked is not None
         if refusal is not None:
-            self._refuse(refusal.code, refusal.enhanced, refusal.text, "sender_rejected")
+            self._refuse_raw(render(refusal), "sender_rejected")
         else:
             self._accept_sender(*checked)
         return self._resume()
 
-    def recipient_result(self, refusal: Rejected | None) -> list[Output]:
+    def recipient_result(self, refusal: Refusal | None) -> list[Output]:
         """After CheckRecipient: None accepts the recipient, else the door's refusal is sent."""
         if not self._expect(_RCPT):
             return []
@@ -502,20 +515,20 @@ class SmtpSession:
         self._checking = None
         assert checked is not None
         if refusal is not None:
-            self._refuse(refusal.code, refusal.enhanced, refusal.text, "recipient_rejected")
+            self._refuse_raw(render(refusal), "recipient_rejected")
         else:
             self._accept_recipient(*checked)
         return self._resume()
 
-    def message_result(self, outcome: str | Rejected) -> list[Output]:
+    def message_result(self, outcome: str | Refusal) -> list[Output]:
         """After DeliverMessage: the stored id, or the pipeline's refusal."""
         if not self._expect(_DATA):
             return []
         self._state = _CMD
         self._reset_transaction()
-        if isinstance(outcome, Rejected):
-            reason = "message_rejected" if outcome.permanent else "message_deferred"
-            self._refuse(outcome.code, outcome.enhanced, outcome.text, reason)
+        if isinstance(outcome, Refusal):
+            reason = "message_deferred" if outcome.temporary else "message_rejected"
+            self._refuse_raw(render(outcome), reason)
         else:
             self._messages += 1
             self._out.append(reply(250, "2.0.0", f"Ok: queued as {outcome}"))

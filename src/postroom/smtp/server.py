@@ -25,7 +25,7 @@ from socket import socket
 from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 from postroom.core.clock import Clock
-from postroom.core.errors import ConfigError, Rejected
+from postroom.core.errors import ConfigError, Refusal, RefusalKind
 from postroom.core.ids import new_id
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo, TlsInfo
 from postroom.smtp.protocol import (
@@ -46,10 +46,13 @@ from postroom.smtp.tls import enforce_minimum_version
 log = logging.getLogger("postroom.smtp")
 _T = TypeVar("_T")
 
-CheckAnswer: TypeAlias = Rejected | None
-"""A door's verdict on a sender or a recipient: None accepts, a Rejected is the reply."""
+CheckAnswer: TypeAlias = Refusal | None
+"""A door's verdict on a sender or a recipient: None accepts; a Refusal is rendered as the
+reply (smtp/refusals.py)."""
 
-TEMPORARY_FAILURE = Rejected(451, "4.3.0", "Temporary failure, please try again later")
+TEMPORARY_FAILURE = Refusal(
+    RefusalKind.TEMPORARY_FAILURE, "Temporary failure, please try again later"
+)
 PAUSE_THRESHOLD = 256 * 1024  # held input while busy before the edge stops reading
 SHUTDOWN_GRACE = 5.0  # seconds stop() waits for connections to close before aborting them
 
@@ -73,7 +76,7 @@ class SmtpDoor(Protocol):
     async def authenticate(
         self, mechanism: str, username: str, password: str, session: SessionInfo
     ) -> str | None:
-        """The authenticated user name, or None for bad credentials. May raise Rejected to
+        """The authenticated user name, or None for bad credentials. May raise Refusal to
         refuse without checking (e.g. throttled: 454; 421 also closes)."""
         ...
 
@@ -81,7 +84,7 @@ class SmtpDoor(Protocol):
         self, session: SessionInfo, address: str, params: Mapping[str, str]
     ) -> CheckAnswer | Awaitable[CheckAnswer]:
         """At MAIL FROM: accept (None) or refuse; at once or through an awaitable. Raising
-        Rejected refuses too; any other exception answers 451 4.3.0."""
+        Refusal refuses too; any other exception answers 451 4.3.0."""
         ...
 
     def check_recipient(
@@ -91,7 +94,7 @@ class SmtpDoor(Protocol):
         ...
 
     async def deliver(self, incoming: IncomingMessage) -> str:
-        """Run the acceptance pipeline; the stored id, or raise Rejected."""
+        """Run the acceptance pipeline; the stored id, or raise Refusal."""
         ...
 
     def session_ended(self, summary: dict[str, Any]) -> None:
@@ -399,10 +402,10 @@ class _Connection(asyncio.Protocol):
         incoming = IncomingMessage(
             output.message_envelope, output.data, self._info(session), output.bare_line_endings
         )
-        outcome: str | Rejected
+        outcome: str | Refusal
         try:
             outcome = await self._srv.door.deliver(incoming)
-        except Rejected as exc:
+        except Refusal as exc:
             outcome = exc
         except Exception:
             log.exception("SMTP session %s: accepting a message failed", self._session_id)
@@ -424,12 +427,12 @@ class _Connection(asyncio.Protocol):
                 answer = door.check_recipient(
                     self._info(session), output.mail_from, output.address, output.params
                 )
-        except Rejected as refusal:
+        except Refusal as refusal:
             answer = refusal
         except Exception:
             log.exception("SMTP session %s: the address check failed", self._session_id)
             answer = TEMPORARY_FAILURE
-        if answer is None or isinstance(answer, Rejected):
+        if answer is None or isinstance(answer, Refusal):
             try:
                 return result(answer)
             except Exception:
@@ -444,7 +447,7 @@ class _Connection(asyncio.Protocol):
         answer: CheckAnswer
         try:
             answer = await pending
-        except Rejected as refusal:
+        except Refusal as refusal:
             answer = refusal
         except Exception:
             log.exception("SMTP session %s: the address check failed", self._session_id)
@@ -458,7 +461,7 @@ class _Connection(asyncio.Protocol):
             user = await self._srv.door.authenticate(
                 output.mechanism, output.username, output.password, self._info(session)
             )
-        except Rejected as refusal:
+        except Refusal as refusal:
             self._report(session.auth_refused, refusal)
         except Exception:
             # The traceback never holds the password: only frames, not their locals.

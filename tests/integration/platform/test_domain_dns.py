@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import InvalidInput, Rejected
+from postroom.core.errors import InvalidInput, Refusal, RefusalKind
 from postroom.dns.resolver import DnsPythonResolver
 from postroom.platform import DomainReport, DomainSettings, PlatformService
 from postroom.storage.engine import open_platform_store
@@ -82,9 +82,9 @@ async def test_publish_verify_then_take_dkim_down(
     report = await service.verify("acme", "example.com")
     assert not report.domain.verified
     assert by_kind(report)["dkim"] == "missing"
-    with pytest.raises(Rejected) as unverified:  # an unverified domain sends nothing at all
+    with pytest.raises(Refusal) as unverified:  # an unverified domain sends nothing at all
         await submit(service.store, service.clock, "acme", MESSAGE)
-    assert unverified.value.enhanced == "5.7.1"
+    assert unverified.value.kind is RefusalKind.IDENTITY_NOT_VERIFIED
 
 
 async def test_verification_token_must_match(service: PlatformService, dns_zone: DnsZone) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from postroom.core.clock import SystemClock
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo
 from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer
@@ -22,7 +22,7 @@ from postroom.smtp.tls import generate_self_signed, server_context
 USERS = {"bob": "s3cret", "jöran": "pässwörd"}
 
 
-Check = Callable[[str], "Rejected | Awaitable[Rejected | None] | None"]
+Check = Callable[[str], "Refusal | Awaitable[Refusal | None] | None"]
 
 
 @dataclass
@@ -51,14 +51,14 @@ class Recorder:
 
     def check_sender(
         self, session: SessionInfo, address: str, params: Mapping[str, str]
-    ) -> Rejected | Awaitable[Rejected | None] | None:
+    ) -> Refusal | Awaitable[Refusal | None] | None:
         assert self.sender_check is not None
         self.checked.append(("sender", address, session))
         return self.sender_check(address)
 
     def check_recipient(
         self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]
-    ) -> Rejected | Awaitable[Rejected | None] | None:
+    ) -> Refusal | Awaitable[Refusal | None] | None:
         assert self.recipient_check is not None
         self.checked.append(("recipient", address, session))
         return self.recipient_check(address)

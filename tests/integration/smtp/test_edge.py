@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.types import IncomingMessage
 from postroom.smtp.server import PAUSE_THRESHOLD
 
@@ -380,9 +380,9 @@ async def test_an_awaited_sender_check_holds_pipelined_input_in_order(
 ) -> None:
     gate = asyncio.Event()
 
-    async def judge(address: str) -> Rejected | None:
+    async def judge(address: str) -> Refusal | None:
         await gate.wait()
-        return Rejected(550, "5.7.1", "Not you") if address.startswith("bad@") else None
+        return Refusal(RefusalKind.RELAY_DENIED, "Not you") if address.startswith("bad@") else None
 
     running = await start_server(recorder=Recorder(sender_check=judge))
     client = await greeted(running.port)
@@ -414,8 +414,12 @@ async def test_an_awaited_sender_check_holds_pipelined_input_in_order(
 async def test_recipient_checks_answered_at_once_with_heavy_pipelining(
     start_server: StartServer,
 ) -> None:
-    def judge(address: str) -> Rejected | None:
-        return Rejected(550, "5.1.1", "No such user") if address.startswith("x") else None
+    def judge(address: str) -> Refusal | None:
+        return (
+            Refusal(RefusalKind.UNKNOWN_RECIPIENT, "No such user")
+            if address.startswith("x")
+            else None
+        )
 
     running = await start_server(recorder=Recorder(recipient_check=judge), max_recipients=1000)
     client = await greeted(running.port)
@@ -440,10 +444,10 @@ async def test_a_failing_check_is_a_temporary_failure(
 ) -> None:
     calls = 0
 
-    async def broken_later(address: str) -> Rejected | None:
+    async def broken_later(address: str) -> Refusal | None:
         raise LookupError("domain table unavailable")
 
-    def judge(address: str) -> Rejected | Awaitable[Rejected | None] | None:
+    def judge(address: str) -> Refusal | Awaitable[Refusal | None] | None:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -451,7 +455,7 @@ async def test_a_failing_check_is_a_temporary_failure(
         if calls == 2:
             return broken_later(address)
         if calls == 3:
-            raise Rejected(550, "5.1.1", "No such user here")
+            raise Refusal(RefusalKind.UNKNOWN_RECIPIENT, "No such user here")
         return None
 
     running = await start_server(recorder=Recorder(recipient_check=judge))

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.types import IncomingMessage
 
 from .conftest import StartServer
@@ -149,7 +149,7 @@ async def test_mail_without_tls_when_required(start_server: StartServer) -> None
 async def test_pipeline_refusal_and_failure_are_reported(start_server: StartServer) -> None:
     running = await start_server()
     outcomes: list[BaseException | None] = [
-        Rejected(550, "5.7.1", "Sender not verified"),
+        Refusal(RefusalKind.RELAY_DENIED, "Sender not verified"),
         RuntimeError("db down"),
         None,
     ]

@@ -57,12 +57,17 @@ def after_data(refusal: Any) -> bytes:
     return b"".join(o.data for o in outputs if isinstance(o, Reply))
 
 
-def after_auth(refusal: Any) -> bytes:
-    """What the session writes when the door refuses an AUTH with `refusal`."""
+def after_auth(*refusals: Any) -> bytes:
+    """What one session writes when the door refuses its AUTH attempts with `refusals`."""
     client = Client(make_policy(auth_without_tls=True), ehlo=True)
-    assert any(isinstance(o, CheckAuth) for o in client.feed(b"AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n"))
-    outputs = client.session.auth_refused(refusal)
-    return b"".join(o.data for o in outputs if isinstance(o, Reply))
+    written = b""
+    for refusal in refusals:
+        assert any(
+            isinstance(o, CheckAuth) for o in client.feed(b"AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n")
+        )
+        outputs = client.session.auth_refused(refusal)
+        written += b"".join(o.data for o in outputs if isinstance(o, Reply))
+    return written
 
 
 def after_mail(refusal: Any) -> bytes:
@@ -227,7 +232,7 @@ class _Pipeline:
 async def test_submission_door_refusals(store: FakePlatformStore, clock: FakeClock) -> None:
     store.add_smtp_credential(credential("app", "pw1"))
     door = SubmissionDoor(
-        store, _Pipeline(), clock, AuthThrottle(1, 300, clock), Metrics(), "mx.test"
+        store, _Pipeline(), clock, AuthThrottle(1, 300, clock), Metrics(), failure_delay=0.0
     )
     required = door.check_sender(session(None), "app@example.com", {})
     assert after_mail(required) == b"530 5.7.0 Authentication required\r\n"
@@ -245,7 +250,9 @@ async def test_submission_door_refusals(store: FakePlatformStore, clock: FakeClo
     )
     with pytest.raises(Exception) as second:
         await door.authenticate("PLAIN", "app", "pw1", session(None))
-    assert after_auth(second.value) == (
+    assert after_auth(first.value, second.value) == (
+        b"454 4.7.0 Too many failed authentication attempts from your address; try again"
+        b" later\r\n"
         b"421 4.7.0 mx.test Too many failed authentication attempts, closing connection\r\n"
     )
     await door.close()

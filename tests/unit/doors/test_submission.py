@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.platform import IpCredential
 from postroom.core.types import Envelope, IncomingMessage, SessionInfo
 from postroom.doors.submission import AUTH_REQUIRED, THROTTLED, SubmissionDoor
@@ -67,7 +67,6 @@ def door_for(
         clock,
         AuthThrottle(failures, 300, clock),
         Metrics(),
-        "mx.test",
         failure_delay=failure_delay,
     )
     return door, pipeline
@@ -101,7 +100,7 @@ async def test_authenticate_binds_the_session_to_the_project(
     )
     assert pipeline.accepted == [("acme", Submitter("acme", "smtp:app", ("example.com",)))]
     door.session_ended({"session_id": "S1", "door": "submission"})
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Refusal) as caught:
         await door.deliver(
             IncomingMessage(Envelope("a@example.com", ("r@x.example",)), b"", session("app"))
         )
@@ -118,7 +117,7 @@ async def test_wrong_or_unknown_credentials_fail(
     assert await door.authenticate("LOGIN", "app", "", session()) is None
 
 
-async def test_throttling_454_then_421_until_the_window_passes(
+async def test_throttled_until_the_window_passes(
     store: FakePlatformStore, clock: FakeClock
 ) -> None:
     store.add_smtp_credential(credential("app", "pw1"))
@@ -126,24 +125,24 @@ async def test_throttling_454_then_421_until_the_window_passes(
     for _ in range(3):
         assert await door.authenticate("PLAIN", "app", "bad", session()) is None
     lookups = store.calls["smtp_credential_by_username"]
-    with pytest.raises(Rejected) as first:
+    with pytest.raises(Refusal) as first:
         await door.authenticate("PLAIN", "app", "pw1", session())
     assert first.value is THROTTLED
-    assert (first.value.code, first.value.enhanced) == (454, "4.7.0")
-    with pytest.raises(Rejected) as second:
+    assert (first.value.kind, first.value.temporary) == (RefusalKind.AUTH_THROTTLED, True)
+    with pytest.raises(Refusal) as second:  # the session turns this one into 421 and a close
         await door.authenticate("PLAIN", "app", "pw1", session())
-    assert (second.value.code, second.value.enhanced) == (421, "4.7.0")
+    assert second.value is THROTTLED
     assert store.calls["smtp_credential_by_username"] == lookups  # no guessing while throttled
-    # another session from the same client: 454 again; another client is not affected
-    with pytest.raises(Rejected) as other_session:
+    # another session from the same client is throttled too; another client is not affected
+    with pytest.raises(Refusal) as other_session:
         await door.authenticate("PLAIN", "app", "pw1", session(sid="S2"))
-    assert other_session.value.code == 454
+    assert other_session.value is THROTTLED
     assert (
         await door.authenticate("PLAIN", "app", "pw1", session(peer="192.0.2.11", sid="S3"))
         == "app"
     )
     clock.advance(299)
-    with pytest.raises(Rejected):
+    with pytest.raises(Refusal):
         await door.authenticate("PLAIN", "app", "pw1", session(sid="S4"))
     clock.advance(1)
     assert await door.authenticate("PLAIN", "app", "pw1", session(sid="S5")) == "app"
@@ -169,13 +168,13 @@ async def test_ip_credentials(store: FakePlatformStore, clock: FakeClock) -> Non
         IncomingMessage(Envelope("a@example.com", ("r@x",)), b"", session(None, "10.1.2.3"))
     )
     assert pipeline.accepted == [("acme", Submitter("acme", "ip:10.1.2.0/24"))]
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Refusal) as caught:
         await door.deliver(
             IncomingMessage(Envelope("a@example.com", ("r@x",)), b"", session(None, "192.0.2.1"))
         )
-    assert (caught.value.code, caught.value.enhanced, caught.value.text) == (
-        530,
-        "5.7.0",
+    assert caught.value is AUTH_REQUIRED
+    assert (caught.value.kind, caught.value.detail) == (
+        RefusalKind.AUTH_REQUIRED,
         "Authentication required",
     )
     store.ips.clear()

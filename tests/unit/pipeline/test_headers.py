@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from postroom.core.errors import RefusalKind
 from postroom.pipeline.headers import (
     BAD_FROM,
     BAD_SENDER,
@@ -122,10 +123,11 @@ def test_read_authors() -> None:
         ("From: a@example.com\nSender: ???\n", BAD_SENDER),
     ],
 )
-def test_read_authors_refuses_with_550_560(head: str, text: str) -> None:
+def test_read_authors_refuses_as_content_invalid(head: str, text: str) -> None:
     with pytest.raises(HeaderError) as caught:
         read_authors(split_message(crlf(head + "\nbody\n")))
-    assert (caught.value.code, caught.value.enhanced, caught.value.text) == (550, "5.6.0", text)
+    assert (caught.value.kind, caught.value.detail) == (RefusalKind.CONTENT_INVALID, text)
+    assert caught.value.field == ("Sender" if text == BAD_SENDER else "From")
 
 
 def test_fix_up_adds_message_id_and_date_removes_bcc() -> None:
@@ -170,10 +172,10 @@ def test_long_header_line_without_spaces_is_refused() -> None:
     data = crlf(f"From: a@example.com\nX-Blob: {'x' * 1200}\n\nHi\n")
     with pytest.raises(HeaderError) as caught:
         fix_up(split_message(data), message_id="01ABC", id_domain="example.com", now=NOW)
-    assert (caught.value.code, caught.value.enhanced, caught.value.text) == (
-        550,
-        "5.6.0",
+    assert (caught.value.kind, caught.value.detail, caught.value.field) == (
+        RefusalKind.CONTENT_INVALID,
         LONG_HEADER,
+        "headers",
     )
 
 
@@ -189,10 +191,10 @@ def test_long_body_line_is_refused_unless_binary() -> None:
     data = crlf(f"From: a@example.com\nDate: x\nMessage-ID: <a@b>\n\n{'y' * 999}\n")
     with pytest.raises(HeaderError) as caught:
         fix_up(split_message(data), message_id="01ABC", id_domain="example.com", now=NOW)
-    assert (caught.value.code, caught.value.enhanced, caught.value.text) == (
-        550,
-        "5.6.0",
+    assert (caught.value.kind, caught.value.detail, caught.value.field) == (
+        RefusalKind.CONTENT_INVALID,
         LONG_BODY,
+        "body",
     )
     out = fix_up(
         split_message(data), message_id="01ABC", id_domain="example.com", now=NOW, binary=True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.metrics import Metrics
 from postroom.pipeline.quota import DAILY_EXCEEDED, RATE_EXCEEDED, QuotaTracker
 
@@ -30,20 +30,20 @@ async def test_daily_quota_counts_recipients_over_a_rolling_day(
     acme = project(daily_quota=5)
     quota.commit(await quota.reserve(acme, 2))
     quota.commit(await quota.reserve(acme, 3))
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Refusal) as caught:
         await quota.reserve(acme, 1)
     assert caught.value is DAILY_EXCEEDED
-    assert (caught.value.code, caught.value.enhanced, caught.value.text) == (
-        454,
-        "4.7.0",
+    assert (caught.value.kind, caught.value.detail, caught.value.temporary) == (
+        RefusalKind.DAILY_QUOTA,
         "Throttling failure: Daily message quota exceeded",
+        True,
     )
     assert quota.daily_used("acme") == 5
     exposition = metrics.exposition().decode()
     assert 'postroom_quota_daily_used{project="acme"} 5.0' in exposition
     assert 'postroom_quota_daily_limit{project="acme"} 5.0' in exposition
     clock.advance(60)
-    with pytest.raises(Rejected):  # written to the store and counted there now
+    with pytest.raises(Refusal):  # written to the store and counted there now
         await quota.reserve(acme, 1)
     assert sum(n for _, _, n in store.sends) == 5
     clock.advance(24 * 3600)
@@ -53,7 +53,7 @@ async def test_daily_quota_counts_recipients_over_a_rolling_day(
 async def test_other_processes_sends_count(store: FakePlatformStore, clock: FakeClock) -> None:
     quota = QuotaTracker(store, clock, Metrics())
     store.record_sends("acme", clock.now(), 9)
-    with pytest.raises(Rejected):
+    with pytest.raises(Refusal):
         await quota.reserve(project(daily_quota=10), 2)
     await quota.reserve(project(daily_quota=10), 1)
 
@@ -74,12 +74,13 @@ async def test_rate_limit_per_second(store: FakePlatformStore, clock: FakeClock)
     acme = project(rate_limit=3)
     await quota.reserve(acme, 2)
     await quota.reserve(acme, 1)
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Refusal) as caught:
         await quota.reserve(acme, 1)
     assert caught.value is RATE_EXCEEDED
-    assert caught.value.text == "Throttling failure: Maximum sending rate exceeded"
+    assert caught.value.kind is RefusalKind.RATE_LIMIT and caught.value.temporary
+    assert caught.value.detail == "Throttling failure: Maximum sending rate exceeded"
     clock.advance(0.5)
-    with pytest.raises(Rejected):
+    with pytest.raises(Refusal):
         await quota.reserve(acme, 1)
     clock.advance(0.5)
     await quota.reserve(acme, 3)

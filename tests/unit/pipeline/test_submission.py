@@ -7,7 +7,7 @@ import dkim
 import pytest
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.types import Envelope, IncomingMessage, SessionInfo
 from postroom.dns.dkim import dns_record, generate_ed25519, generate_rsa
 from postroom.metrics import Metrics
@@ -173,12 +173,13 @@ async def test_unverified_identities_get_the_ses_sentence(
     failed: str,
 ) -> None:
     data = crlf(head + "Subject: x\n\nbody\n")
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Refusal) as caught:
         await steps_for(store, clock).prepare(
             incoming(data, mail_from), Submitter("acme", "smtp:app", allowed), "01X", clock.now()
         )
-    assert (caught.value.code, caught.value.enhanced) == (554, "5.7.1")
-    assert caught.value.text == UNVERIFIED + failed
+    assert caught.value.kind is RefusalKind.IDENTITY_NOT_VERIFIED
+    assert not caught.value.temporary and caught.value.field == "From"
+    assert caught.value.detail == UNVERIFIED + failed
 
 
 @pytest.mark.parametrize(
@@ -219,22 +220,22 @@ async def test_missing_from_is_refused_before_anything_counts(
     store: FakePlatformStore, clock: FakeClock
 ) -> None:
     steps = steps_for(store, clock)
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Refusal) as caught:
         await steps.prepare(
             incoming(crlf("Subject: x\n\nbody\n")), Submitter("acme", "s"), "01X", clock.now()
         )
-    assert (caught.value.code, caught.value.enhanced) == (550, "5.6.0")
+    assert (caught.value.kind, caught.value.field) == (RefusalKind.CONTENT_INVALID, "From")
     assert steps.quota.daily_used("acme") == 0
 
 
 async def test_unknown_project_is_a_temporary_failure(
     store: FakePlatformStore, clock: FakeClock
 ) -> None:
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Refusal) as caught:
         await steps_for(store, clock).prepare(
             incoming(MESSAGE), Submitter("gone", "s"), "01X", clock.now()
         )
-    assert (caught.value.code, caught.value.enhanced) == (451, "4.3.0")
+    assert caught.value.kind is RefusalKind.PROJECT_GONE and caught.value.temporary
 
 
 async def test_project_views_are_cached_for_the_ttl(

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import InvalidInput, NotFound, Rejected
+from postroom.core.errors import InvalidInput, NotFound, Refusal
 from postroom.dns.dkim import dump_private_key, generate_ed25519, load_private_key, public_key_b64
 from postroom.platform import DomainReport, PlatformService, check_once, run_domain_checks
 from tests.signing import selectors, submit
@@ -192,15 +192,15 @@ async def test_only_a_verified_domain_of_the_project_signs(
 ) -> None:
     service.create_project("acme", mode="live")
     service.create_project("other", mode="live")
-    with pytest.raises(Rejected):  # no such domain: the sender is not verified, nothing signs
+    with pytest.raises(Refusal):  # no such domain: the sender is not verified, nothing signs
         await signed_with(service, clock)
     rep = service.add_domain("acme", "example.com", algorithm="ed25519")
-    with pytest.raises(Rejected):  # not verified yet
+    with pytest.raises(Refusal):  # not verified yet
         await signed_with(service, clock)
     publish(resolver, rep, {"verification", "dkim"})
     assert (await service.verify("acme", "example.com")).domain.verified
     assert await signed_with(service, clock) == [rep.keys[0].selector]
-    with pytest.raises(Rejected):  # another project's domain
+    with pytest.raises(Refusal):  # another project's domain
         await signed_with(service, clock, project="other")
     service.add_verified_address("other", "alice@example.com")
     assert await signed_with(service, clock, project="other") == []  # verified, no key

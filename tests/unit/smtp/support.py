@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal
 from postroom.smtp.protocol import (
     CheckAuth,
     Close,
@@ -22,7 +22,7 @@ __all__ = [
     "Client",
     "Close",
     "DeliverMessage",
-    "Rejected",
+    "Refusal",
     "StartTls",
     "make_policy",
 ]

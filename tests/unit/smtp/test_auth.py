@@ -4,7 +4,8 @@ import base64
 
 import pytest
 
-from postroom.smtp.protocol import CheckAuth, Reply
+from postroom.core.errors import Refusal, RefusalKind
+from postroom.smtp.protocol import CheckAuth, Close, Reply
 
 from .support import Client, make_policy
 
@@ -75,6 +76,34 @@ def test_credential_store_failure_is_454() -> None:
     assert client.codes(outputs=client.session.auth_unavailable()) == ["454 4.7.0"]
     assert client.session.auth_user is None
     assert client.session.errors == 0
+
+
+def test_a_throttled_client_gets_454_then_421_and_the_close() -> None:
+    throttled = Refusal(RefusalKind.AUTH_THROTTLED, "Too many failed attempts; try later")
+    client = auth_client()
+    client.feed(b"AUTH PLAIN " + b64("\0bob\0pw") + b"\r\n")
+    assert client.replies(outputs=client.session.auth_refused(throttled)) == [
+        "454 4.7.0 Too many failed attempts; try later"
+    ]
+    assert client.session.errors == 0 and not client.session.closed
+    client.feed(b"AUTH PLAIN " + b64("\0bob\0pw") + b"\r\n")
+    outputs = client.session.auth_refused(throttled)
+    assert client.replies(outputs=outputs) == [
+        "421 4.7.0 mx.test Too many failed authentication attempts, closing connection"
+    ]
+    assert isinstance(outputs[-1], Close) and client.session.close_reason == "auth_refused"
+    assert client.session.take_rejections() == ["auth_refused", "auth_refused"]
+
+
+def test_other_auth_refusals_are_sent_as_rendered() -> None:
+    client = auth_client()
+    client.feed(b"AUTH PLAIN " + b64("\0bob\0pw") + b"\r\n")
+    refusal = Refusal(RefusalKind.TEMPORARY_FAILURE, "Try again later")
+    assert client.replies(outputs=client.session.auth_refused(refusal)) == [
+        "451 4.3.0 Try again later"
+    ]
+    client.feed(b"AUTH PLAIN " + b64("\0bob\0pw") + b"\r\n")
+    assert client.codes(outputs=client.session.auth_refused(refusal)) == ["451 4.3.0"]
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.smtp.protocol import CheckRecipient, CheckSender
 
 from .support import Client, Close, DeliverMessage, make_policy
 
-REFUSED = Rejected(550, "5.7.1", "Sender domain not allowed")
+REFUSED = Refusal(RefusalKind.RELAY_DENIED, "Sender domain not allowed")
 
 
 def checking(sender: bool = True, recipient: bool = False) -> Client:
@@ -112,7 +112,7 @@ def test_recipients_are_asked_one_at_a_time_in_order() -> None:
     outputs = client.session.recipient_result(None)
     assert client.codes(outputs=outputs) == ["250 2.1.5"]
     assert outputs[-1] == CheckRecipient("two@elsewhere.example", {}, "a@example.com")
-    outputs = client.session.recipient_result(Rejected(550, "5.7.1", "Relaying denied"))
+    outputs = client.session.recipient_result(Refusal(RefusalKind.RELAY_DENIED, "Relaying denied"))
     assert client.replies(outputs=outputs) == ["550 5.7.1 Relaying denied"]
     assert outputs[-1] == CheckRecipient("three@hosted.example", {}, "a@example.com")
     outputs = client.session.recipient_result(None)
@@ -181,7 +181,11 @@ def test_pipelining_split_at_every_byte_gives_the_same_replies() -> None:
                 if isinstance(last, CheckSender):
                     outputs = client.session.sender_result(None)
                 elif isinstance(last, CheckRecipient):
-                    refusal = Rejected(550, "5.7.1", "No") if "blocked" in last.address else None
+                    refusal = (
+                        Refusal(RefusalKind.RELAY_DENIED, "No")
+                        if "blocked" in last.address
+                        else None
+                    )
                     outputs = client.session.recipient_result(refusal)
                 elif isinstance(last, DeliverMessage):
                     outputs = client.session.message_result("ID1")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.smtp.protocol import DeliverMessage, Reply
 
 from .support import Client, make_policy
@@ -53,7 +53,7 @@ def test_a_message_is_handed_out_then_acknowledged() -> None:
 def test_refusal_from_the_pipeline_is_relayed_and_resets() -> None:
     client = Client(ehlo=True)
     client.send_message(MESSAGE + b".\r\n")
-    refusal = Rejected(550, "5.7.1", "Sender not verified")
+    refusal = Refusal(RefusalKind.RELAY_DENIED, "Sender not verified")
     assert client.replies(outputs=client.session.message_result(refusal)) == [
         "550 5.7.1 Sender not verified"
     ]
