@@ -284,7 +284,7 @@ class Application:
         context = ApiContext(
             config=cfg,
             store=store,
-            http_send=HttpSendDoor(self.pipeline, cfg.hostname),
+            http_send=HttpSendDoor(self.pipeline, cfg.hostname, steps.directory),
             bus=self.bus,
             metrics=self.metrics,
             clock=self.clock,

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from postroom import __version__
+from postroom.api.auth import principal_of
 from postroom.api.context import ApiContext
 from postroom.api.send import build_message
 from postroom.api.serialize import (
@@ -295,8 +296,14 @@ async def send(request: Request) -> Response:
     body = await json_body(request)
     envelope, data = build_message(body, c.clock, c.config.hostname)
     client = request.client
+    key = principal_of(request).key
     message_id = await c.http_send.send(
-        envelope, data, c.project, client.host if client else "", client.port if client else 0
+        envelope,
+        data,
+        c.project,
+        client.host if client else "",
+        client.port if client else 0,
+        principal=f"api:{key.id}" if key is not None else "api",
     )
     return JSONResponse({"ID": message_id})
 

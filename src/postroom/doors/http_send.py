@@ -3,6 +3,13 @@
 The API edge (api/mailpit.py) turns the JSON body into an envelope and a MIME message
 (api/send.py); this door stamps it with the facts of the request (door "http", the client's
 address) and hands it to the acceptance pipeline, into the project the API key belongs to.
+
+* A capture project (and the open inbox) stores the message as captured, as Mailpit does:
+  no identity checks, no quota, no signature.
+* A live project's message runs the same submission checks as the SMTP submission doors
+  (pipeline/submission.py: From, verified identities within the key's project, quotas, header
+  fix-ups, DKIM) and is queued; a refusal is raised as a core.errors.Refusal, which the API
+  renders (403 identity not verified, 429 quota and rate with Retry-After, ...).
 """
 
 from __future__ import annotations
@@ -11,19 +18,33 @@ import secrets
 
 from postroom.core.types import Envelope, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor
+from postroom.pipeline.projects import ProjectDirectory
+from postroom.pipeline.submission import Submitter
 
 HELO = "http-api"  # what Received: names as the client's greeting
 
 
 class HttpSendDoor:
-    def __init__(self, pipeline: Acceptor, hostname: str) -> None:
+    def __init__(
+        self, pipeline: Acceptor, hostname: str, directory: ProjectDirectory | None = None
+    ) -> None:
+        """`directory` tells capture projects from live ones; without it (no platform store)
+        every message is captured."""
         self._pipeline = pipeline
         self._hostname = hostname
+        self._directory = directory
 
     async def send(
-        self, envelope: Envelope, data: bytes, project: str, peer_host: str, peer_port: int
+        self,
+        envelope: Envelope,
+        data: bytes,
+        project: str,
+        peer_host: str,
+        peer_port: int,
+        principal: str = "api",
     ) -> str:
-        """Accept one message built from an HTTP request; its id once durably stored."""
+        """Accept one message built from an HTTP request; its id once durably stored.
+        `principal` names who vouches for it in records and logs ("api:<key id>")."""
         session = SessionInfo(
             door="http",
             session_id=secrets.token_hex(6),
@@ -32,4 +53,10 @@ class HttpSendDoor:
             server_name=self._hostname,
             helo=HELO,
         )
-        return await self._pipeline.accept(IncomingMessage(envelope, data, session), project)
+        incoming = IncomingMessage(envelope, data, session)
+        if self._directory is not None:
+            view = await self._directory.get(project)
+            if view.project.mode == "live":
+                submitter = Submitter(project, principal)
+                return await self._pipeline.accept(incoming, project, submitter=submitter)
+        return await self._pipeline.accept(incoming, project)
