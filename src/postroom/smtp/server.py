@@ -76,8 +76,9 @@ class SmtpDoor(Protocol):
     async def authenticate(
         self, mechanism: str, username: str, password: str, session: SessionInfo
     ) -> str | None:
-        """The authenticated user name, or None for bad credentials. May raise Refusal to
-        refuse without checking (e.g. throttled: 454; 421 also closes)."""
+        """The authenticated user name, or None for bad credentials. May raise a Refusal to
+        refuse without checking (auth_throttled: the session answers 454, then 421 and closes
+        when the same session tries again)."""
         ...
 
     def check_sender(
