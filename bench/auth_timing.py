@@ -2,19 +2,20 @@
 
 Starts `postroom serve` with `--submission` (AUTH allowed without TLS, throttling and the error
 limit off) in a temporary data directory holding one SMTP credential, opens one connection
-and sends `--attempts` failing `AUTH PLAIN` commands of each kind, interleaved: an unknown user
-name, and the existing user with a wrong password. Prints, per kind, the median and the 10th
-and 90th percentiles of the time from writing the command to reading the 535 reply, and the
-difference of the medians. Everything listens on 127.0.0.1 only; the server is stopped at the
-end, also on errors and Ctrl-C.
+and sends `--attempts` failing `AUTH PLAIN` commands of each kind, interleaved in a random
+order (seeded, `--seed`): an unknown user name, and the existing user with a wrong password.
+Prints, per kind, the median and the 10th and 90th percentiles of the time from writing the
+command to reading the 535 reply, and the difference of the medians. Everything listens on
+127.0.0.1 only; the server is stopped at the end, also on errors and Ctrl-C.
 
-    .venv/bin/python bench/auth_timing.py [--attempts 100] [--keep]
+    .venv/bin/python bench/auth_timing.py [--attempts 100] [--seed 1] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import random
 import shutil
 import socket
 import statistics
@@ -61,7 +62,7 @@ def read_reply(sock: socket.socket) -> bytes:
     return data
 
 
-def measure(port: int, attempts: int) -> dict[str, list[float]]:
+def measure(port: int, attempts: int, seed: int) -> dict[str, list[float]]:
     lines = {
         "unknown user": b"AUTH PLAIN "
         + base64.b64encode(b"\0no-such-user\0wrong-password")
@@ -71,12 +72,15 @@ def measure(port: int, attempts: int) -> dict[str, list[float]]:
         + b"\r\n",
     }
     times: dict[str, list[float]] = {kind: [] for kind in lines}
+    rng = random.Random(seed)
     with socket.create_connection((LOOPBACK, port), timeout=30) as sock:
         read_reply(sock)
         sock.sendall(b"EHLO bench.test\r\n")
         read_reply(sock)
         for _ in range(attempts):
-            for kind, line in lines.items():
+            order = list(lines.items())
+            rng.shuffle(order)
+            for kind, line in order:
                 started = time.perf_counter()
                 sock.sendall(line)
                 reply = read_reply(sock)
@@ -89,6 +93,7 @@ def measure(port: int, attempts: int) -> dict[str, list[float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--attempts", type=int, default=100, help="per kind")
+    parser.add_argument("--seed", type=int, default=1, help="for the order of the attempts")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
 
@@ -127,7 +132,7 @@ def main() -> int:
                     print("the server did not start", file=sys.stderr)
                     return 1
                 time.sleep(0.1)
-        times = measure(port, args.attempts)
+        times = measure(port, args.attempts, args.seed)
         print(f"failed AUTH PLAIN on the submission door, {args.attempts} attempts per kind")
         medians: list[float] = []
         for kind, values in times.items():
