@@ -1,0 +1,382 @@
+"""The delivery worker: takes due queue entries and hands them to the next hop.
+
+One pass (`run_once`) claims due entries with a lease, groups them by message and recipient
+domain (one SMTP transaction per group), finds the route (a relay for the domain, the
+smarthost, else MX routing through the injected resolver), and tries the hosts in order:
+the next address and the next MX after a connection failure or a refused greeting, STARTTLS
+per the TLS policy (opportunistic: a failed handshake is retried once in the clear). Each
+recipient is then reported exactly once: delivered (`complete`), failed for good (`fail`, a
+5xx or a permanent routing answer), or deferred to the retry schedule (`defer`), or failed
+as expired (5.4.7) once the queue lifetime is over. Groups run concurrently up to
+`settings.concurrency`; per site limits come from the shaper.
+
+The worker never decides SMTP codes of its own beyond the client's local replies; every
+outcome carries the remote host and its full reply in the entry's `last_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from postroom.core.clock import Clock
+from postroom.core.errors import ConfigError, NotFound, PostroomError
+from postroom.core.ids import new_id
+from postroom.core.ports import MessageStore, QueueStore
+from postroom.core.types import MessageRecord, QueueEntry
+from postroom.delivery.routing import MailHost, Route, RoutingError, resolve_route
+from postroom.delivery.schedule import RetrySchedule
+from postroom.delivery.shaping import Shaper, is_push_back, site_name
+from postroom.dns.resolver import DnsError, Resolver
+from postroom.smtp.client import SmtpClientError, connect
+from postroom.smtp.client_protocol import (
+    ClientPolicy,
+    OutboundMessage,
+    OutboundRecipient,
+    ServerReply,
+    TlsMode,
+    local_reply,
+)
+
+log = logging.getLogger("postroom.delivery")
+
+RelayTls = Literal["none", "starttls", "implicit"]
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """A next hop given by configuration: the smarthost or a per-domain route."""
+
+    host: str
+    port: int = 25
+    tls: RelayTls = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    verify: bool = True  # check the relay's certificate and name
+
+    @classmethod
+    def parse(cls, url: str) -> Relay:
+        """`smtp://[user:pass@]host[:port]` (STARTTLS required), `smtps://...` (implicit
+        TLS, port 465), `smtp+plain://...` (no TLS); `?verify=no` skips certificate checks."""
+        parts = urlsplit(url.strip())
+        schemes = {"smtp": "starttls", "smtps": "implicit", "smtp+plain": "none"}
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ConfigError(
+                f"relay {url!r}: expected smtp://[user:password@]host[:port] "
+                "(or smtps://, smtp+plain://)"
+            )
+        tls: RelayTls = schemes[parts.scheme]  # type: ignore[assignment]
+        try:
+            port = parts.port or (465 if tls == "implicit" else 25)
+        except ValueError:
+            raise ConfigError(f"relay {url!r}: bad port") from None
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password is not None else None
+        if (username is None) != (password is None):
+            raise ConfigError(f"relay {url!r}: give both a user name and a password, or neither")
+        verify = "verify=no" not in parts.query
+        return cls(parts.hostname, port, tls, username, password, verify)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    helo_name: str
+    tls: TlsMode = "opportunistic"
+    smarthost: Relay | None = None
+    routes: Mapping[str, Relay] = field(default_factory=dict)
+    allow_private: bool = False  # MX hosts on loopback or private networks (tests, intranets)
+    mx_port: int = 25
+    lease: float = 600.0
+    batch: int = 200
+    concurrency: int = 20
+    connect_timeout: float = 30.0
+    source_address: str | None = None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    reply: ServerReply
+    host: str = ""
+
+
+def _outbound(record: MessageRecord, entries: Sequence[QueueEntry], raw: bytes) -> OutboundMessage:
+    envelope = record.envelope
+    params = envelope.mail_params
+    addresses = [envelope.mail_from, *(e.recipient for e in entries)]
+    first = entries[0].delivery
+    return OutboundMessage(
+        envelope.mail_from,
+        tuple(
+            OutboundRecipient(e.recipient, e.delivery.notify or "", e.delivery.orcpt or "")
+            for e in entries
+        ),
+        raw,
+        smtputf8="SMTPUTF8" in params or not all(a.isascii() for a in addresses),
+        binary=params.get("BODY") == "BINARYMIME",
+        ret=first.ret or "",
+        envid=first.envid or "",
+    )
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        queue: QueueStore,
+        store: MessageStore,
+        resolver: Resolver,
+        clock: Clock,
+        settings: DeliverySettings,
+        *,
+        schedule: RetrySchedule | None = None,
+        shaper: Shaper | None = None,
+        rng: random.Random | None = None,
+        owner: str | None = None,
+        client_tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self._queue = queue
+        self._store = store
+        self._resolver = resolver
+        self._clock = clock
+        self.settings = settings
+        self._schedule = schedule or RetrySchedule()
+        self._shaper = shaper
+        self._rng = rng or random.Random()
+        self.owner = owner or f"worker-{new_id(clock.now())}"
+        self._limit = asyncio.Semaphore(settings.concurrency)
+        self._opportunistic = client_tls or _opportunistic_context()
+        self._closed: dict[str, asyncio.Event] = {}
+
+    # One pass ---------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim due entries and deliver them; the number of entries handled."""
+        now = self._clock.now()
+        lease = timedelta(seconds=self.settings.lease)
+        entries = await asyncio.to_thread(
+            self._queue.claim, self.owner, now, lease, self.settings.batch
+        )
+        groups: dict[tuple[str, str], list[QueueEntry]] = {}
+        for entry in entries:
+            groups.setdefault((entry.message_id, entry.domain), []).append(entry)
+        await asyncio.gather(*(self._guarded(group) for group in groups.values()))
+        return len(entries)
+
+    async def _guarded(self, entries: list[QueueEntry]) -> None:
+        async with self._limit:
+            try:
+                await self._deliver(entries)
+            except Exception:
+                log.exception("delivery of message %s failed unexpectedly", entries[0].message_id)
+                for entry in entries:
+                    await self._report(entry, _Outcome(local_reply(451, "4.3.0", "Internal error")))
+
+    # One message, one domain ------------------------------------------------------------
+
+    async def _deliver(self, entries: list[QueueEntry]) -> None:
+        first = entries[0]
+        try:
+            record = await asyncio.to_thread(self._store.get, first.project, first.message_id)
+            raw = await asyncio.to_thread(self._store.raw, first.project, first.message_id)
+        except NotFound:
+            gone = local_reply(550, "5.0.0", "The message is no longer stored")
+            for entry in entries:
+                await self._report(entry, _Outcome(gone))
+            return
+        try:
+            routed = await self._route(first.domain)
+        except RoutingError as exc:
+            code = 451 if exc.temporary else 550
+            outcome = _Outcome(local_reply(code, exc.enhanced, exc.text))
+            for entry in entries:
+                await self._report(entry, outcome)
+            return
+        message = _outbound(record, entries, raw)
+        outcomes = await self._send(routed, message)
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            await self._report(entry, outcome)
+
+    async def _route(self, domain: str) -> tuple[Route, Relay | None]:
+        settings = self.settings
+        relay = settings.routes.get(domain) or settings.smarthost
+        if relay is None:
+            route = await resolve_route(
+                domain,
+                self._resolver,
+                self._rng,
+                allow_private=settings.allow_private,
+                port=settings.mx_port,
+            )
+            return route, None
+        try:
+            addresses = [str(ipaddress.ip_address(relay.host))]
+        except ValueError:
+            addresses = await self._relay_addresses(relay.host)
+        host = MailHost(relay.host, 0, tuple(addresses), relay.port)
+        return Route(domain, (host,)), relay
+
+    async def _relay_addresses(self, name: str) -> list[str]:
+        try:
+            addresses = [*await self._resolver.a(name), *await self._resolver.aaaa(name)]
+        except DnsError as exc:
+            raise RoutingError("4.4.3", f"DNS lookup for relay {name} failed: {exc}") from exc
+        if not addresses:
+            raise RoutingError("4.4.3", f"relay {name} has no address")
+        return addresses
+
+    def _policy(self, relay: Relay | None, tls: TlsMode) -> ClientPolicy:
+        settings = self.settings
+        if relay is not None:
+            tls = "required" if relay.tls == "starttls" else "none"
+        return ClientPolicy(
+            settings.helo_name,
+            tls=tls,
+            username=relay.username if relay else None,
+            password=relay.password if relay else None,
+        )
+
+    def _context(self, relay: Relay | None) -> ssl.SSLContext:
+        if relay is not None and relay.verify:
+            return ssl.create_default_context()
+        return self._opportunistic
+
+    async def _send(
+        self, routed: tuple[Route, Relay | None], message: OutboundMessage
+    ) -> list[_Outcome]:
+        route, relay = routed
+        site = site_name(h.name for h in route.hosts)
+        source = self.settings.source_address or "default"
+        last = _Outcome(local_reply(451, "4.4.1", "No host could be reached"))
+        permanent_everywhere = True
+        for host in route.hosts:
+            for address in host.addresses:
+                await self._open(site, source)
+                succeeded = False
+                try:
+                    tls: TlsMode = self.settings.tls
+                    while True:
+                        try:
+                            client = await connect(
+                                address,
+                                host.port,
+                                self._policy(relay, tls),
+                                ssl_context=self._context(relay),
+                                implicit_tls=relay is not None and relay.tls == "implicit",
+                                server_hostname=host.name,
+                                local_address=self.settings.source_address,
+                                connect_timeout=self.settings.connect_timeout,
+                            )
+                        except SmtpClientError as exc:
+                            if exc.stage == "starttls" and tls == "opportunistic" and relay is None:
+                                tls = "none"  # a broken TLS server: deliver in the clear
+                                continue
+                            raise
+                        break
+                    try:
+                        result = await client.send(message)
+                    finally:
+                        await client.quit()
+                    succeeded = True
+                except SmtpClientError as exc:
+                    last = _Outcome(exc.reply, f"{host.name}[{address}]")
+                    # A relay refusing our credentials or TLS is our configuration to fix:
+                    # never bounce the mail for it (Postfix's smtp_sasl_auth_soft_bounce).
+                    permanent_everywhere = (
+                        permanent_everywhere
+                        and exc.reply.permanent
+                        and exc.stage not in ("auth", "starttls")
+                    )
+                    self._maybe_back_off(site, source, exc.reply)
+                    continue
+                finally:
+                    self._close(site, source, succeeded)
+                label = f"{host.name}[{address}]"
+                for recipient in result.recipients:
+                    self._maybe_back_off(site, source, recipient.reply)
+                return [_Outcome(r.reply, label) for r in result.recipients]
+        if not permanent_everywhere:
+            reply = last.reply
+            if reply.permanent:
+                reply = local_reply(451, "4.4.1", str(reply))
+            last = _Outcome(reply, last.host)
+        return [last for _ in message.recipients]
+
+    # Shaping ------------------------------------------------------------------------------
+
+    async def _open(self, site: str, source: str) -> None:
+        if self._shaper is None:
+            return
+        while True:
+            wait = self._shaper.open_connection(site, source, self._clock.monotonic())
+            if wait == 0:
+                return
+            if wait < 0:
+                event = self._closed.setdefault(site, asyncio.Event())
+                event.clear()
+                await event.wait()
+            else:
+                await asyncio.sleep(min(wait, 5.0))
+
+    def _close(self, site: str, source: str, succeeded: bool) -> None:
+        if self._shaper is None:
+            return
+        self._shaper.close_connection(site, source, succeeded=succeeded)
+        event = self._closed.get(site)
+        if event is not None:
+            event.set()
+
+    def _maybe_back_off(self, site: str, source: str, reply: ServerReply) -> None:
+        if (
+            self._shaper is not None
+            and not reply.local
+            and is_push_back(reply.code, reply.enhanced, reply.text)
+        ):
+            self._shaper.back_off(site, source, self._clock.monotonic(), str(reply))
+
+    # Reporting ----------------------------------------------------------------------------
+
+    async def _report(self, entry: QueueEntry, outcome: _Outcome) -> None:
+        reply = outcome.reply
+        text = f"{outcome.host}: {reply}" if outcome.host else str(reply)
+        now = self._clock.now()
+        try:
+            if reply.positive:
+                await asyncio.to_thread(self._queue.complete, entry.id, self.owner, now)
+                log.info(
+                    "delivered",
+                    extra={"delivery": {"entry": entry.id, "to": entry.recipient, "reply": text}},
+                )
+            elif reply.permanent:
+                await asyncio.to_thread(self._queue.fail, entry.id, self.owner, now, text)
+                log.info(
+                    "bounced",
+                    extra={"delivery": {"entry": entry.id, "to": entry.recipient, "reply": text}},
+                )
+            else:
+                when = self._schedule.next_attempt(
+                    entry.attempts + 1, now, entry.created, self._rng
+                )
+                if when is None:
+                    expired = f"5.4.7 Delivery time expired; last error: {text}"
+                    await asyncio.to_thread(self._queue.fail, entry.id, self.owner, now, expired)
+                else:
+                    await asyncio.to_thread(self._queue.defer, entry.id, self.owner, when, text)
+        except PostroomError:
+            log.exception("recording the result for queue entry %s failed", entry.id)
+
+
+def _opportunistic_context() -> ssl.SSLContext:
+    """Opportunistic TLS (RFC 7435): encrypt, but accept any certificate, as MTAs do when no
+    policy (MTA-STS, DANE) asks for more."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
