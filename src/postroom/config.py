@@ -100,6 +100,14 @@ class Config:
     secure_cookies: bool = False
     login_max_failures: int = 10
     login_failure_window: float = 300.0
+    delivery: bool = True
+    relay: str = ""
+    routes: str = ""
+    delivery_tls: str = "opportunistic"
+    delivery_concurrency: int = 20
+    delivery_allow_private: bool = False
+    delivery_mx_port: int = 25
+    queue_lifetime: float = 5 * 86400.0
 
 
 # option name -> help text. Types and defaults come from Config.
@@ -144,6 +152,20 @@ HELP: dict[str, str] = {
     "login_max_failures": "Failed web logins per client IP in the window before further "
     "attempts are refused (0 = never).",
     "login_failure_window": "The window of login_max_failures, e.g. 5m.",
+    "delivery": "Deliver live projects' queued mail from this process (off: accept and queue "
+    "only, e.g. when other processes on the same database deliver).",
+    "relay": "Send all outbound mail through this relay (smarthost): smtp://user:pass@host:587 "
+    "(STARTTLS required), smtps://... (implicit TLS), smtp+plain://... (no TLS); "
+    "?verify=no skips the certificate check.",
+    "routes": "Per-domain next hops, comma-separated DOMAIN=URL (URLs as for relay), e.g. "
+    "example.internal=smtp+plain://10.0.0.5:25.",
+    "delivery_tls": "TLS to MX hosts: opportunistic (STARTTLS when offered), required, or none.",
+    "delivery_concurrency": "Deliveries (message and domain) in progress at once.",
+    "delivery_allow_private": "Allow MX hosts on loopback and private networks (testing, "
+    "intranets); otherwise such destinations fail with 5.4.4.",
+    "delivery_mx_port": "Port of MX hosts (25; another only for testing).",
+    "queue_lifetime": "How long a recipient is retried before it fails as expired (5.4.7), "
+    "e.g. 5d.",
 }
 
 
@@ -218,4 +240,12 @@ def load_config(
             raise ConfigError(f"--{name.replace('_', '-')}: expected a positive duration")
     if config.login_max_failures < 0:
         raise ConfigError("--login-max-failures: expected 0 or more")
+    if config.delivery_tls not in ("opportunistic", "required", "none"):
+        raise ConfigError("--delivery-tls: expected opportunistic, required or none")
+    if config.delivery_concurrency < 1:
+        raise ConfigError("--delivery-concurrency: expected 1 or more")
+    if config.queue_lifetime <= 0:
+        raise ConfigError("--queue-lifetime: expected a positive duration")
+    if not 0 < config.delivery_mx_port < 65536:
+        raise ConfigError("--delivery-mx-port: expected a port number")
     return config

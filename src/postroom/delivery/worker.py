@@ -86,6 +86,20 @@ class Relay:
         return cls(parts.hostname, port, tls, username, password, verify)
 
 
+def parse_routes(text: str) -> dict[str, Relay]:
+    """`DOMAIN=URL, DOMAIN=URL` -> {domain: relay}. Raises ConfigError."""
+    routes: dict[str, Relay] = {}
+    for item in text.replace("\n", ",").split(","):
+        if not item.strip():
+            continue
+        domain, eq, url = item.partition("=")
+        domain = domain.strip().lower().rstrip(".")
+        if not eq or not domain or not url.strip():
+            raise ConfigError(f"--routes: expected DOMAIN=URL, got {item.strip()!r}")
+        routes[domain] = Relay.parse(url)
+    return routes
+
+
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
     helo_name: str

@@ -20,7 +20,7 @@ from postroom.core.errors import Rejected
 from postroom.core.types import DELIVERED, FAILED, QUEUED, Envelope, IncomingMessage, SessionInfo
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, parse_rules
-from postroom.delivery.worker import DeliverySettings, DeliveryWorker, Relay
+from postroom.delivery.worker import DeliverySettings, DeliveryWorker, Relay, parse_routes
 from postroom.dns.resolver import DnsPythonResolver
 from postroom.pipeline.complete import complete_message
 from postroom.pipeline.deliveries import deliveries_for
@@ -270,6 +270,16 @@ async def test_smarthost_with_auth_and_required_starttls(
         QUEUED,
         1,
     )  # relay refused AUTH: retry
+
+
+def test_routes_option() -> None:
+    routes = parse_routes(
+        "Example.Internal=smtp+plain://10.0.0.5:25, corp.test=smtps://u:p@mail.corp.test"
+    )
+    assert routes["example.internal"] == Relay("10.0.0.5", 25, "none")
+    assert routes["corp.test"].tls == "implicit" and routes["corp.test"].port == 465
+    with pytest.raises(Exception, match="DOMAIN=URL"):
+        parse_routes("example.com")
 
 
 def test_relay_urls() -> None:
