@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import Rejected
+from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.types import DELIVERED, FAILED, QUEUED, Envelope, IncomingMessage, SessionInfo
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, parse_rules
@@ -43,7 +43,7 @@ RAW = (
 class Receiver:
     """A receiving SMTP server (Postroom's own SMTP edge) that records or refuses."""
 
-    refuse: dict[str, Rejected] = field(default_factory=dict)
+    refuse: dict[str, Refusal] = field(default_factory=dict)
     messages: list[IncomingMessage] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)
     checks_sender: bool = False
@@ -184,8 +184,8 @@ async def test_per_recipient_results_retry_and_expiry(
     store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone, start_receiver: StartReceiver
 ) -> None:
     receiver, port = await start_receiver()
-    receiver.refuse["gone@example.net"] = Rejected(550, "5.1.1", "No such user")
-    receiver.refuse["full@example.net"] = Rejected(452, "4.2.2", "Mailbox full")
+    receiver.refuse["gone@example.net"] = Refusal(RefusalKind.UNKNOWN_RECIPIENT, "No such user")
+    receiver.refuse["full@example.net"] = Refusal(RefusalKind.TEMPORARY_FAILURE, "Mailbox full")
     dns_zone.add_a("example.net", "127.0.0.1")  # no MX: the implicit MX
     message_id = await queue_message(
         store, clock, "ok@example.net", "gone@example.net", "full@example.net"
@@ -200,7 +200,7 @@ async def test_per_recipient_results_retry_and_expiry(
     )
     assert (
         result["full@example.net"][:2] == (QUEUED, 1)
-        and "452 4.2.2" in result["full@example.net"][2]
+        and "451 4.3.0 Mailbox full" in result["full@example.net"][2]
     )
     assert await delivery.run_once() == 0  # not due before its retry time
     clock.advance(75)  # first retry after 1 min ± 15 %
@@ -209,7 +209,7 @@ async def test_per_recipient_results_retry_and_expiry(
     clock.advance(3600)  # past the queue lifetime
     await delivery.run_once()
     status, _, error = states(store, message_id)["full@example.net"]
-    assert status == FAILED and error.startswith("5.4.7") and "452 4.2.2" in error
+    assert status == FAILED and error.startswith("5.4.7") and "451 4.3.0" in error
     assert [m.envelope.recipients for m in receiver.messages] == [("ok@example.net",)]
 
 
@@ -296,7 +296,7 @@ async def test_back_off_on_push_back(
     store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone, start_receiver: StartReceiver
 ) -> None:
     receiver, port = await start_receiver()
-    receiver.refuse["a@example.net"] = Rejected(421, "4.7.0", "Try again later, closing connection")
+    receiver.refuse["a@example.net"] = Refusal(RefusalKind.RATE_LIMIT, "Try again later")
     dns_zone.add_a("example.net", "127.0.0.1")
     shaper = Shaper(parse_rules("[default]\nsuspend_seconds = 600\n"))
     delivery = worker(store, dns_zone, clock, port)
@@ -304,6 +304,6 @@ async def test_back_off_on_push_back(
     await queue_message(store, clock, "a@example.net")
     await delivery.run_once()
     (status,) = shaper.status(clock.monotonic())
-    assert status.suspended_for > 0 and "421" in status.reason
+    assert status.suspended_for > 0 and "454 4.7.0" in status.reason
     assert timedelta(seconds=status.suspended_for) <= timedelta(minutes=10)
     await asyncio.sleep(0)
