@@ -241,3 +241,16 @@ def test_a_full_query() -> None:
         Term("smaller", size=2 * 1024 * 1024),
         Term("text", text="receipt"),
     )
+
+
+def test_limits_name_the_problem() -> None:
+    with pytest.raises(QuerySyntaxError, match="largest allowed"):
+        parse_query("larger:99999999999999999999", NOW)
+    assert terms("larger:1tb") == (Term("larger", size=1024**4),)
+    with pytest.raises(QuerySyntaxError, match="33 terms; at most 32"):
+        parse_query(" ".join("w" for _ in range(33)), NOW)
+    assert len(terms(" ".join("w" for _ in range(32)))) == 32
+    # a date with its time is one term
+    assert len(terms(" ".join("before:2024-01-31 10:00" for _ in range(32)))) == 32
+    with pytest.raises(QuerySyntaxError, match="2001 characters long"):
+        parse_query("x" * 2001, NOW)

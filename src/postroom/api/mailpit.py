@@ -27,7 +27,7 @@ from postroom.api.serialize import (
     rfc3339,
 )
 from postroom.core.errors import InvalidInput
-from postroom.core.search import SearchQuery, Term, parse_query
+from postroom.core.search import QuerySyntaxError, SearchQuery, Term, parse_query
 from postroom.events.bus import MessageEvent
 from postroom.mime.view import get_part, parse_message
 
@@ -136,7 +136,12 @@ async def set_read(request: Request) -> Response:
     search = body.get("Search")
     if search is not None and not isinstance(search, str):
         raise InvalidInput("Search must be a string", "Search")
-    query = parse_query(search, c.clock.now(), tz=tz_param(request)) if search and not ids else None
+    query = None
+    if search and not ids:
+        try:
+            query = parse_query(search, c.clock.now(), tz=tz_param(request))
+        except QuerySyntaxError as exc:
+            raise InvalidInput(str(exc), "Search") from None
     changed = await blocking(c.store.set_read, c.project, ids, query, read)
     if changed:
         c.bus.publish(MessageEvent("update", c.project, ids=tuple(changed)))

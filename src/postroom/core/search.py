@@ -3,6 +3,11 @@
 A query is a conjunction of terms. Each term is a field filter or free text, possibly negated
 (`-term` or `!term`). Free text and quoted phrases match case-insensitively as substrings of
 subject, addresses, names, message id and body text.
+
+Every term costs a scan of the project's messages, so a query is bounded: at most
+`MAX_QUERY_LENGTH` characters and `MAX_TERMS` terms, sizes at most `MAX_SEARCH_SIZE` octets
+(a bigger number would not fit the database's integers). Beyond them the parser raises
+QuerySyntaxError (a 400 naming the problem) before any query runs.
 """
 
 from __future__ import annotations
@@ -80,6 +85,9 @@ _RELATIVE = re.compile(r"(\d{1,5})\s*([hdw])", re.IGNORECASE)
 _SIZE = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|b|bytes?)?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _RELATIVE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+MAX_QUERY_LENGTH = 2000  # characters
+MAX_TERMS = 32
+MAX_SEARCH_SIZE = 1024**4  # 1 TB; a message is never larger
 _DATE_HELP = "use YYYY-MM-DD, YYYY-MM-DD HH:MM, RFC 3339, today, yesterday or an age like 7d"
 
 
@@ -187,8 +195,12 @@ def parse_query(text: str, now: datetime, *, tz: tzinfo = UTC) -> SearchQuery:
     plain text. Text is lower-cased; tag names keep their case. Dates without a zone are in
     `tz` (UTC unless the caller passes Mailpit's tz parameter); `now` anchors today, yesterday
     and ages like 7d, 12h, 2w. Raises QuerySyntaxError (an InvalidInput on "query") for a date
-    or size it cannot read.
+    or size it cannot read, and for a query beyond the limits above.
     """
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QuerySyntaxError(
+            f"The search is {len(text)} characters long; at most {MAX_QUERY_LENGTH} are allowed."
+        )
     tokens = _tokens(text)
     terms: list[Term] = []
     index = 0
@@ -240,9 +252,19 @@ def parse_query(text: str, now: datetime, *, tz: tzinfo = UTC) -> SearchQuery:
                     f'The search "{prefix}:{value}" has a size that cannot be read: '
                     "use a number of bytes with an optional unit, like 2000, 10kb or 1.5MB."
                 )
+            if size > MAX_SEARCH_SIZE:
+                raise QuerySyntaxError(
+                    f'The search "{prefix}:{value}" has a size above the largest allowed, '
+                    f"{MAX_SEARCH_SIZE} bytes (1TB)."
+                )
             terms.append(Term(_SIZE_FIELDS[prefix], size=size, negated=negated))
             continue
         phrase = original.strip() if prefix else value
         if phrase:
             terms.append(Term("text", text=phrase.lower(), negated=negated))
+    if len(terms) > MAX_TERMS:
+        raise QuerySyntaxError(
+            f"The search has {len(terms)} terms; at most {MAX_TERMS} are allowed "
+            '(put words that belong together in one "quoted phrase").'
+        )
     return SearchQuery(tuple(terms))
