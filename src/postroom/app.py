@@ -46,6 +46,7 @@ from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer
 from postroom.smtp.tls import ReloadableContext, generate_self_signed
 from postroom.storage.engine import open_platform_store, open_store
+from postroom.storage.private import private_dir, warn_if_loose
 
 log = logging.getLogger("postroom")
 
@@ -123,12 +124,17 @@ class Application:
         if bool(cert) != bool(key):
             raise ConfigError("--tls-cert and --tls-key must be given together")
         if not cert:
-            tls_dir = Path(cfg.data_dir) / "tls"
-            tls_dir.mkdir(parents=True, exist_ok=True)
+            data_dir = Path(cfg.data_dir)
+            tls_dir = data_dir / "tls"
+            private_dir(data_dir)
+            private_dir(tls_dir)
             cert, key = str(tls_dir / "cert.pem"), str(tls_dir / "key.pem")
             if not (Path(cert).exists() and Path(key).exists()):
                 generate_self_signed(cert, key, cfg.hostname)
                 log.info("generated a self-signed TLS certificate", extra={"path": cert})
+            # With SQLite the store has checked the data directory already.
+            warn_if_loose([data_dir] if cfg.database_url else [])
+            warn_if_loose([tls_dir, Path(key)])
         return ReloadableContext(cert, key)
 
     def reload_tls(self) -> bool:

@@ -28,6 +28,7 @@ from postroom.core.errors import ConfigError, StorageError
 from postroom.core.ports import Completer
 from postroom.storage import migrate
 from postroom.storage.platform_store import SqlPlatformStore
+from postroom.storage.private import private_dir, private_file, warn_if_loose
 from postroom.storage.store import SqlMessageStore
 from postroom.storage.writer_process import ProcessBatchWriter
 
@@ -53,6 +54,15 @@ class StorageSettings(Protocol):
 class Target:
     url: URL
     sqlite_path: Path | None  # the database file, SQLite only
+    data_dir: Path | None = None  # the data directory holding it, when one was given
+
+    def private_paths(self) -> list[Path]:
+        """The data directory and the database files that must be private (0700/0600)."""
+        if self.sqlite_path is None:
+            return []
+        db = self.sqlite_path
+        files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+        return [self.data_dir, *files] if self.data_dir is not None else files
 
 
 def resolve_target(target: StorageSettings | str | os.PathLike[str]) -> Target:
@@ -65,7 +75,7 @@ def resolve_target(target: StorageSettings | str | os.PathLike[str]) -> Target:
         spec = os.fspath(target.data_dir)
     if not _URL_SCHEME.match(spec) and not spec.startswith("sqlite:"):
         path = Path(spec) / DB_FILENAME
-        return Target(URL.create("sqlite", database=str(path)), path)
+        return Target(URL.create("sqlite", database=str(path)), path, Path(spec))
     try:
         url = make_url(spec)
     except ArgumentError as exc:
@@ -144,7 +154,11 @@ def _open_engines(
     resolved = resolve_target(target)
     if resolved.sqlite_path is not None:
         try:
-            resolved.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            if resolved.data_dir is not None:
+                private_dir(resolved.data_dir)
+            else:
+                resolved.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(resolved.sqlite_path)
         except OSError as exc:
             raise StorageError(f"cannot create the data directory: {exc}") from exc
         writer = _sqlite_engine(resolved.url, immediate=True, pool_size=WRITE_POOL_SIZE)
@@ -181,8 +195,12 @@ def open_store(
     `writer_process` has a child process write those transactions (see writer_process.py);
     it is started before this returns. `complete` completes messages added without their
     summary (see NewMessage), where the batch is written.
+
+    A data directory and database file it creates are private (0700, 0600); existing ones
+    that group or others may read are named in a warning.
     """
     resolved, reader, writer = _open_engines(target, READ_POOL_SIZE)
+    warn_if_loose(resolved.private_paths())
     child = None
     if writer_process:
         child = ProcessBatchWriter(resolved.url.render_as_string(hide_password=False), complete)
