@@ -4,8 +4,26 @@ import os
 from collections.abc import Generator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.services import SKIP_PREFIX
+
+# Property-based tests (hypothesis): `make test` runs a short, reproducible pass (a few
+# seconds in all); POSTROOM_HYPOTHESIS=thorough explores ten times more with fresh random
+# examples; bench/fuzz_long.py is the long run.
+_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile(
+    "short",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=_QUIET,
+)
+settings.register_profile(
+    "thorough", max_examples=400, deadline=None, database=None, suppress_health_check=_QUIET
+)
+settings.load_profile(os.environ.get("POSTROOM_HYPOTHESIS", "short"))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -2,11 +2,15 @@
 
 A reply is `code SP enhanced SP text CRLF`; a multi-line reply uses `code-` on every line but
 the last. Text never contains CR or LF: any line break in the text becomes a new reply line.
+No reply line exceeds 512 octets with its CRLF (RFC 5321 §4.5.3.1.5): a longer text (say, one
+quoting a client's over-long argument) is cut at a character boundary and ends in "...".
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+MAX_LINE = 512  # octets, CRLF included (RFC 5321 §4.5.3.1.5)
 
 
 def reply(code: int, enhanced: str, text: str) -> bytes:
@@ -16,7 +20,8 @@ def reply(code: int, enhanced: str, text: str) -> bytes:
     """
     prefix = f"{code} {enhanced} " if enhanced else f"{code} "
     if "\n" not in text and "\r" not in text:
-        return (prefix + text + "\r\n").encode("utf-8")
+        line = (prefix + text + "\r\n").encode("utf-8")
+        return line if len(line) <= MAX_LINE else _clip(line)
     parts = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return multiline(code, enhanced, parts)
 
@@ -28,7 +33,18 @@ def multiline(code: int, enhanced: str, lines: Sequence[str]) -> bytes:
     mark = f" {enhanced}" if enhanced else ""
     out = [f"{code}-{enhanced + ' ' if enhanced else ''}{line}\r\n" for line in lines[:-1]]
     out.append(f"{code}{mark} {lines[-1]}\r\n")
-    return "".join(out).encode("utf-8")
+    data = "".join(out).encode("utf-8")
+    if len(data) <= MAX_LINE or all(len(line.encode()) <= MAX_LINE for line in out):
+        return data
+    return b"".join(_clip(line.encode("utf-8")) for line in out)
+
+
+def _clip(line: bytes) -> bytes:
+    """`line` (ending in CRLF) cut to MAX_LINE octets, at a UTF-8 character boundary."""
+    if len(line) <= MAX_LINE:
+        return line
+    head = line[: MAX_LINE - 5].decode("utf-8", "ignore").encode("utf-8")
+    return head + b"...\r\n"
 
 
 # Replies sent on the hot path, pre-encoded.
