@@ -14,7 +14,7 @@ from tests.services import SKIP_PREFIX
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 settings.register_profile(
     "short",
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     database=None,
