@@ -974,11 +974,14 @@ class SmtpSession:
         if self._overflow:
             del acc[:-4]
             self._scan = 0
-        elif size - 2 > limit:
-            # The limit is on the unstuffed message: count stuffed dots before declaring overflow.
+        elif size - 4 > limit:
+            # The limit is on the unstuffed message, and the verdict must not depend on how the
+            # input was split: declare overflow only when the octets that are surely message
+            # (not the leading CRLF, not a ".\r" that may begin the terminator, not stuffed
+            # dots) already exceed it.
             self._dots += acc.count(b"\r\n.", self._dots_from)
             self._dots_from = size - 2
-            if size - 2 - self._dots > limit:
+            if size - 4 - self._dots > limit:
                 self._overflow = True
                 del acc[:-4]
                 self._scan = 0
@@ -1010,6 +1013,10 @@ class SmtpSession:
         """Validate a whole message with bytes operations, then hand it to the edge."""
         policy = self.policy
         bare = False
+        if len(message) > policy.max_message_size:
+            # First, as when DATA overflowed while it arrived: the same reply however split.
+            self._too_large()
+            return
         if not binary:
             if b"\0" in message:
                 self._reset_transaction()
