@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit services bench clean
+.PHONY: run test lint typecheck unit services bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(STAMP) lint typecheck services
 bench: $(STAMP)
 	$(BIN)/python bench/smtp_protocol.py
 	$(BIN)/python bench/smtp_acceptance.py
+
+# The long fuzz run (see bench/fuzz_long.py): SESSIONS inputs or SECONDS, whichever comes first.
+fuzz: $(STAMP)
+	nice -n 10 $(BIN)/python bench/fuzz_long.py --sessions $(or $(SESSIONS),1000000) --seconds $(or $(SECONDS),1800) --mime
 
 clean:
 	rm -rf $(VENV) postroom-data .pytest_cache .mypy_cache .ruff_cache
