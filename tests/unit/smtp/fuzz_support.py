@@ -18,7 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from postroom.core.errors import Rejected
+from postroom.core import errors
 from postroom.core.types import TlsInfo
 from postroom.smtp import protocol
 from postroom.smtp.protocol import SessionPolicy, SmtpSession
@@ -65,36 +65,44 @@ class Transcript:
     fed: int = 0
 
 
-def _sender_verdict(address: str) -> Rejected | None:
+def refusal(kind: str, code: int, enhanced: str, text: str) -> Any:
+    """A door's refusal in the vocabulary the session speaks: `Refusal(kind, ...)` where
+    core.errors has it, else the older `Rejected(code, enhanced, text)`."""
+    if hasattr(errors, "Refusal"):
+        return errors.Refusal(errors.RefusalKind(kind), text)
+    return errors.Rejected(code, enhanced, text)
+
+
+def _sender_verdict(address: str) -> Any:
     if "refuse" in address:
-        return Rejected(550, "5.7.1", "Sender refused by the fuzz door")
+        return refusal("identity_not_verified", 550, "5.7.1", "Sender refused by the fuzz door")
     if "defer" in address:
-        return Rejected(451, "4.3.0", "Sender deferred by the fuzz door")
+        return refusal("temporary_failure", 451, "4.3.0", "Sender deferred by the fuzz door")
     return None
 
 
-def _recipient_verdict(address: str) -> Rejected | None:
+def _recipient_verdict(address: str) -> Any:
     if "refuse" in address:
-        return Rejected(550, "5.1.1", "Recipient refused by the fuzz door")
+        return refusal("relay_denied", 550, "5.1.1", "Recipient refused by the fuzz door")
     if "defer" in address:
-        return Rejected(450, "4.2.1", "Recipient deferred by the fuzz door")
+        return refusal("temporary_failure", 450, "4.2.1", "Recipient deferred by the fuzz door")
     return None
 
 
-def _message_verdict(data: bytes, count: int) -> str | Rejected:
+def _message_verdict(data: bytes, count: int) -> Any:
     if b"REJECT" in data:
-        return Rejected(554, "5.7.1", "Message refused by the fuzz pipeline")
+        return refusal("content_invalid", 554, "5.7.1", "Message refused by the fuzz pipeline")
     if b"DEFER" in data:
-        return Rejected(451, "4.3.0", "Temporary failure, please try again later")
+        return refusal("storage_unavailable", 451, "4.3.0", "Temporary failure, try again")
     return f"FUZZ{count}"
 
 
-def sender_hook(session: SmtpSession, address: str) -> Rejected | None:
+def sender_hook(session: SmtpSession, address: str) -> Any:
     """For sessions whose sender check is still a policy hook (before CheckSender)."""
     return _sender_verdict(address)
 
 
-def recipient_hook(session: SmtpSession, address: str) -> Rejected | None:
+def recipient_hook(session: SmtpSession, address: str) -> Any:
     return _recipient_verdict(address)
 
 
@@ -180,9 +188,10 @@ class Driver:
             if password == "unavailable":
                 return list(session.auth_unavailable())
             if password == "throttle":
-                return list(session.auth_refused(Rejected(454, "4.7.0", "Slow down")))
+                return list(session.auth_refused(refusal("auth_throttled", 454, "4.7.0", "Slow")))
             if password == "goodbye":
-                return list(session.auth_refused(Rejected(421, "4.7.0", "Too many failures")))
+                slow = refusal("auth_throttled", 421, "4.7.0", "Too many failures")
+                return list(session.auth_refused(slow))
             return list(session.auth_result(output.username if password == "secret" else None))
         if kind == "CheckSender":
             return list(session.sender_result(_sender_verdict(output.address)))
