@@ -24,7 +24,7 @@ from postroom.config import HELP, Config, load_config
 from postroom.core.errors import PostroomError
 from postroom.platform.commands import add_commands
 
-LOG_FIELDS = ("session", "smtp", "http", "path")
+LOG_FIELDS = ("session", "smtp", "http", "path", "client", "user", "request")
 
 
 class _JsonFormatter(logging.Formatter):

@@ -336,17 +336,17 @@ class Authenticator:
         """A new session for a correct username and password; LoginRefused otherwise (the
         same message whether or not the user exists). Failures count per client address."""
         if self.throttle.blocked(client):
-            log.warning("web login refused: too many failures", extra={"path": client})
+            log.warning("web login refused: too many failures", extra={"client": client})
             raise LoginRefused(429, _THROTTLED)
         try:
             user = await asyncio.to_thread(self.service.authenticate_admin, username, password)
         except (NotFound, InvalidInput):
             self.throttle.failure(client)
-            log.warning("web login failed", extra={"path": client})
+            log.warning("web login failed", extra={"client": client})
             raise LoginRefused(401, _LOGIN_FAILED) from None
         self._admins = self._admins | {user.username}
         token, session = self.sessions.create(user.username)
-        log.info("web login", extra={"path": f"{user.username} from {client}"})
+        log.info("web login", extra={"user": user.username, "client": client})
         return token, session
 
     def logout(self, token: str) -> None:
@@ -530,6 +530,11 @@ def _return_to(request: Request) -> str:
     return "/admin/projects" if path.startswith("/admin") else "/"
 
 
+def _request_line(request: Request) -> str:
+    """`METHOD /path` for the log's `request` field (no query: it may carry tokens)."""
+    return f"{request.method} {request.url.path}"
+
+
 def _bearer(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header; None when there is no such header."""
     header = request.headers.get("authorization")
@@ -636,7 +641,7 @@ class AuthGate:
             try:
                 key = await self.auth.api_key(token)
             except KeyRefused as exc:
-                log.info("API key refused", extra={"path": f"{request.method} {request.url.path}"})
+                log.info("API key refused", extra={"request": _request_line(request)})
                 return None, _unauthorized(str(exc), "invalid_token")
             return Principal("key", key=key), None
         cookie = request.cookies.get(SESSION_COOKIE, "")
@@ -684,9 +689,7 @@ class AuthGate:
                 receive = _replay(body, receive)
         if expected and given and hmac.compare_digest(given.encode(), expected.encode()):
             return receive
-        log.warning(
-            "CSRF token missing or wrong", extra={"path": f"{request.method} {request.url.path}"}
-        )
+        log.warning("CSRF token missing or wrong", extra={"request": _request_line(request)})
         reason = "missing" if not given else "wrong or expired"
         if self._html_error is not None and not request.url.path.startswith("/api/"):
             return await self._html_error(
