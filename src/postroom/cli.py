@@ -67,13 +67,34 @@ def setup_logging(config: Config) -> None:
     root.propagate = False
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="TOML file with options (keys as below, e.g. smtp = ...)")
+# What the commands other than `serve` read of the configuration: where the data is.
+STORAGE_OPTIONS = ("data_dir", "database_url")
+
+
+def _add_config_options(
+    parser: argparse.ArgumentParser, names: Sequence[str] | None = None
+) -> None:
+    """`--config` and the options `names` (default: every option, as `serve` takes them).
+
+    For any other command they go in their own group, listed after the command's own options
+    (add them last): such a command uses only these few of the server's options."""
+    target: argparse.ArgumentParser | argparse._ArgumentGroup = parser
+    config_help = "TOML file with options (keys as below, e.g. smtp = ...)"
+    if names is not None:
+        target = parser.add_argument_group(
+            "configuration",
+            "Read as `postroom serve` reads them: these flags, POSTROOM_* environment "
+            "variables, the --config file.",
+        )
+        config_help = "TOML file with options (serve's keys, e.g. data_dir = ...)"
+    target.add_argument("--config", help=config_help)
     for f in fields(Config):
+        if names is not None and f.name not in names:
+            continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default
         if isinstance(default, bool):
-            parser.add_argument(
+            target.add_argument(
                 flag,
                 dest=f.name,
                 action=argparse.BooleanOptionalAction,
@@ -81,7 +102,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
                 help=f"{HELP[f.name]} (default: {default})",
             )
         else:
-            parser.add_argument(
+            target.add_argument(
                 flag,
                 dest=f.name,
                 default=None,
@@ -264,9 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     ingest = sub.add_parser("ingest", help="import .eml files, Maildir folders or mbox files")
-    _add_config_options(ingest)
     ingest.add_argument("paths", nargs="+", metavar="PATH")
-    ingest.add_argument("-v", "--verbose", action="store_true")
+    ingest.add_argument("-v", "--verbose", action="store_true", help="print each file imported")
+    _add_config_options(
+        ingest, (*STORAGE_OPTIONS, "writer_process", "hostname", "log_level", "log_format")
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     send = sub.add_parser("send", help="send an .eml file or a quick message to an SMTP server")
@@ -289,7 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--timeout", type=float, default=30.0)
     send.set_defaults(func=cmd_send)
 
-    add_commands(sub, _add_config_options, _config_from)
+    add_commands(
+        sub,
+        lambda parser, more: _add_config_options(parser, (*STORAGE_OPTIONS, *more)),
+        _config_from,
+    )
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda args: print(f"postroom {__version__}") or 0)

@@ -23,7 +23,8 @@ from postroom.config import Config
 from postroom.core.errors import PostroomError
 
 Json = dict[str, Any]
-AddOptions = Callable[[argparse.ArgumentParser], None]
+# Adds `--config`, the storage options and the further config options named.
+AddOptions = Callable[[argparse.ArgumentParser, tuple[str, ...]], None]
 ConfigFrom = Callable[[argparse.Namespace], Config]
 
 
@@ -88,6 +89,8 @@ def add_commands(
     config_from: ConfigFrom,
 ) -> None:
     """Add the platform commands to `postroom`'s subcommands."""
+    # Each command's config options are added last: its own options come first in its help.
+    configured: list[tuple[argparse.ArgumentParser, tuple[str, ...]]] = []
 
     def group(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
         parser = sub.add_parser(name, help=help_text)
@@ -99,9 +102,10 @@ def add_commands(
         help_text: str,
         action: str,
         project: bool = False,
+        config: tuple[str, ...] = (),
     ) -> argparse.ArgumentParser:
         parser = actions.add_parser(name, help=help_text)
-        add_options(parser)
+        configured.append((parser, config))
         parser.add_argument(
             "--json", action="store_true", help="print one JSON object instead of text"
         )
@@ -185,6 +189,7 @@ def add_commands(
     p.add_argument("key_id", metavar="KEY_ID")
 
     domains = group("domain", "sending domains: DNS records, verification, DKIM keys")
+    dns = ("hostname", "resolver")  # the records name this server; checks ask this resolver
 
     def key_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -195,10 +200,12 @@ def add_commands(
         )
         parser.add_argument("--selector", help="default: pr<YYYYMMDD>")
 
-    p = command(domains, "add", "add a domain; prints the records to publish", "domain_add", True)
+    p = command(
+        domains, "add", "add a domain; prints the records to publish", "domain_add", True, dns
+    )
     p.add_argument("domain", metavar="DOMAIN")
     key_options(p)
-    p = command(domains, "list", "list domains", "domain_list")
+    p = command(domains, "list", "list domains", "domain_list", config=dns)
     p.add_argument("--project", default=None, help="only this project's")
     for name, help_text, fn in (
         ("records", "the DNS records to publish and their last status", "domain_records"),
@@ -206,12 +213,14 @@ def add_commands(
         ("verify", "check the DNS records now", "domain_verify"),
         ("delete", "delete a domain and its keys", "domain_delete"),
     ):
-        p = command(domains, name, help_text, fn, True)
+        p = command(domains, name, help_text, fn, True, dns)
         p.add_argument("domain", metavar="DOMAIN")
-    p = command(domains, "rotate", "make a new pending DKIM key", "domain_rotate", True)
+    p = command(domains, "rotate", "make a new pending DKIM key", "domain_rotate", True, dns)
     p.add_argument("domain", metavar="DOMAIN")
     key_options(p)
-    p = command(domains, "activate", "sign with a published pending key", "domain_activate", True)
+    p = command(
+        domains, "activate", "sign with a published pending key", "domain_activate", True, dns
+    )
     p.add_argument("domain", metavar="DOMAIN")
     p.add_argument("selector", metavar="SELECTOR")
 
@@ -231,3 +240,6 @@ def add_commands(
     command(admins, "list", "list admins", "admin_list")
     p = command(admins, "delete", "delete an admin", "admin_delete")
     p.add_argument("username", metavar="USERNAME")
+
+    for parser, config in configured:
+        add_options(parser, config)

@@ -223,6 +223,8 @@ def _publish(zone: DnsZone, report: dict[str, Any]) -> None:
 def test_domains_against_dns(
     capsys: pytest.CaptureFixture[str], data_dir: Path, dns_zone: DnsZone
 ) -> None:
+    # --resolver and --hostname are options of the domain commands only.
+    Cli(capsys, "--data-dir", str(data_dir)).run("project", "create", "acme", "--mode", "live")
     cli = Cli(
         capsys,
         "--data-dir",
@@ -232,7 +234,6 @@ def test_domains_against_dns(
         "--hostname",
         "mail.postroom.test",
     )
-    cli.run("project", "create", "acme", "--mode", "live")
     added = cli.run("domain", "add", "Example.com", "--project", "acme", "--algorithm", "ed25519")
     assert added["name"] == "example.com" and added["verified"] is False
     kinds = [r["kind"] for r in added["records"]]
@@ -294,8 +295,10 @@ def test_environment_and_text_errors(
     assert "envy" in capsys.readouterr().out
     assert main(["project", "create", "envy"]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert main(["project", "list", "--resolver", "not-an-ip"]) == 2
+    assert main(["domain", "list", "--resolver", "not-an-ip"]) == 2
     assert "resolver" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # not an option of the project commands
+        main(["project", "list", "--resolver", "127.0.0.1"])
 
 
 def test_secrets_never_logged(cli: Cli, caplog: pytest.LogCaptureFixture) -> None:
