@@ -10,7 +10,11 @@ Prints the wall time and the rate (messages per second). Everything listens on 1
 only; the server is stopped at the end, also on errors and Ctrl-C.
 
     .venv/bin/python bench/submission_acceptance.py [--clients 8] [--messages 250]
-        [--size 2048] [--key rsa|ed25519|none] [--database-url postgresql://...] [--keep]
+        [--size 2048] [--key rsa|ed25519|none] [--daily-quota N] [--database-url ...] [--keep]
+
+Every accepted message counts its recipients toward the project's sending quota (in the
+message's own transaction); `--daily-quota N` also gives the project a daily quota (large
+enough for the run), so that the door checks it and reads the count again every 5 seconds.
 """
 
 from __future__ import annotations
@@ -44,13 +48,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare(data_dir: Path, database_url: str, key_kind: str) -> str:
+def prepare(data_dir: Path, database_url: str, key_kind: str, daily_quota: int | None) -> str:
     """Create the live project, its domain (with the DKIM key) and a credential; return the
     credential's password."""
     now = datetime.now(UTC)
     store = open_platform_store(database_url or str(data_dir))
     try:
-        store.create_project(Project("bench", "Bench", "live", now))
+        store.create_project(Project("bench", "Bench", "live", now, daily_quota=daily_quota))
         keys: tuple[DkimKey, ...] = ()
         if key_kind != "none":
             key = generate_rsa(2048) if key_kind == "rsa" else generate_ed25519()
@@ -115,6 +119,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=250, help="per client")
     parser.add_argument("--size", type=int, default=2048, help="body octets per message")
     parser.add_argument("--key", choices=("rsa", "ed25519", "none"), default="rsa")
+    parser.add_argument("--daily-quota", type=int, default=None, help="the project's quota")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
@@ -123,7 +128,7 @@ def main() -> int:
     process: subprocess.Popen[bytes] | None = None
     try:
         data_dir = workdir / "data"
-        password = prepare(data_dir, args.database_url, args.key)
+        password = prepare(data_dir, args.database_url, args.key, args.daily_quota)
         cert, key = workdir / "cert.pem", workdir / "key.pem"
         generate_self_signed(cert, key, "localhost")
         port = free_port()
@@ -159,7 +164,8 @@ def main() -> int:
         )
         backend = "PostgreSQL" if args.database_url else "SQLite"
         print(
-            f"submission door, {backend}, STARTTLS + AUTH PLAIN, DKIM {args.key}: "
+            f"submission door, {backend}, STARTTLS + AUTH PLAIN, DKIM {args.key}, "
+            f"daily quota {args.daily_quota or 'none'}: "
             f"{args.clients} clients x {args.messages} messages of ~{args.size} octets "
             f"on one connection each"
         )

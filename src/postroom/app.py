@@ -73,7 +73,7 @@ def bind_tcp(address: HostPort) -> socket.socket:
     return sock
 
 
-MAINTENANCE_INTERVAL = 5.0  # seconds between quota syncs and IP credential refreshes
+MAINTENANCE_INTERVAL = 5.0  # seconds between IP credential refreshes
 
 
 class Application:
@@ -229,15 +229,12 @@ class Application:
                 self.submission_port = server.port
 
     async def _maintenance(self) -> None:
-        """Write quota counters and re-read IP credentials every few seconds."""
+        """Re-read IP credentials every few seconds."""
         while True:
             await asyncio.sleep(MAINTENANCE_INTERVAL)
             await self._maintain_once()
 
     async def _maintain_once(self) -> None:
-        pipeline = self.pipeline
-        if pipeline is not None and pipeline.submission is not None:
-            await pipeline.submission.quota.sync_all()
         if self.submission_door is not None:
             try:
                 await self.submission_door.refresh_ip_credentials()
@@ -400,9 +397,6 @@ class Application:
             await self.smtp.stop()
         if self.submission_door is not None:
             await self.submission_door.close()
-        if self.pipeline is not None and self.pipeline.submission is not None:
-            with contextlib.suppress(Exception):
-                await self.pipeline.submission.quota.sync_all()
         if self._http and self._http_task:
             self._http.should_exit = True
             with contextlib.suppress(Exception):

@@ -37,31 +37,8 @@ class Metrics:
             "postroom_messages_deleted", "Messages deleted (API or retention)", registry=r
         )
 
-        # Sending quotas of the projects that submitted mail (-1: no limit).
-        self.quota_daily_used = Gauge(
-            "postroom_quota_daily_used",
-            "Recipients sent in the rolling 24 hours",
-            ["project"],
-            registry=r,
-        )
-        self.quota_daily_limit = Gauge(
-            "postroom_quota_daily_limit",
-            "Daily quota in recipients (-1: none)",
-            ["project"],
-            registry=r,
-        )
-        self.quota_rate_used = Gauge(
-            "postroom_quota_rate_used",
-            "Recipients sent in the last second",
-            ["project"],
-            registry=r,
-        )
-        self.quota_rate_limit = Gauge(
-            "postroom_quota_rate_limit",
-            "Maximum sending rate in recipients per second (-1: none)",
-            ["project"],
-            registry=r,
-        )
+        # The sending quota gauges (postroom_quota_*) are computed when read: a collector
+        # registered here by pipeline/quota.py. Read the exposition off the event loop.
         self.auth_failures = Counter(
             "postroom_smtp_auth_failures",
             "Refused SMTP authentications on the submission doors",

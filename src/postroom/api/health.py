@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -20,9 +22,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(
-        ctx(request).metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8"
-    )
+    # In a worker thread: some figures are read from the database (the quota gauges).
+    exposition = await asyncio.to_thread(ctx(request).metrics.exposition)
+    return Response(exposition, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 ROUTES = [

@@ -126,6 +126,9 @@ class NewMessage:
     warnings: tuple[str, ...] = ()
     # What to deliver (a live project's message): written with the message, in its transaction.
     deliveries: tuple[Delivery, ...] = ()
+    # Sends the message counts toward its project's sending quotas (pipeline/quota.py): the
+    # store records them in the message's own transaction. 0 for mail that was not submitted.
+    sends: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,15 @@ first (From header, verified identities, line lengths, quota), fixed up (Message
 and, for a live project, DKIM-signed; it is then stored with status "queued" together with its
 deliveries (one per recipient, pipeline/deliveries.py), which the store writes as queue entries
 in the same transaction, before the door says 250. A capture project's submitted messages are
-stored as captured, with no deliveries.
+stored as captured, with no deliveries. Either way the message's sends (pipeline/quota.py) are
+counted in that transaction too; its quota reservation is committed once it is stored,
+released otherwise.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from prometheus_client import Counter
 
@@ -79,17 +82,61 @@ class AcceptancePipeline:
         started = self._clock.monotonic()
         now = self._clock.now()
         message_id = new_id(now)
-        prepared: Prepared | None = None
-        data = incoming.data
-        status = "captured"
-        deliveries: tuple[Delivery, ...] = ()
-        if submitter is not None:
+        if submitter is None:
+            message = await self._store.add(self._draft(incoming, project, message_id, now))
+        else:
             if self.submission is None:
                 raise ConfigError("submission needs the platform store (no SubmissionSteps)")
             project = submitter.project
             prepared = await self.submission.prepare(incoming, submitter, message_id, now)
+            quota = self.submission.quota
+            try:
+                draft = self._draft(incoming, project, message_id, now, prepared)
+                message = await self._store.add(draft)
+            except BaseException:
+                quota.release(prepared.reservation)
+                raise
+            quota.commit(prepared.reservation)
+        stored_summary = message.summary
+        assert stored_summary is not None, "the store returns messages with their summary"
+        received, received_bytes = self._door_counters(incoming.session.door)
+        self._metrics.commit_seconds.observe(self._clock.monotonic() - started)
+        received.inc()
+        received_bytes.inc(len(message.raw))
+        record = MessageRecord(
+            id=message_id,
+            project=project,
+            created=now,
+            size=len(message.raw),
+            read=False,
+            envelope=message.envelope,
+            summary=stored_summary,
+            tags=message.tags,
+            username=message.username,
+            status=message.status,
+            warnings=message.warnings,
+        )
+        self._bus.publish(MessageEvent("new", project, record=record))
+        return message_id
+
+    def _draft(
+        self,
+        incoming: IncomingMessage,
+        project: str,
+        message_id: str,
+        now: datetime,
+        prepared: Prepared | None = None,
+    ) -> NewMessage:
+        """The message to store: the Received header, the submission's changes if any, the
+        summary of a small message."""
+        data = incoming.data
+        status = "captured"
+        sends = 0
+        deliveries: tuple[Delivery, ...] = ()
+        if prepared is not None:
             data = prepared.data
             status = prepared.status
+            sends = prepared.reservation.recipients
             if status == "queued":  # a live project's message: deliver to every recipient
                 deliveries = deliveries_for(incoming.envelope)
         raw = received_header(incoming.session, incoming.envelope, message_id, now) + data
@@ -104,7 +151,7 @@ class AcceptancePipeline:
         summary: Summary | None = None
         if len(raw) <= INLINE_PARSE_LIMIT:
             summary, tags = summary_and_tags(raw, incoming.envelope.recipients, tags)
-        draft = NewMessage(
+        return NewMessage(
             id=message_id,
             project=project,
             created=now,
@@ -116,35 +163,5 @@ class AcceptancePipeline:
             status=status,
             warnings=warnings,
             deliveries=deliveries,
+            sends=sends,
         )
-        if prepared is None:
-            message = await self._store.add(draft)
-        else:
-            assert self.submission is not None
-            try:
-                message = await self._store.add(draft)
-            except BaseException:
-                self.submission.quota.release(prepared.reservation)
-                raise
-            self.submission.quota.commit(prepared.reservation)
-        stored_summary = message.summary
-        assert stored_summary is not None, "the store returns messages with their summary"
-        received, received_bytes = self._door_counters(incoming.session.door)
-        self._metrics.commit_seconds.observe(self._clock.monotonic() - started)
-        received.inc()
-        received_bytes.inc(len(raw))
-        record = MessageRecord(
-            id=message_id,
-            project=project,
-            created=now,
-            size=len(raw),
-            read=False,
-            envelope=message.envelope,
-            summary=stored_summary,
-            tags=message.tags,
-            username=message.username,
-            status=message.status,
-            warnings=warnings,
-        )
-        self._bus.publish(MessageEvent("new", project, record=record))
-        return message_id

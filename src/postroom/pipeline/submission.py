@@ -34,7 +34,7 @@ from postroom.pipeline.headers import (
 )
 from postroom.pipeline.identity import unverified_identities
 from postroom.pipeline.projects import ProjectDirectory, ascii_domain
-from postroom.pipeline.quota import QuotaTracker, Reservation
+from postroom.pipeline.quota import QuotaTracker, Reservation, sends_of
 from postroom.pipeline.signing import SignerCache, sign
 
 log = logging.getLogger("postroom.pipeline")
@@ -103,8 +103,7 @@ class SubmissionSteps:
         binary = incoming.envelope.mail_params.get("BODY") == "BINARYMIME"
         data = fix_up(parsed, message_id=message_id, id_domain=from_domain, now=now, binary=binary)
         project = view.project
-        recipients = len(dict.fromkeys(incoming.envelope.recipients))
-        reservation = await self.quota.reserve(project, recipients)
+        reservation = await self.quota.reserve(project, sends_of(incoming.envelope.recipients))
         live = project.mode == "live"
         domain = view.domains.get(from_domain) if live else None
         if domain is not None:

@@ -18,7 +18,6 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from postroom.core.clock import Clock
 from postroom.core.errors import InvalidInput, NotFound
@@ -53,6 +52,7 @@ from postroom.dns.domain_checks import (
     new_verification_token,
 )
 from postroom.dns.resolver import Resolver
+from postroom.pipeline.quota import Usage, read_usage
 from postroom.platform import rules
 from postroom.platform.domains import (
     DomainReport,
@@ -104,12 +104,6 @@ class IssuedApiKey:
 
     key: ApiKey
     token: str = field(repr=False)
-
-
-class Usage(NamedTuple):
-    sent_24h: int  # accepted recipients in the last 24 hours
-    daily_quota: int | None
-    rate_limit: int | None
 
 
 class PlatformService:
@@ -190,15 +184,9 @@ class PlatformService:
         self.store.delete_project(project_id)
 
     def usage(self, project_id: str) -> Usage:
-        project = self.store.get_project(project_id)
-        since = self.clock.now() - timedelta(hours=24)
-        return Usage(
-            self.store.count_sends(project.id, since), project.daily_quota, project.rate_limit
-        )
-
-    def record_sends(self, project_id: str, recipients: int) -> None:
-        """Count `recipients` accepted now toward the project's quotas."""
-        self.store.record_sends(project_id, self.clock.now(), recipients)
+        """The project's sends in the rolling 24 h as stored now (counted with each message:
+        what the doors enforce) and its quotas."""
+        return read_usage(self.store, self.store.get_project(project_id), self.clock.now())
 
     # -- SMTP credentials ------------------------------------------------------------------
 

@@ -1,5 +1,9 @@
 """Writing one group-commit batch of new messages: rows built once, one transaction, one fsync.
 
+The transaction also adds each submitted message's sends to its project's counter of the second
+it was created (`send_counts`, read by the quotas: pipeline/quota.py), so a message is counted
+exactly when it is stored, and the counters older than SEND_COUNT_RETENTION are deleted.
+
 `BatchWriter.write_messages` completes the messages that came without their summary (parsing
 them), turns each into plain rows (`prepare`) and writes the batch in one transaction. It runs
 in the store's writer thread, or in the writer process (`postroom.storage.writer_process`).
@@ -23,6 +27,7 @@ from postroom.core.errors import StorageError
 from postroom.core.ports import Completer
 from postroom.core.types import NewMessage, Summary
 from postroom.storage import codec
+from postroom.storage.platform_store import SEND_COUNT_RETENTION, send_counts
 from postroom.storage.queue import INSERT_COLUMNS as QUEUE_COLUMNS
 from postroom.storage.queue import QueueRow, queue_entries
 from postroom.storage.queue import rows as queue_rows
@@ -51,6 +56,7 @@ class Prepared(NamedTuple):
     raw: bytes
     tags: tuple[str, ...]  # normalised
     queue: tuple[QueueRow, ...]  # the message's deliveries (NewMessage.deliveries)
+    sends: tuple[int, int] | None  # (second since the epoch, sends) of a submitted message
 
 
 # The summary and tags the writer gave a message that came without a summary.
@@ -63,6 +69,9 @@ Outcomes = list[Outcome]
 
 def prepare(message: NewMessage) -> Prepared:
     """The rows of a complete message (one with its summary)."""
+    sends = None
+    if message.sends > 0:
+        sends = (codec.to_micros(message.created) // 1_000_000, message.sends)
     return Prepared(
         message.id,
         message.project,
@@ -70,6 +79,7 @@ def prepare(message: NewMessage) -> Prepared:
         message.raw,
         tuple(codec.normalise_tags(message.tags)) if message.tags else (),
         queue_rows(message),
+        sends,
     )
 
 
@@ -138,6 +148,41 @@ class _BulkInsert:
                 copy.write_row(row)
 
 
+class _CountSends:
+    """Add sends to the per-second counters (one upsert per project and second) and delete the
+    project's counters older than SEND_COUNT_RETENTION, in the caller's transaction."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        quote = dialect.identifier_preparer.quote
+        table, project, bucket, count = (
+            quote(n) for n in (send_counts.name, "project", "bucket", "count")
+        )
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.upsert = (
+            f"INSERT INTO {table} ({project}, {bucket}, {count}) VALUES ({mark}, {mark}, {mark}) "
+            f"ON CONFLICT ({project}, {bucket}) DO UPDATE SET {count} = {table}.{count} + "
+            f"excluded.{count}"
+        )
+        self.prune = f"DELETE FROM {table} WHERE {project} = {mark} AND {bucket} < {mark}"
+        self.retention = int(SEND_COUNT_RETENTION.total_seconds())
+
+    def __call__(self, conn: Connection, batch: Sequence[Prepared]) -> None:
+        counts: dict[tuple[str, int], int] = {}
+        for p in batch:
+            if p.sends is not None:
+                key = (p.project, p.sends[0])
+                counts[key] = counts.get(key, 0) + p.sends[1]
+        if not counts:
+            return
+        conn.exec_driver_sql(self.upsert, [(pr, b, n) for (pr, b), n in sorted(counts.items())])
+        newest: dict[str, int] = {}
+        for project, second in counts:
+            newest[project] = max(second, newest.get(project, second))
+        conn.exec_driver_sql(
+            self.prune, [(pr, second - self.retention) for pr, second in sorted(newest.items())]
+        )
+
+
 class BatchWriter:
     """Insert and commit batches through `engine`, one transaction each.
 
@@ -160,6 +205,7 @@ class BatchWriter:
         self._insert_raw = _BulkInsert(dialect, message_raw, _RAW_COLUMNS)
         self._insert_tag = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
         self._insert_queue = _BulkInsert(dialect, queue_entries, QUEUE_COLUMNS)
+        self._count_sends = _CountSends(dialect)
 
     def write_messages(self, messages: Sequence[NewMessage | Prepared]) -> Outcomes:
         """Complete the messages that came without a summary, build the rows of those not
@@ -253,3 +299,4 @@ class BatchWriter:
             deliveries = [row for p in batch for row in p.queue]
             if deliveries:
                 self._insert_queue(conn, deliveries)
+            self._count_sends(conn, batch)

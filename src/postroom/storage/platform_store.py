@@ -2,9 +2,9 @@
 
 Tables (created by migration 0002): `projects` and what a project owns (`smtp_credentials`,
 `ip_credentials`, `api_keys`, `domains` with their `dkim_keys`, `verified_addresses`,
-`send_counts`) and `admin_users`. Everything a project owns goes with it (ON DELETE CASCADE);
-deleting a project deletes its messages too, and their queue entries (storage/queue.py):
-deleting a project cancels its deliveries.
+`send_counts`, written with the messages: storage/batch.py) and `admin_users`. Everything a
+project owns goes with it (ON DELETE CASCADE); deleting a project deletes its messages too, and
+their queue entries (storage/queue.py): deleting a project cancels its deliveries.
 
 Times are integer microseconds since the epoch (UTC), as in the message tables. Structured
 values (allowed senders, scopes) are JSON text. Secrets are digests or hashes only; DKIM
@@ -42,7 +42,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -81,7 +80,8 @@ T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-# Send counters older than this are deleted as new ones are written (quotas look back 24 h).
+# Send counters older than this are deleted as new ones are written (quotas look back 24 h;
+# storage/batch.py writes them with the messages).
 SEND_COUNT_RETENTION = timedelta(hours=48)
 
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
@@ -787,36 +787,6 @@ class SqlPlatformStore:
         self._writing(work)
 
     # -- quotas --------------------------------------------------------------------------
-
-    def record_sends(self, project_id: str, when: datetime, recipients: int) -> None:
-        if recipients <= 0:
-            return
-        bucket = to_us(when) // 1_000_000
-        values = {"project": project_id, "bucket": bucket, "count": recipients}
-        stmt: Any
-        if self.backend == "postgresql":
-            pg = postgresql.insert(send_counts).values(values)
-            stmt = pg.on_conflict_do_update(
-                index_elements=["project", "bucket"],
-                set_={"count": send_counts.c.count + pg.excluded.count},
-            )
-        else:
-            lite = sqlite.insert(send_counts).values(values)
-            stmt = lite.on_conflict_do_update(
-                index_elements=["project", "bucket"],
-                set_={"count": send_counts.c.count + lite.excluded.count},
-            )
-        oldest = bucket - int(SEND_COUNT_RETENTION.total_seconds())
-
-        def work(conn: Connection) -> None:
-            conn.execute(stmt)
-            conn.execute(
-                delete(send_counts).where(
-                    send_counts.c.project == project_id, send_counts.c.bucket < oldest
-                )
-            )
-
-        self._writing(work, lambda _e: InvalidInput(f"no project {project_id!r}", "project"))
 
     def count_sends(self, project_id: str, since: datetime) -> int:
         """Recipients recorded in the second of `since` and after (a partial first second

@@ -4,6 +4,7 @@ with it, and the migration creates exactly the declared tables."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from sqlalchemy import create_engine, func, insert, inspect, select, text
 from tests.integration.storage.factory import make_message
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.errors import InvalidInput, NotFound, StorageError
 from postroom.core.platform import (
     AdminUser,
     ApiKey,
@@ -27,6 +28,7 @@ from postroom.core.platform import (
     SmtpCredential,
     VerifiedAddress,
 )
+from postroom.core.types import NewMessage
 from postroom.storage import migrate, open_store, resolve_target
 from postroom.storage.engine import open_platform_store
 from postroom.storage.platform_store import SqlPlatformStore
@@ -267,23 +269,48 @@ def test_admins(pstore: SqlPlatformStore) -> None:
         pstore.admin_by_username("alice")
 
 
-def test_send_counts_roll(pstore: SqlPlatformStore) -> None:
+@pytest.mark.parametrize("writer_process", [False, True], ids=["thread", "process"])
+async def test_sends_are_counted_with_their_messages(
+    pstore: SqlPlatformStore, target: str, clock: FakeClock, writer_process: bool
+) -> None:
+    """The message store writes a message's sends in the message's own transaction, per
+    project and second; count_sends reads them back (what the quotas and usage read)."""
     pstore.create_project(project())
-    pstore.record_sends("acme", T0, 3)
-    pstore.record_sends("acme", T0 + timedelta(milliseconds=300), 2)  # same second: upsert
-    pstore.record_sends("acme", T0 + timedelta(hours=1), 5)
-    pstore.record_sends("default", T0, 7)
-    pstore.record_sends("acme", T0, 0)
-    assert pstore.count_sends("acme", T0 - timedelta(days=1)) == 10
-    assert pstore.count_sends("acme", T0) == 10  # the second of `since` counts
-    assert pstore.count_sends("acme", T0 + timedelta(seconds=1)) == 5
-    assert pstore.count_sends("acme", T0 + timedelta(hours=2)) == 0
-    assert pstore.count_sends("ghost", T0) == 0
-    with pytest.raises(InvalidInput):
-        pstore.record_sends("ghost", T0, 1)
-    # Counters older than two days go as new ones are written.
-    pstore.record_sends("acme", T0 + timedelta(days=3), 1)
-    assert pstore.count_sends("acme", T0 - timedelta(days=1)) == 1
+
+    def msg(at: datetime, sends: int, pid: str = "acme") -> NewMessage:
+        return replace(make_message(clock, created=at), project=pid, sends=sends)
+
+    store = open_store(target, clock, writer_process=writer_process)
+    try:
+        first = msg(T0, 3)
+        await store.add(first)
+        await asyncio.gather(  # one batch: the same second is one counter
+            store.add(msg(T0 + timedelta(milliseconds=300), 2)),
+            store.add(msg(T0 + timedelta(hours=1), 5)),
+            store.add(msg(T0, 7, "default")),
+            store.add(msg(T0, 0)),  # captured mail counts nothing
+        )
+        assert pstore.count_sends("acme", T0 - timedelta(days=1)) == 10
+        assert pstore.count_sends("acme", T0) == 10  # the second of `since` counts
+        assert pstore.count_sends("acme", T0 + timedelta(seconds=1)) == 5
+        assert pstore.count_sends("acme", T0 + timedelta(hours=2)) == 0
+        assert pstore.count_sends("default", T0) == 7
+        assert pstore.count_sends("ghost", T0) == 0
+
+        # A message that is not stored counts nothing, even in a batch with one that is.
+        results = await asyncio.gather(
+            store.add(replace(first, sends=100)),  # duplicate id: refused
+            store.add(msg(T0 + timedelta(hours=1), 4)),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], StorageError) and not isinstance(results[1], Exception)
+        assert pstore.count_sends("acme", T0) == 14
+
+        # Counters older than two days go as new ones are written.
+        await store.add(msg(T0 + timedelta(days=3), 1))
+        assert pstore.count_sends("acme", T0 - timedelta(days=1)) == 1
+    finally:
+        await store.close()
 
 
 async def test_deleting_a_project_takes_what_it_owns(
@@ -295,9 +322,8 @@ async def test_deleting_a_project_takes_what_it_owns(
     pstore.add_api_key(ApiKey("k" * 12, "acme", "n", ("send",), "f" * 64, T0))
     pstore.add_domain(domain())
     pstore.add_verified_address(VerifiedAddress("acme", "x@example.com", T0))
-    pstore.record_sends("acme", T0, 1)
     mine, theirs = make_message(clock), make_message(clock)
-    mine = replace(mine, project="acme")
+    mine = replace(mine, project="acme", sends=1)
     store = open_store(target, clock)
     try:
         await store.add(mine)

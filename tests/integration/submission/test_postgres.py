@@ -3,9 +3,14 @@ counters live in the shared database."""
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import smtplib
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -13,6 +18,7 @@ import pytest
 import trustme
 from sqlalchemy.engine import make_url
 
+from postroom.core.clock import FakeClock
 from tests.dnszone import DnsZone, dkimpy_verify
 from tests.services import require_postgres
 
@@ -31,7 +37,9 @@ def pg_env(tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone) -> Iterator[Env]:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     database_url = make_url(url).set(database=name).render_as_string(hide_password=False)
-    environment = start_env(tmp_path, ca, dns_zone, database_url=database_url)
+    # The server's clock starts at the real time: the CLI (another process) reads the real one.
+    clock = FakeClock(datetime.now(UTC))
+    environment = start_env(tmp_path, ca, dns_zone, clock, database_url=database_url)
     try:
         yield environment
     finally:
@@ -57,8 +65,17 @@ def test_live_message_with_queue_entries_and_quota_on_postgres(pg_env: Env) -> N
         "c@example.net",
     ]
     assert all(dkimpy_verify(pg_env.raw(r), pg_env.zone) for r in records)
-    pipeline = pg_env.server.app.pipeline
-    assert pipeline is not None and pipeline.submission is not None
-    pg_env.server.call(pipeline.submission.quota.sync_all())
+    # Counted in the database with the messages, at once (no flush).
     since = pg_env.clock.now().replace(hour=0)
     assert pg_env.platform.count_sends("acme", since) == 3
+    url = pg_env.server.app.config.database_url
+    cli = subprocess.run(
+        [sys.executable, "-m", "postroom.cli", "project", "usage", "acme", "--json"],
+        env={**os.environ, "POSTROOM_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    usage = json.loads(cli.stdout)
+    assert (usage["sent_24h"], usage["daily_quota"], usage["remaining_24h"]) == (3, 3, 0)

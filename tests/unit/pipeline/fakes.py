@@ -163,8 +163,8 @@ class FakePlatformStore:
         self.admins.pop(username, None)
 
     # quotas
-    def record_sends(self, project_id: str, when: datetime, recipients: int) -> None:
-        self._call("record_sends")
+    def store_sends(self, project_id: str, when: datetime, recipients: int) -> None:
+        """What the message store's writer does in a submitted message's transaction."""
         self.sends.append((project_id, when, recipients))
 
     def count_sends(self, project_id: str, since: datetime) -> int:

@@ -3,7 +3,9 @@ sender identities and quota usage."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ from postroom.core.secrets import verify_secret
 from postroom.pipeline.identity import IpCredentials, check_smtp_credential, sender_allowed
 from postroom.pipeline.projects import ProjectDirectory
 from postroom.platform import PlatformService
+from postroom.storage import open_store
+from tests.integration.storage.factory import make_message
 
 
 def test_projects_rules(service: PlatformService) -> None:
@@ -229,13 +233,21 @@ async def test_verified_addresses_and_sender_identity(
         service.delete_verified_address("acme", "ops@example.org")
 
 
-def test_usage_counts_a_rolling_day(service: PlatformService, clock: FakeClock) -> None:
+async def test_usage_counts_a_rolling_day(
+    service: PlatformService, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Usage reads the sends the message store recorded with each submitted message."""
     service.create_project("acme", mode="live", daily_quota=100, rate_limit=5)
-    service.record_sends("acme", 3)
-    clock.advance(3600)
-    service.record_sends("acme", 4)
+    store = open_store(tmp_path / "data", clock)
+    try:
+        await store.add(replace(make_message(clock, step=0), project="acme", sends=3))
+        clock.advance(3600)
+        await store.add(replace(make_message(clock, step=0), project="acme", sends=4))
+        await store.add(replace(make_message(clock, step=0), project="acme"))  # not submitted
+    finally:
+        await store.close()
     assert tuple(service.usage("acme")) == (7, 100, 5)
-    clock.advance(23 * 3600 + 1)  # the first batch is now older than 24 h
+    clock.advance(23 * 3600 + 1)  # the first message is now older than 24 h
     usage = service.usage("acme")
     assert (usage.sent_24h, usage.daily_quota, usage.rate_limit) == (4, 100, 5)
     clock.advance(timedelta(hours=2).total_seconds())
