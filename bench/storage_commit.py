@@ -5,6 +5,10 @@ Prints, per backend and concurrency: messages/s, transactions (batches), mean ba
     .venv/bin/python bench/storage_commit.py                       # SQLite and PostgreSQL
     .venv/bin/python bench/storage_commit.py --backend sqlite -c 1 -c 10 -c 100 -n 20000
     POSTROOM_BENCH_POSTGRES=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python ...
+    .venv/bin/python bench/storage_commit.py --sends 1   # as submitted mail: counted sends
+
+`--sends N` gives every message N sends to count toward its project's quota, written in the
+same transaction (what the submission doors do); compare with the default 0 (captured mail).
 
 PostgreSQL runs in a scratch database created next to the one in the URL and dropped after.
 """
@@ -35,7 +39,7 @@ from postroom.storage import open_store
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def make_messages(count: int, size: int) -> list[NewMessage]:
+def make_messages(count: int, size: int, sends: int = 0) -> list[NewMessage]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     body_line = b"The quick brown fox jumps over the lazy dog, 0123456789.\r\n"
     out = []
@@ -72,6 +76,7 @@ def make_messages(count: int, size: int) -> list[NewMessage]:
                 envelope=Envelope(f"sender{i}@example.com", (f"rcpt{i % 50}@example.org",)),
                 summary=summary,
                 tags=("bench",) if i % 10 == 0 else (),
+                sends=sends,
             )
         )
     return out
@@ -132,6 +137,7 @@ def main() -> int:
     parser.add_argument("-c", "--concurrency", type=int, action="append")
     parser.add_argument("-n", "--messages", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=2048, help="raw message size in bytes")
+    parser.add_argument("--sends", type=int, default=0, help="quota sends per message")
     parser.add_argument("--postgres", default=os.environ.get("POSTROOM_BENCH_POSTGRES", DEFAULT_PG))
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     parser.add_argument(
@@ -152,14 +158,14 @@ def main() -> int:
         uvloop.install()
     print(
         f"{args.messages} messages of ~{args.size} bytes, {os.cpu_count()} CPUs, "
-        f"pipeline {args.pipeline}, think {args.think_ms} ms"
+        f"pipeline {args.pipeline}, think {args.think_ms} ms, {args.sends} sends each"
     )
     for backend in backends:
         print(backend)
         for level in levels:
             # A fresh database per level, and fewer messages when there is one adder at a time.
             count = args.messages if level > 1 else max(200, args.messages // 20)
-            messages = make_messages(count, args.size)
+            messages = make_messages(count, args.size, args.sends)
             try:
                 target_cm = (
                     sqlite_target() if backend == "sqlite" else postgres_target(args.postgres)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -37,14 +38,24 @@ class Metrics:
             "postroom_messages_deleted", "Messages deleted (API or retention)", registry=r
         )
 
-        # The sending quota gauges (postroom_quota_*) are computed when read: a collector
-        # registered here by pipeline/quota.py. Read the exposition off the event loop.
+        # Figures computed when read (the sending quota gauges, postroom_quota_*, from
+        # pipeline/quota.py), by name: see `computed`. Read the exposition off the event loop.
+        self._computed: dict[str, Collector] = {}
         self.auth_failures = Counter(
             "postroom_smtp_auth_failures",
             "Refused SMTP authentications on the submission doors",
             ["door", "reason"],
             registry=r,
         )
+
+    def computed(self, name: str, collector: Collector) -> None:
+        """Export `collector`'s figures, instead of those of the collector given this `name`
+        before (a restarted component does not export its figures twice)."""
+        old = self._computed.pop(name, None)
+        if old is not None:
+            self.registry.unregister(old)
+        self.registry.register(collector)
+        self._computed[name] = collector
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

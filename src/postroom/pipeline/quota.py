@@ -118,7 +118,7 @@ class QuotaTracker:
         self._interval = sync_interval
         self._usage: dict[str, _Usage] = {}
         self._projects: dict[str, Project] = {}  # as last seen by reserve(), for the gauges
-        metrics.registry.register(QuotaCollector(self))
+        metrics.computed("quota", QuotaCollector(self))
 
     def _state(self, project_id: str) -> _Usage:
         usage = self._usage.get(project_id)

@@ -200,6 +200,19 @@ async def test_gauges_fall_when_a_project_stops_sending(
     assert gauge(metrics, "postroom_quota_daily_used", "other") is None  # never sent
 
 
+async def test_a_new_tracker_takes_over_the_gauges(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    metrics = Metrics()
+    first = QuotaTracker(store, clock, metrics)
+    await send(store, clock, first, project(), 1)
+    second = QuotaTracker(store, clock, metrics)  # e.g. the application started again
+    await send(store, clock, second, project("beta"), 1)
+    exposition = metrics.exposition().decode()
+    assert exposition.count("postroom_quota_daily_used{") == 1
+    assert 'postroom_quota_daily_used{project="beta"} 1.0' in exposition
+
+
 async def test_no_limits(store: FakePlatformStore, clock: FakeClock) -> None:
     metrics = Metrics()
     quota = QuotaTracker(store, clock, metrics)
