@@ -22,6 +22,7 @@ from postroom.core.clock import FakeClock
 from tests.dnszone import DnsZone
 
 from .conftest import Env, start_env
+from .test_http_send import body, send_key
 
 MESSAGE = b"From: App <app@example.com>\r\nTo: a@example.net\r\nSubject: q\r\n\r\nHello\r\n"
 QUOTA = 7
@@ -106,3 +107,20 @@ def test_a_refused_message_counts_nothing(live_env: Env) -> None:
     with httpx.Client(base_url=env.server.base_url, timeout=30) as http:
         assert http.get("/api/v2/projects/acme/usage").json()["sent_24h"] == 1
     assert cli_usage(env)["sent_24h"] == 1
+
+
+def test_http_send_counts_in_the_same_count(live_env: Env) -> None:
+    """POST /api/v1/send (the http_send door) and SMTP count toward one quota, read at once."""
+    env = live_env
+    env.set_project(daily_quota=3)
+    token = send_key(env, "acme")
+    payload = body(To=[{"Email": "a@example.net"}, {"Email": "b@example.net"}])
+    with httpx.Client(base_url=env.server.base_url, timeout=30) as http:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert http.post("/api/v1/send", json=payload, headers=auth).status_code == 200
+        with env.smtp() as client:
+            client.sendmail("app@example.com", ["c@example.net"], MESSAGE)
+        over = http.post("/api/v1/send", json=body(), headers=auth)
+        assert over.status_code == 429
+        assert http.get("/api/v2/projects/acme/usage").json()["sent_24h"] == 3
+    assert cli_usage(env)["remaining_24h"] == 0
