@@ -116,16 +116,22 @@ class SubmissionDoor:
         the client is throttled (the session answers 454, and 421 with a close when the same
         session tries again)."""
         host = session.peer_host
-        if self.throttle.blocked(host):
+        # Reserved before checking, so parallel attempts cannot all pass a check of the count.
+        attempt = self.throttle.attempt(host)
+        if attempt is None:
             self._metrics.auth_failures.labels(session.door, "throttled").inc()
             raise THROTTLED
         loop = asyncio.get_running_loop()
         answer_at = loop.time() + self._failure_delay
-        credential = await asyncio.to_thread(
-            check_smtp_credential, self._platform, username, password
-        )
+        try:
+            credential = await asyncio.to_thread(
+                check_smtp_credential, self._platform, username, password
+            )
+        except BaseException:
+            self.throttle.forgive(attempt)  # the store failed: nothing was judged
+            raise
         if credential is None:
-            self.throttle.failure(host)
+            # the reserved attempt stays counted as a failure
             self._metrics.auth_failures.labels(session.door, "invalid").inc()
             log.info(
                 "SMTP authentication failed",
@@ -133,6 +139,7 @@ class SubmissionDoor:
             )
             await asyncio.sleep(max(0.0, answer_at - loop.time()))
             return None
+        self.throttle.forgive(attempt)
         submitter = Submitter(
             credential.project_id, f"smtp:{credential.username}", credential.allowed_from
         )

@@ -10,7 +10,7 @@ import pytest
 
 from postroom.core.clock import FakeClock
 from postroom.core.errors import Refusal, RefusalKind
-from postroom.core.platform import IpCredential
+from postroom.core.platform import IpCredential, SmtpCredential
 from postroom.core.types import Envelope, IncomingMessage, SessionInfo
 from postroom.doors.submission import AUTH_REQUIRED, THROTTLED, SubmissionDoor
 from postroom.metrics import Metrics
@@ -146,6 +146,44 @@ async def test_throttled_until_the_window_passes(
         await door.authenticate("PLAIN", "app", "pw1", session(sid="S4"))
     clock.advance(1)
     assert await door.authenticate("PLAIN", "app", "pw1", session(sid="S5")) == "app"
+
+
+async def test_parallel_attempts_are_throttled_before_they_are_checked(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    """Issue 9: 100 parallel AUTH from one client were all checked under a limit of 5."""
+    store.add_smtp_credential(credential("app", "pw1"))
+    door, _ = door_for(store, clock, failures=5)
+    results = await asyncio.gather(
+        *(door.authenticate("PLAIN", "app", "bad", session(sid=f"S{i}")) for i in range(100)),
+        return_exceptions=True,
+    )
+    assert store.calls["smtp_credential_by_username"] == 5
+    assert results.count(None) == 5
+    refusals = [r for r in results if isinstance(r, Refusal)]
+    assert len(refusals) == 95 and all(r is THROTTLED for r in refusals)
+
+
+async def test_successful_and_unjudged_attempts_are_not_counted(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    store.add_smtp_credential(credential("app", "pw1"))
+    door, _ = door_for(store, clock, failures=2)
+    for i in range(5):
+        assert await door.authenticate("PLAIN", "app", "pw1", session(sid=f"S{i}")) == "app"
+    lookup = store.smtp_credential_by_username
+
+    def broken(username: str) -> SmtpCredential:
+        raise RuntimeError("store down")
+
+    store.smtp_credential_by_username = broken  # type: ignore[method-assign]
+    for i in range(3):
+        with pytest.raises(RuntimeError):
+            await door.authenticate("PLAIN", "app", "pw1", session(sid=f"S9{i}"))
+    store.smtp_credential_by_username = lookup  # type: ignore[method-assign]
+    assert not door.throttle.blocked("192.0.2.10")
+    assert await door.authenticate("PLAIN", "app", "bad", session(sid="S10")) is None
+    assert not door.throttle.blocked("192.0.2.10")
 
 
 async def test_ip_credentials(store: FakePlatformStore, clock: FakeClock) -> None:
