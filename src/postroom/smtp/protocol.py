@@ -26,6 +26,11 @@ Decisions worth knowing:
   Dot-unstuffing follows RFC 5321 §4.5.2 literally: a line (delimited by CRLF) that starts with
   a period and holds more characters loses that period. Bare CR/LF is judged after unstuffing,
   then rejected (550 5.6.11) or normalised to CRLF according to the policy.
+* A BDAT chunk is judged on its announced size, before its octets arrive: one that would take
+  the message past `max_message_size` gets `552 5.3.4` at once and the transaction ends. Its
+  octets still follow (BDAT has no intermediate reply), so they are read and dropped, unless
+  the chunk alone is larger than the limit: then `421` and the connection closes (`Close` with
+  `linger`) rather than waiting for, say, a terabyte. Chunks refused with 503 are handled alike.
 * The error count (`max_errors`) counts client mistakes: syntax, sequence, unknown commands,
   over-long lines, refused authentication, bad message content. Policy refusals (the door's
   sender and recipient checks, size,
@@ -169,7 +174,14 @@ class DeliverMessage:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Close the connection once the replies before it are written."""
+    """Close the connection once the replies before it are written.
+
+    `linger`: the client is probably still sending (the rest of a BDAT chunk that was refused
+    before it arrived). Closing a socket with unread input makes the kernel send a reset, which
+    can destroy the replies before the client reads them; so stop writing, read and discard
+    for a moment, then close."""
+
+    linger: bool = False
 
 
 Output: TypeAlias = (
@@ -249,7 +261,7 @@ class SmtpSession:
         "_auth_throttled",
         "_auth_user",
         "_bdat_active",
-        "_bdat_error",
+        "_bdat_discard",
         "_bdat_last",
         "_bdat_remaining",
         "_bdat_size",
@@ -328,7 +340,7 @@ class SmtpSession:
         self._bdat_remaining = 0
         self._bdat_size = 0
         self._bdat_last = False
-        self._bdat_error: tuple[int, str, str, str] | None = None
+        self._bdat_discard = False  # the chunk under way was refused: drop its octets
         # AUTH
         self._sasl_step = 0
         self._sasl_username = ""
@@ -601,13 +613,13 @@ class SmtpSession:
             )
             self._close("too_many_errors")
 
-    def _close(self, reason: str) -> None:
+    def _close(self, reason: str, *, linger: bool = False) -> None:
         self._state = _CLOSED
         self._close_reason = reason
         self._pending = bytearray()
         self._acc = bytearray()
         self._chunks = bytearray()
-        self._emit(Close())
+        self._emit(Close(linger))
 
     def _reset_transaction(self) -> None:
         self._mail_from = None
@@ -1076,31 +1088,53 @@ class SmtpSession:
             self._fail(501, "5.5.4", "Syntax: BDAT <size> [LAST]", "syntax")
             return
         size = int(parts[0])
-        error: tuple[int, str, str, str] | None = None
+        limit = self.policy.max_message_size
         if self._mail_from is None:
-            error = (503, "5.5.1", "Send MAIL FROM first", "bad_sequence")
+            self._fail(503, "5.5.1", "Send MAIL FROM first", "bad_sequence")
         elif not self._rcpts:
-            error = (503, "5.5.1", "Send RCPT TO first: no valid recipients", "bad_sequence")
-        elif not self._bdat_active:
-            self._bdat_active = True
-            self._chunks = bytearray()
-            self._overflow = False
-        self._bdat_error = error
+            self._fail(503, "5.5.1", "Send RCPT TO first: no valid recipients", "bad_sequence")
+        elif len(self._chunks) + size > limit:
+            # Judged on the announced size: no octet of a chunk that cannot fit is awaited.
+            self._too_large()
+        else:
+            if not self._bdat_active:
+                self._bdat_active = True
+                self._chunks = bytearray()
+            self._start_chunk(size, last=len(parts) == 2, discard=False)
+            return
+        # Refused before its octets arrive, which the client sends anyway (RFC 3030 §2: BDAT
+        # has no intermediate reply; later chunks already pipelined are discarded, §4).
+        if self._state == _CLOSED:
+            return
+        if size > limit:
+            # Too big to skip: reading it would hold the session for as long as the client
+            # likes. Say so and close (RFC 5321 §3.8), keeping the framing out of doubt.
+            self._record("chunk_too_large")
+            self._out.append(
+                reply(
+                    421,
+                    "4.3.4",
+                    f"{self._hostname} The rest of that {size}-octet chunk will not be read, "
+                    "closing connection",
+                )
+            )
+            self._close("chunk_too_large", linger=True)
+            return
+        self._start_chunk(size, last=False, discard=True)
+
+    def _start_chunk(self, size: int, *, last: bool, discard: bool) -> None:
+        self._bdat_discard = discard
         self._bdat_size = size
         self._bdat_remaining = size
-        self._bdat_last = len(parts) == 2
+        self._bdat_last = last
         self._state = _BDAT
         if size == 0:
             self._bdat_done()
 
     def _bdat(self, data: bytes, pos: int, n: int) -> int:
         take = min(self._bdat_remaining, n - pos)
-        if self._bdat_error is None and not self._overflow:
-            if len(self._chunks) + take > self.policy.max_message_size:
-                self._overflow = True
-                self._chunks = bytearray()
-            else:
-                self._chunks += memoryview(data)[pos : pos + take]
+        if not self._bdat_discard:
+            self._chunks += memoryview(data)[pos : pos + take]
         self._bdat_remaining -= take
         if self._bdat_remaining == 0:
             self._bdat_done()
@@ -1108,14 +1142,8 @@ class SmtpSession:
 
     def _bdat_done(self) -> None:
         self._state = _CMD
-        error = self._bdat_error
-        if error is not None:
-            self._bdat_error = None
-            self._fail(*error)
-            return
-        if self._overflow:
-            self._overflow = False
-            self._too_large()
+        if self._bdat_discard:
+            self._bdat_discard = False  # its reply went out with the BDAT command
             return
         if not self._bdat_last:
             self._out.append(reply(250, "2.0.0", f"{self._bdat_size} octets received"))

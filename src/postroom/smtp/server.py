@@ -55,6 +55,7 @@ TEMPORARY_FAILURE = Refusal(
 )
 PAUSE_THRESHOLD = 256 * 1024  # held input while busy before the edge stops reading
 SHUTDOWN_GRACE = 5.0  # seconds stop() waits for connections to close before aborting them
+LINGER = 2.0  # seconds a lingering close reads and drops input before closing (see Close)
 
 _PAUSE_BUSY = 1
 _PAUSE_WRITE = 2
@@ -284,6 +285,7 @@ class _Connection(asyncio.Protocol):
         self._finished = False
         self._end_reason = ""
         self._shutdown_pending = False
+        self._lingering = False
         # Decrypted input that arrives before start_tls() returns (TLS 1.3 clients send their
         # EHLO right behind the handshake); None when no upgrade is under way.
         self._tls_early: bytearray | None = None
@@ -315,7 +317,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         session = self._session
-        if session is None:
+        if session is None or self._lingering:
             return
         if self._tls_early is not None:
             # Reading from the clear-text transport stopped at STARTTLS, so this is data
@@ -377,7 +379,10 @@ class _Connection(asyncio.Protocol):
                     srv._spawn(self._start_tls())
                 elif isinstance(output, Close):
                     self._end_reason = session.close_reason
-                    transport.close()
+                    if output.linger:
+                        self._linger(transport)
+                    else:
+                        transport.close()
             outputs = answered
         if session.rejects != self._seen_rejects:
             self._seen_rejects = session.rejects
@@ -568,6 +573,21 @@ class _Connection(asyncio.Protocol):
         self._timer = self._loop.call_at(deadline, self._on_timer)
 
     # Ending --------------------------------------------------------------------------------
+
+    def _linger(self, transport: asyncio.Transport) -> None:
+        """Close without a reset that could destroy the last replies: stop writing (FIN after
+        them), drop whatever the client still sends, close on its EOF or after LINGER."""
+        self._lingering = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_later(LINGER, transport.close)
+        if transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        if self._paused:
+            self._paused = 0
+            transport.resume_reading()
 
     def shutdown(self) -> None:
         """Server stop: say 421 and close, after any outstanding operation finishes."""

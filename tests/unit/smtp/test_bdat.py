@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from postroom.smtp.protocol import DeliverMessage, Reply
+from postroom.smtp.protocol import Close, DeliverMessage, Reply
 
 from .support import Client, make_policy
 
@@ -90,16 +90,42 @@ def test_bad_bdat_syntax_is_501(line: str) -> None:
     assert client.session.envelope is not None
 
 
-def test_one_chunk_over_the_limit_is_consumed_then_552() -> None:
+def test_a_chunk_larger_than_the_limit_is_refused_at_once_and_closes() -> None:
     client = ready(policy_max=100)
-    assert client.feed(b"BDAT 500 LAST\r\n" + b"x" * 300) == []
-    assert client.session.data_buffered == 0
-    assert client.replies(b"y" * 200 + b"NOOP\r\n") == [
-        "552 5.3.4 Message size exceeds the maximum of 100 octets",
-        "250 2.0.0 Ok",
+    outputs = client.feed(b"BDAT 500 LAST\r\n")  # not one octet of the chunk sent
+    assert outputs == [
+        Reply(
+            b"552 5.3.4 Message size exceeds the maximum of 100 octets\r\n"
+            b"421 4.3.4 mx.test The rest of that 500-octet chunk will not be read, "
+            b"closing connection\r\n"
+        ),
+        Close(linger=True),
     ]
-    assert client.session.envelope is None
+    assert client.session.closed
+    assert client.session.close_reason == "chunk_too_large"
     assert client.session.errors == 0
+    assert client.feed(b"x" * 500 + b"NOOP\r\n") == []
+
+
+def test_a_terabyte_chunk_is_not_awaited() -> None:
+    client = ready()
+    codes = client.codes(b"BDAT 1000000000000 LAST\r\n")
+    assert codes == ["552 5.3.4", "421 4.3.4"]
+    assert client.session.closed and not client.session.in_data
+
+
+def test_a_chunk_that_overflows_the_total_is_refused_before_its_octets_then_skipped() -> None:
+    client = ready(policy_max=100)
+    assert client.codes(b"BDAT 60\r\n" + b"a" * 60) == ["250 2.0.0"]
+    assert client.codes(b"BDAT 60\r\n") == ["552 5.3.4"]
+    assert client.session.envelope is None
+    # its octets are read and dropped, whatever they hold: nothing in them runs
+    smuggled = b"RCPT TO:<c@example.org>\r\nRSET\r\n"
+    assert client.feed(smuggled + b"b" * (60 - len(smuggled))) == []
+    assert client.session.data_buffered == 0
+    assert client.codes(b"BDAT 2 LAST\r\nbbNOOP\r\n") == ["503 5.5.1", "250 2.0.0"]
+    assert not [o for o in client.outputs if isinstance(o, DeliverMessage)]
+    assert not client.session.closed
 
 
 def test_total_over_the_limit_across_chunks() -> None:
