@@ -83,6 +83,8 @@ class Config:
     max_connections_per_ip: int = 100
     command_timeout: float = 300.0
     data_timeout: float = 180.0
+    data_min_rate: int = 1024
+    smtp_session_lifetime: float = 3600.0
     max_messages: int = 0
     max_age: float = 0.0
     prune_interval: float = 60.0
@@ -128,9 +130,14 @@ HELP: dict[str, str] = {
     "max_line_length": "Longest text line in a message, in octets (0 = no limit).",
     "max_errors": "Protocol errors per session before 421 and close.",
     "max_connections": "Concurrent SMTP connections per listener.",
-    "max_connections_per_ip": "Concurrent SMTP connections per client IP.",
-    "command_timeout": "Idle time allowed waiting for an SMTP command, e.g. 5m.",
-    "data_timeout": "Idle time allowed inside a DATA or BDAT block, e.g. 3m.",
+    "max_connections_per_ip": "Concurrent SMTP connections per client (IPv4 address, IPv6 /64).",
+    "command_timeout": "Time to send one whole SMTP command, from the server's prompt, e.g. 5m.",
+    "data_timeout": "Longest silence inside a DATA or BDAT block, e.g. 3m; also the time a "
+    "block gets before data_min_rate applies.",
+    "data_min_rate": "Octets per second a DATA or BDAT block must average once it is "
+    "data_timeout old, e.g. 1KB (0 = no minimum).",
+    "smtp_session_lifetime": "An SMTP connection is closed (421) this long after it opened, "
+    "e.g. 1h (0 = no limit).",
     "max_messages": "Keep at most this many messages (0 = no limit); oldest pruned first.",
     "max_age": "Delete messages older than this, e.g. 7d (0 = keep forever).",
     "prune_interval": "How often retention runs, e.g. 60s.",
@@ -185,7 +192,7 @@ def _convert(name: str, value: Any) -> Any:
         return None if text.lower() in ("", "off", "none") else HostPort.parse(text, option)
     if isinstance(default, Path):
         return Path(str(value))
-    if name in ("max_message_size",):
+    if name in ("max_message_size", "data_min_rate"):
         return value if isinstance(value, int) else parse_size(str(value), option)
     if isinstance(default, float):
         if isinstance(value, int | float):
@@ -238,6 +245,11 @@ def load_config(
     for name in ("session_idle_timeout", "session_lifetime", "login_failure_window"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')}: expected a positive duration")
+    for name in ("command_timeout", "data_timeout"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')}: expected a positive duration")
+    if config.data_min_rate < 0 or config.smtp_session_lifetime < 0:
+        raise ConfigError("--data-min-rate, --smtp-session-lifetime: expected 0 (off) or more")
     if config.login_max_failures < 0:
         raise ConfigError("--login-max-failures: expected 0 or more")
     if config.delivery_tls not in ("opportunistic", "required", "none"):

@@ -82,8 +82,10 @@ class SessionPolicy:
     max_recipients: int = 1000
     max_message_size: int = 40 * 1024 * 1024
     max_errors: int = 10  # 0 = unlimited
-    command_timeout: float = 300.0
-    data_timeout: float = 180.0
+    command_timeout: float = 300.0  # a whole command line, from its prompt (deadlines.py)
+    data_timeout: float = 180.0  # silence within a data block; grace before the rate counts
+    data_min_rate: float = 1024.0  # octets/s averaged over a data block past its grace; 0 = off
+    session_lifetime: float = 3600.0  # whole connection; 0 = unlimited
     starttls_available: bool = False
     tls_required: bool = False
     auth_mechanisms: tuple[str, ...] = MECHANISMS
@@ -111,6 +113,8 @@ class SessionPolicy:
             raise ConfigError("max_errors must be 0 (unlimited) or more")
         if self.command_timeout <= 0 or self.data_timeout <= 0:
             raise ConfigError("SMTP timeouts must be positive")
+        if self.data_min_rate < 0 or self.session_lifetime < 0:
+            raise ConfigError("data_min_rate and session_lifetime must be 0 (off) or more")
         for mech in self.auth_mechanisms:
             if mech not in MECHANISMS:
                 raise ConfigError(f"unsupported AUTH mechanism {mech!r} (supported: PLAIN, LOGIN)")
@@ -235,6 +239,12 @@ _HELP_ALL = multiline(
         "Send HELP <command> for its syntax; see RFC 5321 for the protocol",
     ],
 )
+_TIMED_OUT = {
+    "timeout": (421, "4.4.2", "Timeout, closing connection"),
+    "too_slow": (421, "4.4.2", "Data arriving too slowly, closing connection"),
+    "session_lifetime": (421, "4.4.2", "Session time limit reached, closing connection"),
+    "evicted": (421, "4.7.0", "Too many connections; closing this least active one"),
+}
 _LOGIN_USER_PROMPT = b"334 VXNlcm5hbWU6\r\n"  # "Username:"
 _LOGIN_PASSWORD_PROMPT = b"334 UGFzc3dvcmQ6\r\n"  # "Password:"
 _EMPTY_CHALLENGE = b"334 \r\n"
@@ -546,12 +556,17 @@ class SmtpSession:
             self._out.append(reply(250, "2.0.0", f"Ok: queued as {outcome}"))
         return self._resume()
 
-    def timed_out(self) -> list[Output]:
+    def timed_out(self, reason: str = "timeout") -> list[Output]:
+        """The edge ends the session: `timeout` (a command or data block took too long),
+        `too_slow` (data below the minimum rate), `session_lifetime`, or `evicted` (the server
+        is full and this session was the least active). 421, then close; the client may still
+        be sending, so the close lingers except after a plain timeout."""
         if self._state == _CLOSED:
             return []
-        self._record("timeout")
-        self._out.append(reply(421, "4.4.2", f"{self._hostname} Timeout, closing connection"))
-        self._close("timeout")
+        code, enhanced, text = _TIMED_OUT.get(reason, _TIMED_OUT["timeout"])
+        self._record(reason)
+        self._out.append(reply(code, enhanced, f"{self._hostname} {text}"))
+        self._close(reason, linger=reason != "timeout")
         return self._flush()
 
     # Plumbing ----------------------------------------------------------------------------

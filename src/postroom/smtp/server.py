@@ -3,15 +3,22 @@
 Everything SMTP is decided by the sans-IO session; this module carries its outputs out:
 it writes replies, upgrades to TLS (`loop.start_tls`), asks the listener's door (`SmtpDoor`:
 authenticate, check the sender and the recipients, deliver) and reports the answers back,
-closes connections, enforces the connection limits (total and per client IP) and the idle
-timeouts the session asks for.
+closes connections, enforces the connection limits (total, and per client: IPv4 address or
+IPv6 /64) and the deadlines of `deadlines.py` (per command, per data block with a minimum
+rate, per session).
 
 A door's sender and recipient checks may answer at once (a value: no task, no await) or with
 an awaitable (say, a database look-up); either way the session holds the input that follows
 until the answer is in.
 
-Timers use the event loop's clock (they must wake the loop); the injected `Clock` dates and
-measures sessions for the summary.
+Deadlines are computed on the injected `Clock`; one event-loop timer per connection wakes the
+edge at the earliest of them (the delay is measured on that clock too).
+
+When a limit is reached, a new connection does not simply get 421 while slow clients hold
+every slot: the least active connection that has not paid its way for `evict_after` seconds
+(see `Deadlines.credit`: waiting for a command since longest, or furthest behind the minimum
+data rate; never one whose message is being accepted) is closed with 421 to make room. Only
+when no connection qualifies is the newcomer refused.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from typing import Any, Protocol, TypeAlias, TypeVar, cast
 from postroom.core.clock import Clock
 from postroom.core.errors import ConfigError, Refusal, RefusalKind
 from postroom.core.ids import new_id
+from postroom.core.netkey import client_key
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo, TlsInfo
+from postroom.smtp.deadlines import Deadlines
 from postroom.smtp.protocol import (
     CheckAuth,
     CheckRecipient,
@@ -55,6 +64,7 @@ TEMPORARY_FAILURE = Refusal(
 )
 PAUSE_THRESHOLD = 256 * 1024  # held input while busy before the edge stops reading
 SHUTDOWN_GRACE = 5.0  # seconds stop() waits for connections to close before aborting them
+EVICT_AFTER = 1.0  # seconds without progress before a session may be closed to make room
 LINGER = 2.0  # seconds a lingering close reads and drops input before closing (see Close)
 
 _PAUSE_BUSY = 1
@@ -121,7 +131,8 @@ class Listener:
     ssl_context: ssl.SSLContext | None = None  # for STARTTLS, or the whole session if implicit
     implicit_tls: bool = False  # RFC 8314 (port 465)
     max_connections: int = 1000
-    max_per_ip: int = 100
+    max_per_ip: int = 100  # per client: IPv4 address, or IPv6 /64
+    evict_after: float = EVICT_AFTER
 
 
 class SmtpServer:
@@ -149,7 +160,7 @@ class SmtpServer:
         self.door = door
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
-        self._per_ip: dict[str, int] = {}
+        self._per_ip: dict[str, set[_Connection]] = {}  # client key -> its connections
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
@@ -220,26 +231,45 @@ class SmtpServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _admit(self, connection: _Connection, ip: str) -> bool:
+    def _admit(self, connection: _Connection, key: str) -> bool:
+        if self._stopping:
+            return False
         listener = self.listener
-        count = self._per_ip.get(ip, 0)
-        if (
-            self._stopping
-            or len(self._connections) >= listener.max_connections
-            or count >= listener.max_per_ip
+        peers = self._per_ip.get(key)
+        if peers is not None and len(peers) >= listener.max_per_ip and not self._evict(peers):
+            return False
+        if len(self._connections) >= listener.max_connections and not self._evict(
+            self._connections
         ):
             return False
         self._connections.add(connection)
-        self._per_ip[ip] = count + 1
+        if peers is None:
+            peers = self._per_ip[key] = set()
+        peers.add(connection)
         return True
 
-    def _release(self, connection: _Connection, ip: str) -> None:
+    def _evict(self, candidates: set[_Connection]) -> bool:
+        """Close the least active of `candidates` to make room; False if none may go."""
+        horizon = self.clock.monotonic() - self.listener.evict_after
+        victim: _Connection | None = None
+        for connection in candidates:
+            credit = connection.credit()
+            if credit is not None and credit <= horizon:
+                horizon, victim = credit, connection
+        if victim is None:
+            return False
+        victim.evict()
+        return True
+
+    def _release(self, connection: _Connection, key: str) -> None:
+        if connection not in self._connections:
+            return  # released already (evicted, then closed)
         self._connections.discard(connection)
-        count = self._per_ip.get(ip, 0) - 1
-        if count > 0:
-            self._per_ip[ip] = count
-        else:
-            self._per_ip.pop(ip, None)
+        peers = self._per_ip.get(key)
+        if peers is not None:
+            peers.discard(connection)
+            if not peers:
+                del self._per_ip[key]
         if not self._connections:
             self._idle.set()
 
@@ -274,12 +304,13 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._session: SmtpSession | None = None
         self._ip = ""
+        self._key = ""  # the per-client limit's key (IPv4 address or IPv6 /64)
         self._port = 0
         self._session_id = ""
         self._started = 0.0
-        self._last = 0.0
+        self._deadlines: Deadlines | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_span = 0.0
+        self._timer_at = 0.0  # the deadline the timer wakes for (injected clock)
         self._paused = 0
         self._seen_rejects = 0
         self._finished = False
@@ -298,7 +329,8 @@ class _Connection(asyncio.Protocol):
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._ip, self._port = str(peer[0]), int(peer[1])
         srv = self._srv
-        if not srv._admit(self, self._ip):
+        self._key = client_key(self._ip)
+        if not srv._admit(self, self._key):
             self._finished = True
             self._transport.write(srv._too_many)
             self._transport.close()
@@ -310,8 +342,15 @@ class _Connection(asyncio.Protocol):
             session.tls_info = _tls_info(transport)
         self._session = session
         self._session_id = new_id(srv.clock.now())
-        self._started = srv.clock.monotonic()
-        self._last = self._loop.time()
+        now = self._started = srv.clock.monotonic()
+        policy = srv.policy
+        self._deadlines = Deadlines(
+            now,
+            command_timeout=policy.command_timeout,
+            data_timeout=policy.data_timeout,
+            data_min_rate=policy.data_min_rate,
+            session_lifetime=policy.session_lifetime,
+        )
         self._arm()
         self._apply(session.greeting())
 
@@ -324,7 +363,6 @@ class _Connection(asyncio.Protocol):
             # decrypted by the new TLS layer before start_tls() returned: keep it for later.
             self._tls_early += data
             return
-        self._last = self._loop.time()
         try:
             outputs = session.feed(data)
         except Exception:
@@ -335,8 +373,21 @@ class _Connection(asyncio.Protocol):
         if session.busy:
             if session.pending_bytes > PAUSE_THRESHOLD:
                 self._pause(_PAUSE_BUSY)
-        elif self._timer is not None and session.idle_timeout() < self._timer_span:
-            self._timer.cancel()
+            return  # deadlines resume when the outstanding operation finishes
+        deadlines = self._deadlines
+        if deadlines is None or session.closed:
+            return
+        now = self._srv.clock.monotonic()
+        in_data = session.in_data
+        if outputs or in_data != deadlines.in_data:
+            # Something completed (a command, a chunk): a new prompt or a new data block.
+            if in_data:
+                deadlines.data(now, len(data))
+            else:
+                deadlines.command(now)
+        else:
+            deadlines.received(now, len(data))
+        if self._timer is None or deadlines.next()[0] < self._timer_at:
             self._arm()
 
     def eof_received(self) -> bool | None:
@@ -528,10 +579,15 @@ class _Connection(asyncio.Protocol):
         session = self._session
         if session is None or session.closed:
             return
-        self._last = self._loop.time()
-        self._resume(_PAUSE_BUSY)
-        if self._timer is None:
+        deadlines = self._deadlines
+        if deadlines is not None and not session.busy:
+            now = self._srv.clock.monotonic()
+            if session.in_data:
+                deadlines.data(now)
+            else:
+                deadlines.command(now)
             self._arm()
+        self._resume(_PAUSE_BUSY)
         if self._shutdown_pending and not session.busy:
             self.shutdown()
 
@@ -550,27 +606,52 @@ class _Connection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def _arm(self) -> None:
-        session = self._session
-        if session is None:
+        """(Re)set the one timer for the earliest deadline."""
+        deadlines = self._deadlines
+        if deadlines is None or self._lingering:
             return
-        span = session.idle_timeout()
-        self._timer_span = span
-        self._timer = self._loop.call_at(self._last + span, self._on_timer)
+        if self._timer is not None:
+            self._timer.cancel()
+        at, _ = deadlines.next()
+        self._timer_at = at
+        delay = at - self._srv.clock.monotonic()
+        self._timer = self._loop.call_later(max(delay, 0.0), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         session = self._session
-        if session is None or session.closed or self._finished:
+        deadlines = self._deadlines
+        if session is None or deadlines is None or session.closed or self._finished:
             return
         if session.busy:
             return  # re-armed when the outstanding operation finishes
-        span = session.idle_timeout()
-        deadline = self._last + span
-        if self._loop.time() >= deadline:
-            self._apply(session.timed_out())
+        expiry = deadlines.expired(self._srv.clock.monotonic())
+        if expiry is not None:
+            self._apply(session.timed_out(expiry))
             return
-        self._timer_span = span
-        self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._arm()  # the deadline moved on meanwhile
+
+    def credit(self) -> float | None:
+        """How far this connection has paid its way (see Deadlines.credit); None when it must
+        not be evicted: its message or credentials are being checked, or it is closing."""
+        session = self._session
+        deadlines = self._deadlines
+        if session is None or deadlines is None or self._finished or self._lingering:
+            return None
+        if session.closed or (session.busy and self._tls_early is None):
+            return None
+        return deadlines.credit()
+
+    def evict(self) -> None:
+        """Give up this connection's slot now and close it with 421 (server full)."""
+        session = self._session
+        assert session is not None
+        self._srv._release(self, self._key)
+        self._end_reason = "evicted"
+        if self._tls_early is not None:
+            self.abort()  # mid-handshake there is no way to say 421
+            return
+        self._apply(session.timed_out("evicted"))
 
     # Ending --------------------------------------------------------------------------------
 
@@ -635,7 +716,7 @@ class _Connection(asyncio.Protocol):
         if session is None:
             return
         srv = self._srv
-        srv._release(self, self._ip)
+        srv._release(self, self._key)
         tls = session.tls_info
         srv._session_end(
             {

@@ -126,6 +126,7 @@ async def start_server(tls_files: tuple[Path, Path]) -> AsyncIterator[StartServe
         implicit_tls: bool = False,
         max_connections: int = 1000,
         max_per_ip: int = 100,
+        evict_after: float = 60.0,  # tests that make room say so (the default is EVICT_AFTER)
         recorder: Recorder | None = None,
         **policy: Any,
     ) -> Running:
@@ -143,6 +144,7 @@ async def start_server(tls_files: tuple[Path, Path]) -> AsyncIterator[StartServe
             implicit_tls=implicit_tls,
             max_connections=max_connections,
             max_per_ip=max_per_ip,
+            evict_after=evict_after,
         )
         server = SmtpServer(listener, recorder, clock=SystemClock())
         await server.start()
