@@ -18,8 +18,10 @@ The limits, all per connection:
   (NOOP every 4 minutes would otherwise hold it forever).
 
 `credit()` says how far a connection has paid its way, for choosing whom to close when the
-server is full: the prompt time waiting for a command; in a data block the time its octets
-would cover at the minimum rate (a fast sender's credit runs ahead of the clock).
+server is full: waiting for a command, the last time it moved towards delivering mail
+(`advanced()`: MAIL, RCPT, a message...; NOOP or RSET every second does not count); in a data
+block the time its octets would cover at the minimum rate (a fast sender runs ahead of the
+clock).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ Expiry: TypeAlias = Literal["timeout", "too_slow", "session_lifetime"]
 
 class Deadlines:
     __slots__ = (
+        "_advanced",
         "_command_timeout",
         "_data_timeout",
         "_end",
@@ -59,6 +62,7 @@ class Deadlines:
         self._since = now  # the prompt (command) or the start of the block (data)
         self._last = now  # the last octet of the block
         self._octets = 0
+        self._advanced = now  # the last step towards delivering mail
 
     @property
     def in_data(self) -> bool:
@@ -68,6 +72,10 @@ class Deadlines:
         """The server is ready for a command from `now` on."""
         self._in_data = False
         self._since = now
+
+    def advanced(self, now: float) -> None:
+        """The session moved towards delivering mail (SmtpSession.steps changed)."""
+        self._advanced = now
 
     def data(self, now: float, octets: int = 0) -> None:
         """A data block begins at `now` (`octets` of it may have come with its command)."""
@@ -106,4 +114,4 @@ class Deadlines:
             if self._rate > 0:
                 return self._since + self._octets / self._rate
             return self._last
-        return self._since
+        return self._advanced

@@ -302,6 +302,7 @@ class SmtpSession:
         "_scan",
         "_skipping",
         "_state",
+        "_steps",
         "_tls_active",
         "_waiting",
         "peer",
@@ -326,6 +327,7 @@ class SmtpSession:
         self._rejections: list[str] = []
         self._close_reason = ""
         self._state = _CMD
+        self._steps = 0
         self._waiting = _CMD  # which outcome a _WAIT state expects: _AUTH, _MAIL, _RCPT, _DATA
         self._inbuf = b""  # an incomplete command line
         self._skipping = False  # discarding the rest of an over-long line
@@ -395,6 +397,14 @@ class SmtpSession:
     def rejects(self) -> int:
         """Negative replies (4xx/5xx) sent in this session."""
         return self._rejects
+
+    @property
+    def steps(self) -> int:
+        """How often the session has moved towards delivering mail: the first EHLO/HELO (and
+        the first after STARTTLS), AUTH, STARTTLS, an accepted MAIL or RCPT, DATA, an accepted
+        BDAT chunk, a complete message. NOOP, RSET, HELP, VRFY, a repeated EHLO and refused
+        commands do not count: the edge judges from this which session is least active."""
+        return self._steps
 
     @property
     def busy(self) -> bool:
@@ -479,6 +489,7 @@ class SmtpSession:
             self._fail_raw(replies.AUTH_FAILED, "auth_failed")
         else:
             self._auth_user = username
+            self._steps += 1
             self._out.append(replies.AUTH_OK)
         return self._resume()
 
@@ -741,6 +752,8 @@ class SmtpSession:
             self._fail(501, "5.5.4", "Syntax: EHLO <your host name>", "syntax")
             return
         self._reset_transaction()
+        if not self._helo:
+            self._steps += 1
         self._helo = arg
         self._esmtp = True
         policy = self.policy
@@ -767,6 +780,8 @@ class SmtpSession:
             self._fail(501, "5.5.4", "Syntax: HELO <your host name>", "syntax")
             return
         self._reset_transaction()
+        if not self._helo:
+            self._steps += 1
         self._helo = arg
         self._esmtp = False
         self._out.append(reply(250, "", f"{self._hostname} Hello {arg}"))
@@ -833,6 +848,7 @@ class SmtpSession:
     def _accept_sender(self, address: str, params: dict[str, str]) -> None:
         self._mail_from = address
         self._mail_params = params
+        self._steps += 1
         self._out.append(reply(250, "2.1.0", f"Sender <{address}> ok"))
 
     def _params(self, text: str) -> dict[str, str] | None:
@@ -955,6 +971,7 @@ class SmtpSession:
     def _accept_recipient(self, address: str, params: dict[str, str]) -> None:
         self._rcpts.append(address)
         self._rcpt_params.append(params)
+        self._steps += 1
         self._out.append(reply(250, "2.1.5", f"Recipient <{address}> ok"))
 
     def _transaction_ready(self) -> bool:
@@ -984,6 +1001,7 @@ class SmtpSession:
         self._dots_from = 0
         self._overflow = False
         self._state = _DATA
+        self._steps += 1
         self._out.append(replies.START_DATA)
 
     def _data(self, data: bytes, pos: int) -> int:
@@ -1089,6 +1107,7 @@ class SmtpSession:
         )
         self._state = _WAIT
         self._waiting = _DATA
+        self._steps += 1
         self._emit(DeliverMessage(envelope, message, bare))
 
     def _bdat_cmd(self, arg: str) -> None:
@@ -1161,6 +1180,7 @@ class SmtpSession:
             self._bdat_discard = False  # its reply went out with the BDAT command
             return
         if not self._bdat_last:
+            self._steps += 1
             self._out.append(reply(250, "2.0.0", f"{self._bdat_size} octets received"))
             return
         message = bytes(self._chunks)
@@ -1216,6 +1236,7 @@ class SmtpSession:
             return
         self._out.append(replies.READY_FOR_TLS)
         self._state = _TLS
+        self._steps += 1
         self._emit(StartTls())
 
     # AUTH (RFC 4954, PLAIN RFC 4616, LOGIN) -------------------------------------------------

@@ -16,9 +16,9 @@ edge at the earliest of them (the delay is measured on that clock too).
 
 When a limit is reached, a new connection does not simply get 421 while slow clients hold
 every slot: the least active connection that has not paid its way for `evict_after` seconds
-(see `Deadlines.credit`: waiting for a command since longest, or furthest behind the minimum
-data rate; never one whose message is being accepted) is closed with 421 to make room. Only
-when no connection qualifies is the newcomer refused.
+(see `Deadlines.credit`: no step towards delivering mail for longest, or furthest behind the
+minimum data rate; never one whose message is being accepted) is closed with 421 to make
+room. Only when no connection qualifies is the newcomer refused.
 """
 
 from __future__ import annotations
@@ -309,6 +309,7 @@ class _Connection(asyncio.Protocol):
         self._session_id = ""
         self._started = 0.0
         self._deadlines: Deadlines | None = None
+        self._steps = 0  # SmtpSession.steps when last seen
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0  # the deadline the timer wakes for (injected clock)
         self._paused = 0
@@ -387,6 +388,9 @@ class _Connection(asyncio.Protocol):
                 deadlines.command(now)
         else:
             deadlines.received(now, len(data))
+        if session.steps != self._steps:
+            self._steps = session.steps
+            deadlines.advanced(now)
         if self._timer is None or deadlines.next()[0] < self._timer_at:
             self._arm()
 
@@ -586,6 +590,9 @@ class _Connection(asyncio.Protocol):
                 deadlines.data(now)
             else:
                 deadlines.command(now)
+            if session.steps != self._steps:
+                self._steps = session.steps
+                deadlines.advanced(now)
             self._arm()
         self._resume(_PAUSE_BUSY)
         if self._shutdown_pending and not session.busy:

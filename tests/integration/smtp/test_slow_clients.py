@@ -196,3 +196,40 @@ async def test_a_session_whose_message_is_being_stored_is_never_evicted(
     assert await client.reply() == "250 2.0.0 Ok: queued as MSG1"
     for c in (client, newcomer):
         await c.close()
+
+
+async def test_a_noop_every_few_milliseconds_does_not_count_as_activity(
+    start_server: StartServer,
+) -> None:
+    running = await start_server(max_connections=2, evict_after=0.3)
+    keepalive = await greeted(running.port, local_host="127.0.0.2")
+    assert (await keepalive.command("EHLO idle.test")).startswith("250")
+    working = await in_transaction(running.port)
+    stop = asyncio.Event()
+
+    async def noops() -> str:
+        while True:
+            reply = await keepalive.command("NOOP")
+            if not reply.startswith("250") or stop.is_set():
+                return reply
+            await asyncio.sleep(0.02)
+
+    async def recipients() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            assert (await working.command(f"RCPT TO:<r{n}@example.org>")).startswith("250 ")
+            await asyncio.sleep(0.02)
+
+    pinging = asyncio.create_task(noops())
+    adding = asyncio.create_task(recipients())
+    await asyncio.sleep(0.6)  # both sessions have sent commands all along
+    newcomer = await greeted(running.port)  # room was made: the NOOP loop went
+    assert await asyncio.wait_for(pinging, 10) == (
+        "421 4.7.0 mx.test Too many connections; closing this least active one"
+    )
+    stop.set()
+    await adding
+    assert (await working.command("DATA")).startswith("354")
+    for client in (keepalive, working, newcomer):
+        await client.close()

@@ -76,11 +76,13 @@ def test_no_lifetime(lifetime: float) -> None:
     assert deadlines.next() == (1e9 + 300.0, "timeout")
 
 
-def test_credit_is_the_prompt_while_waiting_for_a_command() -> None:
+def test_credit_is_the_last_step_towards_mail_while_waiting_for_a_command() -> None:
     deadlines = make()
     deadlines.received(50.0, 1)
     assert deadlines.credit() == 0.0
-    deadlines.command(60.0)
+    deadlines.command(60.0)  # a NOOP: a new prompt, but no step
+    assert deadlines.credit() == 0.0
+    deadlines.advanced(60.0)  # a MAIL
     assert deadlines.credit() == 60.0
     deadlines.data(70.0, 2048)
     assert deadlines.credit() == 72.0

@@ -258,3 +258,20 @@ def test_default_timeouts_follow_rfc_5321() -> None:
 def test_bad_policies_are_config_errors(overrides: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         make_policy(**overrides)
+
+
+# Steps (how the edge judges the least active session) --------------------------------------
+
+
+def test_only_steps_towards_mail_count() -> None:
+    client = Client()
+    assert client.session.steps == 0
+    client.feed(b"NOOP\r\nRSET\r\nHELP\r\nVRFY x\r\nBOGUS\r\nMAIL FROM:<a@example.com>\r\n")
+    assert client.session.steps == 0  # MAIL refused before EHLO
+    client.feed(b"EHLO c.test\r\n")
+    client.feed(b"EHLO c.test\r\nNOOP\r\n")
+    assert client.session.steps == 1  # a repeated EHLO is no step
+    client.feed(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
+    assert client.session.steps == 4
+    client.feed(b"Subject: x\r\n\r\nbody\r\n.\r\n")
+    assert client.session.steps == 5
