@@ -63,3 +63,18 @@ def test_units() -> None:
     assert parse_size("1000", "x") == 1000
     assert parse_duration("5m", "x") == 300
     assert parse_duration("90", "x") == 90
+
+
+def test_slow_client_limits() -> None:
+    config = load_config(
+        {"data_min_rate": "2KB", "smtp_session_lifetime": "30m", "command_timeout": "5m"},
+        environ={},
+    )
+    assert (config.data_min_rate, config.smtp_session_lifetime) == (2048, 1800.0)
+    off = load_config(
+        {}, environ={"POSTROOM_DATA_MIN_RATE": "0", "POSTROOM_SMTP_SESSION_LIFETIME": "0"}
+    )
+    assert (off.data_min_rate, off.smtp_session_lifetime) == (0, 0.0)
+    for cli in ({"command_timeout": "0"}, {"data_min_rate": "-1"}):
+        with pytest.raises(ConfigError):
+            load_config(cli, environ={})
