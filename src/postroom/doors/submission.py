@@ -117,8 +117,8 @@ class SubmissionDoor:
         session tries again)."""
         host = session.peer_host
         # Reserved before checking, so parallel attempts cannot all pass a check of the count.
-        attempt = self.throttle.attempt(host)
-        if attempt is None:
+        token = self.throttle.reserve(host)
+        if token is None:
             self._metrics.auth_failures.labels(session.door, "throttled").inc()
             raise THROTTLED
         loop = asyncio.get_running_loop()
@@ -128,7 +128,7 @@ class SubmissionDoor:
                 check_smtp_credential, self._platform, username, password
             )
         except BaseException:
-            self.throttle.forgive(attempt)  # the store failed: nothing was judged
+            self.throttle.succeeded(host, token)  # the store failed: nothing was judged
             raise
         if credential is None:
             # the reserved attempt stays counted as a failure
@@ -139,7 +139,7 @@ class SubmissionDoor:
             )
             await asyncio.sleep(max(0.0, answer_at - loop.time()))
             return None
-        self.throttle.forgive(attempt)
+        self.throttle.succeeded(host, token)
         submitter = Submitter(
             credential.project_id, f"smtp:{credential.username}", credential.allowed_from
         )

@@ -5,34 +5,22 @@ refused without checking the credentials until the oldest failure is `window` ol
 IPv4 addresses, or IPv6 /64 networks (one host commonly holds a whole /64). Time comes from the
 injected clock.
 
-An attempt is counted *before* the credentials are checked (`attempt()` reserves it as a
-failure; `forgive()` takes it back when the check succeeds or could not be made): checking
-takes a thread hop and a digest, and counting only afterwards let 100 parallel attempts from
-one client all be checked under a limit of 5.
+An attempt is counted *before* the credentials are checked (`reserve()` counts it as a
+failure; `succeeded()` takes it back when the credentials were right): checking takes a thread
+hop and a digest, and counting only afterwards let 100 parallel AUTH from one client all be
+checked under a limit of 5.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 from postroom.core.clock import Clock
 from postroom.core.netkey import client_key
 
-__all__ = ["MAX_TRACKED", "Attempt", "AuthThrottle", "client_key"]
+__all__ = ["MAX_TRACKED", "AuthThrottle", "client_key"]
 
 MAX_TRACKED = 100_000  # clients remembered at once; beyond, the idle ones are forgotten first
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One reserved attempt: counted as a failure unless forgiven."""
-
-    key: str
-    stamp: float
-
-
-_UNCOUNTED = Attempt("", 0.0)  # what attempt() hands out when throttling is off
 
 
 class AuthThrottle:
@@ -61,49 +49,48 @@ class AuthThrottle:
         failures = self._recent(client_key(host))
         return failures is not None and len(failures) >= self.max_failures
 
-    def attempt(self, host: str) -> Attempt | None:
-        """Reserve an attempt for the client, counted as a failure from now on; None when the
-        client is throttled (then check nothing). Call `forgive()` when the check succeeds."""
+    def failure(self, host: str) -> None:
         if self.max_failures <= 0:
-            return _UNCOUNTED
+            return
         key = client_key(host)
         failures = self._recent(key)
-        if failures is not None and len(failures) >= self.max_failures:
-            return None
-        stamp = self._append(key, failures)
-        return Attempt(key, stamp)
-
-    def forgive(self, attempt: Attempt) -> None:
-        """The reserved attempt succeeded (or was never judged): it does not count."""
-        if attempt is _UNCOUNTED:
-            return
-        failures = self._failures.get(attempt.key)
-        if failures is None:
-            return
-        try:
-            failures.remove(attempt.stamp)
-        except ValueError:
-            return  # aged out of the window meanwhile
-        if not failures:
-            del self._failures[attempt.key]
-
-    def failure(self, host: str) -> None:
-        """Count a failure that was not reserved with `attempt()`."""
-        if self.max_failures <= 0:
-            return
-        key = client_key(host)
-        self._append(key, self._recent(key))
-
-    def _append(self, key: str, failures: deque[float] | None) -> float:
         if failures is None:
             if len(self._failures) >= MAX_TRACKED:
                 self._forget_idle()
             failures = self._failures[key] = deque()
-        stamp = self._clock.monotonic()
-        failures.append(stamp)
+        failures.append(self._clock.monotonic())
         while len(failures) > self.max_failures:
             failures.popleft()
-        return stamp
+
+    def reserve(self, host: str) -> float | None:
+        """Count an attempt as failed before checking it, so that parallel attempts cannot all
+        pass `blocked` before the first failure is known. None when the client has no attempt
+        left; else a token to give to `succeeded` if the credentials were right."""
+        if self.max_failures <= 0:
+            return 0.0
+        if self.blocked(host):
+            return None
+        key = client_key(host)
+        failures = self._recent(key)
+        if failures is None:
+            if len(self._failures) >= MAX_TRACKED:
+                self._forget_idle()
+            failures = self._failures[key] = deque()
+        token = self._clock.monotonic()
+        failures.append(token)
+        return token
+
+    def succeeded(self, host: str, token: float) -> None:
+        """The attempt reserved with `token` was right after all: it is not a failure."""
+        failures = self._failures.get(client_key(host))
+        if failures is None:
+            return
+        try:
+            failures.remove(token)
+        except ValueError:
+            return
+        if not failures:
+            del self._failures[client_key(host)]
 
     def _forget_idle(self) -> None:
         for key in list(self._failures):

@@ -41,32 +41,30 @@ def test_zero_disables() -> None:
 
 def test_attempts_are_counted_before_they_are_judged() -> None:
     throttle = AuthThrottle(3, 60, FakeClock())
-    attempts = [throttle.attempt("192.0.2.1") for _ in range(5)]
-    assert [a is not None for a in attempts] == [True, True, True, False, False]
+    tokens = [throttle.reserve("192.0.2.1") for _ in range(5)]
+    assert [t is not None for t in tokens] == [True, True, True, False, False]
     assert throttle.blocked("192.0.2.1")
 
 
-def test_a_forgiven_attempt_does_not_count() -> None:
+def test_a_successful_attempt_does_not_count() -> None:
     clock = FakeClock()
     throttle = AuthThrottle(2, 60, clock)
-    first = throttle.attempt("192.0.2.1")
+    first = throttle.reserve("192.0.2.1")
     assert first is not None
     clock.advance(1)
-    second = throttle.attempt("192.0.2.1")
+    second = throttle.reserve("192.0.2.1")
     assert second is not None
-    assert throttle.attempt("192.0.2.1") is None
-    throttle.forgive(second)
+    assert throttle.reserve("192.0.2.1") is None
+    throttle.succeeded("192.0.2.1", second)
     assert not throttle.blocked("192.0.2.1")
-    assert throttle.attempt("2001:db8::1") is not None
-    clock.advance(60)  # the first attempt aged out; forgiving it later changes nothing
-    throttle.forgive(first)
-    assert throttle.attempt("192.0.2.1") is not None
+    assert throttle.reserve("2001:db8::1") is not None
+    clock.advance(60)  # the first attempt aged out; taking it back later changes nothing
+    throttle.succeeded("192.0.2.1", first)
+    assert throttle.reserve("192.0.2.1") is not None
 
 
-def test_zero_disables_attempts_too() -> None:
+def test_zero_disables_reservations_too() -> None:
     throttle = AuthThrottle(0, 60, FakeClock())
-    attempts = [throttle.attempt("192.0.2.1") for _ in range(100)]
-    assert all(a is not None for a in attempts)
-    for attempt in attempts:
-        assert attempt is not None
-        throttle.forgive(attempt)
+    tokens = [throttle.reserve("192.0.2.1") for _ in range(100)]
+    assert all(t is not None for t in tokens)
+    assert not throttle.blocked("192.0.2.1")
