@@ -24,6 +24,7 @@ room. Only when no connection qualifies is the newcomer refused.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -65,6 +66,7 @@ TEMPORARY_FAILURE = Refusal(
 PAUSE_THRESHOLD = 256 * 1024  # held input while busy before the edge stops reading
 SHUTDOWN_GRACE = 5.0  # seconds stop() waits for connections to close before aborting them
 EVICT_AFTER = 1.0  # seconds without progress before a session may be closed to make room
+EVICT_BATCH = 64  # victims remembered from one scan of every connection
 LINGER = 2.0  # seconds a lingering close reads and drops input before closing (see Close)
 
 _PAUSE_BUSY = 1
@@ -161,6 +163,10 @@ class SmtpServer:
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
         self._per_ip: dict[str, set[_Connection]] = {}  # client key -> its connections
+        # When full: the stalest connections of the last scan (stalest last), and the time
+        # before which a scan cannot find any (credits only move forward; see _evict_any).
+        self._victims: list[_Connection] = []
+        self._no_victim_until = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
@@ -238,9 +244,7 @@ class SmtpServer:
         peers = self._per_ip.get(key)
         if peers is not None and len(peers) >= listener.max_per_ip and not self._evict(peers):
             return False
-        if len(self._connections) >= listener.max_connections and not self._evict(
-            self._connections
-        ):
+        if len(self._connections) >= listener.max_connections and not self._evict_any():
             return False
         self._connections.add(connection)
         if peers is None:
@@ -249,7 +253,8 @@ class SmtpServer:
         return True
 
     def _evict(self, candidates: set[_Connection]) -> bool:
-        """Close the least active of `candidates` to make room; False if none may go."""
+        """Close the least active of one client's connections to make room; False if none of
+        them may go. (At most max_per_ip of them: a plain scan.)"""
         horizon = self.clock.monotonic() - self.listener.evict_after
         victim: _Connection | None = None
         for connection in candidates:
@@ -259,6 +264,39 @@ class SmtpServer:
         if victim is None:
             return False
         victim.evict()
+        return True
+
+    def _evict_any(self) -> bool:
+        """The same over every connection, without scanning them all for each newcomer: one
+        scan keeps the EVICT_BATCH stalest, and when it finds none it says until when none can
+        be found (a credit only moves forward, and a new connection's credit is the time it
+        came). Approximate in one case: a connection whose credentials were being checked
+        during that scan may become a candidate up to `evict_after` later than it could."""
+        now = self.clock.monotonic()
+        horizon = now - self.listener.evict_after
+        victims = self._victims
+        while victims:
+            connection = victims.pop()
+            credit = connection.credit()
+            if connection in self._connections and credit is not None and credit <= horizon:
+                connection.evict()
+                return True
+        if now < self._no_victim_until:
+            return False
+        scored = []
+        oldest = now
+        for connection in self._connections:
+            credit = connection.credit()
+            if credit is not None:
+                oldest = min(oldest, credit)
+                if credit <= horizon:
+                    scored.append((credit, id(connection), connection))
+        if not scored:
+            self._no_victim_until = oldest + self.listener.evict_after
+            return False
+        stalest = heapq.nsmallest(EVICT_BATCH, scored)
+        victims.extend(connection for _, _, connection in reversed(stalest[1:]))
+        stalest[0][2].evict()
         return True
 
     def _release(self, connection: _Connection, key: str) -> None:

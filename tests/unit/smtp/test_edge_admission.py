@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from postroom.core.clock import SystemClock
+from postroom.core.clock import FakeClock, SystemClock
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo
 from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer, _Connection
@@ -104,6 +104,53 @@ async def test_the_per_client_limit_counts_an_ipv6_64_as_one_client() -> None:
         # a slot freed in the /64 is usable by any address in it
         opened[0][0].connection_lost(None)
         assert connect("2001:db8:1:2::77") == b"220 "
+    finally:
+        for connection, _ in opened:
+            connection.connection_lost(None)
+    assert server.connections == 0
+
+
+async def test_a_full_server_makes_room_only_from_connections_idle_long_enough() -> None:
+    loop = asyncio.get_running_loop()
+    clock = FakeClock()
+    listener = Listener(
+        "capture",
+        "127.0.0.1",
+        0,
+        SessionPolicy(hostname="mx.test"),
+        max_connections=3,
+        evict_after=1.0,
+    )
+    server = SmtpServer(listener, Door(), clock=clock)
+    server._loop = loop
+    opened: list[tuple[_Connection, FakeTransport]] = []
+
+    def connect(peer: str) -> FakeTransport:
+        connection = _Connection(server, loop)
+        transport = FakeTransport((peer, 40000))
+        connection.connection_made(transport)
+        opened.append((connection, transport))
+        return transport
+
+    try:
+        a, b, c = connect("192.0.2.1"), connect("192.0.2.2"), connect("192.0.2.3")
+        clock.advance(0.5)
+        assert connect("192.0.2.4").written.startswith(b"421 4.7.0")  # nobody idle for 1 s
+        clock.advance(0.5)
+        d = connect("192.0.2.5")
+        assert d.written.startswith(b"220 ")
+        evicted = [t for t in (a, b, c) if b"421 4.7.0" in t.written]
+        assert len(evicted) == 1 and evicted[0].closed is False  # lingering: FIN, then close
+        remaining = [t for t in (a, b, c) if t is not evicted[0]]
+        # one of the two left takes a step towards mail: the other is the one to go next
+        clock.advance(0.5)
+        stepping = next(conn for conn, t in opened if t is remaining[0])
+        stepping.data_received(b"EHLO c.test\r\n")
+        clock.advance(0.5)
+        assert connect("192.0.2.6").written.startswith(b"220 ")
+        assert b"421 4.7.0" not in remaining[0].written
+        assert b"421 4.7.0" in remaining[1].written
+        assert server.connections == 3
     finally:
         for connection, _ in opened:
             connection.connection_lost(None)
