@@ -203,6 +203,7 @@ class Application:
             AuthThrottle(cfg.submission_auth_max_failures, cfg.submission_auth_window, self.clock),
             self.metrics,
             SessionLog(self.metrics),
+            directory=self.pipeline.submission.directory if self.pipeline.submission else None,
         )
         self.submission_door = door
         await door.refresh_ip_credentials()

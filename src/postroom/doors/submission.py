@@ -3,12 +3,19 @@
 `SubmissionDoor` is the `SmtpDoor` (smtp/server.py) of the listeners on 587 (STARTTLS) and
 465 (implicit TLS): AUTH PLAIN/LOGIN against SMTP credentials (with throttling of repeated
 failures per client), IP credentials for clients that submit without AUTH, and the binding of
-each session to its credential's project. The checks of the message itself run in the
-pipeline (pipeline/submission.py).
+each session to its credential's project. At every MAIL the session's credential (or IP
+credential) and its project are read again from the store on a worker thread, so a
+credential deleted or changed (by the API or the CLI, in this process or another on the same
+database) takes effect on the next transaction of a session already open. The checks of
+the message itself run in the pipeline (pipeline/submission.py).
 
 Replies (code, enhanced code, text):
 
     530 5.7.0 Authentication required                     MAIL without AUTH or IP credential
+                                                          (or the IP credential was removed)
+    535 5.7.8 ... no longer valid ...                     MAIL after the session's credential
+                                                          was deleted or replaced
+    451 4.3.0 The project of these credentials ...        MAIL after the project was deleted
     535 5.7.8 Authentication credentials invalid          wrong user name or password
     454 4.7.0 Too many failed authentication attempts...  AUTH while the client is throttled
     421 4.7.0 ... closing connection                      AUTH again in that session
@@ -18,17 +25,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from postroom.core.clock import Clock
-from postroom.core.errors import Refusal, RefusalKind
-from postroom.core.platform import IpCredential, PlatformStore, SmtpCredential
+from postroom.core.errors import NotFound, Refusal, RefusalKind
+from postroom.core.platform import IpCredential, PlatformStore, Project, SmtpCredential
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor, SessionLog
 from postroom.metrics import Metrics
 from postroom.pipeline.identity import IpCredentials, check_smtp_credential
+from postroom.pipeline.projects import NO_PROJECT, ProjectDirectory
 from postroom.pipeline.submission import Submitter
 from postroom.pipeline.throttle import AuthThrottle
 
@@ -38,6 +46,10 @@ AUTH_REQUIRED = Refusal(RefusalKind.AUTH_REQUIRED, "Authentication required")
 THROTTLED = Refusal(
     RefusalKind.AUTH_THROTTLED,
     "Too many failed authentication attempts from your address; try again later",
+)
+REVOKED = Refusal(
+    RefusalKind.AUTH_INVALID,
+    "The credentials of this session are no longer valid; authenticate again",
 )
 TOUCH_INTERVAL = 60.0  # seconds between last_used updates of one credential
 # A failed AUTH is answered this long after the attempt began, whatever made it fail (unknown
@@ -49,6 +61,8 @@ FAILURE_DELAY = 0.1
 @dataclass(slots=True)
 class _Binding:
     username: str
+    credential_id: str
+    secret_digest: str
     submitter: Submitter
     blocked_attempts: int = 0
 
@@ -69,6 +83,7 @@ class SubmissionDoor:
         metrics: Metrics,
         session_log: SessionLog | None = None,
         failure_delay: float = FAILURE_DELAY,
+        directory: ProjectDirectory | None = None,
     ) -> None:
         self._session_log = session_log or SessionLog(metrics)
         self._platform = platform
@@ -81,6 +96,7 @@ class SubmissionDoor:
         self._failure_delay = failure_delay
         self._touched: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._directory = directory
 
     # IP credentials ---------------------------------------------------------------------------
 
@@ -97,12 +113,78 @@ class SubmissionDoor:
 
     def check_sender(
         self, session: SessionInfo, address: str, params: Mapping[str, str]
-    ) -> Refusal | None:
+    ) -> Refusal | Awaitable[Refusal | None] | None:
         """At MAIL FROM: an authenticated session, or a client covered by an IP credential.
-        Answered at once, from memory."""
-        if session.auth_user is not None or self.ip_credential(session.peer_host) is not None:
-            return None
-        return AUTH_REQUIRED
+        A session with neither is refused at once, from memory; otherwise its credential and
+        project are read again from the store (on a worker thread) before the answer."""
+        if session.auth_user is not None:
+            binding = self._sessions.get(session.session_id)
+            if binding is None or binding.username != session.auth_user:
+                return AUTH_REQUIRED
+            return self._recheck_binding(binding)
+        if self.ip_credential(session.peer_host) is None:
+            return AUTH_REQUIRED
+        return self._recheck_ip(session.peer_host)
+
+    async def _recheck_binding(self, binding: _Binding) -> Refusal | None:
+        credential, project = await asyncio.to_thread(self._read_credential, binding.username)
+        if (
+            credential is None
+            or credential.id != binding.credential_id
+            or credential.secret_digest != binding.secret_digest
+        ):
+            # Deleted (with its project, perhaps), or replaced by another of the same name.
+            project_id = binding.submitter.project
+            if credential is None and not await asyncio.to_thread(self._exists, project_id):
+                return NO_PROJECT
+            return REVOKED
+        if project is None:
+            return NO_PROJECT
+        self._observe(project)
+        if credential.allowed_from != binding.submitter.allowed_from:
+            binding.submitter = Submitter(
+                credential.project_id, f"smtp:{credential.username}", credential.allowed_from
+            )
+        return None
+
+    def _read_credential(self, username: str) -> tuple[SmtpCredential | None, Project | None]:
+        """Blocking: the credential named `username` and its project, as stored now."""
+        try:
+            credential = self._platform.smtp_credential_by_username(username)
+        except NotFound:
+            return None, None
+        try:
+            return credential, self._platform.get_project(credential.project_id)
+        except NotFound:
+            return credential, None
+
+    def _exists(self, project_id: str) -> bool:
+        try:
+            self._platform.get_project(project_id)
+        except NotFound:
+            return False
+        return True
+
+    async def _recheck_ip(self, host: str) -> Refusal | None:
+        def read() -> tuple[list[IpCredential], list[Project]]:
+            credentials = self._platform.list_ip_credentials()
+            ip = IpCredentials(credentials).match(host)
+            projects = [] if ip is None else [self._platform.get_project(ip.project_id)]
+            return credentials, projects
+
+        try:
+            credentials, projects = await asyncio.to_thread(read)
+        except NotFound:
+            return NO_PROJECT
+        self._ip_credentials = IpCredentials(credentials)
+        if not projects:
+            return AUTH_REQUIRED
+        self._observe(projects[0])
+        return None
+
+    def _observe(self, project: Project) -> None:
+        if self._directory is not None:
+            self._directory.observe(project)
 
     def check_recipient(
         self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]
@@ -143,7 +225,9 @@ class SubmissionDoor:
         submitter = Submitter(
             credential.project_id, f"smtp:{credential.username}", credential.allowed_from
         )
-        self._sessions[session.session_id] = _Binding(credential.username, submitter)
+        self._sessions[session.session_id] = _Binding(
+            credential.username, credential.id, credential.secret_digest, submitter
+        )
         self._touch(credential)
         return credential.username
 

@@ -73,6 +73,14 @@ class ProjectDirectory:
         else:
             self._views.pop(project_id, None)
 
+    def observe(self, project: Project) -> None:
+        """A fresh read of `project` (the submission door re-reads it at every MAIL): when the
+        cached snapshot holds another version of it, forget the snapshot, so that the message
+        of this transaction sees the change (mode, quotas) at once."""
+        view = self._views.get(project.id)
+        if view is not None and view.project != project:
+            self._views.pop(project.id, None)
+
     async def get(self, project_id: str) -> ProjectView:
         """The project's snapshot, read again when older than the TTL.
 
