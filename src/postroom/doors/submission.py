@@ -138,8 +138,7 @@ class SubmissionDoor:
             if credential is None and not await asyncio.to_thread(self._exists, project_id):
                 return NO_PROJECT
             return REVOKED
-        if project is None:
-            return NO_PROJECT
+        assert project is not None  # read with the credential
         self._observe(project)
         if credential.allowed_from != binding.submitter.allowed_from:
             binding.submitter = Submitter(
@@ -148,15 +147,12 @@ class SubmissionDoor:
         return None
 
     def _read_credential(self, username: str) -> tuple[SmtpCredential | None, Project | None]:
-        """Blocking: the credential named `username` and its project, as stored now."""
+        """Blocking: the credential named `username` and its project, as stored now (one
+        transaction); (None, None) when either is gone."""
         try:
-            credential = self._platform.smtp_credential_by_username(username)
+            return self._platform.smtp_credential_with_project(username)
         except NotFound:
             return None, None
-        try:
-            return credential, self._platform.get_project(credential.project_id)
-        except NotFound:
-            return credential, None
 
     def _exists(self, project_id: str) -> bool:
         try:

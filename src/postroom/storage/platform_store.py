@@ -482,6 +482,23 @@ class SqlPlatformStore:
 
         return self._reading(work)
 
+    def smtp_credential_with_project(self, username: str) -> tuple[SmtpCredential, Project]:
+        def work(conn: Connection) -> tuple[SmtpCredential, Project]:
+            credential_row = conn.execute(
+                select(smtp_credentials).where(smtp_credentials.c.username == username)
+            ).first()
+            if credential_row is None:
+                raise NotFound("no such SMTP credential")
+            credential = _smtp_credential(credential_row)
+            project_row = conn.execute(
+                select(projects).where(projects.c.id == credential.project_id)
+            ).first()
+            if project_row is None:
+                raise NotFound(f"no project {credential.project_id!r}")
+            return credential, _project(project_row)
+
+        return self._reading(work)
+
     def list_smtp_credentials(self, project_id: str) -> list[SmtpCredential]:
         return self._reading(
             lambda conn: [

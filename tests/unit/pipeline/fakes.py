@@ -77,6 +77,10 @@ class FakePlatformStore:
         except KeyError:
             raise NotFound(username) from None
 
+    def smtp_credential_with_project(self, username: str) -> tuple[SmtpCredential, Project]:
+        credential = self.smtp_credential_by_username(username)
+        return credential, self.get_project(credential.project_id)
+
     def list_smtp_credentials(self, project_id: str) -> list[SmtpCredential]:
         return [c for c in self.smtp.values() if c.project_id == project_id]
 
