@@ -12,11 +12,20 @@ from postroom.core.clock import FakeClock
 from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.platform import IpCredential, SmtpCredential
 from postroom.core.types import Envelope, IncomingMessage, SessionInfo
-from postroom.doors.submission import AUTH_REQUIRED, THROTTLED, SubmissionDoor
+from postroom.doors.submission import AUTH_REQUIRED, REVOKED, THROTTLED, SubmissionDoor
+from postroom.pipeline.projects import NO_PROJECT
 from postroom.metrics import Metrics
 from postroom.pipeline.submission import Submitter
 from postroom.pipeline.throttle import AuthThrottle
 from tests.unit.pipeline.fakes import CREATED, FakePlatformStore, credential, project
+
+
+async def mail(door: SubmissionDoor, info: SessionInfo) -> Refusal | None:
+    """The door's answer to MAIL FROM, awaited when it re-checks in the store."""
+    answer = door.check_sender(info, "a@example.com", {})
+    if answer is None or isinstance(answer, Refusal):
+        return answer
+    return await answer
 
 
 def session(auth_user: str | None = None, peer: str = "192.0.2.10", sid: str = "S1") -> SessionInfo:
@@ -194,9 +203,10 @@ async def test_ip_credentials(store: FakePlatformStore, clock: FakeClock) -> Non
     store.add_ip_credential(IpCredential("bad", "acme", "not a network", CREATED))
     door, pipeline = door_for(store, clock)
     await door.refresh_ip_credentials()
-    assert door.check_sender(session(None, "10.9.9.9"), "a@example.com", {}) is None
+    assert await mail(door, session(None, "10.9.9.9")) is None
     assert door.check_sender(session(None, "192.0.2.1"), "a@example.com", {}) is AUTH_REQUIRED
-    assert door.check_sender(session("someone", "192.0.2.1"), "a@example.com", {}) is None
+    # a user name the door never bound (no AUTH through it): refused at once
+    assert door.check_sender(session("someone", "192.0.2.1"), "a@", {}) is AUTH_REQUIRED
     assert door.ip_credential("10.1.2.3").id == "ip2"  # type: ignore[union-attr]
     assert door.ip_credential("10.1.3.3").id == "ip1"  # type: ignore[union-attr]
     assert door.ip_credential("::ffff:10.1.2.3").id == "ip2"  # type: ignore[union-attr]
@@ -229,3 +239,23 @@ async def test_a_binding_from_before_starttls_does_not_survive(
     await door.authenticate("PLAIN", "app", "pw1", session())
     assert door.submitter(session("other")) is None  # the session's user changed
     assert door.submitter(session(None)) is None
+
+
+async def test_mail_rechecks_the_credential_and_its_project(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    store.add_smtp_credential(credential("app", "pw1"))
+    door, _ = door_for(store, clock)
+    assert await door.authenticate("PLAIN", "app", "pw1", session()) == "app"
+    assert await mail(door, session("app")) is None
+    restricted = replace(credential("app", "pw1"), allowed_from=("example.com",))
+    store.add_smtp_credential(restricted)
+    assert await mail(door, session("app")) is None
+    assert door.submitter(session("app")) == Submitter("acme", "smtp:app", ("example.com",))
+    store.add_smtp_credential(replace(restricted, id="cred-new"))  # same name, new credential
+    assert await mail(door, session("app")) is REVOKED
+    store.smtp.clear()
+    assert await mail(door, session("app")) is REVOKED
+    store.add_smtp_credential(restricted)
+    store.delete_project("acme")
+    assert await mail(door, session("app")) is NO_PROJECT
