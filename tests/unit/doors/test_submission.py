@@ -13,8 +13,8 @@ from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.platform import IpCredential, SmtpCredential
 from postroom.core.types import Envelope, IncomingMessage, SessionInfo
 from postroom.doors.submission import AUTH_REQUIRED, REVOKED, THROTTLED, SubmissionDoor
-from postroom.pipeline.projects import NO_PROJECT
 from postroom.metrics import Metrics
+from postroom.pipeline.projects import NO_PROJECT
 from postroom.pipeline.submission import Submitter
 from postroom.pipeline.throttle import AuthThrottle
 from tests.unit.pipeline.fakes import CREATED, FakePlatformStore, credential, project
