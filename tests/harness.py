@@ -20,6 +20,7 @@ def make_config(data_dir: Path, **overrides: Any) -> Config:
         smtp=HostPort("127.0.0.1", 0),
         http=HostPort("127.0.0.1", 0),
         hostname="postroom.test",
+        delivery=False,  # tests that deliver turn it on, with the test DNS zone as resolver
     )
     return replace(base, **overrides)
 

@@ -27,6 +27,9 @@ from postroom.core.errors import ConfigError
 from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
 from postroom.core.types import DoorName
+from postroom.delivery.schedule import RetrySchedule
+from postroom.delivery.shaping import Shaper, load_rules
+from postroom.delivery.worker import DeliverySettings, DeliveryWorker, Relay, parse_routes
 from postroom.doors.capture import CaptureDoor
 from postroom.doors.common import SessionLog
 from postroom.doors.http_send import HttpSendDoor
@@ -41,12 +44,14 @@ from postroom.pipeline.quota import QuotaTracker
 from postroom.pipeline.signing import SignerCache
 from postroom.pipeline.submission import SubmissionSteps
 from postroom.pipeline.throttle import AuthThrottle
+from postroom.platform.factory import LazyResolver
 from postroom.platform.service import PlatformService
 from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer
 from postroom.smtp.tls import ReloadableContext, generate_self_signed
 from postroom.storage.engine import open_platform_store, open_store
 from postroom.storage.private import private_dir, warn_if_loose
+from postroom.storage.store import SqlMessageStore
 
 log = logging.getLogger("postroom")
 
@@ -74,6 +79,7 @@ def bind_tcp(address: HostPort) -> socket.socket:
 
 
 MAINTENANCE_INTERVAL = 5.0  # seconds between IP credential refreshes
+DELIVERY_INTERVAL = 1.0  # seconds between looks for due queue entries
 
 
 class Application:
@@ -101,6 +107,8 @@ class Application:
         self._http_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._feed_task: asyncio.Task[None] | None = None
+        self.delivery: DeliveryWorker | None = None
+        self._delivery_task: asyncio.Task[None] | None = None
         self.http_port = 0
         self.smtp_port = 0
         self.submission_port = 0
@@ -334,6 +342,9 @@ class Application:
         self._feed_task = asyncio.create_task(feed.run())
         if cfg.domain_check_interval > 0:
             self._domain_task = asyncio.create_task(self._domain_checks(service))
+        if cfg.delivery and isinstance(store, SqlMessageStore):
+            self.delivery = _delivery_worker(cfg, store, self.clock)
+            self._delivery_task = asyncio.create_task(self._delivery_loop(self.delivery))
         log.info(
             "postroom ready",
             extra={
@@ -366,6 +377,15 @@ class Application:
         await asyncio.sleep(interval)
         await run_domain_checks(service, interval, self.clock)
 
+    async def _delivery_loop(self, worker: DeliveryWorker) -> None:
+        """Deliver what is due, then look again every DELIVERY_INTERVAL seconds."""
+        while True:
+            try:
+                await worker.drain()
+            except Exception:
+                log.exception("a delivery pass failed")
+            await asyncio.sleep(DELIVERY_INTERVAL)
+
     async def _prune_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.prune_interval)
@@ -388,6 +408,10 @@ class Application:
         return ids
 
     async def stop(self) -> None:
+        if self._delivery_task:
+            self._delivery_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._delivery_task
         if self._feed_task:
             self._feed_task.cancel()
         if self._prune_task:
@@ -420,6 +444,29 @@ class Application:
             await stop.wait()
         finally:
             await self.stop()
+
+
+def _delivery_worker(cfg: Config, store: SqlMessageStore, clock: Clock) -> DeliveryWorker:
+    """The outbound MTA's worker: the queue in the message store's database, DNS through the
+    configured resolver, routes and limits from the configuration."""
+    settings = DeliverySettings(
+        helo_name=cfg.hostname,
+        tls=cfg.delivery_tls,  # type: ignore[arg-type]  # checked by load_config
+        smarthost=Relay.parse(cfg.relay) if cfg.relay else None,
+        routes=parse_routes(cfg.routes),
+        allow_private=cfg.delivery_allow_private,
+        mx_port=cfg.delivery_mx_port,
+        concurrency=cfg.delivery_concurrency,
+    )
+    return DeliveryWorker(
+        store.queue,
+        store,
+        LazyResolver(cfg.resolver or None),
+        clock,
+        settings,
+        schedule=RetrySchedule(lifetime=cfg.queue_lifetime),
+        shaper=Shaper(load_rules()),
+    )
 
 
 def _database_label(cfg: Config) -> str:

@@ -168,7 +168,16 @@ class DeliveryWorker:
         self._opportunistic = client_tls or _opportunistic_context()
         self._closed: dict[str, asyncio.Event] = {}
 
-    # One pass ---------------------------------------------------------------------------
+    # Passes ------------------------------------------------------------------------------
+
+    async def drain(self) -> int:
+        """Passes until no full batch is left; the entries handled."""
+        total = 0
+        while True:
+            handled = await self.run_once()
+            total += handled
+            if handled < self.settings.batch:
+                return total
 
     async def run_once(self) -> int:
         """Claim due entries and deliver them; the number of entries handled."""
