@@ -21,6 +21,7 @@ import uvicorn
 from postroom.api.app import SecurityHeaders, build_app
 from postroom.api.auth import Authenticator, AuthGate, AuthSettings
 from postroom.api.context import ApiContext
+from postroom.api.limits import BodyLimit, BodyLimits
 from postroom.config import Config, HostPort
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
@@ -323,7 +324,10 @@ class Application:
             return build_app(replace(context, project=project))
 
         app = SecurityHeaders(
-            AuthGate(auth, main_app, project_app, admin.error_page if admin else None)
+            BodyLimit(
+                AuthGate(auth, main_app, project_app, admin.error_page if admin else None),
+                BodyLimits.from_max_message_size(cfg.max_message_size),
+            )
         )
         uv_config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2

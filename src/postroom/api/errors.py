@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from postroom.core.errors import (
     InvalidInput,
     NotFound,
+    PayloadTooLarge,
     PendingDeliveries,
     PostroomError,
     Refusal,
@@ -77,6 +78,11 @@ async def handle_postroom_error(request: Request, exc: Exception) -> Response:
         return refusal_response(exc)
     if isinstance(exc, NotFound):
         return json_error(404, str(exc) or "not found")
+    if isinstance(exc, PayloadTooLarge):
+        # The rest of the body stays unread: the connection cannot serve another request.
+        response = json_error(413, str(exc), exc.field)
+        response.headers["Connection"] = "close"
+        return response
     if isinstance(exc, InvalidInput):
         return json_error(400, str(exc), exc.field)
     if isinstance(exc, PendingDeliveries):

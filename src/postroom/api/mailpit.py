@@ -26,7 +26,7 @@ from postroom.api.serialize import (
     message_summary,
     rfc3339,
 )
-from postroom.core.errors import InvalidInput
+from postroom.core.errors import InvalidInput, PayloadTooLarge
 from postroom.core.search import QuerySyntaxError, SearchQuery, Term, parse_query
 from postroom.events.bus import MessageEvent
 from postroom.mime.view import get_part, parse_message
@@ -300,6 +300,12 @@ async def send(request: Request) -> Response:
         raise InvalidInput("Content-Type must be application/json", "Content-Type")
     body = await json_body(request)
     envelope, data = build_message(body, c.clock, c.config.hostname)
+    limit = c.config.max_message_size
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"the message would be {len(data)} bytes, more than --max-message-size ({limit} bytes)",
+            limit,
+        )
     client = request.client
     key = principal_of(request).key
     message_id = await c.http_send.send(

@@ -38,6 +38,14 @@ class InvalidInput(PostroomError):
         self.field = field
 
 
+class PayloadTooLarge(InvalidInput):
+    """A request body exceeds the limit of its endpoint (HTTP 413); `limit` in bytes."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message, "body")
+        self.limit = limit
+
+
 class RefusalKind(StrEnum):
     """Why a door or the pipeline refuses. Add a kind here and a rendering at every edge."""
 
