@@ -109,20 +109,20 @@ def http_json(url: str, timeout: float = 60.0) -> object:
         return json.loads(response.read())
 
 
-def postroom_command() -> Path:
-    beside = Path(sys.executable).parent / "postroom"
-    if beside.exists():
-        return beside
-    return Path(__file__).resolve().parent.parent / ".venv" / "bin" / "postroom"
-
-
 @contextlib.contextmanager
 def served(workdir: Path, *extra: str) -> Iterator[Served]:
     """`postroom serve` on free loopback ports with its data in `workdir`; stopped after."""
     smtp_port, http_port = free_port(), free_port()
     data_dir = workdir / "postroom-data"
+    # POSTROOM_SRC=/path/to/a/checkout/src runs that code instead (before/after figures).
+    source = os.environ.get("POSTROOM_SRC", "")
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = source
     argv = [
-        str(postroom_command()),
+        sys.executable,
+        "-m",
+        "postroom.cli",
         "serve",
         "--data-dir",
         str(data_dir),
@@ -136,7 +136,7 @@ def served(workdir: Path, *extra: str) -> Iterator[Served]:
     ]
     log = (workdir / "postroom.log").open("wb")
     process = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=env
     )
     try:
         deadline = time.monotonic() + 60

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from postroom.api.big_reads import BigReads
 from postroom.config import Config
 from postroom.core.clock import Clock
 from postroom.core.ports import MessageStore
@@ -27,3 +28,5 @@ class ApiContext:
     project: str = "default"
     # The capture door's bound port (the config may say 0 when the port was chosen at start).
     smtp_port: Callable[[], int] = lambda: 0
+    # Bounds and shares the reads of big messages (api/big_reads.py).
+    big_reads: BigReads = field(default_factory=BigReads)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from postroom import __version__
 from postroom.api.auth import principal_of
+from postroom.api.big_reads import BIG_READ
 from postroom.api.context import ApiContext
 from postroom.api.send import build_message
 from postroom.api.serialize import (
@@ -28,8 +29,15 @@ from postroom.api.serialize import (
 )
 from postroom.core.errors import InvalidInput, PayloadTooLarge
 from postroom.core.search import QuerySyntaxError, SearchQuery, Term, parse_query
+from postroom.core.types import MessageRecord
 from postroom.events.bus import MessageEvent
-from postroom.mime.view import get_part, parse_message
+from postroom.mime.view import (
+    ParsedMessage,
+    get_part,
+    get_part_stream,
+    parse_message,
+    parse_message_stream,
+)
 
 T = TypeVar("T")
 
@@ -171,11 +179,34 @@ async def delete_search(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+async def parsed_view(c: ApiContext, record: MessageRecord) -> ParsedMessage:
+    """The message parsed for display. A big one is read as a stream and parsed from its
+    small copy (mime/stream.py), one of at most BIG_READS at a time."""
+    if record.size <= BIG_READ:
+        raw = await blocking(c.store.raw, c.project, record.id)
+        return await blocking(parse_message, raw)
+
+    async def parse() -> ParsedMessage:
+        chunks = await blocking(c.store.raw_chunks, c.project, record.id)
+        return await blocking(parse_message_stream, chunks)
+
+    return await c.big_reads.view((c.project, record.id), parse)
+
+
+async def _streamed(c: ApiContext, chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Chunks of a big message made in a thread, each made while holding a big-read slot."""
+    while True:
+        async with c.big_reads.slots:
+            chunk = await blocking(next, chunks, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
 async def get_message(request: Request) -> Response:
     c = ctx(request)
     record = await blocking(c.store.get, c.project, request.path_params["id"])
-    raw = await blocking(c.store.raw, c.project, record.id)
-    parsed = await blocking(parse_message, raw)
+    parsed = await parsed_view(c, record)
     if not record.read:
         await blocking(c.store.set_read, c.project, [record.id], None, True)
         c.bus.publish(MessageEvent("update", c.project, ids=(record.id,)))
@@ -218,40 +249,57 @@ async def get_message(request: Request) -> Response:
     )
 
 
-async def message_raw_bytes(request: Request) -> tuple[str, bytes]:
+async def message_record(request: Request) -> MessageRecord:
     c = ctx(request)
-    record = await blocking(c.store.get, c.project, request.path_params["id"])
-    return record.id, await blocking(c.store.raw, c.project, record.id)
+    return await blocking(c.store.get, c.project, request.path_params["id"])
 
 
 async def get_headers(request: Request) -> Response:
-    _, raw = await message_raw_bytes(request)
-    parsed = await blocking(parse_message, raw)
+    parsed = await parsed_view(ctx(request), await message_record(request))
     return JSONResponse(parsed.header_map)
 
 
 async def get_raw(request: Request) -> Response:
-    message_id, raw = await message_raw_bytes(request)
+    c = ctx(request)
+    record = await message_record(request)
     headers = {}
     if request.query_params.get("dl"):
-        headers["Content-Disposition"] = f'attachment; filename="{message_id}.eml"'
-    return Response(raw, media_type="text/plain; charset=utf-8", headers=headers)
+        headers["Content-Disposition"] = f'attachment; filename="{record.id}.eml"'
+    media_type = "text/plain; charset=utf-8"
+    if record.size <= BIG_READ:
+        raw = await blocking(c.store.raw, c.project, record.id)
+        return Response(raw, media_type=media_type, headers=headers)
+    chunks = await blocking(c.store.raw_chunks, c.project, record.id)
+    headers["Content-Length"] = str(record.size)
+    return StreamingResponse(_streamed(c, chunks), media_type=media_type, headers=headers)
 
 
 async def get_part_route(request: Request) -> Response:
-    _, raw = await message_raw_bytes(request)
-    part = await blocking(get_part, raw, request.path_params["part"])
-    safe_name = "".join(ch for ch in part.filename if ch.isprintable() and ch not in '"\\')
+    c = ctx(request)
+    record = await message_record(request)
+    part_id = request.path_params["part"]
+    body: bytes | AsyncIterator[bytes]
+    if record.size <= BIG_READ:
+        raw = await blocking(c.store.raw, c.project, record.id)
+        part = await blocking(get_part, raw, part_id)
+        content_type, filename, body = part.content_type, part.filename, part.data
+    else:
+        async with c.big_reads.slots:
+            chunks = await blocking(c.store.raw_chunks, c.project, record.id)
+            streamed = await blocking(get_part_stream, chunks, part_id)
+        content_type, filename = streamed.content_type, streamed.filename
+        body = _streamed(c, streamed.chunks)
+    safe_name = "".join(ch for ch in filename if ch.isprintable() and ch not in '"\\')
     disposition = "attachment" if request.query_params.get("dl") else "inline"
-    return Response(
-        part.data,
-        media_type=part.content_type or "application/octet-stream",
-        headers={
-            "Content-Disposition": f'{disposition}; filename="{safe_name or "part"}"',
-            "Content-Security-Policy": PART_CSP,
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    headers = {
+        "Content-Disposition": f'{disposition}; filename="{safe_name or "part"}"',
+        "Content-Security-Policy": PART_CSP,
+        "X-Content-Type-Options": "nosniff",
+    }
+    media_type = content_type or "application/octet-stream"
+    if isinstance(body, bytes):
+        return Response(body, media_type=media_type, headers=headers)
+    return StreamingResponse(body, media_type=media_type, headers=headers)
 
 
 async def get_tags(request: Request) -> Response:

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from postroom.api.mailpit import blocking, message_raw_bytes
+from postroom.api.mailpit import ctx, message_record, parsed_view
 from postroom.core.errors import NotFound
 from postroom.core.types import AttachmentInfo
-from postroom.mime.view import html_to_text, parse_message
+from postroom.mime.view import html_to_text
 
 # A cid: URL inside an attribute value or a CSS url(): up to a quote, space, ) or >.
 _CID_URL = re.compile(r"""\bcid:([^\s"'<>)]+)""", re.IGNORECASE)
@@ -87,8 +87,9 @@ def request_origin(request: Request) -> str | None:
 
 
 async def view_html(request: Request) -> Response:
-    message_id, raw = await message_raw_bytes(request)
-    parsed = await blocking(parse_message, raw)
+    record = await message_record(request)
+    message_id = record.id
+    parsed = await parsed_view(ctx(request), record)
     if not parsed.html:
         raise NotFound("this message has no HTML part")
     html = rewrite_cid(parsed.html, message_id, (*parsed.inline, *parsed.attachments))
@@ -107,8 +108,7 @@ async def view_html(request: Request) -> Response:
 
 
 async def view_text(request: Request) -> Response:
-    _, raw = await message_raw_bytes(request)
-    parsed = await blocking(parse_message, raw)
+    parsed = await parsed_view(ctx(request), await message_record(request))
     text = parsed.text or html_to_text(parsed.html)
     return PlainTextResponse(text)
 

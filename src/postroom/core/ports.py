@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -42,6 +42,11 @@ class MessageStore(Protocol):
 
     def raw(self, project: str, message_id: str) -> bytes:
         """The message byte-exact as stored. Raises NotFound."""
+        ...
+
+    def raw_chunks(self, project: str, message_id: str) -> Iterator[bytes]:
+        """The message byte-exact as stored, as a stream of chunks, never whole in memory.
+        Raises NotFound at once (not when iterated)."""
         ...
 
     def set_read(

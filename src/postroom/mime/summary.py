@@ -7,6 +7,7 @@ with what could not be read listed in `defects`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from email.message import Message
 
 from postroom.core.types import Address, Summary
@@ -18,7 +19,7 @@ from postroom.mime.decoding import (
     strip_angle,
 )
 from postroom.mime.htmltext import html_to_text
-from postroom.mime.tree import Walk, parse, walk
+from postroom.mime.tree import Elided, Walk, parse, walk
 
 SNIPPET_LENGTH = 250
 SEARCH_TEXT_LIMIT = 64 * 1024
@@ -28,14 +29,17 @@ _TEXT_SOURCE_LIMIT = 4 * SEARCH_TEXT_LIMIT
 _HTML_SOURCE_LIMIT = 16 * SEARCH_TEXT_LIMIT
 
 
-def summarize(raw: bytes) -> Summary:
-    """Summary of a raw RFC 5322 message. Never raises, whatever `raw` holds."""
+def summarize(raw: bytes, elided: Mapping[str, Elided] | None = None) -> Summary:
+    """Summary of a raw RFC 5322 message. Never raises, whatever `raw` holds.
+
+    `elided`: the notes of mime/stream.py's `shrink` when `raw` is its small copy of a big
+    message (see `summarize_stream`)."""
     try:
         message = parse(raw)
     except Exception as error:  # the feed parser is tolerant, but not proven bug-free
         return _unparsable(raw, error)
     try:
-        walked = walk(message)
+        walked = walk(message, elided)
     except Exception as error:
         walked = Walk(defects=[f"message: body structure unreadable ({type(error).__name__})"])
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
@@ -25,6 +26,21 @@ from postroom.mime.decoding import decode_bytes, header_text, repair, strip_angl
 
 MAX_DEPTH = 32
 MAX_PARTS = 500
+# Text bodies of big messages (mime/stream.py) are cut after this many decoded bytes.
+TEXT_KEEP = 2 * 1024 * 1024
+ELIDED_PREFIX = "postroom-elided-"
+
+
+@dataclass(slots=True)
+class Elided:
+    """What mime/stream.py's `shrink` noted about a leaf body it replaced by a placeholder."""
+
+    part_id: str
+    size: int  # decoded size (for an attached message: its size in bytes)
+    text: bytes | None  # the decoded start of a text body (TEXT_KEEP at most); else None
+    cut: bool  # `text` is not the whole body
+    invalid_base64: bool
+    subject: str = ""  # an attached message's Subject
 
 
 class _RawPolicy(Compat32):
@@ -327,7 +343,8 @@ class Walk:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, elided: Mapping[str, Elided] | None = None) -> None:
+        self.elided = elided or {}
         self.texts: list[str] = []
         self.htmls: list[str] = []
         self.found: list[_Found] = []
@@ -337,6 +354,21 @@ class _Walker:
     def note_defects(self, part: Message, part_id: str) -> None:
         for defect in getattr(part, "defects", ()):
             self.defects.append(f"{part_id or 'message'}: {defect_text(defect)}")
+
+    def elided_of(self, part: object) -> Elided | None:
+        """The notes on a body that mime/stream.py left out, if `part` holds its placeholder."""
+        if not self.elided or not isinstance(part, Message):
+            return None
+        payload = stored_payload(part)
+        if isinstance(payload, str) and payload.startswith(ELIDED_PREFIX):
+            return self.elided.get(payload.strip())
+        return None
+
+    def note_elided(self, elided: Elided, part_id: str) -> None:
+        if elided.invalid_base64:
+            self.defects.append(f"{part_id}: invalid base64 data")
+        if elided.cut:
+            self.defects.append(f"{part_id}: body longer than {TEXT_KEEP} bytes, cut for display")
 
     def message_size(self, part: Message, part_id: str) -> int:
         try:
@@ -375,6 +407,22 @@ class _Walker:
             return
         own_id = part_id or "1"
         if part.is_multipart():  # message/rfc822 and friends: an attached message
+            payload = stored_payload(part)
+            inner = self.elided_of(payload[0]) if isinstance(payload, list) and payload else None
+            if inner is not None:
+                subject = _UNSAFE_NAME.sub(" ", inner.subject).strip()[:100]
+                self.found.append(
+                    _Found(
+                        part_id=own_id,
+                        filename=filename_of(part) or f"{subject or 'message'}.eml",
+                        content_type=ctype,
+                        content_id=strip_angle(header_text(part.get("Content-ID"))),
+                        disposition="attachment",
+                        in_related=False,
+                        size=inner.size,
+                    )
+                )
+                return
             self.found.append(
                 _Found(
                     part_id=own_id,
@@ -395,7 +443,12 @@ class _Walker:
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
             bodies = self.texts if ctype == "text/plain" else self.htmls
             if not bodies or not alternative:
-                data = decode_payload(part, self.defects, own_id)
+                elided = self.elided_of(part)
+                if elided is not None and elided.text is not None:
+                    data = elided.text
+                    self.note_elided(elided, own_id)
+                else:
+                    data = decode_payload(part, self.defects, own_id)
                 charset = charset_of(part)
                 if charset is None and ctype == "text/html":
                     charset = meta_charset(data)
@@ -403,7 +456,12 @@ class _Walker:
             return
         if ctype in _MESSAGE_TYPES:
             filename = message_filename(part)
-        data = decode_payload(part, self.defects, own_id)
+        elided = self.elided_of(part)
+        if elided is not None:
+            self.note_elided(elided, own_id)
+            size = elided.size
+        else:
+            size = len(decode_payload(part, self.defects, own_id))
         self.found.append(
             _Found(
                 part_id=own_id,
@@ -412,13 +470,14 @@ class _Walker:
                 content_id=strip_angle(header_text(part.get("Content-ID"))),
                 disposition=disposition,
                 in_related=related,
-                size=len(data),
+                size=size,
             )
         )
 
 
-def walk(root: Message) -> Walk:
-    walker = _Walker()
+def walk(root: Message, elided: Mapping[str, Elided] | None = None) -> Walk:
+    """`elided`: the notes of mime/stream.py's `shrink` when `root` is its small copy."""
+    walker = _Walker(elided)
     walker.visit(root, "", 0, False, False)
     html = "\n".join(walker.htmls)
     referenced = {unquote(m).lower() for m in _CID_REFERENCE.findall(html)} if html else set()

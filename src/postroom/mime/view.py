@@ -8,6 +8,7 @@ NotFound for a part id the message does not have.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import urlsplit
@@ -16,8 +17,10 @@ from postroom.core.errors import NotFound
 from postroom.core.types import AttachmentInfo, Summary
 from postroom.mime.decoding import header_text
 from postroom.mime.htmltext import html_to_text
+from postroom.mime.stream import part_chunks, shrink
 from postroom.mime.summary import summarize, summary_of
 from postroom.mime.tree import (
+    Elided,
     Walk,
     charset_of,
     content_type_of,
@@ -34,9 +37,11 @@ __all__ = [
     "Part",
     "canonical_header_name",
     "get_part",
+    "get_part_stream",
     "html_to_text",
     "parse_list_unsubscribe",
     "parse_message",
+    "parse_message_stream",
 ]
 
 _TOKEN_CHARS = frozenset(
@@ -172,14 +177,17 @@ def _empty_view(raw: bytes, error: Exception) -> ParsedMessage:
     )
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
-    """Parse a stored message for display. Never raises, whatever `raw` holds."""
+def parse_message(raw: bytes, elided: Mapping[str, Elided] | None = None) -> ParsedMessage:
+    """Parse a stored message for display. Never raises, whatever `raw` holds.
+
+    `elided`: the notes of mime/stream.py's `shrink` when `raw` is its small copy of a big
+    message (see `parse_message_stream`)."""
     try:
         message = parse(raw)
     except Exception as error:
         return _empty_view(raw, error)
     try:
-        walked = walk(message)
+        walked = walk(message, elided)
     except Exception as error:
         walked = Walk(defects=[f"message: body structure unreadable ({type(error).__name__})"])
     try:
@@ -232,3 +240,37 @@ def get_part(raw: bytes, part_id: str) -> Part:
         raise
     except Exception as error:
         raise NotFound(f"The message has no readable part {part_id!r}.") from error
+
+
+def parse_message_stream(chunks: Iterable[bytes]) -> ParsedMessage:
+    """`parse_message` for a big message read as chunks: its small copy is parsed (see
+    mime/stream.py), so no part is held whole; text bodies are cut at tree.TEXT_KEEP."""
+    shrunk = shrink(chunks)
+    return parse_message(shrunk.data, shrunk.elided)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedPart:
+    """`Part` for a big message: the content comes as chunks."""
+
+    content_type: str
+    filename: str
+    chunks: Iterator[bytes]
+
+
+def get_part_stream(chunks: Iterable[bytes], part_id: str) -> StreamedPart:
+    """`get_part` for a big message read as chunks: the part's content is decoded as it is
+    read. Only leaf parts (files and bodies) can be had this way; NotFound for others."""
+    try:
+        found = part_chunks(chunks, part_id)
+    except Exception as error:
+        raise NotFound(f"The message has no readable part {part_id!r}.") from error
+    if found is None:
+        raise NotFound(f"The message has no part {part_id!r} that holds content.")
+    head, content = found
+    content_type = head.content_type
+    filename = display_filename(head.message, content_type)
+    charset = charset_of(head.message)
+    if content_type.startswith("text/") and charset and _CHARSET_NAME.fullmatch(charset):
+        content_type = f"{content_type}; charset={charset}"
+    return StreamedPart(content_type, filename, content)

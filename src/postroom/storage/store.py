@@ -21,9 +21,10 @@ import builtins
 import contextlib
 import dataclasses
 import functools
+import io
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,6 +81,8 @@ T = TypeVar("T")
 LATEST = "latest"
 # A batch never exceeds this many messages or this many raw bytes (at least one message).
 MAX_BATCH_BYTES = 64 * 1024 * 1024
+# Bytes per chunk when a message is read as a stream (raw_chunks).
+RAW_CHUNK = 256 * 1024
 # Rows per transaction for bulk deletes.
 DELETE_CHUNK = 2000
 
@@ -477,6 +480,24 @@ class SqlMessageStore:
         except zstandard.ZstdError as exc:
             raise StorageError(f"message {message_id}: stored data is corrupt: {exc}") from exc
 
+    def raw_chunks(
+        self, project: str, message_id: str, chunk_size: int = RAW_CHUNK
+    ) -> Iterator[bytes]:
+        """The message byte-exact as stored, decompressed `chunk_size` bytes at a time: the
+        compressed data is read now (NotFound raised here), the message never whole."""
+
+        def work(conn: Connection) -> bytes:
+            found = self._resolve_id(conn, project, message_id)
+            data = conn.execute(
+                select(message_raw.c.data).where(message_raw.c.message_id == found)
+            ).scalar()
+            if data is None:
+                raise NotFound(f"message {message_id} not found")
+            return bytes(data)
+
+        compressed = self._run(self._read, work)
+        return _decompressed_chunks(compressed, message_id, chunk_size)
+
     def _decompressor(self) -> zstandard.ZstdDecompressor:
         # zstandard objects are not thread-safe: one per calling thread.
         found: zstandard.ZstdDecompressor | None = getattr(self._local, "dctx", None)
@@ -753,6 +774,19 @@ def _after(edge: tuple[int, int]) -> ColumnElement[bool]:
     """Messages after `edge` (created_us, seq) in oldest-first order."""
     created, seq = edge
     return or_(_c.created_us > created, and_(_c.created_us == created, _c.seq > seq))
+
+
+def _decompressed_chunks(compressed: bytes, message_id: str, chunk_size: int) -> Iterator[bytes]:
+    # A decompressor of its own: the chunks may be asked for from different threads.
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(compressed))
+    while True:
+        try:
+            chunk = reader.read(chunk_size)
+        except zstandard.ZstdError as exc:
+            raise StorageError(f"message {message_id}: stored data is corrupt: {exc}") from exc
+        if not chunk:
+            return
+        yield chunk
 
 
 def _conforms_to_the_port(store: SqlMessageStore) -> MessageStore:
