@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
@@ -21,6 +22,7 @@ import uvicorn
 from postroom.api.app import SecurityHeaders, build_app
 from postroom.api.auth import Authenticator, AuthGate, AuthSettings
 from postroom.api.context import ApiContext
+from postroom.api.guard import HostRule, RequestGuard
 from postroom.api.limits import BodyLimit, BodyLimits
 from postroom.config import Config, HostPort
 from postroom.core.clock import Clock, SystemClock
@@ -324,13 +326,27 @@ class Application:
             return build_app(replace(context, project=project))
 
         app = SecurityHeaders(
-            BodyLimit(
-                AuthGate(auth, main_app, project_app, admin.error_page if admin else None),
-                BodyLimits.from_max_message_size(cfg.max_message_size),
+            RequestGuard(
+                BodyLimit(
+                    AuthGate(auth, main_app, project_app, admin.error_page if admin else None),
+                    BodyLimits.from_max_message_size(cfg.max_message_size),
+                ),
+                HostRule.from_config(cfg),
             )
         )
+        # X-Forwarded-For and X-Forwarded-Proto are believed only from --trusted-proxies
+        # (uvicorn's default would believe any process on 127.0.0.1).
+        proxies = [
+            str(ipaddress.ip_network(p.strip("[]"), strict=False)) for p in cfg.trusted_proxies
+        ]
         uv_config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies,
         )
         self._http = _QuietServer(uv_config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[http_sock]))
@@ -358,15 +374,21 @@ class Application:
         )
 
     async def _check_access(self, platform: PlatformStore) -> None:
-        """Build the platform service and the authenticator; refuse to serve the UI and the
-        APIs beyond loopback while no admin user exists (ConfigError, nothing left open)."""
+        """Build the platform service and the authenticator; refuse to listen beyond loopback
+        (HTTP or any SMTP door) while no admin user exists (ConfigError, nothing left open)."""
         from postroom.platform.factory import platform_service
 
         cfg = self.config
         service = platform_service(cfg, platform, self.clock)
         auth = Authenticator(service, self.clock, AuthSettings.from_config(cfg), cfg.http)
         try:
-            await auth.check_listen_policy()
+            await auth.check_listen_policy(
+                {
+                    "--smtp": cfg.smtp,
+                    "--submission": cfg.submission,
+                    "--submissions": cfg.submissions,
+                }
+            )
         except BaseException:
             await self.stop()
             raise

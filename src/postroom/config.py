@@ -6,6 +6,7 @@ environment reader and the README are generated from or checked against this tab
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from postroom.core.errors import ConfigError
 
@@ -110,6 +112,9 @@ class Config:
     delivery_allow_private: bool = False
     delivery_mx_port: int = 25
     queue_lifetime: float = 5 * 86400.0
+    public_url: str = ""
+    allowed_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
 
 
 # option name -> help text. Types and defaults come from Config.
@@ -173,6 +178,13 @@ HELP: dict[str, str] = {
     "delivery_mx_port": "Port of MX hosts (25; another only for testing).",
     "queue_lifetime": "How long a recipient is retried before it fails as expired (5.4.7), "
     "e.g. 5d.",
+    "public_url": "The URL people use to reach the web UI and API, e.g. https://mail.example.com "
+    "(its host name is accepted in the Host header).",
+    "allowed_hosts": "More names the HTTP listener answers to, comma-separated: host names, "
+    "*.suffix wildcards, IP addresses or networks (loopback names are always accepted; any "
+    "other Host gets 421).",
+    "trusted_proxies": "Reverse proxies (IP addresses or networks, comma-separated) whose "
+    "X-Forwarded-For and X-Forwarded-Proto are believed; nobody's by default.",
 }
 
 
@@ -192,6 +204,9 @@ def _convert(name: str, value: Any) -> Any:
         return None if text.lower() in ("", "off", "none") else HostPort.parse(text, option)
     if isinstance(default, Path):
         return Path(str(value))
+    if isinstance(default, tuple):
+        items = value if isinstance(value, list | tuple) else re.split(r"[,\s]+", str(value))
+        return tuple(str(item).strip() for item in items if str(item).strip())
     if name in ("max_message_size", "data_min_rate"):
         return value if isinstance(value, int) else parse_size(str(value), option)
     if isinstance(default, float):
@@ -260,4 +275,41 @@ def load_config(
         raise ConfigError("--queue-lifetime: expected a positive duration")
     if not 0 < config.delivery_mx_port < 65536:
         raise ConfigError("--delivery-mx-port: expected a port number")
+    check_public_names(config)
     return config
+
+
+def public_url_host(url: str) -> str:
+    """The host name of --public-url (lower case, without port or brackets); ConfigError when
+    it is not an absolute http(s) URL."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--public-url: expected an http:// or https:// URL, got {url!r}")
+    return parts.hostname.rstrip(".").lower()
+
+
+def check_public_names(config: Config) -> None:
+    """ConfigError for a --public-url, --allowed-hosts or --trusted-proxies entry that
+    cannot be used."""
+    if config.public_url:
+        public_url_host(config.public_url)
+    for entry in config.allowed_hosts:
+        name = entry.strip().lower()
+        if name.startswith("*."):
+            name = name[2:]
+        try:
+            ipaddress.ip_network(name.strip("[]"), strict=False)
+            continue
+        except ValueError:
+            pass
+        if not re.fullmatch(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?\.?", name):
+            raise ConfigError(
+                f"--allowed-hosts: {entry!r} is not a host name, *.suffix, IP address or network"
+            )
+    for entry in config.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"--trusted-proxies: {entry!r} is not an IP address or network"
+            ) from None

@@ -37,7 +37,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qs, quote
@@ -66,8 +66,11 @@ __all__ = [
     "Principal",
     "SessionStore",
     "check_listen_policy",
+    "check_listeners",
     "is_loopback",
     "key_project",
+    "open_mode_live_refusal",
+    "open_mode_refusal",
     "principal_of",
     "safe_next",
 ]
@@ -114,16 +117,71 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
-def check_listen_policy(address: HostPort, admin_count: int) -> None:
-    """Raise ConfigError when the UI and APIs would listen beyond loopback with no admin user
-    (then anyone who can reach the address could read the mail and manage the platform)."""
+def check_listen_policy(address: HostPort, admin_count: int, option: str = "--http") -> None:
+    """Raise ConfigError when a listener (`option`, default the UI and APIs) would listen
+    beyond loopback with no admin user: then anyone who can reach the address could read the
+    mail and manage the platform, or put mail in the inbox of an instance nobody has claimed."""
     if admin_count > 0 or is_loopback(address.host):
         return
+    if option == "--http":
+        danger = "anyone who can reach it could read all mail and manage every project"
+    else:
+        danger = (
+            "every listener beyond loopback needs one (an instance without an admin is for "
+            "one machine: its web UI and APIs are open to anyone on it)"
+        )
     raise ConfigError(
-        f"--http {address} is not a loopback address, and there is no admin user yet: anyone "
-        "who can reach it could read all mail and manage every project. Create an admin first "
-        "with `postroom admin create NAME` (same --data-dir or --database-url), or listen on "
-        "127.0.0.1"
+        f"{option} {address} is not a loopback address, and there is no admin user yet: "
+        f"{danger}. Create an admin first with `postroom admin create NAME` (same --data-dir "
+        "or --database-url), or listen on 127.0.0.1"
+    )
+
+
+def check_listeners(listeners: Mapping[str, HostPort | None], admin_count: int) -> None:
+    """check_listen_policy for every listener (`{"--smtp": address, ...}`; None = off)."""
+    for option, address in listeners.items():
+        if address is not None:
+            check_listen_policy(address, admin_count, option)
+
+
+# -- what open mode may not do ----------------------------------------------------------------
+
+_OPEN_MODE_WHAT = {
+    "smtp-credentials": "SMTP credentials (they let anyone who has them send as the project)",
+    "ip-credentials": "IP credentials (they let a network send as the project without a password)",
+    "api-keys": "API keys (they let their holder use the APIs as the project)",
+    "domains": "sending domains (verified identities the project may send from)",
+    "verified-addresses": "verified addresses (identities the project may send from)",
+}
+OPEN_MODE_ADVICE = (
+    "Create an admin (`postroom admin create NAME`) and log in, or use an API key with the "
+    "manage scope (`postroom apikey create --name NAME --scope manage --project PROJECT`)."
+)
+
+
+def open_mode_refusal(method: str, path: str) -> str | None:
+    """Why open mode (no admin user: nobody logs in) may not make this management API request;
+    None when it may. It may read everything and manage capture projects (handlers refuse live
+    ones), never credentials, API keys or sending identities: any program or web page that
+    reaches the loopback address would get them."""
+    if method in SAFE_METHODS or not (path == "/api/v2" or path.startswith("/api/v2/")):
+        return None
+    parts = path.rstrip("/").split("/")  # "", "api", "v2", "projects", PROJECT, WHAT, ...
+    if parts[3:4] == ["projects"] and len(parts) <= 5:
+        return None
+    what = _OPEN_MODE_WHAT.get(parts[5] if len(parts) > 5 else "", "this")
+    return (
+        f"no admin user exists (open mode), so {what} cannot be created or changed through the "
+        f"API: every local program and web page could do it. {OPEN_MODE_ADVICE}"
+    )
+
+
+def open_mode_live_refusal(action: str) -> JSONResponse:
+    """The 403 for open mode creating, changing or deleting a live project (`action`)."""
+    return _forbidden(
+        f"no admin user exists (open mode), so {action}: a live project sends real mail, and "
+        f"every local program and web page could ask for it. {OPEN_MODE_ADVICE}",
+        "Authorization",
     )
 
 
@@ -327,23 +385,30 @@ class Authenticator:
         """Must requests authenticate? Always off loopback; on loopback once an admin exists."""
         return not self.loopback or bool(await self.admins())
 
-    async def check_listen_policy(self) -> None:
-        check_listen_policy(self.listen, len(await self.refresh()))
+    async def check_listen_policy(
+        self, others: Mapping[str, HostPort | None] | None = None
+    ) -> None:
+        """ConfigError unless every listener (this HTTP one and `others`, e.g. the SMTP doors
+        by option name) is on loopback or an admin user exists."""
+        check_listeners({"--http": self.listen, **(others or {})}, len(await self.refresh()))
 
     # logins ---------------------------------------------------------------------------------
 
     async def login(self, username: str, password: str, client: str) -> tuple[str, Session]:
         """A new session for a correct username and password; LoginRefused otherwise (the
         same message whether or not the user exists). Failures count per client address."""
-        if self.throttle.blocked(client):
+        # The attempt counts as a failure before the password is checked (and is given back
+        # if it was right): parallel attempts cannot all pass the check before any failed.
+        attempt = self.throttle.reserve(client)
+        if attempt is None:
             log.warning("web login refused: too many failures", extra={"client": client})
             raise LoginRefused(429, _THROTTLED)
         try:
             user = await asyncio.to_thread(self.service.authenticate_admin, username, password)
         except (NotFound, InvalidInput):
-            self.throttle.failure(client)
             log.warning("web login failed", extra={"client": client})
             raise LoginRefused(401, _LOGIN_FAILED) from None
+        self.throttle.succeeded(client, attempt)
         self._admins = self._admins | {user.username}
         token, session = self.sessions.create(user.username)
         log.info("web login", extra={"user": user.username, "client": client})
@@ -623,6 +688,11 @@ class AuthGate:
                 project = key_access(request.method, path, principal.key).project
             except KeyRefused as exc:
                 await _forbidden(str(exc))(scope, receive, send)
+                return
+        if principal.kind == "open":
+            refusal = open_mode_refusal(request.method, path)
+            if refusal is not None:
+                await _forbidden(refusal, "Authorization")(scope, receive, send)
                 return
         scope[PRINCIPAL_KEY] = principal
         if request.method not in SAFE_METHODS and self._needs_csrf(principal, path):

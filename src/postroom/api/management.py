@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from postroom.api.auth import key_project
+from postroom.api.auth import key_project, open_mode_live_refusal, principal_of
 from postroom.api.mailpit import json_body
 from postroom.core.errors import InvalidInput
 from postroom.platform import views
@@ -105,8 +105,13 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         only = key_project(request)  # an API key sees its own project only
         return _json({"projects": [views.project(x) for x in items if only in (None, x.id)]})
 
+    def open_mode(request: Request) -> bool:
+        return principal_of(request).kind == "open"
+
     async def create_project(request: Request) -> Response:
         body = await json_body(request)
+        if open_mode(request) and body.get("mode") == "live":
+            return open_mode_live_refusal("live projects cannot be created through the API")
         project = await run(
             service.create_project,
             _text(body, "id", required=True),
@@ -132,10 +137,19 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         if unknown:
             field = sorted(unknown)[0]
             raise InvalidInput(f"{field} cannot be changed", field)
+        if open_mode(request):
+            current = await run(service.get_project, p(request))
+            if current.mode == "live" or changes.get("mode") == "live":
+                return open_mode_live_refusal(
+                    "live projects cannot be changed, nor capture projects made live, "
+                    "through the API"
+                )
         project = await run(service.update_project, p(request), **changes)
         return _json(views.project(project))
 
     async def delete_project(request: Request) -> Response:
+        if open_mode(request) and (await run(service.get_project, p(request))).mode == "live":
+            return open_mode_live_refusal("live projects cannot be deleted through the API")
         await run(service.delete_project, p(request))
         return _json({"deleted": p(request)})
 

@@ -3,6 +3,8 @@ idle timeout, lifetime, deleted admin), no user enumeration, throttling, safe re
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -35,7 +37,8 @@ def test_pages_redirect_to_login_and_apis_answer_401(anonymous: httpx.Client) ->
         ("GET", "/ui/config"),
         ("GET", "/view/x.html"),
     ]:
-        response = anonymous.request(method, path)
+        body: dict[str, Any] = {"json": {}} if method == "POST" else {}  # (else 415 first)
+        response = anonymous.request(method, path, **body)
         assert response.status_code == 401, (method, path)
         assert response.json() == {
             "Error": "authentication required: send Authorization: Bearer <API key>, or log in "
@@ -208,7 +211,9 @@ def test_repeated_failures_are_throttled(start_server: ServerFactory) -> None:
     [
         ({}, {}, False),
         ({"secure_cookies": True}, {}, True),
-        ({}, {"X-Forwarded-Proto": "https"}, True),  # a TLS proxy on 127.0.0.1
+        # A TLS proxy on 127.0.0.1, believed only when named in --trusted-proxies.
+        ({"trusted_proxies": ("127.0.0.1",)}, {"X-Forwarded-Proto": "https"}, True),
+        ({}, {"X-Forwarded-Proto": "https"}, False),
     ],
 )
 def test_cookies_are_secure_over_tls(

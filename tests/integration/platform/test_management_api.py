@@ -23,22 +23,33 @@ from postroom.dns.dkim import dump_private_key, generate_ed25519
 from postroom.platform import DomainSettings, PlatformService
 from tests.dnszone import DnsZone
 from tests.harness import ServerThread, make_config
+from tests.integration.auth.conftest import ADMIN, PASSWORD, create_admin, form_token
 
 
 class Api:
-    """An httpx client that checks each response against the OpenAPI document."""
+    """An httpx client, logged in as an admin (open mode may not manage credentials or live
+    projects), that checks each response against the OpenAPI document."""
 
     def __init__(self, base_url: str) -> None:
         self.client = httpx.Client(base_url=base_url, timeout=30)
+        token = form_token(self.client.get("/login").text)
+        login = {"username": ADMIN, "password": PASSWORD, "csrf_token": token}
+        assert self.client.post("/login", data=login).status_code == 303
+        self.client.headers["X-CSRF-Token"] = self.client.cookies["postroom_csrf"]
         self.doc: dict[str, Any] = self.client.get("/api/v2/openapi.json").json()
         self.bodies: list[tuple[str, str]] = []  # (request line, response text)
 
     def call(self, method: str, template: str, status: int, body: Any = None, **params: str) -> Any:
         path = template.format(**params)
-        if body is None:
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            # No body, but still JSON: every POST must say so (api/guard.py).
+            json_type = {"Content-Type": "application/json"}
+            response = self.client.request(method, path, headers=json_type)
+        elif body is None:
             response = self.client.request(method, path)
         elif isinstance(body, bytes):
-            response = self.client.request(method, path, content=body)
+            json_type = {"Content-Type": "application/json"}
+            response = self.client.request(method, path, content=body, headers=json_type)
         else:
             response = self.client.request(method, path, json=body)
         self.bodies.append((f"{method} {path}", response.text))
@@ -58,6 +69,7 @@ class Api:
 @pytest.fixture
 def server(tmp_path: Path, dns_zone: DnsZone) -> Iterator[ServerThread]:
     config = make_config(tmp_path / "data", resolver=dns_zone.nameserver)
+    create_admin(config)
     thread = ServerThread(config).start()
     try:
         yield thread
@@ -132,7 +144,7 @@ def test_projects_and_errors(api: Api) -> None:
     assert api.call("DELETE", PJ, 400, project="default")["Error"]
     assert api.call("DELETE", PJ, 200, project="acme") == {"deleted": "acme"}
     assert api.call("GET", PJ, 404, project="acme")["Error"]
-    wrong_method = api.client.put(P)
+    wrong_method = api.client.put(P, json={})
     assert wrong_method.status_code == 405 and "Error" in wrong_method.json()
 
 
