@@ -382,6 +382,9 @@ async def info(request: Request) -> Response:
             c.store.list, c.project, SearchQuery((Term("tag", text=tag),)), 0, 0
         )
         tag_counts[tag] = tagged.matched
+    # An API key is one tenant of the server: it sees its project's counts, not where the
+    # database is, how big it is, or what the server's other doors received.
+    tenant = principal_of(request).kind == "key"
     rejected = sum(
         int(s.value)
         for metric in c.metrics.registry.collect()
@@ -393,20 +396,22 @@ async def info(request: Request) -> Response:
         {
             "Version": __version__,
             "LatestVersion": "",
-            "Database": c.database_label,
-            "DatabaseSize": await blocking(c.store.database_size),
+            "Database": "" if tenant else c.database_label,
+            "DatabaseSize": 0 if tenant else await blocking(c.store.database_size),
             "Messages": page.total,
             "Unread": page.unread,
             "Tags": tag_counts,
             "RuntimeStats": {
-                "Memory": _rss_bytes(),
-                "MessagesDeleted": _sample(c, "postroom_messages_deleted_total"),
-                "SMTPAccepted": _sample(c, "postroom_messages_received_total", {"door": "capture"}),
-                "SMTPAcceptedSize": _sample(
-                    c, "postroom_received_bytes_total", {"door": "capture"}
-                ),
+                "Memory": 0 if tenant else _rss_bytes(),
+                "MessagesDeleted": 0 if tenant else _sample(c, "postroom_messages_deleted_total"),
+                "SMTPAccepted": 0
+                if tenant
+                else _sample(c, "postroom_messages_received_total", {"door": "capture"}),
+                "SMTPAcceptedSize": 0
+                if tenant
+                else _sample(c, "postroom_received_bytes_total", {"door": "capture"}),
                 "SMTPIgnored": 0,
-                "SMTPRejected": rejected,
+                "SMTPRejected": 0 if tenant else rejected,
                 "Uptime": int(c.clock.monotonic() - c.started),
             },
         }

@@ -177,3 +177,22 @@ def test_keys_select_their_project_in_open_mode_too(start_server: ServerFactory)
         assert anonymous.get("/api/v1/messages").json()["total"] == 0  # default's inbox
     with client(server, "prk_nonsense") as bad:
         assert bad.get("/api/v1/messages").status_code == 401
+
+
+def test_info_does_not_show_a_tenant_the_server(
+    server: ServerThread, cfg: Config, browser: Browser
+) -> None:
+    """/api/v1/info for an API key: its project's counts, never the database path or the
+    server's own figures (issue 9, item 6)."""
+    key = create_key(cfg, "acme", "read")
+    with client(server, key) as tenant:
+        info = tenant.get("/api/v1/info")
+    assert info.status_code == 200
+    data = info.json()
+    assert data["Database"] == "" and data["DatabaseSize"] == 0
+    assert str(cfg.data_dir) not in info.text and "postroom.db" not in info.text
+    assert data["RuntimeStats"]["Memory"] == 0
+    assert data["Messages"] == 0 and data["Version"]
+    browser.login()  # the admin still sees where the data is
+    admin = browser.client.get("/api/v1/info").json()
+    assert admin["Database"].endswith("postroom.db") and admin["DatabaseSize"] > 0

@@ -4,7 +4,7 @@ sender identities and quota usage."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -254,3 +254,27 @@ async def test_usage_counts_a_rolling_day(
     assert service.usage("acme").sent_24h == 0
     with pytest.raises(NotFound):
         service.usage("ghost")
+
+
+def test_api_key_use_is_written_at_most_once_a_minute(
+    service: PlatformService, clock: FakeClock
+) -> None:
+    """Issue 9, item 6: not a database write per API request."""
+    issued = service.create_api_key("default", "ci", ["read"])
+    writes: list[object] = []
+    touch = service.store.touch_api_key
+
+    def counting(key_id: str, when: datetime) -> None:
+        writes.append(when)
+        touch(key_id, when)
+
+    service.store.touch_api_key = counting  # type: ignore[method-assign]
+    first = clock.now()
+    for _ in range(50):
+        service.authenticate_api_key(issued.token)
+        clock.advance(1)  # 50 requests over 50 seconds
+    assert writes == [first]
+    clock.advance(11)  # a minute after the write
+    service.authenticate_api_key(issued.token)
+    assert len(writes) == 2
+    assert service.list_api_keys("default")[0].last_used == clock.now()
