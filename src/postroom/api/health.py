@@ -16,9 +16,13 @@ async def livez(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    if ctx(request).ready():
-        return PlainTextResponse("ready")
-    return PlainTextResponse("not ready: listeners are still starting", status_code=503)
+    c = ctx(request)
+    if not c.ready():
+        return PlainTextResponse("not ready: listeners are still starting", status_code=503)
+    problem = c.pipeline.write_health.problem()
+    if problem is not None:
+        return PlainTextResponse(f"not ready: {problem}", status_code=503)
+    return PlainTextResponse("ready")
 
 
 async def metrics(request: Request) -> Response:

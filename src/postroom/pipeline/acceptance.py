@@ -21,7 +21,7 @@ from datetime import datetime
 from prometheus_client import Counter
 
 from postroom.core.clock import Clock
-from postroom.core.errors import ConfigError
+from postroom.core.errors import ConfigError, StorageError
 from postroom.core.ids import new_id
 from postroom.core.platform import DEFAULT_PROJECT
 from postroom.core.ports import MessageStore
@@ -30,6 +30,7 @@ from postroom.events.bus import EventBus, MessageEvent
 from postroom.metrics import Metrics
 from postroom.pipeline.complete import summary_and_tags
 from postroom.pipeline.deliveries import deliveries_for
+from postroom.pipeline.health import WriteHealth
 from postroom.pipeline.received import received_header
 from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 
@@ -57,6 +58,7 @@ class AcceptancePipeline:
         self._bus = bus
         self._metrics = metrics
         self.submission = submission
+        self.write_health = WriteHealth(clock)  # for /readyz: do commits succeed?
         self._counters: dict[str, tuple[Counter, Counter]] = {}
 
     def _door_counters(self, door: str) -> tuple[Counter, Counter]:
@@ -83,7 +85,7 @@ class AcceptancePipeline:
         now = self._clock.now()
         message_id = new_id(now)
         if submitter is None:
-            message = await self._store.add(self._draft(incoming, project, message_id, now))
+            message = await self._add(self._draft(incoming, project, message_id, now))
         else:
             if self.submission is None:
                 raise ConfigError("submission needs the platform store (no SubmissionSteps)")
@@ -92,7 +94,7 @@ class AcceptancePipeline:
             quota = self.submission.quota
             try:
                 draft = self._draft(incoming, project, message_id, now, prepared)
-                message = await self._store.add(draft)
+                message = await self._add(draft)
             except BaseException:
                 quota.release(prepared.reservation)
                 raise
@@ -118,6 +120,16 @@ class AcceptancePipeline:
         )
         self._bus.publish(MessageEvent("new", project, record=record))
         return message_id
+
+    async def _add(self, draft: NewMessage) -> NewMessage:
+        """store.add, telling write_health (for /readyz) whether the commit succeeded."""
+        try:
+            message = await self._store.add(draft)
+        except StorageError as exc:
+            self.write_health.failed(exc)
+            raise
+        self.write_health.succeeded()
+        return message
 
     def _draft(
         self,
