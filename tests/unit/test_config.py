@@ -78,3 +78,34 @@ def test_slow_client_limits() -> None:
     for cli in ({"command_timeout": "0"}, {"data_min_rate": "-1"}):
         with pytest.raises(ConfigError):
             load_config(cli, environ={})
+
+
+def test_public_names_and_trusted_proxies(tmp_path: Path) -> None:
+    file = tmp_path / "postroom.toml"
+    file.write_text('allowed-hosts = ["mail.example.com", "*.preview.test", "10.0.0.0/8"]\n')
+    env = {"POSTROOM_TRUSTED_PROXIES": "127.0.0.1, 192.0.2.0/24"}
+    cli = {"public_url": "https://postroom.example.org"}
+    config = load_config(cli, environ=env, config_file=str(file))
+    assert config.allowed_hosts == ("mail.example.com", "*.preview.test", "10.0.0.0/8")
+    assert config.trusted_proxies == ("127.0.0.1", "192.0.2.0/24")
+    assert config.public_url == "https://postroom.example.org"
+    assert load_config({"allowed_hosts": "a.test,b.test"}, environ={}).allowed_hosts == (
+        "a.test",
+        "b.test",
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("public_url", "mail.example.com", "--public-url"),
+        ("public_url", "ftp://mail.example.com", "--public-url"),
+        ("allowed_hosts", "evil.test/x", "--allowed-hosts"),
+        ("allowed_hosts", "*", "--allowed-hosts"),
+        ("trusted_proxies", "*", "--trusted-proxies"),
+        ("trusted_proxies", "proxy.example.com", "--trusted-proxies"),
+    ],
+)
+def test_public_names_are_checked(option: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config({option: value}, environ={})

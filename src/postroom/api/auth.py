@@ -5,8 +5,13 @@ The rule, in one place (`AuthGate` applies it to every HTTP request):
 - `/livez`, `/readyz`, `/metrics`, `/favicon.ico` and the admin pages' static files are
   always open (no message content or secret is in them).
 - Open mode: the HTTP listener is on loopback (127.0.0.0/8, ::1, localhost) and no admin user
-  exists. Everything works without logging in, as for local testing. A server on any other
-  address refuses to start without an admin user (`check_listen_policy`).
+  exists. The UI, the testing API and the admin pages work without logging in, as for local
+  testing; the management API manages capture projects only (`open_mode_refusal`: no live
+  projects, credentials, API keys or sending identities without an admin or a manage key).
+  A server with any listener (HTTP or SMTP) on another address refuses to start without an
+  admin user (`check_listeners`).
+- Before any of this, api/guard.py refuses foreign Host headers (421) and state-changing API
+  requests that are not JSON (415), on every route.
 - Once an admin user exists, every other request needs either an admin session (the
   `postroom_session` cookie that `/login` sets) or an API key (`Authorization: Bearer <key>`).
   A key acts on its own project only: `read` opens the project's inbox in the testing API
@@ -162,8 +167,10 @@ OPEN_MODE_ADVICE = (
 def open_mode_refusal(method: str, path: str) -> str | None:
     """Why open mode (no admin user: nobody logs in) may not make this management API request;
     None when it may. It may read everything and manage capture projects (handlers refuse live
-    ones), never credentials, API keys or sending identities: any program or web page that
-    reaches the loopback address would get them."""
+    ones), never credentials, API keys or sending identities: with those, whoever reaches the
+    loopback address (a page that got past the Host and content-type checks, say) could send
+    real mail in a project's name. (The admin pages' forms still may: they need the CSRF token
+    of a page of this origin.)"""
     if method in SAFE_METHODS or not (path == "/api/v2" or path.startswith("/api/v2/")):
         return None
     parts = path.rstrip("/").split("/")  # "", "api", "v2", "projects", PROJECT, WHAT, ...
@@ -171,16 +178,16 @@ def open_mode_refusal(method: str, path: str) -> str | None:
         return None
     what = _OPEN_MODE_WHAT.get(parts[5] if len(parts) > 5 else "", "this")
     return (
-        f"no admin user exists (open mode), so {what} cannot be created or changed through the "
-        f"API: every local program and web page could do it. {OPEN_MODE_ADVICE}"
+        f"no admin user exists (open mode): {what} are created and changed through the API "
+        f"only by an admin or with a manage key. {OPEN_MODE_ADVICE}"
     )
 
 
 def open_mode_live_refusal(action: str) -> JSONResponse:
     """The 403 for open mode creating, changing or deleting a live project (`action`)."""
     return _forbidden(
-        f"no admin user exists (open mode), so {action}: a live project sends real mail, and "
-        f"every local program and web page could ask for it. {OPEN_MODE_ADVICE}",
+        f"no admin user exists (open mode), so {action}: a live project sends real mail, "
+        f"which only an admin or a manage key may set up. {OPEN_MODE_ADVICE}",
         "Authorization",
     )
 

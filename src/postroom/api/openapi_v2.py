@@ -275,8 +275,16 @@ _PROJECT = _param("project", "project id")
 _DOMAIN = _param("domain", "domain name")
 _ERRORS = {
     "400": _response("invalid input", "Error"),
+    "401": _response("authentication required, or the API key is not valid", "Error"),
+    "403": _response(
+        "not allowed: the API key lacks the scope or belongs to another project, or open mode "
+        "(no admin user) may not do this",
+        "Error",
+    ),
     "404": _response("no such object", "Error"),
+    "421": _response("the Host header names another server (DNS rebinding)", "Error"),
 }
+_NOT_JSON = {"415": _response("Content-Type is not application/json", "Error")}
 
 
 def _op(
@@ -429,6 +437,15 @@ def _paths() -> Json:
     }
 
 
+def _with_content_type_errors(paths: Json) -> Json:
+    """Every state-changing operation answers 415 to a body that is not JSON (api/guard.py)."""
+    for operations in paths.values():
+        for method in ("post", "put", "patch", "delete"):
+            if method in operations:
+                operations[method]["responses"].update(_NOT_JSON)
+    return paths
+
+
 def document() -> Json:
     return {
         "openapi": "3.1.0",
@@ -441,6 +458,6 @@ def document() -> Json:
                 "only by the request that creates them; DKIM private keys never."
             ),
         },
-        "paths": _paths(),
+        "paths": _with_content_type_errors(_paths()),
         "components": {"schemas": SCHEMAS},
     }
