@@ -311,6 +311,7 @@ class Application:
             started=self.clock.monotonic(),
             database_label=_database_label(cfg),
             smtp_port=lambda: self.smtp_port,
+            storage_problem=self.pipeline.write_health.problem,
         )
         assert self.platform_service is not None and self.auth is not None
         service, auth = self.platform_service, self.auth

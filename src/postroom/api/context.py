@@ -30,3 +30,5 @@ class ApiContext:
     smtp_port: Callable[[], int] = lambda: 0
     # Bounds and shares the reads of big messages (api/big_reads.py).
     big_reads: BigReads = field(default_factory=BigReads)
+    # Why the store is not taking new messages now (None: it is); /readyz says it.
+    storage_problem: Callable[[], str | None] = lambda: None

@@ -19,7 +19,7 @@ async def readyz(request: Request) -> Response:
     c = ctx(request)
     if not c.ready():
         return PlainTextResponse("not ready: listeners are still starting", status_code=503)
-    problem = c.pipeline.write_health.problem()
+    problem = c.storage_problem()
     if problem is not None:
         return PlainTextResponse(f"not ready: {problem}", status_code=503)
     return PlainTextResponse("ready")
