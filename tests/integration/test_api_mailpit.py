@@ -162,7 +162,12 @@ def test_read_flags_delete_and_paging(server: ServerThread, http: httpx.Client) 
     [
         ("GET", "/api/v1/messages", {"params": {"limit": "ten"}}, "limit"),
         ("GET", "/api/v1/messages", {"params": {"start": "-1"}}, "start"),
-        ("PUT", "/api/v1/messages", {"content": b"{not json"}, "body"),
+        (
+            "PUT",
+            "/api/v1/messages",
+            {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+            "body",
+        ),
         ("PUT", "/api/v1/messages", {"json": {"Read": "yes"}}, "Read"),
         ("PUT", "/api/v1/messages", {"json": {"IDs": "abc", "Read": True}}, "IDs"),
         ("DELETE", "/api/v1/messages", {"json": [1, 2]}, "body"),
@@ -215,7 +220,7 @@ def test_bad_input_gets_json_error_naming_the_field(
 def test_send_requires_a_json_content_type(http: httpx.Client) -> None:
     body = b'{"From": {"Email": "a@example.com"}, "To": [{"Email": "b@example.com"}]}'
     r = http.post("/api/v1/send", content=body, headers={"Content-Type": "text/plain"})
-    assert r.status_code == 400 and r.json()["Field"] == "Content-Type"
+    assert r.status_code == 415 and r.json()["Field"] == "Content-Type"
     assert http.get("/api/v1/messages").json()["total"] == 0
     ok = http.post(
         "/api/v1/send", content=body, headers={"Content-Type": "application/json; charset=utf-8"}
