@@ -204,7 +204,7 @@ class Application:
             bare_line_endings="reject",
         )
 
-    async def _start_submission(self, platform: PlatformStore) -> None:
+    async def _start_submission(self, platform: PlatformStore, steps: SubmissionSteps) -> None:
         cfg = self.config
         assert self.pipeline is not None and self.tls is not None
         door = SubmissionDoor(
@@ -214,7 +214,8 @@ class Application:
             AuthThrottle(cfg.submission_auth_max_failures, cfg.submission_auth_window, self.clock),
             self.metrics,
             SessionLog(self.metrics),
-            directory=self.pipeline.submission.directory if self.pipeline.submission else None,
+            directory=steps.directory,
+            routed=steps.routed,
         )
         self.submission_door = door
         await door.refresh_ip_credentials()
@@ -278,6 +279,7 @@ class Application:
             QuotaTracker(platform, self.clock, self.metrics),
             SignerCache(self.clock),
             cfg.hostname,
+            routed=frozenset(parse_routes(cfg.routes)),
         )
         self.pipeline = AcceptancePipeline(store, self.clock, self.bus, self.metrics, steps)
         self.tls = self._tls_context()
@@ -296,7 +298,7 @@ class Application:
         await self.smtp.start()
         self.smtp_port = self.smtp.port
         if cfg.submission is not None or cfg.submissions is not None:
-            await self._start_submission(platform)
+            await self._start_submission(platform, steps)
         self._maintenance_task = asyncio.create_task(self._maintenance())
         http_sock = bind_tcp(cfg.http)
         self.http_port = http_sock.getsockname()[1]

@@ -31,6 +31,7 @@ STATUS: dict[RefusalKind, int] = {
     RefusalKind.AUTH_THROTTLED: 429,
     RefusalKind.IDENTITY_NOT_VERIFIED: 403,
     RefusalKind.RELAY_DENIED: 403,
+    RefusalKind.DESTINATION_NOT_ALLOWED: 400,
     RefusalKind.UNKNOWN_RECIPIENT: 400,
     RefusalKind.DAILY_QUOTA: 429,
     RefusalKind.RATE_LIMIT: 429,

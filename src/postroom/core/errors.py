@@ -54,6 +54,7 @@ class RefusalKind(StrEnum):
     AUTH_THROTTLED = "auth_throttled"  # too many failed attempts from this client
     IDENTITY_NOT_VERIFIED = "identity_not_verified"  # may not send as this address
     RELAY_DENIED = "relay_denied"  # a recipient this door does not take mail for
+    DESTINATION_NOT_ALLOWED = "destination_not_allowed"  # IP literal, no domain, private name
     UNKNOWN_RECIPIENT = "unknown_recipient"  # no such mailbox here
     DAILY_QUOTA = "daily_quota"  # the project's rolling 24-hour quota is used up
     RATE_LIMIT = "rate_limit"  # the project's per-second sending rate is used up

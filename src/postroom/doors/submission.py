@@ -19,6 +19,10 @@ Replies (code, enhanced code, text):
     535 5.7.8 Authentication credentials invalid          wrong user name or password
     454 4.7.0 Too many failed authentication attempts...  AUTH while the client is throttled
     421 4.7.0 ... closing connection                      AUTH again in that session
+    553 5.1.2 Recipient <...> ...                         a live project's recipient that is
+                                                          an IP literal, has no domain or is
+                                                          on a private name (pipeline/
+                                                          destinations.py)
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from postroom.core.platform import IpCredential, PlatformStore, Project, SmtpCre
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor, SessionLog
 from postroom.metrics import Metrics
+from postroom.pipeline.destinations import destination_refusal
 from postroom.pipeline.identity import IpCredentials, check_smtp_credential
 from postroom.pipeline.projects import NO_PROJECT, ProjectDirectory
 from postroom.pipeline.submission import Submitter
@@ -72,7 +77,7 @@ class SubmissionDoor:
     IP credential), deliver into the credential's project."""
 
     checks_sender = True
-    checks_recipient = False
+    checks_recipient = True
 
     def __init__(
         self,
@@ -84,7 +89,13 @@ class SubmissionDoor:
         session_log: SessionLog | None = None,
         failure_delay: float = FAILURE_DELAY,
         directory: ProjectDirectory | None = None,
+        routed: frozenset[str] = frozenset(),
     ) -> None:
+        """`directory` tells live projects from capture ones for the recipient checks (without
+        it every project counts as live); `routed` holds the domains with an explicit route
+        (--routes), which a live project may send to even when their names look private."""
+        self._directory = directory
+        self._routed = routed
         self._session_log = session_log or SessionLog(metrics)
         self._platform = platform
         self._pipeline = pipeline
@@ -96,7 +107,6 @@ class SubmissionDoor:
         self._failure_delay = failure_delay
         self._touched: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._directory = directory
 
     # IP credentials ---------------------------------------------------------------------------
 
@@ -184,8 +194,24 @@ class SubmissionDoor:
 
     def check_recipient(
         self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]
-    ) -> Refusal | None:
-        return None  # any recipient: the credential vouches for the client
+    ) -> Refusal | Awaitable[Refusal | None] | None:
+        """Any recipient a project's mail may go to (the credential vouches for the client),
+        except, for a live project, IP literals, bare local parts and private destination
+        names (pipeline/destinations.py). Answered at once for ordinary addresses; the
+        project's mode is looked up only for a recipient that would be refused."""
+        refusal = destination_refusal(address, self._routed)
+        if refusal is None:
+            return None
+        submitter = self.submitter(session)
+        if submitter is None:
+            return AUTH_REQUIRED
+        return self._refuse_if_live(submitter.project, refusal)
+
+    async def _refuse_if_live(self, project: str, refusal: Refusal) -> Refusal | None:
+        if self._directory is None:
+            return refusal
+        view = await self._directory.get(project)
+        return refusal if view.project.mode == "live" else None
 
     async def authenticate(
         self, mechanism: str, username: str, password: str, session: SessionInfo

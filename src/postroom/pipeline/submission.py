@@ -13,6 +13,9 @@ Refusals (core.errors.Refusal), as the SMTP doors render them (smtp/refusals.py)
                                                           line, body line over 998 octets
     554 5.7.1 Message rejected: Email address is not verified. The following identities
               failed the check: <identities>              unverified or not allowed sender
+    553 5.1.2 Recipient <...> ...                          a live project's recipient that is
+                                                          an IP literal, has no domain or is
+                                                          on a private name
     454 4.7.0 Throttling failure: Daily message quota exceeded
     454 4.7.0 Throttling failure: Maximum sending rate exceeded
 """
@@ -26,6 +29,7 @@ from datetime import datetime
 
 from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.types import IncomingMessage
+from postroom.pipeline.destinations import first_refusal
 from postroom.pipeline.headers import (
     address_domain,
     fix_up,
@@ -74,7 +78,11 @@ class SubmissionSteps:
         quota: QuotaTracker,
         signers: SignerCache,
         hostname: str,
+        routed: frozenset[str] = frozenset(),
     ) -> None:
+        """`routed`: the domains with an explicit route (--routes), which a live project may
+        send to even when their names look private (pipeline/destinations.py)."""
+        self.routed = routed
         self.directory = directory
         self.quota = quota
         self.signers = signers
@@ -87,6 +95,10 @@ class SubmissionSteps:
         quota reservation. Raises a Refusal (content invalid, identity not verified, quota,
         not signable, project gone)."""
         view = await self.directory.get(submitter.project)
+        if view.project.mode == "live":
+            refused = first_refusal(incoming.envelope.recipients, self.routed)
+            if refused is not None:
+                raise refused
         parsed = split_message(incoming.data)
         authors = read_authors(parsed)
         identities = list(authors.from_)

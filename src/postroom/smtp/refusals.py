@@ -16,6 +16,7 @@ REPLIES: dict[RefusalKind, tuple[int, str]] = {
     RefusalKind.AUTH_THROTTLED: (454, "4.7.0"),
     RefusalKind.IDENTITY_NOT_VERIFIED: (554, "5.7.1"),
     RefusalKind.RELAY_DENIED: (550, "5.7.1"),
+    RefusalKind.DESTINATION_NOT_ALLOWED: (553, "5.1.2"),
     RefusalKind.UNKNOWN_RECIPIENT: (550, "5.1.1"),
     RefusalKind.DAILY_QUOTA: (454, "4.7.0"),
     RefusalKind.RATE_LIMIT: (454, "4.7.0"),
