@@ -256,6 +256,9 @@ BAD_FROM = (
 BAD_SENDER = (
     "The Sender header field cannot be parsed: it must hold one address like user@example.com"
 )
+BAD_RESENT = (
+    "A {} header field cannot be parsed: it must hold addresses like Name <user@example.com>"
+)
 LONG_HEADER = (
     "A header line is longer than 998 characters and has no space to fold it at "
     "(RFC 5322 section 2.1.1)"
@@ -268,14 +271,17 @@ LONG_BODY = (
 
 @dataclass(frozen=True, slots=True)
 class Authors:
-    """The identities a submitted message claims: From mailboxes and the Sender, if any."""
+    """The identities a submitted message claims: From mailboxes, the Sender, if any, and the
+    mailboxes of every Resent-From and Resent-Sender field (RFC 5322 section 3.6.6)."""
 
     from_: tuple[str, ...]
     sender: str | None
+    resent: tuple[str, ...] = ()
 
 
 def read_authors(message: ParsedMessage) -> Authors:
-    """From (exactly one field, one or more mailboxes) and Sender (at most one mailbox).
+    """From (exactly one field, one or more mailboxes), Sender (at most one mailbox), and the
+    mailboxes of the Resent-From and Resent-Sender fields (any number of resent blocks).
     Raises HeaderError (550 5.6.0) naming the problem."""
     from_fields = message.get_all("from")
     if not from_fields:
@@ -296,7 +302,14 @@ def read_authors(message: ParsedMessage) -> Authors:
         if len(sender_fields) > 1 or len(parsed) > 1:
             raise HeaderError(BAD_SENDER, "Sender")
         sender = parsed[0]
-    return Authors(tuple(from_), sender)
+    resent: list[str] = []
+    for name, title in (("resent-from", "Resent-From"), ("resent-sender", "Resent-Sender")):
+        for resent_field in message.get_all(name):
+            try:
+                resent.extend(parse_mailboxes(resent_field.value))
+            except ValueError:
+                raise HeaderError(BAD_RESENT.format(title), title) from None
+    return Authors(tuple(from_), sender, tuple(resent))
 
 
 def fold_long_lines(field: HeaderField) -> HeaderField:

@@ -104,6 +104,7 @@ class SubmissionSteps:
         identities = list(authors.from_)
         if authors.sender is not None:
             identities.append(authors.sender)
+        identities.extend(authors.resent)
         if incoming.envelope.mail_from:
             identities.append(incoming.envelope.mail_from)
         failed = unverified_identities(view, identities, submitter.allowed_from)
