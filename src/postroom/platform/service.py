@@ -379,7 +379,7 @@ class PlatformService:
             algorithm,
             private_key,
             selector=selector,
-            taken=set(),
+            taken=self._selectors_elsewhere(project_id, domain_name),
             domain=domain_name,
             now=now,
             rsa_bits=self.settings.rsa_bits,
@@ -402,6 +402,17 @@ class PlatformService:
 
     def _domain(self, project_id: str, name: str) -> Domain:
         return self.store.get_domain(project_id, normalize_domain(name))
+
+    def _selectors_elsewhere(self, project_id: str, name: str) -> set[str]:
+        """The DKIM selectors other projects use on the same domain: a project that adds a
+        domain another one has must publish its own key at its own name (two keys at one
+        name would verify neither)."""
+        return {
+            key.selector
+            for domain in self.store.list_domains(None)
+            if domain.name == name and domain.project_id != project_id
+            for key in domain.dkim_keys
+        }
 
     def get_domain(self, project_id: str, name: str) -> Domain:
         return self._domain(project_id, name)
@@ -528,7 +539,7 @@ class PlatformService:
             algorithm,
             private_key,
             selector=selector,
-            taken={k.selector for k in kept},
+            taken={k.selector for k in kept} | self._selectors_elsewhere(project_id, domain.name),
             domain=domain.name,
             now=self.clock.now(),
             rsa_bits=self.settings.rsa_bits,
