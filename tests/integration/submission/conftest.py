@@ -228,8 +228,13 @@ def start_env(
 
 
 @pytest.fixture
-def env(tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone) -> Iterator[Env]:
-    environment = start_env(tmp_path, ca, dns_zone)
+def env(
+    request: pytest.FixtureRequest, tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone
+) -> Iterator[Env]:
+    """A running server with both submission doors; `writer_process` is off unless a test
+    asks for it with `@pytest.mark.parametrize("env", [True], indirect=True)`."""
+    writer_process = bool(getattr(request, "param", False))
+    environment = start_env(tmp_path, ca, dns_zone, writer_process=writer_process)
     try:
         yield environment
     finally:

@@ -25,7 +25,12 @@ MESSAGE = (
 )
 
 
+@pytest.mark.parametrize(
+    "env", [True, False], indirect=True, ids=["writer-process", "writer-thread"]
+)
 def test_smtplib_starttls_login(env: Env) -> None:
+    """A live message, signed, with one queue entry per recipient, committed by the writer
+    child process and by the in-process writer alike."""
     with env.smtp() as client:
         refused = client.sendmail(
             "app@example.com",

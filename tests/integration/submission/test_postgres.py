@@ -38,8 +38,12 @@ def pg_env(tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone) -> Iterator[Env]:
         conn.execute(f'CREATE DATABASE "{name}"')
     database_url = make_url(url).set(database=name).render_as_string(hide_password=False)
     # The server's clock starts at the real time: the CLI (another process) reads the real one.
+    # The writer child process on PostgreSQL (the production default): message and queue
+    # entries (COPY) committed by the child.
     clock = FakeClock(datetime.now(UTC))
-    environment = start_env(tmp_path, ca, dns_zone, clock, database_url=database_url)
+    environment = start_env(
+        tmp_path, ca, dns_zone, clock, database_url=database_url, writer_process=True
+    )
     try:
         yield environment
     finally:
