@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from postroom.core.errors import Refusal, RefusalKind
+from postroom.pipeline.projects import ascii_domain
 
 PRIVATE_NAMES = ("localhost",)
 PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
@@ -50,9 +51,18 @@ def destination_refusal(address: str, routed: Iterable[str] = ()) -> Refusal | N
             f"Recipient <{address}> names an IP address: a live project sends only to domain names",
             field="To",
         )
-    name = domain.lower().rstrip(".")
+    # Judge the name the delivery worker will look up: its A-labels (a U-label or full-width
+    # spelling of "localhost" or "x.internal" normalises to them).
+    name = ascii_domain(domain.rstrip(".")) or domain.lower().rstrip(".")
     if name in routed:
         return None
+    if name.rpartition(".")[2].isdigit():  # 127.0.0.1 written as a name: no TLD is numeric
+        return Refusal(
+            RefusalKind.DESTINATION_NOT_ALLOWED,
+            f"Recipient <{address}> names an IP address: a live project sends only to "
+            "domain names",
+            field="To",
+        )
     if name in PRIVATE_NAMES or name.endswith(PRIVATE_SUFFIXES) or "." not in name:
         return Refusal(
             RefusalKind.DESTINATION_NOT_ALLOWED,

@@ -22,6 +22,10 @@ from postroom.pipeline.destinations import destination_refusal, first_refusal
         "u@db.internal",
         "u@nas.home.arpa",
         "u@intranet",
+        "u@127.0.0.1",
+        "u@10.1.2.3",
+        "u@\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54",  # full-width localhost
+        "u@db.\uff49\uff4e\uff54\uff45\uff52\uff4e\uff41\uff4c",  # db.internal, full-width
     ],
 )
 def test_refused(address: str) -> None:
