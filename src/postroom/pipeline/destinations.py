@@ -59,8 +59,7 @@ def destination_refusal(address: str, routed: Iterable[str] = ()) -> Refusal | N
     if name.rpartition(".")[2].isdigit():  # 127.0.0.1 written as a name: no TLD is numeric
         return Refusal(
             RefusalKind.DESTINATION_NOT_ALLOWED,
-            f"Recipient <{address}> names an IP address: a live project sends only to "
-            "domain names",
+            f"Recipient <{address}> names an IP address: a live project sends only to domain names",
             field="To",
         )
     if name in PRIVATE_NAMES or name.endswith(PRIVATE_SUFFIXES) or "." not in name:
