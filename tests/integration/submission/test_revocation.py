@@ -55,9 +55,17 @@ def test_credential_deleted_by_the_cli_refuses_the_next_mail(
     assert len(env.messages()) == 1
 
 
-def test_credential_deleted_through_the_api_refuses_the_next_mail(env: Env) -> None:
+def test_credential_deleted_through_the_api_refuses_the_next_mail(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Open mode refuses credential changes without a login or a manage key (issue 9 item 1).
+    key = cli(
+        env, capsys, "apikey", "create", "--project", "acme", "--name", "ops", "--scope", "manage"
+    )
+    assert isinstance(key, dict)
     base = f"http://127.0.0.1:{env.server.app.http_port}"
-    with env.smtp() as client, httpx.Client(base_url=base) as http:
+    headers = {"Authorization": f"Bearer {key['token']}"}
+    with env.smtp() as client, httpx.Client(base_url=base, headers=headers) as http:
         assert client.sendmail("app@example.com", ["ann@example.net"], MESSAGE) == {}
         answer = http.delete("/api/v2/projects/acme/smtp-credentials/app")
         assert answer.status_code in (200, 204), answer.text
