@@ -527,30 +527,29 @@ class SmtpSession:
 
     def sender_result(self, refusal: Refusal | None) -> list[Output]:
         """After CheckSender: None accepts the sender, else the door's refusal is sent."""
-        if not self._expect(_MAIL):
-            return []
-        self._state = _CMD
-        checked = self._checking
-        self._checking = None
-        assert checked is not None
-        if refusal is not None:
-            self._refuse_raw(render(refusal), "sender_rejected")
-        else:
-            self._accept_sender(*checked)
-        return self._resume()
+        return self._check_result(_MAIL, refusal, "sender_rejected", self._accept_sender)
 
     def recipient_result(self, refusal: Refusal | None) -> list[Output]:
         """After CheckRecipient: None accepts the recipient, else the door's refusal is sent."""
-        if not self._expect(_RCPT):
+        return self._check_result(_RCPT, refusal, "recipient_rejected", self._accept_recipient)
+
+    def _check_result(
+        self,
+        expected: int,
+        refusal: Refusal | None,
+        reason: str,
+        accept: Callable[..., None],
+    ) -> list[Output]:
+        if not self._expect(expected):
             return []
         self._state = _CMD
         checked = self._checking
         self._checking = None
         assert checked is not None
         if refusal is not None:
-            self._refuse_raw(render(refusal), "recipient_rejected")
+            self._refuse_raw(render(refusal), reason)
         else:
-            self._accept_recipient(*checked)
+            accept(*checked)
         return self._resume()
 
     def message_result(self, outcome: str | Refusal) -> list[Output]:

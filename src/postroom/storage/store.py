@@ -464,7 +464,9 @@ class SqlMessageStore:
 
         return self._run(self._read, work)
 
-    def raw(self, project: str, message_id: str) -> bytes:
+    def _compressed(self, project: str, message_id: str) -> bytes:
+        """The stored (zstd) bytes of a message. Raises NotFound."""
+
         def work(conn: Connection) -> bytes:
             found = self._resolve_id(conn, project, message_id)
             data = conn.execute(
@@ -474,7 +476,10 @@ class SqlMessageStore:
                 raise NotFound(f"message {message_id} not found")
             return bytes(data)
 
-        compressed = self._run(self._read, work)
+        return self._run(self._read, work)
+
+    def raw(self, project: str, message_id: str) -> bytes:
+        compressed = self._compressed(project, message_id)
         try:
             return self._decompressor().decompress(compressed)
         except zstandard.ZstdError as exc:
@@ -486,16 +491,7 @@ class SqlMessageStore:
         """The message byte-exact as stored, decompressed `chunk_size` bytes at a time: the
         compressed data is read now (NotFound raised here), the message never whole."""
 
-        def work(conn: Connection) -> bytes:
-            found = self._resolve_id(conn, project, message_id)
-            data = conn.execute(
-                select(message_raw.c.data).where(message_raw.c.message_id == found)
-            ).scalar()
-            if data is None:
-                raise NotFound(f"message {message_id} not found")
-            return bytes(data)
-
-        compressed = self._run(self._read, work)
+        compressed = self._compressed(project, message_id)
         return _decompressed_chunks(compressed, message_id, chunk_size)
 
     def _decompressor(self) -> zstandard.ZstdDecompressor:
