@@ -321,7 +321,12 @@ class Application:
         management = _management_routes(service)
         main_app = build_app(
             context,
-            extra_routes=[*_web_routes(context), *(admin.routes if admin else []), *management],
+            extra_routes=[
+                *_web_routes(context),
+                *(admin.routes if admin else []),
+                *management,
+                *_sending_routes(context, steps, platform),
+            ],
         )
 
         def project_app(project: str) -> Any:
@@ -519,6 +524,15 @@ def _management_routes(service: PlatformService) -> list[Any]:
     from postroom.api.management import ManagementContext, routes
 
     return list(routes(ManagementContext(service)))
+
+
+def _sending_routes(
+    context: ApiContext, steps: SubmissionSteps, platform: PlatformStore
+) -> list[Any]:
+    """The native send API and templates (api/sending_setup.py) on the SQL platform store."""
+    from postroom.api.sending_setup import sending_routes
+
+    return sending_routes(context, steps, platform)
 
 
 @dataclass

@@ -17,7 +17,9 @@ The rule, in one place (`AuthGate` applies it to every HTTP request):
   A key acts on its own project only: `read` opens the project's inbox in the testing API
   (`/api/v1` except send, and `/view/{ID}.html|.txt`), `send` opens `POST /api/v1/send`,
   `manage` opens `/api/v2` for that project (not creating, changing or deleting projects:
-  that needs an admin). An admin session sees the default project's inbox and manages all.
+  that needs an admin); `send` also opens the native send API (`POST /api/v2/messages` and
+  `/api/v2/messages/batch`), into the key's project. An admin session sees the default
+  project's inbox and manages all.
 - An API key is honoured in open mode too (it selects its project); a bad one is a 401 there
   as well, since the client asked to be someone.
 
@@ -92,6 +94,8 @@ PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/admin/static/",)
 LOGIN_PATHS = frozenset({"/login", "/logout"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The native send API: a key with the send scope, acting on its own project.
+SEND_PATHS = frozenset({"/api/v2/messages", "/api/v2/messages/batch"})
 
 ADMIN_CACHE_SECONDS = 2.0  # how long the list of admin users is trusted before reading it again
 MAX_SESSIONS = 10_000  # beyond, the least recently used sessions are dropped
@@ -173,6 +177,8 @@ def open_mode_refusal(method: str, path: str) -> str | None:
     of a page of this origin.)"""
     if method in SAFE_METHODS or not (path == "/api/v2" or path.startswith("/api/v2/")):
         return None
+    if path in SEND_PATHS:
+        return None  # the handler sends into capture projects only in open mode
     parts = path.rstrip("/").split("/")  # "", "api", "v2", "projects", PROJECT, WHAT, ...
     if parts[3:4] == ["projects"] and len(parts) <= 5:
         return None
@@ -534,6 +540,9 @@ def key_access(method: str, path: str, key: ApiKey) -> KeyAccess:
             have = ", ".join(key.scopes) or "none"
             raise KeyRefused(403, f"this API key lacks the {scope} scope (it has: {have})")
 
+    if path in SEND_PATHS:
+        need("send")  # the handler sends into the key's project only
+        return KeyAccess(None)
     if path == "/api/v2" or path.startswith("/api/v2/"):
         need("manage")
         parts = path.split("/")

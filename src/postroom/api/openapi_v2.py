@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from postroom import __version__
+from postroom.api import openapi_sending as sending
 
 Json = dict[str, Any]
 
@@ -453,11 +454,12 @@ def document() -> Json:
             "title": "Postroom management API",
             "version": __version__,
             "description": (
-                "Projects, credentials, API keys, sending domains and quotas. Errors are "
+                "Projects, credentials, API keys, sending domains and quotas; sending "
+                "(/api/v2/messages) and templates. Errors are "
                 '{"Error": "...", "Field": "..."} with a 4xx status. Secrets are returned '
                 "only by the request that creates them; DKIM private keys never."
             ),
         },
-        "paths": _with_content_type_errors(_paths()),
-        "components": {"schemas": SCHEMAS},
+        "paths": _with_content_type_errors({**_paths(), **sending.paths()}),
+        "components": {"schemas": {**SCHEMAS, **sending.SCHEMAS}},
     }

@@ -17,6 +17,8 @@ import pytest
 from starlette.routing import Route
 
 from postroom.api.management import ManagementContext, routes
+from postroom.api.native_send import SendingContext
+from postroom.api.native_send import routes as sending_routes
 from postroom.api.openapi_v2 import document
 from postroom.core.clock import FakeClock
 from postroom.dns.dkim import dump_private_key, generate_ed25519
@@ -97,7 +99,8 @@ def test_the_document_lists_every_route() -> None:
     jsonschema.Draft202012Validator.check_schema({"components": doc["components"]})
     service = PlatformService(None, FakeClock(), None, DomainSettings("h"))  # type: ignore[arg-type]
     served = set()
-    for route in routes(ManagementContext(service)):
+    sending = SendingContext(None, FakeClock(), None, None, frozenset(), None)  # type: ignore[arg-type]
+    for route in [*routes(ManagementContext(service)), *sending_routes(sending)]:
         assert isinstance(route, Route)
         path = re.sub(r"\{(\w+):path\}", r"{\1}", route.path)
         for method in route.methods or ():

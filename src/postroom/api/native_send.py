@@ -1,0 +1,251 @@
+"""The native send API: `POST /api/v2/messages` and `POST /api/v2/messages/batch`.
+
+A request is authenticated by an API key with the `send` scope (its project receives the
+message), or by an admin session (the body's `project`, default "default"); open mode sends
+into capture projects only. The body (api/native_message.py) becomes an envelope and a
+message that the HTTP send door hands to the acceptance pipeline: the same path as SMTP
+submission (verified identities, quotas with 429 and Retry-After, DKIM, durable queue) for a
+live project, captured for a capture project.
+
+The answer names the message and each recipient: `accepted`, or `refused` with the reason (a
+live project's recipient that the pipeline would never deliver to, pipeline/destinations.py);
+the message goes to the accepted ones. A message none of whose recipients is accepted, or
+that the pipeline refuses whole (unverified sender, quota), is an error (4xx JSON).
+
+A batch holds up to 500 messages, each accepted or refused on its own (its own status and
+answer, in order). `Idempotency-Key` (api/idempotency.py) covers single and batch requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from postroom.api.auth import principal_of
+from postroom.api.errors import handle_postroom_error
+from postroom.api.idempotency import HEADER, Answer, Idempotency, answer_response
+from postroom.api.mailpit import json_body
+from postroom.api.native_message import Built, build
+from postroom.config import Config
+from postroom.core.clock import Clock
+from postroom.core.errors import InvalidInput, PayloadTooLarge, PostroomError, Refusal
+from postroom.core.platform import DEFAULT_PROJECT
+from postroom.core.types import Envelope
+from postroom.doors.http_send import HttpSendDoor
+from postroom.pipeline.destinations import destination_refusal
+from postroom.pipeline.projects import ProjectDirectory
+
+__all__ = ["MAX_BATCH", "SendingContext", "routes"]
+
+MAX_BATCH = 500
+BATCH_CONCURRENCY = 64  # messages of one batch in the pipeline at once (their commits group)
+
+# Renders a send request's template fields into plain ones (api/templates_api.py), if any.
+TemplateRenderer = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class SendingContext:
+    config: Config
+    clock: Clock
+    door: HttpSendDoor
+    directory: ProjectDirectory | None
+    routed: frozenset[str]
+    idempotency: Idempotency | None
+    render_template: TemplateRenderer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    host: str
+    port: int
+    principal: str
+
+
+async def error_answer(request: Request, exc: PostroomError) -> Answer:
+    response = await handle_postroom_error(request, exc)
+    headers = (
+        {"Retry-After": response.headers["retry-after"]}
+        if "retry-after" in response.headers
+        else {}
+    )
+    return response.status_code, json.loads(bytes(response.body)), headers
+
+
+class Sender:
+    """Sends one message of a request: template, build, recipients, door."""
+
+    def __init__(self, ctx: SendingContext) -> None:
+        self.ctx = ctx
+
+    async def live(self, project: str) -> bool:
+        if self.ctx.directory is None:
+            return False
+        view = await self.ctx.directory.get(project)
+        return view.project.mode == "live"
+
+    async def send(self, project: str, body: dict[str, Any], peer: Peer) -> dict[str, Any]:
+        ctx = self.ctx
+        if body.get("template") is not None:
+            if ctx.render_template is None:
+                raise InvalidInput("templates are not available on this server", "template")
+            body = await ctx.render_template(project, body)
+        built = build(body, ctx.clock, ctx.config.hostname)
+        return await self.send_built(project, built, peer)
+
+    async def send_built(self, project: str, built: Built, peer: Peer) -> dict[str, Any]:
+        ctx = self.ctx
+        limit = ctx.config.max_message_size
+        if limit and len(built.data) > limit:
+            raise PayloadTooLarge(
+                f"the message would be {len(built.data)} bytes, more than --max-message-size "
+                f"({limit} bytes)",
+                limit,
+            )
+        results: list[dict[str, Any]] = []
+        accepted: list[str] = []
+        first_refused: Refusal | None = None
+        live = await self.live(project)
+        for recipient in built.envelope.recipients:
+            refusal = destination_refusal(recipient, ctx.routed) if live else None
+            if refusal is None:
+                accepted.append(recipient)
+                results.append({"email": recipient, "status": "accepted"})
+            else:
+                first_refused = first_refused or refusal
+                results.append(
+                    {
+                        "email": recipient,
+                        "status": "refused",
+                        "reason": refusal.detail,
+                        "code": refusal.kind.value,
+                    }
+                )
+        if not accepted:
+            assert first_refused is not None
+            raise first_refused
+        envelope = Envelope(built.envelope.mail_from, tuple(accepted), built.envelope.mail_params)
+        message_id = await ctx.door.send(
+            envelope, built.data, project, peer.host, peer.port, principal=peer.principal
+        )
+        answer: dict[str, Any] = {"id": message_id, "project": project, "recipients": results}
+        if built.tags:
+            answer["tags"] = list(built.tags)
+        if built.metadata:
+            answer["metadata"] = built.metadata
+        return answer
+
+
+async def _project_of(request: Request, body: dict[str, Any], sender: Sender) -> str:
+    """The project this request sends into (see the module's doc)."""
+    principal = principal_of(request)
+    given = body.get("project")
+    if given is not None and not isinstance(given, str):
+        raise InvalidInput("project must be a string", "project")
+    if principal.key is not None:
+        if given is not None and given != principal.key.project_id:
+            raise InvalidInput(
+                f"this API key sends into project {principal.key.project_id!r} only", "project"
+            )
+        return principal.key.project_id
+    project = given or DEFAULT_PROJECT
+    if principal.kind == "open" and await sender.live(project):
+        raise InvalidInput(
+            "no admin user exists (open mode): only capture projects take mail through the "
+            "API without a send key",
+            "project",
+        )
+    return project
+
+
+def _peer(request: Request) -> Peer:
+    client = request.client
+    key = principal_of(request).key
+    principal = f"api:{key.id}" if key is not None else f"user:{principal_of(request).username}"
+    return Peer(client.host if client else "", client.port if client else 0, principal)
+
+
+def routes(ctx: SendingContext) -> list[BaseRoute]:
+    sender = Sender(ctx)
+
+    async def with_idempotency(
+        request: Request, project: str, raw: bytes, handler: Callable[[], Awaitable[Answer]]
+    ) -> Response:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return answer_response(await handler())
+        if ctx.idempotency is None:
+            raise InvalidInput(f"{HEADER} is not available on this server", HEADER)
+        return await ctx.idempotency.run(
+            project, key, request.url.path.encode() + b"\n" + raw, handler
+        )
+
+    async def one(request: Request, project: str, body: dict[str, Any]) -> Answer:
+        try:
+            return 200, await sender.send(project, body, _peer(request)), {}
+        except PostroomError as exc:
+            return await error_answer(request, exc)
+
+    async def send_message(request: Request) -> Response:
+        body = await json_body(request)
+        project = await _project_of(request, body, sender)
+        return await with_idempotency(
+            request, project, await request.body(), lambda: one(request, project, body)
+        )
+
+    async def send_batch(request: Request) -> Response:
+        body = await json_body(request)
+        items = body.get("messages")
+        if not isinstance(items, list) or not items:
+            raise InvalidInput("messages must be a non-empty array of messages", "messages")
+        if len(items) > MAX_BATCH:
+            raise InvalidInput(f"messages: at most {MAX_BATCH} in one batch", "messages")
+        unknown = set(body) - {"messages", "project"}
+        if unknown:
+            raise InvalidInput(f"unknown field {sorted(unknown)[0]!r}", sorted(unknown)[0])
+        project = await _project_of(request, body, sender)
+
+        async def run_batch() -> Answer:
+            gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+            async def item(index: int, value: Any) -> dict[str, Any]:
+                async with gate:
+                    if not isinstance(value, dict):
+                        error = InvalidInput(f"messages[{index}] must be an object", "messages")
+                        status, answer, _ = await error_answer(request, error)
+                    else:
+                        if "project" in value:
+                            error = InvalidInput(
+                                "project is given once for the batch", f"messages[{index}].project"
+                            )
+                            status, answer, _ = await error_answer(request, error)
+                        else:
+                            status, answer, _ = await one(request, project, value)
+                return {"index": index, "status": status, **answer}
+
+            results = await asyncio.gather(*(item(i, v) for i, v in enumerate(items)))
+            accepted = sum(1 for r in results if r["status"] == 200)
+            return (
+                200,
+                {
+                    "project": project,
+                    "accepted": accepted,
+                    "refused": len(results) - accepted,
+                    "messages": results,
+                },
+                {},
+            )
+
+        return await with_idempotency(request, project, await request.body(), run_batch)
+
+    return [
+        Route("/api/v2/messages", send_message, methods=["POST"]),
+        Route("/api/v2/messages/batch", send_batch, methods=["POST"]),
+    ]

@@ -1,0 +1,208 @@
+"""The native send API's part of the OpenAPI document (api/openapi_v2.py merges it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Json = dict[str, Any]
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_ADDRESS = {
+    "oneOf": [
+        {"type": "string", "description": '"user@example.com" or "Name <user@example.com>"'},
+        {
+            "type": "object",
+            "properties": {"email": {"type": "string"}, "name": {"type": "string"}},
+            "required": ["email"],
+            "additionalProperties": False,
+        },
+    ]
+}
+_ADDRESSES = {"oneOf": [_ref("Address"), {"type": "array", "items": _ref("Address")}]}
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+SCHEMAS: Json = {
+    "Address": _ADDRESS,
+    "Attachment": {
+        "type": "object",
+        "properties": {
+            "filename": {"type": "string"},
+            "content": {"type": "string", "contentEncoding": "base64"},
+            "content_type": {"type": "string", "description": "default: from the file name"},
+            "content_id": {
+                "type": "string",
+                "description": 'makes the part inline, for <img src="cid:..."> in html',
+            },
+        },
+        "required": ["filename", "content"],
+        "additionalProperties": False,
+    },
+    "SendRequest": {
+        "type": "object",
+        "description": (
+            "A message from fields, or raw MIME (raw, with from/to/cc/bcc as the envelope "
+            "when given, else the message's headers), or a template (template.id and "
+            "template.data give subject, text and html)."
+        ),
+        "properties": {
+            "project": {"type": "string", "description": "admin sessions only; a key's own"},
+            "from": _ref("Address"),
+            "to": _ADDRESSES,
+            "cc": _ADDRESSES,
+            "bcc": _ADDRESSES,
+            "reply_to": _ADDRESSES,
+            "subject": {"type": "string"},
+            "text": {"type": "string"},
+            "html": {"type": "string"},
+            "attachments": {"type": "array", "items": _ref("Attachment")},
+            "headers": _STRING_MAP,
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 20},
+            "metadata": _STRING_MAP,
+            "template": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "version": {"type": "integer"},
+                    "data": {"type": "object"},
+                },
+                "required": ["id"],
+            },
+            "raw": {"type": "string", "contentEncoding": "base64"},
+        },
+        "additionalProperties": False,
+    },
+    "RecipientResult": {
+        "type": "object",
+        "properties": {
+            "email": {"type": "string"},
+            "status": {"enum": ["accepted", "refused"]},
+            "reason": {"type": "string"},
+            "code": {"type": "string"},
+        },
+        "required": ["email", "status"],
+        "additionalProperties": False,
+    },
+    "SendResult": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "project": {"type": "string"},
+            "recipients": {"type": "array", "items": _ref("RecipientResult")},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "metadata": _STRING_MAP,
+        },
+        "required": ["id", "project", "recipients"],
+        "additionalProperties": False,
+    },
+    "BatchRequest": {
+        "type": "object",
+        "properties": {
+            "project": {"type": "string"},
+            "messages": {
+                "type": "array",
+                "items": _ref("SendRequest"),
+                "minItems": 1,
+                "maxItems": 500,
+            },
+        },
+        "required": ["messages"],
+        "additionalProperties": False,
+    },
+    "BatchResult": {
+        "type": "object",
+        "properties": {
+            "project": {"type": "string"},
+            "accepted": {"type": "integer"},
+            "refused": {"type": "integer"},
+            "messages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "description": "index and status, then a SendResult (200) or an Error",
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "status": {"type": "integer"},
+                        "id": {"type": "string"},
+                        "project": {"type": "string"},
+                        "recipients": {"type": "array", "items": _ref("RecipientResult")},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "metadata": _STRING_MAP,
+                        "Error": {"type": "string"},
+                        "Field": {"type": "string"},
+                    },
+                    "required": ["index", "status"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["project", "accepted", "refused", "messages"],
+        "additionalProperties": False,
+    },
+}
+
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": (
+        "the same key within 24 h returns the first answer (Idempotent-Replayed: true) and "
+        "sends nothing again; another body with the key: 422; still running elsewhere: 409"
+    ),
+}
+
+
+def _answer(description: str, schema: str = "Error") -> Json:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _send_errors() -> Json:
+    return {
+        "400": _answer("invalid input (Field names it), or no recipient may be sent to"),
+        "401": _answer("authentication required, or the API key is not valid"),
+        "403": _answer("the key lacks the send scope, or the sender is not a verified identity"),
+        "409": _answer("a request with this Idempotency-Key is still running"),
+        "413": _answer("the message is larger than --max-message-size"),
+        "415": _answer("Content-Type is not application/json"),
+        "421": _answer("the Host header names another server (DNS rebinding)"),
+        "422": _answer("this Idempotency-Key was used for another request"),
+        "429": _answer("daily quota or sending rate used up; see Retry-After"),
+        "503": _answer("storage unavailable; see Retry-After"),
+    }
+
+
+def paths() -> Json:
+    return {
+        "/api/v2/messages": {
+            "post": {
+                "summary": "send one message (API key with the send scope)",
+                "parameters": [_IDEMPOTENCY],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("SendRequest")}},
+                },
+                "responses": {
+                    "200": _answer("stored durably: its id and each recipient", "SendResult"),
+                    **_send_errors(),
+                },
+            }
+        },
+        "/api/v2/messages/batch": {
+            "post": {
+                "summary": "send up to 500 messages, each accepted or refused on its own",
+                "parameters": [_IDEMPOTENCY],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("BatchRequest")}},
+                },
+                "responses": {
+                    "200": _answer("one answer per message", "BatchResult"),
+                    **_send_errors(),
+                },
+            }
+        },
+    }

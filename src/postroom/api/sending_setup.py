@@ -1,0 +1,33 @@
+"""Builds the sending API's parts (native send, templates) from what the composition root
+has: the API context, the submission steps and the platform store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from postroom.api.context import ApiContext
+from postroom.api.idempotency import Idempotency
+from postroom.api.native_send import SendingContext, routes
+from postroom.core.platform import PlatformStore
+from postroom.pipeline.submission import SubmissionSteps
+from postroom.storage.platform_store import SqlPlatformStore
+from postroom.storage.sending_store import SqlSendingStore
+
+
+def sending_store(platform: PlatformStore) -> SqlSendingStore | None:
+    return SqlSendingStore(platform) if isinstance(platform, SqlPlatformStore) else None
+
+
+def sending_routes(
+    context: ApiContext, steps: SubmissionSteps, platform: PlatformStore
+) -> list[Any]:
+    store = sending_store(platform)
+    ctx = SendingContext(
+        config=context.config,
+        clock=context.clock,
+        door=context.http_send,
+        directory=steps.directory,
+        routed=steps.routed,
+        idempotency=Idempotency(store, context.clock) if store is not None else None,
+    )
+    return list(routes(ctx))
