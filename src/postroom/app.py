@@ -319,6 +319,8 @@ class Application:
         service, auth = self.platform_service, self.auth
         admin = _admin_pages(service, auth, cfg)
         management = _management_routes(service)
+        if isinstance(store, SqlMessageStore):
+            management += _event_routes(service, store)
         main_app = build_app(
             context,
             extra_routes=[
@@ -533,6 +535,13 @@ def _sending_routes(
     from postroom.api.sending_setup import sending_routes
 
     return sending_routes(context, steps, platform)
+
+
+def _event_routes(service: PlatformService, store: SqlMessageStore) -> list[Any]:
+    """/api/v2/projects/{project}/events on the store's event log (guarded like /api/v2)."""
+    from postroom.api.events import routes
+
+    return list(routes(service, store.events))
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 
 from postroom import __version__
 from postroom.api import openapi_sending as sending
+from postroom.core.events import EVENT_TYPES, MAX_EVENT_PAGE
 
 Json = dict[str, Any]
 
@@ -251,6 +252,34 @@ SCHEMAS: Json = {
     ),
     "VerifiedAddressCreate": _object({"address": {"type": "string"}}),
     "VerifiedAddressList": _list_of("addresses", "VerifiedAddress"),
+    "Event": _object(
+        {
+            "id": {"type": "integer", "description": "grows with every event; the cursor"},
+            "type": {"enum": list(EVENT_TYPES)},
+            "time": _TIME,
+            "message": _nullable("string"),
+            "recipient": _nullable("string"),
+            "detail": {
+                "type": "object",
+                "description": (
+                    "send: sender. delivery, deferred, bounce, expired: code, enhanced, text "
+                    "(the full reply), remote_mta, remote_ip, local (Postroom decided the reply: "
+                    "routing, connection or TLS failure); for failures hard and reason (the "
+                    "bounce classifier's vocabulary); deferred: next_attempt; expired: "
+                    "last_code, last_enhanced"
+                ),
+            },
+        }
+    ),
+    "EventPage": _object(
+        {
+            "project": {"type": "string"},
+            "events": {"type": "array", "items": _ref("Event")},
+            "next": _nullable(
+                "integer", description="pass as `after` for the next page; null: no more now"
+            ),
+        }
+    ),
 }
 
 
@@ -325,6 +354,34 @@ def _collection(
 def _deletable(summary: str, member: Json) -> Json:
     """A project's member that only DELETE reaches."""
     return {"delete": _op(summary, "Deleted", params=(_PROJECT, member))}
+
+
+def _query(name: str, description: str, schema: Json | None = None) -> Json:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema or {"type": "string"},
+        "description": description,
+    }
+
+
+_EVENT_FILTERS = (
+    _query(
+        "type",
+        "event types, comma-separated or repeated: " + ", ".join(EVENT_TYPES),
+    ),
+    _query("recipient", "the whole recipient address, case-insensitive"),
+    _query("message", "a message id"),
+    _query("since", "RFC 3339 time, inclusive", _TIME),
+    _query("until", "RFC 3339 time, exclusive", _TIME),
+    _query("after", "cursor: events with a larger id", {"type": "integer", "minimum": 0}),
+    _query(
+        "limit",
+        "events per page (default 100)",
+        {"type": "integer", "minimum": 1, "maximum": MAX_EVENT_PAGE},
+    ),
+)
 
 
 def _paths() -> Json:
@@ -435,6 +492,13 @@ def _paths() -> Json:
         f"{project}/verified-addresses/{{address}}": _deletable(
             "remove a verified address", address
         ),
+        f"{project}/events": {
+            "get": _op(
+                "the project's event log, oldest first, filtered and paged",
+                "EventPage",
+                params=(_PROJECT, *_EVENT_FILTERS),
+            )
+        },
     }
 
 

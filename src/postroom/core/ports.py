@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+from postroom.core.events import Event, EventPage, EventQuery
 from postroom.core.search import SearchQuery
 from postroom.core.types import MessagePage, MessageRecord, NewMessage, QueueEntry
 
@@ -95,6 +96,10 @@ class QueueStore(Protocol):
     attempted). A report from a worker that no longer holds the lease (another worker took the
     entry over after the lease expired, or it was already reported) changes nothing and returns
     False. Synchronous: async callers run it on a worker thread.
+
+    Each report but `release` writes its event (core.events) in the transaction that changes
+    the entry: `delivery`, `deferred`, `bounce`, or `expired` for `fail(expired=True)`, with
+    `detail` (the reply, the remote MTA, hard or soft, the reason) as the event's detail.
     """
 
     def entries(self, message_id: str) -> builtins.list[QueueEntry]:
@@ -117,16 +122,37 @@ class QueueStore(Protocol):
         """Give a leased entry back untried: due again at once, no attempt counted."""
         ...
 
-    def complete(self, entry_id: int, owner: str, now: datetime) -> bool:
-        """The recipient was delivered."""
+    def complete(
+        self, entry_id: int, owner: str, now: datetime, detail: Mapping[str, Any] | None = None
+    ) -> bool:
+        """The recipient was delivered (event `delivery`)."""
         ...
 
-    def defer(self, entry_id: int, owner: str, next_attempt: datetime, error: str) -> bool:
-        """A temporary failure: count the attempt, record `error`, due again at `next_attempt`."""
+    def defer(
+        self,
+        entry_id: int,
+        owner: str,
+        next_attempt: datetime,
+        error: str,
+        detail: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        """A temporary failure: count the attempt, record `error`, due again at `next_attempt`
+        (event `deferred`, at `now`; default: the store's clock)."""
         ...
 
-    def fail(self, entry_id: int, owner: str, now: datetime, error: str) -> bool:
-        """A permanent failure: count the attempt, record `error`; the entry is done."""
+    def fail(
+        self,
+        entry_id: int,
+        owner: str,
+        now: datetime,
+        error: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        expired: bool = False,
+    ) -> bool:
+        """A permanent failure: count the attempt, record `error`; the entry is done (event
+        `bounce`, or `expired` when its queue lifetime ran out)."""
         ...
 
     def pending(self, project: str, message_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -135,4 +161,18 @@ class QueueStore(Protocol):
 
     def pending_count(self, message_id: str) -> int:
         """How many recipients of the message are still to deliver to."""
+        ...
+
+
+class EventStore(Protocol):
+    """Reads of the durable event log (core.events). Events are written by the stores that make
+    the changes they record, in the same transaction; never through this port."""
+
+    def query(self, project: str, query: EventQuery) -> EventPage:
+        """One page of the project's events matching `query`, oldest first. Raises
+        InvalidInput naming the field for a bad limit or event type."""
+        ...
+
+    def for_message(self, project: str, message_id: str) -> builtins.list[Event]:
+        """Every event of one message of the project, oldest first."""
         ...

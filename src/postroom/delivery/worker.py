@@ -24,6 +24,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -32,6 +33,7 @@ from postroom.core.errors import ConfigError, NotFound, PostroomError
 from postroom.core.ids import new_id
 from postroom.core.ports import MessageStore, QueueStore
 from postroom.core.types import MessageRecord, QueueEntry
+from postroom.delivery.results import expired_detail, reply_detail
 from postroom.delivery.routing import MailHost, Route, RoutingError, resolve_route
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, is_push_back, site_name
@@ -118,7 +120,12 @@ class DeliverySettings:
 @dataclass(slots=True)
 class _Outcome:
     reply: ServerReply
-    host: str = ""
+    mx: str = ""  # the host name of the server that answered (or was tried last)
+    ip: str = ""  # its address
+
+    @property
+    def host(self) -> str:
+        return f"{self.mx}[{self.ip}]" if self.mx else ""
 
 
 def _outbound(record: MessageRecord, entries: Sequence[QueueEntry], raw: bytes) -> OutboundMessage:
@@ -308,7 +315,7 @@ class DeliveryWorker:
                         await client.quit()
                     succeeded = True
                 except SmtpClientError as exc:
-                    last = _Outcome(exc.reply, f"{host.name}[{address}]")
+                    last = _Outcome(exc.reply, host.name, address)
                     # A relay refusing our credentials or TLS is our configuration to fix:
                     # never bounce the mail for it (Postfix's smtp_sasl_auth_soft_bounce).
                     permanent_everywhere = (
@@ -320,15 +327,14 @@ class DeliveryWorker:
                     continue
                 finally:
                     self._close(site, source, succeeded)
-                label = f"{host.name}[{address}]"
                 for recipient in result.recipients:
                     self._maybe_back_off(site, source, recipient.reply)
-                return [_Outcome(r.reply, label) for r in result.recipients]
+                return [_Outcome(r.reply, host.name, address) for r in result.recipients]
         if not permanent_everywhere:
             reply = last.reply
             if reply.permanent:
                 reply = local_reply(451, "4.4.1", str(reply))
-            last = _Outcome(reply, last.host)
+            last = _Outcome(reply, last.mx, last.ip)
         return [last for _ in message.recipients]
 
     # Shaping ------------------------------------------------------------------------------
@@ -366,18 +372,22 @@ class DeliveryWorker:
     # Reporting ----------------------------------------------------------------------------
 
     async def _report(self, entry: QueueEntry, outcome: _Outcome) -> None:
+        """Record the outcome of one recipient: the entry's new state and its event (with the
+        reply, the remote MTA, hard or soft and the reason) in one transaction."""
         reply = outcome.reply
         text = f"{outcome.host}: {reply}" if outcome.host else str(reply)
         now = self._clock.now()
+        detail = reply_detail(reply, outcome.mx, outcome.ip)
+        queue = self._queue
         try:
             if reply.positive:
-                await asyncio.to_thread(self._queue.complete, entry.id, self.owner, now)
+                await asyncio.to_thread(queue.complete, entry.id, self.owner, now, detail)
                 log.info(
                     "delivered",
                     extra={"delivery": {"entry": entry.id, "to": entry.recipient, "reply": text}},
                 )
             elif reply.permanent:
-                await asyncio.to_thread(self._queue.fail, entry.id, self.owner, now, text)
+                await asyncio.to_thread(queue.fail, entry.id, self.owner, now, text, detail)
                 log.info(
                     "bounced",
                     extra={"delivery": {"entry": entry.id, "to": entry.recipient, "reply": text}},
@@ -388,9 +398,15 @@ class DeliveryWorker:
                 )
                 if when is None:
                     expired = f"5.4.7 Delivery time expired; last error: {text}"
-                    await asyncio.to_thread(self._queue.fail, entry.id, self.owner, now, expired)
+                    gone = expired_detail(reply, outcome.mx, outcome.ip)
+                    await asyncio.to_thread(
+                        partial(queue.fail, expired=True), entry.id, self.owner, now, expired, gone
+                    )
                 else:
-                    await asyncio.to_thread(self._queue.defer, entry.id, self.owner, when, text)
+                    detail["next_attempt"] = when.isoformat()
+                    await asyncio.to_thread(
+                        queue.defer, entry.id, self.owner, when, text, detail, now
+                    )
         except PostroomError:
             log.exception("recording the result for queue entry %s failed", entry.id)
 

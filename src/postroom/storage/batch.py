@@ -1,6 +1,7 @@
 """Writing one group-commit batch of new messages: rows built once, one transaction, one fsync.
 
-The transaction also adds each submitted message's sends to its project's counter of the second
+The transaction also writes a `send` event (storage/events.py) per delivery of a live
+project's message, and adds each submitted message's sends to its project's counter of the second
 it was created (`send_counts`, read by the quotas: pipeline/quota.py), so a message is counted
 exactly when it is stored, and the counters older than SEND_COUNT_RETENTION are deleted.
 
@@ -24,9 +25,13 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from postroom.core.errors import StorageError
+from postroom.core.events import NewEvent
 from postroom.core.ports import Completer
 from postroom.core.types import NewMessage, Summary
 from postroom.storage import codec
+from postroom.storage.events import INSERT_COLUMNS as EVENT_COLUMNS
+from postroom.storage.events import EventRow, events
+from postroom.storage.events import row as event_row
 from postroom.storage.platform_store import SEND_COUNT_RETENTION, send_counts
 from postroom.storage.queue import INSERT_COLUMNS as QUEUE_COLUMNS
 from postroom.storage.queue import QueueRow, queue_entries
@@ -56,6 +61,7 @@ class Prepared(NamedTuple):
     raw: bytes
     tags: tuple[str, ...]  # normalised
     queue: tuple[QueueRow, ...]  # the message's deliveries (NewMessage.deliveries)
+    events: tuple[EventRow, ...]  # a `send` event per delivery
     sends: tuple[int, int] | None  # (second since the epoch, sends) of a submitted message
 
 
@@ -79,7 +85,21 @@ def prepare(message: NewMessage) -> Prepared:
         message.raw,
         tuple(codec.normalise_tags(message.tags)) if message.tags else (),
         queue_rows(message),
+        send_events(message),
         sends,
+    )
+
+
+def send_events(message: NewMessage) -> tuple[EventRow, ...]:
+    """The `send` event of each of a message's deliveries (the message accepted for it)."""
+    if not message.deliveries:
+        return ()
+    detail = {"sender": message.envelope.mail_from}
+    return tuple(
+        event_row(
+            NewEvent(message.project, "send", message.created, message.id, d.recipient, detail)
+        )
+        for d in message.deliveries
     )
 
 
@@ -205,6 +225,7 @@ class BatchWriter:
         self._insert_raw = _BulkInsert(dialect, message_raw, _RAW_COLUMNS)
         self._insert_tag = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
         self._insert_queue = _BulkInsert(dialect, queue_entries, QUEUE_COLUMNS)
+        self._insert_events = _BulkInsert(dialect, events, EVENT_COLUMNS)
         self._count_sends = _CountSends(dialect)
 
     def write_messages(self, messages: Sequence[NewMessage | Prepared]) -> Outcomes:
@@ -299,4 +320,5 @@ class BatchWriter:
             deliveries = [row for p in batch for row in p.queue]
             if deliveries:
                 self._insert_queue(conn, deliveries)
+                self._insert_events(conn, [row for p in batch for row in p.events])
             self._count_sends(conn, batch)

@@ -60,6 +60,7 @@ from postroom.core.platform import (
     VerifiedAddress,
     scopes_from,
 )
+from postroom.storage.events import events
 from postroom.storage.queue import queue_entries
 from postroom.storage.schema import messages, metadata
 
@@ -440,8 +441,10 @@ class SqlPlatformStore:
             self._require_project(conn, project_id)
             # Its queue entries (deleting the project cancels its deliveries: they do not
             # cascade from messages), its messages (raw data and tags cascade), then the
-            # project (credentials, keys, domains, addresses and counters cascade).
+            # project (credentials, keys, domains, addresses and counters cascade); and its
+            # event log, which no later project of the same id may read.
             conn.execute(delete(queue_entries).where(queue_entries.c.project == project_id))
+            conn.execute(delete(events).where(events.c.project == project_id))
             conn.execute(delete(messages).where(messages.c.project == project_id))
             conn.execute(delete(projects).where(projects.c.id == project_id))
 

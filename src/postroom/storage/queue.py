@@ -12,7 +12,8 @@ lease has expired is due again for anyone. On PostgreSQL the claim's row selecti
 `FOR UPDATE SKIP LOCKED`, so concurrent claimers in any process pass each other by; on SQLite
 write transactions are serialised (`BEGIN IMMEDIATE`, and this process's write lock), so there
 is one claimer at a time. Reports (`complete`, `defer`, `fail`, `release`) apply only while the
-row is pending and still leased to the reporting worker.
+row is pending and still leased to the reporting worker; each report but `release` writes its
+event (storage/events.py) in the same transaction, and only when the row changed.
 
 Times are integer microseconds since the epoch (UTC), as in the message tables.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -45,10 +46,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
+from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import InvalidInput, NotFound, StorageError
+from postroom.core.events import EventType, NewEvent
 from postroom.core.ports import QueueStore
 from postroom.core.types import DELIVERED, FAILED, QUEUED, Delivery, NewMessage, QueueEntry
 from postroom.storage import codec
+from postroom.storage import events as event_log
 from postroom.storage.schema import SeqType, messages, metadata
 
 T = TypeVar("T")
@@ -195,10 +199,12 @@ class SqlQueueStore:
         read_engine: Engine,
         write_engine: Engine,
         write_lock: contextlib.AbstractContextManager[Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._read = read_engine
         self._write = write_engine
         self._lock = write_lock or contextlib.nullcontext()
+        self._clock = clock or SystemClock()
         self._skip_locked = write_engine.dialect.name == "postgresql"
 
     def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
@@ -278,40 +284,84 @@ class SqlQueueStore:
 
         return self._run(self._write, work)
 
-    def _report(self, entry_id: int, owner: str, **values: Any) -> bool:
+    def _report(
+        self,
+        entry_id: int,
+        owner: str,
+        event: tuple[EventType, datetime, Mapping[str, Any] | None] | None,
+        **values: Any,
+    ) -> bool:
+        """Apply `values` to a pending entry leased to `owner` and write `event` (type, time,
+        detail) for it, in one transaction; False (nothing written) when the entry is not."""
         stmt = (
             update(queue_entries)
             .where(_q.id == entry_id, _q.status == QUEUED, _q.lease_owner == owner)
             .values(lease_owner=None, lease_expires_us=None, **values)
+            .returning(_q.message_id, _q.project, _q.recipient)
         )
-        return self._run(self._write, lambda conn: conn.execute(stmt).rowcount == 1)
+
+        def work(conn: Connection) -> bool:
+            changed = conn.execute(stmt).first()
+            if changed is None:
+                return False
+            if event is not None:
+                kind, when, detail = event
+                new = NewEvent(
+                    changed.project, kind, when, changed.message_id, changed.recipient, detail or {}
+                )
+                event_log.write(conn, [new])
+            return True
+
+        return self._run(self._write, work)
 
     def release(self, entry_id: int, owner: str) -> bool:
-        return self._report(entry_id, owner)
+        return self._report(entry_id, owner, None)
 
-    def complete(self, entry_id: int, owner: str, now: datetime) -> bool:
+    def complete(
+        self, entry_id: int, owner: str, now: datetime, detail: Mapping[str, Any] | None = None
+    ) -> bool:
         return self._report(
             entry_id,
             owner,
+            ("delivery", now, detail),
             status=DELIVERED,
             last_error=None,
             attempts=_q.attempts + 1,
             finished_us=codec.to_micros(now),
         )
 
-    def defer(self, entry_id: int, owner: str, next_attempt: datetime, error: str) -> bool:
+    def defer(
+        self,
+        entry_id: int,
+        owner: str,
+        next_attempt: datetime,
+        error: str,
+        detail: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> bool:
         return self._report(
             entry_id,
             owner,
+            ("deferred", now or self._clock.now(), detail),
             attempts=_q.attempts + 1,
             last_error=error,
             next_attempt_us=codec.to_micros(next_attempt),
         )
 
-    def fail(self, entry_id: int, owner: str, now: datetime, error: str) -> bool:
+    def fail(
+        self,
+        entry_id: int,
+        owner: str,
+        now: datetime,
+        error: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        expired: bool = False,
+    ) -> bool:
         return self._report(
             entry_id,
             owner,
+            ("expired" if expired else "bounce", now, detail),
             status=FAILED,
             attempts=_q.attempts + 1,
             last_error=error,

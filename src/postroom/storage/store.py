@@ -63,6 +63,7 @@ from postroom.storage.batch import (
     storage_error,
     tag_spellings,
 )
+from postroom.storage.events import SqlEventStore
 from postroom.storage.queue import (
     SqlQueueStore,
     delete_finished,
@@ -181,6 +182,7 @@ class SqlMessageStore:
         self._batch_writer = BatchWriter(write_engine, self._write_lock, complete)
         self._writer_process = writer_process
         self._queue: SqlQueueStore | None = None
+        self._events: SqlEventStore | None = None
         # Counters (updated on the event loop).
         self._batches = 0
         self._messages = 0
@@ -205,8 +207,15 @@ class SqlMessageStore:
     def queue(self) -> SqlQueueStore:
         """The outbound queue (QueueStore) in this store's database, on its engines."""
         if self._queue is None:
-            self._queue = SqlQueueStore(self._read, self._write, self._write_lock)
+            self._queue = SqlQueueStore(self._read, self._write, self._write_lock, self._clock)
         return self._queue
+
+    @property
+    def events(self) -> SqlEventStore:
+        """The durable event log (EventStore) in this store's database."""
+        if self._events is None:
+            self._events = SqlEventStore(self._read)
+        return self._events
 
     async def add(self, message: NewMessage) -> NewMessage:
         """Return once `message` is durably committed, as stored (completed by the writer if

@@ -1,0 +1,77 @@
+"""The worker's results in the event log: a real receiving server on loopback, a real DNS server,
+the real store; time is a fake clock. Each recipient's outcome is an event with the reply, the
+remote MTA, hard or soft and the reason."""
+
+from __future__ import annotations
+
+from postroom.core.clock import FakeClock
+from postroom.core.errors import Refusal, RefusalKind
+from postroom.core.events import EventQuery
+from postroom.storage import SqlMessageStore
+from tests.dnszone import DnsZone, dns_zone
+from tests.integration.delivery.test_worker import (
+    StartReceiver,
+    clock,
+    queue_message,
+    start_receiver,
+    store,
+    worker,
+)
+
+__all__ = ["clock", "dns_zone", "start_receiver", "store"]
+
+
+def history(store: SqlMessageStore, message_id: str) -> list[tuple[str, str | None]]:
+    return [(e.type, e.recipient) for e in store.events.for_message("acme", message_id)]
+
+
+async def test_each_outcome_is_an_event_with_the_reply_and_the_remote_mta(
+    store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone, start_receiver: StartReceiver
+) -> None:
+    receiver, port = await start_receiver()
+    receiver.refuse["gone@example.net"] = Refusal(RefusalKind.UNKNOWN_RECIPIENT, "No such user")
+    receiver.refuse["full@example.net"] = Refusal(RefusalKind.TEMPORARY_FAILURE, "Mailbox full")
+    dns_zone.add_mx("example.net", 10, "mx.example.net")
+    dns_zone.add_a("mx.example.net", "127.0.0.1")
+    message_id = await queue_message(
+        store, clock, "ok@example.net", "gone@example.net", "full@example.net"
+    )
+    delivery = worker(store, dns_zone, clock, port)
+    await delivery.run_once()
+    events = {e.recipient: e for e in store.events.for_message("acme", message_id)[3:]}
+    ok, gone, full = (events[f"{n}@example.net"] for n in ("ok", "gone", "full"))
+    assert ok.type == "delivery" and ok.time == clock.now()
+    assert ok.detail["code"] == 250 and ok.detail["remote_mta"] == "mx.example.net"
+    assert ok.detail["remote_ip"] == "127.0.0.1" and ok.detail["local"] is False
+    assert gone.type == "bounce"
+    assert (gone.detail["code"], gone.detail["enhanced"]) == (550, "5.1.1")
+    assert "No such user" in gone.detail["text"]
+    assert gone.detail["hard"] is True and gone.detail["reason"] == "userunknown"
+    assert full.type == "deferred" and full.detail["code"] == 451
+    assert full.detail["hard"] is False and "next_attempt" in full.detail
+    clock.advance(3700)  # past the queue lifetime (1 h in these tests)
+    await delivery.run_once()
+    expired = store.events.query("acme", EventQuery(types=("expired",))).events
+    assert [(e.recipient, e.detail["enhanced"], e.detail["last_code"]) for e in expired] == [
+        ("full@example.net", "5.4.7", 451)
+    ]
+    assert history(store, message_id) == [
+        ("send", "ok@example.net"),
+        ("send", "gone@example.net"),
+        ("send", "full@example.net"),
+        ("delivery", "ok@example.net"),
+        ("bounce", "gone@example.net"),
+        ("deferred", "full@example.net"),
+        ("expired", "full@example.net"),
+    ]
+
+
+async def test_local_failures_say_so(
+    store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone
+) -> None:
+    dns_zone.add_mx("nullmx.test", 0, ".")
+    message_id = await queue_message(store, clock, "a@nullmx.test")
+    await worker(store, dns_zone, clock, 25).run_once()
+    (_, bounce) = store.events.for_message("acme", message_id)
+    assert bounce.type == "bounce" and bounce.detail["enhanced"] == "5.1.10"
+    assert bounce.detail["local"] is True and bounce.detail["remote_mta"] == ""

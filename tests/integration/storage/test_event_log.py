@@ -1,0 +1,162 @@
+"""The durable event log on SQLite and PostgreSQL: a live message's `send` events are written
+with it, every queue report writes its event in the report's transaction (and none when the
+report changes nothing), queries filter and page, and one project never sees another's."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from tests.integration.storage.factory import make_message
+
+from postroom.core.clock import FakeClock
+from postroom.core.errors import InvalidInput, StorageError
+from postroom.core.events import EventQuery
+from postroom.core.types import NewMessage
+from postroom.pipeline.complete import complete_message
+from postroom.pipeline.deliveries import deliveries_for
+from postroom.storage import SqlMessageStore, open_store, resolve_target
+from postroom.storage.events import events
+
+LEASE = timedelta(minutes=5)
+
+
+def live(
+    clock: FakeClock, to: Sequence[str] = ("a@example.net",), project: str = "acme"
+) -> NewMessage:
+    message = make_message(clock, to=to, project=project, status="queued")
+    envelope = dataclasses.replace(message.envelope, rcpt_params=tuple({} for _ in to))
+    return dataclasses.replace(message, envelope=envelope, deliveries=deliveries_for(envelope))
+
+
+@pytest.fixture(params=[False, True], ids=["writer-thread", "writer-process"])
+async def store(
+    target: str, clock: FakeClock, request: pytest.FixtureRequest
+) -> AsyncIterator[SqlMessageStore]:
+    opened = open_store(target, clock, writer_process=request.param, complete=complete_message)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def kinds(store: SqlMessageStore, project: str, **query: object) -> list[tuple[str, str | None]]:
+    page = store.events.query(project, EventQuery(**query))  # type: ignore[arg-type]
+    return [(e.type, e.recipient) for e in page.events]
+
+
+async def test_send_events_are_written_with_the_message(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    message = live(clock, to=("a@example.net", "B@Example.org"))
+    await store.add(message)
+    await store.add(make_message(clock))  # a captured message: no events
+    page = store.events.query("acme", EventQuery())
+    assert [(e.type, e.message_id, e.recipient) for e in page.events] == [
+        ("send", message.id, "a@example.net"),
+        ("send", message.id, "B@Example.org"),
+    ]
+    assert page.events[0].time == message.created
+    assert page.events[0].detail == {"sender": message.envelope.mail_from}
+    assert store.events.query("default", EventQuery()).events == ()
+
+
+async def test_reports_write_their_events_only_when_they_change_the_entry(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    message = live(clock, to=("ok@example.net", "gone@example.net", "late@example.net"))
+    await store.add(message)
+    queue = store.queue
+    ok, gone, late = queue.claim("w1", clock.now(), LEASE, 10)
+    reply = {"code": 250, "text": "Queued as X"}
+    assert queue.complete(ok.id, "w1", clock.now(), reply)
+    assert not queue.complete(ok.id, "w1", clock.now(), reply)  # already reported: no event
+    assert not queue.fail(gone.id, "intruder", clock.now(), "550", {"code": 550})  # not its lease
+    assert queue.fail(gone.id, "w1", clock.now(), "550 5.1.1", {"code": 550, "hard": True})
+    clock.advance(10)
+    deferred_at = clock.now()
+    assert queue.defer(late.id, "w1", clock.now() + timedelta(minutes=1), "451", {"code": 451})
+    clock.advance(120)
+    (late,) = queue.claim("w2", clock.now(), LEASE, 10)
+    assert queue.fail(late.id, "w2", clock.now(), "5.4.7 expired", {"code": 550}, expired=True)
+    found = store.events.query("acme", EventQuery(types=("delivery", "bounce", "deferred")))
+    assert [(e.type, e.recipient, e.detail) for e in found.events] == [
+        ("delivery", "ok@example.net", reply),
+        ("bounce", "gone@example.net", {"code": 550, "hard": True}),
+        ("deferred", "late@example.net", {"code": 451}),
+    ]
+    assert found.events[2].time == deferred_at  # the store's clock
+    assert kinds(store, "acme", types=("expired",)) == [("expired", "late@example.net")]
+    released = live(clock)
+    await store.add(released)
+    (entry,) = queue.claim("w3", clock.now(), LEASE, 10)
+    assert queue.release(entry.id, "w3")  # untried: no event
+    assert kinds(store, "acme", message_id=released.id) == [("send", "a@example.net")]
+
+
+async def test_queries_filter_and_page(store: SqlMessageStore, clock: FakeClock) -> None:
+    first = live(clock, to=("a@example.net", "b@example.net"))
+    await store.add(first)
+    start = clock.now()
+    clock.advance(60)
+    second = live(clock, to=("A@EXAMPLE.NET",))
+    await store.add(second)
+    events_ = store.events
+    assert kinds(store, "acme", recipient="a@Example.net") == [
+        ("send", "a@example.net"),
+        ("send", "A@EXAMPLE.NET"),
+    ]
+    assert kinds(store, "acme", message_id=second.id) == [("send", "A@EXAMPLE.NET")]
+    assert kinds(store, "acme", since=start + timedelta(seconds=1)) == [("send", "A@EXAMPLE.NET")]
+    assert len(kinds(store, "acme", until=start + timedelta(seconds=1))) == 2
+    assert kinds(store, "acme", types=("delivery",)) == []
+    page = events_.query("acme", EventQuery(limit=2))
+    assert len(page.events) == 2 and page.next == page.events[-1].id
+    rest = events_.query("acme", EventQuery(limit=2, after=page.next))
+    assert [e.message_id for e in rest.events] == [second.id] and rest.next is None
+    for bad in (EventQuery(limit=0), EventQuery(limit=1001)):
+        with pytest.raises(InvalidInput) as info:
+            events_.query("acme", bad)
+        assert info.value.field == "limit"
+    with pytest.raises(InvalidInput) as info:
+        events_.query("acme", EventQuery(types=("delivered",)))  # type: ignore[arg-type]
+    assert info.value.field == "type"
+
+
+async def test_another_projects_events_are_never_reached(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    theirs = live(clock, to=("secret@example.net",), project="other")
+    await store.add(theirs)
+    for query in (
+        EventQuery(),
+        EventQuery(message_id=theirs.id),
+        EventQuery(recipient="secret@example.net"),
+    ):
+        assert store.events.query("acme", query).events == ()
+    assert store.events.for_message("acme", theirs.id) == []
+    assert [e.type for e in store.events.for_message("other", theirs.id)] == ["send"]
+
+
+async def test_a_failed_report_writes_no_event(
+    store: SqlMessageStore, clock: FakeClock, target: str
+) -> None:
+    """The event and the state change are one transaction: when the event cannot be written,
+    the entry keeps its state (and stays leased, to be retried by its worker or taken over)."""
+    message = live(clock)
+    await store.add(message)
+    (entry,) = store.queue.claim("w1", clock.now(), LEASE, 10)
+    with pytest.raises((StorageError, TypeError, ValueError)):
+        store.queue.complete(entry.id, "w1", clock.now(), {"unserialisable": object()})
+    (after,) = store.queue.entries(message.id)
+    assert after.pending and after.attempts == 0 and after.lease_owner == "w1"
+    engine = create_engine(resolve_target(target).url)
+    try:
+        with engine.connect() as conn:
+            count = conn.execute(select(func.count()).select_from(events)).scalar_one()
+    finally:
+        engine.dispose()
+    assert count == 1  # the send event only
