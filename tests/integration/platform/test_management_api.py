@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 from starlette.routing import Route
 
+from postroom.api.events import routes as event_routes
 from postroom.api.management import ManagementContext, routes
 from postroom.api.native_send import SendingContext
 from postroom.api.native_send import routes as sending_routes
@@ -100,7 +101,12 @@ def test_the_document_lists_every_route() -> None:
     service = PlatformService(None, FakeClock(), None, DomainSettings("h"))  # type: ignore[arg-type]
     served = set()
     sending = SendingContext(None, FakeClock(), None, None, frozenset(), None)  # type: ignore[arg-type]
-    for route in [*routes(ManagementContext(service)), *sending_routes(sending)]:
+    served_routes = [
+        *routes(ManagementContext(service)),
+        *sending_routes(sending),
+        *event_routes(service, None),  # type: ignore[arg-type]  # only bound, never called
+    ]
+    for route in served_routes:
         assert isinstance(route, Route)
         path = re.sub(r"\{(\w+):path\}", r"{\1}", route.path)
         for method in route.methods or ():
