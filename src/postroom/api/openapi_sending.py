@@ -144,6 +144,62 @@ SCHEMAS: Json = {
     },
 }
 
+_TEMPLATE_FIELDS = {
+    "subject": {"type": "string"},
+    "text": {"type": "string"},
+    "html": {"type": "string"},
+}
+SCHEMAS["Template"] = {
+    "type": "object",
+    "properties": {
+        "project": {"type": "string"},
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+        "version": {"type": "integer", "minimum": 1},
+        **_TEMPLATE_FIELDS,
+        "created": {"type": "string", "format": "date-time"},
+    },
+    "required": ["project", "name", "version", "subject", "text", "html", "created"],
+    "additionalProperties": False,
+}
+SCHEMAS["TemplateList"] = {
+    "type": "object",
+    "properties": {
+        "project": {"type": "string"},
+        "templates": {"type": "array", "items": _ref("Template")},
+    },
+    "required": ["project", "templates"],
+    "additionalProperties": False,
+}
+SCHEMAS["TemplateCreate"] = {
+    "type": "object",
+    "description": "Handlebars in subject, text and html (HTML escaped in html only)",
+    "properties": {"name": {"type": "string"}, **_TEMPLATE_FIELDS},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+SCHEMAS["TemplateUpdate"] = {
+    "type": "object",
+    "properties": _TEMPLATE_FIELDS,
+    "additionalProperties": False,
+}
+SCHEMAS["PreviewRequest"] = {
+    "type": "object",
+    "properties": {"data": {"type": "object"}, "version": {"type": "integer"}},
+    "additionalProperties": False,
+}
+SCHEMAS["Preview"] = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "version": {"type": "integer"}, **_TEMPLATE_FIELDS},
+    "required": ["name", "version", "subject", "text", "html"],
+    "additionalProperties": False,
+}
+SCHEMAS["TemplateDeleted"] = {
+    "type": "object",
+    "properties": {"deleted": {"type": "string"}},
+    "required": ["deleted"],
+    "additionalProperties": False,
+}
+
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -175,8 +231,62 @@ def _send_errors() -> Json:
     }
 
 
+def _param(name: str, where: str = "path") -> Json:
+    return {"name": name, "in": where, "required": where == "path", "schema": {"type": "string"}}
+
+
+def _errors() -> Json:
+    return {
+        "400": _answer("invalid input, or a variable missing from the data (Field names it)"),
+        "401": _answer("authentication required, or the API key is not valid"),
+        "403": _answer("the key lacks the manage scope or belongs to another project"),
+        "404": _answer("no such project or template"),
+        "415": _answer("Content-Type is not application/json"),
+        "421": _answer("the Host header names another server (DNS rebinding)"),
+    }
+
+
+def _op(summary: str, schema: str, status: str = "200", body: str | None = None, **kw: Any) -> Json:
+    op: Json = {"summary": summary, "responses": {status: _answer(summary, schema), **_errors()}}
+    op["parameters"] = [_param("project"), *([_param("name")] if kw.get("named") else [])]
+    if kw.get("version"):
+        op["parameters"].append(_param("version", "query"))
+    if body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    return op
+
+
+def _template_paths() -> Json:
+    base = "/api/v2/projects/{project}/templates"
+    return {
+        base: {
+            "get": _op("list templates (newest version of each)", "TemplateList"),
+            "post": _op("create a template (version 1)", "Template", "201", "TemplateCreate"),
+        },
+        f"{base}/{{name}}": {
+            "get": _op(
+                "a template's newest version (or ?version=N)", "Template", named=True, version=True
+            ),
+            "put": _op("add a version", "Template", body="TemplateUpdate", named=True),
+            "delete": _op("delete every version", "TemplateDeleted", named=True),
+        },
+        f"{base}/{{name}}/preview": {
+            "post": _op(
+                "render with sample data, send nothing",
+                "Preview",
+                body="PreviewRequest",
+                named=True,
+            )
+        },
+    }
+
+
 def paths() -> Json:
     return {
+        **_template_paths(),
         "/api/v2/messages": {
             "post": {
                 "summary": "send one message (API key with the send scope)",

@@ -8,8 +8,11 @@ from typing import Any
 from postroom.api.context import ApiContext
 from postroom.api.idempotency import Idempotency
 from postroom.api.native_send import SendingContext, routes
+from postroom.api.templates_api import routes as template_routes
+from postroom.api.templates_api import template_fields
 from postroom.core.platform import PlatformStore
 from postroom.pipeline.submission import SubmissionSteps
+from postroom.platform.email_templates import TemplateService
 from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.sending_store import SqlSendingStore
 
@@ -22,6 +25,12 @@ def sending_routes(
     context: ApiContext, steps: SubmissionSteps, platform: PlatformStore
 ) -> list[Any]:
     store = sending_store(platform)
+    templates = TemplateService(store, context.clock) if store is not None else None
+
+    async def render(project: str, body: dict[str, Any]) -> dict[str, Any]:
+        assert templates is not None
+        return await template_fields(templates, project, body)
+
     ctx = SendingContext(
         config=context.config,
         clock=context.clock,
@@ -29,5 +38,6 @@ def sending_routes(
         directory=steps.directory,
         routed=steps.routed,
         idempotency=Idempotency(store, context.clock) if store is not None else None,
+        render_template=render if templates is not None else None,
     )
-    return list(routes(ctx))
+    return [*routes(ctx), *(template_routes(templates) if templates is not None else [])]

@@ -21,9 +21,11 @@ from postroom.api.management import ManagementContext, routes
 from postroom.api.native_send import SendingContext
 from postroom.api.native_send import routes as sending_routes
 from postroom.api.openapi_v2 import document
+from postroom.api.templates_api import routes as template_routes
 from postroom.core.clock import FakeClock
 from postroom.dns.dkim import dump_private_key, generate_ed25519
 from postroom.platform import DomainSettings, PlatformService
+from postroom.platform.email_templates import TemplateService
 from tests.dnszone import DnsZone
 from tests.harness import ServerThread, make_config
 from tests.integration.auth.conftest import ADMIN, PASSWORD, create_admin, form_token
@@ -101,10 +103,12 @@ def test_the_document_lists_every_route() -> None:
     service = PlatformService(None, FakeClock(), None, DomainSettings("h"))  # type: ignore[arg-type]
     served = set()
     sending = SendingContext(None, FakeClock(), None, None, frozenset(), None)  # type: ignore[arg-type]
+    templates = template_routes(TemplateService(None, FakeClock()))  # type: ignore[arg-type]
     served_routes = [
         *routes(ManagementContext(service)),
         *sending_routes(sending),
         *event_routes(service, None),  # type: ignore[arg-type]  # only bound, never called
+        *templates,
     ]
     for route in served_routes:
         assert isinstance(route, Route)
