@@ -34,7 +34,11 @@ _AUTOREPLY_SUBJECT = re.compile(
     r"auto:|autoreply|on leave|abwesenheit)",
     re.IGNORECASE,
 )
-_PERMANENT = re.compile(r"permanent|fatal|could not be delivered|failed|giving up|rejected", re.I)
+_PERMANENT = re.compile(
+    r"permanent|fatal|could not be delivered|failed|giving up|rejected|did not reach|"
+    r"undeliverable|unable to deliver|(was|were) not delivered|delivery errors?",
+    re.I,
+)
 _TEMPORARY = re.compile(r"temporar|delayed|will (continue|keep) (to )?try|deferr", re.I)
 _SKIP_LOCAL = re.compile(r"^(mailer-daemon|postmaster|root|abuse|noreply|no-reply)$", re.I)
 
@@ -68,36 +72,72 @@ def _own_addresses(headers: Mapping[str, str]) -> set[str]:
     return own
 
 
+_LINE_ADDRESS = re.compile(
+    r"^[ \t>*-]*(?:[245]\d\d[ -])?(?:(?:to|recipient|address|rcpt to)\s*:?\s*)?<?"
+    r"([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)>?"
+    r"(?=[:;,.]|\s|$)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _candidates(text: str, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+    return list(pattern.finditer(text))
+
+
 def scan(body: str, headers: Mapping[str, str]) -> list[tuple[str, str, str]]:
-    """(address, diagnostic, status hint) for each failed recipient found in `body`."""
+    """(address, diagnostic, status hint) for each failed recipient found in `body`.
+
+    Failed recipients are listed one per paragraph, the address first on its line (qmail,
+    Exim, Sendmail, Gmail, Exchange...); the remote server's answer follows on the same line or
+    the next ones, or, when the address stands alone, in the next paragraph. Where no address
+    starts a line, any address in the text is taken (webmail prose)."""
     marker = _ORIGINAL_MARKERS.search(body)
     text = body[: marker.start()] if marker else body
     own = _own_addresses(headers)
+    sender = {m.group(1).lower() for m in _ADDRESS.finditer(headers.get("from", ""))}
     failed = [m.group(1).lower() for m in _ADDRESS.finditer(headers.get("x-failed-recipients", ""))]
     hint = ""
     if _TEMPORARY.search(text):
         hint = "4.0.0"
     elif _PERMANENT.search(text):
         hint = "5.0.0"
+
+    def wanted(address: str) -> bool:
+        local = address.split("@", 1)[0]
+        if failed:
+            return address in failed
+        return address not in own and not _SKIP_LOCAL.match(local)
+
+    def wanted_line(address: str) -> bool:
+        local = address.split("@", 1)[0]
+        if failed:
+            return address in failed
+        return address not in sender and not _SKIP_LOCAL.match(local)
+
+    matches = [
+        m for m in _candidates(text, _LINE_ADDRESS) if wanted_line(m.group(1).lower().strip("."))
+    ]
+    if not matches:
+        matches = [m for m in _candidates(text, _ADDRESS) if wanted(m.group(1).lower().strip("."))]
     found: dict[str, str] = {}
-    matches = list(_ADDRESS.finditer(text))
     for index, match in enumerate(matches):
         address = match.group(1).lower().strip(".")
-        local = address.split("@", 1)[0]
-        if address in found or (address in own and address not in failed):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        tail = text[match.end() : end]
+        paragraphs = [p for p in re.split(r"\n[ \t]*\n", tail.lstrip(">: \t")) if p.strip()]
+        first = paragraphs[0] if paragraphs else ""
+        if first.startswith(("\n", "\r")) or not first.strip():
+            first = ""
+        if not first and paragraphs:
+            first = paragraphs[0]
+        if len(first.split()) <= 2 and len(paragraphs) > 1 and not re.search(r"\d{3}", first):
+            first = f"{first} {paragraphs[1]}"
+        diagnostic = " ".join(first.split())[:1000]
+        if address in found:
+            if not found[address]:
+                found[address] = diagnostic
             continue
-        if _SKIP_LOCAL.match(local) and address not in failed:
-            continue
-        if failed and address not in failed:
-            continue
-        end = len(text)
-        for later in matches[index + 1 :]:
-            if later.group(1).lower() != address:
-                end = later.start()
-                break
-        paragraph = text[match.end() : end]
-        paragraph = re.split(r"\n[ \t]*\n(?![ \t])", paragraph.lstrip(">: \t\r\n"), maxsplit=1)[0]
-        found[address] = " ".join(paragraph.split())[:1000]
+        found[address] = diagnostic
     for address in failed:
         found.setdefault(address, "")
     return [(address, diagnostic, hint) for address, diagnostic in found.items()]

@@ -20,9 +20,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+from postroom.bounces.fact import finish, smtp_command
 from postroom.bounces.legacy import is_autoreply, looks_like_bounce, scan
 from postroom.bounces.model import Recipient, Report, ReportKind
-from postroom.bounces.reasons import classify, find_reply_code, find_status, is_hard
+from postroom.bounces.reasons import Facts
 from postroom.mime.decoding import decode_bytes, header_text
 from postroom.mime.tree import decode_payload, parse
 
@@ -159,30 +160,29 @@ def _dsn(root: Message, status_part: Message) -> Report:
         if not address:
             continue
         action = fields.get("action", "").split()[0].lower() if fields.get("action") else ""
-        diagnostic = _typed(fields.get("diagnostic-code", ""))
+        code_field = fields.get("diagnostic-code", "")
+        spec, sep, _ = code_field.partition(";")
+        spec = spec.strip().upper() if sep and " " not in spec.strip() else ""
+        diagnostic = _typed(code_field)
         context = _diagnostic_from_text(human, address)
         if not diagnostic or len(diagnostic) < 8:
             diagnostic = context or diagnostic
         status = fields.get("status", "").split()[0] if fields.get("status") else ""
         if not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status):
-            status = find_status(diagnostic)
-        found = find_status(diagnostic)
-        if found and found[0] == status[:1] and status[1:] == ".0.0":
-            status = found
-        reply_code = find_reply_code(diagnostic)
-        reason = classify(status, diagnostic, action, _transcript_stage(human, address, context))
-        recipients.append(
-            Recipient(
-                address,
-                action,
-                status,
-                reply_code,
-                diagnostic,
-                reason,
-                is_hard(reason, status, reply_code),
-                _typed(fields.get("remote-mta", "")),
-            )
+            status = ""
+        remote = _typed(fields.get("remote-mta", ""))
+        command = smtp_command(diagnostic) or smtp_command(
+            _transcript_stage(human, address, context)
         )
+        facts = Facts(
+            status=status,
+            diagnostic=diagnostic,
+            command=command,
+            action=action,
+            spec=spec,
+            rhost=remote,
+        )
+        recipients.append(finish(address, facts, remote))
     actions = {r.action for r in recipients}
     kind: ReportKind = "bounce"
     if actions and actions <= {"delayed"}:
@@ -242,6 +242,13 @@ def _arf(root: Message, report_part: Message) -> Report:
     )
 
 
+_FINAL_RECIPIENT = re.compile(r"^(final|original)-recipient:", re.IGNORECASE | re.MULTILINE)
+
+
+def _whole_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
 def parse_report(raw: bytes) -> Report | None:
     """The report a message carries, or None when it is no bounce, complaint or auto-reply."""
     root = parse(raw)
@@ -260,25 +267,18 @@ def parse_report(raw: bytes) -> Report | None:
             return report
     headers = {k.lower(): header_text(v) for k, v in root.items()}
     body = _human_text(root)
+    whole = _whole_text(raw)
+    if _FINAL_RECIPIENT.search(whole):  # a DSN whose MIME structure is broken
+        report = _dsn(root, parse(b"\n" + whole.split("\n\n", 1)[-1].encode("utf-8", "replace")))
+        if report.recipients:
+            return report
     if looks_like_bounce(headers, body):
         recipients = []
-        for address, diagnostic, status_hint in scan(body, headers):
-            status = find_status(diagnostic) or status_hint
-            reply_code = find_reply_code(diagnostic)
-            reason = classify(status, diagnostic)
-            if not status and reason in ("userunknown", "hostunknown", "hasmoved"):
-                status = "5.0.0"
-            recipients.append(
-                Recipient(
-                    address,
-                    "failed",
-                    status,
-                    reply_code,
-                    diagnostic,
-                    reason,
-                    is_hard(reason, status, reply_code),
-                )
-            )
+        found = scan(body, headers) or scan(whole.split("\n\n", 1)[-1], headers)
+        for address, diagnostic, _hint in found:
+            facts = Facts(diagnostic=diagnostic, command=smtp_command(diagnostic))
+            recipient = finish(address, facts)
+            recipients.append(recipient)
         if recipients:
             return Report("bounce", tuple(recipients), **_original_facts(root))
     if is_autoreply(headers):

@@ -1,0 +1,81 @@
+"""From what a report says of one recipient to the classified `Recipient` (sisimai's
+Sisimai::Fact / Sisimai::Data->make): codes found in the diagnostic, the reason, a pseudo status
+when the report gave none, and hard or soft. The same function classifies the synchronous SMTP
+replies the delivery workers get (`classify_reply`)."""
+
+from __future__ import annotations
+
+import re
+
+from postroom.bounces.command import smtp_command
+from postroom.bounces.model import Recipient
+from postroom.bounces.reasons import NOT_BOUNCES, Facts, classify_facts, is_hard
+from postroom.bounces.status import find_reply_code, find_status, is_permanent, pseudo_status
+
+_SPECIFIC = re.compile(r"[45]\.[1-9]\.[1-9]")
+_COMMANDS = frozenset({"EHLO", "HELO", "MAIL", "RCPT", "DATA", "QUIT", "STARTTLS"})
+
+
+def finish(address: str, facts: Facts, remote_mta: str = "", feedback_type: str = "") -> Recipient:
+    diagnostic = " ".join(facts.diagnostic.split())
+    facts.diagnostic = diagnostic
+    if diagnostic:
+        found = find_status(diagnostic)
+        if (found and _SPECIFIC.fullmatch(found)) or (found[:1] in ("4", "5") and not facts.status):
+            facts.status = found
+        facts.reply_code = facts.reply_code or find_reply_code(diagnostic)
+    if not facts.spec:
+        if facts.reason == "mailererror":
+            facts.spec = "X-UNIX"
+        elif facts.reason not in ("feedback", "vacation"):
+            facts.spec = "SMTP"
+    if facts.command not in _COMMANDS:
+        facts.command = ""
+    if not facts.action:
+        if facts.reason == "expired":
+            facts.action = "delayed"
+        elif facts.status[:1] in ("4", "5"):
+            facts.action = "failed"
+    if not facts.destination and "@" in address:
+        facts.destination = address.rsplit("@", 1)[1]
+    reason = classify_facts(facts)
+    status, reply_code = facts.status, facts.reply_code
+    if reason in NOT_BOUNCES:
+        if reason != "delivered":
+            reply_code = ""
+        return Recipient(
+            address,
+            facts.action,
+            status,
+            reply_code,
+            diagnostic,
+            reason,
+            False,
+            remote_mta,
+            feedback_type,
+        )
+    if not status:
+        permanent = is_permanent(f"{reply_code} {diagnostic}".strip())
+        status = pseudo_status(reason, temporary=permanent is False)
+    if reply_code and status and reply_code[0] != status[0]:
+        reply_code = ""
+    return Recipient(
+        address,
+        facts.action,
+        status,
+        reply_code,
+        diagnostic,
+        reason,
+        is_hard(reason, status),
+        remote_mta,
+        feedback_type,
+    )
+
+
+def classify_reply(reply: str, command: str = "") -> Recipient:
+    """Classify one SMTP reply a delivery attempt got ("550 5.1.1 No such user") after
+    `command` (MAIL, RCPT, DATA...): the same reasons and hard/soft as a bounce."""
+    return finish("", Facts(diagnostic=reply, command=command.upper() or smtp_command(reply)))
+
+
+__all__ = ["classify_reply", "finish", "smtp_command"]
