@@ -9,6 +9,7 @@ import re
 
 from postroom.bounces.command import smtp_command
 from postroom.bounces.model import Recipient
+from postroom.bounces.mta import preset_reason
 from postroom.bounces.reasons import NOT_BOUNCES, Facts, classify_facts, is_hard
 from postroom.bounces.status import find_reply_code, find_status, is_permanent, pseudo_status
 
@@ -21,7 +22,8 @@ def finish(address: str, facts: Facts, remote_mta: str = "", feedback_type: str 
     facts.diagnostic = diagnostic
     if diagnostic:
         found = find_status(diagnostic)
-        if (found and _SPECIFIC.fullmatch(found)) or (found[:1] in ("4", "5") and not facts.status):
+        vague = not facts.status or facts.status.endswith(".0.0")
+        if (found and _SPECIFIC.fullmatch(found)) or (found[:1] in ("4", "5") and vague):
             facts.status = found
         facts.reply_code = facts.reply_code or find_reply_code(diagnostic)
     if not facts.spec:
@@ -31,6 +33,8 @@ def finish(address: str, facts: Facts, remote_mta: str = "", feedback_type: str 
             facts.spec = "SMTP"
     if facts.command not in _COMMANDS:
         facts.command = ""
+    if not facts.reason:
+        facts.reason = preset_reason(diagnostic, facts.command)
     if not facts.action:
         if facts.reason == "expired":
             facts.action = "delayed"

@@ -72,8 +72,15 @@ def _own_addresses(headers: Mapping[str, str]) -> set[str]:
     return own
 
 
+_SEPARATOR = re.compile(r"^[ \t]*[-=_*#~]{8,}[ \t]*$", re.MULTILINE)
+_SAYS_SOMETHING = re.compile(
+    r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not |no such|invalid|refused|rejected|"
+    r"denied|full|quota|failed|error|timeout|timed out|expired|exceed|blocked|disabled|"
+    r"unreachable|unavailable",
+    re.IGNORECASE,
+)
 _LINE_ADDRESS = re.compile(
-    r"^[ \t>*-]*(?:[245]\d\d[ -])?(?:(?:to|recipient|address|rcpt to)\s*:?\s*)?<?"
+    r"^[ \t>*-]*(?:[245]\d\d[ -])?(?:(?:recipient|address|rcpt to)\s*:?\s*)?<?"
     r"([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)>?"
     r"(?=[:;,.]|\s|$)",
     re.IGNORECASE | re.MULTILINE,
@@ -85,7 +92,8 @@ def _candidates(text: str, pattern: re.Pattern[str]) -> list[re.Match[str]]:
 
 
 def scan(body: str, headers: Mapping[str, str]) -> list[tuple[str, str, str]]:
-    """(address, diagnostic, status hint) for each failed recipient found in `body`.
+    """(address, diagnostic, the line naming the address) for each failed recipient found
+    in `body`.
 
     Failed recipients are listed one per paragraph, the address first on its line (qmail,
     Exim, Sendmail, Gmail, Exchange...); the remote server's answer follows on the same line or
@@ -96,11 +104,6 @@ def scan(body: str, headers: Mapping[str, str]) -> list[tuple[str, str, str]]:
     own = _own_addresses(headers)
     sender = {m.group(1).lower() for m in _ADDRESS.finditer(headers.get("from", ""))}
     failed = [m.group(1).lower() for m in _ADDRESS.finditer(headers.get("x-failed-recipients", ""))]
-    hint = ""
-    if _TEMPORARY.search(text):
-        hint = "4.0.0"
-    elif _PERMANENT.search(text):
-        hint = "5.0.0"
 
     def wanted(address: str) -> bool:
         local = address.split("@", 1)[0]
@@ -119,25 +122,33 @@ def scan(body: str, headers: Mapping[str, str]) -> list[tuple[str, str, str]]:
     ]
     if not matches:
         matches = [m for m in _candidates(text, _ADDRESS) if wanted(m.group(1).lower().strip("."))]
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}
     for index, match in enumerate(matches):
         address = match.group(1).lower().strip(".")
-        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
-        tail = text[match.end() : end]
-        paragraphs = [p for p in re.split(r"\n[ \t]*\n", tail.lstrip(">: \t")) if p.strip()]
-        first = paragraphs[0] if paragraphs else ""
-        if first.startswith(("\n", "\r")) or not first.strip():
-            first = ""
-        if not first and paragraphs:
-            first = paragraphs[0]
-        if len(first.split()) <= 2 and len(paragraphs) > 1 and not re.search(r"\d{3}", first):
-            first = f"{first} {paragraphs[1]}"
-        diagnostic = " ".join(first.split())[:1000]
-        if address in found:
-            if not found[address]:
-                found[address] = diagnostic
+        end = next(
+            (m.start() for m in matches[index + 1 :] if m.group(1).lower().strip(".") != address),
+            len(text),
+        )
+        if any(m.group(1).lower().strip(".") == address for m in matches[:index]):
             continue
-        found[address] = diagnostic
+        tail = _SEPARATOR.sub("", text[match.end() : end])
+        paragraphs = [p for p in re.split(r"\n[ \t]*\n", tail.lstrip(">:;,. \t")) if p.strip()]
+        diagnostic = ""
+        for paragraph in paragraphs[:3]:
+            diagnostic = f"{diagnostic} {' '.join(paragraph.split())}".strip()
+            if _SAYS_SOMETHING.search(diagnostic) and len(diagnostic.split()) > 3:
+                break
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        line_end = text.find("\n", match.end())
+        line = text[line_start : line_end if line_end >= 0 else len(text)]
+        if not diagnostic:  # "Unknown user: someone@example.com"
+            diagnostic = " ".join(text[line_start : match.start()].split()).rstrip(":")
+        if not diagnostic:  # the reason on the line above the address (Lotus Notes)
+            above = [x for x in text[:line_start].splitlines() if x.strip()]
+            diagnostic = " ".join(above[-1].split()) if above else ""
+        diagnostic = diagnostic[:1000]
+        if address not in found or not found[address][0]:
+            found[address] = (diagnostic, line)
     for address in failed:
-        found.setdefault(address, "")
-    return [(address, diagnostic, hint) for address, diagnostic in found.items()]
+        found.setdefault(address, ("", ""))
+    return [(address, diagnostic, line) for address, (diagnostic, line) in found.items()]

@@ -275,8 +275,9 @@ def parse_report(raw: bytes) -> Report | None:
     if looks_like_bounce(headers, body):
         recipients = []
         found = scan(body, headers) or scan(whole.split("\n\n", 1)[-1], headers)
-        for address, diagnostic, _hint in found:
-            facts = Facts(diagnostic=diagnostic, command=smtp_command(diagnostic))
+        for address, diagnostic, line in found:
+            command = smtp_command(diagnostic) or smtp_command(line)
+            facts = Facts(diagnostic=diagnostic, command=command)
             recipient = finish(address, facts)
             recipients.append(recipient)
         if recipients:
