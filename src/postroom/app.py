@@ -538,10 +538,11 @@ def _sending_routes(
 
 
 def _event_routes(service: PlatformService, store: SqlMessageStore) -> list[Any]:
-    """/api/v2/projects/{project}/events on the store's event log (guarded like /api/v2)."""
-    from postroom.api.events import routes
+    """/api/v2/projects/{project}/events on the store's event log, and a message's deliveries
+    (guarded like /api/v2)."""
+    from postroom.api import deliveries, events
 
-    return list(routes(service, store.events))
+    return [*events.routes(service, store.events), *deliveries.routes(store, store.queue)]
 
 
 @dataclass

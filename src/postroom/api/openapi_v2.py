@@ -271,6 +271,54 @@ SCHEMAS: Json = {
             },
         }
     ),
+    "Attempt": _object(
+        {
+            "time": _TIME,
+            "duration_ms": {"type": "number", "minimum": 0},
+            "outcome": {"enum": ["delivery", "deferred", "bounce", "expired"]},
+            "mx_host": {"type": "string", "description": "empty: no host was reached"},
+            "ip": {"type": "string"},
+            "port": {"type": "integer"},
+            "local_address": {"type": "string", "description": "IP:port; empty: no connection"},
+            "tls_version": {"type": "string", "description": "empty: no TLS"},
+            "tls_cipher": {"type": "string"},
+            "code": {"type": "integer"},
+            "enhanced": {"type": "string"},
+            "reply": {"type": "string", "description": "the full reply, one line per line"},
+            "earlier": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "hosts tried before in this attempt and why they failed",
+            },
+        }
+    ),
+    "RecipientDelivery": _object(
+        {
+            "recipient": {"type": "string"},
+            "state": {
+                "type": "string",
+                "description": "queued, deferred, delivered, failed (or held, cancelled)",
+            },
+            "attempts": {"type": "integer", "minimum": 0},
+            "next_attempt": _TIME_OR_NULL,
+            "last_error": _nullable("string"),
+            "history": {"type": "array", "items": _ref("Attempt")},
+        }
+    ),
+    "Deliveries": _object(
+        {
+            "project": {"type": "string"},
+            "message": {"type": "string"},
+            "status": {
+                "type": "string",
+                "description": (
+                    "queued, delivering, delivered, bounced, partially_bounced (captured for "
+                    "a capture project's message)"
+                ),
+            },
+            "recipients": {"type": "array", "items": _ref("RecipientDelivery")},
+        }
+    ),
     "EventPage": _object(
         {
             "project": {"type": "string"},
@@ -492,6 +540,13 @@ def _paths() -> Json:
         f"{project}/verified-addresses/{{address}}": _deletable(
             "remove a verified address", address
         ),
+        f"{project}/messages/{{message}}/deliveries": {
+            "get": _op(
+                "a message's status, each recipient's state and its attempts",
+                "Deliveries",
+                params=(_PROJECT, _param("message", "message id")),
+            )
+        },
         f"{project}/events": {
             "get": _op(
                 "the project's event log, oldest first, filtered and paged",

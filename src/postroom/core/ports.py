@@ -9,7 +9,14 @@ from typing import Any, Protocol
 
 from postroom.core.events import Event, EventPage, EventQuery
 from postroom.core.search import SearchQuery
-from postroom.core.types import MessagePage, MessageRecord, NewMessage, QueueEntry
+from postroom.core.types import (
+    Attempt,
+    AttemptRecord,
+    MessagePage,
+    MessageRecord,
+    NewMessage,
+    QueueEntry,
+)
 
 # Completes a message that came without its summary: parses it and derives its tags. A
 # module-level function, so that a writer process can be handed it by reference (pickle).
@@ -99,7 +106,9 @@ class QueueStore(Protocol):
 
     Each report but `release` writes its event (core.events) in the transaction that changes
     the entry: `delivery`, `deferred`, `bounce`, or `expired` for `fail(expired=True)`, with
-    `detail` (the reply, the remote MTA, hard or soft, the reason) as the event's detail.
+    `detail` (the reply, the remote MTA, hard or soft, the reason) as the event's detail, and
+    its `attempt` (core.types.Attempt) when given; a report that finishes the recipient sets
+    the message's status (core.types MESSAGE_*).
     """
 
     def entries(self, message_id: str) -> builtins.list[QueueEntry]:
@@ -123,7 +132,12 @@ class QueueStore(Protocol):
         ...
 
     def complete(
-        self, entry_id: int, owner: str, now: datetime, detail: Mapping[str, Any] | None = None
+        self,
+        entry_id: int,
+        owner: str,
+        now: datetime,
+        detail: Mapping[str, Any] | None = None,
+        attempt: Attempt | None = None,
     ) -> bool:
         """The recipient was delivered (event `delivery`)."""
         ...
@@ -136,6 +150,7 @@ class QueueStore(Protocol):
         error: str,
         detail: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        attempt: Attempt | None = None,
     ) -> bool:
         """A temporary failure: count the attempt, record `error`, due again at `next_attempt`
         (event `deferred`, at `now`; default: the store's clock)."""
@@ -150,9 +165,14 @@ class QueueStore(Protocol):
         detail: Mapping[str, Any] | None = None,
         *,
         expired: bool = False,
+        attempt: Attempt | None = None,
     ) -> bool:
         """A permanent failure: count the attempt, record `error`; the entry is done (event
         `bounce`, or `expired` when its queue lifetime ran out)."""
+        ...
+
+    def attempts(self, project: str, message_id: str) -> builtins.list[AttemptRecord]:
+        """The recorded attempts of one message of the project, oldest first."""
         ...
 
     def pending(self, project: str, message_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:

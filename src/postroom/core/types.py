@@ -165,6 +165,14 @@ QUEUED = "queued"
 DELIVERED = "delivered"
 FAILED = "failed"
 
+# A live message's status (MessageRecord.status) as its recipients are finished; a capture
+# project's messages are "captured".
+MESSAGE_QUEUED = "queued"  # no recipient finished yet (some may be deferred)
+MESSAGE_DELIVERING = "delivering"  # some recipients finished, others still pending
+MESSAGE_DELIVERED = "delivered"  # every recipient delivered
+MESSAGE_BOUNCED = "bounced"  # every recipient failed
+MESSAGE_PARTIALLY_BOUNCED = "partially_bounced"  # finished: some delivered, some failed
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -216,3 +224,38 @@ class QueueEntry:
     @property
     def pending(self) -> bool:
         return self.status == QUEUED
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt of one recipient, as the worker saw it: when it began and how long
+    it took, the server that answered (MX host name, IP address and port), our local address,
+    the TLS version and cipher (empty without TLS), and the full reply (its lines joined by
+    newlines). `earlier` lists the hosts tried before in the same attempt and why they failed
+    ("mx.example.net[192.0.2.1]: 451 4.4.1 Connection failed ...")."""
+
+    started: datetime
+    duration: float  # seconds
+    code: int
+    enhanced: str
+    reply: str
+    mx_host: str = ""
+    ip: str = ""
+    port: int = 0
+    local_address: str = ""
+    tls_version: str = ""
+    tls_cipher: str = ""
+    earlier: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """A stored attempt: `outcome` is what the attempt made of the recipient (`delivery`,
+    `deferred`, `bounce` or `expired`, as the event type)."""
+
+    id: int
+    entry_id: int
+    message_id: str
+    recipient: str
+    outcome: str
+    attempt: Attempt

@@ -23,7 +23,7 @@ import random
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -32,13 +32,13 @@ from postroom.core.clock import Clock
 from postroom.core.errors import ConfigError, NotFound, PostroomError
 from postroom.core.ids import new_id
 from postroom.core.ports import MessageStore, QueueStore
-from postroom.core.types import MessageRecord, QueueEntry
+from postroom.core.types import Attempt, MessageRecord, QueueEntry
 from postroom.delivery.results import expired_detail, reply_detail
 from postroom.delivery.routing import MailHost, Route, RoutingError, resolve_route
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, is_push_back, site_name
 from postroom.dns.resolver import DnsError, Resolver
-from postroom.smtp.client import SmtpClientError, connect
+from postroom.smtp.client import ConnectionFacts, SmtpClientError, connect
 from postroom.smtp.client_protocol import (
     ClientPolicy,
     OutboundMessage,
@@ -122,10 +122,31 @@ class _Outcome:
     reply: ServerReply
     mx: str = ""  # the host name of the server that answered (or was tried last)
     ip: str = ""  # its address
+    port: int = 0
+    facts: ConnectionFacts | None = None  # of the connection that answered, if one was made
+    earlier: tuple[str, ...] = ()  # hosts tried before and why they failed
 
     @property
     def host(self) -> str:
         return f"{self.mx}[{self.ip}]" if self.mx else ""
+
+    def attempt(self, started: datetime, duration: float) -> Attempt:
+        reply, facts = self.reply, self.facts
+        tls = facts.tls if facts is not None else None
+        return Attempt(
+            started=started,
+            duration=duration,
+            code=reply.code,
+            enhanced=reply.enhanced,
+            reply="\n".join(f"{reply.code} {line}" for line in reply.lines or ("",)),
+            mx_host=self.mx,
+            ip=facts.peer_host if facts is not None else self.ip,
+            port=facts.peer_port if facts is not None else self.port,
+            local_address=f"{facts.local_host}:{facts.local_port}" if facts is not None else "",
+            tls_version=tls.version if tls is not None else "",
+            tls_cipher=tls.cipher if tls is not None else "",
+            earlier=self.earlier,
+        )
 
 
 def _outbound(record: MessageRecord, entries: Sequence[QueueEntry], raw: bytes) -> OutboundMessage:
@@ -212,13 +233,14 @@ class DeliveryWorker:
 
     async def _deliver(self, entries: list[QueueEntry]) -> None:
         first = entries[0]
+        began = (self._clock.now(), self._clock.monotonic())
         try:
             record = await asyncio.to_thread(self._store.get, first.project, first.message_id)
             raw = await asyncio.to_thread(self._store.raw, first.project, first.message_id)
         except NotFound:
             gone = local_reply(550, "5.0.0", "The message is no longer stored")
             for entry in entries:
-                await self._report(entry, _Outcome(gone))
+                await self._report(entry, _Outcome(gone), began)
             return
         try:
             routed = await self._route(first.domain)
@@ -226,12 +248,12 @@ class DeliveryWorker:
             code = 451 if exc.temporary else 550
             outcome = _Outcome(local_reply(code, exc.enhanced, exc.text))
             for entry in entries:
-                await self._report(entry, outcome)
+                await self._report(entry, outcome, began)
             return
         message = _outbound(record, entries, raw)
         outcomes = await self._send(routed, message)
         for entry, outcome in zip(entries, outcomes, strict=True):
-            await self._report(entry, outcome)
+            await self._report(entry, outcome, began)
 
     async def _route(self, domain: str) -> tuple[Route, Relay | None]:
         settings = self.settings
@@ -284,6 +306,7 @@ class DeliveryWorker:
         site = site_name(h.name for h in route.hosts)
         source = self.settings.source_address or "default"
         last = _Outcome(local_reply(451, "4.4.1", "No host could be reached"))
+        earlier: list[str] = []
         permanent_everywhere = True
         for host in route.hosts:
             for address in host.addresses:
@@ -315,7 +338,8 @@ class DeliveryWorker:
                         await client.quit()
                     succeeded = True
                 except SmtpClientError as exc:
-                    last = _Outcome(exc.reply, host.name, address)
+                    last = _Outcome(exc.reply, host.name, address, host.port, None, tuple(earlier))
+                    earlier.append(f"{last.host}: {exc.reply}")
                     # A relay refusing our credentials or TLS is our configuration to fix:
                     # never bounce the mail for it (Postfix's smtp_sasl_auth_soft_bounce).
                     permanent_everywhere = (
@@ -329,12 +353,17 @@ class DeliveryWorker:
                     self._close(site, source, succeeded)
                 for recipient in result.recipients:
                     self._maybe_back_off(site, source, recipient.reply)
-                return [_Outcome(r.reply, host.name, address) for r in result.recipients]
+                answered = client.facts
+                before = tuple(earlier)
+                return [
+                    _Outcome(r.reply, host.name, address, host.port, answered, before)
+                    for r in result.recipients
+                ]
         if not permanent_everywhere:
             reply = last.reply
             if reply.permanent:
                 reply = local_reply(451, "4.4.1", str(reply))
-            last = _Outcome(reply, last.mx, last.ip)
+            last = _Outcome(reply, last.mx, last.ip, last.port, None, last.earlier)
         return [last for _ in message.recipients]
 
     # Shaping ------------------------------------------------------------------------------
@@ -371,23 +400,32 @@ class DeliveryWorker:
 
     # Reporting ----------------------------------------------------------------------------
 
-    async def _report(self, entry: QueueEntry, outcome: _Outcome) -> None:
-        """Record the outcome of one recipient: the entry's new state and its event (with the
-        reply, the remote MTA, hard or soft and the reason) in one transaction."""
+    async def _report(
+        self, entry: QueueEntry, outcome: _Outcome, began: tuple[datetime, float] | None = None
+    ) -> None:
+        """Record the outcome of one recipient: the entry's new state, its event (with the
+        reply, the remote MTA, hard or soft and the reason) and the attempt (began: wall
+        clock and monotonic time of its start) in one transaction."""
         reply = outcome.reply
         text = f"{outcome.host}: {reply}" if outcome.host else str(reply)
         now = self._clock.now()
+        started, mono = began or (now, self._clock.monotonic())
+        attempt = outcome.attempt(started, max(0.0, self._clock.monotonic() - mono))
         detail = reply_detail(reply, outcome.mx, outcome.ip)
         queue = self._queue
         try:
             if reply.positive:
-                await asyncio.to_thread(queue.complete, entry.id, self.owner, now, detail)
+                await asyncio.to_thread(
+                    partial(queue.complete, attempt=attempt), entry.id, self.owner, now, detail
+                )
                 log.info(
                     "delivered",
                     extra={"delivery": {"entry": entry.id, "to": entry.recipient, "reply": text}},
                 )
             elif reply.permanent:
-                await asyncio.to_thread(queue.fail, entry.id, self.owner, now, text, detail)
+                await asyncio.to_thread(
+                    partial(queue.fail, attempt=attempt), entry.id, self.owner, now, text, detail
+                )
                 log.info(
                     "bounced",
                     extra={"delivery": {"entry": entry.id, "to": entry.recipient, "reply": text}},
@@ -400,12 +438,23 @@ class DeliveryWorker:
                     expired = f"5.4.7 Delivery time expired; last error: {text}"
                     gone = expired_detail(reply, outcome.mx, outcome.ip)
                     await asyncio.to_thread(
-                        partial(queue.fail, expired=True), entry.id, self.owner, now, expired, gone
+                        partial(queue.fail, expired=True, attempt=attempt),
+                        entry.id,
+                        self.owner,
+                        now,
+                        expired,
+                        gone,
                     )
                 else:
                     detail["next_attempt"] = when.isoformat()
                     await asyncio.to_thread(
-                        queue.defer, entry.id, self.owner, when, text, detail, now
+                        partial(queue.defer, attempt=attempt),
+                        entry.id,
+                        self.owner,
+                        when,
+                        text,
+                        detail,
+                        now,
                     )
         except PostroomError:
             log.exception("recording the result for queue entry %s failed", entry.id)

@@ -60,6 +60,7 @@ from postroom.core.platform import (
     VerifiedAddress,
     scopes_from,
 )
+from postroom.storage.attempts import delete_of_project as delete_attempts_of_project
 from postroom.storage.events import events
 from postroom.storage.queue import queue_entries
 from postroom.storage.schema import messages, metadata
@@ -445,6 +446,7 @@ class SqlPlatformStore:
             # event log, which no later project of the same id may read.
             conn.execute(delete(queue_entries).where(queue_entries.c.project == project_id))
             conn.execute(delete(events).where(events.c.project == project_id))
+            delete_attempts_of_project(conn, project_id)
             conn.execute(delete(messages).where(messages.c.project == project_id))
             conn.execute(delete(projects).where(projects.c.id == project_id))
 

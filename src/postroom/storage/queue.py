@@ -13,7 +13,9 @@ lease has expired is due again for anyone. On PostgreSQL the claim's row selecti
 write transactions are serialised (`BEGIN IMMEDIATE`, and this process's write lock), so there
 is one claimer at a time. Reports (`complete`, `defer`, `fail`, `release`) apply only while the
 row is pending and still leased to the reporting worker; each report but `release` writes its
-event (storage/events.py) in the same transaction, and only when the row changed.
+event (storage/events.py) and its attempt (storage/attempts.py) in the same transaction, and
+only when the row changed; a report that finishes a recipient also sets the message's status
+(`refresh_status`: queued, delivering, delivered, bounced, partially_bounced).
 
 Times are integer microseconds since the epoch (UTC), as in the message tables.
 """
@@ -36,8 +38,10 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     exists,
     func,
+    literal,
     or_,
     select,
     update,
@@ -50,7 +54,22 @@ from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import InvalidInput, NotFound, StorageError
 from postroom.core.events import EventType, NewEvent
 from postroom.core.ports import QueueStore
-from postroom.core.types import DELIVERED, FAILED, QUEUED, Delivery, NewMessage, QueueEntry
+from postroom.core.types import (
+    DELIVERED,
+    FAILED,
+    MESSAGE_BOUNCED,
+    MESSAGE_DELIVERED,
+    MESSAGE_DELIVERING,
+    MESSAGE_PARTIALLY_BOUNCED,
+    MESSAGE_QUEUED,
+    QUEUED,
+    Attempt,
+    AttemptRecord,
+    Delivery,
+    NewMessage,
+    QueueEntry,
+)
+from postroom.storage import attempts as attempt_log
 from postroom.storage import codec
 from postroom.storage import events as event_log
 from postroom.storage.schema import SeqType, messages, metadata
@@ -161,6 +180,7 @@ def delete_finished(conn: Connection, messages_where: ColumnElement[bool]) -> No
     `without_pending`)."""
     victims = select(messages.c.id).where(messages_where).scalar_subquery()
     conn.execute(queue_entries.delete().where(_q.message_id.in_(victims)))
+    attempt_log.delete_of_messages(conn, victims)
 
 
 def _entry(row: Any) -> QueueEntry:
@@ -289,10 +309,13 @@ class SqlQueueStore:
         entry_id: int,
         owner: str,
         event: tuple[EventType, datetime, Mapping[str, Any] | None] | None,
+        attempt: Attempt | None = None,
         **values: Any,
     ) -> bool:
-        """Apply `values` to a pending entry leased to `owner` and write `event` (type, time,
-        detail) for it, in one transaction; False (nothing written) when the entry is not."""
+        """Apply `values` to a pending entry leased to `owner`, and write `event` (type, time,
+        detail) and `attempt` for it and bring its message's status up to date, in one
+        transaction; False (nothing written) when the entry is not pending and leased to
+        `owner`."""
         stmt = (
             update(queue_entries)
             .where(_q.id == entry_id, _q.status == QUEUED, _q.lease_owner == owner)
@@ -306,10 +329,13 @@ class SqlQueueStore:
                 return False
             if event is not None:
                 kind, when, detail = event
-                new = NewEvent(
-                    changed.project, kind, when, changed.message_id, changed.recipient, detail or {}
-                )
+                message_id, project, recipient = changed
+                new = NewEvent(project, kind, when, message_id, recipient, detail or {})
                 event_log.write(conn, [new])
+                if attempt is not None:
+                    attempt_log.write(conn, entry_id, message_id, project, recipient, kind, attempt)
+                if "status" in values:
+                    refresh_status(conn, message_id)
             return True
 
         return self._run(self._write, work)
@@ -318,12 +344,18 @@ class SqlQueueStore:
         return self._report(entry_id, owner, None)
 
     def complete(
-        self, entry_id: int, owner: str, now: datetime, detail: Mapping[str, Any] | None = None
+        self,
+        entry_id: int,
+        owner: str,
+        now: datetime,
+        detail: Mapping[str, Any] | None = None,
+        attempt: Attempt | None = None,
     ) -> bool:
         return self._report(
             entry_id,
             owner,
             ("delivery", now, detail),
+            attempt,
             status=DELIVERED,
             last_error=None,
             attempts=_q.attempts + 1,
@@ -338,11 +370,13 @@ class SqlQueueStore:
         error: str,
         detail: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        attempt: Attempt | None = None,
     ) -> bool:
         return self._report(
             entry_id,
             owner,
             ("deferred", now or self._clock.now(), detail),
+            attempt,
             attempts=_q.attempts + 1,
             last_error=error,
             next_attempt_us=codec.to_micros(next_attempt),
@@ -357,16 +391,55 @@ class SqlQueueStore:
         detail: Mapping[str, Any] | None = None,
         *,
         expired: bool = False,
+        attempt: Attempt | None = None,
     ) -> bool:
         return self._report(
             entry_id,
             owner,
             ("expired" if expired else "bounce", now, detail),
+            attempt,
             status=FAILED,
             attempts=_q.attempts + 1,
             last_error=error,
             finished_us=codec.to_micros(now),
         )
+
+    def attempts(self, project: str, message_id: str) -> builtins.list[AttemptRecord]:
+        return self._run(self._read, lambda conn: attempt_log.of_message(conn, project, message_id))
+
+
+def message_status(pending: int, delivered: int, failed: int) -> str:
+    """A live message's status from its recipients' states: `queued` while none is finished,
+    `delivering` while some are finished and others pending, then `delivered` (all
+    delivered), `bounced` (all failed) or `partially_bounced` (some of each)."""
+    if pending:
+        return MESSAGE_DELIVERING if delivered or failed else MESSAGE_QUEUED
+    if failed and delivered:
+        return MESSAGE_PARTIALLY_BOUNCED
+    return MESSAGE_BOUNCED if failed else MESSAGE_DELIVERED
+
+
+def refresh_status(conn: Connection, message_id: str) -> None:
+    """Set the message's status from its entries, in the caller's transaction.
+
+    The message's row is locked first (PostgreSQL), so that two workers finishing two
+    recipients of one message at once count each other's result: the second waits for the
+    first to commit, then counts in a new statement (READ COMMITTED sees the commit)."""
+    m = messages.c
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(m.id).where(m.id == message_id).with_for_update())
+    one = literal(1)
+    counts = conn.execute(
+        select(
+            func.coalesce(func.sum(case((_q.status == QUEUED, one), else_=0)), 0),
+            func.coalesce(func.sum(case((_q.status == DELIVERED, one), else_=0)), 0),
+            func.coalesce(func.sum(case((_q.status == FAILED, one), else_=0)), 0),
+        ).where(_q.message_id == message_id)
+    ).one()
+    status = message_status(int(counts[0]), int(counts[1]), int(counts[2]))
+    conn.execute(
+        update(messages).where(m.id == message_id, m.status != status).values(status=status)
+    )
 
 
 def without_pending(where: ColumnElement[bool]) -> ColumnElement[bool]:

@@ -1,8 +1,10 @@
 """The worker's results in the event log: a real receiving server on loopback, a real DNS server,
 the real store; time is a fake clock. Each recipient's outcome is an event with the reply, the
-remote MTA, hard or soft and the reason."""
+remote MTA, hard or soft and the reason; each attempt a record of the connection it used."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from postroom.core.clock import FakeClock
 from postroom.core.errors import Refusal, RefusalKind
@@ -11,6 +13,7 @@ from postroom.storage import SqlMessageStore
 from tests.dnszone import DnsZone, dns_zone
 from tests.integration.delivery.test_worker import (
     StartReceiver,
+    _unused_port,
     clock,
     queue_message,
     start_receiver,
@@ -75,3 +78,39 @@ async def test_local_failures_say_so(
     (_, bounce) = store.events.for_message("acme", message_id)
     assert bounce.type == "bounce" and bounce.detail["enhanced"] == "5.1.10"
     assert bounce.detail["local"] is True and bounce.detail["remote_mta"] == ""
+
+
+async def test_every_attempt_is_recorded_with_the_connection_it_used(
+    store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone, start_receiver: StartReceiver
+) -> None:
+    port = _unused_port("127.0.0.1")
+    receiver, _ = await start_receiver(host="127.0.0.1", port=port)
+    receiver.refuse["full@example.net"] = Refusal(RefusalKind.TEMPORARY_FAILURE, "Mailbox full")
+    dns_zone.add_mx("example.net", 10, "dead.example.net")
+    dns_zone.add_mx("example.net", 20, "live.example.net")
+    dns_zone.add_a("dead.example.net", "127.0.0.9")  # nothing listens there
+    dns_zone.add_a("live.example.net", "127.0.0.1")
+    message_id = await queue_message(store, clock, "ok@example.net", "full@example.net")
+    delivery = worker(store, dns_zone, clock, port)
+    await delivery.run_once()
+    assert store.get("acme", message_id).status == "delivering"
+    clock.advance(90)
+    await delivery.run_once()
+    records = store.queue.attempts("acme", message_id)
+    assert [(r.recipient, r.outcome) for r in records] == [
+        ("ok@example.net", "delivery"),
+        ("full@example.net", "deferred"),
+        ("full@example.net", "deferred"),
+    ]
+    first = records[0].attempt
+    assert (first.mx_host, first.ip, first.port) == ("live.example.net", "127.0.0.1", port)
+    assert first.local_address.startswith("127.0.0.1:")
+    assert first.tls_version.startswith("TLSv1.") and first.tls_cipher
+    assert first.code == 250 and first.reply.startswith("250 ")
+    assert first.started == records[1].attempt.started
+    (dead,) = first.earlier
+    assert dead.startswith("dead.example.net[127.0.0.9]: 451 4.4.1")
+    deferred = records[2].attempt
+    assert deferred.code == 451 and "Mailbox full" in deferred.reply
+    assert deferred.started == records[0].attempt.started + timedelta(seconds=90)
+    assert len(receiver.messages) == 1

@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 from starlette.routing import Route
 
+from postroom.api.deliveries import routes as delivery_routes
 from postroom.api.events import routes as event_routes
 from postroom.api.management import ManagementContext, routes
 from postroom.api.native_send import SendingContext
@@ -109,6 +110,7 @@ def test_the_document_lists_every_route() -> None:
         *sending_routes(sending),
         *event_routes(service, None),  # type: ignore[arg-type]  # only bound, never called
         *templates,
+        *delivery_routes(None, None),  # type: ignore[arg-type]
     ]
     for route in served_routes:
         assert isinstance(route, Route)

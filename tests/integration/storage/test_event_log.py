@@ -1,10 +1,12 @@
 """The durable event log on SQLite and PostgreSQL: a live message's `send` events are written
 with it, every queue report writes its event in the report's transaction (and none when the
-report changes nothing), queries filter and page, and one project never sees another's."""
+report changes nothing), with the attempt and the message's new status; queries filter and
+page, and one project never sees another's."""
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
@@ -15,7 +17,7 @@ from tests.integration.storage.factory import make_message
 from postroom.core.clock import FakeClock
 from postroom.core.errors import InvalidInput, StorageError
 from postroom.core.events import EventQuery
-from postroom.core.types import NewMessage
+from postroom.core.types import Attempt, NewMessage
 from postroom.pipeline.complete import complete_message
 from postroom.pipeline.deliveries import deliveries_for
 from postroom.storage import SqlMessageStore, open_store, resolve_target
@@ -160,3 +162,94 @@ async def test_a_failed_report_writes_no_event(
     finally:
         engine.dispose()
     assert count == 1  # the send event only
+
+
+def attempt(clock: FakeClock, code: int = 250, mx: str = "mx.example.net") -> Attempt:
+    return Attempt(
+        started=clock.now(),
+        duration=0.25,
+        code=code,
+        enhanced=f"{code // 100}.0.0",
+        reply=f"{code}-first line\n{code} second line",
+        mx_host=mx,
+        ip="192.0.2.1",
+        port=25,
+        local_address="192.0.2.9:40000",
+        tls_version="TLSv1.3",
+        tls_cipher="TLS_AES_256_GCM_SHA384",
+        earlier=("dead.example.net[192.0.2.2]: 451 4.4.1 Connection failed",),
+    )
+
+
+def status(store: SqlMessageStore, message: NewMessage) -> str:
+    return store.get(message.project, message.id).status
+
+
+async def test_attempts_are_stored_and_the_message_status_follows_its_recipients(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    message = live(clock, to=("ok@example.net", "gone@example.net", "late@example.net"))
+    await store.add(message)
+    queue = store.queue
+    assert status(store, message) == "queued"
+    ok, gone, late = queue.claim("w", clock.now(), LEASE, 10)
+    tried = attempt(clock, 451)
+    queue.defer(late.id, "w", clock.now() + timedelta(minutes=1), "451", {}, attempt=tried)
+    assert status(store, message) == "queued"  # deferred, nothing finished
+    queue.complete(ok.id, "w", clock.now(), {}, attempt=attempt(clock))
+    assert status(store, message) == "delivering"
+    queue.fail(gone.id, "w", clock.now(), "550", {}, attempt=attempt(clock, 550))
+    assert status(store, message) == "delivering"
+    clock.advance(120)
+    (late,) = queue.claim("w", clock.now(), LEASE, 10)
+    queue.complete(late.id, "w", clock.now(), {}, attempt=attempt(clock))
+    assert status(store, message) == "partially_bounced"
+    records = queue.attempts("acme", message.id)
+    assert [(r.recipient, r.outcome, r.attempt.code) for r in records] == [
+        ("late@example.net", "deferred", 451),
+        ("ok@example.net", "delivery", 250),
+        ("gone@example.net", "bounce", 550),
+        ("late@example.net", "delivery", 250),
+    ]
+    assert records[0].attempt == tried and records[0].entry_id == late.id
+    assert queue.attempts("other", message.id) == []  # another project's message: nothing
+    bounced = live(clock, to=("x@example.net",))
+    delivered = live(clock, to=("y@example.net",))
+    await store.add(bounced)
+    await store.add(delivered)
+    x, y = queue.claim("w", clock.now(), LEASE, 10)
+    queue.fail(x.id, "w", clock.now(), "550", {})
+    queue.complete(y.id, "w", clock.now(), {})
+    assert (status(store, bounced), status(store, delivered)) == ("bounced", "delivered")
+    # A finished message deleted takes its attempts along.
+    assert store.delete("acme", [message.id], None) == [message.id]
+    assert queue.attempts("acme", message.id) == []
+
+
+async def test_concurrent_reports_of_one_message_agree_on_its_status(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    """Workers finishing recipients of one message at the same moment (threads, each its own
+    connection) leave the status every recipient's result says: none misses another's."""
+    batch = [live(clock, to=tuple(f"r{i}@example.net" for i in range(4))) for _ in range(15)]
+    for message in batch:
+        await store.add(message)
+    queue = store.queue
+    entries = queue.claim("w", clock.now(), LEASE, 100)
+    start = threading.Barrier(len(entries) // 15)
+
+    def report(position: int) -> None:
+        mine = [e for e in entries if e.recipient == f"r{position}@example.net"]
+        start.wait(10)
+        for entry in mine:
+            if position == 0:
+                queue.fail(entry.id, "w", clock.now(), "550", {})
+            else:
+                queue.complete(entry.id, "w", clock.now(), {})
+
+    threads = [threading.Thread(target=report, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert {status(store, m) for m in batch} == {"partially_bounced"}

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import jsonschema
 
+from postroom.core.types import Attempt
+
 from .conftest import Env
 
 MESSAGE = (
@@ -116,3 +118,59 @@ def test_another_projects_events_are_never_reachable(env: Env) -> None:
     service.create_project("acme", "Acme again", "capture")
     with client(env, "acme") as newcomer:
         assert checked(newcomer, "acme", 200)["events"] == []
+
+
+DELIVERIES = "/api/v2/projects/{project}/messages/{message}/deliveries"
+
+
+def deliveries(api: httpx.Client, project: str, message: str, status: int) -> Any:
+    response = api.get(DELIVERIES.format(project=project, message=message))
+    assert response.status_code == status, response.text
+    doc = api.get("/api/v2/openapi.json").json()
+    operation = doc["paths"][DELIVERIES]["get"]
+    schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+    jsonschema.Draft202012Validator({**schema, "components": doc["components"]}).validate(
+        response.json()
+    )
+    return response.json()
+
+
+def test_a_messages_deliveries_through_the_api(env: Env) -> None:
+    with env.smtp() as smtp:
+        smtp.sendmail("app@example.com", ["ann@example.net", "bob@example.net"], MESSAGE)
+    (record,) = env.messages()
+    queue = env.store.queue
+    ann, bob = queue.claim("w", env.clock.now(), timedelta(minutes=5), 10)
+    tried = Attempt(
+        env.clock.now(),
+        0.5,
+        250,
+        "2.0.0",
+        "250 2.0.0 OK",
+        "mx.example.net",
+        "192.0.2.1",
+        25,
+        "192.0.2.9:4000",
+        "TLSv1.3",
+        "TLS_AES_128_GCM_SHA256",
+    )
+    queue.complete(ann.id, "w", env.clock.now(), {}, attempt=tried)
+    later = env.clock.now() + timedelta(minutes=1)
+    queue.defer(bob.id, "w", later, "451 4.2.2 full", {}, attempt=tried)
+    with client(env, "acme") as api:
+        found = deliveries(api, "acme", record.id, 200)
+        assert found["status"] == "delivering" and found["message"] == record.id
+        by = {r["recipient"]: r for r in found["recipients"]}
+        assert by["ann@example.net"]["state"] == "delivered"
+        assert by["ann@example.net"]["next_attempt"] is None
+        (history,) = by["ann@example.net"]["history"]
+        assert history["tls_version"] == "TLSv1.3" and history["duration_ms"] == 500
+        assert history["mx_host"] == "mx.example.net" and history["outcome"] == "delivery"
+        assert by["bob@example.net"]["state"] == "deferred"
+        assert by["bob@example.net"]["last_error"] == "451 4.2.2 full"
+        assert by["bob@example.net"]["history"][0]["outcome"] == "deferred"
+        assert deliveries(api, "acme", "01NOSUCHMESSAGE00000000000", 404)["Error"]
+    with client(env, "sandbox") as other:
+        assert deliveries(other, "sandbox", record.id, 404)["Error"]
+        refused = other.get(DELIVERIES.format(project="acme", message=record.id))
+        assert refused.status_code == 403

@@ -1,0 +1,83 @@
+"""`GET /api/v2/projects/{project}/messages/{message}/deliveries`: a live message's status, each
+recipient's state and its attempt history.
+
+The message is looked up in the path's project first (404 otherwise), so a message id of
+another project reaches nothing; the AuthGate keeps an API key to its own project's path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from postroom.core.ports import MessageStore, QueueStore
+from postroom.core.types import FAILED, QUEUED, AttemptRecord, QueueEntry
+
+PREFIX = "/api/v2"
+
+
+def _time(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat().replace("+00:00", "Z")
+
+
+def attempt_view(record: AttemptRecord) -> dict[str, Any]:
+    a = record.attempt
+    return {
+        "time": _time(a.started),
+        "duration_ms": round(a.duration * 1000, 3),
+        "outcome": record.outcome,
+        "mx_host": a.mx_host,
+        "ip": a.ip,
+        "port": a.port,
+        "local_address": a.local_address,
+        "tls_version": a.tls_version,
+        "tls_cipher": a.tls_cipher,
+        "code": a.code,
+        "enhanced": a.enhanced,
+        "reply": a.reply,
+        "earlier": list(a.earlier),
+    }
+
+
+def state_of(entry: QueueEntry) -> str:
+    """`queued` (not tried yet), `deferred` (tried, to be retried), `delivered`, `failed`, or
+    the entry's own status for other states (held, cancelled)."""
+    if entry.status == QUEUED:
+        return "deferred" if entry.attempts else "queued"
+    return entry.status
+
+
+def recipient_view(entry: QueueEntry, attempts: list[AttemptRecord]) -> dict[str, Any]:
+    return {
+        "recipient": entry.recipient,
+        "state": state_of(entry),
+        "attempts": entry.attempts,
+        "next_attempt": _time(entry.next_attempt) if entry.status == QUEUED else None,
+        "last_error": entry.last_error if entry.status in (QUEUED, FAILED) else None,
+        "history": [attempt_view(a) for a in attempts if a.entry_id == entry.id],
+    }
+
+
+def routes(store: MessageStore, queue: QueueStore) -> list[BaseRoute]:
+    async def deliveries(request: Request) -> Response:
+        project: str = request.path_params["project"]
+        message_id: str = request.path_params["message"]
+        record = await asyncio.to_thread(store.get, project, message_id)  # NotFound: 404
+        entries = await asyncio.to_thread(queue.entries, record.id)
+        attempts = await asyncio.to_thread(queue.attempts, project, record.id)
+        return JSONResponse(
+            {
+                "project": project,
+                "message": record.id,
+                "status": record.status,
+                "recipients": [recipient_view(e, attempts) for e in entries],
+            }
+        )
+
+    path = f"{PREFIX}/projects/{{project}}/messages/{{message}}/deliveries"
+    return [Route(path, deliveries, methods=["GET"])]
