@@ -110,3 +110,60 @@ async def test_upgrade_from_0002_keeps_and_completes_existing_entries(
         assert len(queue.entries(plain.id)) == 1
     finally:
         await store.close()
+
+
+async def test_upgrade_to_0006_gives_finished_messages_their_status(
+    target: str, clock: FakeClock
+) -> None:
+    """Messages whose recipients were finished before revision 0006 stayed `queued`; the
+    upgrade sets what their entries say."""
+    resolved = resolve_target(target)
+    if resolved.sqlite_path is not None:
+        Path(resolved.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+    made = {
+        name: dataclasses.replace(
+            make_message(clock, to=("a@example.net", "b@example.net"), status="queued"),
+            project="acme",
+        )
+        for name in ("delivered", "partial", "bounced", "delivering", "queued")
+    }
+    states = {
+        "delivered": ("delivered", "delivered"),
+        "partial": ("delivered", "failed"),
+        "bounced": ("failed", "failed"),
+        "delivering": ("failed", QUEUED),
+        "queued": (QUEUED, QUEUED),
+    }
+    engine = writer_engine(resolved.url.render_as_string(hide_password=False))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(migrate.alembic_config(conn), "0005")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO projects (id, name, mode, created_us) VALUES ('acme', 'A', 'live', 0)"
+            )
+            for name, message in made.items():
+                _insert_0002(conn, message)
+                for recipient, state in zip(("a@example.net", "b@example.net"), states[name]):
+                    conn.execute(
+                        queue_entries.update()
+                        .where(
+                            queue_entries.c.message_id == message.id,
+                            queue_entries.c.recipient == recipient,
+                        )
+                        .values(status=state)
+                    )
+    finally:
+        engine.dispose()
+    store = open_store(target, clock)
+    try:
+        got = {name: store.get("acme", m.id).status for name, m in made.items()}
+    finally:
+        await store.close()
+    assert got == {
+        "delivered": "delivered",
+        "partial": "partially_bounced",
+        "bounced": "bounced",
+        "delivering": "delivering",
+        "queued": "queued",
+    }
