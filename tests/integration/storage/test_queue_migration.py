@@ -144,7 +144,9 @@ async def test_upgrade_to_0006_gives_finished_messages_their_status(
             )
             for name, message in made.items():
                 _insert_0002(conn, message)
-                for recipient, state in zip(("a@example.net", "b@example.net"), states[name]):
+                for recipient, state in zip(
+                    ("a@example.net", "b@example.net"), states[name], strict=True
+                ):
                     conn.execute(
                         queue_entries.update()
                         .where(
