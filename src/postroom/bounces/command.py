@@ -10,6 +10,7 @@ _COMMAND = re.compile(
     r">>> (?P<sendmail>MAIL FROM|RCPT TO|DATA|HELO|EHLO|STARTTLS|QUIT)|"
     r"did not like our (?P<dragonfly>MAIL FROM|RCPT TO|DATA)|"
     r"\[(?P<yahoo>RCPT_TO|MAIL_FROM|DATA)\]|"
+    r"SMTP:(?P<x3>RCPT|MAIL|DATA) host|"
     r"(?P<qrcpt>does not like recipient)|"
     r"(?P<qdata>failed on DATA command|failed after I sent the message)|"
     r"(?P<qmail>but sender was rejected)|(?P<qhelo>but my name was rejected)",
@@ -30,6 +31,7 @@ def smtp_command(text: str) -> str:
         or match.group("sendmail")
         or match.group("dragonfly")
         or match.group("yahoo")
+        or match.group("x3")
     )
     if word:
         word = word.upper().replace("_", " ")

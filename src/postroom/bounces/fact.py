@@ -17,6 +17,28 @@ _SPECIFIC = re.compile(r"[45]\.[1-9]\.[1-9]")
 _COMMANDS = frozenset({"EHLO", "HELO", "MAIL", "RCPT", "DATA", "QUIT", "STARTTLS"})
 
 
+def _without_repeated_codes(text: str, status: str, reply: str) -> str:
+    """A multi-line reply joined into one ("550-5.7.1 ... 550-5.7.1 ...") without the codes
+    repeated at each line, so that its sentences can be read."""
+    count = 0
+    if status:
+        count += len(re.findall(rf"\b{re.escape(status)}\b", text))
+    if reply:
+        count += len(re.findall(rf"\b{reply}\b", text))
+    if count <= 2:
+        return text
+    escaped = re.escape(status) if status else "(?!)"
+    for pattern in (
+        rf";?\s{reply}[- ](?:{escaped})?" if reply else "",
+        rf";?\s[45]\d\d[- ](?:{escaped})?",
+        rf";?\s{reply}[- ](?:[45]\.\d\.\d+)?" if reply else "",
+    ):
+        if pattern:
+            text = re.sub(pattern, " ", text)
+    text = re.sub(r"<html>.+</html>", "", text, flags=re.IGNORECASE)
+    return " ".join(text.split())
+
+
 def finish(address: str, facts: Facts, remote_mta: str = "", feedback_type: str = "") -> Recipient:
     diagnostic = " ".join(facts.diagnostic.split())
     facts.diagnostic = diagnostic
@@ -25,7 +47,9 @@ def finish(address: str, facts: Facts, remote_mta: str = "", feedback_type: str 
         vague = not facts.status or facts.status.endswith(".0.0")
         if (found and _SPECIFIC.fullmatch(found)) or (found[:1] in ("4", "5") and vague):
             facts.status = found
-        facts.reply_code = facts.reply_code or find_reply_code(diagnostic)
+        reply = find_reply_code(diagnostic)
+        facts.reply_code = facts.reply_code or reply
+        facts.diagnostic = diagnostic = _without_repeated_codes(diagnostic, found, reply)
     if not facts.spec:
         if facts.reason == "mailererror":
             facts.spec = "X-UNIX"

@@ -22,7 +22,9 @@ _ORIGINAL_MARKERS = re.compile(
     r"content-type: message/rfc822|received: (from|by) )",
     re.IGNORECASE | re.MULTILINE,
 )
-_BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|mail ?administrator", re.I)
+_BOUNCE_SENDER = re.compile(
+    r"mailer-daemon|post_?master|mail delivery|mail ?administrator|no-?reply", re.I
+)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|failure notice|returned mail|delivery (status|failure|failed|notification|"
     r"has failed|problem)|mail delivery failed|could not be delivered|non.?delivery|"
@@ -39,8 +41,14 @@ _PERMANENT = re.compile(
     r"undeliverable|unable to deliver|(was|were) not delivered|delivery errors?",
     re.I,
 )
-_TEMPORARY = re.compile(r"temporar|delayed|will (continue|keep) (to )?try|deferr", re.I)
-_SKIP_LOCAL = re.compile(r"^(mailer-daemon|postmaster|root|abuse|noreply|no-reply)$", re.I)
+_SKIP_LOCAL = re.compile(r"^(mailer-daemon|noreply|no-reply)$", re.I)
+_BOUNCE_BODY = re.compile(
+    r"could not be delivered to|delivery to the following recipients? failed|"
+    r"(was|were) not (able to be )?delivered|wasn't able to deliver|unable to deliver|"
+    r"did not reach the following|following address(es)? (failed|had)|delivery has failed|"
+    r"error delivering your mail|^\s*[45]\d\d[ -]",
+    re.I | re.M,
+)
 
 
 def looks_like_bounce(headers: Mapping[str, str], body: str) -> bool:
@@ -51,7 +59,10 @@ def looks_like_bounce(headers: Mapping[str, str], body: str) -> bool:
     return (
         bool(_BOUNCE_SENDER.search(sender))
         and (bool(_BOUNCE_SUBJECT.search(subject)) or bool(_PERMANENT.search(body[:4000])))
-    ) or bool(_BOUNCE_SUBJECT.search(subject) and _BOUNCE_SENDER.search(body[:2000]))
+    ) or bool(
+        (_BOUNCE_SUBJECT.search(subject) or _BOUNCE_SENDER.search(sender))
+        and (_BOUNCE_SENDER.search(body[:2000]) or _BOUNCE_BODY.search(body[:3000]))
+    )
 
 
 def is_autoreply(headers: Mapping[str, str]) -> bool:

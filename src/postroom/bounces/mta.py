@@ -10,6 +10,7 @@ parsers do; the generic rules may still refine a vague one (see reasons.RETRY).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # ruff: noqa: E501  (one sentence per line)
 
@@ -115,6 +116,8 @@ _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "does not like recipient.",
             "user not found",
             "invalid final delivery userid",
+            "resolver.adr.recipientnotfound",
+            "resolver.adr.recipnotfound",
         ),
     ),
     ("norelaying", ("due to the following smtp relay error",)),
@@ -144,6 +147,7 @@ _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "has been frozen",
             "was frozen on arrival",
             "could not deliver for the last",
+            "host not reachable",
         ),
     ),
 )
@@ -183,4 +187,15 @@ def preset_reason(diagnostic: str, command: str) -> str:
         return _EXCHANGE_CODES[code.group(1)]
     if command == "MAIL":
         return "onhold"
+    return ""
+
+
+def report_reason(headers: Mapping[str, str]) -> str:
+    """A reason the kind of report itself tells: Google Groups answers a post the group
+    refused (it does not exist, or the sender may not post) from googlemail.com's daemon."""
+    failed = headers.get("x-failed-recipients", "").lower()
+    if "mailer-daemon@googlemail.com" in headers.get("from", "").lower() and (
+        "@googlegroups.com" in failed
+    ):
+        return "rejected"
     return ""

@@ -23,6 +23,7 @@ from email.message import Message
 from postroom.bounces.fact import finish, smtp_command
 from postroom.bounces.legacy import is_autoreply, looks_like_bounce, scan
 from postroom.bounces.model import Recipient, Report, ReportKind
+from postroom.bounces.mta import report_reason
 from postroom.bounces.reasons import Facts
 from postroom.mime.decoding import decode_bytes, header_text
 from postroom.mime.tree import decode_payload, parse
@@ -228,8 +229,10 @@ def _arf(root: Message, report_part: Message) -> Report:
             addresses = [_address(header_text(original.get("To")))]
         if not any(addresses):
             addresses = [_address(first("removal-recipient"))]
+    # A report that names no recipient still is a complaint (about the original message).
     recipients = tuple(
-        Recipient(a, reason="feedback", feedback_type=feedback_type) for a in addresses if a
+        Recipient(a, reason="feedback", feedback_type=feedback_type)
+        for a in ([a for a in addresses if a] or [""])
     )
     return Report(
         "complaint",
@@ -272,12 +275,15 @@ def parse_report(raw: bytes) -> Report | None:
         report = _dsn(root, parse(b"\n" + whole.split("\n\n", 1)[-1].encode("utf-8", "replace")))
         if report.recipients:
             return report
+    if not body.strip():  # a MIME structure too broken to find the text parts in
+        body = whole.split("\n\n", 1)[-1]
     if looks_like_bounce(headers, body):
         recipients = []
         found = scan(body, headers) or scan(whole.split("\n\n", 1)[-1], headers)
+        preset = report_reason(headers)
         for address, diagnostic, line in found:
             command = smtp_command(diagnostic) or smtp_command(line)
-            facts = Facts(diagnostic=diagnostic, command=command)
+            facts = Facts(diagnostic=diagnostic, command=command, reason=preset)
             recipient = finish(address, facts)
             recipients.append(recipient)
         if recipients:

@@ -241,6 +241,8 @@ _MATCH_ORDER = (
 
 
 def _another(facts: Facts) -> str:
+    if facts.reason:  # a format parser's reason that no closer test confirmed or replaced
+        return facts.reason
     status = facts.status
     reason = name(status)
     if reason and reason not in RETRY and reason != "expired" and facts.spec == "SMTP":
