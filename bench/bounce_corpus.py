@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -73,6 +74,16 @@ def main() -> int:
                     f"{got['reason']} ({found.status}) {found.diagnostic[:100]!r}"
                 )
     total = len(rows)
+    files = sorted(CORPUS.glob("*.eml"))
+    contents = [path.read_bytes() for path in files]
+    started = time.process_time()
+    for raw in contents:
+        parse_report(raw)
+    spent = time.process_time() - started
+    print(
+        f"parse: {len(files)} files in {spent:.2f} s of CPU = "
+        f"{spent / len(files) * 100:.2f} s per 100 files"
+    )
     print(f"{len(reports)} messages, {total} recipient rows; recipient not found: {missing}")
     for field in FIELDS:
         print(f"  {field:13} {agree[field]:4}/{total} = {agree[field] / total:6.1%}")

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from postroom import __version__
+from postroom.bounces.output import report_json
+from postroom.bounces.parse import parse_report
 from postroom.config import HELP, Config, load_config
 from postroom.core.errors import PostroomError
 from postroom.platform.commands import add_commands
@@ -274,6 +276,21 @@ async def _send(args: argparse.Namespace, host: str, port: int, sender: str, dat
     return 0
 
 
+def cmd_bounce_parse(args: argparse.Namespace) -> int:
+    """One JSON object per file, one per line; a file that cannot be read is reported on
+    stderr and makes the exit status 1, the others are still printed."""
+    failed = 0
+    for name in args.files:
+        try:
+            raw = Path(name).read_bytes()
+        except OSError as exc:
+            print(f"postroom: {name}: {exc.strerror or exc}", file=sys.stderr)
+            failed = 1
+            continue
+        print(json.dumps(report_json(name, parse_report(raw)), ensure_ascii=False))
+    return failed
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="postroom", description="Capture mail for testing; send it for real."
@@ -317,6 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
         lambda parser, more: _add_config_options(parser, (*STORAGE_OPTIONS, *more)),
         _config_from,
     )
+
+    bounce = sub.add_parser("bounce", help="read bounces and complaints")
+    bounce_sub = bounce.add_subparsers(dest="bounce_command", required=True)
+    bounce_parse = bounce_sub.add_parser(
+        "parse",
+        help="print one JSON line per file: its kind and each recipient's status, reply code, "
+        "reason, hard or soft, feedback type",
+    )
+    bounce_parse.add_argument("files", nargs="+", metavar="FILE", help=".eml files")
+    bounce_parse.set_defaults(func=cmd_bounce_parse)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda args: print(f"postroom {__version__}") or 0)

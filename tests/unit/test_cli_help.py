@@ -49,7 +49,7 @@ def sections(text: str) -> dict[str, str]:
 
 
 MANAGEMENT = sorted(
-    name for name in commands() if name.split()[0] not in ("serve", "send", "version")
+    name for name in commands() if name.split()[0] not in ("serve", "send", "version", "bounce")
 )
 
 
