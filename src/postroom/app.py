@@ -51,6 +51,7 @@ from postroom.platform.factory import LazyResolver
 from postroom.platform.service import PlatformService
 from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer
+from postroom.smtp.spool import MemoryBudget, Spool
 from postroom.smtp.tls import ReloadableContext, generate_self_signed
 from postroom.storage.engine import open_platform_store, open_store
 from postroom.storage.private import private_dir, warn_if_loose
@@ -104,6 +105,12 @@ class Application:
         self.smtp: SmtpServer | None = None
         self.submission_door: SubmissionDoor | None = None
         self.submission_servers: dict[str, SmtpServer] = {}
+        # Where every SMTP listener keeps message data as it arrives (smtp/spool.py).
+        self.spool = Spool(
+            Path(config.data_dir) / "spool",
+            threshold=config.smtp_spool_threshold,
+            budget=MemoryBudget(config.smtp_memory_budget),
+        )
         self.tls: ReloadableContext | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
         self._http: _QuietServer | None = None
@@ -237,7 +244,7 @@ class Application:
                 max_connections=cfg.max_connections,
                 max_per_ip=cfg.max_connections_per_ip,
             )
-            server = SmtpServer(listener, door, clock=self.clock)
+            server = SmtpServer(listener, door, clock=self.clock, spool=self.spool)
             await server.start()
             self.submission_servers[name] = server
             if implicit:
@@ -294,7 +301,7 @@ class Application:
             max_per_ip=cfg.max_connections_per_ip,
         )
         capture = CaptureDoor(self.pipeline, SessionLog(self.metrics))
-        self.smtp = SmtpServer(listener, capture, clock=self.clock)
+        self.smtp = SmtpServer(listener, capture, clock=self.clock, spool=self.spool)
         await self.smtp.start()
         self.smtp_port = self.smtp.port
         if cfg.submission is not None or cfg.submissions is not None:

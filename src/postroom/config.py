@@ -78,6 +78,8 @@ class Config:
     tls_key: str = ""
     smtp_bare_line_endings: str = "accept"
     max_message_size: int = 40 * 1024 * 1024
+    smtp_memory_budget: int = 256 * 1024 * 1024
+    smtp_spool_threshold: int = 1024 * 1024
     max_recipients: int = 1000
     max_line_length: int = 1000
     max_errors: int = 10
@@ -131,6 +133,10 @@ HELP: dict[str, str] = {
     "tls_key": "PEM private key for STARTTLS.",
     "smtp_bare_line_endings": "accept (normalise and tag the message) or reject (550 5.6.11).",
     "max_message_size": "Largest message accepted (SIZE), e.g. 40MB.",
+    "smtp_memory_budget": "Message data all SMTP sessions may hold in memory at once, e.g. "
+    "256MB; while it is spent a new DATA or BDAT gets 452 4.3.1 (the client retries later).",
+    "smtp_spool_threshold": "A message being received goes from memory to a file in "
+    "data_dir/spool once it is larger than this, e.g. 1MB (0 = every message).",
     "max_recipients": "Most recipients per message; more get 452 4.5.3.",
     "max_line_length": "Longest text line in a message, in octets (0 = no limit).",
     "max_errors": "Protocol errors per session before 421 and close.",
@@ -207,7 +213,7 @@ def _convert(name: str, value: Any) -> Any:
     if isinstance(default, tuple):
         items = value if isinstance(value, list | tuple) else re.split(r"[,\s]+", str(value))
         return tuple(str(item).strip() for item in items if str(item).strip())
-    if name in ("max_message_size", "data_min_rate"):
+    if name in ("max_message_size", "data_min_rate", "smtp_memory_budget", "smtp_spool_threshold"):
         return value if isinstance(value, int) else parse_size(str(value), option)
     if isinstance(default, float):
         if isinstance(value, int | float):
@@ -263,6 +269,10 @@ def load_config(
     for name in ("command_timeout", "data_timeout"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')}: expected a positive duration")
+    if config.smtp_memory_budget < 1:
+        raise ConfigError("--smtp-memory-budget: expected a size of at least 1 octet, e.g. 256MB")
+    if config.smtp_spool_threshold < 0:
+        raise ConfigError("--smtp-spool-threshold: expected a size, e.g. 1MB")
     if config.data_min_rate < 0 or config.smtp_session_lifetime < 0:
         raise ConfigError("--data-min-rate, --smtp-session-lifetime: expected 0 (off) or more")
     if config.login_max_failures < 0:

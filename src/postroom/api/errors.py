@@ -41,6 +41,7 @@ STATUS: dict[RefusalKind, int] = {
     RefusalKind.PROJECT_GONE: 503,
     RefusalKind.TEMPORARY_FAILURE: 503,
     RefusalKind.STORAGE_UNAVAILABLE: 503,
+    RefusalKind.SERVER_BUSY: 503,
 }
 
 # Seconds to wait before trying again, when the refusal does not say.

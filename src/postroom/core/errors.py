@@ -64,6 +64,7 @@ class RefusalKind(StrEnum):
     PROJECT_GONE = "project_gone"  # the credential's project no longer exists
     TEMPORARY_FAILURE = "temporary_failure"  # something failed on our side; try again
     STORAGE_UNAVAILABLE = "storage_unavailable"  # the store refuses writes (disk, database)
+    SERVER_BUSY = "server_busy"  # the server's memory for message data is spent for now
 
 
 TEMPORARY_KINDS = frozenset(
@@ -74,6 +75,7 @@ TEMPORARY_KINDS = frozenset(
         RefusalKind.PROJECT_GONE,
         RefusalKind.TEMPORARY_FAILURE,
         RefusalKind.STORAGE_UNAVAILABLE,
+        RefusalKind.SERVER_BUSY,
     )
 )
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, TypeAlias
 
+from postroom.core.spooled import SpooledData
+
 DoorName: TypeAlias = Literal["capture", "submission", "submissions", "mx", "http", "ses", "ingest"]
 """How a message arrived: the SMTP listeners (capture, submission on 587, submissions on 465,
 mx), the HTTP sending APIs (http: /api/v1/send; ses: the SES-compatible API) and `postroom
@@ -60,7 +62,8 @@ class SessionInfo:
 class IncomingMessage:
     """A complete message handed from a door to the acceptance pipeline.
 
-    `data` is the message as received, dot-unstuffed, with CRLF line endings.
+    `data` is the message as received, dot-unstuffed, with CRLF line endings; or, for a big
+    message the SMTP edge kept in a file, `data` is empty and `spooled` holds the message.
     `bare_line_endings` is true when the client sent bare CR or LF that the door normalised.
     """
 
@@ -68,6 +71,11 @@ class IncomingMessage:
     data: bytes
     session: SessionInfo
     bare_line_endings: bool = False
+    spooled: SpooledData | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + (self.spooled.size if self.spooled is not None else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +116,9 @@ class Summary:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A message ready to persist. `raw` is uncompressed; the store compresses it.
+    """A message ready to persist. `raw` is uncompressed; the store compresses it. A big
+    message's octets may continue in a file (`spooled`): the message is `raw` followed by
+    them, and the store reads them from the file as it compresses (and parses) them.
 
     With `summary` None the store completes the message before writing it (parses the summary,
     derives the tags and appends `tags` to them; see core.ports.Completer), off the event loop,
@@ -129,6 +139,12 @@ class NewMessage:
     # Sends the message counts toward its project's sending quotas (pipeline/quota.py): the
     # store records them in the message's own transaction. 0 for mail that was not submitted.
     sends: int = 0
+    spooled: SpooledData | None = None
+
+    @property
+    def size(self) -> int:
+        """Octets of the whole message."""
+        return len(self.raw) + (self.spooled.size if self.spooled is not None else 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,12 +104,12 @@ class AcceptancePipeline:
         received, received_bytes = self._door_counters(incoming.session.door)
         self._metrics.commit_seconds.observe(self._clock.monotonic() - started)
         received.inc()
-        received_bytes.inc(len(message.raw))
+        received_bytes.inc(message.size)
         record = MessageRecord(
             id=message_id,
             project=project,
             created=now,
-            size=len(message.raw),
+            size=message.size,
             read=False,
             envelope=message.envelope,
             summary=stored_summary,
@@ -152,6 +152,8 @@ class AcceptancePipeline:
             if status == "queued":  # a live project's message: deliver to every recipient
                 deliveries = deliveries_for(incoming.envelope)
         raw = received_header(incoming.session, incoming.envelope, message_id, now) + data
+        # A big message the SMTP edge kept in a file stays there: the store reads it.
+        spooled = incoming.spooled if prepared is None else None
         tags: tuple[str, ...] = ()
         warnings: tuple[str, ...] = ()
         if incoming.bare_line_endings:
@@ -161,7 +163,7 @@ class AcceptancePipeline:
         # writer process, busy with the commits, became the bottleneck). A big one goes without
         # its summary; the store's writer parses it, off this event loop.
         summary: Summary | None = None
-        if len(raw) <= INLINE_PARSE_LIMIT:
+        if spooled is None and len(raw) <= INLINE_PARSE_LIMIT:
             summary, tags = summary_and_tags(raw, incoming.envelope.recipients, tags)
         return NewMessage(
             id=message_id,
@@ -176,4 +178,5 @@ class AcceptancePipeline:
             warnings=warnings,
             deliveries=deliveries,
             sends=sends,
+            spooled=spooled,
         )

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from postroom.core.errors import Refusal, RefusalKind
+from postroom.core.spooled import read_spooled
 from postroom.core.types import IncomingMessage
 from postroom.pipeline.destinations import first_refusal
 from postroom.pipeline.headers import (
@@ -99,7 +100,11 @@ class SubmissionSteps:
             refused = first_refusal(incoming.envelope.recipients, self.routed)
             if refused is not None:
                 raise refused
-        parsed = split_message(incoming.data)
+        data = incoming.data
+        if incoming.spooled is not None:
+            # Header fix-ups and DKIM signing still take a submitted message whole.
+            data = await asyncio.to_thread(read_spooled, incoming.spooled)
+        parsed = split_message(data)
         authors = read_authors(parsed)
         identities = list(authors.from_)
         if authors.sender is not None:

@@ -36,6 +36,14 @@ Decisions worth knowing:
   sender and recipient checks, size,
   too many recipients, the pipeline's verdict) are not counted, but every refusal is recorded
   in `take_rejections()` for metrics.
+* Message data need not be held whole: with `data_chunk` set, once the session holds more
+  than that many octets of a message it hands them to the edge in `MessageData` outputs (dot-
+  unstuffed, line endings as they will be stored) and `DeliverMessage` carries only the rest;
+  the checks (size, NUL, bare line endings, line length) run piece by piece with the same
+  verdicts (smtp/body.py). `DiscardMessage` tells the edge that what it was handed will not be
+  delivered. With `check_data` the session asks the edge (`CheckData`) before it accepts DATA or
+  the first BDAT chunk of a message; a refusal (say 452 4.3.1: the server's memory budget is
+  spent) ends the transaction, and a refused chunk's octets are read and dropped.
 * Replies carry an enhanced status code (RFC 2034/3463) except where RFC 2034 exempts them:
   the greeting, the replies to EHLO/HELO, and the intermediate replies 334 and 354.
 """
@@ -59,6 +67,7 @@ from postroom.smtp.address import (
     parse_path,
     split_params,
 )
+from postroom.smtp.body import BodyCheck, Unstuffer
 from postroom.smtp.refusals import render
 from postroom.smtp.replies import multiline, reply
 
@@ -96,6 +105,11 @@ class SessionPolicy:
     # syntactically valid address is accepted without a round trip.
     check_sender: bool = False
     check_recipient: bool = False
+    # Ask the edge (CheckData) before accepting DATA or the first BDAT chunk of a message.
+    check_data: bool = False
+    # Hand message data to the edge (MessageData) whenever more than this many octets of it
+    # are held; 0 = hold each message whole and hand it over in DeliverMessage.
+    data_chunk: int = 0
 
     def __post_init__(self) -> None:
         host = self.hostname
@@ -113,6 +127,8 @@ class SessionPolicy:
             raise ConfigError("max_errors must be 0 (unlimited) or more")
         if self.command_timeout <= 0 or self.data_timeout <= 0:
             raise ConfigError("SMTP timeouts must be positive")
+        if self.data_chunk < 0:
+            raise ConfigError("data_chunk must be 0 (hold messages whole) or more")
         if self.data_min_rate < 0 or self.session_lifetime < 0:
             raise ConfigError("data_min_rate and session_lifetime must be 0 (off) or more")
         for mech in self.auth_mechanisms:
@@ -166,14 +182,35 @@ class CheckRecipient:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckData:
+    """May a message transfer (DATA, or the first BDAT chunk of a message) start now? Call
+    `data_result()` with None to go on or with the refusal to send."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageData:
+    """The next octets of the message in progress (see `DeliverMessage`)."""
+
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardMessage:
+    """The message whose `MessageData` the edge was handed will not be delivered: drop it."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeliverMessage:
     """Run the message through the acceptance pipeline, then call `message_result()`.
 
-    `data` is dot-unstuffed, CRLF-terminated, without the final ".CRLF"."""
+    The message is dot-unstuffed, CRLF-terminated, without the final ".CRLF". It is `data`,
+    or, when `streamed`, the `MessageData` handed over since the transaction began followed
+    by `data`."""
 
     message_envelope: Envelope
     data: bytes = field(repr=False)
     bare_line_endings: bool = False
+    streamed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +226,16 @@ class Close:
 
 
 Output: TypeAlias = (
-    Reply | StartTls | CheckAuth | CheckSender | CheckRecipient | DeliverMessage | Close
+    Reply
+    | StartTls
+    | CheckAuth
+    | CheckSender
+    | CheckRecipient
+    | CheckData
+    | MessageData
+    | DiscardMessage
+    | DeliverMessage
+    | Close
 )
 
 # States
@@ -203,6 +249,8 @@ _CLOSED = 6
 # What a _WAIT state waits for (besides _AUTH and _DATA)
 _MAIL = 7
 _RCPT = 8
+_DATA_START = 9  # CheckData for DATA
+_BDAT_START = 10  # CheckData for the first BDAT chunk
 
 # SASL steps
 _PLAIN = 1
@@ -259,10 +307,6 @@ def _b64decode(data: bytes) -> bytes | None:
         return None
 
 
-def _normalise_line_endings(message: bytes) -> bytes:
-    return message.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
-
-
 class SmtpSession:
     """One SMTP server session. Not thread-safe; one per connection."""
 
@@ -275,6 +319,8 @@ class SmtpSession:
         "_bdat_last",
         "_bdat_remaining",
         "_bdat_size",
+        "_bdat_total",
+        "_body",
         "_checking",
         "_chunks",
         "_close_reason",
@@ -303,7 +349,9 @@ class SmtpSession:
         "_skipping",
         "_state",
         "_steps",
+        "_streamed",
         "_tls_active",
+        "_unstuffer",
         "_waiting",
         "peer",
         "policy",
@@ -346,8 +394,13 @@ class SmtpSession:
         self._dots = 0
         self._dots_from = 0
         self._overflow = False
+        # message data handed over in pieces (policy.data_chunk)
+        self._body: BodyCheck | None = None  # the checks so far, once pieces are handed over
+        self._unstuffer: Unstuffer | None = None
+        self._streamed = False  # MessageData went out for the message in progress
         # BDAT
         self._chunks = bytearray()
+        self._bdat_total = 0  # octets of the accepted chunks of the message in progress
         self._bdat_active = False  # a BDAT transfer is under way in this transaction
         self._bdat_remaining = 0
         self._bdat_size = 0
@@ -552,6 +605,26 @@ class SmtpSession:
             accept(*checked)
         return self._resume()
 
+    def data_result(self, refusal: Refusal | None) -> list[Output]:
+        """After CheckData: None lets the transfer start; a refusal is sent and ends the
+        transaction (a refused BDAT chunk's octets are read and dropped)."""
+        if self._state == _CLOSED:
+            return []
+        if self._state != _WAIT or self._waiting not in (_DATA_START, _BDAT_START):
+            raise RuntimeError("result reported for an output that is not outstanding")
+        bdat = self._waiting == _BDAT_START
+        self._state = _CMD
+        if refusal is not None:
+            self._reset_transaction()
+            self._refuse_raw(render(refusal), "data_refused")
+            if bdat:
+                self._start_chunk(self._bdat_size, last=False, discard=True)
+        elif bdat:
+            self._accept_chunk(self._bdat_size, last=self._bdat_last)
+        else:
+            self._start_data()
+        return self._resume()
+
     def message_result(self, outcome: str | Refusal) -> list[Output]:
         """After DeliverMessage: the stored id, or the pipeline's refusal."""
         if not self._expect(_DATA):
@@ -604,7 +677,7 @@ class SmtpSession:
         self._outputs.append(output)
 
     def _resume(self) -> list[Output]:
-        if self._state == _CMD and self._pending:
+        if self._state < _WAIT and self._pending:  # _BDAT after CheckData
             data = bytes(self._pending)
             self._pending = bytearray()
             self._run(data)
@@ -644,6 +717,8 @@ class SmtpSession:
         self._pending = bytearray()
         self._acc = bytearray()
         self._chunks = bytearray()
+        if self._body is not None or self._streamed:
+            self._drop_streamed()
         self._emit(Close(linger))
 
     def _reset_transaction(self) -> None:
@@ -652,8 +727,11 @@ class SmtpSession:
         self._rcpts = []
         self._rcpt_params = []
         self._bdat_active = False
+        self._bdat_total = 0
         self._chunks = bytearray()
         self._acc = bytearray()
+        if self._body is not None or self._streamed:
+            self._drop_streamed()
 
     def _run(self, data: bytes) -> None:
         if self._inbuf:
@@ -994,6 +1072,14 @@ class SmtpSession:
         if self._mail_params.get("BODY") == "BINARYMIME":
             self._fail(503, "5.5.1", "BODY=BINARYMIME needs BDAT, not DATA", "bad_sequence")
             return
+        if self.policy.check_data:
+            self._state = _WAIT
+            self._waiting = _DATA_START
+            self._emit(CheckData())
+            return
+        self._start_data()
+
+    def _start_data(self) -> None:
         self._acc = bytearray(b"\r\n")  # the start of the data counts as after a CRLF
         self._scan = 0
         self._dots = 0
@@ -1014,10 +1100,23 @@ class SmtpSession:
             return consumed
         size = len(acc)
         self._scan = size - 4 if size > 4 else 0
-        limit = self.policy.max_message_size
+        policy = self.policy
+        limit = policy.max_message_size
         if self._overflow:
             del acc[:-4]
             self._scan = 0
+        elif policy.data_chunk and size > policy.data_chunk:
+            # Hand over all but the last 4 octets, which may begin the terminator.
+            unstuffer = self._unstuffer
+            if unstuffer is None:
+                unstuffer = self._unstuffer = Unstuffer()
+            self._hand_over(unstuffer.feed(bytes(acc[: size - 4])), binary=False)
+            del acc[: size - 4]
+            self._scan = 0
+            body = self._body
+            if body is not None and body.size_in > limit:
+                self._overflow = True  # everything handed over is message: surely too large
+                self._drop_streamed()
         elif size - 4 > limit:
             # The limit is on the unstuffed message, and the verdict must not depend on how the
             # input was split: declare overflow only when the octets that are surely message
@@ -1035,13 +1134,42 @@ class SmtpSession:
         self._state = _CMD
         acc = self._acc
         self._acc = bytearray()
+        unstuffer = self._unstuffer
+        self._unstuffer = None
         if self._overflow:
             self._too_large()
+            return
+        if unstuffer is not None:
+            self._complete(unstuffer.feed(bytes(acc[: idx + 2]), final=True), binary=False)
             return
         body = bytes(acc[: idx + 2])
         if b"\r\n." in body:
             body = body.replace(b"\r\n.", b"\r\n")
         self._complete(body[2:], binary=False)
+
+    def _hand_over(self, data: bytes, *, binary: bool) -> None:
+        """Check the next octets of the message and hand them to the edge (MessageData)."""
+        body = self._body
+        if body is None:
+            policy = self.policy
+            body = self._body = BodyCheck(
+                binary=binary,
+                reject_bare=policy.bare_line_endings == "reject",
+                line_limit=policy.max_text_line,
+            )
+        out = body.feed(data)
+        if out:
+            self._streamed = True
+            self._emit(MessageData(out))
+
+    def _drop_streamed(self) -> None:
+        """The message in progress will not be delivered: forget its checks, and tell the edge
+        to drop what it was handed."""
+        self._body = None
+        self._unstuffer = None
+        if self._streamed:
+            self._streamed = False
+            self._emit(DiscardMessage())
 
     def _too_large(self) -> None:
         self._overflow = False
@@ -1054,50 +1182,51 @@ class SmtpSession:
         )
 
     def _complete(self, message: bytes, *, binary: bool, chunked: bool = False) -> None:
-        """Validate a whole message with bytes operations, then hand it to the edge."""
+        """Judge the message (its last octets when pieces were handed over before), then hand
+        it to the edge."""
         policy = self.policy
-        bare = False
-        if len(message) > policy.max_message_size:
+        body = self._body
+        streamed = self._streamed
+        if body is None:
+            body = BodyCheck(
+                binary=binary,
+                reject_bare=policy.bare_line_endings == "reject",
+                line_limit=policy.max_text_line,
+            )
+            message = body.whole(message, chunked=chunked)
+        else:
+            message = body.feed(message)
+            message += body.finish(chunked=chunked)
+        if body.size_in > policy.max_message_size:
             # First, as when DATA overflowed while it arrived: the same reply however split.
             self._too_large()
             return
-        if not binary:
-            if b"\0" in message:
-                self._reset_transaction()
-                self._fail(554, "5.6.0", "The message contains NUL characters", "nul_in_data")
-                return
-            crlf = message.count(b"\r\n")
-            if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
-                if policy.bare_line_endings == "reject":
-                    self._reset_transaction()
-                    self._fail(
-                        550,
-                        "5.6.11",
-                        "Bare CR or LF line endings are not allowed",
-                        "bare_line_ending",
-                    )
-                    return
-                bare = True
-                message = _normalise_line_endings(message)
-            if chunked and message and not message.endswith(b"\r\n"):
-                message += b"\r\n"
+        if body.nul:
+            self._reset_transaction()
+            self._fail(554, "5.6.0", "The message contains NUL characters", "nul_in_data")
+            return
+        if body.bare and body.reject_bare:
+            self._reset_transaction()
+            self._fail(
+                550, "5.6.11", "Bare CR or LF line endings are not allowed", "bare_line_ending"
+            )
+            return
+        if body.too_long:
             limit = policy.max_text_line
-            if (
-                limit
-                and len(message) > limit - 2
-                and max(map(len, message.split(b"\r\n"))) > limit - 2
-            ):
-                self._reset_transaction()
-                self._fail(
-                    500,
-                    "5.5.2",
-                    f"Line too long: text lines may hold at most {limit - 2} characters",
-                    "text_line_too_long",
-                )
-                return
-        if len(message) > policy.max_message_size:
+            self._reset_transaction()
+            self._fail(
+                500,
+                "5.5.2",
+                f"Line too long: text lines may hold at most {limit - 2} characters",
+                "text_line_too_long",
+            )
+            return
+        if body.size_out > policy.max_message_size:
             self._too_large()
             return
+        bare = body.bare
+        self._body = None
+        self._streamed = False
         envelope = Envelope(
             self._mail_from or "",
             tuple(self._rcpts),
@@ -1107,7 +1236,7 @@ class SmtpSession:
         self._state = _WAIT
         self._waiting = _DATA
         self._steps += 1
-        self._emit(DeliverMessage(envelope, message, bare))
+        self._emit(DeliverMessage(envelope, message, bare, streamed))
 
     def _bdat_cmd(self, arg: str) -> None:
         parts = arg.split()
@@ -1126,14 +1255,18 @@ class SmtpSession:
             self._fail(503, "5.5.1", "Send MAIL FROM first", "bad_sequence")
         elif not self._rcpts:
             self._fail(503, "5.5.1", "Send RCPT TO first: no valid recipients", "bad_sequence")
-        elif len(self._chunks) + size > limit:
+        elif self._bdat_total + size > limit:
             # Judged on the announced size: no octet of a chunk that cannot fit is awaited.
             self._too_large()
+        elif not self._bdat_active and self.policy.check_data:
+            self._bdat_size = size
+            self._bdat_last = len(parts) == 2
+            self._state = _WAIT
+            self._waiting = _BDAT_START
+            self._emit(CheckData())
+            return
         else:
-            if not self._bdat_active:
-                self._bdat_active = True
-                self._chunks = bytearray()
-            self._start_chunk(size, last=len(parts) == 2, discard=False)
+            self._accept_chunk(size, last=len(parts) == 2)
             return
         # Refused before its octets arrive, which the client sends anyway (RFC 3030 §2: BDAT
         # has no intermediate reply; later chunks already pipelined are discarded, §4).
@@ -1155,6 +1288,14 @@ class SmtpSession:
             return
         self._start_chunk(size, last=False, discard=True)
 
+    def _accept_chunk(self, size: int, *, last: bool) -> None:
+        if not self._bdat_active:
+            self._bdat_active = True
+            self._chunks = bytearray()
+            self._bdat_total = 0
+        self._bdat_total += size
+        self._start_chunk(size, last=last, discard=False)
+
     def _start_chunk(self, size: int, *, last: bool, discard: bool) -> None:
         self._bdat_discard = discard
         self._bdat_size = size
@@ -1167,7 +1308,13 @@ class SmtpSession:
     def _bdat(self, data: bytes, pos: int, n: int) -> int:
         take = min(self._bdat_remaining, n - pos)
         if not self._bdat_discard:
-            self._chunks += memoryview(data)[pos : pos + take]
+            chunks = self._chunks
+            chunks += memoryview(data)[pos : pos + take]
+            chunk = self.policy.data_chunk
+            if chunk and len(chunks) > chunk:
+                self._chunks = bytearray()
+                binary = self._mail_params.get("BODY") == "BINARYMIME"
+                self._hand_over(bytes(chunks), binary=binary)
         self._bdat_remaining -= take
         if self._bdat_remaining == 0:
             self._bdat_done()

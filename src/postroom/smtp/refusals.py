@@ -26,6 +26,7 @@ REPLIES: dict[RefusalKind, tuple[int, str]] = {
     RefusalKind.PROJECT_GONE: (451, "4.3.0"),
     RefusalKind.TEMPORARY_FAILURE: (451, "4.3.0"),
     RefusalKind.STORAGE_UNAVAILABLE: (451, "4.3.0"),
+    RefusalKind.SERVER_BUSY: (452, "4.3.1"),
 }
 
 

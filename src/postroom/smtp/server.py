@@ -7,6 +7,12 @@ closes connections, enforces the connection limits (total, and per client: IPv4 
 IPv6 /64) and the deadlines of `deadlines.py` (per command, per data block with a minimum
 rate, per session).
 
+Message data arrives from the session in pieces (`MessageData`): each connection keeps them in
+memory up to a threshold and in a spool file beyond it (spool.py), and hands a spooled message
+to the door by its path. One memory budget (spool.MemoryBudget, shared by every listener of the
+process) counts the message octets held in memory; while it is spent, a new DATA or first BDAT
+chunk gets 452 4.3.1 and the client tries again later; sessions already receiving go on.
+
 A door's sender and recipient checks may answer at once (a value: no task, no await) or with
 an awaitable (say, a database look-up); either way the session holds the input that follows
 until the answer is in.
@@ -33,17 +39,20 @@ from socket import socket
 from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 from postroom.core.clock import Clock
-from postroom.core.errors import ConfigError, Refusal, RefusalKind
+from postroom.core.errors import ConfigError, Refusal, RefusalKind, StorageError
 from postroom.core.ids import new_id
 from postroom.core.netkey import client_key
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo, TlsInfo
 from postroom.smtp.deadlines import Deadlines
 from postroom.smtp.protocol import (
     CheckAuth,
+    CheckData,
     CheckRecipient,
     CheckSender,
     Close,
     DeliverMessage,
+    DiscardMessage,
+    MessageData,
     Output,
     Reply,
     SessionPolicy,
@@ -51,6 +60,7 @@ from postroom.smtp.protocol import (
     StartTls,
 )
 from postroom.smtp.replies import reply
+from postroom.smtp.spool import MessageBuffer, Spool
 from postroom.smtp.tls import enforce_minimum_version
 
 log = logging.getLogger("postroom.smtp")
@@ -63,6 +73,16 @@ reply (smtp/refusals.py)."""
 TEMPORARY_FAILURE = Refusal(
     RefusalKind.TEMPORARY_FAILURE, "Temporary failure, please try again later"
 )
+BUSY = Refusal(
+    RefusalKind.SERVER_BUSY,
+    "Too much mail is being received at once; please send this message again in a few minutes",
+)
+NOT_SPOOLED = Refusal(
+    RefusalKind.TEMPORARY_FAILURE,
+    "The message could not be kept while it arrived (no room on the server); "
+    "please try again later",
+)
+DATA_CHUNK = 64 * 1024  # octets of message data a session holds before handing them over
 PAUSE_THRESHOLD = 256 * 1024  # held input while busy before the edge stops reading
 SHUTDOWN_GRACE = 5.0  # seconds stop() waits for connections to close before aborting them
 EVICT_AFTER = 1.0  # seconds without progress before a session may be closed to make room
@@ -138,7 +158,11 @@ class Listener:
 
 
 class SmtpServer:
-    def __init__(self, listener: Listener, door: SmtpDoor, *, clock: Clock) -> None:
+    def __init__(
+        self, listener: Listener, door: SmtpDoor, *, clock: Clock, spool: Spool | None = None
+    ) -> None:
+        """`spool`: where message data goes as it arrives, and the memory budget (shared by
+        the listeners of a process); None keeps every message in memory, without a limit."""
         if listener.implicit_tls and listener.ssl_context is None:
             raise ConfigError(f"SMTP door {listener.door!r}: implicit TLS needs a certificate")
         if listener.policy.starttls_available and listener.ssl_context is None:
@@ -147,16 +171,17 @@ class SmtpServer:
             raise ConfigError(f"SMTP door {listener.door!r}: connection limits must be positive")
         if listener.ssl_context is not None:
             enforce_minimum_version(listener.ssl_context)
-        # The door decides which addresses it judges; the session asks only for those.
-        policy = listener.policy
-        if (policy.check_sender, policy.check_recipient) != (
-            door.checks_sender,
-            door.checks_recipient,
-        ):
-            policy = replace(
-                policy, check_sender=door.checks_sender, check_recipient=door.checks_recipient
-            )
+        # The door decides which addresses it judges; the session asks only for those. The
+        # edge answers CheckData (the memory budget) and takes message data in pieces.
+        policy = replace(
+            listener.policy,
+            check_sender=door.checks_sender,
+            check_recipient=door.checks_recipient,
+            check_data=True,
+            data_chunk=DATA_CHUNK,
+        )
         self.policy = policy
+        self.spool = spool if spool is not None else Spool(None)
         self.listener = listener
         self.clock = clock
         self.door = door
@@ -178,6 +203,7 @@ class SmtpServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        await asyncio.to_thread(self.spool.prepare)
         listener = self.listener
         self._server = await loop.create_server(
             lambda: _Connection(self, loop),
@@ -359,6 +385,9 @@ class _Connection(asyncio.Protocol):
         # Decrypted input that arrives before start_tls() returns (TLS 1.3 clients send their
         # EHLO right behind the handshake); None when no upgrade is under way.
         self._tls_early: bytearray | None = None
+        self._buffer: MessageBuffer | None = None  # the data of the message in progress
+        self._charged = 0  # octets this connection counts in the spool's memory budget
+        self._delivering = 0  # octets of a message in memory being accepted
 
     # asyncio.Protocol ----------------------------------------------------------------------
 
@@ -409,6 +438,8 @@ class _Connection(asyncio.Protocol):
             return
         if outputs:
             self._apply(outputs)
+        if session.in_data or self._charged:
+            self._account()
         if session.busy:
             if session.pending_bytes > PAUSE_THRESHOLD:
                 self._pause(_PAUSE_BUSY)
@@ -460,8 +491,14 @@ class _Connection(asyncio.Protocol):
                 if isinstance(output, Reply):
                     if not transport.is_closing():
                         transport.write(output.data)
+                elif isinstance(output, MessageData):
+                    self._keep(output.data)
                 elif isinstance(output, DeliverMessage):
                     srv._spawn(self._deliver(output))
+                elif isinstance(output, CheckData):
+                    answered = self._check_data(session)
+                elif isinstance(output, DiscardMessage):
+                    self._drop()
                 elif isinstance(output, (CheckSender, CheckRecipient)):
                     answered = self._check(session, output)
                 elif isinstance(output, CheckAuth):
@@ -495,20 +532,79 @@ class _Connection(asyncio.Protocol):
             auth_user=session.auth_user,
         )
 
+    # Message data and the memory budget -------------------------------------------------
+
+    def _keep(self, data: bytes) -> None:
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = self._srv.spool.buffer()
+        buffer.add(data)
+
+    def _drop(self) -> None:
+        buffer, self._buffer = self._buffer, None
+        if buffer is not None:
+            buffer.discard()
+            self._account()
+
+    def _check_data(self, session: SmtpSession) -> list[Output]:
+        """DATA or a first BDAT chunk: refused (452 4.3.1) while the memory budget is spent."""
+        if self._buffer is not None:  # a message abandoned without a word: forget it
+            self._drop()
+        busy = self._srv.spool.budget.spent()
+        if busy:
+            self._srv._reject("memory_budget")
+        try:
+            return session.data_result(BUSY if busy else None)
+        except Exception:
+            self._internal_error()
+            return []
+
+    def _account(self) -> None:
+        """Count what this connection holds in memory in the budget."""
+        session = self._session
+        held = self._delivering
+        if session is not None and not self._finished:
+            held += session.data_buffered
+            buffer = self._buffer
+            if buffer is not None:
+                held += buffer.memory
+        if held != self._charged:
+            self._srv.spool.budget.held += held - self._charged
+            self._charged = held
+
     async def _deliver(self, output: DeliverMessage) -> None:
         session = self._session
         assert session is not None
-        incoming = IncomingMessage(
-            output.message_envelope, output.data, self._info(session), output.bare_line_endings
-        )
+        buffer, self._buffer = self._buffer, None
         outcome: str | Refusal
         try:
+            data, spooled = output.data, None
+            if output.streamed and buffer is not None:
+                data, spooled = buffer.finish(output.data)
+            if spooled is None:
+                self._delivering = len(data)
+            self._account()
+            incoming = IncomingMessage(
+                output.message_envelope,
+                data,
+                self._info(session),
+                output.bare_line_endings,
+                spooled,
+            )
+            del data
             outcome = await self._srv.door.deliver(incoming)
         except Refusal as exc:
             outcome = exc
+        except StorageError:
+            outcome = NOT_SPOOLED
         except Exception:
             log.exception("SMTP session %s: accepting a message failed", self._session_id)
             outcome = TEMPORARY_FAILURE
+        finally:
+            if buffer is not None:
+                buffer.discard()  # the spool file, once the message is stored or refused
+            self._delivering = 0
+            self._account()
         self._report(session.message_result, outcome)
 
     def _check(self, session: SmtpSession, output: CheckSender | CheckRecipient) -> list[Output]:
@@ -757,6 +853,10 @@ class _Connection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        buffer, self._buffer = self._buffer, None
+        if buffer is not None:
+            buffer.discard()
+        self._account()
         session = self._session
         if session is None:
             return

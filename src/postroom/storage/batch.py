@@ -13,6 +13,7 @@ in the store's writer thread, or in the writer process (`postroom.storage.writer
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from postroom.core.errors import StorageError
 from postroom.core.events import NewEvent
 from postroom.core.ports import Completer
+from postroom.core.spooled import SpooledData, spooled_chunks
 from postroom.core.types import NewMessage, Summary
 from postroom.storage import codec
 from postroom.storage.events import INSERT_COLUMNS as EVENT_COLUMNS
@@ -63,6 +65,7 @@ class Prepared(NamedTuple):
     queue: tuple[QueueRow, ...]  # the message's deliveries (NewMessage.deliveries)
     events: tuple[EventRow, ...]  # a `send` event per delivery
     sends: tuple[int, int] | None  # (second since the epoch, sends) of a submitted message
+    spooled: SpooledData | None = None  # the rest of the message, in a file
 
 
 # The summary and tags the writer gave a message that came without a summary.
@@ -87,6 +90,7 @@ def prepare(message: NewMessage) -> Prepared:
         queue_rows(message),
         send_events(message),
         sends,
+        message.spooled,
     )
 
 
@@ -293,10 +297,23 @@ class BatchWriter:
             self._local.cctx = found
         return found
 
+    def _compressed(self, message: Prepared) -> bytes:
+        cctx = self._compressor()
+        spooled = message.spooled
+        if spooled is None:
+            return cctx.compress(message.raw)
+        # A big message: compressed as it is read from its file, never whole in memory.
+        out = io.BytesIO()
+        size = len(message.raw) + spooled.size
+        with cctx.stream_writer(out, size=size, closefd=False) as writer:
+            writer.write(message.raw)
+            for chunk in spooled_chunks(spooled):
+                writer.write(chunk)
+        return out.getvalue()
+
     def _insert(self, batch: Sequence[Prepared], clean: bool = False) -> None:
-        compress = self._compressor().compress
         rows = [p.row for p in batch]
-        raws = [(p.id, compress(p.raw)) for p in batch]
+        raws = [(p.id, self._compressed(p)) for p in batch]
         tagged = [(p, p.tags) for p in batch if p.tags]
         if clean:
             rows = [codec.clean_row(r) for r in rows]

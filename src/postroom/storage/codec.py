@@ -141,7 +141,7 @@ def message_row(message: NewMessage) -> tuple[Any, ...]:
         message.id,
         message.project,
         to_micros(message.created),
-        len(message.raw),
+        message.size,
         False,
         message.status,
         message.username,

@@ -298,9 +298,9 @@ class SqlMessageStore:
         size = 0
         count = 0
         for p in self._pending:
-            if count >= self._max_batch or (count and size + len(p.message.raw) > MAX_BATCH_BYTES):
+            if count >= self._max_batch or (count and size + p.message.size > MAX_BATCH_BYTES):
                 break
-            size += len(p.message.raw)
+            size += p.message.size
             count += 1
         batch = self._pending[:count]
         del self._pending[:count]

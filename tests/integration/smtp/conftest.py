@@ -17,6 +17,7 @@ from postroom.core.errors import Refusal
 from postroom.core.types import DoorName, IncomingMessage, SessionInfo
 from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer
+from postroom.smtp.spool import Spool
 from postroom.smtp.tls import generate_self_signed, server_context
 
 USERS = {"bob": "s3cret", "jöran": "pässwörd"}
@@ -128,6 +129,7 @@ async def start_server(tls_files: tuple[Path, Path]) -> AsyncIterator[StartServe
         max_per_ip: int = 100,
         evict_after: float = 60.0,  # tests that make room say so (the default is EVICT_AFTER)
         recorder: Recorder | None = None,
+        spool: Spool | None = None,
         **policy: Any,
     ) -> Running:
         values: dict[str, Any] = {"hostname": "mx.test", "auth_without_tls": True}
@@ -146,7 +148,7 @@ async def start_server(tls_files: tuple[Path, Path]) -> AsyncIterator[StartServe
             max_per_ip=max_per_ip,
             evict_after=evict_after,
         )
-        server = SmtpServer(listener, recorder, clock=SystemClock())
+        server = SmtpServer(listener, recorder, clock=SystemClock(), spool=spool)
         await server.start()
         started.append(server)
         return Running(server, recorder)
