@@ -1,135 +1,116 @@
-"""The long fuzz run: the hypothesis properties of tests/unit/smtp/test_session_fuzz.py (and,
-with --mime, tests/unit/mime/test_mime_hypothesis.py) with fresh random examples, round after
-round, until a number of SMTP session inputs has been driven or a time is up. Prints how many
-cases (hypothesis examples), session inputs (a session fed one whole input, at random cuts or
-octet by octet: most examples drive three), octets fed and CPU seconds used, and the first
-failure with its shrunk example, if any (exit status 1).
+"""The long fuzz run of the sans-IO SMTP session (and, with --mime, of the MIME parser).
 
-    nice -n 10 .venv/bin/python bench/fuzz_long.py --sessions 1000000 --seconds 1800
-    .venv/bin/python bench/fuzz_long.py --seconds 60 --mime       # a quick look
+Seeded random cases from tests/unit/smtp/fuzz_random.py, checked with the driver and the
+properties of the hypothesis tests (tests/unit/smtp/test_session_fuzz.py, which keeps the
+short run in `make test`): no exception, every reply well formed, the same outcome whatever
+the split (down to every octet), DATA ends only at <CRLF>.<CRLF>, a correct client's DATA and
+BDAT messages arrive intact with what follows them; the MIME parser never raises. Runs until
+SESSIONS SMTP session inputs have been driven or SECONDS are up, then prints the number of
+cases, session inputs (one session fed one whole input: most cases drive two or three, whole,
+at random cuts, octet by octet), MIME inputs, octets fed, failures and the time taken.
 
-One core: hypothesis runs in this process. A failure found here becomes a regression test.
+    nice -n 10 .venv/bin/python bench/fuzz_long.py --sessions 1000000 --mime
+    .venv/bin/python bench/fuzz_long.py --seconds 30 --mime           # a quick look
+    .venv/bin/python bench/fuzz_long.py --seed S --replay INDEX       # one failing case again
+
+One core, this process. Exit status 1 if any case failed; each failure is printed with the
+command that replays it. A failure found here becomes a regression test.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 import time
-from collections.abc import Callable
+import traceback
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hypothesis import HealthCheck, settings
-from tests.unit.smtp import fuzz_support, test_session_fuzz
+from tests.unit.smtp import fuzz_support
+from tests.unit.smtp.fuzz_random import Cases
 
-SESSION_PROPERTIES = [
-    test_session_fuzz.test_any_input_split_anywhere_gives_the_same_well_formed_replies,
-    test_session_fuzz.test_starttls_and_closing_sessions_never_raise,
-    test_session_fuzz.test_data_ends_only_at_crlf_dot_crlf,
-    test_session_fuzz.test_a_correct_client_gets_its_exact_message,
-    test_session_fuzz.test_bdat_messages_end_only_with_the_last_chunk,
-    test_session_fuzz.test_held_input_is_replayed_in_order_after_each_answer,
-]
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+BOUNCES = ROOT.parent / "shared" / "corpora" / "bounces"
 
 
-def mime_properties() -> list[Callable[..., Any]]:
-    from tests.unit.mime import test_mime_hypothesis as mime
-
-    found = [
-        mime.test_random_bytes_never_raise,
-        mime.test_generated_mime_structures_never_raise,
-        mime.test_mutated_fixtures_never_raise,
-    ]
-    if mime.BOUNCE_BYTES:
-        found.append(mime.test_mutated_bounces_never_raise)
+def corpus() -> list[bytes]:
+    found = [path.read_bytes() for path in sorted(FIXTURES.glob("*.eml"))]
+    if BOUNCES.is_dir():
+        found += [path.read_bytes() for path in sorted(BOUNCES.glob("*.eml"))]
     else:
-        print(f"bounce corpus absent ({mime.BOUNCES}): its mutations are skipped")
+        print(f"bounce corpus absent ({BOUNCES}): only tests/fixtures are mutated")
     return found
-
-
-class Counted:
-    """Counts the examples a property runs."""
-
-    def __init__(self) -> None:
-        self.cases = 0
-
-
-def prepare(prop: Callable[..., Any], examples: int, counter: Counted) -> Callable[[], None]:
-    """`prop` with fresh random examples, `examples` a call, counting the cases it runs."""
-    inner = prop.hypothesis.inner_test  # type: ignore[attr-defined]
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        counter.cases += 1
-        return inner(*args, **kwargs)
-
-    prop.hypothesis.inner_test = counting  # type: ignore[attr-defined]
-    return settings(  # type: ignore[no-any-return]
-        max_examples=examples,
-        deadline=None,
-        derandomize=False,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        print_blob=True,
-    )(prop)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1_000_000, help="stop after this many")
     parser.add_argument("--seconds", type=float, default=1800.0, help="stop after this long")
-    parser.add_argument("--round", type=int, default=100, help="examples per property per round")
-    parser.add_argument("--mime", action="store_true", help="also run the MIME properties")
+    parser.add_argument("--seed", type=int, default=None, help="default: from the clock")
+    parser.add_argument("--mime", action="store_true", help="also fuzz the MIME parser")
+    parser.add_argument("--replay", type=int, default=None, help="run only this case index")
+    parser.add_argument("--max-failures", type=int, default=20, help="stop after this many")
     args = parser.parse_args()
 
-    props = list(SESSION_PROPERTIES) + (mime_properties() if args.mime else [])
-    counters = {prop.__name__: Counted() for prop in props}
-    runs = [(prop.__name__, prepare(prop, args.round, counters[prop.__name__])) for prop in props]
+    seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000_007
+    messages = corpus()
+    cases = Cases(messages, mime=args.mime)
+    if args.replay is not None:
+        name = cases.run_case(seed, args.replay)
+        print(f"case {args.replay} ({name}) of seed {seed}: passed")
+        return 0
+
+    print(f"fuzz_long: seed {seed}, {len(messages)} corpus messages, mime={args.mime}", flush=True)
+    counters = fuzz_support.COUNTERS
+    counters["sessions"] = counters["octets"] = 0
+    by_kind: collections.Counter[str] = collections.Counter()
+    failures = 0
     start = time.monotonic()
     cpu_start = time.process_time()
     deadline = start + args.seconds
-    rounds = 0
-    failed: BaseException | None = None
     last_report = start
-    while fuzz_support.COUNTERS["sessions"] < args.sessions and time.monotonic() < deadline:
-        rounds += 1
-        for name, run in runs:
-            if time.monotonic() >= deadline:
+    index = 0
+    while counters["sessions"] < args.sessions and failures < args.max_failures:
+        if index % 256 == 0:
+            now = time.monotonic()
+            if now >= deadline:
                 break
-            try:
-                run()
-            except BaseException as exc:  # a property failed: report it
-                failed = exc
-                print(f"\nFAILED: {name}\n{exc}", flush=True)
-                break
-        if failed is not None:
-            break
-        now = time.monotonic()
-        if now - last_report >= 60:
-            last_report = now
+            if now - last_report >= 60:
+                last_report = now
+                print(
+                    f"  {now - start:6.0f} s  cases {index:,}  "
+                    f"sessions {counters['sessions']:,}  failures {failures}",
+                    flush=True,
+                )
+        try:
+            by_kind[cases.run_case(seed, index)] += 1
+        except Exception as exc:  # a property failed or the code under test raised
+            failures += 1
             print(
-                f"  {now - start:7.0f} s  round {rounds}  "
-                f"sessions {fuzz_support.COUNTERS['sessions']:,}  "
-                f"cases {sum(c.cases for c in counters.values()):,}  "
-                f"cpu {time.process_time() - cpu_start:.0f} s",
+                f"\nFAILED case {index}: {type(exc).__name__}: {str(exc)[:2000]}\n"
+                f"{''.join(traceback.format_tb(exc.__traceback__)[-3:])}"
+                f"replay: .venv/bin/python bench/fuzz_long.py --seed {seed} --replay {index}"
+                f"{' --mime' if args.mime else ''}\n",
                 flush=True,
             )
+        index += 1
     elapsed = time.monotonic() - start
-    cases = sum(c.cases for c in counters.values())
     cpu = time.process_time() - cpu_start
-    print(f"fuzz_long: {elapsed:.0f} s elapsed, {cpu:.0f} s of CPU, {rounds} rounds")
-    for name, counter in counters.items():
-        print(f"  {counter.cases:>10,} cases  {name}")
-    sessions = fuzz_support.COUNTERS["sessions"]
-    octets = fuzz_support.COUNTERS["octets"]
-    print(f"cases: {cases:,}")
+    sessions, octets = counters["sessions"], counters["octets"]
+    print(f"fuzz_long: seed {seed}, {elapsed:.0f} s elapsed, {cpu:.0f} s of CPU")
+    for name, count in sorted(by_kind.items()):
+        print(f"  {count:>10,} cases  {name}")
+    print(f"cases: {index:,}")
     print(
         f"SMTP session inputs: {sessions:,} ({sessions / elapsed:,.0f}/s), octets fed: {octets:,}"
     )
-    print("result: FAILED" if failed is not None else "result: no failure")
-    return 1 if failed is not None else 0
+    print(f"MIME inputs: {cases.tally.mime:,}")
+    print(f"failures: {failures}")
+    print("result: FAILED" if failures else "result: no failure")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
