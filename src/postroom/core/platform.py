@@ -112,6 +112,13 @@ class PlatformStore(Protocol):
     naming the field. Implemented on the same database as the MessageStore.
     """
 
+    def generation(self) -> int:
+        """A counter the database raises in the same transaction as any change to projects,
+        SMTP/IP credentials, domains, DKIM keys or verified addresses, by whoever makes it
+        (recording a credential's last use is no change). Cheap: read it to tell whether
+        what a cache holds may have changed."""
+        ...
+
     # projects
     def create_project(self, project: Project) -> Project: ...
     def get_project(self, project_id: str) -> Project: ...

@@ -3,11 +3,15 @@
 `SubmissionDoor` is the `SmtpDoor` (smtp/server.py) of the listeners on 587 (STARTTLS) and
 465 (implicit TLS): AUTH PLAIN/LOGIN against SMTP credentials (with throttling of repeated
 failures per client), IP credentials for clients that submit without AUTH, and the binding of
-each session to its credential's project. At every MAIL the session's credential (or IP
-credential) and its project are read again from the store on a worker thread, so a
-credential deleted or changed (by the API or the CLI, in this process or another on the same
-database) takes effect on the next transaction of a session already open. The checks of
-the message itself run in the pipeline (pipeline/submission.py).
+each session to its credential's project. At every MAIL the door reads the platform's change
+counter (`PlatformStore.generation`, raised by the database in the transaction of any change
+to projects, credentials, domains, DKIM keys and verified addresses, whoever makes it) on a
+worker thread; only when it moved since the session's credential (or the IP credentials) were
+last read are they and their project read again. So a credential deleted or changed (by the
+API, the CLI or plain SQL, in this process or another on the same database) takes effect on
+the next transaction of a session already open, without re-reading the rows at every MAIL.
+The project snapshots of the pipeline (ProjectDirectory) are told of the counter too. The
+checks of the message itself run in the pipeline (pipeline/submission.py).
 
 Replies (code, enhanced code, text):
 
@@ -69,7 +73,17 @@ class _Binding:
     credential_id: str
     secret_digest: str
     submitter: Submitter
+    generation: int | None  # the change counter when the credential was last read
     blocked_attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _IpState:
+    """The IP credentials and the projects as read at one value of the change counter."""
+
+    generation: int | None
+    credentials: IpCredentials
+    projects: Mapping[str, Project]
 
 
 class SubmissionDoor:
@@ -103,7 +117,7 @@ class SubmissionDoor:
         self.throttle = throttle
         self._metrics = metrics
         self._sessions: dict[str, _Binding] = {}
-        self._ip_credentials = IpCredentials()
+        self._ip = _IpState(None, IpCredentials(), {})
         self._failure_delay = failure_delay
         self._touched: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -112,12 +126,21 @@ class SubmissionDoor:
 
     async def refresh_ip_credentials(self) -> None:
         """Read the IP credentials again (at start and periodically)."""
-        credentials = await asyncio.to_thread(self._platform.list_ip_credentials)
-        self._ip_credentials = IpCredentials(credentials)
+        self._ip = await asyncio.to_thread(self._read_ip_state, self._ip)
+
+    def _read_ip_state(self, known: _IpState | None) -> _IpState:
+        """Blocking: `known` when the change counter has not moved since it was read, else
+        the IP credentials and the projects as stored now."""
+        generation = self._platform.generation()
+        if known is not None and known.generation == generation:
+            return known
+        credentials = IpCredentials(self._platform.list_ip_credentials())
+        projects = {project.id: project for project in self._platform.list_projects()}
+        return _IpState(generation, credentials, projects)
 
     def ip_credential(self, host: str) -> IpCredential | None:
         """The IP credential covering a client address, if any (pipeline.identity rules)."""
-        return self._ip_credentials.match(host)
+        return self._ip.credentials.match(host)
 
     # SMTP hooks -------------------------------------------------------------------------------
 
@@ -137,7 +160,11 @@ class SubmissionDoor:
         return self._recheck_ip(session.peer_host)
 
     async def _recheck_binding(self, binding: _Binding) -> Refusal | None:
-        credential, project = await asyncio.to_thread(self._read_credential, binding.username)
+        generation, read = await asyncio.to_thread(self._credential_if_changed, binding)
+        self._saw(generation)
+        if read is None:  # nothing changed since the credential was last read
+            return None
+        credential, project = read
         if (
             credential is None
             or credential.id != binding.credential_id
@@ -154,7 +181,20 @@ class SubmissionDoor:
             binding.submitter = Submitter(
                 credential.project_id, f"smtp:{credential.username}", credential.allowed_from
             )
+        binding.generation = generation  # a refusal above leaves it: the next MAIL reads again
         return None
+
+    def _credential_if_changed(
+        self, binding: _Binding
+    ) -> tuple[int, tuple[SmtpCredential | None, Project | None] | None]:
+        """Blocking: the change counter, and the credential and its project as stored now
+        (None when the counter has not moved since the binding's credential was read). The
+        counter is read first: a change committed between the two reads moves it again, and
+        the next MAIL reads once more."""
+        generation = self._platform.generation()
+        if generation == binding.generation:
+            return generation, None
+        return generation, self._read_credential(binding.username)
 
     def _read_credential(self, username: str) -> tuple[SmtpCredential | None, Project | None]:
         """Blocking: the credential named `username` and its project, as stored now (one
@@ -172,25 +212,29 @@ class SubmissionDoor:
         return True
 
     async def _recheck_ip(self, host: str) -> Refusal | None:
-        def read() -> tuple[list[IpCredential], list[Project]]:
-            credentials = self._platform.list_ip_credentials()
-            ip = IpCredentials(credentials).match(host)
-            projects = [] if ip is None else [self._platform.get_project(ip.project_id)]
-            return credentials, projects
-
-        try:
-            credentials, projects = await asyncio.to_thread(read)
-        except NotFound:
-            return NO_PROJECT
-        self._ip_credentials = IpCredentials(credentials)
-        if not projects:
+        known = self._ip
+        state = await asyncio.to_thread(self._read_ip_state, known)
+        if state.generation is not None:
+            self._saw(state.generation)
+        if state is not known:
+            self._ip = state
+        ip = state.credentials.match(host)
+        if ip is None:
             return AUTH_REQUIRED
-        self._observe(projects[0])
+        project = state.projects.get(ip.project_id)
+        if project is None:
+            return NO_PROJECT
+        if state is not known:
+            self._observe(project)
         return None
 
     def _observe(self, project: Project) -> None:
         if self._directory is not None:
             self._directory.observe(project)
+
+    def _saw(self, generation: int) -> None:
+        if self._directory is not None:
+            self._directory.saw_generation(generation)
 
     def check_recipient(
         self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]
@@ -228,8 +272,8 @@ class SubmissionDoor:
         loop = asyncio.get_running_loop()
         answer_at = loop.time() + self._failure_delay
         try:
-            credential = await asyncio.to_thread(
-                check_smtp_credential, self._platform, username, password
+            generation, credential = await asyncio.to_thread(
+                self._check_password, username, password
             )
         except BaseException:
             self.throttle.succeeded(host, token)  # the store failed: nothing was judged
@@ -248,10 +292,15 @@ class SubmissionDoor:
             credential.project_id, f"smtp:{credential.username}", credential.allowed_from
         )
         self._sessions[session.session_id] = _Binding(
-            credential.username, credential.id, credential.secret_digest, submitter
+            credential.username, credential.id, credential.secret_digest, submitter, generation
         )
         self._touch(credential)
         return credential.username
+
+    def _check_password(self, username: str, password: str) -> tuple[int, SmtpCredential | None]:
+        """Blocking: the change counter, then the credential if the password is right."""
+        generation = self._platform.generation()
+        return generation, check_smtp_credential(self._platform, username, password)
 
     def _touch(self, credential: SmtpCredential) -> None:
         now = self._clock.monotonic()

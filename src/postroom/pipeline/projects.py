@@ -1,10 +1,13 @@
-"""What the submission pipeline needs to know about a project, cached for a few seconds.
+"""What the submission pipeline needs to know about a project, cached.
 
 Every submitted message needs the project (mode, quotas), its verified domains with their DKIM
 keys and its verified addresses. Reading them from the PlatformStore for every message would
-cost a database round trip on a worker thread each time, so a snapshot per project is kept for
-`ttl` seconds (injected clock): a domain verified, a key activated or a project changed through
-the API applies to new messages within that time.
+cost a database round trip on a worker thread each time, so a snapshot per project is kept.
+The submission door reads the platform's change counter at every MAIL and hands it over
+(`saw_generation`): when it moved, every snapshot is dropped, so a domain verified, a key
+activated or a project changed (by anyone) applies to the next transaction there. Snapshots
+also expire after `ttl` seconds (injected clock), the bound for doors that do not read the
+counter.
 """
 
 from __future__ import annotations
@@ -65,13 +68,26 @@ class ProjectDirectory:
         self._ttl = ttl
         self._views: dict[str, ProjectView] = {}
         self._loading: dict[str, asyncio.Future[ProjectView]] = {}
+        self._generation: int | None = None  # the platform's change counter last seen
+        self._epoch = 0  # raised whenever every snapshot is dropped
 
     def invalidate(self, project_id: str | None = None) -> None:
-        """Forget one project's snapshot (or all): the next message reads it afresh."""
+        """Forget one project's snapshot (or all): the next message reads it afresh. Reads
+        already under way are not kept (nor shared with later callers)."""
         if project_id is None:
             self._views.clear()
+            self._loading.clear()
+            self._epoch += 1
         else:
             self._views.pop(project_id, None)
+            self._loading.pop(project_id, None)
+
+    def saw_generation(self, generation: int) -> None:
+        """The platform's change counter as just read: when it moved since the last one
+        seen, drop every snapshot (something a snapshot may hold has changed)."""
+        if generation != self._generation:
+            self._generation = generation
+            self.invalidate()
 
     def observe(self, project: Project) -> None:
         """A fresh read of `project` (the submission door re-reads it at every MAIL): when the
@@ -93,16 +109,22 @@ class ProjectDirectory:
         if pending is None:
             pending = asyncio.ensure_future(self._load(project_id))
             self._loading[project_id] = pending
-            pending.add_done_callback(lambda _: self._loading.pop(project_id, None))
+            pending.add_done_callback(lambda done: self._forget_load(project_id, done))
         return await asyncio.shield(pending)
 
+    def _forget_load(self, project_id: str, done: asyncio.Future[ProjectView]) -> None:
+        if self._loading.get(project_id) is done:
+            del self._loading[project_id]
+
     async def _load(self, project_id: str) -> ProjectView:
+        epoch = self._epoch
         try:
             view = await asyncio.to_thread(self._read, project_id)
         except NotFound:
             self._views.pop(project_id, None)
             raise NO_PROJECT from None
-        self._views[project_id] = view
+        if epoch == self._epoch:  # not dropped while it was read: it may be stale
+            self._views[project_id] = view
         return view
 
     def _read(self, project_id: str) -> ProjectView:

@@ -72,6 +72,7 @@ __all__ = [
     "dkim_keys",
     "domains",
     "ip_credentials",
+    "platform_generation",
     "projects",
     "send_counts",
     "smtp_credentials",
@@ -85,6 +86,8 @@ _US = timedelta(microseconds=1)
 # Send counters older than this are deleted as new ones are written (quotas look back 24 h;
 # storage/batch.py writes them with the messages).
 SEND_COUNT_RETENTION = timedelta(hours=48)
+
+_GENERATION = "SELECT value FROM platform_generation WHERE id = 1"
 
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -206,6 +209,16 @@ admin_users = Table(
     Column("created_us", BigInteger, nullable=False),
     PrimaryKeyConstraint("id", name="pk_admin_users"),
     UniqueConstraint("username", name="uq_admin_users_username"),
+)
+
+# One row (id 1) whose value the database raises (triggers, migration 0007) in the transaction
+# of any change to projects, credentials, domains, DKIM keys or verified addresses.
+platform_generation = Table(
+    "platform_generation",
+    metadata,
+    Column("id", Integer, nullable=False),
+    Column("value", BigInteger, nullable=False),
+    PrimaryKeyConstraint("id", name="pk_platform_generation"),
 )
 
 send_counts = Table(
@@ -382,6 +395,34 @@ class SqlPlatformStore:
         found = conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first()
         if found is None:
             raise NotFound(f"no project {project_id!r}")
+
+    # -- the change counter --------------------------------------------------------------
+
+    def generation(self) -> int:
+        """The platform's change counter (raised by the database with every change to
+        projects, credentials, domains, DKIM keys and verified addresses): one primary-key
+        read on a pooled driver connection, without SQLAlchemy's transaction handling (a
+        single statement is atomic; read at every MAIL, so its cost counts)."""
+        driver_error = self._read.dialect.loaded_dbapi.Error
+        try:
+            with self._errors():
+                connection = self._read.raw_connection()
+            try:
+                cursor = connection.cursor()
+                cursor.execute(_GENERATION)
+                row = cursor.fetchone()
+                cursor.close()
+            except driver_error:
+                connection.invalidate()  # perhaps a broken connection: never reuse it
+                raise
+            finally:
+                connection.close()  # back to the pool (which rolls back)
+        except driver_error as exc:
+            raise StorageError(f"the platform store failed: {type(exc).__name__}") from exc
+        value = None if row is None else row[0]
+        if value is None:
+            raise StorageError("the platform change counter is missing (migration 0007)")
+        return int(value)
 
     # -- projects ------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ PLATFORM_TABLES = {
     "verified_addresses",
     "admin_users",
     "send_counts",
+    "platform_generation",
     "queue_entries",
 }
 
@@ -353,7 +354,7 @@ async def test_deleting_a_project_takes_what_it_owns(
         engine = create_engine(resolve_target(target).url)
         try:
             with engine.connect() as conn:
-                for table in PLATFORM_TABLES - {"projects", "admin_users"}:
+                for table in PLATFORM_TABLES - {"projects", "admin_users", "platform_generation"}:
                     count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
                     assert count == 0, table
                 ids = list(conn.execute(select(messages.c.id)).scalars())
@@ -364,3 +365,81 @@ async def test_deleting_a_project_takes_what_it_owns(
         assert [p.id for p in pstore.list_projects()] == ["default"]
     finally:
         await store.close()
+
+
+async def test_the_change_counter_moves_with_every_change_and_only_then(
+    pstore: SqlPlatformStore, target: str, clock: FakeClock
+) -> None:
+    """Issue 9 item 5: caches of credentials, projects and identities read this one number at
+    every MAIL. The database raises it (triggers), so a change made by another process or
+    with plain SQL counts too; recording a use, storing messages and counting sends do not."""
+    seen = [pstore.generation()]
+
+    def moved() -> bool:
+        seen.append(pstore.generation())
+        return seen[-1] != seen[-2]
+
+    pstore.create_project(project())
+    assert moved()
+    pstore.update_project(project(name="Renamed"))
+    assert moved()
+    pstore.add_smtp_credential(SmtpCredential("C1", "acme", "u1", "d" * 64, (), T0))
+    assert moved()
+    pstore.touch_smtp_credential("C1", T0 + timedelta(minutes=5))
+    assert not moved()
+    pstore.add_api_key(ApiKey("k" * 12, "acme", "n", ("send",), "f" * 64, T0))
+    pstore.touch_api_key("k" * 12, T0 + timedelta(minutes=5))
+    pstore.add_ip_credential(IpCredential("I1", "acme", "192.0.2.0/24", T0))
+    assert moved()
+    pstore.add_domain(domain())
+    assert moved()
+    pstore.save_domain(replace(domain(), verified=True, dkim_keys=(key("pr2"),)))
+    assert moved()
+    pstore.add_verified_address(VerifiedAddress("acme", "x@example.com", T0))
+    assert moved()
+    store = open_store(target, clock)
+    try:
+        await store.add(replace(make_message(clock), project="acme", sends=3))
+    finally:
+        await store.close()
+    assert not moved()
+    # Another connection, plain SQL: still counted, in that transaction.
+    engine = create_engine(resolve_target(target).url)
+    try:
+        for statement in (
+            "UPDATE smtp_credentials SET allowed_from = '[\"a.example\"]' WHERE id = 'C1'",
+            "DELETE FROM dkim_keys",
+            "DELETE FROM verified_addresses",
+            "DELETE FROM ip_credentials",
+            "DELETE FROM smtp_credentials WHERE id = 'C1'",
+        ):
+            with engine.begin() as conn:
+                conn.execute(text(statement))
+            assert moved(), statement
+        with engine.connect() as conn:  # rolled back: not counted
+            conn.execute(text("DELETE FROM domains"))
+            conn.rollback()
+        assert not moved()
+    finally:
+        engine.dispose()
+    pstore.delete_project("acme")
+    assert moved()
+    assert seen == sorted(seen)  # it only goes up
+
+
+def test_an_unreadable_change_counter_is_a_storage_error(
+    pstore: SqlPlatformStore, target: str
+) -> None:
+    """The door answers 451 4.3.0 for a StorageError: a driver error must become one."""
+    engine = create_engine(resolve_target(target).url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM platform_generation"))
+        with pytest.raises(StorageError, match="change counter is missing"):
+            pstore.generation()
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE platform_generation RENAME TO gone"))
+        with pytest.raises(StorageError, match="the platform store failed"):
+            pstore.generation()
+    finally:
+        engine.dispose()

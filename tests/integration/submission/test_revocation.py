@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import smtplib
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from postroom.cli import main
 from postroom.core.platform import SmtpCredential
 from postroom.core.secrets import secret_digest
+from postroom.storage.engine import open_platform_store
 
 from .client import Client
 from .conftest import CREATED, PASSWORD, Env
@@ -159,3 +162,54 @@ async def test_ip_credential_removed_refuses_the_next_mail(
     )
     await client.close()
     assert len(env.messages()) == 1
+
+
+def another_process(env: Env, code: str) -> None:
+    """Run `code` in a new Python process with `store`, its own PlatformStore on the
+    server's database: nothing in the server hears of the change but the database."""
+    data_dir = str(env.server.app.config.data_dir)
+    program = (
+        "from postroom.storage.engine import open_platform_store\n"
+        f"store = open_platform_store({data_dir!r})\n"
+        f"{code}\n"
+        "store.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", program], check=True, timeout=60)
+
+
+def test_credential_deleted_by_another_process_through_the_store_refuses_the_next_mail(
+    env: Env,
+) -> None:
+    with env.smtp() as client:
+        for _ in range(2):  # sent on what the door holds: nothing changed
+            assert client.sendmail("app@example.com", ["ann@example.net"], MESSAGE) == {}
+        another_process(env, "store.delete_smtp_credential('c1')")
+        code, text = refused_mail(client)
+        assert (code, text) == (
+            535,
+            b"5.7.8 The credentials of this session are no longer valid; authenticate again",
+        )
+    assert len(env.messages()) == 2
+
+
+def test_identity_removed_through_another_connection_applies_to_the_next_message(
+    env: Env,
+) -> None:
+    """The pipeline's project snapshot holds the verified domains; the server's clock is a
+    FakeClock, so its 5 s expiry never comes: only the change counter read at MAIL can make
+    the removal of the domain count for the next message."""
+    with env.smtp() as client:
+        assert client.sendmail("app@example.com", ["ann@example.net"], MESSAGE) == {}
+        other = open_platform_store(str(env.server.app.config.data_dir))
+        try:
+            other.delete_domain("acme", "example.com")
+        finally:
+            other.close()
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("app@example.com", ["ann@example.net"], MESSAGE)
+        assert refused.value.smtp_code == 554, refused.value
+        assert b"not verified" in refused.value.smtp_error, refused.value
+        # and another address of the project still goes
+        other_identity = MESSAGE.replace(b"app@example.com", b"someone@gmail.example")
+        assert client.sendmail("someone@gmail.example", ["ann@example.net"], other_identity) == {}
+    assert len(env.messages()) == 2

@@ -259,3 +259,52 @@ async def test_mail_rechecks_the_credential_and_its_project(
     store.add_smtp_credential(restricted)
     store.delete_project("acme")
     assert await mail(door, session("app")) is NO_PROJECT
+
+
+async def test_mail_reads_the_rows_again_only_when_the_change_counter_moved(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    """Issue 9 item 5: the credential and its project are read again only after a change;
+    otherwise MAIL costs one read of the counter."""
+    store.add_smtp_credential(credential("app", "pw1"))
+    store.add_smtp_credential(replace(credential("other", "pw2"), id="cred-other"))
+    door, _ = door_for(store, clock)
+    assert await door.authenticate("PLAIN", "app", "pw1", session()) == "app"
+    lookups = store.calls["smtp_credential_by_username"]
+    counted = store.calls["generation"]
+    for _ in range(5):
+        assert await mail(door, session("app")) is None
+    assert store.calls["smtp_credential_by_username"] == lookups  # no row read
+    assert store.calls["generation"] == counted + 5
+    store.delete_smtp_credential("cred-other")  # a change elsewhere: read once, still fine
+    assert await mail(door, session("app")) is None
+    assert await mail(door, session("app")) is None
+    assert store.calls["smtp_credential_by_username"] == lookups + 1
+    store.delete_smtp_credential("cred-app")
+    assert await mail(door, session("app")) is REVOKED
+    assert await mail(door, session("app")) is REVOKED  # a refusal is never cached as good
+
+
+async def test_ip_credentials_are_read_again_only_after_a_change(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    store.create_project(project("wide"))
+    store.add_ip_credential(IpCredential("ip1", "wide", "10.0.0.0/8", CREATED))
+    door, _ = door_for(store, clock)
+    await door.refresh_ip_credentials()
+    reads = []
+    listing = store.list_ip_credentials
+
+    def counted(project_id: str | None = None) -> list[IpCredential]:
+        reads.append(project_id)
+        return listing(project_id)
+
+    store.list_ip_credentials = counted  # type: ignore[method-assign]
+    for _ in range(3):
+        assert await mail(door, session(None, "10.9.9.9")) is None
+    assert reads == []
+    store.delete_project("wide")  # a store without cascades: the credential stays
+    assert await mail(door, session(None, "10.9.9.9")) is NO_PROJECT
+    assert reads == [None]
+    store.ips.clear()
+    assert await mail(door, session(None, "10.9.9.9")) is AUTH_REQUIRED

@@ -42,6 +42,17 @@ class FakePlatformStore:
     def _call(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
 
+    def generation(self) -> int:
+        """Changes whenever what it covers changes, like the database's triggers: computed
+        from the contents, so tests that change the dictionaries directly move it too."""
+        self._call("generation")
+        return hash(
+            tuple(
+                tuple(sorted(table.items()))
+                for table in (self.projects, self.smtp, self.ips, self.domains, self.addresses)
+            )
+        )
+
     # projects
     def create_project(self, project: Project) -> Project:
         if project.id in self.projects:

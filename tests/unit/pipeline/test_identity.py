@@ -3,6 +3,7 @@ identities. The management side's tests (tests/unit/platform) run them against t
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -99,3 +100,36 @@ async def test_sender_identities() -> None:
     assert unverified_identities(
         view, ["a@example.com", "x@nope.example", "x@nope.example", "root@localhost"], ()
     ) == ["x@nope.example", "root@localhost"]
+
+
+async def test_the_directory_drops_its_snapshots_when_the_change_counter_moves() -> None:
+    """The submission door hands over the counter it read at MAIL: a change made anywhere
+    applies to the next message without waiting for the TTL (a FakeClock: it never runs
+    out here)."""
+    store = FakePlatformStore()
+    store.create_project(project("acme", "live"))
+    store.add_verified_address(verified_address("a@example.com"))
+    directory = ProjectDirectory(store, FakeClock())
+    directory.saw_generation(store.generation())
+    assert (await directory.get("acme")).verified("a@example.com")
+    store.delete_verified_address("acme", "a@example.com")
+    directory.saw_generation(store.generation())  # unchanged counter: kept; moved: dropped
+    assert not (await directory.get("acme")).verified("a@example.com")
+    reads = store.calls["get_project"]
+    directory.saw_generation(store.generation())
+    await directory.get("acme")
+    assert store.calls["get_project"] == reads  # the same counter: the snapshot is kept
+
+
+async def test_a_snapshot_read_while_the_counter_moved_is_not_kept() -> None:
+    store = FakePlatformStore()
+    store.create_project(project("acme", "live"))
+    directory = ProjectDirectory(store, FakeClock())
+    loading = asyncio.ensure_future(directory.get("acme"))
+    while "get_project" not in store.calls:  # the read is under way on a worker thread
+        await asyncio.sleep(0.001)
+    directory.saw_generation(1)
+    await loading
+    reads = store.calls["get_project"]
+    await directory.get("acme")
+    assert store.calls["get_project"] == reads + 1  # read afresh, not the one under way
