@@ -13,7 +13,8 @@ _COMMAND = re.compile(
     r"SMTP:(?P<x3>RCPT|MAIL|DATA) host|"
     r"(?P<qrcpt>does not like recipient)|"
     r"(?P<qdata>failed on DATA command|failed after I sent the message)|"
-    r"(?P<qmail>but sender was rejected)|(?P<qhelo>but my name was rejected)",
+    r"(?P<qmail>but sender was rejected)|(?P<qhelo>but my name was rejected|"
+    r"refused to talk to me)",
     re.IGNORECASE,
 )
 

@@ -41,6 +41,7 @@ _PERMANENT = re.compile(
     r"undeliverable|unable to deliver|(was|were) not delivered|delivery errors?",
     re.I,
 )
+_DAEMON = re.compile(r"(^|[<\s])mailer-daemon@", re.IGNORECASE)
 _SKIP_LOCAL = re.compile(r"^(mailer-daemon|noreply|no-reply)$", re.I)
 _BOUNCE_BODY = re.compile(
     r"could not be delivered to|delivery to the following recipients? failed|"
@@ -56,6 +57,8 @@ def looks_like_bounce(headers: Mapping[str, str], body: str) -> bool:
         return True
     sender = headers.get("from", "")
     subject = headers.get("subject", "")
+    if _DAEMON.search(sender):  # a mailer daemon writes nothing but delivery reports
+        return True
     return (
         bool(_BOUNCE_SENDER.search(sender))
         and (bool(_BOUNCE_SUBJECT.search(subject)) or bool(_PERMANENT.search(body[:4000])))

@@ -152,6 +152,7 @@ _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
 )
 _DELIVERY_ATTEMPTS = re.compile(r"\Adelivery failed \d+ attempts")
+_DNS_HOST_NOT_FOUND = re.compile(r"dns lookup failure: host \S+ not found")
 _UNKNOWN_USER = re.compile(r"\A(?:unknown user|invalid final delivery userid)")
 # Microsoft Exchange 2000/2003 (MSEXCH:IMS) error codes in parentheses.
 _EXCHANGE_CODES = {
@@ -180,6 +181,8 @@ def preset_reason(diagnostic: str, command: str) -> str:
             return reason
     if _DELIVERY_ATTEMPTS.search(text):
         return "expired"
+    if _DNS_HOST_NOT_FOUND.search(text):  # DragonFly Mail Agent
+        return "hostunknown"
     if _UNKNOWN_USER.search(text):
         return "userunknown"
     code = _EXCHANGE.search(diagnostic)

@@ -134,6 +134,17 @@ def _diagnostic_from_text(text: str, address: str) -> str:
     return " ".join(paragraph.split())
 
 
+def _longer_from_text(diagnostic: str, context: str) -> str:
+    """The readable part's version of a diagnostic when it says more: Postfix writes the
+    SMTP command the reply answered there ("... (in reply to RCPT TO command)")."""
+    short = " ".join(diagnostic.split())
+    long = " ".join(context.split())
+    at = long.lower().find(short.lower()[:60])
+    if at < 0 or len(long) - at <= len(short):
+        return diagnostic
+    return long[at:]
+
+
 def _transcript_stage(human: str, address: str, context: str) -> str:
     """What tells the SMTP command a reply answered: the recipient's paragraph, and in a
     Sendmail-style transcript the last ">>> COMMAND" before the "<<<" reply naming the
@@ -168,6 +179,8 @@ def _dsn(root: Message, status_part: Message) -> Report:
         context = _diagnostic_from_text(human, address)
         if not diagnostic or len(diagnostic) < 8:
             diagnostic = context or diagnostic
+        else:
+            diagnostic = _longer_from_text(diagnostic, context)
         status = fields.get("status", "").split()[0] if fields.get("status") else ""
         if not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status):
             status = ""

@@ -864,6 +864,13 @@ _ADDED_PHRASES: dict[str, tuple[str, ...]] = {
         "not rfc5322 compliant",
         "duplicate header",
         "multiple from: headers",
+        "messages with multiple addresses in from: header are not accepted",
+        "messages missing a valid address in from: header",
+    ),
+    "suspend": (
+        "the email account that you tried to reach is inactive",
+        "mailbox is inactive",
+        "account is inactive",
     ),
 }
 

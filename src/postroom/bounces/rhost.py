@@ -87,7 +87,6 @@ _GOOGLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
     ),
     "policyviolation": (
-        ("550", "5.7.1", "messages with multiple addresses in from: header are not accepted"),
         (
             "550",
             "5.7.1",
@@ -214,7 +213,7 @@ def _france(status: str, reply: str, diagnostic: str) -> str:
     match = re.search(r"\b(LPN|LPNAAA|OFR|OUK)(_[0-9]{3}|[0-9]{3}[-_][0-9]{3})\b", diagnostic, re.I)
     if not match:
         return ""
-    return _FRANCE.get((match.group(1) + match.group(2))[-3:], "undefined")
+    return _FRANCE.get((match.group(1) + match.group(2))[-3:], "")
 
 
 _GODADDY_CODES = {
@@ -233,11 +232,11 @@ _GODADDY_CODES = {
     "IB401": "securityerror",
     "IB501": "rejected",
     "IB502": "rejected",
-    "IB504": "toomanyconn",
+    "IB504": "speeding",
     "IB506": "rejected",
     "IB508": "rejected",
     "IB510": "toomanyconn",
-    "IB607": "toomanyconn",
+    "IB607": "speeding",
     "IB705": "virusdetected",
 }
 _GODADDY_TEXT = (
