@@ -24,12 +24,14 @@ from postroom.api.auth import Authenticator, AuthGate, AuthSettings
 from postroom.api.context import ApiContext
 from postroom.api.guard import HostRule, RequestGuard
 from postroom.api.limits import BodyLimit, BodyLimits
+from postroom.bounces.verp import Verp
 from postroom.config import Config, HostPort
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
 from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
 from postroom.core.types import DoorName
+from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, load_rules
 from postroom.delivery.worker import DeliverySettings, DeliveryWorker, Relay, parse_routes
@@ -380,7 +382,7 @@ class Application:
         if cfg.domain_check_interval > 0:
             self._domain_task = asyncio.create_task(self._domain_checks(service))
         if cfg.delivery and isinstance(store, SqlMessageStore):
-            self.delivery = _delivery_worker(cfg, store, self.clock)
+            self.delivery = _delivery_worker(cfg, store, self.clock, steps.directory)
             self._delivery_task = asyncio.create_task(self._delivery_loop(self.delivery))
         log.info(
             "postroom ready",
@@ -489,9 +491,21 @@ class Application:
             await self.stop()
 
 
-def _delivery_worker(cfg: Config, store: SqlMessageStore, clock: Clock) -> DeliveryWorker:
+def _delivery_worker(
+    cfg: Config, store: SqlMessageStore, clock: Clock, directory: ProjectDirectory
+) -> DeliveryWorker:
     """The outbound MTA's worker: the queue in the message store's database, DNS through the
-    configured resolver, routes and limits from the configuration."""
+    configured resolver, routes and limits from the configuration, VERP return paths on the
+    projects' bounce domains (their verified domains from `directory`)."""
+    return_paths = None
+    if cfg.verp:
+
+        async def domains_of(project: str) -> frozenset[str]:
+            return frozenset((await directory.get(project)).domains)
+
+        return_paths = ReturnPaths(
+            Verp.load_or_create(Path(cfg.data_dir)), cfg.bounce_domain, domains_of
+        )
     settings = DeliverySettings(
         helo_name=cfg.hostname,
         tls=cfg.delivery_tls,  # type: ignore[arg-type]  # checked by load_config
@@ -509,6 +523,7 @@ def _delivery_worker(cfg: Config, store: SqlMessageStore, clock: Clock) -> Deliv
         settings,
         schedule=RetrySchedule(lifetime=cfg.queue_lifetime),
         shaper=Shaper(load_rules()),
+        return_paths=return_paths,
     )
 
 

@@ -11,12 +11,12 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from postroom.core.errors import ConfigError
+from postroom.core.errors import ConfigError, InvalidInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +114,8 @@ class Config:
     delivery_allow_private: bool = False
     delivery_mx_port: int = 25
     queue_lifetime: float = 5 * 86400.0
+    verp: bool = True
+    bounce_domain: str = ""
     public_url: str = ""
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
@@ -184,6 +186,11 @@ HELP: dict[str, str] = {
     "delivery_mx_port": "Port of MX hosts (25; another only for testing).",
     "queue_lifetime": "How long a recipient is retried before it fails as expired (5.4.7), "
     "e.g. 5d.",
+    "verp": "Give each recipient's delivery its own return path bounces+TOKEN@BOUNCE-DOMAIN "
+    "(VERP), so that asynchronous bounces map back to message and recipient; off: the "
+    "sender's envelope address.",
+    "bounce_domain": "The return-path domain of every project's mail (its MX must point here); "
+    "default: rp.DOMAIN of the sender's verified sending domain (no VERP for other senders).",
     "public_url": "The URL people use to reach the web UI and API, e.g. https://mail.example.com "
     "(its host name is accepted in the Host header).",
     "allowed_hosts": "More names the HTTP listener answers to, comma-separated: host names, "
@@ -285,8 +292,20 @@ def load_config(
         raise ConfigError("--queue-lifetime: expected a positive duration")
     if not 0 < config.delivery_mx_port < 65536:
         raise ConfigError("--delivery-mx-port: expected a port number")
+    if config.bounce_domain:
+        config = replace(config, bounce_domain=_bounce_domain(config.bounce_domain))
     check_public_names(config)
     return config
+
+
+def _bounce_domain(text: str) -> str:
+    """--bounce-domain as lower-case A-labels; ConfigError when it is not a domain name."""
+    from postroom.dns.dkim import normalize_domain
+
+    try:
+        return normalize_domain(text)
+    except (ValueError, InvalidInput):
+        raise ConfigError(f"--bounce-domain: expected a domain name, got {text!r}") from None
 
 
 def public_url_host(url: str) -> str:

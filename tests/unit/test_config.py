@@ -109,3 +109,12 @@ def test_public_names_and_trusted_proxies(tmp_path: Path) -> None:
 def test_public_names_are_checked(option: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config({option: value}, environ={})
+
+
+def test_bounce_domain_is_a_domain_name() -> None:
+    config = load_config({"bounce_domain": "Bounces.Example.COM."}, environ={})
+    assert config.bounce_domain == "bounces.example.com" and config.verp is True
+    assert load_config({"verp": "no"}, environ={}).verp is False
+    for bad in ("localhost", "bad domain.example", "-x.example"):
+        with pytest.raises(ConfigError, match="--bounce-domain"):
+            load_config({"bounce_domain": bad}, environ={})

@@ -34,15 +34,17 @@ from postroom.core.ids import new_id
 from postroom.core.ports import MessageStore, QueueStore
 from postroom.core.types import Attempt, MessageRecord, QueueEntry
 from postroom.delivery.results import expired_detail, reply_detail
+from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.routing import MailHost, Route, RoutingError, resolve_route
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, is_push_back, site_name
 from postroom.dns.resolver import DnsError, Resolver
-from postroom.smtp.client import ConnectionFacts, SmtpClientError, connect
+from postroom.smtp.client import ConnectionFacts, SmtpClient, SmtpClientError, connect
 from postroom.smtp.client_protocol import (
     ClientPolicy,
     OutboundMessage,
     OutboundRecipient,
+    RecipientResult,
     ServerReply,
     TlsMode,
     local_reply,
@@ -149,23 +151,36 @@ class _Outcome:
         )
 
 
-def _outbound(record: MessageRecord, entries: Sequence[QueueEntry], raw: bytes) -> OutboundMessage:
+def _outbound(
+    record: MessageRecord, entries: Sequence[QueueEntry], raw: bytes, senders: Sequence[str]
+) -> list[OutboundMessage]:
+    """The mail transactions for `entries`: one per run of entries with the same envelope
+    sender (`senders[i]` for `entries[i]`; with VERP each recipient has its own), in order."""
     envelope = record.envelope
     params = envelope.mail_params
     addresses = [envelope.mail_from, *(e.recipient for e in entries)]
     first = entries[0].delivery
-    return OutboundMessage(
-        envelope.mail_from,
-        tuple(
-            OutboundRecipient(e.recipient, e.delivery.notify or "", e.delivery.orcpt or "")
-            for e in entries
-        ),
-        raw,
-        smtputf8="SMTPUTF8" in params or not all(a.isascii() for a in addresses),
-        binary=params.get("BODY") == "BINARYMIME",
-        ret=first.ret or "",
-        envid=first.envid or "",
-    )
+    runs: list[tuple[str, list[QueueEntry]]] = []
+    for entry, sender in zip(entries, senders, strict=True):
+        if runs and runs[-1][0] == sender:
+            runs[-1][1].append(entry)
+        else:
+            runs.append((sender, [entry]))
+    return [
+        OutboundMessage(
+            sender,
+            tuple(
+                OutboundRecipient(e.recipient, e.delivery.notify or "", e.delivery.orcpt or "")
+                for e in run
+            ),
+            raw,
+            smtputf8="SMTPUTF8" in params or not all(a.isascii() for a in addresses),
+            binary=params.get("BODY") == "BINARYMIME",
+            ret=first.ret or "",
+            envid=first.envid or "",
+        )
+        for sender, run in runs
+    ]
 
 
 class DeliveryWorker:
@@ -182,6 +197,7 @@ class DeliveryWorker:
         rng: random.Random | None = None,
         owner: str | None = None,
         client_tls: ssl.SSLContext | None = None,
+        return_paths: ReturnPaths | None = None,
     ) -> None:
         self._queue = queue
         self._store = store
@@ -195,6 +211,7 @@ class DeliveryWorker:
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._opportunistic = client_tls or _opportunistic_context()
         self._closed: dict[str, asyncio.Event] = {}
+        self._return_paths = return_paths
 
     # Passes ------------------------------------------------------------------------------
 
@@ -250,8 +267,12 @@ class DeliveryWorker:
             for entry in entries:
                 await self._report(entry, outcome, began)
             return
-        message = _outbound(record, entries, raw)
-        outcomes = await self._send(routed, message)
+        sender = record.envelope.mail_from
+        if self._return_paths is not None:
+            senders = await self._return_paths.senders(sender, entries)
+        else:
+            senders = [sender for _ in entries]
+        outcomes = await self._send(routed, _outbound(record, entries, raw, senders))
         for entry, outcome in zip(entries, outcomes, strict=True):
             await self._report(entry, outcome, began)
 
@@ -300,8 +321,10 @@ class DeliveryWorker:
         return self._opportunistic
 
     async def _send(
-        self, routed: tuple[Route, Relay | None], message: OutboundMessage
+        self, routed: tuple[Route, Relay | None], messages: Sequence[OutboundMessage]
     ) -> list[_Outcome]:
+        """Deliver `messages` (one message's transactions for one domain) over one connection
+        to the first host that takes them; an outcome per recipient, in order."""
         route, relay = routed
         site = site_name(h.name for h in route.hosts)
         source = self.settings.source_address or "default"
@@ -333,7 +356,7 @@ class DeliveryWorker:
                             raise
                         break
                     try:
-                        result = await client.send(message)
+                        results = await _transactions(client, messages)
                     finally:
                         await client.quit()
                     succeeded = True
@@ -351,20 +374,20 @@ class DeliveryWorker:
                     continue
                 finally:
                     self._close(site, source, succeeded)
-                for recipient in result.recipients:
+                for recipient in results:
                     self._maybe_back_off(site, source, recipient.reply)
                 answered = client.facts
                 before = tuple(earlier)
                 return [
                     _Outcome(r.reply, host.name, address, host.port, answered, before)
-                    for r in result.recipients
+                    for r in results
                 ]
         if not permanent_everywhere:
             reply = last.reply
             if reply.permanent:
                 reply = local_reply(451, "4.4.1", str(reply))
             last = _Outcome(reply, last.mx, last.ip, last.port, None, last.earlier)
-        return [last for _ in message.recipients]
+        return [last for m in messages for _ in m.recipients]
 
     # Shaping ------------------------------------------------------------------------------
 
@@ -458,6 +481,21 @@ class DeliveryWorker:
                     )
         except PostroomError:
             log.exception("recording the result for queue entry %s failed", entry.id)
+
+
+async def _transactions(
+    client: SmtpClient, messages: Sequence[OutboundMessage]
+) -> list[RecipientResult]:
+    """Send each transaction in turn on one connection; the recipients of transactions the
+    connection did not live to carry get a temporary local reply."""
+    results: list[RecipientResult] = []
+    for message in messages:
+        if client.closed:
+            lost = local_reply(451, "4.4.2", "Connection closed before this transaction")
+            results.extend(RecipientResult(r.address, lost) for r in message.recipients)
+            continue
+        results.extend((await client.send(message)).recipients)
+    return results
 
 
 def _opportunistic_context() -> ssl.SSLContext:

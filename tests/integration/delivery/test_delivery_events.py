@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from postroom.bounces.verp import Verp, resolve
 from postroom.core.clock import FakeClock
 from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.events import EventQuery
+from postroom.delivery.return_path import ReturnPaths
 from postroom.storage import SqlMessageStore
 from tests.dnszone import DnsZone, dns_zone
 from tests.integration.delivery.test_worker import (
@@ -114,3 +116,43 @@ async def test_every_attempt_is_recorded_with_the_connection_it_used(
     assert deferred.code == 451 and "Mailbox full" in deferred.reply
     assert deferred.started == records[0].attempt.started + timedelta(seconds=90)
     assert len(receiver.messages) == 1
+
+
+async def test_verp_gives_each_recipient_a_return_path_that_maps_back(
+    store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone, start_receiver: StartReceiver
+) -> None:
+    receiver, port = await start_receiver()
+    dns_zone.add_a("example.net", "127.0.0.1")
+    verp = Verp(bytes(range(32)))
+
+    async def domains_of(project: str) -> frozenset[str]:
+        return frozenset({"example.com"}) if project == "acme" else frozenset()
+
+    delivery = worker(store, dns_zone, clock, port)
+    delivery._return_paths = ReturnPaths(verp, "", domains_of)
+    message_id = await queue_message(store, clock, "a@example.net", "b@example.net")
+    unverified = await queue_message(store, clock, "c@example.net", sender="x@elsewhere.example")
+    null = await queue_message(store, clock, "d@example.net", sender="")
+    await delivery.run_once()
+    senders = {m.envelope.recipients: m.envelope.mail_from for m in receiver.messages}
+    a, b = senders[("a@example.net",)], senders[("b@example.net",)]  # one transaction each
+    assert a != b and a.endswith("@rp.example.com") and a.startswith("bounces+")
+    found = resolve(a.upper(), verp, store.queue)
+    assert found is not None
+    assert (found.project, found.message_id, found.recipient) == (
+        "acme",
+        message_id,
+        "a@example.net",
+    )
+    assert resolve(b, verp, store.queue).recipient == "b@example.net"  # type: ignore[union-attr]
+    assert senders[("c@example.net",)] == "x@elsewhere.example"  # not a domain of the project
+    assert senders[("d@example.net",)] == ""  # a bounce is never given a return path
+    assert {e.status for i in (message_id, unverified, null) for e in store.queue.entries(i)} == {
+        "delivered"
+    }
+    # One bounce domain for every project, when configured.
+    delivery._return_paths = ReturnPaths(verp, "bounces.postroom.example", domains_of)
+    await queue_message(store, clock, "e@example.net", sender="x@elsewhere.example")
+    await delivery.run_once()
+    assert receiver.messages[-1].envelope.mail_from.endswith("@bounces.postroom.example")
+    assert resolve("bounces+aaaaaaaaaaaa@rp.example.com", verp, store.queue) is None

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import trustme
 
+from postroom.bounces.verp import Verp, resolve
 from postroom.core.clock import SystemClock
 from postroom.core.types import DELIVERED, IncomingMessage, QueueEntry
 from postroom.smtp.protocol import SessionPolicy
@@ -132,7 +133,14 @@ def test_submitted_message_is_delivered_to_the_mx(
     accepted = delivering.raw(record)
     assert [e.status for e in settled(delivering, record.id)] == [DELIVERED]
     (got,) = receiver.messages
-    assert got.envelope.mail_from == "app@example.com"
+    # The return path is the message's own (VERP) on the sender domain's bounce domain.
+    assert got.envelope.mail_from.endswith("@rp.example.com")
+    verp = Verp.load_or_create(delivering.tmp / "data")
+    found = resolve(got.envelope.mail_from, verp, delivering.store.queue)
+    assert found is not None and (found.message_id, found.recipient) == (
+        record.id,
+        "reader@example.net",
+    )
     assert got.envelope.recipients == ("reader@example.net",)
     assert got.data == accepted  # byte-identical to what was accepted and stored
     assert dkimpy_verify(got.data, dns_zone)
