@@ -122,6 +122,7 @@ class Application:
         self.delivery: DeliveryWorker | None = None
         self._delivery_task: asyncio.Task[None] | None = None
         self.http_port = 0
+        self.ses: Any = None  # the SES API's listener (api/ses_setup.py), with --ses
         self.smtp_port = 0
         self.submission_port = 0
         self.submissions_port = 0
@@ -374,6 +375,12 @@ class Application:
                 self._http_task.result()
                 raise ConfigError(f"the HTTP listener on {cfg.http} did not start")
             await asyncio.sleep(0.01)
+        if cfg.ses is not None:
+            from postroom.api.ses_setup import start_ses_listener
+
+            self.ses = await start_ses_listener(
+                bind_tcp(cfg.ses), context, steps, service, platform
+            )
         if cfg.max_messages or cfg.max_age:
             self._prune_task = asyncio.create_task(self._prune_loop())
         # Messages stored by other processes (postroom ingest, other nodes) appear live too.
@@ -406,6 +413,7 @@ class Application:
                     "--smtp": cfg.smtp,
                     "--submission": cfg.submission,
                     "--submissions": cfg.submissions,
+                    "--ses": cfg.ses,
                 }
             )
         except BaseException:
@@ -471,6 +479,8 @@ class Application:
             await self.smtp.stop()
         if self.submission_door is not None:
             await self.submission_door.close()
+        if self.ses is not None:
+            await self.ses.stop()
         if self._http and self._http_task:
             self._http.should_exit = True
             with contextlib.suppress(Exception):

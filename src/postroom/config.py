@@ -97,6 +97,7 @@ class Config:
     resolver: str = ""
     submission: HostPort | None = None
     submissions: HostPort | None = None
+    ses: HostPort | None = None
     submission_allow_insecure_auth: bool = False
     submission_auth_max_failures: int = 5
     submission_auth_window: float = 300.0
@@ -159,6 +160,8 @@ HELP: dict[str, str] = {
     "resolver": "DNS server HOST[:PORT] for domain checks and MX lookups (default: the system's).",
     "submission": "Submission listener HOST:PORT, STARTTLS and AUTH (RFC 6409; 587); off if unset.",
     "submissions": "Submission listener HOST:PORT with implicit TLS (RFC 8314; 465). Off if unset.",
+    "ses": "SES-compatible API listener HOST:PORT (AWS SigV4 with per-project SES access keys; "
+    "point an AWS SDK's endpoint_url at it). Off if unset.",
     "submission_allow_insecure_auth": "Allow AUTH on the submission door before STARTTLS.",
     "submission_auth_max_failures": "Failed AUTH per client IP in the window before throttling "
     "(0 = never throttle).",
@@ -201,7 +204,7 @@ HELP: dict[str, str] = {
 }
 
 
-_OPTIONAL_LISTENERS = ("submission", "submissions")
+_OPTIONAL_LISTENERS = ("submission", "submissions", "ses")
 
 
 def _convert(name: str, value: Any) -> Any:

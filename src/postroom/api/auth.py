@@ -159,6 +159,7 @@ _OPEN_MODE_WHAT = {
     "smtp-credentials": "SMTP credentials (they let anyone who has them send as the project)",
     "ip-credentials": "IP credentials (they let a network send as the project without a password)",
     "api-keys": "API keys (they let their holder use the APIs as the project)",
+    "ses-keys": "SES access keys (they let their holder send as the project)",
     "domains": "sending domains (verified identities the project may send from)",
     "verified-addresses": "verified addresses (identities the project may send from)",
 }

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from postroom.core.errors import PayloadTooLarge
 
 # Endpoints whose body carries a whole message (JSON with base64 attachments).
-SEND_PATHS = frozenset({"/api/v1/send"})
+SEND_PATHS = frozenset({"/api/v1/send", "/api/v2/messages", "/api/v2/messages/batch"})
 # Room for the JSON around the base64 data (addresses, headers, text and HTML bodies).
 JSON_OVERHEAD = 1024 * 1024
 # Every other endpoint: JSON documents and forms (a list of tens of thousands of ids fits).

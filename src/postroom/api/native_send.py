@@ -37,7 +37,7 @@ from postroom.config import Config
 from postroom.core.clock import Clock
 from postroom.core.errors import InvalidInput, PayloadTooLarge, PostroomError, Refusal
 from postroom.core.platform import DEFAULT_PROJECT
-from postroom.core.types import Envelope
+from postroom.core.types import DoorName, Envelope
 from postroom.doors.http_send import HttpSendDoor
 from postroom.pipeline.destinations import destination_refusal
 from postroom.pipeline.projects import ProjectDirectory
@@ -67,6 +67,7 @@ class Peer:
     host: str
     port: int
     principal: str
+    door: DoorName = "http"
 
 
 async def error_answer(request: Request, exc: PostroomError) -> Answer:
@@ -100,7 +101,11 @@ class Sender:
         built = build(body, ctx.clock, ctx.config.hostname)
         return await self.send_built(project, built, peer)
 
-    async def send_built(self, project: str, built: Built, peer: Peer) -> dict[str, Any]:
+    async def send_built(
+        self, project: str, built: Built, peer: Peer, *, all_or_nothing: bool = False
+    ) -> dict[str, Any]:
+        """Send `built`; its answer. `all_or_nothing` (the SES API): one refused recipient
+        refuses the message."""
         ctx = self.ctx
         limit = ctx.config.max_message_size
         if limit and len(built.data) > limit:
@@ -128,12 +133,11 @@ class Sender:
                         "code": refusal.kind.value,
                     }
                 )
-        if not accepted:
-            assert first_refused is not None
+        if first_refused is not None and (all_or_nothing or not accepted):
             raise first_refused
         envelope = Envelope(built.envelope.mail_from, tuple(accepted), built.envelope.mail_params)
         message_id = await ctx.door.send(
-            envelope, built.data, project, peer.host, peer.port, principal=peer.principal
+            envelope, built.data, project, peer.host, peer.port, peer.principal, peer.door
         )
         answer: dict[str, Any] = {"id": message_id, "project": project, "recipients": results}
         if built.tags:

@@ -200,6 +200,37 @@ SCHEMAS["TemplateDeleted"] = {
     "additionalProperties": False,
 }
 
+_SES_KEY = {
+    "access_key_id": {"type": "string", "pattern": "^AKPR[A-Z0-9]{16}$"},
+    "project": {"type": "string"},
+    "created": {"type": "string", "format": "date-time"},
+    "last_used": {"type": ["string", "null"], "format": "date-time"},
+}
+SCHEMAS["SesKey"] = {
+    "type": "object",
+    "properties": _SES_KEY,
+    "required": list(_SES_KEY),
+    "additionalProperties": False,
+}
+SCHEMAS["IssuedSesKey"] = {
+    "type": "object",
+    "properties": {
+        **_SES_KEY,
+        "secret_access_key": {"type": "string", "description": "shown in this response only"},
+    },
+    "required": [*_SES_KEY, "secret_access_key"],
+    "additionalProperties": False,
+}
+SCHEMAS["SesKeyList"] = {
+    "type": "object",
+    "properties": {
+        "project": {"type": "string"},
+        "ses_keys": {"type": "array", "items": _ref("SesKey")},
+    },
+    "required": ["project", "ses_keys"],
+    "additionalProperties": False,
+}
+
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -284,9 +315,30 @@ def _template_paths() -> Json:
     }
 
 
+def _ses_key_paths() -> Json:
+    base = "/api/v2/projects/{project}/ses-keys"
+    return {
+        base: {
+            "get": _op("list the project's SES access keys (no secrets)", "SesKeyList"),
+            "post": _op(
+                "create an SES access key pair (the secret is in this response only)",
+                "IssuedSesKey",
+                "201",
+            ),
+        },
+        f"{base}/{{key_id}}": {
+            "delete": {
+                **_op("delete an SES access key", "TemplateDeleted"),
+                "parameters": [_param("project"), _param("key_id")],
+            }
+        },
+    }
+
+
 def paths() -> Json:
     return {
         **_template_paths(),
+        **_ses_key_paths(),
         "/api/v2/messages": {
             "post": {
                 "summary": "send one message (API key with the send scope)",

@@ -8,6 +8,7 @@ from typing import Any
 from postroom.api.context import ApiContext
 from postroom.api.idempotency import Idempotency
 from postroom.api.native_send import SendingContext, routes
+from postroom.api.ses_setup import key_routes, ses_key_service
 from postroom.api.templates_api import routes as template_routes
 from postroom.api.templates_api import template_fields
 from postroom.core.platform import PlatformStore
@@ -40,4 +41,8 @@ def sending_routes(
         idempotency=Idempotency(store, context.clock) if store is not None else None,
         render_template=render if templates is not None else None,
     )
-    return [*routes(ctx), *(template_routes(templates) if templates is not None else [])]
+    extra: list[Any] = []
+    if templates is not None:
+        extra += template_routes(templates)
+        extra += key_routes(ses_key_service(context.config, platform, context.clock))
+    return [*routes(ctx), *extra]

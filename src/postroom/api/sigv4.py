@@ -187,6 +187,10 @@ class ReplayCache:
             raise SigV4Error("RequestExpired", "This signed request was already used")
         self._seen[verified.signature] = now
 
+    def forget(self, verified: Verified) -> None:
+        """Let the same signed request in again (its first use changed nothing: it failed)."""
+        self._seen.pop(verified.signature, None)
+
 
 def query_pairs(query_string: str) -> list[tuple[str, str]]:
     """Decoded query parameters, keeping empty values (`?a&b=` -> [("a",""), ("b","")])."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 
-from postroom.core.types import Envelope, IncomingMessage, SessionInfo
+from postroom.core.types import DoorName, Envelope, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor
 from postroom.pipeline.projects import ProjectDirectory
 from postroom.pipeline.submission import Submitter
@@ -42,11 +42,13 @@ class HttpSendDoor:
         peer_host: str,
         peer_port: int,
         principal: str = "api",
+        door: DoorName = "http",
     ) -> str:
         """Accept one message built from an HTTP request; its id once durably stored.
-        `principal` names who vouches for it in records and logs ("api:<key id>")."""
+        `principal` names who vouches for it in records and logs ("api:<key id>"); `door` is
+        "ses" for the SES-compatible API."""
         session = SessionInfo(
-            door="http",
+            door=door,
             session_id=secrets.token_hex(6),
             peer_host=peer_host,
             peer_port=peer_port,

@@ -191,6 +191,40 @@ def apikey_delete(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]
     return {"deleted": a.key_id}, f"deleted API key {a.key_id}"
 
 
+# -- SES access keys --------------------------------------------------------------------------
+
+
+def _ses_keys(s: PlatformService, a: argparse.Namespace) -> Any:
+    from postroom.api.ses_setup import ses_key_service
+
+    return ses_key_service(a.loaded_config, s.store, s.clock)
+
+
+def seskey_create(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
+    from postroom.api.ses_setup import issued_view
+
+    k = issued_view(_ses_keys(s, a).create(a.project))
+    text = (
+        f"SES access key for project {a.project} (the secret is shown this once):\n"
+        f"  aws_access_key_id     = {k['access_key_id']}\n"
+        f"  aws_secret_access_key = {k['secret_access_key']}"
+    )
+    return k, text
+
+
+def seskey_list(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
+    from postroom.api.ses_setup import key_view
+
+    items = [key_view(k) for k in _ses_keys(s, a).list(a.project)]
+    lines = [f"{k['access_key_id']}\tcreated {when(k['created'])}" for k in items]
+    return {"project": a.project, "ses_keys": items}, "\n".join(lines)
+
+
+def seskey_delete(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
+    _ses_keys(s, a).delete(a.project, a.key_id)
+    return {"deleted": a.key_id}, f"deleted SES access key {a.key_id}"
+
+
 # -- domains ----------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """The platform commands of the command line:
 
-    postroom project|credential|ipcredential|apikey|domain|address|admin ACTION ...
+    postroom project|credential|ipcredential|apikey|seskey|domain|address|admin ACTION ...
 
 They open the configured database (`--data-dir`, `--database-url`, `POSTROOM_*`, `--config`)
 exactly as `serve` does, so they work while the server runs. With `--json` each prints ONE
@@ -42,7 +42,9 @@ def _runner(action: str, config_from: ConfigFrom) -> Callable[[argparse.Namespac
         from postroom.platform.factory import open_platform
 
         try:
-            service = open_platform(config_from(args))
+            config = config_from(args)
+            args.loaded_config = config  # for commands that need more than the service
+            service = open_platform(config)
             try:
                 data, text = getattr(actions, action)(service, args)
             finally:
@@ -187,6 +189,12 @@ def add_commands(
     command(keys, "list", "list a project's API keys", "apikey_list", True)
     p = command(keys, "delete", "revoke an API key", "apikey_delete", True)
     p.add_argument("key_id", metavar="KEY_ID")
+
+    ses = group("seskey", "access key pairs for the SES-compatible API (--ses)")
+    command(ses, "create", "create a key pair; prints the secret once", "seskey_create", True)
+    command(ses, "list", "list a project's SES access keys", "seskey_list", True)
+    p = command(ses, "delete", "delete an SES access key", "seskey_delete", True)
+    p.add_argument("key_id", metavar="ACCESS_KEY_ID")
 
     domains = group("domain", "sending domains: DNS records, verification, DKIM keys")
     dns = ("hostname", "resolver")  # the records name this server; checks ask this resolver

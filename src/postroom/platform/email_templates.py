@@ -12,6 +12,7 @@ Used by the native send API and its template routes, and by the SES-compatible A
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from postroom.pipeline.templates import MissingVariable, TemplateError, parse, r
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PARTS = ("subject", "text", "html")
+# Parsed trees of recent templates (rendering only reads them): bulk sends parse once.
+_parse = functools.lru_cache(maxsize=512)(parse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ def render_parts(template: Template, data: Any, field: str = "template") -> Rend
     out: list[str] = []
     for part, source in zip(PARTS, (template.subject, template.text, template.html), strict=True):
         try:
-            out.append(render(source, data, escape_html=part == "html"))
+            out.append(render(_parse(source), data, escape_html=part == "html"))
         except MissingVariable as exc:
             raise InvalidInput(
                 f"template {template.name!r} (version {template.version}) {part}: the variable "

@@ -36,6 +36,7 @@ from postroom.storage.platform_store import (
     _opt_dt,
     _project_fk,
     from_us,
+    send_counts,
     to_us,
 )
 from postroom.storage.schema import metadata
@@ -315,3 +316,22 @@ class SqlSendingStore:
             )
 
         self._platform._writing(work)
+
+    # -- statistics ----------------------------------------------------------------------
+
+    def send_points(self, project_id: str, since: datetime, step: int) -> list[tuple[int, int]]:
+        first = to_us(since) // 1_000_000
+
+        def work(conn: Connection) -> list[tuple[int, int]]:
+            rows = conn.execute(
+                select(send_counts.c.bucket, send_counts.c.count).where(
+                    send_counts.c.project == project_id, send_counts.c.bucket >= first
+                )
+            ).all()
+            sums: dict[int, int] = {}
+            for bucket, count in rows:
+                start = int(bucket) - int(bucket) % step
+                sums[start] = sums.get(start, 0) + int(count)
+            return sorted(sums.items())
+
+        return self._platform._reading(work)

@@ -57,7 +57,16 @@ def cli(capsys: pytest.CaptureFixture[str], data_dir: Path) -> Cli:
 
 def test_every_command_has_an_action() -> None:
     parser = build_parser()
-    groups = {"project", "credential", "ipcredential", "apikey", "domain", "address", "admin"}
+    groups = {
+        "project",
+        "credential",
+        "ipcredential",
+        "apikey",
+        "seskey",
+        "domain",
+        "address",
+        "admin",
+    }
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     seen = 0
     for name in groups:

@@ -22,6 +22,7 @@ from postroom.api.management import ManagementContext, routes
 from postroom.api.native_send import SendingContext
 from postroom.api.native_send import routes as sending_routes
 from postroom.api.openapi_v2 import document
+from postroom.api.ses_setup import key_routes
 from postroom.api.templates_api import routes as template_routes
 from postroom.core.clock import FakeClock
 from postroom.dns.dkim import dump_private_key, generate_ed25519
@@ -111,6 +112,7 @@ def test_the_document_lists_every_route() -> None:
         *event_routes(service, None),  # type: ignore[arg-type]  # only bound, never called
         *templates,
         *delivery_routes(None, None),  # type: ignore[arg-type]
+        *key_routes(None),  # type: ignore[arg-type]  # only bound, never called
     ]
     for route in served_routes:
         assert isinstance(route, Route)

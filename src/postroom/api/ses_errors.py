@@ -1,0 +1,84 @@
+"""Errors of the SES-compatible API, named and shaped as Amazon SES answers them, so that AWS
+SDKs raise the exception classes applications already catch.
+
+`SesError(code, message, status)` is one such error. `from_postroom` maps Postroom's errors
+(refusals from the pipeline, bad input, not found) onto SES's names for API v2 (rest-json:
+`x-amzn-ErrorType` header and `{"message"}`) and v1 (query: an XML `ErrorResponse`):
+
+* identity not verified, content invalid, not signable, too large: MessageRejected (400);
+* daily quota, sending rate: v2 TooManyRequestsException (429), v1 Throttling (400);
+* a recipient the MTA never delivers to, bad input: v2 BadRequestException, v1
+  InvalidParameterValue (400);
+* no such template or identity: v2 NotFoundException (404), v1 TemplateDoesNotExist (400);
+* storage unavailable, temporary failure: ServiceUnavailable (503).
+"""
+
+from __future__ import annotations
+
+from postroom.core.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PostroomError,
+    Refusal,
+    RefusalKind,
+)
+
+NAMESPACE = "http://ses.amazonaws.com/doc/2010-12-01/"
+
+_REJECTED = frozenset(
+    {
+        RefusalKind.IDENTITY_NOT_VERIFIED,
+        RefusalKind.CONTENT_INVALID,
+        RefusalKind.NOT_SIGNABLE,
+        RefusalKind.TOO_LARGE,
+        RefusalKind.RELAY_DENIED,
+    }
+)
+_THROTTLED = frozenset({RefusalKind.DAILY_QUOTA, RefusalKind.RATE_LIMIT})
+
+
+class SesError(PostroomError):
+    def __init__(
+        self, code: str, message: str, status: int = 400, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def sender_fault(self) -> bool:
+        return self.status < 500
+
+
+def from_postroom(exc: PostroomError, version: int) -> SesError:
+    """The SES error for one of Postroom's (version 1 or 2 of the API)."""
+    if isinstance(exc, SesError):
+        return exc
+    if isinstance(exc, Refusal):
+        if exc.kind in _REJECTED:
+            return SesError("MessageRejected", exc.detail)
+        if exc.kind in _THROTTLED:
+            if version == 1:
+                return SesError("Throttling", exc.detail, 400, exc.retry_after)
+            return SesError("TooManyRequestsException", exc.detail, 429, exc.retry_after)
+        if exc.kind in (RefusalKind.DESTINATION_NOT_ALLOWED, RefusalKind.UNKNOWN_RECIPIENT):
+            code = "InvalidParameterValue" if version == 1 else "BadRequestException"
+            return SesError(code, exc.detail)
+        return SesError("ServiceUnavailable", exc.detail, 503, exc.retry_after)
+    if isinstance(exc, PayloadTooLarge):
+        return SesError("MessageRejected", str(exc))
+    if isinstance(exc, NotFound):
+        message = str(exc) or "not found"
+        if version == 1:
+            code = "TemplateDoesNotExist" if "template" in message else "InvalidParameterValue"
+            return SesError(code, message)
+        return SesError("NotFoundException", message, 404)
+    if isinstance(exc, InvalidInput):
+        message = str(exc)
+        if exc.field:
+            message = f"{message} ({exc.field})" if exc.field not in message else message
+        return SesError("InvalidParameterValue" if version == 1 else "BadRequestException", message)
+    return SesError("ServiceUnavailable", "storage unavailable, try again", 503, 5)

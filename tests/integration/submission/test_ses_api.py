@@ -1,0 +1,481 @@
+"""The SES-compatible API driven by real boto3 clients (`sesv2` and `ses`) against a running
+server: sending (Simple, Raw, Template, bulk) into a live project (verified identities, quota,
+DKIM, queue) and a capture project, identities, templates, quotas, SES's error classes, and
+attacks on the SigV4 gate (no signature, wrong secret, unknown key, replay, expiry, foreign
+Host, another project's data)."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.config
+import httpx
+import pytest
+import trustme
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from postroom.config import HostPort
+from postroom.core.clock import FakeClock
+from tests.dnszone import DnsZone, dkimpy_verify
+
+from .conftest import Env, start_env
+from .test_native_send import key
+
+
+@pytest.fixture
+def env(tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone) -> Iterator[Env]:
+    # boto3 signs with the real time: the server's clock starts at it.
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    environment = start_env(tmp_path, ca, dns_zone, clock, ses=HostPort("127.0.0.1", 0))
+    try:
+        yield environment
+    finally:
+        environment.server.stop()
+
+
+def endpoint(env: Env) -> str:
+    return f"http://127.0.0.1:{env.server.app.ses.port}"
+
+
+def ses_key(env: Env, project: str = "acme") -> tuple[str, str]:
+    manage = key(env, project, scopes=("manage",))
+    with httpx.Client(base_url=env.server.base_url, timeout=30) as http:
+        created = http.post(
+            f"/api/v2/projects/{project}/ses-keys",
+            headers={"Authorization": f"Bearer {manage}", "Content-Type": "application/json"},
+        )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    return body["access_key_id"], body["secret_access_key"]
+
+
+def client(env: Env, service: str, pair: tuple[str, str]) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint(env),
+        region_name="us-east-1",
+        aws_access_key_id=pair[0],
+        aws_secret_access_key=pair[1],
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
+
+
+def stored(env: Env, message_id: str, project: str = "acme") -> email.message.EmailMessage:
+    [record] = [m for m in env.messages(project) if m.id == message_id]
+    parsed = email.message_from_bytes(env.raw(record), policy=default)
+    assert isinstance(parsed, email.message.EmailMessage)
+    return parsed
+
+
+def simple(**extra: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "FromEmailAddress": "App <app@example.com>",
+        "Destination": {"ToAddresses": ["ann@example.net"], "CcAddresses": ["cy@example.org"]},
+        "ReplyToAddresses": ["help@example.com"],
+        "Content": {
+            "Simple": {
+                "Subject": {"Data": "Hello from SES"},
+                "Body": {"Text": {"Data": "plain body"}, "Html": {"Data": "<b>html body</b>"}},
+            }
+        },
+        "EmailTags": [{"Name": "campaign", "Value": "spring"}],
+        "ConfigurationSetName": "ignored-for-now",
+    }
+    values.update(extra)
+    return values
+
+
+def test_sesv2_send_email_simple_raw_and_template(env: Env) -> None:
+    v2 = client(env, "sesv2", ses_key(env))
+    sent = v2.send_email(**simple())
+    record = next(m for m in env.messages() if m.id == sent["MessageId"])
+    assert record.status == "queued" and "campaign:spring" in record.tags
+    assert sorted(e.recipient for e in env.queue(record.id)) == [
+        "ann@example.net",
+        "cy@example.org",
+    ]
+    raw = env.raw(record)
+    assert asyncio.run(asyncio.to_thread(dkimpy_verify, raw, env.zone))
+    msg = stored(env, sent["MessageId"])
+    assert msg["Subject"] == "Hello from SES" and msg["Reply-To"] == "help@example.com"
+
+    mime = b"From: app@example.com\r\nTo: raw@example.net\r\nSubject: raw\r\n\r\nraw body\r\n"
+    raw_sent = v2.send_email(FromEmailAddress="app@example.com", Content={"Raw": {"Data": mime}})
+    assert stored(env, raw_sent["MessageId"])["Subject"] == "raw"
+
+    v2.create_email_template(
+        TemplateName="welcome",
+        TemplateContent={
+            "Subject": "Hi {{name}}",
+            "Text": "Dear {{name}}",
+            "Html": "<p>{{name}}</p>",
+        },
+    )
+    templated = v2.send_email(
+        FromEmailAddress="app@example.com",
+        Destination={"ToAddresses": ["t@example.net"]},
+        Content={
+            "Template": {"TemplateName": "welcome", "TemplateData": json.dumps({"name": "Ann"})}
+        },
+    )
+    assert stored(env, templated["MessageId"])["Subject"] == "Hi Ann"
+    inline = v2.send_email(
+        FromEmailAddress="app@example.com",
+        Destination={"ToAddresses": ["t@example.net"]},
+        Content={
+            "Template": {
+                "TemplateContent": {"Subject": "Inline {{x}}", "Text": "{{x}}"},
+                "TemplateData": '{"x": "yes"}',
+            }
+        },
+    )
+    assert stored(env, inline["MessageId"])["Subject"] == "Inline yes"
+
+
+def test_sesv2_errors_are_the_sdk_exceptions(env: Env) -> None:
+    v2 = client(env, "sesv2", ses_key(env))
+    with pytest.raises(v2.exceptions.MessageRejected) as rejected:
+        v2.send_email(**simple(FromEmailAddress="ceo@elsewhere.example"))
+    assert "ceo@elsewhere.example" in str(rejected.value)
+    with pytest.raises(v2.exceptions.BadRequestException):
+        v2.send_email(**simple(Destination={"ToAddresses": ["root@localhost"]}))
+    with pytest.raises(v2.exceptions.BadRequestException):
+        v2.send_email(**simple(Destination={"ToAddresses": ["not an address"]}))
+    with pytest.raises(v2.exceptions.NotFoundException):
+        v2.get_email_template(TemplateName="nope")
+    with pytest.raises(v2.exceptions.NotFoundException):
+        v2.send_email(
+            FromEmailAddress="app@example.com",
+            Destination={"ToAddresses": ["t@example.net"]},
+            Content={"Template": {"TemplateName": "nope", "TemplateData": "{}"}},
+        )
+    v2.create_email_template(TemplateName="t", TemplateContent={"Subject": "{{a}}", "Text": "x"})
+    with pytest.raises(v2.exceptions.AlreadyExistsException):
+        v2.create_email_template(
+            TemplateName="t", TemplateContent={"Subject": "{{a}}", "Text": "y"}
+        )
+    with pytest.raises(v2.exceptions.BadRequestException) as missing:
+        v2.send_email(
+            FromEmailAddress="app@example.com",
+            Destination={"ToAddresses": ["t@example.net"]},
+            Content={"Template": {"TemplateName": "t", "TemplateData": "{}"}},
+        )
+    assert "'a' is missing" in str(missing.value)
+    env.set_project(daily_quota=1)
+    v2.send_email(**simple(Destination={"ToAddresses": ["one@example.net"]}))
+    with pytest.raises(v2.exceptions.TooManyRequestsException) as throttled:
+        v2.send_email(**simple(Destination={"ToAddresses": ["two@example.net"]}))
+    assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    account = v2.get_account()
+    assert account["SendQuota"] == {
+        "Max24HourSend": 1.0,
+        "MaxSendRate": -1.0,
+        "SentLast24Hours": 1.0,
+    }
+    assert account["ProductionAccessEnabled"] is True and account["SendingEnabled"] is True
+
+
+def test_send_bulk_email(env: Env) -> None:
+    v2 = client(env, "sesv2", ses_key(env))
+    v2.create_email_template(
+        TemplateName="news", TemplateContent={"Subject": "{{greeting}} {{name}}", "Text": "body"}
+    )
+    entries: list[dict[str, Any]] = [
+        {
+            "Destination": {"ToAddresses": [f"r{i}@example.net"]},
+            "ReplacementEmailContent": {
+                "ReplacementTemplate": {"ReplacementTemplateData": json.dumps({"name": f"n{i}"})}
+            },
+        }
+        for i in range(3)
+    ]
+    entries.append({"Destination": {"ToAddresses": ["bad@localhost"]}})
+    answer = v2.send_bulk_email(
+        FromEmailAddress="app@example.com",
+        DefaultContent={
+            "Template": {"TemplateName": "news", "TemplateData": '{"greeting": "Hi", "name": "x"}'}
+        },
+        BulkEmailEntries=entries,
+    )
+    results = answer["BulkEmailEntryResults"]
+    assert [r["Status"] for r in results] == ["SUCCESS"] * 3 + ["INVALID_PARAMETER"]
+    subjects = sorted(stored(env, r["MessageId"])["Subject"] for r in results[:3])
+    assert subjects == ["Hi n0", "Hi n1", "Hi n2"]
+    with pytest.raises(v2.exceptions.BadRequestException):
+        v2.send_bulk_email(
+            FromEmailAddress="app@example.com",
+            DefaultContent={"Template": {"TemplateName": "news", "TemplateData": "{}"}},
+            BulkEmailEntries=[{"Destination": {"ToAddresses": ["a@example.net"]}}] * 51,
+        )
+
+
+def test_identities_and_templates(env: Env) -> None:
+    v2 = client(env, "sesv2", ses_key(env))
+    created = v2.create_email_identity(EmailIdentity="new.example")
+    assert created["IdentityType"] == "DOMAIN" and created["VerifiedForSendingStatus"] is False
+    assert created["DkimAttributes"]["Tokens"]
+    again = client(env, "sesv2", ses_key(env))  # another key: the same call signs differently
+    with pytest.raises(v2.exceptions.AlreadyExistsException):
+        again.create_email_identity(EmailIdentity="new.example")
+    with pytest.raises(ClientError) as replay:  # the same signed call within a second: a replay
+        v2.create_email_identity(EmailIdentity="new.example")
+    assert replay.value.response["Error"]["Code"] in ("RequestExpired", "AlreadyExistsException")
+    assert v2.get_email_identity(EmailIdentity="example.com")["VerifiedForSendingStatus"] is True
+    address = v2.create_email_identity(EmailIdentity="someone@unverified.example")
+    assert address["VerifiedForSendingStatus"] is False  # no proof, nothing verified
+    assert v2.create_email_identity(EmailIdentity="x@example.com")["VerifiedForSendingStatus"]
+    names = {i["IdentityName"]: i for i in v2.list_email_identities()["EmailIdentities"]}
+    assert names["new.example"]["VerificationStatus"] == "PENDING"
+    assert names["someone@gmail.example"]["IdentityType"] == "EMAIL_ADDRESS"
+    assert "someone@unverified.example" not in names
+    with pytest.raises(v2.exceptions.NotFoundException):
+        v2.get_email_identity(EmailIdentity="someone@unverified.example")
+    v2.delete_email_identity(EmailIdentity="new.example")
+    with pytest.raises(v2.exceptions.NotFoundException):
+        v2.get_email_identity(EmailIdentity="new.example")
+    with pytest.raises(v2.exceptions.MessageRejected):
+        v2.send_email(**simple(FromEmailAddress="someone@unverified.example"))
+
+    v2.create_email_template(
+        TemplateName="a", TemplateContent={"Subject": "S {{v}}", "Html": "<i>{{v}}</i>"}
+    )
+    v2.update_email_template(
+        TemplateName="a", TemplateContent={"Subject": "T {{v}}", "Html": "<u>{{v}}</u>"}
+    )
+    got = v2.get_email_template(TemplateName="a")
+    assert got["TemplateContent"]["Subject"] == "T {{v}}"
+    assert [t["TemplateName"] for t in v2.list_email_templates()["TemplatesMetadata"]] == ["a"]
+    rendered = v2.test_render_email_template(TemplateName="a", TemplateData='{"v": "<x>"}')
+    assert "Subject: T <x>" in rendered["RenderedTemplate"]
+    assert "&lt;x&gt;" in rendered["RenderedTemplate"]
+    with pytest.raises(v2.exceptions.BadRequestException):
+        v2.create_email_template(
+            TemplateName="b", TemplateContent={"Subject": "{{#if x}}", "Text": "t"}
+        )
+    v2.delete_email_template(TemplateName="a")
+    with pytest.raises(v2.exceptions.NotFoundException):
+        v2.delete_email_template(TemplateName="a")
+
+
+def test_ses_v1_query_protocol(env: Env) -> None:
+    v1 = client(env, "ses", ses_key(env))
+    sent = v1.send_email(
+        Source="app@example.com",
+        Destination={"ToAddresses": ["ann@example.net"], "BccAddresses": ["b@example.net"]},
+        Message={"Subject": {"Data": "v1 subject"}, "Body": {"Text": {"Data": "v1 body"}}},
+        Tags=[{"Name": "kind", "Value": "v1"}],
+    )
+    msg = stored(env, sent["MessageId"])
+    assert msg["Subject"] == "v1 subject" and msg["Bcc"] is None
+    assert sorted(e.recipient for e in env.queue(sent["MessageId"])) == [
+        "ann@example.net",
+        "b@example.net",
+    ]
+    mime = b"From: app@example.com\r\nTo: x@example.net\r\nSubject: raw v1\r\n\r\nbody\r\n"
+    raw = v1.send_raw_email(RawMessage={"Data": mime}, Destinations=["y@example.net"])
+    assert [e.recipient for e in env.queue(raw["MessageId"])] == ["y@example.net"]
+    client(env, "sesv2", ses_key(env)).create_email_template(
+        TemplateName="v1t", TemplateContent={"Subject": "To {{who}}", "Text": "x"}
+    )
+    templated = v1.send_templated_email(
+        Source="app@example.com",
+        Destination={"ToAddresses": ["z@example.net"]},
+        Template="v1t",
+        TemplateData='{"who": "Zed"}',
+    )
+    assert stored(env, templated["MessageId"])["Subject"] == "To Zed"
+
+    with pytest.raises(v1.exceptions.MessageRejected):
+        v1.send_email(
+            Source="ceo@elsewhere.example",
+            Destination={"ToAddresses": ["ann@example.net"]},
+            Message={"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}},
+        )
+    with pytest.raises(ClientError) as no_template:
+        v1.send_templated_email(
+            Source="app@example.com",
+            Destination={"ToAddresses": ["z@example.net"]},
+            Template="none",
+            TemplateData="{}",
+        )
+    assert no_template.value.response["Error"]["Code"] == "TemplateDoesNotExist"
+
+    quota = v1.get_send_quota()
+    assert quota["SentLast24Hours"] == 4.0 and quota["Max24HourSend"] == -1.0
+    points = v1.get_send_statistics()["SendDataPoints"]
+    assert sum(p["DeliveryAttempts"] for p in points) == 4
+    env.set_project(daily_quota=4)
+    with pytest.raises(ClientError) as throttled:
+        v1.send_email(
+            Source="app@example.com",
+            Destination={"ToAddresses": ["ann@example.net"]},
+            Message={"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}},
+        )
+    assert throttled.value.response["Error"]["Code"] == "Throttling"
+
+    token = v1.verify_domain_identity(Domain="v1.example")["VerificationToken"]
+    assert token
+    v1.verify_email_identity(EmailAddress="nobody@unverified.example")
+    assert "v1.example" in v1.list_identities(IdentityType="Domain")["Identities"]
+    assert v1.list_identities(IdentityType="EmailAddress")["Identities"] == [
+        "someone@gmail.example"
+    ]
+    attributes = v1.get_identity_verification_attributes(
+        Identities=[
+            "v1.example",
+            "example.com",
+            "someone@gmail.example",
+            "nobody@unverified.example",
+        ]
+    )["VerificationAttributes"]
+    assert attributes["v1.example"] == {"VerificationStatus": "Pending", "VerificationToken": token}
+    assert attributes["example.com"]["VerificationStatus"] == "Success"
+    assert attributes["someone@gmail.example"]["VerificationStatus"] == "Success"
+    assert "nobody@unverified.example" not in attributes
+
+
+def test_capture_project_captures(env: Env) -> None:
+    v2 = client(env, "sesv2", ses_key(env, "sandbox"))
+    sent = v2.send_email(**simple(FromEmailAddress="anyone@unverified.example"))
+    [record] = env.messages("sandbox")
+    assert record.id == sent["MessageId"] and record.status == "captured"
+    assert env.queue(record.id) == [] and env.messages("acme") == []
+    assert v2.get_account()["ProductionAccessEnabled"] is False
+
+
+def _signed(
+    env: Env, pair: tuple[str, str], body: bytes, path: str = "/", **headers: str
+) -> tuple[str, dict[str, str]]:
+    url = endpoint(env) + path
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+    )
+    SigV4Auth(Credentials(*pair), "ses", "us-east-1").add_auth(request)
+    return url, dict(request.headers.items())
+
+
+def test_the_gate_refuses_what_is_not_signed_by_a_key(env: Env) -> None:
+    pair = ses_key(env)
+    form = b"Action=SendEmail&Source=app%40example.com&Destination.ToAddresses.member.1=a%40example.net&Message.Subject.Data=s&Message.Body.Text.Data=b"
+    with httpx.Client(timeout=30) as http:
+        unsigned = http.post(
+            endpoint(env) + "/",
+            content=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert (
+            unsigned.status_code == 403
+            and b"<Code>MissingAuthenticationToken</Code>" in unsigned.content
+        )
+        url, headers = _signed(env, (pair[0], "wrong-secret-" + "x" * 27), form)
+        wrong = http.post(url, content=form, headers=headers)
+        assert wrong.status_code == 403 and b"SignatureDoesNotMatch" in wrong.content
+        url, headers = _signed(env, ("AKPRAAAAAAAAAAAAAAAA", pair[1]), form)
+        unknown = http.post(url, content=form, headers=headers)
+        assert unknown.status_code == 403 and b"InvalidClientTokenId" in unknown.content
+        url, headers = _signed(env, pair, form)
+        first = http.post(url, content=form, headers=headers)
+        assert first.status_code == 200, first.text
+        replayed = http.post(url, content=form, headers=headers)
+        assert replayed.status_code == 403 and b"RequestExpired" in replayed.content
+        tampered = http.post(url, content=form.replace(b"a%40", b"b%40"), headers=headers)
+        assert tampered.status_code == 403 and b"SignatureDoesNotMatch" in tampered.content
+        url, headers = _signed(env, pair, form, Host="evil.example")
+        foreign = http.post(url, content=form, headers=headers)
+        assert foreign.status_code == 421
+        v2_unsigned = http.post(endpoint(env) + "/v2/email/outbound-emails", json=simple())
+        assert v2_unsigned.status_code == 403
+        assert v2_unsigned.headers["x-amzn-ErrorType"] == "MissingAuthenticationToken"
+    assert len(env.messages()) == 1  # only the signed request sent anything
+
+    env.clock.advance(600)  # the server's clock is now 10 minutes ahead of boto3's
+    with pytest.raises(ClientError) as expired:
+        client(env, "sesv2", pair).get_account()
+    assert expired.value.response["Error"]["Code"] == "RequestExpired"
+
+
+def test_keys_reach_their_own_project_only(env: Env) -> None:
+    pair = ses_key(env)
+    database = b"".join(p.read_bytes() for p in (env.tmp / "data").glob("postroom.db*"))
+    assert pair[0].encode() in database  # the key id is stored,
+    assert pair[1].encode() not in database  # its secret only sealed
+    acme = client(env, "sesv2", pair)
+    sandbox = client(env, "sesv2", ses_key(env, "sandbox"))
+    acme.create_email_template(TemplateName="secret", TemplateContent={"Subject": "s", "Text": "t"})
+    with pytest.raises(sandbox.exceptions.NotFoundException):
+        sandbox.get_email_template(TemplateName="secret")
+    assert "example.com" not in {
+        i["IdentityName"] for i in sandbox.list_email_identities()["EmailIdentities"]
+    }
+    with pytest.raises(sandbox.exceptions.NotFoundException):
+        sandbox.delete_email_identity(EmailIdentity="example.com")
+
+    manage = key(env, "acme", scopes=("manage",))
+    sender = key(env, "acme")
+    with httpx.Client(base_url=env.server.base_url, timeout=30) as http:
+        listed = http.get(
+            "/api/v2/projects/acme/ses-keys", headers={"Authorization": f"Bearer {manage}"}
+        )
+        assert listed.status_code == 200 and len(listed.json()["ses_keys"]) == 1
+        assert "secret" not in listed.text
+        refused = http.post(
+            "/api/v2/projects/acme/ses-keys",
+            headers={"Authorization": f"Bearer {sender}", "Content-Type": "application/json"},
+        )
+        assert refused.status_code == 403
+        key_id = listed.json()["ses_keys"][0]["access_key_id"]
+        other = http.delete(
+            f"/api/v2/projects/sandbox/ses-keys/{key_id}",
+            headers={"Authorization": f"Bearer {manage}"},
+        )
+        assert other.status_code == 403
+        deleted = http.delete(
+            f"/api/v2/projects/acme/ses-keys/{key_id}",
+            headers={"Authorization": f"Bearer {manage}"},
+        )
+        assert deleted.status_code == 200
+    with pytest.raises(ClientError) as gone:
+        acme.get_account()
+    assert gone.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_unknown_operations_get_an_aws_shaped_error(env: Env) -> None:
+    v2 = client(env, "sesv2", ses_key(env))
+    with pytest.raises(ClientError) as unknown:
+        v2.list_suppressed_destinations()
+    assert unknown.value.response["Error"]["Code"] == "UnknownOperationException"
+    v1 = client(env, "ses", ses_key(env))
+    with pytest.raises(ClientError) as invalid:
+        v1.list_templates()
+    assert invalid.value.response["Error"]["Code"] == "InvalidAction"
+
+
+def test_keys_from_the_cli_work_with_boto3(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    from postroom.cli import main
+
+    storage = ["--data-dir", str(env.tmp / "data"), "--json"]
+    assert main(["seskey", "create", "--project", "sandbox", *storage]) == 0
+    issued = json.loads(capsys.readouterr().out)
+    pair = (issued["access_key_id"], issued["secret_access_key"])
+    assert client(env, "ses", pair).get_send_quota()["SentLast24Hours"] == 0.0
+    assert main(["seskey", "list", "--project", "sandbox", *storage]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [k["access_key_id"] for k in listed["ses_keys"]] == [pair[0]]
+    assert pair[1] not in json.dumps(listed)
+    assert main(["seskey", "delete", pair[0], "--project", "sandbox", *storage]) == 0
+    with pytest.raises(ClientError):
+        client(env, "ses", pair).get_send_quota()
