@@ -6,7 +6,8 @@ import re
 
 _COMMAND = re.compile(
     r"in reply to (?:end of )?(?P<postfix>MAIL FROM|RCPT TO|DATA|HELO|EHLO|STARTTLS)|"
-    r"after (?:pipelined )?(?P<exim>MAIL FROM|RCPT TO|end of data|DATA|HELO|EHLO|STARTTLS)|"
+    r"after (?:pipelined )?(?P<exim>MAIL FROM|RCPT TO|end of data|DATA|HELO|EHLO|STARTTLS|"
+    r"RCPT(?= command)|MAIL(?= command))|"
     r">>> (?P<sendmail>MAIL FROM|RCPT TO|DATA|HELO|EHLO|STARTTLS|QUIT)|"
     r"did not like our (?P<dragonfly>MAIL FROM|RCPT TO|DATA)|"
     r"\[(?P<yahoo>RCPT_TO|MAIL_FROM|DATA)\]|"

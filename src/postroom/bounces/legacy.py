@@ -87,8 +87,10 @@ def _own_addresses(headers: Mapping[str, str]) -> set[str]:
 
 
 _SEPARATOR = re.compile(r"^[ \t]*[-=_*#~]{8,}[ \t]*$", re.MULTILINE)
+_CODE = re.compile(r"(^|\s)[245]\d\d[ -]|\b[245]\.\d{1,3}\.\d{1,3}\b")
 _SAYS_SOMETHING = re.compile(
-    r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not |no such|invalid|refused|rejected|"
+    r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|no such|invalid|refused|rejected|"
+    r"not (found|exist|accept|allowed|permitted|deliver|reach|valid|local|known|available)|"
     r"denied|full|quota|failed|error|timeout|timed out|expired|exceed|blocked|disabled|"
     r"unreachable|unavailable",
     re.IGNORECASE,
@@ -148,13 +150,34 @@ def scan(body: str, headers: Mapping[str, str]) -> list[tuple[str, str, str]]:
         tail = _SEPARATOR.sub("", text[match.end() : end])
         paragraphs = [p for p in re.split(r"\n[ \t]*\n", tail.lstrip(">:;,. \t")) if p.strip()]
         diagnostic = ""
-        for paragraph in paragraphs[:3]:
-            diagnostic = f"{diagnostic} {' '.join(paragraph.split())}".strip()
-            if _SAYS_SOMETHING.search(diagnostic) and len(diagnostic.split()) > 3:
-                break
+        texts = [" ".join(p.split()) for p in paragraphs[:4]]
+        coded = next((i for i, t in enumerate(texts) if _CODE.search(t)), None)
+        if coded is None:  # no server reply quoted: up to the first sentence that says why
+            coded = next(
+                (
+                    i
+                    for i, t in enumerate(texts)
+                    if _SAYS_SOMETHING.search(t) and len(t.split()) > 2
+                ),
+                0,
+            )
+        diagnostic = " ".join(texts[: coded + 1])
         line_start = text.rfind("\n", 0, match.start()) + 1
         line_end = text.find("\n", match.end())
         line = text[line_start : line_end if line_end >= 0 else len(text)]
+        rest = text[match.end() : line_end if line_end >= 0 else len(text)].strip(">:;,. \t")
+        if len(rest.split()) >= 2:  # "550 <a@b>... User unknown": the line is its own answer,
+            # with its indented continuation lines; the lines after belong to others
+            continuation = (
+                re.match(r"(?:\n[ \t]+\S[^\n]*)*", text[line_end:]) if line_end >= 0 else None
+            )
+            diagnostic = " ".join((rest + (continuation.group(0) if continuation else "")).split())
+        if not _CODE.search(diagnostic) and not _SAYS_SOMETHING.search(diagnostic):
+            # the answer stands above the address (a list of the message's details follows)
+            before = [" ".join(p.split()) for p in re.split(r"\n[ \t]*\n", text[:line_start])]
+            quoted = [p for p in before if _CODE.search(p)]
+            if quoted:
+                diagnostic = quoted[-1]
         if not diagnostic:  # "Unknown user: someone@example.com"
             diagnostic = " ".join(text[line_start : match.start()].split()).rstrip(":")
         if not diagnostic:  # the reason on the line above the address (Lotus Notes)

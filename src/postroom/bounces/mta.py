@@ -15,6 +15,23 @@ from collections.abc import Mapping
 # ruff: noqa: E501  (one sentence per line)
 
 _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "expired",
+        (
+            "envelope expired",
+            "dns error: could not contact dns servers",
+            "delivery to the following recipient has been delayed",
+            "the recipient server did not accept our requests to connect",
+            "retry timeout exceeded",
+            "no action is required on your part",
+            "retry time not reached for any host after a long failure period",
+            "all hosts have been failing for a long time",
+            "has been frozen",
+            "was frozen on arrival",
+            "could not deliver for the last",
+            "host not reachable",
+        ),
+    ),
     ("spamdetected", (" - spam",)),
     ("virusdetected", (" - infected", "requested action not taken: virus detected")),
     ("contenterror", (" - bad header:", 'too many "received" headers')),
@@ -55,7 +72,6 @@ _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "notaccept",
         (
-            "type=mx: malformed or unexpected name server reply",
             "an mx or srv record indicated no smtp service",
             "no host found for existing smtp connection",
             "null mx",
@@ -117,6 +133,7 @@ _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "user not found",
             "invalid final delivery userid",
             "resolver.adr.recipientnotfound",
+            "the recipient name is not recognized",
             "resolver.adr.recipnotfound",
         ),
     ),
@@ -131,23 +148,6 @@ _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
             'expected word or "<"',
             "domain missing in source-routed address",
             "malformed address:",
-        ),
-    ),
-    (
-        "expired",
-        (
-            "envelope expired",
-            "dns error: could not contact dns servers",
-            "delivery to the following recipient has been delayed",
-            "the recipient server did not accept our requests to connect",
-            "retry timeout exceeded",
-            "no action is required on your part",
-            "retry time not reached for any host after a long failure period",
-            "all hosts have been failing for a long time",
-            "has been frozen",
-            "was frozen on arrival",
-            "could not deliver for the last",
-            "host not reachable",
         ),
     ),
 )
@@ -188,8 +188,8 @@ def preset_reason(diagnostic: str, command: str) -> str:
     code = _EXCHANGE.search(diagnostic)
     if code and "msexch" in text and code.group(1) in _EXCHANGE_CODES:
         return _EXCHANGE_CODES[code.group(1)]
-    if command == "MAIL":
-        return "onhold"
+    if command == "MAIL" and "smtp error from remote" in text:
+        return "onhold"  # Exim: the sender was refused; the tests below say why
     return ""
 
 

@@ -871,6 +871,7 @@ _ADDED_PHRASES: dict[str, tuple[str, ...]] = {
         "the email account that you tried to reach is inactive",
         "mailbox is inactive",
         "account is inactive",
+        "account is disabled",
     ),
 }
 
