@@ -284,6 +284,55 @@ def canonicalize_body_relaxed(body: bytes) -> bytes:
     return compact + b"\r\n" if compact else b""
 
 
+class RelaxedBodyHash:
+    """SHA-256 of the relaxed canonical form of a body fed in pieces (RFC 6376 3.4.4): the same
+    digest as hashing `canonicalize_body_relaxed(body)`, without holding the body. Lines are
+    canonicalised whole (WSP runs never cross a line end); empty lines are counted, not hashed,
+    until something follows them (the empty lines at the end do not count)."""
+
+    _FLUSH = 64 * 1024  # a line longer than this is hashed up to its trailing WSP
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._partial = b""  # an incomplete last line
+        self._empty = 0  # CRLFs of empty lines not hashed yet
+        self._hashed = False
+
+    def update(self, data: bytes) -> None:
+        if self._partial:
+            data = self._partial + data
+        cut = data.rfind(b"\r\n") + 2
+        if cut < 2:
+            if len(data) <= self._FLUSH:
+                self._partial = data
+                return
+            cut = len(data.rstrip(b" \t\r"))  # keep a trailing WSP run and a CR
+        self._partial = data[cut:]
+        self._lines(_WSP_RUN.sub(b" ", data[:cut]).replace(b" \r\n", b"\r\n"))
+
+    def _lines(self, compact: bytes) -> None:
+        end = len(compact)
+        while end >= 2 and compact[end - 2] == 13 and compact[end - 1] == 10:
+            end -= 2
+        if end:
+            self._hash.update(b"\r\n" * self._empty + compact[:end])
+            self._empty = (len(compact) - end) // 2
+            self._hashed = True
+        else:
+            self._empty += len(compact) // 2
+
+    def digest(self) -> bytes:
+        tail = _WSP_RUN.sub(b" ", self._partial)
+        self._partial = b""
+        if tail.endswith(b" "):
+            tail = tail[:-1]
+        if tail:
+            self._hash.update(b"\r\n" * self._empty + tail + b"\r\n")
+        elif self._hashed:
+            self._hash.update(b"\r\n")
+        return self._hash.digest()
+
+
 def _split_message(message: bytes) -> tuple[list[tuple[bytes, bytes, bytes]], bytes]:
     """Header fields as (lower-cased name, name as written, value incl. folding) and the body."""
     if message.startswith(b"\r\n"):
@@ -399,7 +448,19 @@ class DkimSigner:
         if not message.count(b"\r") == message.count(b"\n") == message.count(b"\r\n"):
             raise DkimError("the message has a bare CR or LF; normalise line endings first")
         fields, body = _split_message(message)
+        return self._signature(fields, hashlib.sha256(canonicalize_body_relaxed(body)).digest())
 
+    def sign_head(self, head: bytes, body_hash: bytes) -> bytes:
+        """`sign` for a message given as its header section (up to and including the empty
+        line) and the RelaxedBodyHash digest of its body (a big message read as a stream)."""
+        if not head.count(b"\r") == head.count(b"\n") == head.count(b"\r\n"):
+            raise DkimError("the message has a bare CR or LF; normalise line endings first")
+        if not head.endswith(b"\r\n\r\n") or head.find(b"\r\n\r\n") != len(head) - 4:
+            raise DkimError("the header section must end at its first empty line")
+        fields, _ = _split_message(head)
+        return self._signature(fields, body_hash)
+
+    def _signature(self, fields: list[tuple[bytes, bytes, bytes]], body_digest: bytes) -> bytes:
         by_name: dict[bytes, list[tuple[bytes, bytes]]] = {}
         for lowered, raw_name, value in fields:
             by_name.setdefault(lowered, []).append((raw_name, value))
@@ -418,9 +479,7 @@ class DkimSigner:
             if instances:
                 header_data += canonicalize_header_relaxed(*instances.pop())
 
-        body_hash = base64.b64encode(
-            hashlib.sha256(canonicalize_body_relaxed(body)).digest()
-        ).decode("ascii")
+        body_hash = base64.b64encode(body_digest).decode("ascii")
         now = int(self._clock.now().timestamp())
 
         folder = _Folder("DKIM-Signature:")

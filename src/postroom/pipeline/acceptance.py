@@ -153,7 +153,7 @@ class AcceptancePipeline:
                 deliveries = deliveries_for(incoming.envelope)
         raw = received_header(incoming.session, incoming.envelope, message_id, now) + data
         # A big message the SMTP edge kept in a file stays there: the store reads it.
-        spooled = incoming.spooled if prepared is None else None
+        spooled = incoming.spooled if prepared is None else prepared.body
         tags: tuple[str, ...] = ()
         warnings: tuple[str, ...] = ()
         if incoming.bare_line_endings:

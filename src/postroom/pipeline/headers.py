@@ -20,7 +20,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -348,6 +348,32 @@ def _fold_point(line: bytes) -> int:
 def check_body_lines(rest: bytes) -> None:
     """Refuse body lines over 998 octets (550 5.6.0)."""
     if len(rest) > MAX_LINE + 2 and max(map(len, rest.split(b"\r\n"))) > MAX_LINE:
+        raise HeaderError(LONG_BODY, "body")
+
+
+def check_body_line_chunks(chunks: Iterable[bytes]) -> None:
+    """`check_body_lines` for a body read as chunks (a big message, from its file)."""
+    line = 0  # length of the line in progress
+    carry = b""  # a CR that may begin a CRLF cut by the end of a chunk
+    for chunk in chunks:
+        data = carry + chunk if carry else chunk
+        carry = b""
+        if data.endswith(b"\r"):
+            carry, data = b"\r", data[:-1]
+        first = data.find(b"\r\n")
+        if first < 0:
+            line += len(data)
+            if line > MAX_LINE:
+                raise HeaderError(LONG_BODY, "body")
+            continue
+        last = data.rfind(b"\r\n")
+        if line + first > MAX_LINE or (
+            last - first - 2 > MAX_LINE
+            and max(map(len, data[first + 2 : last].split(b"\r\n"))) > MAX_LINE
+        ):
+            raise HeaderError(LONG_BODY, "body")
+        line = len(data) - last - 2
+    if line + len(carry) > MAX_LINE:
         raise HeaderError(LONG_BODY, "body")
 
 

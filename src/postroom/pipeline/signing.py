@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterable
 
 from postroom.core.clock import Clock
 from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.platform import DkimKey, Domain
-from postroom.dns.dkim import DkimError, DkimKeyError, DkimSigner, load_private_key
+from postroom.dns.dkim import (
+    DkimError,
+    DkimKeyError,
+    DkimSigner,
+    RelaxedBodyHash,
+    load_private_key,
+)
 
 log = logging.getLogger("postroom.pipeline")
 
@@ -69,10 +76,28 @@ class SignerCache:
 def sign(message: bytes, signers: list[DkimSigner]) -> bytes:
     """The DKIM-Signature fields to prepend to `message` (each signer signs the same bytes).
     Raises a Refusal (not signable) when the message cannot be signed."""
+    return _each(signers, lambda signer: signer.sign(message))
+
+
+def sign_head(head: bytes, body_hash: bytes, signers: list[DkimSigner]) -> bytes:
+    """`sign` for a big message given as its header section and its body's relaxed hash
+    (dns.dkim.RelaxedBodyHash), the body being read as a stream."""
+    return _each(signers, lambda signer: signer.sign_head(head, body_hash))
+
+
+def body_hash(chunks: Iterable[bytes]) -> bytes:
+    """The relaxed body hash of a body read as chunks."""
+    hasher = RelaxedBodyHash()
+    for chunk in chunks:
+        hasher.update(chunk)
+    return hasher.digest()
+
+
+def _each(signers: list[DkimSigner], signature: Callable[[DkimSigner], bytes]) -> bytes:
     out = b""
     for signer in signers:
         try:
-            out += signer.sign(message)
+            out += signature(signer)
         except DkimError as exc:
             raise Refusal(
                 RefusalKind.NOT_SIGNABLE, f"The message cannot be DKIM-signed: {exc}"

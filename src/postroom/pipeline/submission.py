@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from postroom.core.errors import Refusal, RefusalKind
-from postroom.core.spooled import read_spooled
+from postroom.core.spooled import SpooledData, read_head, read_spooled, spooled_chunks
 from postroom.core.types import IncomingMessage
 from postroom.pipeline.destinations import first_refusal
 from postroom.pipeline.headers import (
     address_domain,
+    check_body_line_chunks,
     fix_up,
     read_authors,
     split_message,
@@ -40,7 +41,7 @@ from postroom.pipeline.headers import (
 from postroom.pipeline.identity import unverified_identities
 from postroom.pipeline.projects import ProjectDirectory, ascii_domain
 from postroom.pipeline.quota import QuotaTracker, Reservation, sends_of
-from postroom.pipeline.signing import SignerCache, sign
+from postroom.pipeline.signing import SignerCache, body_hash, sign, sign_head
 
 log = logging.getLogger("postroom.pipeline")
 
@@ -63,11 +64,13 @@ class Submitter:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A submitted message that passed every check: the bytes to store and how."""
+    """A submitted message that passed every check: the bytes to store and how. A big
+    message's body stays in its spool file (`body`): the message is `data` followed by it."""
 
     data: bytes
     status: str  # "queued" (live project) or "captured"
     reservation: Reservation
+    body: SpooledData | None = None
 
 
 class SubmissionSteps:
@@ -101,9 +104,9 @@ class SubmissionSteps:
             if refused is not None:
                 raise refused
         data = incoming.data
+        body: SpooledData | None = None  # a big message's body, left in its file
         if incoming.spooled is not None:
-            # Header fix-ups and DKIM signing still take a submitted message whole.
-            data = await asyncio.to_thread(read_spooled, incoming.spooled)
+            data, body = await asyncio.to_thread(_split_spooled, incoming.spooled)
         parsed = split_message(data)
         authors = read_authors(parsed)
         identities = list(authors.from_)
@@ -120,6 +123,8 @@ class SubmissionSteps:
         from_domain = ascii_domain(address_domain(authors.from_[0])) or self._hostname
         binary = incoming.envelope.mail_params.get("BODY") == "BINARYMIME"
         data = fix_up(parsed, message_id=message_id, id_domain=from_domain, now=now, binary=binary)
+        if body is not None and not binary:
+            await asyncio.to_thread(check_body_line_chunks, spooled_chunks(body))
         project = view.project
         reservation = await self.quota.reserve(project, sends_of(incoming.envelope.recipients))
         live = project.mode == "live"
@@ -127,7 +132,10 @@ class SubmissionSteps:
         if domain is not None:
             signers = self.signers.signers_for(domain)
             try:
-                if any(signer.algorithm == "rsa-sha256" for signer in signers):
+                if body is not None:
+                    digest = await asyncio.to_thread(body_hash, spooled_chunks(body))
+                    signatures = await asyncio.to_thread(sign_head, data, digest, signers)
+                elif any(signer.algorithm == "rsa-sha256" for signer in signers):
                     # An RSA signature takes about half a millisecond with the GIL released:
                     # on a worker thread the event loop serves other sessions meanwhile.
                     signatures = await asyncio.to_thread(sign, data, signers)
@@ -137,4 +145,17 @@ class SubmissionSteps:
             except BaseException:
                 self.quota.release(reservation)
                 raise
-        return Prepared(data, "queued" if live else "captured", reservation)
+        return Prepared(data, "queued" if live else "captured", reservation, body)
+
+
+HEAD_LIMIT = 1024 * 1024  # a spooled message's header section is read up to this size
+
+
+def _split_spooled(spooled: SpooledData) -> tuple[bytes, SpooledData | None]:
+    """A spooled message as its header section (up to and including the empty line) and its
+    body left in the file; or, when its header section does not end with an empty line within
+    HEAD_LIMIT (or holds a line that is not a field), the whole message and None."""
+    head = read_head(spooled, HEAD_LIMIT)
+    if head and split_message(head).rest == b"\r\n":
+        return head, spooled.after(len(head))
+    return read_spooled(spooled), None

@@ -77,3 +77,44 @@ async def test_live_messages_are_signed_and_verify(env: Env, case: str) -> None:
     assert await asyncio.to_thread(dkimpy_verify, raw, env.zone)
     tampered = raw.replace(b"Subject:", b"Subject: Re:", 1)
     assert not await asyncio.to_thread(dkimpy_verify, tampered, env.zone)
+
+
+def big_body() -> bytes:
+    """About 2 MB (over the 1 MiB spool threshold): WSP runs, trailing WSP, a last line of
+    spaces and trailing empty lines, which the relaxed body hash must see through."""
+    lines = [
+        f"line {n:07d}  with\t\truns of   whitespace and trailing  ".encode() for n in range(40_000)
+    ]
+    return b"\r\n".join([*lines, b"   ", b"", b""]) + b"\r\n"
+
+
+@pytest.mark.parametrize("env", [False, True], indirect=True, ids=["thread", "writer-process"])
+@pytest.mark.parametrize("sender", ["app@example.com", "app@ed.example"])
+async def test_big_live_messages_are_signed_from_their_spool_file(env: Env, sender: str) -> None:
+    body = big_body()
+    data = crlf(f"From: <{sender}>\nTo: a@example.net\nSubject: big\n\n") + body
+    client = await Client.connect(env.submissions_port, tls=env.client_context())
+    await client.ehlo()
+    assert (await client.login("app", PASSWORD)).startswith("235 ")
+    assert (await client.command(f"MAIL FROM:<{sender}>")).startswith("250 ")
+    assert (await client.command("RCPT TO:<a@example.net>")).startswith("250 ")
+    assert (await client.command("DATA")).startswith("354")
+    await client.send(data + b".\r\n")
+    reply = await client.reply()
+    assert reply.startswith("250 2.0.0 Ok: queued as "), reply
+    # A body line over 998 octets in a big message is refused like in a small one.
+    assert (await client.command(f"MAIL FROM:<{sender}>")).startswith("250 ")
+    assert (await client.command("RCPT TO:<a@example.net>")).startswith("250 ")
+    assert (await client.command("DATA")).startswith("354")
+    await client.send(data + b"x" * 999 + b"\r\n.\r\n")
+    assert (await client.reply()).startswith("550 5.6.0 ")
+    await client.close()
+    [record] = env.messages()
+    raw = env.raw(record)
+    assert raw.endswith(b"\r\n\r\n" + body)  # the body is stored as sent
+    assert b"Message-ID: <" in raw.split(b"\r\n\r\n", 1)[0]  # the head was fixed up
+    assert await asyncio.to_thread(dkimpy_verify, raw, env.zone)
+    tampered = raw.replace(b"line 0012345", b"line 0012346", 1)
+    assert not await asyncio.to_thread(dkimpy_verify, tampered, env.zone)
+    spool = env.server.app.spool.directory
+    assert spool is not None and list(spool.iterdir()) == []

@@ -3,11 +3,15 @@ FakeClock. The door (AUTH, IP credentials) is tested in tests/unit/doors."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import dkim
 import pytest
 
 from postroom.core.clock import FakeClock
 from postroom.core.errors import Refusal, RefusalKind
+from postroom.core.spooled import SpooledData, read_spooled
 from postroom.core.types import Envelope, IncomingMessage, SessionInfo
 from postroom.dns.dkim import dns_record, generate_ed25519, generate_rsa
 from postroom.metrics import Metrics
@@ -248,3 +252,51 @@ async def test_project_views_are_cached_for_the_ttl(
     clock.advance(5)
     await steps.prepare(incoming(MESSAGE), Submitter("acme", "s"), "01X", clock.now())
     assert store.calls["get_project"] == 2
+
+
+SPOOLED_CASES = {
+    # the header section ends with an empty line: the body stays in the file
+    "streamed": (MESSAGE + b"  spaces \t\r\n\r\n\r\n", True),
+    # a line that is not a field ends the header section: the whole message is read
+    "not a field": (crlf("From: App <app@example.com>\nSubject: hi\nnot a field\n\nHi\n"), False),
+    # no empty line at all
+    "headers only": (crlf("From: App <app@example.com>\nSubject: hi\n"), False),
+}
+
+
+@pytest.mark.parametrize("case", list(SPOOLED_CASES))
+async def test_a_spooled_message_is_signed_like_the_same_message_in_memory(
+    store: FakePlatformStore, clock: FakeClock, tmp_path: Path, case: str
+) -> None:
+    data, streamed = SPOOLED_CASES[case]
+    path = tmp_path / "spooled.eml"
+    path.write_bytes(b"junk before" + data + b"junk after")
+    spooled = SpooledData(str(path), len(data), offset=len(b"junk before"))
+    steps = steps_for(store, clock)
+    in_memory = await steps.prepare(
+        incoming(data), Submitter("acme", "smtp:app"), "01X", clock.now()
+    )
+    from_file = await steps.prepare(
+        replace(incoming(b""), spooled=spooled), Submitter("acme", "smtp:app"), "01X", clock.now()
+    )
+    assert (from_file.body is not None) == streamed
+    whole = from_file.data + (read_spooled(from_file.body) if from_file.body else b"")
+    assert whole == in_memory.data  # same fix-ups, same signatures (same clock)
+    _ensure_dkimpy_ed25519()
+    assert dkim.verify(whole, dnsfunc=dnsfunc)
+    assert dkim.DKIM(whole).verify(idx=1, dnsfunc=dnsfunc)
+
+
+async def test_a_spooled_body_line_over_998_octets_is_refused(
+    store: FakePlatformStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    data = MESSAGE + b"y" * 500 + b"z" * 499 + b"\r\nshort\r\n"
+    path = tmp_path / "spooled.eml"
+    path.write_bytes(data)
+    message = replace(incoming(b""), spooled=SpooledData(str(path), len(data)))
+    with pytest.raises(Refusal) as refused:
+        await steps_for(store, clock).prepare(
+            message, Submitter("acme", "smtp:app"), "01X", clock.now()
+        )
+    assert refused.value.kind is RefusalKind.CONTENT_INVALID
+    assert refused.value.field == "body"
