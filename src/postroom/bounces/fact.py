@@ -14,6 +14,7 @@ from postroom.bounces.reasons import NOT_BOUNCES, Facts, classify_facts, is_hard
 from postroom.bounces.status import find_reply_code, find_status, is_permanent, pseudo_status
 
 _SPECIFIC = re.compile(r"[45]\.[1-9]\.[1-9]")
+_QUOTED_ADDRESS = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
 _COMMANDS = frozenset({"EHLO", "HELO", "MAIL", "RCPT", "DATA", "QUIT", "STARTTLS"})
 
 
@@ -57,8 +58,10 @@ def finish(address: str, facts: Facts, remote_mta: str = "", feedback_type: str 
             facts.spec = "SMTP"
     if facts.command not in _COMMANDS:
         facts.command = ""
+    if not facts.command and facts.family == "yahoo" and _QUOTED_ADDRESS.search(diagnostic):
+        facts.command = "RCPT"  # Yahoo quotes the remote reply to RCPT TO, address and all
     if not facts.reason:
-        facts.reason = preset_reason(diagnostic, facts.command)
+        facts.reason = preset_reason(diagnostic, facts.command, facts.family)
     if not facts.action:
         if facts.reason == "expired":
             facts.action = "delayed"

@@ -88,6 +88,7 @@ def _own_addresses(headers: Mapping[str, str]) -> set[str]:
 
 _SEPARATOR = re.compile(r"^[ \t]*[-=_*#~]{8,}[ \t]*$", re.MULTILINE)
 _CODE = re.compile(r"(^|\s)[245]\d\d[ -]|\b[245]\.\d{1,3}\.\d{1,3}\b")
+_FIELD_LINE = re.compile(r"^[ \t]*[A-Za-z][A-Za-z ()-]{0,30}:[ \t]", re.MULTILINE)
 _SAYS_SOMETHING = re.compile(
     r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|no such|invalid|refused|rejected|"
     r"not (found|exist|accept|allowed|permitted|deliver|reach|valid|local|known|available)|"
@@ -172,7 +173,9 @@ def scan(body: str, headers: Mapping[str, str]) -> list[tuple[str, str, str]]:
                 re.match(r"(?:\n[ \t]+\S[^\n]*)*", text[line_end:]) if line_end >= 0 else None
             )
             diagnostic = " ".join((rest + (continuation.group(0) if continuation else "")).split())
-        if not _CODE.search(diagnostic) and not _SAYS_SOMETHING.search(diagnostic):
+        fields = _FIELD_LINE.findall(paragraphs[0]) if paragraphs else []
+        listed = len(fields) >= 2  # the address among the message's details (Subject:, Date:)
+        if listed or not (_CODE.search(diagnostic) or _SAYS_SOMETHING.search(diagnostic)):
             # the answer stands above the address (a list of the message's details follows)
             before = [" ".join(p.split()) for p in re.split(r"\n[ \t]*\n", text[:line_start])]
             quoted = [p for p in before if _CODE.search(p)]

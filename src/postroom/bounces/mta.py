@@ -75,6 +75,8 @@ _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "an mx or srv record indicated no smtp service",
             "no host found for existing smtp connection",
             "null mx",
+            "no mx found for domain",
+            "no mx found for destination",
             "destination seem to reject all mails",
         ),
     ),
@@ -107,8 +109,6 @@ _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "could not retrieve source address",
             "loop detected",
             "network error on destination mxs",
-            "no mx found for domain",
-            "no mx found for destination",
             "no valid route to remote mx",
             "no valid route to destination",
             "temporary failure in mx lookup",
@@ -127,13 +127,14 @@ _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "non répertorié dans l'annuaire domino",
             "user not listed in public name & address book",
             "because the address couldn't be found. check for typos or unnecessary spaces and try again.",
-            "requested action not taken: mailbox unavailable",
             "no mailbox here by that name",
             "does not like recipient.",
             "user not found",
             "invalid final delivery userid",
             "resolver.adr.recipientnotfound",
             "the recipient name is not recognized",
+            "550 - requested action not taken: no such user here",
+            "no valid recipients for this mm",
             "resolver.adr.recipnotfound",
         ),
     ),
@@ -171,8 +172,37 @@ _EXCHANGE_CODES = {
 _EXCHANGE = re.compile(r"\(([0-9A-F]{8})\)")
 
 
-def preset_reason(diagnostic: str, command: str) -> str:
+_FAMILY_PHRASES: dict[str, tuple[tuple[str, str], ...]] = {
+    # Outlook.com / Hotmail answer an unknown recipient with the RFC 5321 text alone.
+    "outlook": (("requested action not taken: mailbox unavailable", "userunknown"),),
+}
+_FAMILIES = (
+    (
+        "outlook",
+        re.compile(
+            r"@(?:[\w.-]+\.)?(?:hotmail|outlook|live|msn)\.com\b|"
+            r"\b(?:hotmail|outlook)\.com\Z",
+            re.I,
+        ),
+    ),
+    ("yahoo", re.compile(r"@(?:[\w.-]+\.)?yahoo\.(?:com|co\.jp)\b", re.I)),
+)
+
+
+def family_of(sender: str, reporting_mta: str = "") -> str:
+    """Which mail system wrote a report, from its From address or reporting MTA."""
+    for name, pattern in _FAMILIES:
+        if pattern.search(sender) or pattern.search(reporting_mta):
+            return name
+    return ""
+
+
+def preset_reason(diagnostic: str, command: str, family: str = "") -> str:
     """The reason a server's own sentence or the failed SMTP command gives, or ""."""
+    lowered = diagnostic.lower()
+    for phrase, reason in _FAMILY_PHRASES.get(family, ()):
+        if phrase in lowered:
+            return reason
     if command in ("HELO", "EHLO"):
         return "blocked"
     text = diagnostic.lower()

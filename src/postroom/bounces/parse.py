@@ -23,7 +23,7 @@ from email.message import Message
 from postroom.bounces.fact import finish, smtp_command
 from postroom.bounces.legacy import is_autoreply, looks_like_bounce, scan
 from postroom.bounces.model import Recipient, Report, ReportKind
-from postroom.bounces.mta import report_reason
+from postroom.bounces.mta import family_of, report_reason
 from postroom.bounces.reasons import Facts
 from postroom.mime.decoding import decode_bytes, header_text
 from postroom.mime.tree import decode_payload, parse
@@ -194,7 +194,10 @@ def _dsn(root: Message, status_part: Message) -> Report:
             command=command,
             action=action,
             spec=spec,
-            rhost=remote,
+            rhost=remote or _typed(per_message.get("reporting-mta", "")),
+            family=family_of(
+                header_text(root.get("From")), _typed(per_message.get("reporting-mta", ""))
+            ),
         )
         recipients.append(finish(address, facts, remote))
     actions = {r.action for r in recipients}
@@ -294,9 +297,10 @@ def parse_report(raw: bytes) -> Report | None:
         recipients = []
         found = scan(body, headers) or scan(whole.split("\n\n", 1)[-1], headers)
         preset = report_reason(headers)
+        family = family_of(headers.get("from", ""))
         for address, diagnostic, line in found:
             command = smtp_command(diagnostic) or smtp_command(line)
-            facts = Facts(diagnostic=diagnostic, command=command, reason=preset)
+            facts = Facts(diagnostic=diagnostic, command=command, reason=preset, family=family)
             recipient = finish(address, facts)
             recipients.append(recipient)
         if recipients:

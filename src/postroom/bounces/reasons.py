@@ -42,7 +42,8 @@ _COMPILED = {reason: re.compile(text, re.VERBOSE) for reason, text in PATTERNS.i
 class Facts:
     """What is known of one recipient's failure. `command` is the SMTP command the reply
     answered (EHLO, HELO, MAIL, RCPT, DATA, QUIT, STARTTLS or ""), `spec` the diagnostic type
-    (SMTP, X-UNIX, X-POSTFIX...), `reason` a reason a format parser already decided."""
+    (SMTP, X-UNIX, X-POSTFIX...), `reason` a reason a format parser already decided, `family`
+    the mail system that wrote the report when it has wording of its own."""
 
     status: str = ""
     reply_code: str = ""
@@ -53,6 +54,7 @@ class Facts:
     reason: str = ""
     rhost: str = ""
     destination: str = ""
+    family: str = ""  # the reporting system when known: "outlook", "yahoo", ...
 
     @property
     def text(self) -> str:

@@ -452,7 +452,17 @@ def _cox(status: str, reply: str, diagnostic: str) -> str:
     return next((reason for reason, text in _COX_TEXT if text in diagnostic), "")
 
 
+def _aol(status: str, reply: str, diagnostic: str) -> str:
+    text = diagnostic.lower()
+    if "type=mx: malformed or unexpected name server reply" in text:
+        return "notaccept"  # AOL's resolver: the domain has no usable MX
+    if "host or domain name not found" in text:
+        return "hostunknown"
+    return ""
+
+
 _HOSTS: tuple[tuple[re.Pattern[str], Rule], ...] = (
+    (re.compile(r"\.mx\.aol\.com\Z"), _aol),
     (re.compile(r"cox\.net"), _cox),
     (re.compile(r"\b(?:laposte\.net|(?:orange|wanadoo)\.fr)\Z"), _france),
     (re.compile(r"\A(?:smtp|mailstore1)\.secureserver\.net\Z"), _godaddy),

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
 from postroom.bounces.fact import finish, smtp_command
 from postroom.bounces.parse import parse_report
 from postroom.bounces.reasons import Facts
 from postroom.bounces.status import find_reply_code, find_status
-from tests.services import require_shared
 
 DSN = b"""From: MAILER-DAEMON@mx.example.com (Mail Delivery System)
 To: bounces+abc@example.com
@@ -241,24 +238,3 @@ def test_codes_and_command_in_text() -> None:
     assert smtp_command("SMTP error from remote mail server after end of data") == "DATA"
     assert smtp_command("192.0.2.5 does not like recipient.") == "RCPT"
     assert smtp_command("nothing said") == ""
-
-
-def test_shared_corpus_is_read_without_error_and_agrees_mostly() -> None:
-    corpus = require_shared("corpora/bounces")
-    with (corpus / "expected.tsv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    reports = {}
-    for path in sorted(corpus.glob("*.eml")):
-        reports[path.name] = parse_report(path.read_bytes())  # never raises
-    complaints = [r for r in rows if r["feedbacktype"]]
-    for row in complaints:
-        report = reports[row["file"]]
-        assert report is not None and report.kind == "complaint", row["file"]
-    agree = 0
-    for row in rows:
-        report = reports[row["file"]]
-        index = int(row["index"]) - 1
-        if report is not None and index < len(report.recipients):
-            agree += report.recipients[index].reason == row["reason"]
-    # A floor against regressions; bench/bounce_corpus.py prints the figures.
-    assert agree / len(rows) >= 0.90
