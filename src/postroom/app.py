@@ -49,6 +49,7 @@ from postroom.pipeline.quota import QuotaTracker
 from postroom.pipeline.signing import SignerCache
 from postroom.pipeline.submission import SubmissionSteps
 from postroom.pipeline.throttle import AuthThrottle
+from postroom.platform.address_mail import AddressVerifier, ProofMailSettings
 from postroom.platform.factory import LazyResolver
 from postroom.platform.service import PlatformService
 from postroom.smtp.protocol import SessionPolicy
@@ -327,8 +328,10 @@ class Application:
         )
         assert self.platform_service is not None and self.auth is not None
         service, auth = self.platform_service, self.auth
-        admin = _admin_pages(service, auth, cfg)
-        management = _management_routes(service)
+        mail = ProofMailSettings.from_config(cfg, self.http_port)
+        verifier = AddressVerifier(service, store, self.clock, mail)
+        admin = _admin_pages(service, auth, cfg, verifier)
+        management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
             management += _event_routes(service, store)
         main_app = build_app(
@@ -553,11 +556,13 @@ def _web_routes(context: ApiContext) -> list[Any]:
     return list(routes(context))
 
 
-def _management_routes(service: PlatformService) -> list[Any]:
-    """/api/v2 on the platform service (the AuthGate in front of the app guards it)."""
+def _management_routes(service: PlatformService, verifier: AddressVerifier) -> list[Any]:
+    """/api/v2 on the platform service (the AuthGate in front of the app guards it), and the
+    public end of address verification (`POST /confirm-address`)."""
+    from postroom.api import address_confirm
     from postroom.api.management import ManagementContext, routes
 
-    return list(routes(ManagementContext(service)))
+    return [*routes(ManagementContext(service, verifier)), *address_confirm.routes(service)]
 
 
 def _sending_routes(
@@ -583,13 +588,15 @@ class _AdminPages:
     error_page: Any
 
 
-def _admin_pages(service: PlatformService, auth: Authenticator, cfg: Config) -> _AdminPages | None:
+def _admin_pages(
+    service: PlatformService, auth: Authenticator, cfg: Config, verifier: AddressVerifier
+) -> _AdminPages | None:
     """Login, logout and the admin pages (web/admin), when that package is installed."""
     try:
         from postroom.web.admin.routes import AdminPages, routes
     except ImportError:
         return None
-    pages = AdminPages(service, auth, cfg)
+    pages = AdminPages(service, auth, cfg, verifier)
     return _AdminPages(list(routes(pages)), pages.error_page)
 
 

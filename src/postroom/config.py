@@ -120,6 +120,8 @@ class Config:
     public_url: str = ""
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
+    system_sender: str = ""
+    address_token_lifetime: float = 86400.0
 
 
 # option name -> help text. Types and defaults come from Config.
@@ -201,6 +203,10 @@ HELP: dict[str, str] = {
     "other Host gets 421).",
     "trusted_proxies": "Reverse proxies (IP addresses or networks, comma-separated) whose "
     "X-Forwarded-For and X-Forwarded-Proto are believed; nobody's by default.",
+    "system_sender": "Sender (envelope and From) of Postroom's own mail, the address "
+    "verification mails (default: postroom@ the hostname option).",
+    "address_token_lifetime": "How long the link and code of an address verification mail "
+    "work, e.g. 24h.",
 }
 
 
@@ -298,6 +304,11 @@ def load_config(
     if config.bounce_domain:
         config = replace(config, bounce_domain=_bounce_domain(config.bounce_domain))
     check_public_names(config)
+    if config.address_token_lifetime <= 0:
+        raise ConfigError("--address-token-lifetime: expected a positive duration")
+    sender = config.system_sender.strip()
+    if sender and (sender.count("@") != 1 or any(c in sender for c in " <>\r\n\t")):
+        raise ConfigError(f"--system-sender: expected an email address, got {sender!r}")
     return config
 
 
@@ -309,6 +320,11 @@ def _bounce_domain(text: str) -> str:
         return normalize_domain(text)
     except (ValueError, InvalidInput):
         raise ConfigError(f"--bounce-domain: expected a domain name, got {text!r}") from None
+
+
+def system_sender(config: Config) -> str:
+    """The sender of Postroom's own mail: --system-sender, else postroom@<hostname>."""
+    return config.system_sender.strip() or f"postroom@{config.hostname}"
 
 
 def public_url_host(url: str) -> str:

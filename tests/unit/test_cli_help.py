@@ -16,6 +16,8 @@ CONFIG_FLAGS = {"--" + f.name.replace("_", "-") for f in fields(Config)} | {"--c
 STORAGE = {"--config", "--data-dir", "--database-url"}
 DNS = {"--hostname", "--resolver"}
 INGEST = STORAGE | {"--writer-process", "--hostname", "--log-level", "--log-format"}
+# address add and resend queue a verification mail: its sender, links and lifetime
+MAIL = {"--hostname", "--http", "--public-url", "--system-sender", "--address-token-lifetime"}
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
@@ -65,7 +67,7 @@ def test_every_management_command_is_covered() -> None:
         "admin",
         "ingest",
     }
-    assert len(MANAGEMENT) == 30
+    assert len(MANAGEMENT) == 32
 
 
 @pytest.mark.parametrize("command", MANAGEMENT)
@@ -79,6 +81,8 @@ def test_own_options_first_then_only_the_configuration_used(command: str) -> Non
         expected = INGEST
     elif command.startswith("domain "):
         expected = STORAGE | DNS
+    elif command in ("address add", "address resend"):
+        expected = STORAGE | MAIL
     else:
         expected = STORAGE
     assert configuration == expected

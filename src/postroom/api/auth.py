@@ -3,7 +3,8 @@
 The rule, in one place (`AuthGate` applies it to every HTTP request):
 
 - `/livez`, `/readyz`, `/metrics`, `/favicon.ico` and the admin pages' static files are
-  always open (no message content or secret is in them).
+  always open (no message content or secret is in them); so is `/confirm-address`, where
+  the token of an address verification mail is the credential.
 - Open mode: the HTTP listener is on loopback (127.0.0.0/8, ::1, localhost) and no admin user
   exists. The UI, the testing API and the admin pages work without logging in, as for local
   testing; the management API manages capture projects only (`open_mode_refusal`: no live
@@ -90,7 +91,9 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 PRINCIPAL_KEY = "postroom.principal"
 
-PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/favicon.ico"})
+# /confirm-address: the page and endpoint of an address verification mail, opened by whoever
+# reads that mailbox; the token in it is the credential (api/address_confirm.py).
+PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/favicon.ico", "/confirm-address"})
 PUBLIC_PREFIXES = ("/admin/static/",)
 LOGIN_PATHS = frozenset({"/login", "/logout"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -1,5 +1,6 @@
 """The management API, `/api/v2`: projects, SMTP and IP credentials, API keys, sending domains
-(records, verification, DKIM rotation), verified addresses and quota usage.
+(records, verification, DKIM rotation), sender addresses (pending until the link or code
+mailed to them is used: platform/address_proof.py) and quota usage.
 
 JSON in and out; errors are `{"Error": ..., "Field": ...}` with a 4xx status (the
 application's PostroomError handler, api/errors.py). Bodies are the shapes of
@@ -27,6 +28,7 @@ from postroom.api.auth import key_project, open_mode_live_refusal, principal_of
 from postroom.api.mailpit import json_body
 from postroom.core.errors import InvalidInput
 from postroom.platform import views
+from postroom.platform.address_mail import AddressVerifier
 from postroom.platform.service import UNSET, PlatformService
 
 __all__ = ["PREFIX", "ManagementContext", "routes"]
@@ -40,6 +42,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 @dataclass
 class ManagementContext:
     service: PlatformService
+    # Adds addresses and mails their verification (None: adding addresses is refused).
+    verifier: AddressVerifier | None = None
 
 
 def _text(body: Json, key: str, *, required: bool = False) -> str | None:
@@ -249,17 +253,36 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         domain = await service.activate(p(request), p(request, "domain"), selector)
         return _json(views.domain(domain))
 
-    # -- verified addresses ------------------------------------------------------------
+    # -- address identities (pending until the mailed link or code is used) -------------
 
-    list_addresses = lister(service.list_verified_addresses, "addresses", views.verified_address)
+    list_addresses = lister(service.list_addresses, "addresses", views.address_identity)
+
+    def verifier() -> AddressVerifier:
+        if ctx.verifier is None:
+            raise InvalidInput("this server cannot send verification mail", "address")
+        return ctx.verifier
 
     async def add_address(request: Request) -> Response:
         body = await json_body(request)
         address = _text(body, "address", required=True) or ""
-        entry = await run(service.add_verified_address, p(request), address)
-        return _json(views.verified_address(entry), 201)
+        entry = await verifier().add(p(request), address)
+        return _json(views.address_identity(entry), 201)
 
-    delete_address = deleter(service.delete_verified_address, "address")
+    async def confirm_address(request: Request) -> Response:
+        body = await json_body(request)
+        code = _text(body, "code", required=True)
+        entry = await run(
+            lambda: service.confirm_address(
+                code, "code", project_id=p(request), address=p(request, "address")
+            )
+        )
+        return _json(views.address_identity(entry))
+
+    async def resend_address(request: Request) -> Response:
+        entry = await verifier().resend(p(request), p(request, "address"))
+        return _json(views.address_identity(entry))
+
+    delete_address = deleter(service.delete_address, "address")
 
     async def openapi(request: Request) -> Response:
         from postroom.api.openapi_v2 import document
@@ -296,6 +319,8 @@ def routes(ctx: ManagementContext) -> list[BaseRoute]:
         ("GET", f"{project}/verified-addresses", list_addresses),
         ("POST", f"{project}/verified-addresses", add_address),
         ("DELETE", f"{project}/verified-addresses/{{address}}", delete_address),
+        ("POST", f"{project}/verified-addresses/{{address}}/confirm", confirm_address),
+        ("POST", f"{project}/verified-addresses/{{address}}/resend", resend_address),
     ]
     by_path: dict[str, dict[str, Handler]] = {}
     for method, path, handler in table:

@@ -248,9 +248,27 @@ SCHEMAS: Json = {
     ),
     "Activate": _object({"selector": {"type": "string"}}),
     "VerifiedAddress": _object(
-        {"project": {"type": "string"}, "address": {"type": "string"}, "created": _TIME}
+        {
+            "project": {"type": "string"},
+            "address": {"type": "string"},
+            "status": {
+                "enum": ["pending", "verified"],
+                "description": "pending until the link or code mailed to the address is used; "
+                "a pending address may not be sent as",
+            },
+            "created": _TIME,
+            "verified_at": _TIME_OR_NULL,
+            "last_mail": _TIME_OR_NULL,
+            "expires": {
+                **_TIME_OR_NULL,
+                "description": "until when the last verification mail's link and code work",
+            },
+        }
     ),
     "VerifiedAddressCreate": _object({"address": {"type": "string"}}),
+    "AddressConfirm": _object(
+        {"code": {"type": "string", "description": "the code of the verification mail"}}
+    ),
     "VerifiedAddressList": _list_of("addresses", "VerifiedAddress"),
     "Event": _object(
         {
@@ -531,15 +549,34 @@ def _paths() -> Json:
             )
         },
         f"{project}/verified-addresses": _collection(
-            "list verified sender addresses",
+            "list sender addresses, pending and verified",
             "VerifiedAddressList",
-            "let the project send as this address",
+            "add an address, pending: a verification mail with a link and a code goes to it, "
+            "and the project may send as it once one of them is used",
             "VerifiedAddress",
             "VerifiedAddressCreate",
         ),
         f"{project}/verified-addresses/{{address}}": _deletable(
-            "remove a verified address", address
+            "remove an address (pending or verified)", address
         ),
+        f"{project}/verified-addresses/{{address}}/confirm": {
+            "post": _op(
+                "confirm a pending address with the code of its verification mail",
+                "VerifiedAddress",
+                body="AddressConfirm",
+                params=(_PROJECT, address),
+            )
+        },
+        f"{project}/verified-addresses/{{address}}/resend": {
+            "post": {
+                **_op(
+                    "mail a new link and code to a pending address (the previous ones stop "
+                    "working); at most one a minute and five a day",
+                    "VerifiedAddress",
+                    params=(_PROJECT, address),
+                ),
+            }
+        },
         f"{project}/messages/{{message}}/deliveries": {
             "get": _op(
                 "a message's status, each recipient's state and its attempts",
@@ -555,6 +592,14 @@ def _paths() -> Json:
             )
         },
     }
+
+
+def _with_throttle(paths: Json) -> Json:
+    resend = paths["/api/v2/projects/{project}/verified-addresses/{address}/resend"]["post"]
+    resend["responses"]["429"] = _response(
+        "a verification mail went to the address too recently (see Retry-After)", "Error"
+    )
+    return paths
 
 
 def _with_content_type_errors(paths: Json) -> Json:
@@ -579,6 +624,6 @@ def document() -> Json:
                 "only by the request that creates them; DKIM private keys never."
             ),
         },
-        "paths": _with_content_type_errors({**_paths(), **sending.paths()}),
+        "paths": _with_content_type_errors(_with_throttle({**_paths(), **sending.paths()})),
         "components": {"schemas": {**SCHEMAS, **sending.SCHEMAS}},
     }

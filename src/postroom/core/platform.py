@@ -20,8 +20,12 @@ ProjectMode = Literal["capture", "live"]
 Scope = Literal["send", "read", "manage"]
 DkimAlgorithm = Literal["rsa", "ed25519"]
 DkimStatus = Literal["pending", "active", "retiring", "retired"]
+AddressStatus = Literal["pending", "verified"]
 
 DEFAULT_PROJECT = "default"
+# Where Postroom's own mail (address verification) is stored and queued. Not a valid project
+# id (rules.project_id), so no project, key or admin page can ever list or read it.
+SYSTEM_PROJECT = "_system"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +95,26 @@ class Domain:
 
 
 @dataclass(frozen=True, slots=True)
-class VerifiedAddress:
+class AddressIdentity:
+    """An address a project asked to send as. It is `verified` only once someone who reads
+    that mailbox used the link or code Postroom mailed to it (platform/address_proof.py);
+    until then it is `pending` and allows nothing. The token itself is never stored: only its
+    SHA-256 (`token_digest`), with its expiry; a newer mail replaces it."""
+
     project_id: str
     address: str  # lower case
     created: datetime
+    status: AddressStatus = "pending"
+    token_digest: str | None = None
+    token_expires: datetime | None = None
+    verified_at: datetime | None = None
+    last_mail: datetime | None = None  # when the last verification mail was queued
+    mails_in_window: int = 0  # verification mails queued since `window_start`
+    window_start: datetime | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.status == "verified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +177,24 @@ class PlatformStore(Protocol):
         ...
 
     def delete_domain(self, project_id: str, name: str) -> None: ...
-    def add_verified_address(self, address: VerifiedAddress) -> None: ...
-    def list_verified_addresses(self, project_id: str) -> list[VerifiedAddress]: ...
-    def delete_verified_address(self, project_id: str, address: str) -> None: ...
+
+    # address identities (pending or verified)
+    def add_address_identity(self, identity: AddressIdentity) -> None: ...
+    def get_address_identity(self, project_id: str, address: str) -> AddressIdentity: ...
+    def address_identity_by_token(self, token_digest: str) -> AddressIdentity: ...
+    def list_address_identities(self, project_id: str) -> list[AddressIdentity]: ...
+    def save_address_identity(self, identity: AddressIdentity) -> None:
+        """Replace the identity's mutable state (status, token, mail counters)."""
+        ...
+
+    def confirm_address_identity(
+        self, project_id: str, address: str, token_digest: str, now: datetime
+    ) -> bool:
+        """Mark the identity verified if it is still pending with this token, in one
+        statement (two confirmations racing: one wins); False when it is not."""
+        ...
+
+    def delete_address_identity(self, project_id: str, address: str) -> None: ...
 
     # admin users
     def add_admin(self, user: AdminUser) -> None: ...

@@ -37,7 +37,7 @@ class ProjectView:
 
     project: Project
     domains: Mapping[str, Domain]  # verified domains by A-label name
-    addresses: frozenset[str]  # verified addresses, lower case
+    addresses: frozenset[str]  # verified addresses, lower case (never pending ones)
     loaded: float  # clock.monotonic() when read
 
     def verified(self, address: str) -> bool:
@@ -135,6 +135,6 @@ class ProjectDirectory:
             if domain.verified:
                 domains[domain.name.lower()] = domain
         addresses = frozenset(
-            a.address.lower() for a in platform.list_verified_addresses(project_id)
+            a.address.lower() for a in platform.list_address_identities(project_id) if a.verified
         )
         return ProjectView(project, domains, addresses, self._clock.monotonic())

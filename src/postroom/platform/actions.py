@@ -8,11 +8,14 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from postroom.core.errors import InvalidInput
+from postroom.core.platform import AddressIdentity
 from postroom.platform import views
+from postroom.platform.address_mail import AddressVerifier, ProofMailSettings
 from postroom.platform.commands import KEEP
 from postroom.platform.domains import DomainReport
 from postroom.platform.service import UNSET, PlatformService
@@ -297,22 +300,63 @@ def domain_delete(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]
     return {"deleted": a.domain}, f"deleted domain {a.domain} from project {a.project}"
 
 
-# -- verified addresses -----------------------------------------------------------------------
+# -- sender addresses -------------------------------------------------------------------------
+
+
+def _mailing(
+    s: PlatformService,
+    a: argparse.Namespace,
+    work: Callable[[AddressVerifier], Awaitable[AddressIdentity]],
+) -> AddressIdentity:
+    """Run `work` with an AddressVerifier on the configured message store: the verification
+    mail is queued in the database, and the server's delivery worker sends it."""
+    from postroom.pipeline.complete import complete_message
+    from postroom.storage.engine import open_store
+
+    config = a.loaded_config
+    store = open_store(config, s.clock, complete=complete_message)
+
+    async def run() -> AddressIdentity:
+        try:
+            return await work(
+                AddressVerifier(s, store, s.clock, ProofMailSettings.from_config(config))
+            )
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def address_add(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
-    v = views.verified_address(s.add_verified_address(a.project, a.address))
-    return v, f"{v['address']} may now be used as a sender by project {a.project}"
+    v = views.address_identity(_mailing(s, a, lambda verifier: verifier.add(a.project, a.address)))
+    return v, (
+        f"{v['address']} added to project {a.project}, pending: a verification mail is queued "
+        "to it. The project may send as it once its link or code is used."
+    )
+
+
+def address_resend(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
+    v = views.address_identity(
+        _mailing(s, a, lambda verifier: verifier.resend(a.project, a.address))
+    )
+    return v, f"a new verification mail to {v['address']} is queued (until {v['expires']})"
+
+
+def address_confirm(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
+    identity = s.confirm_address(a.code, "code", project_id=a.project, address=a.address)
+    v = views.address_identity(identity)
+    return v, f"{v['address']} is verified: project {a.project} may send as it"
 
 
 def address_list(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
-    items = [views.verified_address(v) for v in s.list_verified_addresses(a.project)]
-    return {"project": a.project, "addresses": items}, "\n".join(v["address"] for v in items)
+    items = [views.address_identity(v) for v in s.list_addresses(a.project)]
+    text = "\n".join(f"{v['address']}\t{v['status']}" for v in items)
+    return {"project": a.project, "addresses": items}, text
 
 
 def address_delete(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
-    s.delete_verified_address(a.project, a.address)
-    return {"deleted": a.address}, f"deleted verified address {a.address}"
+    s.delete_address(a.project, a.address)
+    return {"deleted": a.address}, f"deleted address {a.address}"
 
 
 # -- admins -----------------------------------------------------------------------------------

@@ -232,11 +232,40 @@ def add_commands(
     p.add_argument("domain", metavar="DOMAIN")
     p.add_argument("selector", metavar="SELECTOR")
 
-    addresses = group("address", "verified sender addresses")
-    p = command(addresses, "add", "allow a project to send as this address", "address_add", True)
+    addresses = group("address", "sender addresses (pending until proven by mail)")
+    mail = ("hostname", "http", "public_url", "system_sender", "address_token_lifetime")
+    p = command(
+        addresses,
+        "add",
+        "add an address, pending: queue a verification mail with a link and a code to it "
+        "(the running server's delivery worker sends it)",
+        "address_add",
+        True,
+        mail,
+    )
     p.add_argument("address", metavar="ADDRESS")
-    command(addresses, "list", "list a project's verified addresses", "address_list", True)
-    p = command(addresses, "delete", "remove a verified address", "address_delete", True)
+    p = command(
+        addresses,
+        "resend",
+        "queue a new verification mail to a pending address (the previous link stops working)",
+        "address_resend",
+        True,
+        mail,
+    )
+    p.add_argument("address", metavar="ADDRESS")
+    p = command(
+        addresses,
+        "confirm",
+        "confirm a pending address with the code of its verification mail",
+        "address_confirm",
+        True,
+    )
+    p.add_argument("address", metavar="ADDRESS")
+    p.add_argument("--code", required=True, help="the code (pva_...) of the verification mail")
+    command(addresses, "list", "list a project's addresses and their status", "address_list", True)
+    p = command(
+        addresses, "delete", "remove an address (pending or verified)", "address_delete", True
+    )
     p.add_argument("address", metavar="ADDRESS")
 
     admins = group("admin", "administrators of the web UI")

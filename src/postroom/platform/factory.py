@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from postroom.config import Config
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.platform import PlatformStore
 from postroom.dns.resolver import DnsPythonResolver, Resolver, parse_nameserver
+from postroom.platform.address_proof import AddressProofSettings
 from postroom.platform.domains import DomainSettings
 from postroom.platform.service import PlatformService
 from postroom.storage.engine import open_platform_store
@@ -47,6 +50,7 @@ def platform_service(
         clock,
         resolver or LazyResolver(config.resolver or None),
         DomainSettings(hostname=config.hostname),
+        AddressProofSettings(token_lifetime=timedelta(seconds=config.address_token_lifetime)),
     )
 
 

@@ -24,6 +24,7 @@ from postroom.core.errors import InvalidInput, NotFound
 from postroom.core.ids import new_id
 from postroom.core.platform import (
     DEFAULT_PROJECT,
+    AddressIdentity,
     AdminUser,
     ApiKey,
     DkimKey,
@@ -33,7 +34,6 @@ from postroom.core.platform import (
     Project,
     Scope,
     SmtpCredential,
-    VerifiedAddress,
 )
 from postroom.core.secrets import (
     api_key_id,
@@ -54,6 +54,11 @@ from postroom.dns.domain_checks import (
 from postroom.dns.resolver import Resolver
 from postroom.pipeline.quota import Usage, read_usage
 from postroom.platform import rules
+from postroom.platform.address_proof import (
+    AddressProofs,
+    AddressProofSettings,
+    IssuedAddressToken,
+)
 from postroom.platform.domains import (
     DomainReport,
     DomainSettings,
@@ -114,11 +119,13 @@ class PlatformService:
         clock: Clock,
         resolver: Resolver,
         settings: DomainSettings,
+        proofs: AddressProofSettings | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.resolver = resolver
         self.settings = settings
+        self.addresses = AddressProofs(store, clock, proofs or AddressProofSettings())
         # A valid hash to verify against when the user does not exist (same work either way).
         self._dummy_hash: str | None = None
 
@@ -343,20 +350,40 @@ class PlatformService:
             raise NotFound(_AUTH_FAILED)
         return user
 
-    # -- verified addresses ----------------------------------------------------------------
+    # -- address identities (platform/address_proof.py) ------------------------------------
 
-    def add_verified_address(self, project_id: str, address: str) -> VerifiedAddress:
+    def add_address(self, project_id: str, address: str) -> IssuedAddressToken:
+        """A pending identity and the token to mail to it: AddressVerifier
+        (platform/address_mail.py) adds and mails in one go; use that."""
+        return self.addresses.add(project_id, address)
+
+    def renew_address_token(self, project_id: str, address: str) -> IssuedAddressToken:
+        return self.addresses.renew(project_id, address)
+
+    def address_for_token(self, token: object, field_name: str = "token") -> AddressIdentity:
+        return self.addresses.lookup(token, field_name)
+
+    def confirm_address(
+        self,
+        token: object,
+        field_name: str = "token",
+        *,
+        project_id: str | None = None,
+        address: str | None = None,
+    ) -> AddressIdentity:
+        identity = self.addresses.confirm(token, field_name, project_id=project_id, address=address)
+        log.info("address verified", extra={"path": f"{identity.project_id}/{identity.address}"})
+        return identity
+
+    def get_address(self, project_id: str, address: str) -> AddressIdentity:
+        return self.store.get_address_identity(project_id, rules.email_address(address))
+
+    def list_addresses(self, project_id: str) -> list[AddressIdentity]:
         self.store.get_project(project_id)
-        entry = VerifiedAddress(project_id, rules.email_address(address), self.clock.now())
-        self.store.add_verified_address(entry)
-        return entry
+        return self.store.list_address_identities(project_id)
 
-    def list_verified_addresses(self, project_id: str) -> list[VerifiedAddress]:
-        self.store.get_project(project_id)
-        return self.store.list_verified_addresses(project_id)
-
-    def delete_verified_address(self, project_id: str, address: str) -> None:
-        self.store.delete_verified_address(project_id, rules.email_address(address))
+    def delete_address(self, project_id: str, address: str) -> None:
+        self.store.delete_address_identity(project_id, rules.email_address(address))
 
     # -- domains ---------------------------------------------------------------------------
 

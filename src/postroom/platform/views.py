@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from postroom.core.platform import (
+    AddressIdentity,
     AdminUser,
     ApiKey,
     Domain,
     IpCredential,
     Project,
     SmtpCredential,
-    VerifiedAddress,
 )
 from postroom.platform.domains import DomainReport, KeyRecord, RecordStatus, key_record
 from postroom.platform.service import IssuedApiKey, IssuedSmtpCredential, Usage
@@ -90,8 +90,18 @@ def admin(u: AdminUser) -> Json:
     return {"id": u.id, "username": u.username, "created": when(u.created)}
 
 
-def verified_address(a: VerifiedAddress) -> Json:
-    return {"project": a.project_id, "address": a.address, "created": when(a.created)}
+def address_identity(a: AddressIdentity) -> Json:
+    """An address identity: `status` pending (a verification mail was sent; `expires` says
+    until when its link works) or verified. The token is never shown."""
+    return {
+        "project": a.project_id,
+        "address": a.address,
+        "status": a.status,
+        "created": when(a.created),
+        "verified_at": when(a.verified_at),
+        "last_mail": when(a.last_mail),
+        "expires": when(a.token_expires) if not a.verified else None,
+    }
 
 
 def dkim_key(k: KeyRecord) -> Json:

@@ -47,6 +47,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from postroom.core.errors import InvalidInput, NotFound, StorageError
 from postroom.core.platform import (
+    AddressIdentity,
+    AddressStatus,
     AdminUser,
     ApiKey,
     DkimAlgorithm,
@@ -57,7 +59,6 @@ from postroom.core.platform import (
     Project,
     ProjectMode,
     SmtpCredential,
-    VerifiedAddress,
     scopes_from,
 )
 from postroom.storage.attempts import delete_of_project as delete_attempts_of_project
@@ -190,15 +191,25 @@ dkim_keys = Table(
     ),
 )
 
+# Address identities, pending or verified (the table kept its first name; migration 0008
+# added the status, the token digest and the mail counters).
 verified_addresses = Table(
     "verified_addresses",
     metadata,
     Column("project", String(100), nullable=False),
     Column("address", String(320), nullable=False),
     Column("created_us", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("token_digest", String(64), nullable=True),
+    Column("token_expires_us", BigInteger, nullable=True),
+    Column("verified_us", BigInteger, nullable=True),
+    Column("last_mail_us", BigInteger, nullable=True),
+    Column("mails_in_window", Integer, nullable=False, server_default="0"),
+    Column("window_start_us", BigInteger, nullable=True),
     PrimaryKeyConstraint("project", "address", name="pk_verified_addresses"),
     _project_fk("verified_addresses"),
 )
+Index("ix_verified_addresses_token_digest", verified_addresses.c.token_digest, unique=True)
 
 admin_users = Table(
     "admin_users",
@@ -319,6 +330,33 @@ def _domain(row: Row[Any], keys: tuple[DkimKey, ...]) -> Domain:
         dkim_keys=keys,
         check_json=row.check_json,
     )
+
+
+def _identity(row: Row[Any]) -> AddressIdentity:
+    return AddressIdentity(
+        project_id=row.project,
+        address=row.address,
+        created=from_us(row.created_us),
+        status=cast(AddressStatus, row.status),
+        token_digest=row.token_digest,
+        token_expires=_opt_dt(row.token_expires_us),
+        verified_at=_opt_dt(row.verified_us),
+        last_mail=_opt_dt(row.last_mail_us),
+        mails_in_window=row.mails_in_window,
+        window_start=_opt_dt(row.window_start_us),
+    )
+
+
+def _identity_state(identity: AddressIdentity) -> dict[str, Any]:
+    return {
+        "status": identity.status,
+        "token_digest": identity.token_digest,
+        "token_expires_us": _opt_us(identity.token_expires),
+        "verified_us": _opt_us(identity.verified_at),
+        "last_mail_us": _opt_us(identity.last_mail),
+        "mails_in_window": identity.mails_in_window,
+        "window_start_us": _opt_us(identity.window_start),
+    }
 
 
 def _key_values(domain_id: str, key: DkimKey) -> dict[str, Any]:
@@ -765,27 +803,56 @@ class SqlPlatformStore:
 
         self._writing(work)
 
-    # -- verified addresses --------------------------------------------------------------
+    # -- address identities --------------------------------------------------------------
 
-    def add_verified_address(self, address: VerifiedAddress) -> None:
+    def add_address_identity(self, identity: AddressIdentity) -> None:
         def work(conn: Connection) -> None:
-            self._require_project(conn, address.project_id)
+            self._require_project(conn, identity.project_id)
             conn.execute(
                 insert(verified_addresses).values(
-                    project=address.project_id,
-                    address=address.address,
-                    created_us=to_us(address.created),
+                    project=identity.project_id,
+                    address=identity.address,
+                    created_us=to_us(identity.created),
+                    **_identity_state(identity),
                 )
             )
 
         self._writing(
-            work, lambda _e: InvalidInput(f"{address.address} is already verified", "address")
+            work,
+            lambda _e: InvalidInput(
+                f"project {identity.project_id!r} has {identity.address} already", "address"
+            ),
         )
 
-    def list_verified_addresses(self, project_id: str) -> list[VerifiedAddress]:
+    def get_address_identity(self, project_id: str, address: str) -> AddressIdentity:
+        def work(conn: Connection) -> AddressIdentity:
+            row = conn.execute(
+                select(verified_addresses).where(
+                    verified_addresses.c.project == project_id,
+                    verified_addresses.c.address == address,
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"project {project_id!r} has no address {address!r}")
+            return _identity(row)
+
+        return self._reading(work)
+
+    def address_identity_by_token(self, token_digest: str) -> AddressIdentity:
+        def work(conn: Connection) -> AddressIdentity:
+            row = conn.execute(
+                select(verified_addresses).where(verified_addresses.c.token_digest == token_digest)
+            ).first()
+            if row is None:
+                raise NotFound("no address identity has this token")
+            return _identity(row)
+
+        return self._reading(work)
+
+    def list_address_identities(self, project_id: str) -> list[AddressIdentity]:
         return self._reading(
             lambda conn: [
-                VerifiedAddress(r.project, r.address, from_us(r.created_us))
+                _identity(r)
                 for r in conn.execute(
                     select(verified_addresses)
                     .where(verified_addresses.c.project == project_id)
@@ -794,7 +861,43 @@ class SqlPlatformStore:
             ]
         )
 
-    def delete_verified_address(self, project_id: str, address: str) -> None:
+    def save_address_identity(self, identity: AddressIdentity) -> None:
+        def work(conn: Connection) -> None:
+            result = conn.execute(
+                update(verified_addresses)
+                .where(
+                    verified_addresses.c.project == identity.project_id,
+                    verified_addresses.c.address == identity.address,
+                )
+                .values(**_identity_state(identity))
+            )
+            if result.rowcount == 0:
+                raise NotFound(
+                    f"project {identity.project_id!r} has no address {identity.address!r}"
+                )
+
+        self._writing(work)
+
+    def confirm_address_identity(
+        self, project_id: str, address: str, token_digest: str, now: datetime
+    ) -> bool:
+        def work(conn: Connection) -> bool:
+            result = conn.execute(
+                update(verified_addresses)
+                .where(
+                    verified_addresses.c.project == project_id,
+                    verified_addresses.c.address == address,
+                    verified_addresses.c.token_digest == token_digest,
+                    verified_addresses.c.status == "pending",
+                    verified_addresses.c.token_expires_us > to_us(now),
+                )
+                .values(status="verified", verified_us=to_us(now))
+            )
+            return bool(result.rowcount)
+
+        return self._writing(work)
+
+    def delete_address_identity(self, project_id: str, address: str) -> None:
         def work(conn: Connection) -> None:
             result = conn.execute(
                 delete(verified_addresses).where(
@@ -803,7 +906,7 @@ class SqlPlatformStore:
                 )
             )
             if result.rowcount == 0:
-                raise NotFound(f"project {project_id!r} has no verified address {address!r}")
+                raise NotFound(f"project {project_id!r} has no address {address!r}")
 
         self._writing(work)
 

@@ -4,6 +4,7 @@ secrets printed once and never logged, the same database options as the server."
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import logging
@@ -14,11 +15,14 @@ import pytest
 
 from postroom.cli import build_parser, main
 from postroom.config import Config
+from postroom.core.platform import SYSTEM_PROJECT
 from postroom.core.secrets import verify_secret
 from postroom.pipeline.identity import check_smtp_credential
 from postroom.platform import actions
 from postroom.platform.factory import open_platform
+from postroom.storage import open_store
 from tests.dnszone import DnsZone
+from tests.proofmail import code_in, link_in, token_of
 
 
 class Cli:
@@ -197,11 +201,44 @@ def test_ip_credentials_and_api_keys(cli: Cli) -> None:
     assert "".join(cli.outputs).count(key["token"]) == 1
 
 
-def test_verified_addresses(cli: Cli) -> None:
-    added = cli.run("address", "add", "Ops@Example.com")
-    assert added["address"] == "ops@example.com" and added["project"] == "default"
-    assert [a["address"] for a in cli.run("address", "list")["addresses"]] == ["ops@example.com"]
+def test_addresses_are_pending_until_the_mailed_code_is_given(cli: Cli, data_dir: Path) -> None:
+    public = ("--public-url", "https://mail.example.org", "--system-sender", "proof@example.org")
+    added = cli.run("address", "add", "Ops@Example.com", *public)
+    assert (added["address"], added["project"], added["status"]) == (
+        "ops@example.com",
+        "default",
+        "pending",
+    )
+    listed = cli.run("address", "list")["addresses"]
+    assert [(a["address"], a["status"]) for a in listed] == [("ops@example.com", "pending")]
     assert cli.run("address", "add", "not-an-address", code=2)["Field"] == "address"
+    assert cli.run("address", "resend", "ops@example.com", code=2)["Field"] == "address"  # 1 min
+
+    # The mail is queued in the database for the server's delivery worker.
+    async def queued() -> tuple[bytes, tuple[str, str, tuple[str, ...]]]:
+        store = open_store(data_dir)
+        try:
+            (record,) = store.list(SYSTEM_PROJECT, None, 0, 10).messages
+            (entry,) = store.queue.entries(record.id)
+            envelope = record.envelope
+            return store.raw(SYSTEM_PROJECT, record.id), (
+                entry.status,
+                envelope.mail_from,
+                envelope.recipients,
+            )
+        finally:
+            await store.close()
+
+    raw, state = asyncio.run(queued())
+    assert state == ("queued", "proof@example.org", ("ops@example.com",))
+    assert link_in(raw).startswith("https://mail.example.org/confirm-address?token=pva_")
+    code = code_in(raw)
+    assert token_of(link_in(raw)) == code
+    wrong = cli.run("address", "confirm", "ops@example.com", "--code", "pva_" + "A" * 43, code=2)
+    assert wrong["Field"] == "code"
+    confirmed = cli.run("address", "confirm", "OPS@example.com", "--code", code)
+    assert confirmed["status"] == "verified"
+    assert code not in "".join(cli.outputs)  # the code is in the mail only
     assert cli.run("address", "delete", "ops@example.com") == {"deleted": "ops@example.com"}
 
 

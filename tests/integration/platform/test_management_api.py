@@ -25,12 +25,14 @@ from postroom.api.openapi_v2 import document
 from postroom.api.ses_setup import key_routes
 from postroom.api.templates_api import routes as template_routes
 from postroom.core.clock import FakeClock
+from postroom.core.platform import SYSTEM_PROJECT
 from postroom.dns.dkim import dump_private_key, generate_ed25519
 from postroom.platform import DomainSettings, PlatformService
 from postroom.platform.email_templates import TemplateService
 from tests.dnszone import DnsZone
 from tests.harness import ServerThread, make_config
 from tests.integration.auth.conftest import ADMIN, PASSWORD, create_admin, form_token
+from tests.proofmail import code_in
 
 
 class Api:
@@ -165,7 +167,22 @@ def test_projects_and_errors(api: Api) -> None:
     assert wrong_method.status_code == 405 and "Error" in wrong_method.json()
 
 
-def test_credentials_keys_and_addresses(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+def queued_mail(server: ServerThread, to: str) -> bytes:
+    """The verification mail queued to `to` (read from the store, as the worker reads it)."""
+    store = server.app.store
+    assert store is not None
+    found = [
+        m
+        for m in store.list(SYSTEM_PROJECT, None, 0, 100).messages
+        if m.envelope.recipients == (to,)
+    ]
+    assert found, f"no verification mail to {to}"
+    return store.raw(SYSTEM_PROJECT, found[0].id)
+
+
+def test_credentials_keys_and_addresses(
+    api: Api, server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     api.call("POST", P, 201, {"id": "acme", "mode": "live"})
     creds = PJ + "/smtp-credentials"
@@ -218,12 +235,46 @@ def test_credentials_keys_and_addresses(api: Api, caplog: pytest.LogCaptureFixtu
 
     addresses = PJ + "/verified-addresses"
     added = api.call("POST", addresses, 201, {"address": "Ops@Example.net"}, project="acme")
-    assert added["address"] == "ops@example.net"
+    assert (added["address"], added["status"]) == ("ops@example.net", "pending")
+    assert added["expires"] and added["verified_at"] is None
     assert api.call("POST", addresses, 400, {"address": "nope"}, project="acme")["Field"] == (
         "address"
     )
+    assert api.call("POST", addresses, 400, {"address": "OPS@example.net"}, project="acme")[
+        "Field"
+    ] == ("address")
     listed_addresses = api.call("GET", addresses, 200, project="acme")["addresses"]
-    assert [a["address"] for a in listed_addresses] == ["ops@example.net"]
+    assert [(a["address"], a["status"]) for a in listed_addresses] == [
+        ("ops@example.net", "pending")
+    ]
+    member = addresses + "/{address}"
+    again = api.call("POST", member + "/resend", 429, project="acme", address="ops@example.net")
+    assert again["Field"] == "address"
+    for code, field in (({}, "code"), ({"code": 1}, "code"), ({"code": "pva_" + "x" * 43}, "code")):
+        refused = api.call(
+            "POST", member + "/confirm", 400, code, project="acme", address="ops@example.net"
+        )
+        assert refused["Field"] == field
+    code = code_in(queued_mail(server, "ops@example.net"))
+    confirmed = api.call(
+        "POST", member + "/confirm", 200, {"code": code}, project="acme", address="ops@example.net"
+    )
+    assert (confirmed["status"], confirmed["expires"]) == ("verified", None)
+    assert (
+        "used already"
+        in api.call(
+            "POST",
+            member + "/confirm",
+            400,
+            {"code": code},
+            project="acme",
+            address="ops@example.net",
+        )["Error"]
+    )
+    assert api.call("POST", member + "/resend", 400, project="acme", address="ops@example.net")[
+        "Field"
+    ] == ("address")
+    assert not [line for line, text in api.bodies if code in text and "confirm" not in line]
     assert api.call(
         "DELETE", addresses + "/{address}", 200, project="acme", address="ops@example.net"
     )

@@ -19,6 +19,7 @@ from tests.integration.storage.factory import make_message
 from postroom.core.clock import FakeClock
 from postroom.core.errors import InvalidInput, NotFound, StorageError
 from postroom.core.platform import (
+    AddressIdentity,
     AdminUser,
     ApiKey,
     DkimKey,
@@ -26,7 +27,6 @@ from postroom.core.platform import (
     IpCredential,
     Project,
     SmtpCredential,
-    VerifiedAddress,
 )
 from postroom.core.types import NewMessage
 from postroom.storage import migrate, open_store, resolve_target
@@ -244,17 +244,43 @@ def test_domains_and_keys(pstore: SqlPlatformStore) -> None:
         pstore.delete_domain("acme", "example.com")
 
 
-def test_verified_addresses(pstore: SqlPlatformStore) -> None:
+def test_address_identities(pstore: SqlPlatformStore) -> None:
     pstore.create_project(project())
-    a = VerifiedAddress("acme", "ops@example.com", T0)
-    pstore.add_verified_address(a)
+    expires = T0 + timedelta(hours=24)
+    a = AddressIdentity(
+        "acme",
+        "ops@example.com",
+        T0,
+        token_digest="a" * 64,
+        token_expires=expires,
+        last_mail=T0,
+        mails_in_window=1,
+        window_start=T0,
+    )
+    pstore.add_address_identity(a)
     with pytest.raises(InvalidInput) as dup:
-        pstore.add_verified_address(a)
+        pstore.add_address_identity(a)
     assert dup.value.field == "address"
-    assert pstore.list_verified_addresses("acme") == [a]
-    pstore.delete_verified_address("acme", "ops@example.com")
+    assert pstore.list_address_identities("acme") == [a]
+    assert pstore.get_address_identity("acme", "ops@example.com") == a
+    assert pstore.address_identity_by_token("a" * 64) == a
     with pytest.raises(NotFound):
-        pstore.delete_verified_address("acme", "ops@example.com")
+        pstore.address_identity_by_token("b" * 64)
+    # the confirmation is conditional: the right token, still pending, not expired
+    assert not pstore.confirm_address_identity("acme", "ops@example.com", "b" * 64, T0)
+    assert not pstore.confirm_address_identity("acme", "ops@example.com", "a" * 64, expires)
+    assert pstore.confirm_address_identity("acme", "ops@example.com", "a" * 64, T0)
+    assert not pstore.confirm_address_identity("acme", "ops@example.com", "a" * 64, T0)  # used
+    verified = pstore.get_address_identity("acme", "ops@example.com")
+    assert (verified.status, verified.verified_at) == ("verified", T0)
+    renewed = replace(a, token_digest="c" * 64, mails_in_window=2)
+    pstore.save_address_identity(renewed)
+    assert pstore.get_address_identity("acme", "ops@example.com") == renewed
+    pstore.delete_address_identity("acme", "ops@example.com")
+    with pytest.raises(NotFound):
+        pstore.delete_address_identity("acme", "ops@example.com")
+    with pytest.raises(NotFound):
+        pstore.save_address_identity(renewed)
 
 
 def test_admins(pstore: SqlPlatformStore) -> None:
@@ -322,7 +348,7 @@ async def test_deleting_a_project_takes_what_it_owns(
     pstore.add_ip_credential(IpCredential("I1", "acme", "192.0.2.0/24", T0))
     pstore.add_api_key(ApiKey("k" * 12, "acme", "n", ("send",), "f" * 64, T0))
     pstore.add_domain(domain())
-    pstore.add_verified_address(VerifiedAddress("acme", "x@example.com", T0))
+    pstore.add_address_identity(AddressIdentity("acme", "x@example.com", T0))
     mine, theirs = make_message(clock), make_message(clock)
     mine = replace(mine, project="acme", sends=1)
     store = open_store(target, clock)
@@ -395,8 +421,13 @@ async def test_the_change_counter_moves_with_every_change_and_only_then(
     assert moved()
     pstore.save_domain(replace(domain(), verified=True, dkim_keys=(key("pr2"),)))
     assert moved()
-    pstore.add_verified_address(VerifiedAddress("acme", "x@example.com", T0))
+    expires = T0 + timedelta(hours=1)
+    pstore.add_address_identity(
+        AddressIdentity("acme", "x@example.com", T0, token_digest="a" * 64, token_expires=expires)
+    )
     assert moved()
+    assert pstore.confirm_address_identity("acme", "x@example.com", "a" * 64, T0)
+    assert moved()  # verified: the doors must see it
     store = open_store(target, clock)
     try:
         await store.add(replace(make_message(clock), project="acme", sends=3))

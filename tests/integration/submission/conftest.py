@@ -24,7 +24,6 @@ from postroom.core.platform import (
     PlatformStore,
     Project,
     SmtpCredential,
-    VerifiedAddress,
 )
 from postroom.core.secrets import secret_digest
 from postroom.core.types import MessageRecord, QueueEntry
@@ -40,6 +39,7 @@ from postroom.dns.dkim import (
 from postroom.storage.store import SqlMessageStore
 from tests.dnszone import DnsZone, dns_zone
 from tests.harness import ServerThread, make_config
+from tests.identities import proven_address
 
 __all__ = ["Env", "dns_zone"]
 
@@ -202,7 +202,8 @@ def start_env(
     platform.add_domain(domain("xn--bcher-kva.example", "acme", (dkim_key(rsa_key, "idn"),)))
     platform.add_domain(domain("pending.example", "acme", verified=False))
     platform.add_domain(domain("sandbox.example", "sandbox", (dkim_key(rsa_key, "sb"),)))
-    platform.add_verified_address(VerifiedAddress("acme", "someone@gmail.example", CREATED))
+    # Test-only: a verified sender address without the mailed proof (tests/identities.py).
+    platform.add_address_identity(proven_address("someone@gmail.example", "acme", CREATED))
     platform.add_smtp_credential(
         SmtpCredential("c1", "acme", "app", secret_digest(PASSWORD), (), CREATED)
     )

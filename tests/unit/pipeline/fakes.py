@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from postroom.core.errors import InvalidInput, NotFound
 from postroom.core.platform import (
+    AddressIdentity,
     AdminUser,
     ApiKey,
     DkimKey,
@@ -15,10 +16,10 @@ from postroom.core.platform import (
     Project,
     ProjectMode,
     SmtpCredential,
-    VerifiedAddress,
 )
 from postroom.core.secrets import secret_digest
 from postroom.dns.dkim import PrivateKey, dns_record, dump_private_key, key_type
+from tests.identities import proven_address
 
 CREATED = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -32,7 +33,7 @@ class FakePlatformStore:
         self.ips: dict[str, IpCredential] = {}
         self.keys: dict[str, ApiKey] = {}
         self.domains: dict[tuple[str, str], Domain] = {}
-        self.addresses: dict[tuple[str, str], VerifiedAddress] = {}
+        self.addresses: dict[tuple[str, str], AddressIdentity] = {}
         self.admins: dict[str, AdminUser] = {}
         self.sends: list[tuple[str, datetime, int]] = []
         self.touched: list[tuple[str, datetime]] = []
@@ -152,13 +153,46 @@ class FakePlatformStore:
     def delete_domain(self, project_id: str, name: str) -> None:
         self.domains.pop((project_id, name), None)
 
-    def add_verified_address(self, address: VerifiedAddress) -> None:
-        self.addresses[(address.project_id, address.address)] = address
+    def add_address_identity(self, identity: AddressIdentity) -> None:
+        key = (identity.project_id, identity.address)
+        if key in self.addresses:
+            raise InvalidInput(f"{identity.address} exists", "address")
+        self.addresses[key] = identity
 
-    def list_verified_addresses(self, project_id: str) -> list[VerifiedAddress]:
+    def get_address_identity(self, project_id: str, address: str) -> AddressIdentity:
+        try:
+            return self.addresses[(project_id, address)]
+        except KeyError:
+            raise NotFound(address) from None
+
+    def address_identity_by_token(self, token_digest: str) -> AddressIdentity:
+        for identity in self.addresses.values():
+            if identity.token_digest == token_digest:
+                return identity
+        raise NotFound("token")
+
+    def list_address_identities(self, project_id: str) -> list[AddressIdentity]:
         return [a for a in self.addresses.values() if a.project_id == project_id]
 
-    def delete_verified_address(self, project_id: str, address: str) -> None:
+    def save_address_identity(self, identity: AddressIdentity) -> None:
+        self.addresses[(identity.project_id, identity.address)] = identity
+
+    def confirm_address_identity(
+        self, project_id: str, address: str, token_digest: str, now: datetime
+    ) -> bool:
+        found = self.addresses.get((project_id, address))
+        if (
+            found is None
+            or found.verified
+            or found.token_digest != token_digest
+            or found.token_expires is None
+            or found.token_expires <= now
+        ):
+            return False
+        self.addresses[(project_id, address)] = replace(found, status="verified", verified_at=now)
+        return True
+
+    def delete_address_identity(self, project_id: str, address: str) -> None:
         self.addresses.pop((project_id, address), None)
 
     # admins
@@ -243,8 +277,9 @@ def domain(
     )
 
 
-def verified_address(address: str, project_id: str = "acme") -> VerifiedAddress:
-    return VerifiedAddress(project_id, address.lower(), CREATED)
+def verified_address(address: str, project_id: str = "acme") -> AddressIdentity:
+    """A verified identity, put into the fake store directly (tests only: tests/identities.py)."""
+    return proven_address(address, project_id, CREATED)
 
 
 def with_keys(dom: Domain, *keys: DkimKey) -> Domain:

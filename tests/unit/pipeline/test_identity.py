@@ -81,7 +81,7 @@ async def test_sender_identities() -> None:
     store.add_domain(domain("example.com"))
     store.add_domain(domain("xn--bcher-kva.example"))
     store.add_domain(domain("pending.example", verified=False))
-    store.add_verified_address(verified_address("Person@Gmail.example"))
+    store.add_address_identity(verified_address("Person@Gmail.example"))
     view = await ProjectDirectory(store, FakeClock()).get("acme")
     assert sender_allowed(view, "anyone@EXAMPLE.com")
     assert sender_allowed(view, "person@gmail.example")
@@ -108,11 +108,11 @@ async def test_the_directory_drops_its_snapshots_when_the_change_counter_moves()
     out here)."""
     store = FakePlatformStore()
     store.create_project(project("acme", "live"))
-    store.add_verified_address(verified_address("a@example.com"))
+    store.add_address_identity(verified_address("a@example.com"))
     directory = ProjectDirectory(store, FakeClock())
     directory.saw_generation(store.generation())
     assert (await directory.get("acme")).verified("a@example.com")
-    store.delete_verified_address("acme", "a@example.com")
+    store.delete_address_identity("acme", "a@example.com")
     directory.saw_generation(store.generation())  # unchanged counter: kept; moved: dropped
     assert not (await directory.get("acme")).verified("a@example.com")
     reads = store.calls["get_project"]

@@ -68,7 +68,7 @@ def store() -> FakePlatformStore:
     s.add_domain(domain("example.com", keys=(dkim_key(RSA, "rsa1"), dkim_key(ED, "ed1"))))
     s.add_domain(domain("unverified.example", verified=False))
     s.add_domain(domain("example.com", project_id="sandbox"))
-    s.add_verified_address(verified_address("Person@Gmail.example"))
+    s.add_address_identity(verified_address("Person@Gmail.example"))
     return s
 
 

@@ -1,4 +1,4 @@
-"""The service's rules for projects, credentials, API keys, admin users, verified addresses,
+"""The service's rules for projects, credentials, API keys, admin users, address identities,
 sender identities and quota usage."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from postroom.core.clock import FakeClock
-from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.errors import InvalidInput, NotFound, Refusal, RefusalKind
 from postroom.core.secrets import verify_secret
 from postroom.pipeline.identity import IpCredentials, check_smtp_credential, sender_allowed
 from postroom.pipeline.projects import ProjectDirectory
@@ -202,21 +202,27 @@ def test_admins(service: PlatformService) -> None:
         service.delete_admin("alice")
 
 
-async def test_verified_addresses_and_sender_identity(
+async def test_address_identities_and_sender_identity(
     service: PlatformService, clock: FakeClock
 ) -> None:
     service.create_project("acme")
-    entry = service.add_verified_address("acme", "Ops@Example.ORG")
-    assert entry.address == "ops@example.org"
+    issued = service.add_address("acme", "Ops@Example.ORG")
+    entry = issued.identity
+    assert (entry.address, entry.status) == ("ops@example.org", "pending")
+    assert entry.token_digest is not None and issued.token not in repr(issued)
+    assert verify_secret(issued.token, entry.token_digest)  # only the digest is stored
     with pytest.raises(InvalidInput):
-        service.add_verified_address("acme", "ops@example.org")
+        service.add_address("acme", "ops@example.org")
     for bad in ("no-at-sign", "a@b", "@example.org", "a b@example.org"):
         with pytest.raises(InvalidInput):
-            service.add_verified_address("acme", bad)
-    assert [a.address for a in service.list_verified_addresses("acme")] == ["ops@example.org"]
+            service.add_address("acme", bad)
+    assert [a.address for a in service.list_addresses("acme")] == ["ops@example.org"]
 
     # what the identities allow, read as the submission pipeline reads them
     directory = ProjectDirectory(service.store, clock, ttl=0)
+    assert not sender_allowed(await directory.get("acme"), "ops@example.org")  # pending
+    assert service.address_for_token(issued.token).status == "pending"  # a look changes nothing
+    service.confirm_address(issued.token)
     acme, default = await directory.get("acme"), await directory.get("default")
     assert sender_allowed(acme, "OPS@example.org")
     assert not sender_allowed(acme, "other@example.org")
@@ -227,10 +233,67 @@ async def test_verified_addresses_and_sender_identity(
     pinned = service.create_smtp_credential("acme", allowed_from=["ops@example.org"]).credential
     assert sender_allowed(acme, "ops@example.org", pinned.allowed_from)
 
-    service.delete_verified_address("acme", "OPS@example.org")
+    service.delete_address("acme", "OPS@example.org")
     assert not sender_allowed(await directory.get("acme"), "ops@example.org")
     with pytest.raises(NotFound):
-        service.delete_verified_address("acme", "ops@example.org")
+        service.delete_address("acme", "ops@example.org")
+
+
+def test_address_tokens_are_refused_when_forged_expired_reused_or_foreign(
+    service: PlatformService, clock: FakeClock
+) -> None:
+    service.create_project("acme")
+    service.create_project("other")
+    mine = service.add_address("acme", "ops@example.org")
+    theirs = service.add_address("other", "ops@example.org")  # each project its own token
+    assert mine.token != theirs.token
+
+    def refused(token: object, **where: str) -> str:
+        with pytest.raises(InvalidInput) as err:
+            service.confirm_address(token, "code", **where)
+        assert err.value.field == "code"
+        return str(err.value)
+
+    assert "required" in refused(None)
+    assert "must be a string" in refused(5)
+    assert "malformed" in refused("not a token")
+    forged = "pva_" + mine.token[4:][::-1]
+    assert "unknown" in refused(forged)
+    # another project's token for the same address does not confirm this project's
+    assert "not issued for" in refused(theirs.token, project_id="acme", address="ops@example.org")
+    assert service.get_address("acme", "ops@example.org").status == "pending"
+    # expired (the injected clock): refused, and a look at it too
+    clock.advance(24 * 3600)
+    assert "expired" in refused(mine.token)
+    with pytest.raises(InvalidInput):
+        service.address_for_token(mine.token)
+    # a new mail replaces the token: the old one is unknown, the new one works once
+    renewed = service.renew_address_token("acme", "ops@example.org")
+    assert "unknown" in refused(mine.token)
+    service.confirm_address(renewed.token, "code", project_id="acme", address="OPS@example.org")
+    assert "used already" in refused(renewed.token)
+    assert service.get_address("other", "ops@example.org").status == "pending"  # still theirs
+    with pytest.raises(InvalidInput) as verified:
+        service.renew_address_token("acme", "ops@example.org")
+    assert verified.value.field == "address"
+
+
+def test_verification_mails_are_throttled(service: PlatformService, clock: FakeClock) -> None:
+    service.create_project("acme")
+    service.add_address("acme", "ops@example.org")
+    with pytest.raises(Refusal) as soon:
+        service.renew_address_token("acme", "ops@example.org")
+    assert (soon.value.kind, soon.value.field) == (RefusalKind.RATE_LIMIT, "address")
+    assert soon.value.retry_after == 60
+    for _ in range(4):  # five mails in 24 h (the first one included)
+        clock.advance(61)
+        service.renew_address_token("acme", "ops@example.org")
+    clock.advance(61)
+    with pytest.raises(Refusal) as daily:
+        service.renew_address_token("acme", "ops@example.org")
+    assert daily.value.retry_after is not None and daily.value.retry_after > 3600
+    clock.advance(24 * 3600)
+    assert service.renew_address_token("acme", "ops@example.org").identity.mails_in_window == 1
 
 
 async def test_usage_counts_a_rolling_day(

@@ -35,8 +35,9 @@ from postroom.api.auth import (
     safe_next,
 )
 from postroom.config import Config, HostPort
-from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.errors import InvalidInput, NotFound, Refusal
 from postroom.core.platform import DEFAULT_PROJECT, Project
+from postroom.platform.address_mail import CONFIRM_PATH, AddressVerifier
 from postroom.platform.domains import DomainReport
 from postroom.platform.service import UNSET, PlatformService, Usage
 from postroom.web.routes import STATIC_DIR as INBOX_STATIC_DIR
@@ -71,7 +72,10 @@ NOTICES = {
     "domain-checked": "DNS checked: each record's status is below.",
     "key-rotated": "New DKIM key created: publish its record below, then activate it.",
     "key-activated": "DKIM key activated: it signs from now on.",
-    "address-added": "Address added.",
+    "address-added": "Address added, pending: a verification mail went to it. The project may "
+    "send as it once someone who reads that mailbox confirms.",
+    "address-resent": "A new verification mail went to the address; the earlier link no "
+    "longer works.",
     "address-deleted": "Address deleted.",
 }
 
@@ -142,10 +146,17 @@ class ProjectRow:
 class AdminPages:
     """The handlers, bound to the platform service and the authenticator."""
 
-    def __init__(self, service: PlatformService, auth: Authenticator, config: Config) -> None:
+    def __init__(
+        self,
+        service: PlatformService,
+        auth: Authenticator,
+        config: Config,
+        verifier: AddressVerifier | None = None,
+    ) -> None:
         self.service = service
         self.auth = auth
         self.config = config
+        self.verifier = verifier
         self.version, self.files = load_static(STATIC_DIR, also=(PALETTE,))
         self.static = f"{STATIC_PREFIX}/{self.version}"
         self.env = jinja2.Environment(
@@ -508,7 +519,7 @@ class AdminPages:
     ) -> Response:
         project = await self._project(request)
         domains = await self.run(self.service.list_domains, project.id)
-        addresses = await self.run(self.service.list_verified_addresses, project.id)
+        addresses = await self.run(self.service.list_addresses, project.id)
         return await self.render(
             request,
             "domains.html",
@@ -589,23 +600,54 @@ class AdminPages:
         await self.run(self.service.delete_domain, project.id, request.path_params["domain"])
         return self.redirect(f"/admin/projects/{quote(project.id)}/domains?done=domain-deleted")
 
+    def _verifier(self) -> AddressVerifier:
+        if self.verifier is None:
+            raise InvalidInput("this server cannot send verification mail", "address")
+        return self.verifier
+
     async def add_address(self, request: Request) -> Response:
         project = await self._project(request)
         form = await read_form(request)
         try:
-            await self.run(self.service.add_verified_address, project.id, field(form, "address"))
+            await self._verifier().add(project.id, field(form, "address"))
         except InvalidInput as exc:
             return await self.domains(request, exc, form)
         return self.redirect(f"/admin/projects/{quote(project.id)}/domains?done=address-added")
+
+    async def resend_address(self, request: Request) -> Response:
+        project = await self._project(request)
+        form = await read_form(request)
+        try:
+            await self._verifier().resend(project.id, field(form, "address"))
+        except (InvalidInput, Refusal) as exc:
+            error = exc if isinstance(exc, InvalidInput) else InvalidInput(str(exc), "address")
+            return await self.domains(request, error, form)
+        return self.redirect(f"/admin/projects/{quote(project.id)}/domains?done=address-resent")
 
     async def delete_address(self, request: Request) -> Response:
         project = await self._project(request)
         form = await read_form(request)
         try:
-            await self.run(self.service.delete_verified_address, project.id, field(form, "address"))
+            await self.run(self.service.delete_address, project.id, field(form, "address"))
         except InvalidInput as exc:
             return await self.domains(request, exc, form)
         return self.redirect(f"/admin/projects/{quote(project.id)}/domains?done=address-deleted")
+
+    # -- the address confirmation page (public: the mailed token is the credential) -------------
+
+    async def confirm_address_page(self, request: Request) -> Response:
+        """Shows what the token of a verification mail would confirm; changes nothing (link
+        scanners open it too). Its button posts the token as JSON (api/address_confirm.py)."""
+        token = request.query_params.get("token", "")
+        try:
+            identity = await self.run(self.service.address_for_token, token)
+        except InvalidInput as exc:
+            return await self.render(
+                request, "confirm_address.html", 400, problem=_sentence(str(exc)), token=""
+            )
+        return await self.render(
+            request, "confirm_address.html", identity=identity, problem=None, token=token.strip()
+        )
 
     # -- static files --------------------------------------------------------------------------
 
@@ -676,7 +718,9 @@ def routes(pages: AdminPages) -> list[BaseRoute]:
         (p + "/domains", ["GET", "HEAD"], pages.domains),
         (p + "/domains", ["POST"], pages.add_domain),
         (p + "/addresses", ["POST"], pages.add_address),
+        (p + "/addresses/resend", ["POST"], pages.resend_address),
         (p + "/addresses/delete", ["POST"], pages.delete_address),
+        (CONFIRM_PATH, ["GET", "HEAD"], pages.confirm_address_page),
         (d, ["GET", "HEAD"], pages.domain),
         (d + "/verify", ["POST"], pages.verify_domain),
         (d + "/rotate", ["POST"], pages.rotate_domain),
