@@ -5,10 +5,10 @@ addresses), never a second list.
 * A domain identity is a project's sending domain: creating one adds the domain with its DKIM
   key (unverified until its DNS records are checked); its DKIM "tokens" are our selectors.
 * An address identity is verified when it is one of the project's verified addresses or at a
-  verified domain of the project. Creating one does not verify it: an address needs proof
-  (verification by mail is being built separately; until then an admin adds verified
-  addresses through /api/v2). So creating an unverified address answers "not verified" and
-  stores nothing.
+  verified domain of the project. Creating one does not verify it: an address needs the proof
+  mailed to it (platform/address_proof.py, started through /api/v2, the admin pages or the
+  CLI; not yet from here). So creating an unverified address answers "not verified" and
+  stores nothing; a pending address (mail sent, not confirmed) is listed as not verified.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.platform import AddressIdentity
 from postroom.platform import rules
 from postroom.platform.service import PlatformService
 
@@ -40,8 +41,12 @@ class Identities:
             domain.name, "DOMAIN", domain.verified, domain.verification_token, selectors
         )
 
+    def _address(self, project: str, address: str) -> AddressIdentity | None:
+        return next((a for a in self.service.list_addresses(project) if a.address == address), None)
+
     def _address_verified(self, project: str, address: str) -> bool:
-        if any(a.address == address for a in self.service.list_verified_addresses(project)):
+        found = self._address(project, address)
+        if found is not None and found.verified:
             return True
         domain = address.rpartition("@")[2]
         return any(d.verified and d.name == domain for d in self.service.list_domains(project))
@@ -64,9 +69,11 @@ class Identities:
     def get(self, project: str, name: str) -> Identity:
         if "@" in name:
             address = rules.email_address(name)
-            if not self._address_verified(project, address):
-                raise NotFound(f"Email identity {address} does not exist.")
-            return Identity(address, "EMAIL_ADDRESS", True)
+            if self._address_verified(project, address):
+                return Identity(address, "EMAIL_ADDRESS", True)
+            if self._address(project, address) is not None:  # pending: mailed, not confirmed
+                return Identity(address, "EMAIL_ADDRESS", False)
+            raise NotFound(f"Email identity {address} does not exist.")
         try:
             return self._domain(project, name)
         except NotFound:
@@ -78,17 +85,17 @@ class Identities:
             for d in self.service.list_domains(project)
         ]
         addresses = [
-            Identity(a.address, "EMAIL_ADDRESS", True)
-            for a in self.service.list_verified_addresses(project)
+            Identity(a.address, "EMAIL_ADDRESS", a.verified)
+            for a in self.service.list_addresses(project)
         ]
         return sorted(domains + addresses, key=lambda i: (i.kind, i.name))
 
     def delete(self, project: str, name: str) -> None:
         if "@" in name:
             address = rules.email_address(name)
-            if address not in {a.address for a in self.service.list_verified_addresses(project)}:
+            if self._address(project, address) is None:
                 raise NotFound(f"Email identity {address} does not exist.")
-            self.service.delete_verified_address(project, address)
+            self.service.delete_address(project, address)
             return
         try:
             self.service.delete_domain(project, name)
