@@ -25,6 +25,7 @@ from postroom.bounces.legacy import is_autoreply, looks_like_bounce, scan
 from postroom.bounces.model import Recipient, Report, ReportKind
 from postroom.bounces.mta import family_of, report_reason
 from postroom.bounces.reasons import Facts
+from postroom.bounces.ses import read_ses
 from postroom.mime.decoding import decode_bytes, header_text
 from postroom.mime.tree import decode_payload, parse
 
@@ -291,6 +292,9 @@ def parse_report(raw: bytes) -> Report | None:
         report = _dsn(root, parse(b"\n" + whole.split("\n\n", 1)[-1].encode("utf-8", "replace")))
         if report.recipients:
             return report
+    notification = read_ses(body or whole)
+    if notification is not None:
+        return notification
     if not body.strip():  # a MIME structure too broken to find the text parts in
         body = whole.split("\n\n", 1)[-1]
     if looks_like_bounce(headers, body):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from postroom.bounces.fact import finish, smtp_command
@@ -238,3 +240,50 @@ def test_codes_and_command_in_text() -> None:
     assert smtp_command("SMTP error from remote mail server after end of data") == "DATA"
     assert smtp_command("192.0.2.5 does not like recipient.") == "RCPT"
     assert smtp_command("nothing said") == ""
+
+
+SES_BOUNCE = (
+    b"From: no-reply@sns.amazonaws.com\nSubject: AWS Notification Message\n"
+    b"Content-Type: text/plain; charset=UTF-8\n\n"
+    b'{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bounceSubType":"General",'
+    b'"bouncedRecipients":[{"emailAddress":"Gone@Example.net","action":"failed","status":"5.1.1",'
+    b'"diagnosticCode":"smtp; 550 5.1.1 user unknown"},{"emailAddress":"full@example.net",'
+    b'"action":"failed","status":"5.2.2","diagnosticCode":"smtp; 552 5.2.2 Mailbox full"}],'
+    b'"reportingMTA":"dsn; a1.smtp-out.amazonses.com"},"mail":{"messageId":"m-1","source":"a@!\n'
+    b' example.com"}}\n\n--\nIf you wish to stop receiving notifications...\n'
+)
+
+
+def test_ses_notifications_mailed_by_sns() -> None:
+    report = parse_report(SES_BOUNCE)
+    assert report is not None and report.kind == "bounce"
+    gone, full = report.recipients
+    assert (gone.address, gone.status, gone.reply_code, gone.reason, gone.hard) == (
+        "gone@example.net",
+        "5.1.1",
+        "550",
+        "userunknown",
+        True,
+    )
+    assert (full.reason, full.hard) == ("mailboxfull", False)
+    assert report.original_message_id == "m-1" and report.original_from == "a@example.com"
+    envelope = {
+        "Type": "Notification",
+        "Message": json.dumps(
+            {
+                "notificationType": "Complaint",
+                "complaint": {
+                    "complainedRecipients": [{"emailAddress": "reader@example.org"}],
+                    "complaintFeedbackType": "abuse",
+                    "userAgent": "ISP",
+                },
+                "mail": {"messageId": "m-2", "source": "a@example.com"},
+            }
+        ),
+    }
+    raw = b"From: x@example.com\nSubject: n\n\n" + json.dumps(envelope).encode()
+    complaint = parse_report(raw)
+    assert complaint is not None and complaint.kind == "complaint"
+    assert complaint.recipients[0].address == "reader@example.org"
+    assert complaint.recipients[0].feedback_type == "abuse" and complaint.user_agent == "ISP"
+    assert parse_report(b'From: x@example.com\nSubject: n\n\n{"notificationType": [}') is None
