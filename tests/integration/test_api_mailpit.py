@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import re
 import smtplib
+import urllib.parse
 from email.message import EmailMessage
 from typing import Any
 
@@ -331,3 +333,41 @@ def test_health_and_metrics(server: ServerThread, http: httpx.Client) -> None:
     assert 'postroom_messages_received_total{door="capture"} 1.0' in metrics
     assert "postroom_commit_seconds_bucket" in metrics
     assert "postroom_smtp_sessions_total" in metrics
+
+
+def _filename_of(disposition: str) -> tuple[str, str | None]:
+    """(disposition type, file name) as RFC 6266 tells a client to read them: `filename*`
+    (RFC 8187: charset'language'percent-encoded) over `filename` (a quoted string)."""
+    kind = disposition.split(";", 1)[0].strip().lower()
+    extended = re.search(r";\s*filename\*=([^;]*)", disposition)
+    if extended is not None:
+        charset, _language, encoded = extended.group(1).strip().split("'", 2)
+        assert charset.lower() == "utf-8", disposition
+        return kind, urllib.parse.unquote(encoded, errors="strict")
+    plain = re.search(r';\s*filename="((?:[^"\\]|\\.)*)"', disposition)
+    return kind, None if plain is None else re.sub(r"\\(.)", r"\1", plain.group(1))
+
+
+@pytest.mark.parametrize(
+    "name", ["日本語.txt", "café résumé.csv", "semi;colon=x.bin", "plain.txt", "naïve 😀.pdf"]
+)
+def test_downloads_carry_any_file_name(server: ServerThread, http: httpx.Client, name: str) -> None:
+    """Issue 12: a name outside Latin-1 gave 500; Latin-1 went out as raw header bytes."""
+    msg = simple("named")
+    msg.add_attachment(b"content", maintype="application", subtype="octet-stream", filename=name)
+    send(server, msg)
+    message = http.get("/api/v1/message/latest").json()
+    assert [a["FileName"] for a in message["Attachments"]] == [name]
+    part_id = message["Attachments"][0]["PartID"]
+    for query, kind in (("", "inline"), ("?dl=1", "attachment")):
+        answer = http.get(f"/api/v1/message/{message['ID']}/part/{part_id}{query}")
+        assert answer.status_code == 200 and answer.content == b"content"
+        raw_header = answer.headers.raw
+        value = next(v for k, v in raw_header if k.lower() == b"content-disposition")
+        assert value.isascii(), value  # nothing but ASCII on the wire
+        assert _filename_of(value.decode("ascii")) == (kind, name)
+    raw = http.get(f"/api/v1/message/{message['ID']}/raw?dl=1")
+    assert _filename_of(raw.headers["content-disposition"]) == (
+        "attachment",
+        f"{message['ID']}.eml",
+    )

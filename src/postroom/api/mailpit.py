@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, tzinfo
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
@@ -18,6 +18,7 @@ from postroom import __version__
 from postroom.api.auth import principal_of
 from postroom.api.big_reads import BIG_READ
 from postroom.api.context import ApiContext
+from postroom.api.disposition import content_disposition
 from postroom.api.send import build_message
 from postroom.api.serialize import (
     address,
@@ -264,7 +265,7 @@ async def get_raw(request: Request) -> Response:
     record = await message_record(request)
     headers = {}
     if request.query_params.get("dl"):
-        headers["Content-Disposition"] = f'attachment; filename="{record.id}.eml"'
+        headers["Content-Disposition"] = content_disposition("attachment", f"{record.id}.eml")
     media_type = "text/plain; charset=utf-8"
     if record.size <= BIG_READ:
         raw = await blocking(c.store.raw, c.project, record.id)
@@ -289,10 +290,11 @@ async def get_part_route(request: Request) -> Response:
             streamed = await blocking(get_part_stream, chunks, part_id)
         content_type, filename = streamed.content_type, streamed.filename
         body = _streamed(c, streamed.chunks)
-    safe_name = "".join(ch for ch in filename if ch.isprintable() and ch not in '"\\')
-    disposition = "attachment" if request.query_params.get("dl") else "inline"
+    disposition: Literal["attachment", "inline"] = (
+        "attachment" if request.query_params.get("dl") else "inline"
+    )
     headers = {
-        "Content-Disposition": f'{disposition}; filename="{safe_name or "part"}"',
+        "Content-Disposition": content_disposition(disposition, filename),
         "Content-Security-Policy": PART_CSP,
         "X-Content-Type-Options": "nosniff",
     }
