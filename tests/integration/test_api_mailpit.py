@@ -371,3 +371,31 @@ def test_downloads_carry_any_file_name(server: ServerThread, http: httpx.Client,
         "attachment",
         f"{message['ID']}.eml",
     )
+
+
+def test_html_only_message_has_text_and_snippet_from_its_html(
+    server: ServerThread, http: httpx.Client
+) -> None:
+    """Issue 12: `Text` was empty for HTML-only messages; Mailpit fills it from the HTML and
+    clients read links and codes from it."""
+    msg = EmailMessage()
+    msg["From"] = "Shop <shop@example.com>"
+    msg["To"] = "bob@example.com"
+    msg["Subject"] = "Confirm"
+    msg.set_content(
+        "<html><head><style>p{color:red}</style></head><body><p>Your code is <b>482913</b>.</p>"
+        '<p><a href="https://shop.example/confirm?t=abc&amp;u=1">Confirm your address</a></p>'
+        "</body></html>",
+        subtype="html",
+    )
+    send(server, msg)
+    listing = http.get("/api/v1/messages").json()
+    assert listing["messages"][0]["Snippet"] == ("Your code is 482913. Confirm your address")
+    message = http.get(f"/api/v1/message/{listing['messages'][0]['ID']}").json()
+    validate(message, "Message")
+    assert message["Text"] == (
+        "Your code is 482913.\n\nConfirm your address ( https://shop.example/confirm?t=abc&u=1 )"
+    )
+    assert "color:red" not in message["Text"]
+    assert "<b>482913</b>" in message["HTML"]
+    assert http.get("/view/latest.txt").text == message["Text"]

@@ -232,7 +232,7 @@ async def get_message(request: Request) -> Response:
             "Date": rfc3339(s.date or record.created),
             "Tags": list(record.tags),
             "Username": record.username or "",
-            "Text": parsed.text,
+            "Text": parsed.plain_text(),
             "HTML": parsed.html,
             "Size": record.size,
             "Inline": [attachment(a) for a in parsed.inline],

@@ -21,7 +21,6 @@ from starlette.routing import Route
 from postroom.api.mailpit import ctx, message_record, parsed_view
 from postroom.core.errors import NotFound
 from postroom.core.types import AttachmentInfo
-from postroom.mime.view import html_to_text
 
 # A cid: URL inside an attribute value or a CSS url(): up to a quote, space, ) or >.
 _CID_URL = re.compile(r"""\bcid:([^\s"'<>)]+)""", re.IGNORECASE)
@@ -109,8 +108,7 @@ async def view_html(request: Request) -> Response:
 
 async def view_text(request: Request) -> Response:
     parsed = await parsed_view(ctx(request), await message_record(request))
-    text = parsed.text or html_to_text(parsed.html)
-    return PlainTextResponse(text)
+    return PlainTextResponse(parsed.plain_text())
 
 
 ROUTES = [

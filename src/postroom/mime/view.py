@@ -81,6 +81,13 @@ class ParsedMessage:
     list_unsubscribe: ListUnsubscribe
     defects: tuple[str, ...]
 
+    def plain_text(self) -> str:
+        """The text body; for a message with only an HTML body, that HTML as text (as
+        Mailpit's `Text`: clients read links and codes from it)."""
+        if self.text.strip() or not self.html:
+            return self.text
+        return html_to_text(self.html, links=True)
+
 
 @dataclass(frozen=True, slots=True)
 class Part:

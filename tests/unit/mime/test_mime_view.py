@@ -245,3 +245,17 @@ def test_html_charset_from_meta_when_the_header_has_none() -> None:
         '<meta charset="windows-1251"><p>Привет</p>'.encode("koi8-r")
     )
     assert "<p>Привет</p>" in parse_message(declared).html  # the header wins
+
+
+def test_html_to_text_can_show_link_addresses() -> None:
+    from postroom.mime.htmltext import html_to_text
+
+    html = (
+        '<p><a href="https://x.test/c?t=1&amp;u=2">Confirm</a> '
+        '<a href="https://y.test">https://y.test</a> <a href="javascript:alert(1)">bad</a> '
+        '<a href="mailto:a@b.test">a@b.test</a> <a href="mailto:c@d.test">write</a></p>'
+    )
+    assert html_to_text(html) == "Confirm https://y.test bad a@b.test write"
+    assert html_to_text(html, links=True) == (
+        "Confirm ( https://x.test/c?t=1&u=2 ) https://y.test bad a@b.test write ( mailto:c@d.test )"
+    )
