@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import signal
 import socket
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +33,7 @@ from postroom.core.ports import MessageStore
 from postroom.core.types import DoorName
 from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.schedule import RetrySchedule
-from postroom.delivery.shaping import Shaper, load_rules
+from postroom.delivery.shaping import Shaper, SiteStatus, load_rules
 from postroom.delivery.worker import DeliverySettings, DeliveryWorker, Relay, parse_routes
 from postroom.doors.capture import CaptureDoor
 from postroom.doors.common import SessionLog
@@ -334,6 +334,7 @@ class Application:
         management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
             management += _event_routes(service, store)
+            management += _queue_routes(service, store, self.clock, self._sites_of)
         main_app = build_app(
             context,
             extra_routes=[
@@ -401,6 +402,10 @@ class Application:
                 "http": f"{cfg.http.host}:{self.http_port}",
             },
         )
+
+    def _sites_of(self, domains: Sequence[str]) -> dict[str, SiteStatus]:
+        """The delivery sites of these domains as this process's worker knows them."""
+        return self.delivery.sites_of(domains) if self.delivery is not None else {}
 
     async def _check_access(self, platform: PlatformStore) -> None:
         """Build the platform service and the authenticator; refuse to listen beyond loopback
@@ -580,6 +585,18 @@ def _event_routes(service: PlatformService, store: SqlMessageStore) -> list[Any]
     from postroom.api import deliveries, events
 
     return [*events.routes(service, store.events), *deliveries.routes(store, store.queue)]
+
+
+def _queue_routes(
+    service: PlatformService,
+    store: SqlMessageStore,
+    clock: Clock,
+    sites_of: Callable[[Sequence[str]], dict[str, SiteStatus]],
+) -> list[Any]:
+    """/api/v2/projects/{project}/queue: views and actions (guarded like /api/v2)."""
+    from postroom.api.queue import routes
+
+    return routes(service, store.queue_admin, clock, sites_of)
 
 
 @dataclass

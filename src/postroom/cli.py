@@ -1,5 +1,6 @@
-"""Command line: `postroom serve|send|ingest|version` and the platform commands
-(`project|credential|ipcredential|apikey|domain|address|admin`, see platform/commands.py)."""
+"""Command line: `postroom serve|send|ingest|version`, the platform commands
+(`project|credential|ipcredential|apikey|domain|address|admin`, see platform/commands.py) and
+`postroom queue` (queue_commands.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from postroom.bounces.parse import parse_report
 from postroom.config import HELP, Config, load_config
 from postroom.core.errors import PostroomError
 from postroom.platform.commands import add_commands
+from postroom.queue_commands import add_queue_commands
 
 LOG_FIELDS = ("session", "smtp", "http", "path", "client", "user", "request")
 
@@ -330,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     send.set_defaults(func=cmd_send)
 
     add_commands(
+        sub,
+        lambda parser, more: _add_config_options(parser, (*STORAGE_OPTIONS, *more)),
+        _config_from,
+    )
+
+    add_queue_commands(
         sub,
         lambda parser, more: _add_config_options(parser, (*STORAGE_OPTIONS, *more)),
         _config_from,

@@ -11,6 +11,7 @@ from typing import Any
 from postroom import __version__
 from postroom.api import openapi_sending as sending
 from postroom.core.events import EVENT_TYPES, MAX_EVENT_PAGE
+from postroom.core.types import QUEUE_ACTIONS, QUEUE_STATES
 
 Json = dict[str, Any]
 
@@ -337,6 +338,85 @@ SCHEMAS: Json = {
             "recipients": {"type": "array", "items": _ref("RecipientDelivery")},
         }
     ),
+    "QueueEntry": _object(
+        {
+            "id": {"type": "integer"},
+            "message": {"type": "string"},
+            "recipient": {"type": "string"},
+            "domain": {"type": "string"},
+            "state": {"enum": list(QUEUE_STATES)},
+            "attempts": {"type": "integer", "minimum": 0},
+            "next_attempt": _TIME_OR_NULL,
+            "created": _TIME,
+            "last_error": _nullable("string"),
+            "delivering": {"type": "boolean", "description": "a worker holds it now"},
+        }
+    ),
+    "QueueEntryPage": _object(
+        {
+            "project": {"type": "string"},
+            "entries": {"type": "array", "items": _ref("QueueEntry")},
+            "next": _nullable("integer", description="pass as `after` for the next page"),
+        }
+    ),
+    "QueueSummary": _object(
+        {
+            "project": {"type": "string"},
+            "states": _object({s: {"type": "integer", "minimum": 0} for s in QUEUE_STATES}),
+            "domains": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "domain": {"type": "string"},
+                        "queued": {"type": "integer"},
+                        "held": {"type": "integer"},
+                        "oldest": _TIME,
+                        "next_attempt": _TIME_OR_NULL,
+                        "last_error": _nullable("string"),
+                        "site": _nullable(
+                            "string", description="its delivery site (MX set), once routed here"
+                        ),
+                    }
+                ),
+            },
+            "sites": {
+                "type": "array",
+                "description": "this process's shaping state of those domains' sites",
+                "items": _object(
+                    {
+                        "site": {"type": "string"},
+                        "source": {"type": "string"},
+                        "active": {"type": "integer"},
+                        "concurrency": {"type": "integer"},
+                        "suspended": {"type": "boolean"},
+                        "suspended_for": {"type": "number", "description": "seconds"},
+                        "reason": {"type": "string", "description": "the reply that caused it"},
+                    }
+                ),
+            },
+        }
+    ),
+    "QueueFilter": _object(
+        {
+            "ids": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+            "messages": _STRINGS,
+            "domain": {"type": "string"},
+            "recipient": {"type": "string"},
+            "state": {"enum": list(QUEUE_STATES)},
+            "all": {"type": "boolean", "description": "select without other conditions"},
+        },
+        required=[],
+    ),
+    "QueueActionResult": _object(
+        {
+            "project": {"type": "string"},
+            "action": {"enum": list(QUEUE_ACTIONS)},
+            "count": {"type": "integer", "minimum": 0},
+            "changed": {"type": "array", "items": {"type": "integer"}},
+            "entry": _ref("QueueEntry"),
+        },
+        required=["project", "action", "count", "changed"],
+    ),
     "EventPage": _object(
         {
             "project": {"type": "string"},
@@ -431,6 +511,14 @@ def _query(name: str, description: str, schema: Json | None = None) -> Json:
         "description": description,
     }
 
+
+_ACTION = {
+    "name": "action",
+    "in": "path",
+    "required": True,
+    "schema": {"enum": list(QUEUE_ACTIONS)},
+    "description": "retry, hold, release or cancel",
+}
 
 _EVENT_FILTERS = (
     _query(
@@ -584,6 +672,46 @@ def _paths() -> Json:
                 params=(_PROJECT, _param("message", "message id")),
             )
         },
+        f"{project}/queue": {
+            "get": _op(
+                "the queue: entries per state, pending entries per domain, their sites",
+                "QueueSummary",
+                params=pj,
+            )
+        },
+        f"{project}/queue/entries": {
+            "get": _op(
+                "queue entries, filtered and paged",
+                "QueueEntryPage",
+                params=(
+                    _PROJECT,
+                    _query("state", ", ".join(QUEUE_STATES)),
+                    _query("domain", "recipient domain"),
+                    _query("recipient", "the whole address, any case"),
+                    _query("message", "a message id"),
+                    _query("after", "cursor: entries with a larger id", {"type": "integer"}),
+                    _query("limit", "1 to 1000, default 100", {"type": "integer"}),
+                ),
+            )
+        },
+        f"{project}/queue/{{action}}": {
+            "post": _op(
+                "retry (due now), hold, release (held: due now) or cancel every matching entry "
+                "the action applies to and no worker is delivering",
+                "QueueActionResult",
+                body="QueueFilter",
+                params=(_PROJECT, _ACTION),
+            )
+        },
+        f"{project}/queue/entries/{{entry}}/{{action}}": {
+            "post": {
+                **_op(
+                    "retry, hold, release or cancel one entry",
+                    "QueueActionResult",
+                    params=(_PROJECT, _param("entry", "queue entry id"), _ACTION),
+                ),
+            }
+        },
         f"{project}/events": {
             "get": _op(
                 "the project's event log, oldest first, filtered and paged",
@@ -598,6 +726,15 @@ def _with_throttle(paths: Json) -> Json:
     resend = paths["/api/v2/projects/{project}/verified-addresses/{address}/resend"]["post"]
     resend["responses"]["429"] = _response(
         "a verification mail went to the address too recently (see Retry-After)", "Error"
+    )
+    return paths
+
+
+def _with_conflicts(paths: Json) -> Json:
+    """One queue entry's action answers 409 when it does not apply to the entry now."""
+    single = paths["/api/v2/projects/{project}/queue/entries/{entry}/{action}"]["post"]
+    single["responses"]["409"] = _response(
+        "the action does not apply to the entry now (its state, or a worker delivers it)", "Error"
     )
     return paths
 
@@ -624,6 +761,8 @@ def document() -> Json:
                 "only by the request that creates them; DKIM private keys never."
             ),
         },
-        "paths": _with_content_type_errors(_with_throttle({**_paths(), **sending.paths()})),
+        "paths": _with_content_type_errors(
+            _with_conflicts(_with_throttle({**_paths(), **sending.paths()}))
+        ),
         "components": {"schemas": {**SCHEMAS, **sending.SCHEMAS}},
     }

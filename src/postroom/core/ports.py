@@ -15,7 +15,10 @@ from postroom.core.types import (
     MessagePage,
     MessageRecord,
     NewMessage,
+    QueueAction,
     QueueEntry,
+    QueueFilter,
+    QueueSummary,
 )
 
 # Completes a message that came without its summary: parses it and derives its tags. A
@@ -195,4 +198,27 @@ class EventStore(Protocol):
 
     def for_message(self, project: str, message_id: str) -> builtins.list[Event]:
         """Every event of one message of the project, oldest first."""
+        ...
+
+
+class QueueAdmin(Protocol):
+    """Operators' views of a project's queue and actions on its entries (storage/queue_admin).
+    Everything is within the project given: another project's entries never match."""
+
+    def summary(self, project: str) -> QueueSummary:
+        """Entries per state, and pending entries per recipient domain."""
+        ...
+
+    def find(
+        self, project: str, wanted: QueueFilter, after: int = 0, limit: int = 100
+    ) -> builtins.list[QueueEntry]:
+        """Entries matching `wanted` with an id above `after`, in id order. InvalidInput
+        (field `filter`) for a filter that names nothing without `everything`."""
+        ...
+
+    def act(
+        self, project: str, action: QueueAction, wanted: QueueFilter, now: datetime
+    ) -> builtins.list[int]:
+        """retry (due now), hold, release (held: due now) or cancel (event `cancelled`) the
+        matching entries the action applies to and no worker holds; the ids changed."""
         ...

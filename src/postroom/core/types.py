@@ -176,10 +176,15 @@ class MessagePage:
     start: int
 
 
-# Queue entry states. An entry is pending while QUEUED (due at `next_attempt`, unless leased).
+# Queue entry states. An entry is pending while QUEUED (due at `next_attempt`, unless leased)
+# or HELD (an operator stopped it: not delivered until released); finished when DELIVERED,
+# FAILED or CANCELLED (an operator gave it up).
 QUEUED = "queued"
+HELD = "held"
 DELIVERED = "delivered"
 FAILED = "failed"
+CANCELLED = "cancelled"
+PENDING_STATES = (QUEUED, HELD)
 
 # A live message's status (MessageRecord.status) as its recipients are finished; a capture
 # project's messages are "captured".
@@ -188,6 +193,7 @@ MESSAGE_DELIVERING = "delivering"  # some recipients finished, others still pend
 MESSAGE_DELIVERED = "delivered"  # every recipient delivered
 MESSAGE_BOUNCED = "bounced"  # every recipient failed
 MESSAGE_PARTIALLY_BOUNCED = "partially_bounced"  # finished: some delivered, some failed
+MESSAGE_CANCELLED = "cancelled"  # finished: every recipient cancelled by an operator
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +219,7 @@ class Delivery:
 class QueueEntry:
     """One recipient of a live project's message and the state of its delivery.
 
-    `status` is QUEUED (pending), DELIVERED or FAILED. A pending entry is due at
+    `status` is QUEUED or HELD (pending), DELIVERED, FAILED or CANCELLED. A queued entry is due at
     `next_attempt`; while a worker holds it, `lease_owner` names the worker and
     `lease_expires` says when others may take it over."""
 
@@ -239,7 +245,7 @@ class QueueEntry:
 
     @property
     def pending(self) -> bool:
-        return self.status == QUEUED
+        return self.status in PENDING_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,3 +281,57 @@ class AttemptRecord:
     recipient: str
     outcome: str
     attempt: Attempt
+
+
+QueueState = Literal["queued", "deferred", "held", "delivered", "failed", "cancelled"]
+QUEUE_STATES: tuple[QueueState, ...] = (
+    "queued",
+    "deferred",
+    "held",
+    "delivered",
+    "failed",
+    "cancelled",
+)
+QueueAction = Literal["retry", "hold", "release", "cancel"]
+QUEUE_ACTIONS: tuple[QueueAction, ...] = ("retry", "hold", "release", "cancel")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """Which queue entries of a project: every given condition must hold. `state` is the
+    entry's state as shown (`queued`: not tried yet, `deferred`: tried, due again later, and
+    the entry statuses); `domain` the recipient's domain (A-labels); `recipient` the whole
+    address, any case. `everything` must be set to select without any other condition."""
+
+    entry_ids: tuple[int, ...] = ()
+    message_ids: tuple[str, ...] = ()
+    domain: str | None = None
+    recipient: str | None = None
+    state: QueueState | None = None
+    everything: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.entry_ids or self.message_ids or self.domain or self.recipient or self.state
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DomainQueue:
+    """A project's pending entries for one recipient domain."""
+
+    domain: str
+    queued: int  # due or deferred
+    held: int
+    oldest: datetime
+    next_attempt: datetime | None  # the soonest of the queued ones
+    last_error: str | None  # of the most recently tried one
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSummary:
+    """A project's queue: entries per state, and its pending entries per domain (most first)."""
+
+    states: Mapping[str, int]
+    domains: tuple[DomainQueue, ...]

@@ -37,7 +37,7 @@ from postroom.delivery.results import expired_detail, reply_detail
 from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.routing import MailHost, Route, RoutingError, resolve_route
 from postroom.delivery.schedule import RetrySchedule
-from postroom.delivery.shaping import Shaper, is_push_back, site_name
+from postroom.delivery.shaping import Shaper, SiteStatus, is_push_back, site_name
 from postroom.dns.resolver import DnsError, Resolver
 from postroom.smtp.client import ConnectionFacts, SmtpClient, SmtpClientError, connect
 from postroom.smtp.client_protocol import (
@@ -212,6 +212,7 @@ class DeliveryWorker:
         self._opportunistic = client_tls or _opportunistic_context()
         self._closed: dict[str, asyncio.Event] = {}
         self._return_paths = return_paths
+        self._site_of: dict[str, str] = {}  # recipient domain -> its site, as last routed
 
     # Passes ------------------------------------------------------------------------------
 
@@ -327,6 +328,9 @@ class DeliveryWorker:
         to the first host that takes them; an outcome per recipient, in order."""
         route, relay = routed
         site = site_name(h.name for h in route.hosts)
+        if len(self._site_of) > 100_000:
+            self._site_of.clear()
+        self._site_of[route.domain] = site
         source = self.settings.source_address or "default"
         last = _Outcome(local_reply(451, "4.4.1", "No host could be reached"))
         earlier: list[str] = []
@@ -390,6 +394,21 @@ class DeliveryWorker:
         return [last for m in messages for _ in m.recipients]
 
     # Shaping ------------------------------------------------------------------------------
+
+    def sites_of(self, domains: Sequence[str]) -> dict[str, SiteStatus]:
+        """The shaping state of the sites these recipient domains were last routed to (by
+        this worker): concurrency, suspension and why. Domains not met yet are left out."""
+        if self._shaper is None:
+            return {}
+        states: dict[str, SiteStatus] = {}
+        for status in self._shaper.status(self._clock.monotonic()):
+            states.setdefault(status.site, status)
+        found = {}
+        for domain in domains:
+            site = self._site_of.get(domain)
+            if site is not None and site in states:
+                found[domain] = states[site]
+        return found
 
     async def _open(self, site: str, source: str) -> None:
         if self._shaper is None:

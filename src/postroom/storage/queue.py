@@ -55,13 +55,16 @@ from postroom.core.errors import InvalidInput, NotFound, StorageError
 from postroom.core.events import EventType, NewEvent
 from postroom.core.ports import QueueStore
 from postroom.core.types import (
+    CANCELLED,
     DELIVERED,
     FAILED,
     MESSAGE_BOUNCED,
+    MESSAGE_CANCELLED,
     MESSAGE_DELIVERED,
     MESSAGE_DELIVERING,
     MESSAGE_PARTIALLY_BOUNCED,
     MESSAGE_QUEUED,
+    PENDING_STATES,
     QUEUED,
     Attempt,
     AttemptRecord,
@@ -154,7 +157,7 @@ def rows(message: NewMessage) -> tuple[QueueRow, ...]:
 
 def pending_exists(message_id: ColumnElement[Any]) -> ColumnElement[bool]:
     """True for a message (its id column) that has recipients still to deliver to."""
-    return exists().where(_q.message_id == message_id, _q.status == QUEUED)
+    return exists().where(_q.message_id == message_id, _q.status.in_(PENDING_STATES))
 
 
 def pending_recipients(
@@ -165,7 +168,7 @@ def pending_recipients(
     stmt = (
         select(_q.message_id, _q.recipient)
         .select_from(queue_entries.join(messages, messages.c.id == _q.message_id))
-        .where(messages.c.project == project, _q.status == QUEUED, where)
+        .where(messages.c.project == project, _q.status.in_(PENDING_STATES), where)
         .order_by(messages.c.created_us, messages.c.seq, _q.id)
     )
     found: dict[str, list[str]] = {}
@@ -183,7 +186,7 @@ def delete_finished(conn: Connection, messages_where: ColumnElement[bool]) -> No
     attempt_log.delete_of_messages(conn, victims)
 
 
-def _entry(row: Any) -> QueueEntry:
+def entry_from_row(row: Any) -> QueueEntry:
     lease = row.lease_expires_us
     return QueueEntry(
         id=int(row.id),
@@ -242,19 +245,19 @@ class SqlQueueStore:
 
     def entries(self, message_id: str) -> builtins.list[QueueEntry]:
         stmt = select(queue_entries).where(_q.message_id == message_id).order_by(_q.id)
-        return self._run(self._read, lambda conn: [_entry(r) for r in conn.execute(stmt)])
+        return self._run(self._read, lambda conn: [entry_from_row(r) for r in conn.execute(stmt)])
 
     def all_entries(self) -> builtins.list[QueueEntry]:
         """Every entry in insertion order (tests and small tools; no paging)."""
         stmt = select(queue_entries).order_by(_q.id)
-        return self._run(self._read, lambda conn: [_entry(r) for r in conn.execute(stmt)])
+        return self._run(self._read, lambda conn: [entry_from_row(r) for r in conn.execute(stmt)])
 
     def get(self, entry_id: int) -> QueueEntry:
         def work(conn: Connection) -> QueueEntry:
             row = conn.execute(select(queue_entries).where(_q.id == entry_id)).first()
             if row is None:
                 raise NotFound(f"queue entry {entry_id} not found")
-            return _entry(row)
+            return entry_from_row(row)
 
         return self._run(self._read, work)
 
@@ -262,7 +265,9 @@ class SqlQueueStore:
         return self._run(self._read, lambda conn: pending_of(conn, project, message_ids))
 
     def pending_count(self, message_id: str) -> int:
-        stmt = select(func.count()).where(_q.message_id == message_id, _q.status == QUEUED)
+        stmt = select(func.count()).where(
+            _q.message_id == message_id, _q.status.in_(PENDING_STATES)
+        )
         return self._run(self._read, lambda conn: int(conn.execute(stmt).scalar_one()))
 
     # -- leases ----------------------------------------------------------------------------
@@ -298,7 +303,7 @@ class SqlQueueStore:
         )
 
         def work(conn: Connection) -> builtins.list[QueueEntry]:
-            claimed = [_entry(r) for r in conn.execute(stmt)]
+            claimed = [entry_from_row(r) for r in conn.execute(stmt)]
             claimed.sort(key=lambda e: (e.next_attempt, e.id))
             return claimed
 
@@ -408,14 +413,18 @@ class SqlQueueStore:
         return self._run(self._read, lambda conn: attempt_log.of_message(conn, project, message_id))
 
 
-def message_status(pending: int, delivered: int, failed: int) -> str:
+def message_status(pending: int, delivered: int, failed: int, cancelled: int = 0) -> str:
     """A live message's status from its recipients' states: `queued` while none is finished,
-    `delivering` while some are finished and others pending, then `delivered` (all
-    delivered), `bounced` (all failed) or `partially_bounced` (some of each)."""
+    `delivering` while some are finished and others pending (queued or held), then
+    `delivered` (all delivered), `bounced` (all failed), `partially_bounced` (some of each),
+    or `cancelled` when none was delivered or failed (cancelled recipients count for nothing
+    once others were delivered or failed)."""
     if pending:
-        return MESSAGE_DELIVERING if delivered or failed else MESSAGE_QUEUED
+        return MESSAGE_DELIVERING if delivered or failed or cancelled else MESSAGE_QUEUED
     if failed and delivered:
         return MESSAGE_PARTIALLY_BOUNCED
+    if not failed and not delivered:
+        return MESSAGE_CANCELLED
     return MESSAGE_BOUNCED if failed else MESSAGE_DELIVERED
 
 
@@ -431,12 +440,13 @@ def refresh_status(conn: Connection, message_id: str) -> None:
     one = literal(1)
     counts = conn.execute(
         select(
-            func.coalesce(func.sum(case((_q.status == QUEUED, one), else_=0)), 0),
+            func.coalesce(func.sum(case((_q.status.in_(PENDING_STATES), one), else_=0)), 0),
             func.coalesce(func.sum(case((_q.status == DELIVERED, one), else_=0)), 0),
             func.coalesce(func.sum(case((_q.status == FAILED, one), else_=0)), 0),
+            func.coalesce(func.sum(case((_q.status == CANCELLED, one), else_=0)), 0),
         ).where(_q.message_id == message_id)
     ).one()
-    status = message_status(int(counts[0]), int(counts[1]), int(counts[2]))
+    status = message_status(*(int(c) for c in counts))
     conn.execute(
         update(messages).where(m.id == message_id, m.status != status).values(status=status)
     )

@@ -71,6 +71,7 @@ from postroom.storage.queue import (
     pending_recipients,
     without_pending,
 )
+from postroom.storage.queue_admin import SqlQueueAdmin
 from postroom.storage.schema import message_raw, message_tags, messages
 from postroom.storage.search_sql import query_condition
 from postroom.storage.writer_process import ProcessBatchWriter
@@ -209,6 +210,11 @@ class SqlMessageStore:
         if self._queue is None:
             self._queue = SqlQueueStore(self._read, self._write, self._write_lock, self._clock)
         return self._queue
+
+    @property
+    def queue_admin(self) -> SqlQueueAdmin:
+        """Operators' views and actions on the queue (QueueAdmin)."""
+        return SqlQueueAdmin(self._read, self._write, self._write_lock)
 
     @property
     def events(self) -> SqlEventStore:

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from postroom.api.deliveries import routes as delivery_routes
 from postroom.api.events import routes as event_routes
+from postroom.api.queue import routes as queue_routes
 from postroom.api.management import ManagementContext, routes
 from postroom.api.native_send import SendingContext
 from postroom.api.native_send import routes as sending_routes
@@ -115,6 +116,7 @@ def test_the_document_lists_every_route() -> None:
         *templates,
         *delivery_routes(None, None),  # type: ignore[arg-type]
         *key_routes(None),  # type: ignore[arg-type]  # only bound, never called
+        *queue_routes(service, None, FakeClock()),  # type: ignore[arg-type]
     ]
     for route in served_routes:
         assert isinstance(route, Route)
