@@ -18,11 +18,11 @@ from starlette.routing import Route
 
 from postroom.api.deliveries import routes as delivery_routes
 from postroom.api.events import routes as event_routes
-from postroom.api.queue import routes as queue_routes
 from postroom.api.management import ManagementContext, routes
 from postroom.api.native_send import SendingContext
 from postroom.api.native_send import routes as sending_routes
 from postroom.api.openapi_v2 import document
+from postroom.api.queue import routes as queue_routes
 from postroom.api.ses_setup import key_routes
 from postroom.api.templates_api import routes as template_routes
 from postroom.core.clock import FakeClock
