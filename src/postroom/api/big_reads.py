@@ -36,6 +36,21 @@ class BigReads:
             collections.OrderedDict()
         )
         self._parsing: dict[tuple[str, str], asyncio.Future[ParsedMessage]] = {}
+        self._marking: set[tuple[str, str]] = set()
+
+    async def mark_read(self, key: tuple[str, str], write: Callable[[], Awaitable[object]]) -> bool:
+        """Mark message `key` read with `write`, unless another request is doing so already;
+        True when this call wrote. (Ten parallel GETs of an unread message wrote its read flag
+        ten times: ten commits that the writer process, committing SMTP mail to the same
+        database, had to wait for.)"""
+        if key in self._marking:
+            return False
+        self._marking.add(key)
+        try:
+            await write()
+        finally:
+            self._marking.discard(key)
+        return True
 
     async def view(
         self, key: tuple[str, str], parse: Callable[[], Awaitable[ParsedMessage]]

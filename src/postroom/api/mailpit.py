@@ -208,8 +208,10 @@ async def get_message(request: Request) -> Response:
     c = ctx(request)
     record = await blocking(c.store.get, c.project, request.path_params["id"])
     parsed = await parsed_view(c, record)
-    if not record.read:
-        await blocking(c.store.set_read, c.project, [record.id], None, True)
+    if not record.read and await c.big_reads.mark_read(
+        (c.project, record.id),
+        lambda: blocking(c.store.set_read, c.project, [record.id], None, True),
+    ):
         c.bus.publish(MessageEvent("update", c.project, ids=(record.id,)))
     s = record.summary
     return JSONResponse(

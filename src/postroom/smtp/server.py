@@ -579,8 +579,13 @@ class _Connection(asyncio.Protocol):
         outcome: str | Refusal
         try:
             data, spooled = output.data, None
-            if output.streamed and buffer is not None:
-                data, spooled = buffer.finish(output.data)
+            if output.streamed:
+                if buffer is None:
+                    raise RuntimeError("the data of a streamed message is missing")
+                try:
+                    data, spooled = buffer.finish(output.data)
+                except StorageError as exc:  # the buffer logged why
+                    raise Refusal(NOT_SPOOLED.kind, NOT_SPOOLED.detail) from exc
             if spooled is None:
                 self._delivering = len(data)
             self._account()
@@ -595,8 +600,6 @@ class _Connection(asyncio.Protocol):
             outcome = await self._srv.door.deliver(incoming)
         except Refusal as exc:
             outcome = exc
-        except StorageError:
-            outcome = NOT_SPOOLED
         except Exception:
             log.exception("SMTP session %s: accepting a message failed", self._session_id)
             outcome = TEMPORARY_FAILURE

@@ -242,3 +242,28 @@ async def test_a_spent_budget_sends_a_transfer_in_progress_to_its_file_before_th
         assert recorder.contents == [data] and recorder.spooled == [spooled]
         assert files(tmp_path / "spool") == [] and running.server.spool.budget.held == 0
         await client.close()
+
+
+async def test_a_message_that_cannot_be_spooled_gets_451_and_the_session_goes_on(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    running, recorder = await serve(start_server, tmp_path, threshold=64 * 1024)
+    spool = tmp_path / "spool"
+    spool.rmdir()
+    spool.write_text("the spool directory is gone: a file took its place")
+    client = await in_transaction(running.port)
+    assert (await client.command("DATA")).startswith("354 ")
+    await client.send(message(300_000) + b".\r\n")
+    assert (await client.reply()) == (
+        "451 4.3.0 The message could not be kept while it arrived (no room on the server); "
+        "please try again later"
+    )
+    assert running.server.spool.budget.held == 0
+    # The session goes on, and a small message (kept in memory) still passes.
+    assert (await client.command("MAIL FROM:<a@example.com>")).startswith("250 ")
+    assert (await client.command("RCPT TO:<b@example.org>")).startswith("250 ")
+    assert (await client.command("DATA")).startswith("354 ")
+    await client.send(message(1000) + b".\r\n")
+    assert (await client.reply()).startswith("250 2.0.0 Ok: queued as MSG1")
+    assert recorder.contents == [message(1000)]
+    await client.close()
