@@ -21,11 +21,11 @@ import re
 from dataclasses import dataclass
 from email import message_from_string
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP, SMTPUTF8, compat32
+from email.policy import compat32
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from typing import Any
 
+from postroom.api import mime_writer
 from postroom.core.clock import Clock
 from postroom.core.errors import InvalidInput
 from postroom.core.types import Envelope
@@ -164,11 +164,12 @@ def _metadata(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _headers(msg: EmailMessage, value: Any) -> None:
+def _headers(value: Any) -> list[tuple[str, str]]:
     if value is None:
-        return
+        return []
     if not isinstance(value, dict):
         raise InvalidInput("headers must be an object of header name to string", "headers")
+    out = []
     for name, item in value.items():
         field = f"headers.{name}"
         if not _HEADER_NAME.match(name) or len(name) > 100:
@@ -177,7 +178,8 @@ def _headers(msg: EmailMessage, value: Any) -> None:
             raise InvalidInput(
                 f"{name} cannot be set in headers: use the field of the same name", field
             )
-        msg[name] = _string(item, field)
+        out.append((name, _string(item, field)))
+    return out
 
 
 def _attachments(value: Any) -> list[tuple[bytes, str, str, str, str]]:
@@ -214,32 +216,6 @@ def _attachments(value: Any) -> list[tuple[bytes, str, str, str, str]]:
             )
         out.append((data, maintype, subtype, filename, cid))
     return out
-
-
-def _attach(msg: EmailMessage, parts: list[tuple[bytes, str, str, str, str]]) -> None:
-    """Inline parts (with a content id) join the HTML in multipart/related; others go in
-    multipart/mixed."""
-    for data, maintype, subtype, filename, cid in parts:
-        if not cid:
-            continue
-        target = msg
-        if msg.get_content_type() == "multipart/alternative":
-            alternatives = msg.get_payload()
-            assert isinstance(alternatives, list)
-            html_part = alternatives[-1]
-            assert isinstance(html_part, EmailMessage)
-            target = html_part
-        target.add_related(
-            data,
-            maintype=maintype,
-            subtype=subtype,
-            cid=f"<{cid}>",
-            filename=filename,
-            disposition="inline",
-        )
-    for data, maintype, subtype, filename, cid in parts:
-        if not cid:
-            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
 
 
 def _envelope(sender: Address | str, recipients: list[Address]) -> Envelope:
@@ -279,29 +255,27 @@ def build(body: dict[str, Any], clock: Clock, hostname: str) -> Built:
     html = _string(body.get("html"), "html", multiline=True)
     if not (text or html):
         raise InvalidInput("text or html is required (or raw, or a template)", "text")
-    msg = EmailMessage()
-    msg["From"] = sender
-    if to:
-        msg["To"] = to
-    if cc:
-        msg["Cc"] = cc
-    if reply_to:
-        msg["Reply-To"] = reply_to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(clock.now())
-    msg["Message-ID"] = make_msgid(domain=sender.domain if sender.domain.isascii() else hostname)
+    extra: list[tuple[str, str]] = []
     if tags:
-        msg["X-Tags"] = ", ".join(tags)
-    _headers(msg, body.get("headers"))
-    if text or not html:
-        msg.set_content(text)
-        if html:
-            msg.add_alternative(html, subtype="html")
-    else:
-        msg.set_content(html, subtype="html")
-    _attach(msg, _attachments(body.get("attachments")))
+        extra.append(("X-Tags", ", ".join(tags)))
+    extra += _headers(body.get("headers"))
+    domain = sender.domain if sender.domain.isascii() else hostname
+    head = mime_writer.Headers(
+        sender=sender,
+        to=to,
+        cc=cc,
+        reply_to=reply_to,
+        subject=subject,
+        date=format_datetime(clock.now()),
+        message_id=make_msgid(domain=domain),
+        extra=extra,
+    )
+    parts = [
+        mime_writer.Part(data, maintype, subtype, filename, cid)
+        for data, maintype, subtype, filename, cid in _attachments(body.get("attachments"))
+    ]
+    data = mime_writer.write(head, text, html, parts)
     envelope = _envelope(sender, [*to, *cc, *bcc])
-    data = msg.as_bytes(policy=SMTPUTF8 if envelope.mail_params else SMTP)
     return Built(envelope, data, tags, metadata)
 
 

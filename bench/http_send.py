@@ -1,0 +1,249 @@
+"""Acceptance rate of the HTTP sending APIs, against the SMTP submission door in the same run.
+
+Starts `postroom serve` with `--submission` and `--ses` in a temporary data directory holding
+a live project "bench" (domain example.com with an active DKIM key, RSA 2048 by default, as
+bench/submission_acceptance.py prepares it) and a capture project "benchcap", then measures in
+turn, each answer given only after the message and its queue entries are durably committed:
+
+1. the SMTP submission door: `--clients` aiosmtplib clients, STARTTLS + AUTH, `--messages`
+   messages of ~`--size` octets each (bench/submission_acceptance.py's clients);
+2. the native API, `POST /api/v2/messages`, live project: `--clients` httpx clients on
+   keep-alive connections, the same number of ~`--size`-octet messages each;
+3. the same into the capture project;
+4. SES `SendBulkEmail` with `--destinations` entries per call (one templated message each),
+   live then capture: `--bulk-clients` threads with their own boto3 sesv2 client make
+   `--bulk-calls` calls each; the figure is recipients per second.
+
+Everything listens on 127.0.0.1 only; the server is stopped at the end, also on errors.
+
+    .venv/bin/python bench/http_send.py [--clients 8] [--messages 100] [--size 2048]
+        [--destinations 50] [--bulk-clients 4] [--bulk-calls 10] [--key rsa|ed25519|none]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.config
+import httpx
+
+from postroom.core.clock import SystemClock
+from postroom.core.platform import ApiKey, Project
+from postroom.core.secrets import new_api_key
+from postroom.platform.ses_keys import SesKeyService
+from postroom.smtp.tls import generate_self_signed
+from postroom.storage.engine import open_platform_store
+from postroom.storage.sealing import SecretBox
+from postroom.storage.sending_store import SqlSendingStore
+from submission_acceptance import LOOPBACK, free_port, prepare, run_clients
+
+
+def prepare_http(data_dir: Path) -> dict[str, Any]:
+    """The capture project, a send key and an SES key pair for each project."""
+    now = datetime.now(UTC)
+    store = open_platform_store(str(data_dir))
+    try:
+        store.create_project(Project("benchcap", "Bench capture", "capture", now))
+        tokens = {}
+        for project in ("bench", "benchcap"):
+            issued = new_api_key()
+            store.add_api_key(
+                ApiKey(issued.key_id, project, "bench", ("send",), issued.digest, now)
+            )
+            tokens[project] = issued.token
+        keys = SesKeyService(
+            store, SqlSendingStore(store), SecretBox.load_or_create(data_dir), SystemClock()
+        )
+        ses = {}
+        for project in ("bench", "benchcap"):
+            pair = keys.create(project)
+            ses[project] = (pair.key.id, pair.secret)
+        return {"tokens": tokens, "ses": ses}
+    finally:
+        store.close()
+
+
+def body_text(size: int) -> str:
+    line = "The quick brown fox jumps over the lazy dog, again and again. 0123456789\r\n"
+    text = (line * (size // len(line) + 1))[:size]
+    return text[: text.rfind("\r\n") + 2]
+
+
+async def native(
+    base: str, token: str, clients: int, messages: int, size: int
+) -> tuple[int, float]:
+    text = body_text(size)
+
+    async def client(number: int) -> int:
+        sent = 0
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+            for i in range(messages):
+                answer = await http.post(
+                    "/api/v2/messages",
+                    json={
+                        "from": "Bench <bench@example.com>",
+                        "to": "rcpt@example.net",
+                        "subject": f"message {number}-{i}",
+                        "text": text,
+                    },
+                )
+                if answer.status_code != 200:
+                    raise RuntimeError(f"native send: {answer.status_code} {answer.text}")
+                sent += 1
+        return sent
+
+    start = time.perf_counter()
+    counts = await asyncio.gather(*(client(n) for n in range(clients)))
+    return sum(counts), time.perf_counter() - start
+
+
+def bulk(
+    endpoint: str, pair: tuple[str, str], threads: int, calls: int, destinations: int
+) -> tuple[int, float]:
+    def ses() -> Any:
+        return boto3.client(
+            "sesv2",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=pair[0],
+            aws_secret_access_key=pair[1],
+            config=botocore.config.Config(retries={"max_attempts": 1}, max_pool_connections=2),
+        )
+
+    ses().create_email_template(
+        TemplateName="bench",
+        TemplateContent={"Subject": "Hello {{name}}", "Text": "Dear {{name}},\n" + body_text(1800)},
+    )
+
+    def worker(number: int) -> int:
+        client = ses()
+        done = 0
+        for call in range(calls):
+            entries = [
+                {
+                    "Destination": {"ToAddresses": [f"r{number}-{call}-{i}@example.net"]},
+                    "ReplacementEmailContent": {
+                        "ReplacementTemplate": {
+                            "ReplacementTemplateData": json.dumps({"name": f"n{i}"})
+                        }
+                    },
+                }
+                for i in range(destinations)
+            ]
+            answer = client.send_bulk_email(
+                FromEmailAddress="bench@example.com",
+                DefaultContent={"Template": {"TemplateName": "bench", "TemplateData": "{}"}},
+                BulkEmailEntries=entries,
+            )
+            results = answer["BulkEmailEntryResults"]
+            failed = [r for r in results if r["Status"] != "SUCCESS"]
+            if failed:
+                raise RuntimeError(f"bulk: {failed[0]}")
+            done += len(results)
+        return done
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(worker, range(threads)))
+    return total, time.perf_counter() - start
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(log.read_text())
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start") from None
+            time.sleep(0.1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--messages", type=int, default=100, help="per client")
+    parser.add_argument("--size", type=int, default=2048, help="body octets per message")
+    parser.add_argument("--destinations", type=int, default=50, help="entries per bulk call")
+    parser.add_argument("--bulk-clients", type=int, default=4)
+    parser.add_argument("--bulk-calls", type=int, default=10, help="per bulk client")
+    parser.add_argument("--key", choices=("rsa", "ed25519", "none"), default="rsa")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="postroom-http-send-bench-"))
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        data_dir = workdir / "data"
+        password = prepare(data_dir, "", args.key, None)
+        secrets = prepare_http(data_dir)
+        cert, key = workdir / "cert.pem", workdir / "key.pem"
+        generate_self_signed(cert, key, "localhost")
+        submission, http_port, ses_port = free_port(), free_port(), free_port()
+        argv = [
+            sys.executable, "-c", "from postroom.cli import main; main()", "serve",
+            "--data-dir", str(data_dir),
+            "--smtp", f"{LOOPBACK}:{free_port()}",
+            "--http", f"{LOOPBACK}:{http_port}",
+            "--submission", f"{LOOPBACK}:{submission}",
+            "--ses", f"{LOOPBACK}:{ses_port}",
+            "--tls-cert", str(cert), "--tls-key", str(key),
+            "--no-delivery", "--log-level", "warning",
+        ]  # fmt: skip
+        log = workdir / "server.log"
+        process = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        for port in (submission, http_port, ses_port):
+            wait_for(port, process, log)
+        context = ssl.create_default_context(cafile=str(cert))
+        n, m, size = args.clients, args.messages, args.size
+        print(f"{n} clients x {m} messages of ~{size} octets; DKIM {args.key}; SQLite")
+        sent, seconds = asyncio.run(run_clients(submission, context, password, n, m, size))
+        print(f"  SMTP submission (live, STARTTLS + AUTH): {sent / seconds:7.0f} msg/s")
+        base = f"http://{LOOPBACK}:{http_port}"
+        for project, label in (("bench", "live"), ("benchcap", "capture")):
+            token = secrets["tokens"][project]
+            sent, seconds = asyncio.run(native(base, token, n, m, size))
+            print(
+                f"  native POST /api/v2/messages ({label}, keep-alive): {sent / seconds:7.0f} msg/s"
+            )
+        endpoint = f"http://{LOOPBACK}:{ses_port}"
+        for project, label in (("bench", "live"), ("benchcap", "capture")):
+            pair = secrets["ses"][project]
+            total, seconds = bulk(
+                endpoint, pair, args.bulk_clients, args.bulk_calls, args.destinations
+            )
+            print(
+                f"  SES SendBulkEmail ({label}, {args.destinations} destinations per call, "
+                f"{args.bulk_clients} clients): {total / seconds:7.0f} recipients/s"
+            )
+        return 0
+    finally:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
