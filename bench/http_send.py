@@ -7,13 +7,16 @@ turn, each answer given only after the message and its queue entries are durably
 
 1. the SMTP submission door: `--clients` aiosmtplib clients, STARTTLS + AUTH, `--messages`
    messages of ~`--size` octets each (bench/submission_acceptance.py's clients);
-2. the native API, `POST /api/v2/messages`, live project: `--clients` httpx clients on
-   keep-alive connections, the same number of ~`--size`-octet messages each;
+2. the native API, `POST /api/v2/messages`, live project: `--clients` clients on keep-alive
+   HTTP/1.1 connections (a minimal asyncio client), the same number of ~`--size`-octet
+   messages each;
 3. the same into the capture project;
 4. SES `SendBulkEmail` with `--destinations` entries per call (one templated message each),
    live then capture: `--bulk-clients` threads with their own boto3 sesv2 client make
    `--bulk-calls` calls each; the figure is recipients per second.
 
+Besides each rate it prints the server's CPU time per message or recipient (its process,
+not the writer child), a figure less sensitive to the other loads of a shared machine.
 Everything listens on 127.0.0.1 only; the server is stopped at the end, also on errors.
 
     .venv/bin/python bench/http_send.py [--clients 8] [--messages 100] [--size 2048]
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -39,7 +43,6 @@ from typing import Any
 
 import boto3
 import botocore.config
-import httpx
 
 from postroom.core.clock import SystemClock
 from postroom.core.platform import ApiKey, Project
@@ -84,27 +87,46 @@ def body_text(size: int) -> str:
 
 
 async def native(
-    base: str, token: str, clients: int, messages: int, size: int
+    port: int, token: str, clients: int, messages: int, size: int
 ) -> tuple[int, float]:
+    """`clients` keep-alive HTTP/1.1 connections, each posting `messages` messages one after
+    the other. A minimal client (asyncio streams, requests written whole, answers read by
+    Content-Length): a full client library costs more CPU than the server on this machine."""
     text = body_text(size)
 
     async def client(number: int) -> int:
+        reader, writer = await asyncio.open_connection(LOOPBACK, port)
         sent = 0
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+        try:
             for i in range(messages):
-                answer = await http.post(
-                    "/api/v2/messages",
-                    json={
+                payload = json.dumps(
+                    {
                         "from": "Bench <bench@example.com>",
                         "to": "rcpt@example.net",
                         "subject": f"message {number}-{i}",
                         "text": text,
-                    },
+                    }
+                ).encode()
+                writer.write(
+                    b"POST /api/v2/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + f"Authorization: Bearer {token}\r\n".encode()
+                    + b"Content-Type: application/json\r\n"
+                    + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                    + payload
                 )
-                if answer.status_code != 200:
-                    raise RuntimeError(f"native send: {answer.status_code} {answer.text}")
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = head.split(b" ", 2)[1]
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                answer = await reader.readexactly(length)
+                if status != b"200":
+                    raise RuntimeError(f"native send: {status!r} {answer[:300]!r}")
                 sent += 1
+        finally:
+            writer.close()
         return sent
 
     start = time.perf_counter()
@@ -163,6 +185,13 @@ def bulk(
     return total, time.perf_counter() - start
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -213,25 +242,43 @@ def main() -> int:
             wait_for(port, process, log)
         context = ssl.create_default_context(cafile=str(cert))
         n, m, size = args.clients, args.messages, args.size
+        pid = process.pid
         print(f"{n} clients x {m} messages of ~{size} octets; DKIM {args.key}; SQLite")
+
+        def report(label: str, count: int, seconds: float, cpu: float, unit: str) -> None:
+            print(
+                f"  {label}: {count / seconds:7.0f} {unit}/s "
+                f"(server CPU {1000 * cpu / count:.2f} ms per {unit.removesuffix('s')})"
+            )
+
+        cpu = cpu_seconds(pid)
         sent, seconds = asyncio.run(run_clients(submission, context, password, n, m, size))
-        print(f"  SMTP submission (live, STARTTLS + AUTH): {sent / seconds:7.0f} msg/s")
-        base = f"http://{LOOPBACK}:{http_port}"
+        report(
+            "SMTP submission (live, STARTTLS + AUTH)", sent, seconds, cpu_seconds(pid) - cpu, "msgs"
+        )
         for project, label in (("bench", "live"), ("benchcap", "capture")):
             token = secrets["tokens"][project]
-            sent, seconds = asyncio.run(native(base, token, n, m, size))
-            print(
-                f"  native POST /api/v2/messages ({label}, keep-alive): {sent / seconds:7.0f} msg/s"
+            cpu = cpu_seconds(pid)
+            sent, seconds = asyncio.run(native(http_port, token, n, m, size))
+            used = cpu_seconds(pid) - cpu
+            report(
+                f"native POST /api/v2/messages ({label}, keep-alive)", sent, seconds, used, "msgs"
             )
         endpoint = f"http://{LOOPBACK}:{ses_port}"
         for project, label in (("bench", "live"), ("benchcap", "capture")):
             pair = secrets["ses"][project]
+            cpu = cpu_seconds(pid)
             total, seconds = bulk(
                 endpoint, pair, args.bulk_clients, args.bulk_calls, args.destinations
             )
-            print(
-                f"  SES SendBulkEmail ({label}, {args.destinations} destinations per call, "
-                f"{args.bulk_clients} clients): {total / seconds:7.0f} recipients/s"
+            used = cpu_seconds(pid) - cpu
+            report(
+                f"SES SendBulkEmail ({label}, {args.destinations} destinations per call, "
+                f"{args.bulk_clients} clients)",
+                total,
+                seconds,
+                used,
+                "recipients",
             )
         return 0
     finally:
