@@ -230,6 +230,19 @@ def test_domains_records_checks_and_rotation(
     assert address.headers["location"].endswith("done=address-added")
     listing = admin.page("/admin/projects/acme/domains")
     assert "ops@other.test" in listing.text and "mail.example.test" in listing.text
+    assert "Pending" in listing.text and "Send the mail again" in listing.text  # not verified
+    resent = admin.submit(
+        "/admin/projects/acme/addresses/resend",
+        {"address": "ops@other.test"},
+        "/admin/projects/acme/domains",
+    )
+    assert resent.status_code == 400 and "ask again in" in resent.text  # one mail a minute
+    service = open_platform(config)
+    try:
+        (identity,) = service.list_addresses("acme")
+        assert identity.status == "pending" and identity.mails_in_window == 1
+    finally:
+        service.close()
     deleted = admin.submit(url + "/delete", {}, url)
     assert deleted.headers["location"].endswith("done=domain-deleted")
     assert admin.page(url).status_code == 404
