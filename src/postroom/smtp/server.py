@@ -439,7 +439,7 @@ class _Connection(asyncio.Protocol):
         if outputs:
             self._apply(outputs)
         if session.in_data or self._charged:
-            self._account()
+            self._account()  # what the session holds
         if session.busy:
             if session.pending_bytes > PAUSE_THRESHOLD:
                 self._pause(_PAUSE_BUSY)
@@ -547,10 +547,14 @@ class _Connection(asyncio.Protocol):
             self._account()
 
     def _check_data(self, session: SmtpSession) -> list[Output]:
-        """DATA or a first BDAT chunk: refused (452 4.3.1) while the memory budget is spent."""
+        """DATA or a first BDAT chunk: refused (452 4.3.1) while the memory budget is spent,
+        even once the messages being received have gone to their files."""
         if self._buffer is not None:  # a message abandoned without a word: forget it
             self._drop()
-        busy = self._srv.spool.budget.spent()
+        spool = self._srv.spool
+        if spool.budget.spent():
+            spool.spill()
+        busy = spool.budget.spent()
         if busy:
             self._srv._reject("memory_budget")
         try:
@@ -560,14 +564,12 @@ class _Connection(asyncio.Protocol):
             return []
 
     def _account(self) -> None:
-        """Count what this connection holds in memory in the budget."""
+        """Count what this connection's session holds in memory, and the message it has in
+        delivery, in the budget (its buffer counts its own)."""
         session = self._session
         held = self._delivering
         if session is not None and not self._finished:
             held += session.data_buffered
-            buffer = self._buffer
-            if buffer is not None:
-                held += buffer.memory
         if held != self._charged:
             self._srv.spool.budget.held += held - self._charged
             self._charged = held

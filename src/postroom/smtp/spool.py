@@ -10,9 +10,11 @@ on by its path (core/spooled.py): the store reads it from the file.
 
 `MemoryBudget` counts the octets of message data that the SMTP sessions of this process hold in
 memory (every listener shares it): what sessions and buffers hold, and the small messages
-being accepted. While it is spent, a buffer writes to its file at once, and the edge answers a
-new DATA or first BDAT chunk with 452 4.3.1 (the client tries again later; sessions already
-receiving go on).
+being accepted. While it is spent, a buffer writes to its file at once. A new DATA or first BDAT
+chunk that finds it spent first makes the buffers still in memory go to their files (`spill`:
+a client that sends a megabyte and then stalls must not keep the budget from others); only
+when that does not bring the memory under the budget does the edge answer 452 4.3.1 (the client
+tries again later; sessions already receiving go on).
 """
 
 from __future__ import annotations
@@ -68,6 +70,19 @@ class Spool:
         self.threshold = threshold
         self.budget = budget if budget is not None else MemoryBudget(sys.maxsize)
         self._ready = False
+        self._in_memory: set[MessageBuffer] = set()  # buffers holding pieces in memory
+
+    def spill(self) -> None:
+        """While the budget is spent, move buffers from memory to their files, largest
+        first, until it is not (or none is left). Blocking: at most the memory they hold is
+        written, a threshold's worth per buffer."""
+        budget = self.budget
+        if self.directory is None or not budget.spent():
+            return
+        for buffer in sorted(self._in_memory, key=lambda b: b.memory, reverse=True):
+            buffer.to_file()
+            if not budget.spent():
+                return
 
     def prepare(self) -> None:
         """Create the directory (0700) and delete what a previous run left there. Blocking;
@@ -121,9 +136,24 @@ class MessageBuffer:
                 return
         if self._file is None:
             self._pieces.append(data)
-            self.memory += len(data)
+            self._charge(len(data))
             return
         self._write(data)
+
+    def to_file(self) -> None:
+        """Move what is held in memory to the file (see Spool.spill)."""
+        if self._file is None and self._error is None and self._spool.directory is not None:
+            self._open()
+
+    def _charge(self, size: int) -> None:
+        """Count `size` more (or fewer) octets held in memory, here and in the budget."""
+        spool = self._spool
+        self.memory += size
+        spool.budget.held += size
+        if self.memory:
+            spool._in_memory.add(self)
+        else:
+            spool._in_memory.discard(self)
 
     def finish(self, tail: bytes) -> tuple[bytes, SpooledData | None]:
         """The whole message: its octets when in memory, else its file (closed; the caller
@@ -137,6 +167,7 @@ class MessageBuffer:
         if self._file is None:
             data = b"".join(self._pieces)
             self._pieces = []
+            self._charge(-self.memory)  # the caller counts the message it delivers
             return data, None
         fd, self._file = self._file, None
         os.close(fd)
@@ -145,7 +176,7 @@ class MessageBuffer:
     def discard(self) -> None:
         """Forget the message: free its memory, delete its file."""
         self._pieces = []
-        self.memory = 0
+        self._charge(-self.memory)
         if self._file is not None:
             with contextlib.suppress(OSError):
                 os.close(self._file)
@@ -167,7 +198,7 @@ class MessageBuffer:
             return
         self._file = fd
         pieces, self._pieces = self._pieces, []
-        self.memory = 0
+        self._charge(-self.memory)
         for piece in pieces:
             self._write(piece)
 

@@ -267,3 +267,34 @@ async def test_a_message_that_cannot_be_spooled_gets_451_and_the_session_goes_on
     assert (await client.reply()).startswith("250 2.0.0 Ok: queued as MSG1")
     assert recorder.contents == [message(1000)]
     await client.close()
+
+
+async def test_stalled_transfers_in_memory_go_to_their_files_before_anyone_gets_452(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    # Budget 250 KB, threshold 1 MB: a client sends 200 KB and stalls (kept in memory), a
+    # second sends 60 KB (held by its session, which cannot go to a file) and stalls: the
+    # budget is spent. A third client's DATA makes the first one's data go to its file, and
+    # is accepted; the stalled messages still arrive intact.
+    running, recorder = await serve(start_server, tmp_path, budget=250_000, threshold=1 << 20)
+    budget = running.server.spool.budget
+    first, second = await in_transaction(running.port), await in_transaction(running.port)
+    assert (await first.command("DATA")).startswith("354 ")
+    assert (await second.command("DATA")).startswith("354 ")
+    big, small = message(200_000, "first"), message(60_000, "second")
+    await first.send(big)
+    await until(lambda: budget.held >= 190_000, "the first client's data")
+    await second.send(small)
+    await until(budget.spent, "the budget to be spent")
+    assert files(tmp_path / "spool") == []
+    third = await in_transaction(running.port)
+    assert (await third.command("DATA")).startswith("354 ")
+    assert len(files(tmp_path / "spool")) == 1 and not budget.spent()
+    for client in (third, first, second):
+        await client.send(b".\r\n")
+        assert (await client.reply()).startswith("250 2.0.0 Ok: queued")
+    assert recorder.contents == [b"", big, small]
+    assert recorder.spooled == [False, True, False]
+    assert files(tmp_path / "spool") == [] and budget.held == 0
+    for client in (first, second, third):
+        await client.close()
