@@ -74,6 +74,7 @@ from postroom.storage.queue import (
 from postroom.storage.queue_admin import SqlQueueAdmin
 from postroom.storage.schema import message_raw, message_tags, messages
 from postroom.storage.search_sql import query_condition
+from postroom.storage.suppressions import SqlSuppressionStore
 from postroom.storage.writer_process import ProcessBatchWriter
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,7 @@ class SqlMessageStore:
         self._writer_process = writer_process
         self._queue: SqlQueueStore | None = None
         self._events: SqlEventStore | None = None
+        self._suppressions: SqlSuppressionStore | None = None
         # Counters (updated on the event loop).
         self._batches = 0
         self._messages = 0
@@ -215,6 +217,13 @@ class SqlMessageStore:
     def queue_admin(self) -> SqlQueueAdmin:
         """Operators' views and actions on the queue (QueueAdmin)."""
         return SqlQueueAdmin(self._read, self._write, self._write_lock)
+
+    @property
+    def suppressions(self) -> SqlSuppressionStore:
+        """The suppression list in this store's database, on its engines."""
+        if self._suppressions is None:
+            self._suppressions = SqlSuppressionStore(self._read, self._write, self._write_lock)
+        return self._suppressions
 
     @property
     def events(self) -> SqlEventStore:

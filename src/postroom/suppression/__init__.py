@@ -1,0 +1,1 @@
+"""The suppression list: addresses a project (or the whole account) must not mail."""
