@@ -383,7 +383,7 @@ class Application:
             from postroom.api.ses_setup import start_ses_listener
 
             self.ses = await start_ses_listener(
-                bind_tcp(cfg.ses), context, steps, service, platform
+                bind_tcp(cfg.ses), context, steps, service, platform, verifier
             )
         if cfg.max_messages or cfg.max_age:
             self._prune_task = asyncio.create_task(self._prune_loop())

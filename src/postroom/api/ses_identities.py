@@ -5,19 +5,23 @@ addresses), never a second list.
 * A domain identity is a project's sending domain: creating one adds the domain with its DKIM
   key (unverified until its DNS records are checked); its DKIM "tokens" are our selectors.
 * An address identity is verified when it is one of the project's verified addresses or at a
-  verified domain of the project. Creating one does not verify it: an address needs the proof
-  mailed to it (platform/address_proof.py, started through /api/v2, the admin pages or the
-  CLI; not yet from here). So creating an unverified address answers "not verified" and
-  stores nothing; a pending address (mail sent, not confirmed) is listed as not verified.
+  verified domain of the project. Creating one (CreateEmailIdentity, VerifyEmailIdentity)
+  starts the proof SES also asks for: the address becomes pending and the verification mail
+  goes to it (platform/address_mail.py's AddressVerifier, as /api/v2 and the admin pages do);
+  asking again for a pending address mails a new token (throttled: then nothing is sent). Only
+  the link or code in that mail verifies it. Without a verifier (no outbound mail), creating
+  an unverified address answers "not verified" and stores nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
-from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.errors import InvalidInput, NotFound, Refusal
 from postroom.core.platform import AddressIdentity
 from postroom.platform import rules
+from postroom.platform.address_mail import AddressVerifier
 from postroom.platform.service import PlatformService
 
 
@@ -31,8 +35,9 @@ class Identity:
 
 
 class Identities:
-    def __init__(self, service: PlatformService) -> None:
+    def __init__(self, service: PlatformService, verifier: AddressVerifier | None = None) -> None:
         self.service = service
+        self.verifier = verifier
 
     def _domain(self, project: str, name: str) -> Identity:
         domain = self.service.get_domain(project, name)
@@ -51,14 +56,28 @@ class Identities:
         domain = address.rpartition("@")[2]
         return any(d.verified and d.name == domain for d in self.service.list_domains(project))
 
-    def create(self, project: str, name: str) -> tuple[Identity, bool]:
-        """The identity and whether it already existed (domains) or was verified (addresses)."""
+    async def create(self, project: str, name: object) -> tuple[Identity, bool]:
+        """The identity and whether it already existed (domains) or is verified (addresses);
+        an unverified address gets its verification mail (see the module)."""
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput("EmailIdentity is required", "EmailIdentity")
         if "@" in name:
             address = rules.email_address(name)
-            verified = self._address_verified(project, address)
-            return Identity(address, "EMAIL_ADDRESS", verified), verified
+            if await asyncio.to_thread(self._address_verified, project, address):
+                return Identity(address, "EMAIL_ADDRESS", True), True
+            if self.verifier is not None:
+                pending = await asyncio.to_thread(self._address, project, address)
+                try:
+                    if pending is None:
+                        await self.verifier.add(project, address)
+                    else:
+                        await self.verifier.resend(project, address)
+                except Refusal:
+                    pass  # mailed too recently: the earlier mail's link still works
+            return Identity(address, "EMAIL_ADDRESS", False), False
+        return await asyncio.to_thread(self._create_domain, project, name)
+
+    def _create_domain(self, project: str, name: str) -> tuple[Identity, bool]:
         try:
             return self._domain(project, name), True
         except NotFound:

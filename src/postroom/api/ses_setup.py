@@ -28,6 +28,7 @@ from postroom.core.errors import ConfigError
 from postroom.core.platform import PlatformStore
 from postroom.core.sending import SesKey
 from postroom.pipeline.submission import SubmissionSteps
+from postroom.platform.address_mail import AddressVerifier
 from postroom.platform.email_templates import TemplateService
 from postroom.platform.service import PlatformService
 from postroom.platform.ses_keys import IssuedSesKey, SesKeyService
@@ -105,6 +106,7 @@ async def start_ses_listener(
     steps: SubmissionSteps,
     service: PlatformService,
     platform: PlatformStore,
+    verifier: AddressVerifier | None = None,
 ) -> SesListener:
     config, clock = context.config, context.clock
     keys = ses_key_service(config, platform, clock)
@@ -117,7 +119,7 @@ async def start_ses_listener(
     api = SesApi(
         sender=SesSender(SesSending(Sender(sending), templates, clock, config.hostname)),
         templates=templates,
-        identities=Identities(service),
+        identities=Identities(service, verifier),
         service=service,
         store=store,
         clock=clock,

@@ -157,13 +157,11 @@ def handlers(api: SesApi) -> dict[str, Action]:
 
     async def verify_email_identity(request: Request, params: Params) -> str:
         address = params.get("EmailAddress", "")
-        await run(api.identities.create, caller(request).project, address)
+        await api.identities.create(caller(request).project, address)
         return ""
 
     async def verify_domain_identity(request: Request, params: Params) -> str:
-        identity, _ = await run(
-            api.identities.create, caller(request).project, params.get("Domain", "")
-        )
+        identity, _ = await api.identities.create(caller(request).project, params.get("Domain", ""))
         if identity.kind != "DOMAIN":
             raise InvalidInput("Domain must be a domain name", "Domain")
         return f"<VerificationToken>{escape(identity.token)}</VerificationToken>"

@@ -161,7 +161,7 @@ def routes(api: SesApi) -> list[BaseRoute]:
         project = caller(request).project
         if request.method == "POST" and request.url.path.endswith("/identities"):
             body = await _body(request)
-            identity, existed = await run(api.identities.create, project, body.get("EmailIdentity"))
+            identity, existed = await api.identities.create(project, body.get("EmailIdentity"))
             if identity.kind == "DOMAIN" and existed:
                 raise SesError(
                     "AlreadyExistsException", f"Email identity {identity.name} already exists."

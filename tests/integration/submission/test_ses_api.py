@@ -28,8 +28,10 @@ from botocore.exceptions import ClientError
 from postroom.config import HostPort
 from postroom.core.clock import FakeClock
 from tests.dnszone import DnsZone, dkimpy_verify
+from tests.proofmail import link_in, token_of
 
 from .conftest import Env, start_env
+from .test_address_proof import queued_mails
 from .test_native_send import key
 
 
@@ -233,19 +235,30 @@ def test_identities_and_templates(env: Env) -> None:
     assert replay.value.response["Error"]["Code"] in ("RequestExpired", "AlreadyExistsException")
     assert v2.get_email_identity(EmailIdentity="example.com")["VerifiedForSendingStatus"] is True
     address = v2.create_email_identity(EmailIdentity="someone@unverified.example")
-    assert address["VerifiedForSendingStatus"] is False  # no proof, nothing verified
+    assert address["VerifiedForSendingStatus"] is False  # pending: the proof is mailed to it
+    [proof] = queued_mails(env, "someone@unverified.example")
     assert v2.create_email_identity(EmailIdentity="x@example.com")["VerifiedForSendingStatus"]
     names = {i["IdentityName"]: i for i in v2.list_email_identities()["EmailIdentities"]}
     assert names["new.example"]["VerificationStatus"] == "PENDING"
     assert names["someone@gmail.example"]["IdentityType"] == "EMAIL_ADDRESS"
-    assert "someone@unverified.example" not in names
+    assert names["someone@unverified.example"]["VerificationStatus"] == "PENDING"
+    pending = v2.get_email_identity(EmailIdentity="someone@unverified.example")
+    assert pending["VerifiedForSendingStatus"] is False
     with pytest.raises(v2.exceptions.NotFoundException):
-        v2.get_email_identity(EmailIdentity="someone@unverified.example")
+        v2.get_email_identity(EmailIdentity="nobody@unverified.example")
     v2.delete_email_identity(EmailIdentity="new.example")
     with pytest.raises(v2.exceptions.NotFoundException):
         v2.get_email_identity(EmailIdentity="new.example")
-    with pytest.raises(v2.exceptions.MessageRejected):
+    with pytest.raises(v2.exceptions.MessageRejected):  # pending allows nothing
         v2.send_email(**simple(FromEmailAddress="someone@unverified.example"))
+    with httpx.Client(base_url=env.server.base_url, timeout=30) as http:
+        confirmed = http.post("/confirm-address", json={"token": token_of(link_in(proof))})
+    assert confirmed.status_code == 200, confirmed.text
+    env.invalidate()  # the pipeline's project snapshot is cached for a few seconds
+    assert v2.get_email_identity(EmailIdentity="someone@unverified.example")[
+        "VerifiedForSendingStatus"
+    ]
+    v2.send_email(**simple(FromEmailAddress="someone@unverified.example"))
 
     v2.create_email_template(
         TemplateName="a", TemplateContent={"Subject": "S {{v}}", "Html": "<i>{{v}}</i>"}
@@ -327,9 +340,11 @@ def test_ses_v1_query_protocol(env: Env) -> None:
     token = v1.verify_domain_identity(Domain="v1.example")["VerificationToken"]
     assert token
     v1.verify_email_identity(EmailAddress="nobody@unverified.example")
+    assert len(queued_mails(env, "nobody@unverified.example")) == 1  # its proof, mailed
     assert "v1.example" in v1.list_identities(IdentityType="Domain")["Identities"]
     assert v1.list_identities(IdentityType="EmailAddress")["Identities"] == [
-        "someone@gmail.example"
+        "nobody@unverified.example",
+        "someone@gmail.example",
     ]
     attributes = v1.get_identity_verification_attributes(
         Identities=[
@@ -342,7 +357,7 @@ def test_ses_v1_query_protocol(env: Env) -> None:
     assert attributes["v1.example"] == {"VerificationStatus": "Pending", "VerificationToken": token}
     assert attributes["example.com"]["VerificationStatus"] == "Success"
     assert attributes["someone@gmail.example"]["VerificationStatus"] == "Success"
-    assert "nobody@unverified.example" not in attributes
+    assert attributes["nobody@unverified.example"]["VerificationStatus"] == "Pending"
 
 
 def test_capture_project_captures(env: Env) -> None:
