@@ -116,6 +116,7 @@ class Config:
     delivery_mx_port: int = 25
     queue_lifetime: float = 5 * 86400.0
     verp: bool = True
+    release_allowed_recipients: str = ""
     bounce_domain: str = ""
     public_url: str = ""
     allowed_hosts: tuple[str, ...] = ()
@@ -191,6 +192,8 @@ HELP: dict[str, str] = {
     "delivery_mx_port": "Port of MX hosts (25; another only for testing).",
     "queue_lifetime": "How long a recipient is retried before it fails as expired (5.4.7), "
     "e.g. 5d.",
+    "release_allowed_recipients": "A regular expression every recipient of a release (Mailpit's "
+    "POST /api/v1/message/ID/release through --relay) must match; default: any address.",
     "verp": "Give each recipient's delivery its own return path bounces+TOKEN@BOUNCE-DOMAIN "
     "(VERP), so that asynchronous bounces map back to message and recipient; off: the "
     "sender's envelope address.",
@@ -303,6 +306,11 @@ def load_config(
         raise ConfigError("--delivery-mx-port: expected a port number")
     if config.bounce_domain:
         config = replace(config, bounce_domain=_bounce_domain(config.bounce_domain))
+    if config.release_allowed_recipients:
+        try:
+            re.compile(config.release_allowed_recipients)
+        except re.error as exc:
+            raise ConfigError(f"--release-allowed-recipients: {exc}") from None
     check_public_names(config)
     if config.address_token_lifetime <= 0:
         raise ConfigError("--address-token-lifetime: expected a positive duration")

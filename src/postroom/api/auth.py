@@ -565,8 +565,10 @@ def key_access(method: str, path: str, key: ApiKey) -> KeyAccess:
         elif path.rstrip("/") == "/api/v2/projects" and verb != "GET":
             raise KeyRefused(403, "creating projects needs an admin login, not an API key")
         return KeyAccess(None)
-    if path == "/api/v1/send":
-        need("send")
+    if path == "/api/v1/send" or (
+        path.startswith("/api/v1/message/") and path.endswith("/release")
+    ):
+        need("send")  # a release sends mail too
         return KeyAccess(key.project_id)
     if path.startswith("/api/v1/") or (
         path.startswith("/view/") and path.endswith((".html", ".txt"))

@@ -443,6 +443,12 @@ async def webui(request: Request) -> Response:
     )
 
 
+async def _release(request: Request) -> Response:
+    from postroom.api.release import release_message
+
+    return await release_message(request)
+
+
 ROUTES = [
     Route("/api/v1/info", info, methods=["GET"]),
     Route("/api/v1/webui", webui, methods=["GET"]),
@@ -460,4 +466,5 @@ ROUTES = [
     Route("/api/v1/tags/{tag}", rename_tag, methods=["PUT"]),
     Route("/api/v1/tags/{tag}", delete_tag, methods=["DELETE"]),
     Route("/api/v1/send", send, methods=["POST"]),
+    Route("/api/v1/message/{id}/release", _release, methods=["POST"]),
 ]

@@ -209,7 +209,7 @@ class DeliveryWorker:
         self._rng = rng or random.Random()
         self.owner = owner or f"worker-{new_id(clock.now())}"
         self._limit = asyncio.Semaphore(settings.concurrency)
-        self._opportunistic = client_tls or _opportunistic_context()
+        self._opportunistic = client_tls or opportunistic_context()
         self._closed: dict[str, asyncio.Event] = {}
         self._return_paths = return_paths
         self._site_of: dict[str, str] = {}  # recipient domain -> its site, as last routed
@@ -517,7 +517,7 @@ async def _transactions(
     return results
 
 
-def _opportunistic_context() -> ssl.SSLContext:
+def opportunistic_context() -> ssl.SSLContext:
     """Opportunistic TLS (RFC 7435): encrypt, but accept any certificate, as MTAs do when no
     policy (MTA-STS, DANE) asks for more."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
