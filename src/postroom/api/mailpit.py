@@ -114,6 +114,9 @@ async def list_response(request: Request, query: SearchQuery | None) -> Response
     tags = await blocking(c.store.tags, c.project)
     return JSONResponse(
         {
+            # Messages in this answer: no longer in Mailpit's spec, but Mailpit sends it and
+            # clients read it (mailpit-api-client raises KeyError without it).
+            "count": len(page.messages),
             "total": page.total,
             "unread": page.unread,
             "messages_count": page.matched,
