@@ -400,3 +400,49 @@ def test_html_only_message_has_text_and_snippet_from_its_html(
     assert "color:red" not in message["Text"]
     assert "<b>482913</b>" in message["HTML"]
     assert http.get("/view/latest.txt").text == message["Text"]
+
+
+def test_search_operators_of_mailpit(server: ServerThread, http: httpx.Client) -> None:
+    """Issue 12: has:inline, is:tagged, reply-to:, addressed:, bcc: of an envelope-only
+    recipient, free text inside an attached message, and unknown operators refused."""
+    send(server, simple("plain one", to="carol@example.com"))
+    send(server, with_attachment(), ["bob@example.com", "hidden@example.com"])  # inline logo
+    replying = simple("please answer")
+    replying["Reply-To"] = "Help Desk <help@support.example>"
+    send(server, replying)
+    forwarded = simple("Fwd: notes", body="see below")
+    inner = simple("Zanzibar trip", body="the ferry leaves at nine from Stone Town")
+    forwarded.add_attachment(inner)  # message/rfc822
+    send(server, forwarded)
+    listing = http.get("/api/v1/messages").json()["messages"]
+    by_subject = {m["Subject"]: m["ID"] for m in listing}
+    tagged = http.put("/api/v1/tags", json={"IDs": [by_subject["plain one"]], "Tags": ["keep"]})
+    assert tagged.status_code == 200
+
+    def subjects(query: str) -> set[str]:
+        answer = http.get("/api/v1/search", params={"query": query})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        validate(body, "MessagesSummary")
+        return {m["Subject"] for m in body["messages"]}
+
+    every = set(by_subject)
+    assert subjects("has:inline") == {"Report attached"}
+    assert subjects("is:tagged") == {"plain one"}
+    assert subjects("-is:tagged") == every - {"plain one"}
+    assert subjects("reply-to:help@support") == {"please answer"}
+    assert subjects("addressed:help@support") == {"please answer"}
+    assert subjects("addressed:carol@example.com") == {"plain one"}
+    assert subjects("bcc:hidden@example.com") == {"Report attached"}
+    assert subjects("stone town") == {"Fwd: notes"}  # words of the attached message
+    assert subjects('"ferry leaves"') == {"Fwd: notes"}
+    for query, named in (
+        ("has:pdf", "has:pdf"),
+        ("is:starred", "is:starred"),
+        ("in:inbox", "in:"),
+        ("label:work", "label:"),
+    ):
+        refused = http.get("/api/v1/search", params={"query": query})
+        assert refused.status_code == 400, query
+        assert refused.json()["Field"] == "query" and named in refused.json()["Error"]
+    assert subjects("re:hello") == set()  # a word with a colon that is no operator: text

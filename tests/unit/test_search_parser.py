@@ -110,11 +110,42 @@ def test_lone_dash_is_text() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "query", ["http://example.com/x", "foo:bar", "is:tagged", "has:pdf", "Re:Meeting"]
-)
-def test_unknown_prefixes_are_free_text(query: str) -> None:
+@pytest.mark.parametrize("query", ["http://example.com/x", "foo:bar", "Re:Meeting", "10:30"])
+def test_words_with_a_colon_that_are_no_operator_are_free_text(query: str) -> None:
     assert terms(query) == (Term("text", text=query.lower()),)
+
+
+def test_mailpits_other_operators() -> None:
+    """Issue 12: these were searched as text and found nothing."""
+    assert terms("is:tagged -is:Tagged has:inline !has:INLINE") == (
+        Term("is-tagged"),
+        Term("is-tagged", negated=True),
+        Term("has-inline"),
+        Term("has-inline", negated=True),
+    )
+    assert terms('reply-to:Help@X.test addressed:"Ann B" bcc:c@d') == (
+        Term("reply-to", text="help@x.test"),
+        Term("addressed", text="ann b"),
+        Term("bcc", text="c@d"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("is:starred", '"is:starred" is not known'),
+        ("has:pdf", '"has:pdf" is not known'),
+        ("in:inbox", 'operator "in:" is not supported'),
+        ("-label:work", 'operator "label:" is not supported'),
+        ("filename:report.pdf", 'operator "filename:" is not supported'),
+        ("older_than:7d", 'operator "older_than:" is not supported'),
+    ],
+)
+def test_unknown_operators_are_refused_naming_them(query: str, named: str) -> None:
+    with pytest.raises(QuerySyntaxError, match=named) as refused:
+        terms(query)
+    assert refused.value.field == "query"
+    assert terms(f'"{query}"') == (Term("text", text=query.lower()),)
 
 
 def test_quoted_prefix_is_free_text() -> None:

@@ -24,12 +24,16 @@ Field = Literal[
     "from",
     "to",
     "cc",
-    "bcc",
+    "bcc",  # the Bcc header and envelope recipients not named in To or Cc
+    "reply-to",
+    "addressed",  # any of From, To, Cc, Bcc (as bcc:) and Reply-To
     "subject",
     "message-id",
     "tag",
     "is-read",  # is:read (value "") -- is:unread is is-read negated
+    "is-tagged",
     "has-attachment",
+    "has-inline",
     "before",
     "after",
     "larger",
@@ -67,12 +71,42 @@ _TEXT_FIELDS: dict[str, Field] = {
     "to": "to",
     "cc": "cc",
     "bcc": "bcc",
+    "reply-to": "reply-to",
+    "addressed": "addressed",
     "subject": "subject",
     "message-id": "message-id",
 }
+_IS_VALUES = ("read", "unread", "tagged")
+_HAS_VALUES = ("attachment", "attachments", "inline")
+# Operators of other mail searches (Gmail's, notmuch's, older Mailpit ones) that Postroom does
+# not have: a query using one is refused rather than searched as text and silently empty.
+_UNSUPPORTED = frozenset(
+    {
+        "in",
+        "label",
+        "filename",
+        "older_than",
+        "newer_than",
+        "older",
+        "newer",
+        "size",
+        "list",
+        "deliveredto",
+        "category",
+        "rfc822msgid",
+        "id",
+        "body",
+        "date",
+        "header",
+        "attachment",
+        "mimetype",
+    }
+)
 _DATE_FIELDS: dict[str, Field] = {"before": "before", "after": "after"}
 _SIZE_FIELDS: dict[str, Field] = {"larger": "larger", "smaller": "smaller"}
-_PREFIXES = frozenset({*_TEXT_FIELDS, *_DATE_FIELDS, *_SIZE_FIELDS, "tag", "is", "has"})
+_PREFIXES = frozenset(
+    {*_TEXT_FIELDS, *_DATE_FIELDS, *_SIZE_FIELDS, *_UNSUPPORTED, "tag", "is", "has"}
+)
 _NEGATIONS = "-!"
 _DATE = re.compile(
     r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
@@ -88,6 +122,10 @@ _RELATIVE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedel
 MAX_QUERY_LENGTH = 2000  # characters
 MAX_TERMS = 32
 MAX_SEARCH_SIZE = 1024**4  # 1 TB; a message is never larger
+OPERATORS = (
+    "from: to: cc: bcc: reply-to: addressed: subject: message-id: tag: is:read is:unread "
+    "is:tagged has:attachment has:inline before: after: larger: smaller:"
+)
 _DATE_HELP = "use YYYY-MM-DD, YYYY-MM-DD HH:MM, RFC 3339, today, yesterday or an age like 7d"
 
 
@@ -189,10 +227,13 @@ def _parse_size(value: str) -> int | None:
 def parse_query(text: str, now: datetime, *, tz: tzinfo = UTC) -> SearchQuery:
     """Parse Mailpit's search syntax into a SearchQuery.
 
-    Free words and "quoted phrases"; from: to: cc: bcc: subject: message-id: tag: (values may
-    be quoted); is:read, is:unread; has:attachment(s); before:/after: dates; larger:/smaller:
-    sizes (10kb, 1.5MB, 2000; k = 1024). A leading - or ! negates a term. Unknown prefixes are
-    plain text. Text is lower-cased; tag names keep their case. Dates without a zone are in
+    Free words and "quoted phrases"; from: to: cc: bcc: reply-to: addressed: subject:
+    message-id: tag: (values may be quoted); is:read, is:unread, is:tagged; has:attachment(s),
+    has:inline; before:/after: dates; larger:/smaller: sizes (10kb, 1.5MB, 2000; k = 1024). A
+    leading - or ! negates a term. An unknown value of is: or has:, and the operators of other
+    mail searches listed in _UNSUPPORTED (in:, label:, filename:...), raise QuerySyntaxError;
+    any other word with a colon (re:hello, 10:30, https://x) is plain text. Text is
+    lower-cased; tag names keep their case. Dates without a zone are in
     `tz` (UTC unless the caller passes Mailpit's tz parameter); `now` anchors today, yesterday
     and ages like 7d, 12h, 2w. Raises QuerySyntaxError (an InvalidInput on "query") for a date
     or size it cannot read, and for a query beyond the limits above.
@@ -219,12 +260,33 @@ def parse_query(text: str, now: datetime, *, tz: tzinfo = UTC) -> SearchQuery:
             if value:
                 terms.append(Term("tag", text=value, negated=negated))
             continue
-        if prefix == "is" and value.lower() in ("read", "unread"):
-            terms.append(Term("is-read", negated=negated != (value.lower() == "unread")))
+        if prefix == "is":
+            word = value.lower()
+            if word == "tagged":
+                terms.append(Term("is-tagged", negated=negated))
+            elif word in ("read", "unread"):
+                terms.append(Term("is-read", negated=negated != (word == "unread")))
+            else:
+                raise QuerySyntaxError(
+                    f'The search "is:{value}" is not known: use is:read, is:unread or is:tagged.'
+                )
             continue
-        if prefix == "has" and value.lower() in ("attachment", "attachments"):
-            terms.append(Term("has-attachment", negated=negated))
+        if prefix == "has":
+            word = value.lower()
+            if word in ("attachment", "attachments"):
+                terms.append(Term("has-attachment", negated=negated))
+            elif word == "inline":
+                terms.append(Term("has-inline", negated=negated))
+            else:
+                raise QuerySyntaxError(
+                    f'The search "has:{value}" is not known: use has:attachment or has:inline.'
+                )
             continue
+        if prefix in _UNSUPPORTED:
+            raise QuerySyntaxError(
+                f'The search operator "{prefix}:" is not supported; the operators are '
+                f"{OPERATORS}. Put the words in double quotes to search for them as text."
+            )
         if prefix in _DATE_FIELDS:
             following = tokens[index] if index < len(tokens) else None
             if (

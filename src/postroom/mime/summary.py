@@ -19,7 +19,7 @@ from postroom.mime.decoding import (
     strip_angle,
 )
 from postroom.mime.htmltext import html_to_text
-from postroom.mime.tree import Elided, Walk, parse, walk
+from postroom.mime.tree import _MESSAGE_TYPES, Elided, Walk, find, parse, stored_payload, walk
 
 SNIPPET_LENGTH = 250
 SEARCH_TEXT_LIMIT = 64 * 1024
@@ -71,6 +71,39 @@ def body_text(walked: Walk) -> str:
     return ""
 
 
+_ATTACHED_DEPTH = 3  # attached messages inside attached messages searched this deep
+
+
+def attached_text(message: Message, walked: Walk, depth: int = 1) -> str:
+    """The text of the messages attached to `message` (message/rfc822 parts: their subject,
+    addresses and body, and theirs in turn), so that free text finds words in a forwarded
+    message. Bounded by _ATTACHED_DEPTH and SEARCH_TEXT_LIMIT; an elided part (a big
+    message's placeholder) has no text here."""
+    pieces: list[str] = []
+    size = 0
+    for info in walked.files:
+        if info.content_type not in _MESSAGE_TYPES or size >= SEARCH_TEXT_LIMIT:
+            continue
+        part = find(message, info.part_id)
+        payload = None if part is None else stored_payload(part)
+        if not isinstance(payload, list) or not payload or not isinstance(payload[0], Message):
+            continue
+        inner = payload[0]
+        inner_walk = walk(inner)
+        index = header_index(inner)
+        names = [
+            f"{a.name} {a.address}"
+            for field in ("from", "to", "cc", "reply-to")
+            for a in _addresses(index, field)
+        ]
+        text = "\n".join([header_text(_first(index, "subject")), *names, body_text(inner_walk)])
+        if depth < _ATTACHED_DEPTH:
+            text += "\n" + attached_text(inner, inner_walk, depth + 1)
+        pieces.append(text)
+        size += len(text)
+    return "\n".join(pieces)
+
+
 def header_index(message: Message) -> dict[str, list[str]]:
     """Raw header values by lower-cased name, in order (one pass instead of a scan per get)."""
     index: dict[str, list[str]] = {}
@@ -112,6 +145,9 @@ def summary_of(message: Message, walked: Walk) -> Summary:
     if raw_date and date is None:
         defects.append("message: unreadable Date header")
     flat = flatten(body_text(walked))
+    searched = flat
+    if any(info.content_type in _MESSAGE_TYPES for info in walked.files):
+        searched = f"{flat} {flatten(attached_text(message, walked))}"
     return Summary(
         from_=senders[0] if senders else None,
         to=_addresses(index, "to"),
@@ -124,7 +160,7 @@ def summary_of(message: Message, walked: Walk) -> Summary:
         snippet=snippet_of(flat),
         attachments=tuple(walked.files),
         header_tags=header_tags(index),
-        search_text=flat[:SEARCH_TEXT_LIMIT].lower(),
+        search_text=searched[:SEARCH_TEXT_LIMIT].lower(),
         return_path=strip_angle(header_text(_first(index, "return-path"))),
         defects=tuple(defects[:MAX_DEFECTS]),
     )

@@ -6,7 +6,7 @@ plain `LIKE '%term%'` on both backends, with `%`, `_` and the escape character i
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, not_, or_, select, true
+from sqlalchemy import and_, exists, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.search import SearchQuery, Term
@@ -20,7 +20,6 @@ _FIELD_COLUMNS = {
     "from": (_c.from_text,),
     "to": (_c.to_text,),
     "cc": (_c.cc_text,),
-    "bcc": (_c.bcc_text,),
     "subject": (_c.subject_lc,),
     "message-id": (_c.message_id_lc,),
     "text": (
@@ -39,6 +38,46 @@ def _contains(column: ColumnElement[str], needle: str) -> ColumnElement[bool]:
     return column.contains(needle.lower(), autoescape=True)
 
 
+def _bcc(needle: str) -> ColumnElement[bool]:
+    """bcc: as the API reports Bcc (serialize.envelope_bcc): the Bcc header, or an envelope
+    recipient that To and Cc do not name (JSON of addresses as given: compared lower-cased)."""
+    return or_(
+        _contains(_c.bcc_text, needle),
+        and_(
+            _contains(func.lower(_c.recipients), needle),
+            not_(_contains(_c.to_text, needle)),
+            not_(_contains(_c.cc_text, needle)),
+        ),
+    )
+
+
+def _reply_to(needle: str) -> ColumnElement[bool]:
+    return _contains(func.lower(_c.reply_to_json), needle)
+
+
+def _tag_condition(project: str, backend: str, tag: str | None) -> ColumnElement[bool]:
+    """The message has the tag `tag` (lower-cased), or any tag when `tag` is None."""
+    if backend == "sqlite":
+        # seq IN (...): the outer scan probes the set with the rowid that every index
+        # entry carries, so it reads no message rows; SQLite plans a correlated EXISTS
+        # as a scan of the whole table.
+        inner = (
+            select(_tagged.c.seq)
+            .join(message_tags, message_tags.c.message_id == _tagged.c.id)
+            .where(message_tags.c.project == project)
+        )
+        if tag is not None:
+            inner = inner.where(message_tags.c.tag_lc == tag)
+        return _c.seq.in_(inner)
+    # PostgreSQL turns EXISTS into a semi-join driven by the tag index.
+    found = select(message_tags.c.message_id).where(
+        message_tags.c.message_id == _c.id, message_tags.c.project == project
+    )
+    if tag is not None:
+        found = found.where(message_tags.c.tag_lc == tag)
+    return exists(found)
+
+
 def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool]:
     """The condition for one term of a search in `project`, negation applied.
 
@@ -54,30 +93,33 @@ def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool
             cond = _contains(columns[0], term.text)
         else:
             cond = or_(*(_contains(col, term.text) for col in columns))
+    elif field == "bcc":
+        cond = _bcc(term.text) if term.text else true()
+    elif field == "reply-to":
+        cond = _reply_to(term.text) if term.text else true()
+    elif field == "addressed":
+        cond = (
+            or_(
+                _contains(_c.from_text, term.text),
+                _contains(_c.to_text, term.text),
+                _contains(_c.cc_text, term.text),
+                _bcc(term.text),
+                _reply_to(term.text),
+            )
+            if term.text
+            else true()
+        )
     elif field == "tag":
-        tag = term.text.strip().lower()
-        if backend == "sqlite":
-            # seq IN (...): the outer scan probes the set with the rowid that every index
-            # entry carries, so it reads no message rows; SQLite plans a correlated EXISTS
-            # as a scan of the whole table.
-            cond = _c.seq.in_(
-                select(_tagged.c.seq)
-                .join(message_tags, message_tags.c.message_id == _tagged.c.id)
-                .where(message_tags.c.project == project, message_tags.c.tag_lc == tag)
-            )
-        else:
-            # PostgreSQL turns EXISTS into a semi-join driven by the tag index.
-            cond = exists(
-                select(message_tags.c.message_id).where(
-                    message_tags.c.message_id == _c.id,
-                    message_tags.c.project == project,
-                    message_tags.c.tag_lc == tag,
-                )
-            )
+        cond = _tag_condition(project, backend, term.text.strip().lower())
+    elif field == "is-tagged":
+        cond = _tag_condition(project, backend, None)
     elif field == "is-read":
         cond = _c.read.is_(True)
     elif field == "has-attachment":
         cond = _c.attachment_count > 0
+    elif field == "has-inline":
+        # `attachments` holds [part, name, type, id, size, inline] lists (storage/codec.py)
+        cond = or_(_c.attachments.contains(",true],"), _c.attachments.endswith(",true]]"))
     elif field in ("before", "after"):
         if term.when is None:
             raise ValueError(f"search term {field}: has no date")

@@ -179,3 +179,50 @@ async def test_terms_combine_with_and(store: SqlMessageStore, corpus: Corpus) ->
 async def test_empty_query_matches_everything(store: SqlMessageStore, corpus: Corpus) -> None:
     page = store.list("default", SearchQuery(()), 0, 100)
     assert page.matched == page.total == 4
+
+
+async def test_mailpits_other_operators(store: SqlMessageStore) -> None:
+    """Issue 12: is:tagged, has:inline, reply-to:, addressed: and a bcc: that sees envelope
+    recipients To and Cc do not name (the API reports those under Bcc), on both backends."""
+    from dataclasses import replace
+
+    from postroom.core.types import Envelope
+
+    clock = FakeClock(START)
+    made = {
+        "tagged": make_message(clock, project="p2", tags=("x",), to=("ann@a.example",)),
+        "inline": make_message(
+            clock,
+            project="p2",
+            attachments=(attachment("logo.png", inline=True), attachment("a.pdf")),
+        ),
+        "attached": make_message(clock, project="p2", attachments=(attachment("a.pdf"),)),
+        "replying": make_message(
+            clock, project="p2", reply_to=("Help Desk <Help@Support.example>",)
+        ),
+        "hidden": make_message(clock, project="p2", to=("ann@a.example",)),
+    }
+    made["hidden"] = replace(
+        made["hidden"], envelope=Envelope("a@b.example", ("ann@a.example", "Secret@C.example"))
+    )
+    for message in made.values():
+        await store.add(message)
+    names = {m.id: name for name, m in made.items()}
+
+    def found(*terms: Term) -> set[str]:
+        return {names[m.id] for m in store.list("p2", SearchQuery(terms), 0, 100).messages}
+
+    every = set(made)
+    assert found(Term("is-tagged")) == {"tagged"}
+    assert found(Term("is-tagged", negated=True)) == every - {"tagged"}
+    assert found(Term("has-inline")) == {"inline"}
+    assert found(Term("has-inline", negated=True)) == every - {"inline"}
+    assert found(Term("reply-to", text="help@support")) == {"replying"}
+    assert found(Term("reply-to", text="help desk")) == {"replying"}
+    assert found(Term("bcc", text="secret@c.example")) == {"hidden"}
+    assert found(Term("bcc", text="ann@a.example")) == set()  # named in To: not Bcc
+    assert found(Term("addressed", text="secret@c")) == {"hidden"}
+    assert found(Term("addressed", text="help@support")) == {"replying"}
+    assert found(Term("addressed", text="ann@a.example")) == {"tagged", "hidden"}
+    assert found(Term("addressed", text="alice@example.com")) == every  # the sender
+    assert found(Term("addressed", text="nobody")) == set()
