@@ -258,6 +258,13 @@ def test_credentials_keys_and_addresses(
         )
         assert refused["Field"] == field
     code = code_in(queued_mail(server, "ops@example.net"))
+    # The confirmation page is public even with an admin: whoever reads the mailbox has no login.
+    with httpx.Client(base_url=server.base_url, timeout=30) as anonymous:
+        page = anonymous.get("/confirm-address", params={"token": code})
+        assert page.status_code == 200 and "ops@example.net" in page.text
+        forged = anonymous.post("/confirm-address", json={"token": "pva_" + "x" * 43})
+        assert (forged.status_code, forged.json()["Field"]) == (400, "token")
+        assert anonymous.get(PJ.format(project="acme")).status_code == 401  # the rest is not
     confirmed = api.call(
         "POST", member + "/confirm", 200, {"code": code}, project="acme", address="ops@example.net"
     )
