@@ -292,7 +292,9 @@ class Application:
             cfg.hostname,
             routed=frozenset(parse_routes(cfg.routes)),
         )
-        self.pipeline = AcceptancePipeline(store, self.clock, self.bus, self.metrics, steps)
+        self.pipeline = AcceptancePipeline(
+            store, self.clock, self.bus, self.metrics, steps, _suppression_check(store, self.clock)
+        )
         self.tls = self._tls_context()
         capture_tls = self.tls if (cfg.smtp_tls or cfg.smtp_require_tls) else None
         listener = Listener(
@@ -333,7 +335,7 @@ class Application:
         admin = _admin_pages(service, auth, cfg, verifier)
         management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
-            management += _event_routes(service, store)
+            management += _event_routes(service, store, self.clock)
             management += _queue_routes(service, store, self.clock, self._sites_of)
         main_app = build_app(
             context,
@@ -579,12 +581,36 @@ def _sending_routes(
     return sending_routes(context, steps, platform)
 
 
-def _event_routes(service: PlatformService, store: SqlMessageStore) -> list[Any]:
-    """/api/v2/projects/{project}/events on the store's event log, and a message's deliveries
-    (guarded like /api/v2)."""
-    from postroom.api import deliveries, events
+def _suppression_check(store: Any, clock: Clock) -> Any:
+    """What the acceptance pipeline asks the suppression list (SQL stores only)."""
+    if not isinstance(store, SqlMessageStore):
+        return None
+    from postroom.core.suppression import ACCOUNT
 
-    return [*events.routes(service, store.events), *deliveries.routes(store, store.queue)]
+    suppressions = store.suppressions
+
+    def check(project: str, recipients: list[str]) -> dict[str, tuple[str, str]]:
+        found = suppressions.suppressed(project, recipients, clock.now())
+        return {
+            key: (entry.reason, "account" if entry.scope == ACCOUNT else "project")
+            for key, entry in found.items()
+        }
+
+    return check
+
+
+def _event_routes(service: PlatformService, store: SqlMessageStore, clock: Clock) -> list[Any]:
+    """/api/v2/projects/{project}/events on the store's event log, a message's deliveries and
+    the suppression lists (guarded like /api/v2)."""
+    from postroom.api import deliveries, events, suppressions
+    from postroom.suppression.service import SuppressionList
+
+    suppression_list = SuppressionList(store.suppressions, clock)
+    return [
+        *events.routes(service, store.events),
+        *deliveries.routes(store, store.queue),
+        *suppressions.routes(service, suppression_list),
+    ]
 
 
 def _queue_routes(

@@ -10,6 +10,7 @@ from typing import Any
 
 from postroom import __version__
 from postroom.api import openapi_sending as sending
+from postroom.api import openapi_suppressions as suppression_doc
 from postroom.core.events import EVENT_TYPES, MAX_EVENT_PAGE
 from postroom.core.types import QUEUE_ACTIONS, QUEUE_STATES
 
@@ -762,7 +763,15 @@ def document() -> Json:
             ),
         },
         "paths": _with_content_type_errors(
-            _with_conflicts(_with_throttle({**_paths(), **sending.paths()}))
+            _with_conflicts(
+                _with_throttle(
+                    {
+                        **_paths(),
+                        **sending.paths(),
+                        **suppression_doc.paths(_op, _query, _param, _PROJECT),
+                    }
+                )
+            )
         ),
-        "components": {"schemas": {**SCHEMAS, **sending.SCHEMAS}},
+        "components": {"schemas": {**SCHEMAS, **sending.SCHEMAS, **suppression_doc.SCHEMAS}},
     }

@@ -140,6 +140,9 @@ class NewMessage:
     # store records them in the message's own transaction. 0 for mail that was not submitted.
     sends: int = 0
     spooled: SpooledData | None = None
+    # Recipients of a live message left out because the suppression list names them:
+    # (recipient, reason, scope "project" or "account"); a `suppressed` event each.
+    suppressed: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def size(self) -> int:
@@ -194,6 +197,7 @@ MESSAGE_DELIVERED = "delivered"  # every recipient delivered
 MESSAGE_BOUNCED = "bounced"  # every recipient failed
 MESSAGE_PARTIALLY_BOUNCED = "partially_bounced"  # finished: some delivered, some failed
 MESSAGE_CANCELLED = "cancelled"  # finished: every recipient cancelled by an operator
+MESSAGE_SUPPRESSED = "suppressed"  # every recipient on the suppression list: nothing to deliver
 
 
 @dataclass(frozen=True, slots=True)

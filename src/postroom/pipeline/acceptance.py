@@ -1,21 +1,25 @@
 """The acceptance pipeline every door feeds: prepare, persist durably, announce.
 
-Without a submitter (the capture door, ingest, the testing API) the message goes into the
-given project as captured: stored and visible, never relayed, whatever its addresses.
+Without a submitter (the capture door, ingest, the testing API) the message goes into the given
+project as captured: stored and visible, never relayed, whatever its addresses.
 
 With a submitter (the submission doors; see pipeline/submission.py) the message is checked
 first (From header, verified identities, line lengths, quota), fixed up (Message-ID, Date, Bcc)
 and, for a live project, DKIM-signed; it is then stored with status "queued" together with its
 deliveries (one per recipient, pipeline/deliveries.py), which the store writes as queue entries
-in the same transaction, before the door says 250. A capture project's submitted messages are
-stored as captured, with no deliveries. Either way the message's sends (pipeline/quota.py) are
-counted in that transaction too; its quota reservation is committed once it is stored,
-released otherwise.
+in the same transaction, before the door says 250. Recipients on the suppression list (the
+project's or the account's) get no delivery but a `suppressed` event, in that transaction; the
+message is accepted for the others, and accepted with only events if every one is suppressed. A
+capture project's submitted messages are stored as captured, with no deliveries. Either way the
+message's sends (pipeline/quota.py) are counted in that transaction too; its quota reservation
+is committed once it is stored, released otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from prometheus_client import Counter
@@ -25,7 +29,14 @@ from postroom.core.errors import ConfigError, StorageError
 from postroom.core.ids import new_id
 from postroom.core.platform import DEFAULT_PROJECT
 from postroom.core.ports import MessageStore
-from postroom.core.types import Delivery, IncomingMessage, MessageRecord, NewMessage, Summary
+from postroom.core.types import (
+    MESSAGE_SUPPRESSED,
+    Delivery,
+    IncomingMessage,
+    MessageRecord,
+    NewMessage,
+    Summary,
+)
 from postroom.events.bus import EventBus, MessageEvent
 from postroom.metrics import Metrics
 from postroom.pipeline.complete import summary_and_tags
@@ -35,6 +46,10 @@ from postroom.pipeline.received import received_header
 from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 
 log = logging.getLogger("postroom.pipeline")
+
+# The suppression list's answer for a project's recipients: (reason, scope) of each suppressed
+# one, by lower-cased address (blocking: called in a worker thread).
+SuppressionCheck = Callable[[str, list[str]], dict[str, tuple[str, str]]]
 
 INLINE_PARSE_LIMIT = 64 * 1024
 BARE_LINE_ENDINGS_TAG = "bare-line-endings"
@@ -52,8 +67,10 @@ class AcceptancePipeline:
         bus: EventBus,
         metrics: Metrics,
         submission: SubmissionSteps | None = None,
+        suppressions: SuppressionCheck | None = None,
     ) -> None:
         self._store = store
+        self._suppressions = suppressions
         self._clock = clock
         self._bus = bus
         self._metrics = metrics
@@ -93,7 +110,12 @@ class AcceptancePipeline:
             prepared = await self.submission.prepare(incoming, submitter, message_id, now)
             quota = self.submission.quota
             try:
-                draft = self._draft(incoming, project, message_id, now, prepared)
+                suppressed: dict[str, tuple[str, str]] = {}
+                if prepared.status == "queued" and self._suppressions is not None:
+                    suppressed = await asyncio.to_thread(
+                        self._suppressions, project, list(incoming.envelope.recipients)
+                    )
+                draft = self._draft(incoming, project, message_id, now, prepared, suppressed)
                 message = await self._add(draft)
             except BaseException:
                 quota.release(prepared.reservation)
@@ -138,6 +160,7 @@ class AcceptancePipeline:
         message_id: str,
         now: datetime,
         prepared: Prepared | None = None,
+        suppressed: Mapping[str, tuple[str, str]] | None = None,
     ) -> NewMessage:
         """The message to store: the Received header, the submission's changes if any, the
         summary of a small message."""
@@ -145,12 +168,21 @@ class AcceptancePipeline:
         status = "captured"
         sends = 0
         deliveries: tuple[Delivery, ...] = ()
+        suppressions: tuple[tuple[str, str, str], ...] = ()
         if prepared is not None:
             data = prepared.data
             status = prepared.status
             sends = prepared.reservation.recipients
             if status == "queued":  # a live project's message: deliver to every recipient
                 deliveries = deliveries_for(incoming.envelope)
+                if suppressed:  # ... but those the suppression list names
+                    left_out = [d for d in deliveries if d.recipient.lower() in suppressed]
+                    deliveries = tuple(d for d in deliveries if d not in left_out)
+                    suppressions = tuple(
+                        (d.recipient, *suppressed[d.recipient.lower()]) for d in left_out
+                    )
+                    if not deliveries:
+                        status = MESSAGE_SUPPRESSED
         raw = received_header(incoming.session, incoming.envelope, message_id, now) + data
         # A big message the SMTP edge kept in a file stays there: the store reads it.
         spooled = incoming.spooled if prepared is None else prepared.body
@@ -179,4 +211,5 @@ class AcceptancePipeline:
             deliveries=deliveries,
             sends=sends,
             spooled=spooled,
+            suppressed=suppressions,
         )

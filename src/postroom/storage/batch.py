@@ -63,7 +63,7 @@ class Prepared(NamedTuple):
     raw: bytes
     tags: tuple[str, ...]  # normalised
     queue: tuple[QueueRow, ...]  # the message's deliveries (NewMessage.deliveries)
-    events: tuple[EventRow, ...]  # a `send` event per delivery
+    events: tuple[EventRow, ...]  # a `send` event per delivery, a `suppressed` per suppressed
     sends: tuple[int, int] | None  # (second since the epoch, sends) of a submitted message
     spooled: SpooledData | None = None  # the rest of the message, in a file
 
@@ -88,7 +88,7 @@ def prepare(message: NewMessage) -> Prepared:
         message.raw,
         tuple(codec.normalise_tags(message.tags)) if message.tags else (),
         queue_rows(message),
-        send_events(message),
+        send_events(message) + suppressed_events(message),
         sends,
         message.spooled,
     )
@@ -104,6 +104,23 @@ def send_events(message: NewMessage) -> tuple[EventRow, ...]:
             NewEvent(message.project, "send", message.created, message.id, d.recipient, detail)
         )
         for d in message.deliveries
+    )
+
+
+def suppressed_events(message: NewMessage) -> tuple[EventRow, ...]:
+    """A `suppressed` event per recipient the suppression list kept the message from."""
+    return tuple(
+        event_row(
+            NewEvent(
+                message.project,
+                "suppressed",
+                message.created,
+                message.id,
+                recipient,
+                {"reason": reason, "scope": scope},
+            )
+        )
+        for recipient, reason, scope in message.suppressed
     )
 
 
@@ -337,5 +354,7 @@ class BatchWriter:
             deliveries = [row for p in batch for row in p.queue]
             if deliveries:
                 self._insert_queue(conn, deliveries)
-                self._insert_events(conn, [row for p in batch for row in p.events])
+            new_events = [row for p in batch for row in p.events]
+            if new_events:  # send events, and suppressed ones (a message may have only those)
+                self._insert_events(conn, new_events)
             self._count_sends(conn, batch)
