@@ -7,10 +7,12 @@ message that the HTTP send door hands to the acceptance pipeline: the same path 
 submission (verified identities, quotas with 429 and Retry-After, DKIM, durable queue) for a
 live project, captured for a capture project.
 
-The answer names the message and each recipient: `accepted`, or `refused` with the reason (a
-live project's recipient that the pipeline would never deliver to, pipeline/destinations.py);
-the message goes to the accepted ones. A message none of whose recipients is accepted, or
-that the pipeline refuses whole (unverified sender, quota), is an error (4xx JSON).
+The answer names the message and each recipient: `accepted`, `suppressed` (a live project's
+recipient on its suppression list, or the account's: suppression/service.py) or `refused`
+with the reason (a live project's recipient that the pipeline would never deliver to,
+pipeline/destinations.py); the message goes to the accepted ones. A message none of whose
+recipients is accepted, or that the pipeline refuses whole (unverified sender, quota), is an
+error (4xx JSON).
 
 A batch holds up to 500 messages, each accepted or refused on its own (its own status and
 answer, in order). `Idempotency-Key` (api/idempotency.py) covers single and batch requests.
@@ -41,6 +43,7 @@ from postroom.core.types import DoorName, Envelope
 from postroom.doors.http_send import HttpSendDoor
 from postroom.pipeline.destinations import destination_refusal
 from postroom.pipeline.projects import ProjectDirectory
+from postroom.suppression.service import SuppressionList
 
 __all__ = ["MAX_BATCH", "SendingContext", "routes"]
 
@@ -60,6 +63,7 @@ class SendingContext:
     routed: frozenset[str]
     idempotency: Idempotency | None
     render_template: TemplateRenderer | None = None
+    suppressions: SuppressionList | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +122,23 @@ class Sender:
         accepted: list[str] = []
         first_refused: Refusal | None = None
         live = await self.live(project)
-        for recipient in built.envelope.recipients:
+        recipients = list(built.envelope.recipients)
+        suppressed = {}
+        if live and ctx.suppressions is not None:
+            suppressed = await asyncio.to_thread(ctx.suppressions.suppressed, project, recipients)
+        for recipient in recipients:
             refusal = destination_refusal(recipient, ctx.routed) if live else None
-            if refusal is None:
+            entry = suppressed.get(recipient.lower())
+            if refusal is None and entry is not None:
+                results.append(
+                    {
+                        "email": recipient,
+                        "status": "suppressed",
+                        "reason": f"on the suppression list ({entry.reason})",
+                        "code": entry.reason,
+                    }
+                )
+            elif refusal is None:
                 accepted.append(recipient)
                 results.append({"email": recipient, "status": "accepted"})
             else:
@@ -135,6 +153,12 @@ class Sender:
                 )
         if first_refused is not None and (all_or_nothing or not accepted):
             raise first_refused
+        if not accepted:
+            raise InvalidInput(
+                "every recipient is on the project's suppression list: nothing was sent "
+                f"({', '.join(r['email'] + ': ' + r['code'] for r in results)})",
+                "to",
+            )
         envelope = Envelope(built.envelope.mail_from, tuple(accepted), built.envelope.mail_params)
         message_id = await ctx.door.send(
             envelope, built.data, project, peer.host, peer.port, peer.principal, peer.door

@@ -79,7 +79,7 @@ SCHEMAS: Json = {
         "type": "object",
         "properties": {
             "email": {"type": "string"},
-            "status": {"enum": ["accepted", "refused"]},
+            "status": {"enum": ["accepted", "suppressed", "refused"]},
             "reason": {"type": "string"},
             "code": {"type": "string"},
         },

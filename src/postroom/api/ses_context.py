@@ -13,6 +13,7 @@ from postroom.core.clock import Clock
 from postroom.core.sending import SendingStore
 from postroom.platform.email_templates import TemplateService
 from postroom.platform.service import PlatformService
+from postroom.suppression.service import SuppressionList
 
 CALLER = "postroom.ses.caller"
 
@@ -31,6 +32,7 @@ class SesApi:
     service: PlatformService
     store: SendingStore
     clock: Clock
+    suppressions: SuppressionList
 
 
 def caller(request: Request) -> Caller:

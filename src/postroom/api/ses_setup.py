@@ -35,6 +35,8 @@ from postroom.platform.ses_keys import IssuedSesKey, SesKeyService
 from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.sealing import SecretBox
 from postroom.storage.sending_store import SqlSendingStore
+from postroom.storage.store import SqlMessageStore
+from postroom.suppression.service import SuppressionList
 
 
 def ses_key_service(config: Config, platform: PlatformStore, clock: Clock) -> SesKeyService:
@@ -111,10 +113,11 @@ async def start_ses_listener(
     config, clock = context.config, context.clock
     keys = ses_key_service(config, platform, clock)
     store = SqlSendingStore(platform) if isinstance(platform, SqlPlatformStore) else None
-    assert store is not None
+    assert store is not None and isinstance(context.store, SqlMessageStore)
     templates = TemplateService(store, clock)
+    suppressions = SuppressionList(context.store.suppressions, clock)
     sending = SendingContext(
-        config, clock, context.http_send, steps.directory, steps.routed, None, None
+        config, clock, context.http_send, steps.directory, steps.routed, None, None, suppressions
     )
     api = SesApi(
         sender=SesSender(SesSending(Sender(sending), templates, clock, config.hostname)),
@@ -123,6 +126,7 @@ async def start_ses_listener(
         service=service,
         store=store,
         clock=clock,
+        suppressions=suppressions,
     )
     entries = list(config.allowed_hosts)
     if config.public_url:

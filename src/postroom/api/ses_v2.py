@@ -1,7 +1,8 @@
 """Amazon SES API v2 (`sesv2`, rest-json) on Postroom: sending, identities, templates and the
-account's quota. Errors: the SES name in `x-amzn-ErrorType`, `{"message"}` in the body, SES's
-HTTP status (api/ses_errors.py). Suppression list and configuration set operations are not
-served yet (they depend on the suppression and webhooks work): 404 UnknownOperationException.
+account's quota, the suppression list (the project's, suppression/service.py). Errors: the SES
+name in `x-amzn-ErrorType`, `{"message"}` in the body, SES's HTTP status (api/ses_errors.py).
+Configuration set operations are not served yet (they depend on the webhooks work): 404
+UnknownOperationException.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import json
 import math
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +30,7 @@ from postroom.api.ses_send import (
     template_data,
 )
 from postroom.core.errors import InvalidInput, PostroomError
+from postroom.core.suppression import SuppressionQuery, check_reason
 from postroom.platform.email_templates import render_parts
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -283,7 +286,76 @@ def routes(api: SesApi) -> list[BaseRoute]:
         )
         return JSONResponse({"RenderedTemplate": mime.data.decode("utf-8", "replace")})
 
+    async def suppression(request: Request) -> Response:
+        """PutSuppressedDestination (PUT) and ListSuppressedDestinations (GET)."""
+        project = caller(request).project
+        if request.method == "PUT":
+            body = await _body(request)
+            given = body.get("Reason")
+            if given not in ("BOUNCE", "COMPLAINT"):
+                raise InvalidInput("Reason must be BOUNCE or COMPLAINT", "Reason")
+            reason = str(given).lower()
+            await run(
+                lambda: api.suppressions.add(
+                    project, body.get("EmailAddress"), reason, detail="SES API"
+                )
+            )
+            return JSONResponse({})
+        params = request.query_params
+        reasons = {r.lower() for r in params.getlist("Reason")}
+        if reasons - {"bounce", "complaint"}:
+            raise InvalidInput("Reason must be BOUNCE or COMPLAINT", "Reasons")
+        start, end = (
+            _when(params.get("StartDate"), "StartDate"),
+            _when(params.get("EndDate"), "EndDate"),
+        )
+        size = _page("0", params.get("PageSize") or 100)[1]
+        only = check_reason(next(iter(reasons))) if len(reasons) == 1 else None
+        query = SuppressionQuery(reason=only, after=params.get("NextToken"), limit=size)
+        page = await run(api.suppressions.page, project, query)
+        entries = [
+            e
+            for e in page.entries
+            if (not reasons or e.reason in reasons)
+            and (start is None or e.created >= start)
+            and (end is None or e.created <= end)
+        ]
+        answer: dict[str, Any] = {
+            "SuppressedDestinationSummaries": [
+                {
+                    "EmailAddress": e.address,
+                    "Reason": e.reason.upper(),
+                    "LastUpdateTime": e.created.timestamp(),
+                }
+                for e in entries
+            ]
+        }
+        if page.next is not None:
+            answer["NextToken"] = page.next
+        return JSONResponse(answer)
+
+    async def suppressed(request: Request) -> Response:
+        project = caller(request).project
+        address = request.path_params["address"]
+        if request.method == "DELETE":
+            await run(api.suppressions.get, project, address)  # NotFound when absent
+            await run(api.suppressions.remove, project, address)
+            return JSONResponse({})
+        entry = await run(api.suppressions.get, project, address)
+        return JSONResponse(
+            {
+                "SuppressedDestination": {
+                    "EmailAddress": entry.address,
+                    "Reason": entry.reason.upper(),
+                    "LastUpdateTime": entry.created.timestamp(),
+                    "Attributes": {"MessageId": "", "FeedbackId": str(entry.event_id or "")},
+                }
+            }
+        )
+
     table: list[tuple[str, list[str], Handler]] = [
+        ("/v2/email/suppression/addresses", ["GET", "PUT"], suppression),
+        ("/v2/email/suppression/addresses/{address}", ["GET", "DELETE"], suppressed),
         ("/v2/email/outbound-emails", ["POST"], send_email),
         ("/v2/email/outbound-bulk-emails", ["POST"], send_bulk_email),
         ("/v2/email/account", ["GET"], get_account),
@@ -295,6 +367,18 @@ def routes(api: SesApi) -> list[BaseRoute]:
         ("/v2/email/templates/{name}/render", ["POST"], render),
     ]
     return [Route(path, _handled(handler), methods=methods) for path, methods, handler in table]
+
+
+def _when(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        if value.replace(".", "", 1).isdigit():
+            return datetime.fromtimestamp(float(value), UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{field} is not a time", field) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _page(token: Any, size: Any) -> tuple[int, int]:

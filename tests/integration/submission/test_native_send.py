@@ -303,3 +303,21 @@ async def test_answers_match_the_openapi_document(env: Env) -> None:
     batch = await post(env, token, {"messages": [body, {"from": "x"}]}, "/api/v2/messages/batch")
     check("BatchResult", batch.json())
     check("Error", (await post(env, token, {"from": "x"})).json())
+
+
+async def test_suppressed_recipients_are_answered_and_skipped(env: Env) -> None:
+    from postroom.suppression.service import SuppressionList
+
+    SuppressionList(env.store.suppressions, env.clock).add("acme", "gone@example.net", "bounce")
+    token = key(env)
+    response = await post(env, token, message(to=["gone@example.net", "ok@example.net"]))
+    assert response.status_code == 200, response.text
+    assert [(r["email"], r["status"]) for r in response.json()["recipients"]] == [
+        ("gone@example.net", "suppressed"),
+        ("ok@example.net", "accepted"),
+    ]
+    assert [e.recipient for e in env.queue(response.json()["id"])] == ["ok@example.net"]
+    none_left = await post(env, token, message(to="Gone@example.net"))
+    assert none_left.status_code == 400 and "suppression list" in none_left.json()["Error"]
+    captured = await post(env, key(env, "sandbox"), message(to="gone@example.net"))
+    assert captured.status_code == 200  # a capture project delivers nothing: no suppression

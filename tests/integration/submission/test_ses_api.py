@@ -471,7 +471,7 @@ def test_keys_reach_their_own_project_only(env: Env) -> None:
 def test_unknown_operations_get_an_aws_shaped_error(env: Env) -> None:
     v2 = client(env, "sesv2", ses_key(env))
     with pytest.raises(ClientError) as unknown:
-        v2.list_suppressed_destinations()
+        v2.list_configuration_sets()
     assert unknown.value.response["Error"]["Code"] == "UnknownOperationException"
     v1 = client(env, "ses", ses_key(env))
     with pytest.raises(ClientError) as invalid:
@@ -494,3 +494,40 @@ def test_keys_from_the_cli_work_with_boto3(env: Env, capsys: pytest.CaptureFixtu
     assert main(["seskey", "delete", pair[0], "--project", "sandbox", *storage]) == 0
     with pytest.raises(ClientError):
         client(env, "ses", pair).get_send_quota()
+
+
+def test_suppression_list_operations_and_sends(env: Env) -> None:
+    v2 = client(env, "sesv2", ses_key(env))
+    v2.put_suppressed_destination(EmailAddress="Gone@Example.net", Reason="BOUNCE")
+    v2.put_suppressed_destination(EmailAddress="angry@example.net", Reason="COMPLAINT")
+    got = v2.get_suppressed_destination(EmailAddress="gone@example.net")["SuppressedDestination"]
+    assert (got["EmailAddress"], got["Reason"]) == ("Gone@Example.net", "BOUNCE")
+    listed = v2.list_suppressed_destinations()["SuppressedDestinationSummaries"]
+    assert sorted(s["EmailAddress"].lower() for s in listed) == [
+        "angry@example.net",
+        "gone@example.net",
+    ]
+    bounces = v2.list_suppressed_destinations(Reasons=["BOUNCE"])["SuppressedDestinationSummaries"]
+    assert [s["Reason"] for s in bounces] == ["BOUNCE"]
+    first = v2.list_suppressed_destinations(PageSize=1)
+    assert len(first["SuppressedDestinationSummaries"]) == 1 and first["NextToken"]
+    rest = v2.list_suppressed_destinations(PageSize=1, NextToken=first["NextToken"])
+    assert len(rest["SuppressedDestinationSummaries"]) == 1
+    sandbox = client(env, "sesv2", ses_key(env, "sandbox"))
+    assert sandbox.list_suppressed_destinations()["SuppressedDestinationSummaries"] == []
+    with pytest.raises(sandbox.exceptions.NotFoundException):
+        sandbox.get_suppressed_destination(EmailAddress="gone@example.net")
+
+    # A send skips suppressed recipients; with none left it is refused.
+    sent = v2.send_email(
+        **simple(Destination={"ToAddresses": ["gone@example.net", "ok@example.net"]})
+    )
+    assert [e.recipient for e in env.queue(sent["MessageId"])] == ["ok@example.net"]
+    with pytest.raises(v2.exceptions.BadRequestException) as refused:
+        v2.send_email(**simple(Destination={"ToAddresses": ["GONE@example.net"]}))
+    assert "suppression list" in str(refused.value)
+    v2.delete_suppressed_destination(EmailAddress="gone@example.net")
+    with pytest.raises(v2.exceptions.NotFoundException):
+        v2.delete_suppressed_destination(EmailAddress="gone@example.net")
+    again = v2.send_email(**simple(Destination={"ToAddresses": ["gone@example.net"]}))
+    assert [e.recipient for e in env.queue(again["MessageId"])] == ["gone@example.net"]
