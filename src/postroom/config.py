@@ -142,7 +142,7 @@ HELP: dict[str, str] = {
     "smtp_memory_budget": "Message data all SMTP sessions may hold in memory at once, e.g. "
     "256MB; while it is spent a new DATA or BDAT gets 452 4.3.1 (the client retries later).",
     "smtp_spool_threshold": "A message being received goes from memory to a file in "
-    "data_dir/spool once it is larger than this, e.g. 1MB (0 = every message).",
+    "data_dir/spool once it is larger than this, e.g. 1MB (0 = every message over 64 KiB).",
     "max_recipients": "Most recipients per message; more get 452 4.5.3.",
     "max_line_length": "Longest text line in a message, in octets (0 = no limit).",
     "max_errors": "Protocol errors per session before 421 and close.",
