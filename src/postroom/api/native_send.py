@@ -8,9 +8,10 @@ submission (verified identities, quotas with 429 and Retry-After, DKIM, durable 
 live project, captured for a capture project.
 
 The answer names the message and each recipient: `accepted`, `suppressed` (a live project's
-recipient on its suppression list, or the account's: suppression/service.py) or `refused`
-with the reason (a live project's recipient that the pipeline would never deliver to,
-pipeline/destinations.py); the message goes to the accepted ones. A message none of whose
+recipient on its suppression list, or the account's: the pipeline records a `suppressed`
+event for it instead of a delivery, pipeline/acceptance.py) or `refused` with the reason (a
+live project's recipient that the pipeline would never deliver to, pipeline/destinations.py);
+the message goes to the others. A message none of whose
 recipients is accepted, or that the pipeline refuses whole (unverified sender, quota), is an
 error (4xx JSON).
 
@@ -130,6 +131,7 @@ class Sender:
             refusal = destination_refusal(recipient, ctx.routed) if live else None
             entry = suppressed.get(recipient.lower())
             if refusal is None and entry is not None:
+                accepted.append(recipient)  # the pipeline records its suppressed event
                 results.append(
                     {
                         "email": recipient,
@@ -153,12 +155,7 @@ class Sender:
                 )
         if first_refused is not None and (all_or_nothing or not accepted):
             raise first_refused
-        if not accepted:
-            raise InvalidInput(
-                "every recipient is on the project's suppression list: nothing was sent "
-                f"({', '.join(r['email'] + ': ' + r['code'] for r in results)})",
-                "to",
-            )
+
         envelope = Envelope(built.envelope.mail_from, tuple(accepted), built.envelope.mail_params)
         message_id = await ctx.door.send(
             envelope, built.data, project, peer.host, peer.port, peer.principal, peer.door
