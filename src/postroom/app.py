@@ -31,6 +31,7 @@ from postroom.core.errors import ConfigError
 from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
 from postroom.core.types import DoorName
+from postroom.delivery.notices import Notices
 from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, SiteStatus, load_rules
@@ -526,6 +527,11 @@ def _delivery_worker(
         return_paths = ReturnPaths(
             Verp.load_or_create(Path(cfg.data_dir)), cfg.bounce_domain, domains_of
         )
+    project_settings = store.delivery_settings
+
+    async def notices_on(project: str) -> bool:
+        return (await asyncio.to_thread(project_settings.get, project)).bounce_notices
+
     settings = DeliverySettings(
         helo_name=cfg.hostname,
         tls=cfg.delivery_tls,  # type: ignore[arg-type]  # checked by load_config
@@ -544,6 +550,7 @@ def _delivery_worker(
         schedule=RetrySchedule(lifetime=cfg.queue_lifetime),
         shaper=Shaper(load_rules()),
         return_paths=return_paths,
+        notices=Notices(cfg.hostname, complete_message, notices_on),
     )
 
 
@@ -610,6 +617,7 @@ def _event_routes(service: PlatformService, store: SqlMessageStore, clock: Clock
         *events.routes(service, store.events),
         *deliveries.routes(store, store.queue),
         *suppressions.routes(service, suppression_list),
+        *deliveries.settings_routes(service, store.delivery_settings),
     ]
 
 

@@ -166,6 +166,7 @@ _OPEN_MODE_WHAT = {
     "domains": "sending domains (verified identities the project may send from)",
     "verified-addresses": "verified addresses (identities the project may send from)",
     "queue": "queued deliveries (retried, held, released or cancelled)",
+    "delivery-settings": "delivery settings",
 }
 OPEN_MODE_ADVICE = (
     "Create an admin (`postroom admin create NAME`) and log in, or use an API key with the "

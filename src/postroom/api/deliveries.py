@@ -1,5 +1,6 @@
 """`GET /api/v2/projects/{project}/messages/{message}/deliveries`: a live message's status, each
-recipient's state and its attempt history.
+recipient's state and its attempt history; and the project's delivery settings
+(`…/delivery-settings`: whether senders get bounce notices).
 
 The message is looked up in the path's project first (404 otherwise), so a message id of
 another project reaches nothing; the AuthGate keeps an API key to its own project's path.
@@ -15,8 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from postroom.api.mailpit import json_body
+from postroom.core.errors import InvalidInput
 from postroom.core.ports import MessageStore, QueueStore
 from postroom.core.types import FAILED, QUEUED, AttemptRecord, QueueEntry
+from postroom.platform.service import PlatformService
+from postroom.storage.delivery_settings import SqlDeliverySettings
 
 PREFIX = "/api/v2"
 
@@ -81,3 +86,32 @@ def routes(store: MessageStore, queue: QueueStore) -> list[BaseRoute]:
 
     path = f"{PREFIX}/projects/{{project}}/messages/{{message}}/deliveries"
     return [Route(path, deliveries, methods=["GET"])]
+
+
+def settings_routes(service: PlatformService, settings: SqlDeliverySettings) -> list[BaseRoute]:
+    """`GET, PUT /api/v2/projects/{project}/delivery-settings`: `{"bounce_notices": bool}`."""
+
+    async def read(request: Request) -> Response:
+        project: str = request.path_params["project"]
+        await asyncio.to_thread(service.get_project, project)  # NotFound: 404
+        found = await asyncio.to_thread(settings.get, project)
+        return JSONResponse({"project": project, "bounce_notices": found.bounce_notices})
+
+    async def write(request: Request) -> Response:
+        project: str = request.path_params["project"]
+        body = await json_body(request)
+        unknown = sorted(set(body) - {"bounce_notices"})
+        if unknown:
+            raise InvalidInput(f"unknown setting {unknown[0]!r}", unknown[0])
+        value = body.get("bounce_notices")
+        if not isinstance(value, bool):
+            raise InvalidInput("bounce_notices must be true or false", "bounce_notices")
+        await asyncio.to_thread(service.get_project, project)  # NotFound: 404
+        stored = await asyncio.to_thread(settings.set, project, value)
+        return JSONResponse({"project": project, "bounce_notices": stored.bounce_notices})
+
+    async def endpoint(request: Request) -> Response:
+        return await (write if request.method == "PUT" else read)(request)
+
+    path = f"{PREFIX}/projects/{{project}}/delivery-settings"
+    return [Route(path, endpoint, methods=["GET", "PUT"])]

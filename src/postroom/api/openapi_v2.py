@@ -418,6 +418,16 @@ SCHEMAS: Json = {
         },
         required=["project", "action", "count", "changed"],
     ),
+    "DeliverySettings": _object(
+        {
+            "project": {"type": "string"},
+            "bounce_notices": {
+                "type": "boolean",
+                "description": "senders get an RFC 3464 notice when a recipient fails for good",
+            },
+        }
+    ),
+    "DeliverySettingsUpdate": _object({"bounce_notices": {"type": "boolean"}}),
     "EventPage": _object(
         {
             "project": {"type": "string"},
@@ -672,6 +682,15 @@ def _paths() -> Json:
                 "Deliveries",
                 params=(_PROJECT, _param("message", "message id")),
             )
+        },
+        f"{project}/delivery-settings": {
+            "get": _op("the project's delivery settings", "DeliverySettings", params=pj),
+            "put": _op(
+                "change the delivery settings (bounce notices on or off)",
+                "DeliverySettings",
+                body="DeliverySettingsUpdate",
+                params=pj,
+            ),
         },
         f"{project}/queue": {
             "get": _op(

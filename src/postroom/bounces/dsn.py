@@ -100,7 +100,9 @@ def build_dsn(
         "",
     ]
     for item in failed:
-        why = "delivery time expired" if item.expired else _field(item.diagnostic)
+        why = _field(item.diagnostic)
+        if item.expired:
+            why = f"delivery time expired; the last attempt got: {why}"
         lines.append(f"<{_field(item.recipient)}>: {why}")
     lines += [
         "",
@@ -123,7 +125,9 @@ def build_dsn(
         ]
         if item.remote_mta:
             lines.append(f"Remote-MTA: dns; {_field(item.remote_mta)}")
-        if item.diagnostic:
+        if item.expired:  # the last temporary reply is in the text part, not read as the cause
+            lines.append("Diagnostic-Code: smtp; 550 5.4.7 Delivery time expired")
+        elif item.diagnostic:
             lines.append(f"Diagnostic-Code: smtp; {_field(item.diagnostic)}")
         if item.last_attempt is not None:
             lines.append(f"Last-Attempt-Date: {email.utils.format_datetime(item.last_attempt)}")

@@ -169,9 +169,12 @@ class QueueStore(Protocol):
         *,
         expired: bool = False,
         attempt: Attempt | None = None,
+        notice: NewMessage | None = None,
     ) -> bool:
         """A permanent failure: count the attempt, record `error`; the entry is done (event
-        `bounce`, or `expired` when its queue lifetime ran out)."""
+        `bounce`, or `expired` when its queue lifetime ran out). `notice` (a complete new
+        message: the bounce notice to the sender, with its deliveries) is written in the same
+        transaction."""
         ...
 
     def attempts(self, project: str, message_id: str) -> builtins.list[AttemptRecord]:

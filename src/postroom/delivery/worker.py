@@ -32,7 +32,8 @@ from postroom.core.clock import Clock
 from postroom.core.errors import ConfigError, NotFound, PostroomError
 from postroom.core.ids import new_id
 from postroom.core.ports import MessageStore, QueueStore
-from postroom.core.types import Attempt, MessageRecord, QueueEntry
+from postroom.core.types import Attempt, MessageRecord, NewMessage, QueueEntry
+from postroom.delivery.notices import Notices
 from postroom.delivery.results import expired_detail, reply_detail
 from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.routing import MailHost, Route, RoutingError, resolve_route
@@ -198,6 +199,7 @@ class DeliveryWorker:
         owner: str | None = None,
         client_tls: ssl.SSLContext | None = None,
         return_paths: ReturnPaths | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self._queue = queue
         self._store = store
@@ -212,6 +214,7 @@ class DeliveryWorker:
         self._opportunistic = client_tls or opportunistic_context()
         self._closed: dict[str, asyncio.Event] = {}
         self._return_paths = return_paths
+        self._notices = notices
         self._site_of: dict[str, str] = {}  # recipient domain -> its site, as last routed
 
     # Passes ------------------------------------------------------------------------------
@@ -266,7 +269,7 @@ class DeliveryWorker:
             code = 451 if exc.temporary else 550
             outcome = _Outcome(local_reply(code, exc.enhanced, exc.text))
             for entry in entries:
-                await self._report(entry, outcome, began)
+                await self._report(entry, outcome, began, (record, raw))
             return
         sender = record.envelope.mail_from
         if self._return_paths is not None:
@@ -275,7 +278,7 @@ class DeliveryWorker:
             senders = [sender for _ in entries]
         outcomes = await self._send(routed, _outbound(record, entries, raw, senders))
         for entry, outcome in zip(entries, outcomes, strict=True):
-            await self._report(entry, outcome, began)
+            await self._report(entry, outcome, began, (record, raw))
 
     async def _route(self, domain: str) -> tuple[Route, Relay | None]:
         settings = self.settings
@@ -442,8 +445,33 @@ class DeliveryWorker:
 
     # Reporting ----------------------------------------------------------------------------
 
+    async def _notice(
+        self,
+        source: tuple[MessageRecord, bytes] | None,
+        entry: QueueEntry,
+        outcome: _Outcome,
+        now: datetime,
+        *,
+        expired: bool,
+    ) -> NewMessage | None:
+        """The bounce notice of a failed recipient, if its sender gets one."""
+        if self._notices is None or source is None:
+            return None
+        record, raw = source
+        try:
+            return await self._notices.failure(
+                record, raw, entry, outcome.reply, outcome.mx, now, expired=expired
+            )
+        except Exception:  # a notice never keeps the failure from being recorded
+            log.exception("building the bounce notice for queue entry %s failed", entry.id)
+            return None
+
     async def _report(
-        self, entry: QueueEntry, outcome: _Outcome, began: tuple[datetime, float] | None = None
+        self,
+        entry: QueueEntry,
+        outcome: _Outcome,
+        began: tuple[datetime, float] | None = None,
+        source: tuple[MessageRecord, bytes] | None = None,
     ) -> None:
         """Record the outcome of one recipient: the entry's new state, its event (with the
         reply, the remote MTA, hard or soft and the reason) and the attempt (began: wall
@@ -465,8 +493,14 @@ class DeliveryWorker:
                     extra={"delivery": {"entry": entry.id, "to": entry.recipient, "reply": text}},
                 )
             elif reply.permanent:
+                notice = await self._notice(source, entry, outcome, now, expired=False)
                 await asyncio.to_thread(
-                    partial(queue.fail, attempt=attempt), entry.id, self.owner, now, text, detail
+                    partial(queue.fail, attempt=attempt, notice=notice),
+                    entry.id,
+                    self.owner,
+                    now,
+                    text,
+                    detail,
                 )
                 log.info(
                     "bounced",
@@ -479,8 +513,9 @@ class DeliveryWorker:
                 if when is None:
                     expired = f"5.4.7 Delivery time expired; last error: {text}"
                     gone = expired_detail(reply, outcome.mx, outcome.ip)
+                    notice = await self._notice(source, entry, outcome, now, expired=True)
                     await asyncio.to_thread(
-                        partial(queue.fail, expired=True, attempt=attempt),
+                        partial(queue.fail, expired=True, attempt=attempt, notice=notice),
                         entry.id,
                         self.owner,
                         now,

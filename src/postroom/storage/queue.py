@@ -223,8 +223,12 @@ class SqlQueueStore:
         write_engine: Engine,
         write_lock: contextlib.AbstractContextManager[Any] | None = None,
         clock: Clock | None = None,
+        add_message: Callable[[Connection, NewMessage], None] | None = None,
     ) -> None:
+        """`add_message` writes a new message in the caller's transaction (the notices that
+        `fail` is given)."""
         self._read = read_engine
+        self._add_message = add_message
         self._write = write_engine
         self._lock = write_lock or contextlib.nullcontext()
         self._clock = clock or SystemClock()
@@ -315,6 +319,7 @@ class SqlQueueStore:
         owner: str,
         event: tuple[EventType, datetime, Mapping[str, Any] | None] | None,
         attempt: Attempt | None = None,
+        notice: NewMessage | None = None,
         **values: Any,
     ) -> bool:
         """Apply `values` to a pending entry leased to `owner`, and write `event` (type, time,
@@ -341,6 +346,10 @@ class SqlQueueStore:
                     attempt_log.write(conn, entry_id, message_id, project, recipient, kind, attempt)
                 if "status" in values:
                     refresh_status(conn, message_id)
+                if notice is not None:
+                    if self._add_message is None:
+                        raise StorageError("this queue cannot write notices")
+                    self._add_message(conn, notice)
             return True
 
         return self._run(self._write, work)
@@ -397,12 +406,14 @@ class SqlQueueStore:
         *,
         expired: bool = False,
         attempt: Attempt | None = None,
+        notice: NewMessage | None = None,
     ) -> bool:
         return self._report(
             entry_id,
             owner,
             ("expired" if expired else "bounce", now, detail),
             attempt,
+            notice,
             status=FAILED,
             attempts=_q.attempts + 1,
             last_error=error,

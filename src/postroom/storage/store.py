@@ -63,7 +63,9 @@ from postroom.storage.batch import (
     storage_error,
     tag_spellings,
 )
+from postroom.storage.delivery_settings import SqlDeliverySettings
 from postroom.storage.events import SqlEventStore
+from postroom.storage.notice_writer import insert_message
 from postroom.storage.queue import (
     SqlQueueStore,
     delete_finished,
@@ -210,7 +212,9 @@ class SqlMessageStore:
     def queue(self) -> SqlQueueStore:
         """The outbound queue (QueueStore) in this store's database, on its engines."""
         if self._queue is None:
-            self._queue = SqlQueueStore(self._read, self._write, self._write_lock, self._clock)
+            self._queue = SqlQueueStore(
+                self._read, self._write, self._write_lock, self._clock, insert_message
+            )
         return self._queue
 
     @property
@@ -224,6 +228,11 @@ class SqlMessageStore:
         if self._suppressions is None:
             self._suppressions = SqlSuppressionStore(self._read, self._write, self._write_lock)
         return self._suppressions
+
+    @property
+    def delivery_settings(self) -> SqlDeliverySettings:
+        """Per-project delivery settings (bounce notices)."""
+        return SqlDeliverySettings(self._read, self._write, self._write_lock)
 
     @property
     def events(self) -> SqlEventStore:

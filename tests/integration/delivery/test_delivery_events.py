@@ -4,16 +4,23 @@ remote MTA, hard or soft and the reason; each attempt a record of the connection
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
+from postroom.bounces.parse import parse_report
 from postroom.bounces.verp import Verp, resolve
 from postroom.core.clock import FakeClock
 from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.events import EventQuery
+from postroom.core.types import Envelope
+from postroom.delivery.notices import Notices
 from postroom.delivery.return_path import ReturnPaths
+from postroom.pipeline.complete import complete_message
+from postroom.pipeline.deliveries import deliveries_for
 from postroom.storage import SqlMessageStore
 from tests.dnszone import DnsZone, dns_zone
 from tests.integration.delivery.test_worker import (
+    RAW,
     StartReceiver,
     _unused_port,
     clock,
@@ -22,6 +29,7 @@ from tests.integration.delivery.test_worker import (
     store,
     worker,
 )
+from tests.integration.storage.factory import make_message
 
 __all__ = ["clock", "dns_zone", "start_receiver", "store"]
 
@@ -156,3 +164,91 @@ async def test_verp_gives_each_recipient_a_return_path_that_maps_back(
     await delivery.run_once()
     assert receiver.messages[-1].envelope.mail_from.endswith("@bounces.postroom.example")
     assert resolve("bounces+aaaaaaaaaaaa@rp.example.com", verp, store.queue) is None
+
+
+async def test_a_permanent_failure_sends_the_sender_a_notice(
+    store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone, start_receiver: StartReceiver
+) -> None:
+    """The notice is a new message of the project, queued from the null sender to the sender
+    in the failure's transaction, then delivered like any other; NOTIFY=NEVER, the null sender
+    and a project with notices off get none; RET=FULL returns the whole message."""
+    receiver, port = await start_receiver()
+    receiver.refuse["gone@example.net"] = Refusal(RefusalKind.UNKNOWN_RECIPIENT, "No such user")
+    receiver.refuse["never@example.net"] = Refusal(RefusalKind.UNKNOWN_RECIPIENT, "No such user")
+    receiver.refuse["quiet@example.net"] = Refusal(RefusalKind.UNKNOWN_RECIPIENT, "No such user")
+    dns_zone.add_a("example.net", "127.0.0.1")
+    dns_zone.add_a("example.com", "127.0.0.1")  # the sender's domain: notices go there
+    quiet_projects = {"hushed"}
+
+    async def enabled(project: str) -> bool:
+        return project not in quiet_projects
+
+    delivery = worker(store, dns_zone, clock, port)
+    delivery._notices = Notices("out.postroom.test", complete_message, enabled)
+    failed = await queue_message(store, clock, "gone@example.net", "ok@example.net")
+    never = await queue_params(store, clock, "never@example.net", notify="NEVER")
+    full = await queue_params(store, clock, "gone@example.net", ret="FULL", envid="E-1")
+    null = await queue_message(store, clock, "gone@example.net", sender="")
+    hushed = await queue_params(store, clock, "quiet@example.net", project="hushed")
+    await delivery.run_once()
+    notices = [m for m in store.list("acme", None, 0, 50).messages if "bounce-notice" in m.tags]
+    assert len(notices) == 2  # the first message's and the RET=FULL one's
+    assert store.list("hushed", None, 0, 50).total == 1  # its own message only
+    for notice in notices:
+        assert notice.envelope.mail_from == "" and notice.envelope.recipients == (
+            "app@example.com",
+        )
+        assert notice.status == "queued"
+        (entry,) = store.queue.entries(notice.id)
+        assert entry.recipient == "app@example.com" and entry.pending
+        raw = store.raw("acme", notice.id)
+        report = parse_report(raw)
+        assert report is not None and report.recipients[0].address == "gone@example.net"
+        assert report.recipients[0].status == "5.1.1"
+    bodies = {n.id: store.raw("acme", n.id) for n in notices}
+    with_body = [r for r in bodies.values() if b"Original-Envelope-Id: E-1" in r]
+    assert len(with_body) == 1 and b"message/rfc822" in with_body[0]
+    assert b".a line starting with a dot" in with_body[0]
+    assert all(s == "bounced" for s in (store.get("acme", i).status for i in (never, full, null)))
+    # The notices are delivered like any message, from the null sender.
+    await delivery.run_once()
+    delivered = [m for m in receiver.messages if m.envelope.mail_from == ""]
+    assert [m.envelope.recipients for m in delivered] == [("app@example.com",)] * 2
+    assert failed and hushed
+
+
+async def test_an_expired_recipient_gets_a_notice_too(
+    store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone, start_receiver: StartReceiver
+) -> None:
+    receiver, port = await start_receiver()
+    receiver.refuse["full@example.net"] = Refusal(RefusalKind.TEMPORARY_FAILURE, "Mailbox full")
+    dns_zone.add_a("example.net", "127.0.0.1")
+    delivery = worker(store, dns_zone, clock, port)
+    delivery._notices = Notices("out.postroom.test", complete_message)
+    await queue_message(store, clock, "full@example.net")
+    await delivery.run_once()
+    assert not [m for m in store.list("acme", None, 0, 50).messages if "bounce-notice" in m.tags]
+    clock.advance(3700)
+    await delivery.run_once()
+    (notice,) = [m for m in store.list("acme", None, 0, 50).messages if "bounce-notice" in m.tags]
+    report = parse_report(store.raw("acme", notice.id))
+    assert report is not None and report.recipients[0].status == "5.4.7"
+    assert b"Mailbox full" in store.raw("acme", notice.id)
+
+
+async def queue_params(
+    store: SqlMessageStore,
+    clock: FakeClock,
+    recipient: str,
+    notify: str | None = None,
+    ret: str | None = None,
+    envid: str | None = None,
+    project: str = "acme",
+) -> str:
+    base = make_message(clock, to=(recipient,), project=project, status="queued", raw=RAW)
+    mail = {k: v for k, v in (("RET", ret), ("ENVID", envid)) if v}
+    rcpt = {"NOTIFY": notify} if notify else {}
+    envelope = Envelope("app@example.com", (recipient,), mail, (rcpt,))
+    message = dataclasses.replace(base, envelope=envelope, deliveries=deliveries_for(envelope))
+    await store.add(message)
+    return message.id

@@ -17,6 +17,7 @@ import pytest
 from starlette.routing import Route
 
 from postroom.api.deliveries import routes as delivery_routes
+from postroom.api.deliveries import settings_routes as delivery_settings_routes
 from postroom.api.events import routes as event_routes
 from postroom.api.management import ManagementContext, routes
 from postroom.api.native_send import SendingContext
@@ -116,6 +117,7 @@ def test_the_document_lists_every_route() -> None:
         *event_routes(service, None),  # type: ignore[arg-type]  # only bound, never called
         *templates,
         *delivery_routes(None, None),  # type: ignore[arg-type]
+        *delivery_settings_routes(service, None),  # type: ignore[arg-type]
         *key_routes(None),  # type: ignore[arg-type]  # only bound, never called
         *queue_routes(service, None, FakeClock()),  # type: ignore[arg-type]
         *suppression_routes(service, None),  # type: ignore[arg-type]

@@ -139,3 +139,31 @@ def test_queue_views_and_actions(env: Env, capsys: pytest.CaptureFixture[str]) -
     assert json.loads(capsys.readouterr().out)["count"] == 2
     assert cli(["queue", "list", "--state", "cancelled", *args]) == 0
     assert len(json.loads(capsys.readouterr().out)["entries"]) == 3
+
+
+def test_delivery_settings(env: Env) -> None:
+    s = "/api/v2/projects/{project}/delivery-settings"
+    with client(env, "acme") as api:
+        assert call(api, "GET", s, 200, project="acme") == {
+            "project": "acme",
+            "bounce_notices": True,
+        }
+        off = call(api, "PUT", s, 200, {"bounce_notices": False}, project="acme")
+        assert off["bounce_notices"] is False
+        assert call(api, "GET", s, 200, project="acme")["bounce_notices"] is False
+        assert env.store.delivery_settings.get("acme").bounce_notices is False
+        for body, field in (({"bounce_notices": "no"}, "bounce_notices"), ({"x": 1}, "x")):
+            assert call(api, "PUT", s, 400, body, project="acme")["Field"] == field
+    with client(env, "sandbox") as other:
+        response = other.put(s.format(project="acme"), json={"bounce_notices": True})
+        assert response.status_code == 403
+    with client(env, None) as anonymous:
+        assert call(anonymous, "GET", s, 404, project="nope")["Error"]
+        response = anonymous.put(s.format(project="acme"), json={"bounce_notices": True})
+        assert response.status_code == 403
+    assert env.store.delivery_settings.get("acme").bounce_notices is False
+    service = env.server.app.platform_service
+    assert service is not None
+    service.delete_project("acme")  # its settings go with it
+    service.create_project("acme", "Acme again", "capture")
+    assert env.store.delivery_settings.get("acme").bounce_notices is True
