@@ -446,3 +446,37 @@ def test_search_operators_of_mailpit(server: ServerThread, http: httpx.Client) -
         assert refused.status_code == 400, query
         assert refused.json()["Field"] == "query" and named in refused.json()["Error"]
     assert subjects("re:hello") == set()  # a word with a colon that is no operator: text
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["small", "big"])
+def test_attachment_entries_carry_checksums_of_the_download(
+    server: ServerThread, http: httpx.Client, big: bool
+) -> None:
+    """Issue 12: Mailpit's Checksums (MD5, SHA1, SHA256) of each attachment and inline part,
+    equal to those of the bytes the part endpoint serves; a big message (read as a stream,
+    api/big_reads.py) gets them from the same pass that shrinks it."""
+    import hashlib
+    import os
+
+    msg = with_attachment()
+    payload = os.urandom(1_500_000 if big else 3000)
+    msg.add_attachment(payload, maintype="application", subtype="zip", filename="data.zip")
+    forwarded = simple("inner message", body="inner body")
+    msg.add_attachment(forwarded)
+    send(server, msg)
+    message = http.get("/api/v1/message/latest").json()
+    validate(message, "Message")
+    assert message["Size"] > 1024 * 1024 if big else message["Size"] < 1024 * 1024
+    entries = [*message["Attachments"], *message["Inline"]]
+    assert {e["FileName"] for e in entries} >= {"report.csv", "data.zip", "inner message.eml"}
+    for entry in entries:
+        validate(entry, "Attachment")
+        part = http.get(f"/api/v1/message/{message['ID']}/part/{entry['PartID']}")
+        assert part.status_code == 200
+        assert entry["Checksums"] == {
+            "MD5": hashlib.md5(part.content).hexdigest(),
+            "SHA1": hashlib.sha1(part.content).hexdigest(),
+            "SHA256": hashlib.sha256(part.content).hexdigest(),
+        }, entry["FileName"]
+    zipped = next(e for e in entries if e["FileName"] == "data.zip")
+    assert zipped["Checksums"]["SHA256"] == hashlib.sha256(payload).hexdigest()

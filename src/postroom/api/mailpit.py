@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, tzinfo
+from functools import partial
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -183,16 +184,19 @@ async def delete_search(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-async def parsed_view(c: ApiContext, record: MessageRecord) -> ParsedMessage:
-    """The message parsed for display. A big one is read as a stream and parsed from its
-    small copy (mime/stream.py), one of at most BIG_READS at a time."""
+async def parsed_view(
+    c: ApiContext, record: MessageRecord, *, checksums: bool = False
+) -> ParsedMessage:
+    """The message parsed for display, with its parts' checksums if asked. A big one is read
+    as a stream and parsed from its small copy (mime/stream.py), one of at most BIG_READS at
+    a time; its view is shared and kept, so it always comes with checksums."""
     if record.size <= BIG_READ:
         raw = await blocking(c.store.raw, c.project, record.id)
-        return await blocking(parse_message, raw)
+        return await blocking(partial(parse_message, raw, checksums=checksums))
 
     async def parse() -> ParsedMessage:
         chunks = await blocking(c.store.raw_chunks, c.project, record.id)
-        return await blocking(parse_message_stream, chunks)
+        return await blocking(partial(parse_message_stream, chunks, checksums=True))
 
     return await c.big_reads.view((c.project, record.id), parse)
 
@@ -210,7 +214,7 @@ async def _streamed(c: ApiContext, chunks: Iterator[bytes]) -> AsyncIterator[byt
 async def get_message(request: Request) -> Response:
     c = ctx(request)
     record = await blocking(c.store.get, c.project, request.path_params["id"])
-    parsed = await parsed_view(c, record)
+    parsed = await parsed_view(c, record, checksums=True)
     if not record.read and await c.big_reads.mark_read(
         (c.project, record.id),
         lambda: blocking(c.store.set_read, c.project, [record.id], None, True),
@@ -240,8 +244,10 @@ async def get_message(request: Request) -> Response:
             "Text": parsed.plain_text(),
             "HTML": parsed.html,
             "Size": record.size,
-            "Inline": [attachment(a) for a in parsed.inline],
-            "Attachments": [attachment(a) for a in parsed.attachments],
+            "Inline": [attachment(a, parsed.checksums.get(a.part_id)) for a in parsed.inline],
+            "Attachments": [
+                attachment(a, parsed.checksums.get(a.part_id)) for a in parsed.attachments
+            ],
             # Postroom additions.
             "Status": record.status,
             "Warnings": list(record.warnings),

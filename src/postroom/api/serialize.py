@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from postroom.core.types import Address, AttachmentInfo, MessageRecord
+from postroom.core.types import Address, AttachmentInfo, Checksums, MessageRecord
 
 Json = dict[str, Any]
 
@@ -24,13 +24,20 @@ def addresses(values: tuple[Address, ...]) -> list[Json]:
     return [address(v) for v in values]
 
 
-def attachment(info: AttachmentInfo) -> Json:
+def attachment(info: AttachmentInfo, checksums: Checksums | None = None) -> Json:
+    """An attachment entry; `Checksums` hex digests of the content as downloaded (empty
+    strings when it could not be read)."""
     return {
         "PartID": info.part_id,
         "FileName": info.filename,
         "ContentType": info.content_type,
         "ContentID": info.content_id,
         "Size": info.size,
+        "Checksums": {
+            "MD5": "" if checksums is None else checksums.md5,
+            "SHA1": "" if checksums is None else checksums.sha1,
+            "SHA256": "" if checksums is None else checksums.sha256,
+        },
     }
 
 

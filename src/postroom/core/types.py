@@ -91,6 +91,15 @@ class AttachmentInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Checksums:
+    """Hex digests of a part's content as downloaded (decoded; an attached message's bytes)."""
+
+    md5: str
+    sha1: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """What listing and search need, parsed once at ingest."""
 

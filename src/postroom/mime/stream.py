@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 
+from postroom.mime.checksums import Hashing
 from postroom.mime.decoding import header_text
 from postroom.mime.tree import (
     _PARSER,
@@ -397,10 +398,11 @@ def _payload_runs(reader: _Reader, head: PartHead, runs: Iterable[bytes]) -> Ite
         yield pending
 
 
-def _elide(head: PartHead, first: bytes, runs: Iterator[bytes]) -> Elided:
+def _elide(head: PartHead, first: bytes, runs: Iterator[bytes], checksums: bool = False) -> Elided:
     text_body = head.is_text_body()
     message_type = head.content_type in _MESSAGE_TYPES
-    decoder = _Decoder(_encoding(head), size_only=not text_body)
+    decoder = _Decoder(_encoding(head), size_only=not text_body and not checksums)
+    hashing = Hashing() if checksums else None
     raw_size = decoded = kept = 0
     text: list[bytes] = []
     cut = False
@@ -408,6 +410,8 @@ def _elide(head: PartHead, first: bytes, runs: Iterator[bytes]) -> Elided:
         raw_size += len(data)
         out = decoder.feed(data)
         decoded += len(out)
+        if hashing is not None:
+            hashing.update(out)
         if text_body and not cut:
             piece = out[: TEXT_KEEP - kept]
             cut = len(piece) < len(out)
@@ -415,6 +419,8 @@ def _elide(head: PartHead, first: bytes, runs: Iterator[bytes]) -> Elided:
             text.append(piece)
     tail = decoder.finish()
     decoded += len(tail)
+    if hashing is not None:
+        hashing.update(tail)
     if text_body and not cut:
         piece = tail[: TEXT_KEEP - kept]
         cut = len(piece) < len(tail)
@@ -432,11 +438,13 @@ def _elide(head: PartHead, first: bytes, runs: Iterator[bytes]) -> Elided:
         cut=cut,
         invalid_base64=decoder.invalid,
         subject=subject,
+        checksums=None if hashing is None else hashing.result(),
     )
 
 
-def shrink(chunks: Iterable[bytes], keep: int = KEEP) -> Shrunk:
-    """The small copy of the message in `chunks` and the notes on what it leaves out."""
+def shrink(chunks: Iterable[bytes], keep: int = KEEP, *, checksums: bool = False) -> Shrunk:
+    """The small copy of the message in `chunks` and the notes on what it leaves out (with
+    `checksums`, each elided part's digests too: its content is then decoded, not counted)."""
     reader, events = scan(chunks)
     out: list[bytes] = []
     elided: dict[str, Elided] = {}
@@ -465,7 +473,8 @@ def shrink(chunks: Iterable[bytes], keep: int = KEEP) -> Shrunk:
                 yield first
                 yield from body
 
-            elided[placeholder] = _elide(value, first, _payload_runs(reader, value, runs()))
+            payload = _payload_runs(reader, value, runs())
+            elided[placeholder] = _elide(value, first, payload, checksums)
             # The placeholder line, then the line ending the feed parser drops.
             out.append(placeholder.encode() + b"\r\n")
     return Shrunk(b"".join(out), elided, reader.consumed)

@@ -21,7 +21,7 @@ from email.parser import BytesParser
 from email.policy import Compat32
 from urllib.parse import unquote
 
-from postroom.core.types import AttachmentInfo
+from postroom.core.types import AttachmentInfo, Checksums
 from postroom.mime.decoding import decode_bytes, header_text, repair, strip_angle
 
 MAX_DEPTH = 32
@@ -41,6 +41,7 @@ class Elided:
     cut: bool  # `text` is not the whole body
     invalid_base64: bool
     subject: str = ""  # an attached message's Subject
+    checksums: Checksums | None = None  # of the content, when `shrink` was asked for them
 
 
 class _RawPolicy(Compat32):

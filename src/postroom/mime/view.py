@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import urlsplit
 
 from postroom.core.errors import NotFound
-from postroom.core.types import AttachmentInfo, Summary
+from postroom.core.types import AttachmentInfo, Checksums, Summary
+from postroom.mime.checksums import checksums_of
 from postroom.mime.decoding import header_text
 from postroom.mime.htmltext import html_to_text
 from postroom.mime.stream import part_chunks, shrink
@@ -80,6 +81,8 @@ class ParsedMessage:
     header_map: dict[str, list[str]]
     list_unsubscribe: ListUnsubscribe
     defects: tuple[str, ...]
+    # part id -> digests of the attachments and inline parts, when asked for
+    checksums: Mapping[str, Checksums] = field(default_factory=dict)
 
     def plain_text(self) -> str:
         """The text body; for a message with only an HTML body, that HTML as text (as
@@ -184,11 +187,14 @@ def _empty_view(raw: bytes, error: Exception) -> ParsedMessage:
     )
 
 
-def parse_message(raw: bytes, elided: Mapping[str, Elided] | None = None) -> ParsedMessage:
+def parse_message(
+    raw: bytes, elided: Mapping[str, Elided] | None = None, *, checksums: bool = False
+) -> ParsedMessage:
     """Parse a stored message for display. Never raises, whatever `raw` holds.
 
     `elided`: the notes of mime/stream.py's `shrink` when `raw` is its small copy of a big
-    message (see `parse_message_stream`)."""
+    message (see `parse_message_stream`). With `checksums`, the digests of every attachment
+    and inline part (an elided part's come from its note)."""
     try:
         message = parse(raw)
     except Exception as error:
@@ -207,6 +213,7 @@ def parse_message(raw: bytes, elided: Mapping[str, Elided] | None = None) -> Par
         header_map.setdefault(canonical_header_name(name), []).append(value)
     unsubscribe = header_map.get("List-Unsubscribe", [""])[0]
     unsubscribe_post = header_map.get("List-Unsubscribe-Post", [""])[0]
+    digests = _checksums(message, walked, elided) if checksums else {}
     return ParsedMessage(
         summary=summary,
         text=walked.text,
@@ -217,7 +224,28 @@ def parse_message(raw: bytes, elided: Mapping[str, Elided] | None = None) -> Par
         header_map=header_map,
         list_unsubscribe=parse_list_unsubscribe(unsubscribe, unsubscribe_post),
         defects=summary.defects,
+        checksums=digests,
     )
+
+
+def _checksums(
+    message: Message, walked: Walk, elided: Mapping[str, Elided] | None
+) -> dict[str, Checksums]:
+    noted = {note.part_id: note for note in (elided or {}).values()}
+    found: dict[str, Checksums] = {}
+    for info in walked.files:
+        note = noted.get(info.part_id)
+        if note is not None:
+            if note.checksums is not None:
+                found[info.part_id] = note.checksums
+            continue
+        try:
+            part = find(message, info.part_id)
+            if part is not None:
+                found[info.part_id] = checksums_of([part_bytes(part)])
+        except Exception:  # a part that cannot be read has no checksums
+            continue
+    return found
 
 
 def _part_of(message: Message, part_id: str) -> Part:
@@ -249,11 +277,11 @@ def get_part(raw: bytes, part_id: str) -> Part:
         raise NotFound(f"The message has no readable part {part_id!r}.") from error
 
 
-def parse_message_stream(chunks: Iterable[bytes]) -> ParsedMessage:
+def parse_message_stream(chunks: Iterable[bytes], *, checksums: bool = False) -> ParsedMessage:
     """`parse_message` for a big message read as chunks: its small copy is parsed (see
     mime/stream.py), so no part is held whole; text bodies are cut at tree.TEXT_KEEP."""
-    shrunk = shrink(chunks)
-    return parse_message(shrunk.data, shrunk.elided)
+    shrunk = shrink(chunks, checksums=checksums)
+    return parse_message(shrunk.data, shrunk.elided, checksums=checksums)
 
 
 @dataclass(frozen=True, slots=True)
