@@ -323,3 +323,23 @@ async def test_suppressed_recipients_are_answered_and_skipped(env: Env) -> None:
     assert env.queue(none_left.json()["id"]) == []
     captured = await post(env, key(env, "sandbox"), message(to="gone@example.net"))
     assert captured.status_code == 200  # a capture project delivers nothing: no suppression
+
+
+async def test_open_mode_sends_into_capture_projects_only(env: Env) -> None:
+    """No admin exists in these tests' server (open mode): without a key the API sends into
+    capture projects, never as a live one."""
+    async with httpx.AsyncClient(base_url=env.server.base_url, timeout=30) as http:
+        default = await http.post("/api/v2/messages", json=message())
+        live = await http.post("/api/v2/messages", json=message(project="acme"))
+        batch = await http.post(
+            "/api/v2/messages/batch", json={"project": "acme", "messages": [message()]}
+        )
+        foreign = await http.post(
+            "/api/v2/messages", json=message(), headers={"Host": "evil.example"}
+        )
+    assert default.status_code == 200, default.text
+    assert default.json()["project"] == "default"
+    assert live.status_code == 400 and live.json()["Field"] == "project"
+    assert batch.status_code == 400 and batch.json()["Field"] == "project"
+    assert foreign.status_code == 421
+    assert env.messages("acme") == []

@@ -530,3 +530,15 @@ def test_suppression_list_operations_and_sends(env: Env) -> None:
         v2.delete_suppressed_destination(EmailAddress="gone@example.net")
     again = v2.send_email(**simple(Destination={"ToAddresses": ["gone@example.net"]}))
     assert [e.recipient for e in env.queue(again["MessageId"])] == ["gone@example.net"]
+
+
+def test_the_gate_bounds_bodies_before_reading_signatures(env: Env) -> None:
+    limit = env.server.app.config.max_message_size
+    big = b"Action=SendRawEmail&RawMessage.Data=" + b"A" * (limit * 2)
+    with httpx.Client(timeout=60) as http:
+        answer = http.post(
+            endpoint(env) + "/",
+            content=big,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert answer.status_code == 413 and b"MessageRejected" in answer.content
