@@ -109,8 +109,9 @@ class Sender:
     async def send_built(
         self, project: str, built: Built, peer: Peer, *, all_or_nothing: bool = False
     ) -> dict[str, Any]:
-        """Send `built`; its answer. `all_or_nothing` (the SES API): one refused recipient
-        refuses the message."""
+        """Send `built`; its answer. `all_or_nothing` (the SES API, whose answer names no
+        recipient): one refused recipient refuses the message, and suppressed recipients
+        are not looked up for the answer (the pipeline finds them anyway)."""
         ctx = self.ctx
         limit = ctx.config.max_message_size
         if limit and len(built.data) > limit:
@@ -125,7 +126,7 @@ class Sender:
         live = await self.live(project)
         recipients = list(built.envelope.recipients)
         suppressed = {}
-        if live and ctx.suppressions is not None:
+        if live and ctx.suppressions is not None and not all_or_nothing:
             suppressed = await asyncio.to_thread(ctx.suppressions.suppressed, project, recipients)
         for recipient in recipients:
             refusal = destination_refusal(recipient, ctx.routed) if live else None
