@@ -88,6 +88,7 @@ def bind_tcp(address: HostPort) -> socket.socket:
 
 MAINTENANCE_INTERVAL = 5.0  # seconds between IP credential refreshes
 DELIVERY_INTERVAL = 1.0  # seconds between looks for due queue entries
+SUPPRESSION_INTERVAL = 2.0  # seconds between reads of the event log for the suppression list
 
 
 class Application:
@@ -105,6 +106,7 @@ class Application:
         self.auth: Authenticator | None = None
         self._close_platform: Callable[[], None] | None = None
         self._domain_task: asyncio.Task[None] | None = None
+        self._suppression_task: asyncio.Task[None] | None = None
         self.pipeline: AcceptancePipeline | None = None
         self.smtp: SmtpServer | None = None
         self.submission_door: SubmissionDoor | None = None
@@ -395,6 +397,8 @@ class Application:
         self._feed_task = asyncio.create_task(feed.run())
         if cfg.domain_check_interval > 0:
             self._domain_task = asyncio.create_task(self._domain_checks(service))
+        if isinstance(store, SqlMessageStore):
+            self._suppression_task = asyncio.create_task(self._suppression_loop(store))
         if cfg.delivery and isinstance(store, SqlMessageStore):
             self.delivery = _delivery_worker(cfg, store, self.clock, steps.directory)
             self._delivery_task = asyncio.create_task(self._delivery_loop(self.delivery))
@@ -450,6 +454,24 @@ class Application:
                 log.exception("a delivery pass failed")
             await asyncio.sleep(DELIVERY_INTERVAL)
 
+    async def _suppression_loop(self, store: SqlMessageStore) -> None:
+        """Feed the suppression list from the event log (hard bounces, complaints, soft
+        bounces past the policy) and drop expired entries, every SUPPRESSION_INTERVAL s."""
+        from postroom.suppression.feed import SoftBouncePolicy, SuppressionFeed
+
+        cfg = self.config
+        policy = SoftBouncePolicy(
+            cfg.suppression_soft_bounces, cfg.suppression_soft_window, cfg.suppression_soft_expiry
+        )
+        feed = SuppressionFeed(store.suppressions, self.clock, policy)
+        while True:
+            try:
+                await asyncio.to_thread(feed.run_all)
+                await asyncio.to_thread(store.suppressions.remove_expired, self.clock.now())
+            except Exception:
+                log.exception("a suppression feed pass failed")
+            await asyncio.sleep(SUPPRESSION_INTERVAL)
+
     async def _prune_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.prune_interval)
@@ -480,6 +502,8 @@ class Application:
             self._feed_task.cancel()
         if self._prune_task:
             self._prune_task.cancel()
+        if self._suppression_task:
+            self._suppression_task.cancel()
         if self._domain_task:
             self._domain_task.cancel()
         if self._maintenance_task:

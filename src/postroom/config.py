@@ -123,6 +123,9 @@ class Config:
     trusted_proxies: tuple[str, ...] = ()
     system_sender: str = ""
     address_token_lifetime: float = 86400.0
+    suppression_soft_bounces: int = 3
+    suppression_soft_window: float = 7 * 86400.0
+    suppression_soft_expiry: float = 30 * 86400.0
 
 
 # option name -> help text. Types and defaults come from Config.
@@ -190,6 +193,12 @@ HELP: dict[str, str] = {
     "delivery_allow_private": "Allow MX hosts on loopback and private networks (testing, "
     "intranets); otherwise such destinations fail with 5.4.4.",
     "delivery_mx_port": "Port of MX hosts (25; another only for testing).",
+    "suppression_soft_bounces": "Soft bounces (failures that are not hard, expiries) of one "
+    "recipient within --suppression-soft-window that put it on its project's suppression list; "
+    "0: never.",
+    "suppression_soft_window": "The window --suppression-soft-bounces are counted in, e.g. 7d.",
+    "suppression_soft_expiry": "How long an entry added for soft bounces lasts, e.g. 30d; 0: "
+    "forever.",
     "queue_lifetime": "How long a recipient is retried before it fails as expired (5.4.7), "
     "e.g. 5d.",
     "release_allowed_recipients": "A regular expression every recipient of a release (Mailpit's "
@@ -300,6 +309,13 @@ def load_config(
         raise ConfigError("--delivery-tls: expected opportunistic, required or none")
     if config.delivery_concurrency < 1:
         raise ConfigError("--delivery-concurrency: expected 1 or more")
+    if config.suppression_soft_bounces < 0:
+        raise ConfigError("--suppression-soft-bounces: expected 0 (off) or more")
+    if config.suppression_soft_window <= 0 or config.suppression_soft_expiry < 0:
+        raise ConfigError(
+            "--suppression-soft-window: expected a positive duration; "
+            "--suppression-soft-expiry: 0 (forever) or more"
+        )
     if config.queue_lifetime <= 0:
         raise ConfigError("--queue-lifetime: expected a positive duration")
     if not 0 < config.delivery_mx_port < 65536:

@@ -17,7 +17,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Column, Index, String, Table, Text, delete, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,6 +45,7 @@ from postroom.core.suppression import (
     address_key,
 )
 from postroom.storage import codec
+from postroom.storage.events import events
 from postroom.storage.schema import metadata
 
 T = TypeVar("T")
@@ -49,6 +63,13 @@ suppressions = Table(
     Column("detail", Text, nullable=False, default=""),
 )
 Index("ix_suppressions_address", suppressions.c.address_lc)
+
+suppression_feed = Table(
+    "suppression_feed",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False),
+)
 
 _s = suppressions.c
 # Rows per INSERT statement in a bulk import (SQLite allows 32,766 bound values; 8 per row).
@@ -234,3 +255,63 @@ class SqlSuppressionStore:
 
         self._run(self._read, work)
         return found
+
+    # -- the feed from the event log (suppression/feed.py) ------------------------------------
+
+    def feed_cursor(self, name: str) -> int:
+        stmt = select(suppression_feed.c.last_event_id).where(suppression_feed.c.name == name)
+        found = self._run(self._read, lambda conn: conn.execute(stmt).scalar())
+        return int(found or 0)
+
+    def feedback_events(
+        self, after: int, types: Sequence[str], limit: int
+    ) -> builtins.list[tuple[int, str, str, str, int, str]]:
+        """(id, project, type, recipient, time_us, detail JSON) of the events after `after`
+        of the given types, oldest first; and the largest event id there is (the cursor may go
+        there when nothing of these types came)."""
+        e = events.c
+        stmt = (
+            select(e.id, e.project, e.type, e.recipient, e.time_us, e.detail)
+            .where(e.id > after, e.type.in_(list(types)), e.recipient.is_not(None))
+            .order_by(e.id)
+            .limit(limit)
+        )
+        return self._run(
+            self._read,
+            lambda conn: [tuple(r) for r in conn.execute(stmt)],
+        )
+
+    def last_event_id(self) -> int:
+        stmt = select(func.max(events.c.id))
+        return int(self._run(self._read, lambda conn: conn.execute(stmt).scalar()) or 0)
+
+    def failures_since(
+        self, project: str, recipient: str, types: Sequence[str], since_us: int, up_to: int
+    ) -> builtins.list[str]:
+        """The detail (JSON) of a recipient's events of `types` from `since_us` on, up to the
+        event id `up_to`."""
+        e = events.c
+        stmt = select(e.detail).where(
+            e.project == project,
+            e.recipient_lc == address_key(recipient),
+            e.type.in_(list(types)),
+            e.time_us >= since_us,
+            e.id <= up_to,
+        )
+        return self._run(self._read, lambda conn: [str(r[0]) for r in conn.execute(stmt)])
+
+    def commit_feed(self, name: str, last_id: int, entries: Sequence[Suppression]) -> None:
+        """Add the entries and move the feed's cursor to `last_id`, in one transaction."""
+        rows = [_row(entry) for entry in entries]
+        cursor = suppression_feed.c
+
+        def work(conn: Connection) -> None:
+            if rows:
+                self._upsert(conn, rows)
+            moved = conn.execute(
+                update(suppression_feed).where(cursor.name == name).values(last_event_id=last_id)
+            ).rowcount
+            if not moved:
+                conn.execute(insert(suppression_feed).values(name=name, last_event_id=last_id))
+
+        self._run(self._write, work)

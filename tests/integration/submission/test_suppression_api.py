@@ -7,6 +7,8 @@ every recipient is suppressed is accepted with only events."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -191,3 +193,28 @@ def test_suppressed_recipients_are_not_delivered(env: Env) -> None:
         (mixed.id, "everyone-hates@example.net", {"reason": "complaint", "scope": "account"}),
         (alone.id, "gone@example.net", {"reason": "bounce", "scope": "project"}),
     ]
+
+
+def test_a_hard_bounce_suppresses_the_next_message(env: Env) -> None:
+    with env.smtp() as smtp:
+        smtp.sendmail("app@example.com", ["gone@example.net", "ann@example.net"], MESSAGE)
+    queue = env.store.queue
+    claimed = queue.claim("w", env.clock.now(), timedelta(minutes=5), 10)
+    gone = next(e for e in claimed if e.recipient == "gone@example.net")
+    detail = {"code": 550, "enhanced": "5.1.1", "reason": "userunknown", "hard": True}
+    assert queue.fail(gone.id, "w", env.clock.now(), "550 5.1.1 no such user", detail)
+    deadline = time.monotonic() + 20  # the server's feed reads the event log every 2 s
+    with client(env, "acme") as api:
+        while True:
+            listed = call(api, "GET", PJ, 200, project="acme")["suppressions"]
+            if listed or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert [(e["address"], e["reason"], e["detail"]) for e in listed] == [
+        ("gone@example.net", "bounce", "userunknown 5.1.1 550")
+    ]
+    assert listed[0]["event_id"] is not None
+    with env.smtp() as smtp:
+        smtp.sendmail("app@example.com", ["gone@example.net"], MESSAGE)
+    (latest,) = [m for m in env.messages() if len(m.envelope.recipients) == 1]
+    assert latest.status == "suppressed" and env.queue(latest.id) == []
