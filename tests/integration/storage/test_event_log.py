@@ -17,7 +17,8 @@ from tests.integration.storage.factory import make_message
 from postroom.core.clock import FakeClock
 from postroom.core.errors import InvalidInput, StorageError
 from postroom.core.events import EventQuery
-from postroom.core.types import Attempt, NewMessage
+from postroom.core.ids import new_id
+from postroom.core.types import Attempt, Envelope, NewMessage
 from postroom.pipeline.complete import complete_message
 from postroom.pipeline.deliveries import deliveries_for
 from postroom.storage import SqlMessageStore, open_store, resolve_target
@@ -253,3 +254,49 @@ async def test_concurrent_reports_of_one_message_agree_on_its_status(
     for thread in threads:
         thread.join(60)
     assert {status(store, m) for m in batch} == {"partially_bounced"}
+
+
+async def test_a_failure_writes_its_notice_in_the_same_transaction(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    """`fail(notice=...)` stores the notice (message, bytes, tags, queue entry, send event)
+    with the failure; a report that changes nothing writes no notice."""
+    message = live(clock, to=("gone@example.net",))
+    await store.add(message)
+    (entry,) = store.queue.claim("w", clock.now(), LEASE, 10)
+    raw = (
+        b"From: MAILER-DAEMON@out.test\r\nTo: app@example.com\r\nSubject: Undelivered\r\n\r\nx\r\n"
+    )
+    envelope = Envelope("", ("app@example.com",), {}, ({},))
+    notice = complete_message(
+        NewMessage(
+            id=new_id(clock.now()),
+            project="acme",
+            created=clock.now(),
+            raw=raw,
+            envelope=envelope,
+            summary=None,
+            tags=("bounce-notice",),
+            status="queued",
+            deliveries=deliveries_for(envelope),
+        )
+    )
+    assert not store.queue.fail(entry.id, "intruder", clock.now(), "550", {}, notice=notice)
+    assert store.list("acme", None, 0, 10).total == 1
+    assert store.queue.fail(entry.id, "w", clock.now(), "550", {}, notice=notice)
+    stored = store.get("acme", notice.id)
+    assert stored.envelope.mail_from == "" and "bounce-notice" in stored.tags
+    assert store.raw("acme", notice.id) == raw
+    (queued,) = store.queue.entries(notice.id)
+    assert queued.recipient == "app@example.com" and queued.pending
+    assert [e.type for e in store.events.for_message("acme", notice.id)] == ["send"]
+    # A notice that cannot be written undoes the failure it came with.
+    other = live(clock, to=("x@example.net",))
+    await store.add(other)
+    (second,) = [
+        e for e in store.queue.claim("w", clock.now(), LEASE, 10) if e.message_id == other.id
+    ]
+    with pytest.raises(StorageError):
+        store.queue.fail(second.id, "w", clock.now(), "550", {}, notice=notice)  # same id again
+    (after,) = store.queue.entries(other.id)
+    assert after.pending and after.attempts == 0
