@@ -574,7 +574,7 @@ def _delivery_worker(
         schedule=RetrySchedule(lifetime=cfg.queue_lifetime),
         shaper=Shaper(load_rules()),
         return_paths=return_paths,
-        notices=Notices(cfg.hostname, complete_message, notices_on),
+        notices=Notices(cfg.hostname, complete_message, notices_on, cfg.delay_notice_after),
     )
 
 

@@ -116,6 +116,7 @@ class Config:
     delivery_mx_port: int = 25
     queue_lifetime: float = 5 * 86400.0
     verp: bool = True
+    delay_notice_after: float = 4 * 3600.0
     release_allowed_recipients: str = ""
     bounce_domain: str = ""
     public_url: str = ""
@@ -203,6 +204,8 @@ HELP: dict[str, str] = {
     "e.g. 5d.",
     "release_allowed_recipients": "A regular expression every recipient of a release (Mailpit's "
     "POST /api/v1/message/ID/release through --relay) must match; default: any address.",
+    "delay_notice_after": "How long a recipient is deferred before its sender gets one notice "
+    "of delay (RFC 3464), e.g. 4h; 0 = never.",
     "verp": "Give each recipient's delivery its own return path bounces+TOKEN@BOUNCE-DOMAIN "
     "(VERP), so that asynchronous bounces map back to message and recipient; off: the "
     "sender's envelope address.",
@@ -322,6 +325,8 @@ def load_config(
         raise ConfigError("--delivery-mx-port: expected a port number")
     if config.bounce_domain:
         config = replace(config, bounce_domain=_bounce_domain(config.bounce_domain))
+    if config.delay_notice_after < 0:
+        raise ConfigError("--delay-notice-after: expected 0 (never) or a duration")
     if config.release_allowed_recipients:
         try:
             re.compile(config.release_allowed_recipients)

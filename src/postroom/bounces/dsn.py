@@ -6,8 +6,9 @@ human-readable part, the `message/delivery-status` part (per-message fields: Rep
 Original-Envelope-Id, Arrival-Date; per-recipient: Original-Recipient, Final-Recipient,
 Action, Status, Remote-MTA, Diagnostic-Code, Last-Attempt-Date) and the original message: whole
 (`message/rfc822`) when the sender asked with RET=FULL, else its header
-(`text/rfc822-headers`). The notice is from the null sender (it is never bounced itself) and
-carries `Auto-Submitted: auto-replied` (RFC 3834).
+(`text/rfc822-headers`). A notice of delay (Action: delayed, Will-Retry-Until) tells the
+sender a recipient is still being retried. The notice is from the null sender (it is never
+bounced itself) and carries `Auto-Submitted: auto-replied` (RFC 3834).
 
 `wants_failure_notice` says whether a recipient's DSN parameters ask for one (RFC 3461:
 NOTIFY=NEVER, or a NOTIFY list without FAILURE, asks for none).
@@ -35,6 +36,16 @@ class FailedRecipient:
     orcpt: str = ""  # RCPT ORCPT as given (addr-type;xtext)
     last_attempt: datetime | None = None
     expired: bool = False
+    action: str = "failed"  # or "delayed": still being retried
+    will_retry_until: datetime | None = None  # delayed: when retrying ends
+
+
+def wants_delay_notice(notify: str | None) -> bool:
+    """Whether RCPT NOTIFY allows a notice of delay (absent: the MTA may send one)."""
+    if notify is None or not notify.strip():
+        return True
+    values = {v.strip().upper() for v in notify.split(",")}
+    return "DELAY" in values and "NEVER" not in values
 
 
 def wants_failure_notice(notify: str | None) -> bool:
@@ -73,13 +84,18 @@ def build_dsn(
 ) -> bytes:
     """The notice for `failed` recipients of the `original` message from `sender`, CRLF
     line endings, ready to send."""
+    delayed = all(item.action == "delayed" for item in failed)
     boundary = f"=_postroom-dsn-{new_id(now).lower()}"
     date = email.utils.format_datetime(now)
     message_id = f"<{new_id(now).lower()}.dsn@{reporting_mta}>"
     lines = [
         f"From: Mail Delivery System <MAILER-DAEMON@{reporting_mta}>",
         f"To: <{_field(sender)}>",
-        "Subject: Undelivered Mail Returned to Sender"
+        (
+            "Subject: Delayed Mail (still being retried)"
+            if delayed
+            else "Subject: Undelivered Mail Returned to Sender"
+        )
         + (f": {_field(subject)[:200]}" if subject.isascii() and subject else ""),
         f"Date: {date}",
         f"Message-ID: {message_id}",
@@ -95,8 +111,17 @@ def build_dsn(
         "",
         f"This is the mail system at {reporting_mta}.",
         "",
-        "Your message could not be delivered to one or more recipients. It was not",
-        "delivered to the addresses below, and will not be retried:",
+        *(
+            [
+                "Your message could not be delivered yet to the addresses below. It is still",
+                "being retried; you need not send it again.",
+            ]
+            if delayed
+            else [
+                "Your message could not be delivered to one or more recipients. It was not",
+                "delivered to the addresses below, and will not be retried:",
+            ]
+        ),
         "",
     ]
     for item in failed:
@@ -120,8 +145,8 @@ def build_dsn(
             lines.append(f"Original-Recipient: {_field(item.orcpt)}")
         lines += [
             f"Final-Recipient: rfc822; {_field(item.recipient)}",
-            "Action: failed",
-            f"Status: {_field(item.status) or '5.0.0'}",
+            f"Action: {'delayed' if item.action == 'delayed' else 'failed'}",
+            f"Status: {_field(item.status) or ('4.0.0' if item.action == 'delayed' else '5.0.0')}",
         ]
         if item.remote_mta:
             lines.append(f"Remote-MTA: dns; {_field(item.remote_mta)}")
@@ -131,6 +156,9 @@ def build_dsn(
             lines.append(f"Diagnostic-Code: smtp; {_field(item.diagnostic)}")
         if item.last_attempt is not None:
             lines.append(f"Last-Attempt-Date: {email.utils.format_datetime(item.last_attempt)}")
+        if item.will_retry_until is not None:
+            until = email.utils.format_datetime(item.will_retry_until)
+            lines.append(f"Will-Retry-Until: {until}")
     lines += ["", f"--{boundary}"]
     if ret_full:
         lines += ["Content-Type: message/rfc822", "", ""]

@@ -154,9 +154,11 @@ class QueueStore(Protocol):
         detail: Mapping[str, Any] | None = None,
         now: datetime | None = None,
         attempt: Attempt | None = None,
+        notice: NewMessage | None = None,
     ) -> bool:
         """A temporary failure: count the attempt, record `error`, due again at `next_attempt`
-        (event `deferred`, at `now`; default: the store's clock)."""
+        (event `deferred`, at `now`; default: the store's clock). `notice` (a delay notice to
+        the sender) is written in the same transaction and marks the entry `delay_notified`."""
         ...
 
     def fail(

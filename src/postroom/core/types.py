@@ -247,6 +247,7 @@ class QueueEntry:
     last_error: str | None = None
     lease_owner: str | None = None
     lease_expires: datetime | None = None
+    delay_notified: bool = False  # the sender got a delay notice for this recipient
 
     @property
     def recipient(self) -> str:

@@ -445,6 +445,26 @@ class DeliveryWorker:
 
     # Reporting ----------------------------------------------------------------------------
 
+    async def _delay_notice(
+        self,
+        source: tuple[MessageRecord, bytes] | None,
+        entry: QueueEntry,
+        outcome: _Outcome,
+        now: datetime,
+    ) -> NewMessage | None:
+        """The one delay notice of a recipient deferred for long, if its sender gets one."""
+        if self._notices is None or source is None or entry.delay_notified:
+            return None
+        record, raw = source
+        until = entry.created + timedelta(seconds=self._schedule.lifetime)
+        try:
+            return await self._notices.delay(
+                record, raw, entry, outcome.reply, outcome.mx, now, until
+            )
+        except Exception:  # a notice never keeps the deferral from being recorded
+            log.exception("building the delay notice for queue entry %s failed", entry.id)
+            return None
+
     async def _notice(
         self,
         source: tuple[MessageRecord, bytes] | None,
@@ -524,8 +544,9 @@ class DeliveryWorker:
                     )
                 else:
                     detail["next_attempt"] = when.isoformat()
+                    notice = await self._delay_notice(source, entry, outcome, now)
                     await asyncio.to_thread(
-                        partial(queue.defer, attempt=attempt),
+                        partial(queue.defer, attempt=attempt, notice=notice),
                         entry.id,
                         self.owner,
                         when,

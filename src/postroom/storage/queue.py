@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     and_,
     case,
     exists,
+    false,
     func,
     literal,
     or_,
@@ -109,6 +111,13 @@ queue_entries = Table(
     Column("lease_owner", String(200), nullable=True),
     Column("lease_expires_us", BigInteger, nullable=True),
     Column("finished_us", BigInteger, nullable=True),
+    # Added by migration 0012: the sender was sent a delay notice for this recipient.
+    Column(
+        "delay_notified",
+        Boolean(create_constraint=False),
+        nullable=False,
+        server_default=false(),
+    ),
 )
 Index("ix_queue_entries_status", queue_entries.c.status, queue_entries.c.next_attempt_us)
 Index("ix_queue_entries_message_id", queue_entries.c.message_id)
@@ -207,6 +216,7 @@ def entry_from_row(row: Any) -> QueueEntry:
         last_error=row.last_error,
         lease_owner=row.lease_owner,
         lease_expires=None if lease is None else codec.from_micros(lease),
+        delay_notified=bool(row.delay_notified),
     )
 
 
@@ -385,12 +395,16 @@ class SqlQueueStore:
         detail: Mapping[str, Any] | None = None,
         now: datetime | None = None,
         attempt: Attempt | None = None,
+        notice: NewMessage | None = None,
     ) -> bool:
+        marks: dict[str, Any] = {"delay_notified": True} if notice is not None else {}
         return self._report(
             entry_id,
             owner,
             ("deferred", now or self._clock.now(), detail),
             attempt,
+            notice,
+            **marks,
             attempts=_q.attempts + 1,
             last_error=error,
             next_attempt_us=codec.to_micros(next_attempt),

@@ -15,6 +15,7 @@ from postroom.core.events import EventQuery
 from postroom.core.types import Envelope
 from postroom.delivery.notices import Notices
 from postroom.delivery.return_path import ReturnPaths
+from postroom.delivery.schedule import RetrySchedule
 from postroom.pipeline.complete import complete_message
 from postroom.pipeline.deliveries import deliveries_for
 from postroom.storage import SqlMessageStore
@@ -252,3 +253,39 @@ async def queue_params(
     message = dataclasses.replace(base, envelope=envelope, deliveries=deliveries_for(envelope))
     await store.add(message)
     return message.id
+
+
+async def test_one_delay_notice_after_four_hours(
+    store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone, start_receiver: StartReceiver
+) -> None:
+    receiver, port = await start_receiver()
+    for name in ("full", "quiet"):
+        receiver.refuse[f"{name}@example.net"] = Refusal(
+            RefusalKind.TEMPORARY_FAILURE, "Mailbox full"
+        )
+    dns_zone.add_a("example.net", "127.0.0.1")
+    delivery = worker(store, dns_zone, clock, port)
+    delivery._schedule = RetrySchedule(lifetime=5 * 86400)
+    delivery._notices = Notices("out.postroom.test", complete_message)
+    message_id = await queue_params(store, clock, "full@example.net")
+    await queue_params(store, clock, "quiet@example.net", notify="FAILURE")
+
+    def notices() -> list[bytes]:
+        found = store.list("acme", None, 0, 50).messages
+        return [store.raw("acme", m.id) for m in found if "bounce-notice" in m.tags]
+
+    for _ in range(6):  # retries within the first 4 hours: no notice
+        await delivery.run_once()
+        clock.advance(1800)
+    assert notices() == []
+    clock.advance(3 * 3600)
+    await delivery.run_once()
+    (delayed,) = notices()
+    report = parse_report(delayed)
+    assert report is not None and report.recipients[0].action == "delayed"
+    assert report.recipients[0].address == "full@example.net"
+    (entry,) = store.queue.entries(message_id)
+    assert entry.delay_notified and entry.pending
+    clock.advance(86400)
+    await delivery.run_once()
+    assert len(notices()) == 1  # one notice of delay, not one per retry

@@ -7,7 +7,12 @@ import email
 import email.policy
 from datetime import UTC, datetime
 
-from postroom.bounces.dsn import FailedRecipient, build_dsn, wants_failure_notice
+from postroom.bounces.dsn import (
+    FailedRecipient,
+    build_dsn,
+    wants_delay_notice,
+    wants_failure_notice,
+)
 from postroom.bounces.parse import parse_report
 
 ORIGINAL = (
@@ -96,3 +101,23 @@ def test_notify() -> None:
     assert wants_failure_notice("FAILURE") and wants_failure_notice("success,failure,delay")
     assert not wants_failure_notice("NEVER")
     assert not wants_failure_notice("SUCCESS,DELAY")
+
+
+def test_a_delay_notice() -> None:
+    until = datetime(2026, 1, 7, tzinfo=UTC)
+    raw = notice(
+        ret_full=False,
+        status="4.2.2",
+        diagnostic="452 4.2.2 Mailbox full",
+        action="delayed",
+        will_retry_until=until,
+    )
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(message["Subject"]).startswith("Delayed Mail (still being retried)")
+    fields = list(message.iter_parts())[1].as_string()
+    assert "Action: delayed" in fields and "Status: 4.2.2" in fields
+    assert "Will-Retry-Until: Wed, 07 Jan 2026 00:00:00 +0000" in fields
+    report = parse_report(raw)
+    assert report is not None and report.recipients[0].action == "delayed"
+    assert wants_delay_notice(None) and wants_delay_notice("FAILURE,DELAY")
+    assert not wants_delay_notice("FAILURE") and not wants_delay_notice("NEVER")
