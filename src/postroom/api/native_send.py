@@ -44,7 +44,6 @@ from postroom.core.types import DoorName, Envelope
 from postroom.doors.http_send import HttpSendDoor
 from postroom.pipeline.destinations import destination_refusal
 from postroom.pipeline.projects import ProjectDirectory
-from postroom.suppression.service import SuppressionList
 
 __all__ = ["MAX_BATCH", "SendingContext", "routes"]
 
@@ -64,7 +63,6 @@ class SendingContext:
     routed: frozenset[str]
     idempotency: Idempotency | None
     render_template: TemplateRenderer | None = None
-    suppressions: SuppressionList | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +107,8 @@ class Sender:
     async def send_built(
         self, project: str, built: Built, peer: Peer, *, all_or_nothing: bool = False
     ) -> dict[str, Any]:
-        """Send `built`; its answer. `all_or_nothing` (the SES API, whose answer names no
-        recipient): one refused recipient refuses the message, and suppressed recipients
-        are not looked up for the answer (the pipeline finds them anyway)."""
+        """Send `built`; its answer. `all_or_nothing` (the SES API): one refused recipient
+        refuses the message. The suppressed recipients are those the pipeline found."""
         ctx = self.ctx
         limit = ctx.config.max_message_size
         if limit and len(built.data) > limit:
@@ -124,24 +121,9 @@ class Sender:
         accepted: list[str] = []
         first_refused: Refusal | None = None
         live = await self.live(project)
-        recipients = list(built.envelope.recipients)
-        suppressed = {}
-        if live and ctx.suppressions is not None and not all_or_nothing:
-            suppressed = await asyncio.to_thread(ctx.suppressions.suppressed, project, recipients)
-        for recipient in recipients:
+        for recipient in built.envelope.recipients:
             refusal = destination_refusal(recipient, ctx.routed) if live else None
-            entry = suppressed.get(recipient.lower())
-            if refusal is None and entry is not None:
-                accepted.append(recipient)  # the pipeline records its suppressed event
-                results.append(
-                    {
-                        "email": recipient,
-                        "status": "suppressed",
-                        "reason": f"on the suppression list ({entry.reason})",
-                        "code": entry.reason,
-                    }
-                )
-            elif refusal is None:
+            if refusal is None:
                 accepted.append(recipient)
                 results.append({"email": recipient, "status": "accepted"})
             else:
@@ -156,11 +138,27 @@ class Sender:
                 )
         if first_refused is not None and (all_or_nothing or not accepted):
             raise first_refused
-
         envelope = Envelope(built.envelope.mail_from, tuple(accepted), built.envelope.mail_params)
+        suppressed: dict[str, tuple[str, str]] = {}  # what the pipeline found
         message_id = await ctx.door.send(
-            envelope, built.data, project, peer.host, peer.port, peer.principal, peer.door
+            envelope,
+            built.data,
+            project,
+            peer.host,
+            peer.port,
+            peer.principal,
+            peer.door,
+            suppressed_out=suppressed,
         )
+        for result in results:
+            found = suppressed.get(result["email"].lower())
+            if found is not None and result["status"] == "accepted":
+                reason, scope = found
+                result.update(
+                    status="suppressed",
+                    reason=f"on the {scope}'s suppression list ({reason}): not delivered",
+                    code=reason,
+                )
         answer: dict[str, Any] = {"id": message_id, "project": project, "recipients": results}
         if built.tags:
             answer["tags"] = list(built.tags)

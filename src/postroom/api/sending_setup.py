@@ -16,19 +16,10 @@ from postroom.pipeline.submission import SubmissionSteps
 from postroom.platform.email_templates import TemplateService
 from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.sending_store import SqlSendingStore
-from postroom.storage.store import SqlMessageStore
-from postroom.suppression.service import SuppressionList
 
 
 def sending_store(platform: PlatformStore) -> SqlSendingStore | None:
     return SqlSendingStore(platform) if isinstance(platform, SqlPlatformStore) else None
-
-
-def suppression_list(context: ApiContext) -> SuppressionList | None:
-    store = context.store
-    if not isinstance(store, SqlMessageStore):
-        return None
-    return SuppressionList(store.suppressions, context.clock)
 
 
 def sending_routes(
@@ -49,7 +40,6 @@ def sending_routes(
         routed=steps.routed,
         idempotency=Idempotency(store, context.clock) if store is not None else None,
         render_template=render if templates is not None else None,
-        suppressions=suppression_list(context),
     )
     extra: list[Any] = []
     if templates is not None:

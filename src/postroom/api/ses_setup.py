@@ -117,7 +117,7 @@ async def start_ses_listener(
     templates = TemplateService(store, clock)
     suppressions = SuppressionList(context.store.suppressions, clock)
     sending = SendingContext(
-        config, clock, context.http_send, steps.directory, steps.routed, None, None, suppressions
+        config, clock, context.http_send, steps.directory, steps.routed, None, None
     )
     api = SesApi(
         sender=SesSender(SesSending(Sender(sending), templates, clock, config.hostname)),

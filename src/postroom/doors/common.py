@@ -23,6 +23,7 @@ class Acceptor(Protocol):
         project: str = DEFAULT_PROJECT,
         *,
         submitter: Submitter | None = None,
+        suppressed_out: dict[str, tuple[str, str]] | None = None,
     ) -> str: ...
 
 

@@ -43,10 +43,12 @@ class HttpSendDoor:
         peer_port: int,
         principal: str = "api",
         door: DoorName = "http",
+        suppressed_out: dict[str, tuple[str, str]] | None = None,
     ) -> str:
         """Accept one message built from an HTTP request; its id once durably stored.
         `principal` names who vouches for it in records and logs ("api:<key id>"); `door` is
-        "ses" for the SES-compatible API."""
+        "ses" for the SES-compatible API; `suppressed_out` receives the suppressed recipients
+        (see AcceptancePipeline.accept)."""
         session = SessionInfo(
             door=door,
             session_id=secrets.token_hex(6),
@@ -60,5 +62,7 @@ class HttpSendDoor:
             view = await self._directory.get(project)
             if view.project.mode == "live":
                 submitter = Submitter(project, principal)
-                return await self._pipeline.accept(incoming, project, submitter=submitter)
+                return await self._pipeline.accept(
+                    incoming, project, submitter=submitter, suppressed_out=suppressed_out
+                )
         return await self._pipeline.accept(incoming, project)

@@ -93,11 +93,14 @@ class AcceptancePipeline:
         project: str = DEFAULT_PROJECT,
         *,
         submitter: Submitter | None = None,
+        suppressed_out: dict[str, tuple[str, str]] | None = None,
     ) -> str:
         """Persist the message; return its id once it is durably committed.
 
         `submitter` (submission doors, sending API) runs the submission checks and decides the
-        project (its `project` wins); raises a Refusal."""
+        project (its `project` wins); raises a Refusal. `suppressed_out`, when given, receives
+        the suppressed recipients found (lower-cased address: reason, scope), for an answer
+        that names them (the native send API)."""
         started = self._clock.monotonic()
         now = self._clock.now()
         message_id = new_id(now)
@@ -115,6 +118,8 @@ class AcceptancePipeline:
                     suppressed = await asyncio.to_thread(
                         self._suppressions, project, list(incoming.envelope.recipients)
                     )
+                if suppressed_out is not None:
+                    suppressed_out.update(suppressed)
                 draft = self._draft(incoming, project, message_id, now, prepared, suppressed)
                 message = await self._add(draft)
             except BaseException:
