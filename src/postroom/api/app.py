@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from postroom.api import health, live, mailpit, view
+from postroom.api import health, live, mailpit, swagger, view
 from postroom.api.context import ApiContext
 from postroom.api.errors import handle_postroom_error, json_error
 from postroom.core.errors import PostroomError
@@ -59,7 +59,14 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
 
 def build_app(context: ApiContext, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     app = Starlette(
-        routes=[*health.ROUTES, *live.ROUTES, *mailpit.ROUTES, *view.ROUTES, *(extra_routes or [])],
+        routes=[
+            *health.ROUTES,
+            *live.ROUTES,
+            *mailpit.ROUTES,
+            *swagger.ROUTES,
+            *view.ROUTES,
+            *(extra_routes or []),
+        ],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={
             PostroomError: handle_postroom_error,

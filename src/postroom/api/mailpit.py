@@ -29,7 +29,8 @@ from postroom.api.serialize import (
     message_summary,
     rfc3339,
 )
-from postroom.core.errors import InvalidInput, PayloadTooLarge
+from postroom.config import Config
+from postroom.core.errors import ConfigError, InvalidInput, PayloadTooLarge
 from postroom.core.search import QuerySyntaxError, SearchQuery, Term, parse_query
 from postroom.core.types import MessageRecord
 from postroom.events.bus import MessageEvent
@@ -439,11 +440,34 @@ def _rss_bytes() -> int:
         return 0
 
 
+def _relay_settings(config: Config) -> dict[str, Any]:
+    """Mailpit's MessageRelay block: release (POST .../release) goes through --relay, the
+    message byte for byte (its Message-ID kept, its envelope sender as Return-Path)."""
+    from postroom.delivery.worker import Relay
+
+    server = ""
+    if config.relay:
+        try:
+            relay = Relay.parse(config.relay)
+            server = f"{relay.host}:{relay.port}"  # never its credentials
+        except ConfigError:
+            server = ""
+    return {
+        "Enabled": bool(server),
+        "SMTPServer": server,
+        "AllowedRecipients": config.release_allowed_recipients,
+        "BlockedRecipients": "",
+        "OverrideFrom": "",
+        "ReturnPath": "",
+        "PreserveMessageIDs": True,
+    }
+
+
 async def webui(request: Request) -> Response:
     return JSONResponse(
         {
             "Label": "Postroom",
-            "MessageRelay": {"Enabled": False},
+            "MessageRelay": _relay_settings(ctx(request).config),
             "SpamAssassin": False,
             "ChaosEnabled": False,
             "DuplicatesIgnored": False,
