@@ -335,7 +335,12 @@ class Application:
         service, auth = self.platform_service, self.auth
         mail = ProofMailSettings.from_config(cfg, self.http_port)
         verifier = AddressVerifier(service, store, self.clock, mail)
-        admin = _admin_pages(service, auth, cfg, verifier)
+        suppression_list = None
+        if isinstance(store, SqlMessageStore):
+            from postroom.suppression.service import SuppressionList
+
+            suppression_list = SuppressionList(store.suppressions, self.clock)
+        admin = _admin_pages(service, auth, cfg, verifier, suppression_list)
         management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
             management += _event_routes(service, store, self.clock)
@@ -664,14 +669,18 @@ class _AdminPages:
 
 
 def _admin_pages(
-    service: PlatformService, auth: Authenticator, cfg: Config, verifier: AddressVerifier
+    service: PlatformService,
+    auth: Authenticator,
+    cfg: Config,
+    verifier: AddressVerifier,
+    suppressions: Any = None,
 ) -> _AdminPages | None:
     """Login, logout and the admin pages (web/admin), when that package is installed."""
     try:
         from postroom.web.admin.routes import AdminPages, routes
     except ImportError:
         return None
-    pages = AdminPages(service, auth, cfg, verifier)
+    pages = AdminPages(service, auth, cfg, verifier, suppressions)
     return _AdminPages(list(routes(pages)), pages.error_page)
 
 

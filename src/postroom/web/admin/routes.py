@@ -37,9 +37,12 @@ from postroom.api.auth import (
 from postroom.config import Config, HostPort
 from postroom.core.errors import InvalidInput, NotFound, Refusal
 from postroom.core.platform import DEFAULT_PROJECT, Project
+from postroom.core.suppression import REASONS as SUPPRESSION_REASONS
+from postroom.core.suppression import SuppressionQuery, check_reason
 from postroom.platform.address_mail import CONFIRM_PATH, AddressVerifier
 from postroom.platform.domains import DomainReport
 from postroom.platform.service import UNSET, PlatformService, Usage
+from postroom.suppression.service import SuppressionList
 from postroom.web.routes import STATIC_DIR as INBOX_STATIC_DIR
 from postroom.web.routes import load_static
 
@@ -59,6 +62,9 @@ PALETTE = INBOX_STATIC_DIR / "palette.css"
 
 # ?done=<code> after a redirect: fixed sentences, never text from the request.
 NOTICES = {
+    "suppressed": "Address added to the suppression list: it is not mailed from now on.",
+    "imported": "Addresses imported into the suppression list.",
+    "unsuppressed": "Address removed from the suppression list: mail to it is delivered again.",
     "logged-out": "You are logged out.",
     "project-created": "Project created. Add SMTP credentials, API keys or a sending domain below.",
     "project-saved": "Project settings saved.",
@@ -152,8 +158,10 @@ class AdminPages:
         auth: Authenticator,
         config: Config,
         verifier: AddressVerifier | None = None,
+        suppressions: SuppressionList | None = None,
     ) -> None:
         self.service = service
+        self.suppressions = suppressions
         self.auth = auth
         self.config = config
         self.verifier = verifier
@@ -512,6 +520,83 @@ class AdminPages:
         await self.run(self.service.delete_api_key, project.id, request.path_params["key"])
         return self.redirect(f"/admin/projects/{quote(project.id)}/api-keys?done=key-deleted")
 
+    # -- the suppression list ------------------------------------------------------------------
+
+    def _suppression_list(self) -> SuppressionList:
+        if self.suppressions is None:
+            raise NotFound("the suppression list needs the SQL message store")
+        return self.suppressions
+
+    async def suppression_page(
+        self, request: Request, error: InvalidInput | None = None, form: Form | None = None
+    ) -> Response:
+        project = await self._project(request)
+        query = request.query_params.get("q", "").strip()
+        after = request.query_params.get("after") or None
+        page = await self.run(
+            self._suppression_list().page,
+            project.id,
+            SuppressionQuery(search=query or None, after=after, limit=100),
+        )
+        return await self.render(
+            request,
+            "suppressions.html",
+            400 if error else 200,
+            project=project,
+            tab="suppressions",
+            entries=page.entries,
+            next=page.next,
+            query=query,
+            reasons=[(r, r) for r in SUPPRESSION_REASONS],
+            error=error,
+            form=_values(form),
+        )
+
+    async def add_suppression(self, request: Request) -> Response:
+        project = await self._project(request)
+        form = await read_form(request)
+        try:
+            await self.run(
+                self._suppression_list().add,
+                project.id,
+                field(form, "address"),
+                field(form, "reason") or "manual",
+                detail=field(form, "detail"),
+            )
+        except InvalidInput as exc:
+            return await self.suppression_page(request, exc, form)
+        return self.redirect(f"/admin/projects/{quote(project.id)}/suppressions?done=suppressed")
+
+    async def import_suppressions(self, request: Request) -> Response:
+        project = await self._project(request)
+        form = await read_form(request)
+        text = (form.get("csv") or [""])[0]
+        try:
+            reason = check_reason(field(form, "reason") or "manual")
+            lines = text.splitlines(keepends=True)
+            await self.run(self._suppression_list().import_csv, project.id, lines, reason)
+        except InvalidInput as exc:
+            return await self.suppression_page(request, exc, form)
+        return self.redirect(f"/admin/projects/{quote(project.id)}/suppressions?done=imported")
+
+    async def delete_suppression(self, request: Request) -> Response:
+        project = await self._project(request)
+        form = await read_form(request)
+        await self.run(self._suppression_list().remove, project.id, field(form, "address"))
+        return self.redirect(f"/admin/projects/{quote(project.id)}/suppressions?done=unsuppressed")
+
+    async def export_suppressions(self, request: Request) -> Response:
+        project = await self._project(request)
+        lines = await self.run(lambda: list(self._suppression_list().export_csv(project.id)))
+        return Response(
+            "".join(lines),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="suppressions-{project.id}.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+
     # -- domains and verified addresses ----------------------------------------------------------
 
     async def domains(
@@ -715,6 +800,11 @@ def routes(pages: AdminPages) -> list[BaseRoute]:
         (p + "/api-keys", ["GET", "HEAD"], pages.api_keys),
         (p + "/api-keys", ["POST"], pages.create_key),
         (p + "/api-keys/{key}/delete", ["POST"], pages.delete_key),
+        (p + "/suppressions", ["GET", "HEAD"], pages.suppression_page),
+        (p + "/suppressions", ["POST"], pages.add_suppression),
+        (p + "/suppressions/import", ["POST"], pages.import_suppressions),
+        (p + "/suppressions/delete", ["POST"], pages.delete_suppression),
+        (p + "/suppressions/export.csv", ["GET", "HEAD"], pages.export_suppressions),
         (p + "/domains", ["GET", "HEAD"], pages.domains),
         (p + "/domains", ["POST"], pages.add_domain),
         (p + "/addresses", ["POST"], pages.add_address),
