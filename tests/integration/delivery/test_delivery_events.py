@@ -1,11 +1,14 @@
 """The worker's results in the event log: a real receiving server on loopback, a real DNS server,
-the real store; time is a fake clock. Each recipient's outcome is an event with the reply, the
+the real store on SQLite and PostgreSQL; time is a fake clock. Each recipient's outcome is an event with the reply, the
 remote MTA, hard or soft and the reason; each attempt a record of the connection it used."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import timedelta
+
+import pytest
 
 from postroom.bounces.parse import parse_report
 from postroom.bounces.verp import Verp, resolve
@@ -18,7 +21,7 @@ from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.schedule import RetrySchedule
 from postroom.pipeline.complete import complete_message
 from postroom.pipeline.deliveries import deliveries_for
-from postroom.storage import SqlMessageStore
+from postroom.storage import SqlMessageStore, open_store
 from tests.dnszone import DnsZone, dns_zone
 from tests.integration.delivery.test_worker import (
     RAW,
@@ -27,12 +30,23 @@ from tests.integration.delivery.test_worker import (
     clock,
     queue_message,
     start_receiver,
-    store,
     worker,
 )
+from tests.integration.storage.conftest import backend, postgres_database, target
 from tests.integration.storage.factory import make_message
 
-__all__ = ["clock", "dns_zone", "start_receiver", "store"]
+__all__ = ["backend", "clock", "dns_zone", "postgres_database", "start_receiver", "target"]
+
+
+@pytest.fixture
+async def store(target: str, clock: FakeClock) -> AsyncIterator[SqlMessageStore]:
+    """The real store on SQLite and on PostgreSQL: the worker's reports (events, attempts,
+    status, notices) run on both."""
+    opened = open_store(target, clock, writer_process=False, complete=complete_message)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 def history(store: SqlMessageStore, message_id: str) -> list[tuple[str, str | None]]:
