@@ -7,7 +7,8 @@ that answer again (header `Idempotent-Replayed: true`); with another body, 422. 
 one key that arrive together in this process wait for the first one and get its answer; one
 that arrives at another process while the first still runs gets 409 (try again shortly).
 Answers that say "try again" (429, 5xx) are not kept: the key is released, so that the retry
-can send. Keys are per project.
+can send. A claim left unanswered for STALE (its process died) is taken over by the next
+request with the key. Keys are per project.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from postroom.core.sending import SendingStore
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
+# A claim still unanswered after this died with its process (a send takes seconds at most):
+# a retry takes it over. If that process had committed the message, it is sent twice.
+STALE = timedelta(minutes=5)
 MAX_KEY = 255
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, headers
 
@@ -73,7 +77,7 @@ class Idempotency:
     ) -> Response:
         now = self._clock.now()
         earlier = await asyncio.to_thread(
-            self._store.claim_idempotency, project, key, fingerprint, now, now - TTL
+            self._store.claim_idempotency, project, key, fingerprint, now, now - TTL, now - STALE
         )
         if earlier is not None:
             if earlier.fingerprint != fingerprint:

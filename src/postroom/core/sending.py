@@ -50,10 +50,17 @@ class SendingStore(Protocol):
     core.errors.NotFound, duplicates core.errors.InvalidInput naming the field."""
 
     def claim_idempotency(
-        self, project_id: str, key: str, fingerprint: str, now: datetime, since: datetime
+        self,
+        project_id: str,
+        key: str,
+        fingerprint: str,
+        now: datetime,
+        since: datetime,
+        stale: datetime | None = None,
     ) -> IdempotencyRecord | None:
         """Record a new request under `key` (None: this caller owns it now) or return the
-        record of the earlier one; records created before `since` are replaced."""
+        record of the earlier one; records created before `since` are replaced, and so are
+        unanswered ones created before `stale` (their request died with its process)."""
         ...
 
     def finish_idempotency(self, project_id: str, key: str, status: int, response: str) -> None: ...

@@ -118,7 +118,13 @@ class SqlSendingStore:
     # -- idempotency ---------------------------------------------------------------------
 
     def claim_idempotency(
-        self, project_id: str, key: str, fingerprint: str, now: datetime, since: datetime
+        self,
+        project_id: str,
+        key: str,
+        fingerprint: str,
+        now: datetime,
+        since: datetime,
+        stale: datetime | None = None,
     ) -> IdempotencyRecord | None:
         where = and_(idempotency_keys.c.project == project_id, idempotency_keys.c.key == key)
 
@@ -127,6 +133,19 @@ class SqlSendingStore:
                 delete(idempotency_keys).where(idempotency_keys.c.created_us < to_us(since))
             )
             row = conn.execute(select(idempotency_keys).where(where)).first()
+            if (
+                row is not None
+                and row.status is None
+                and stale is not None
+                and row.created_us < to_us(stale)
+            ):
+                # Its request died unanswered (the process stopped): take the key over.
+                conn.execute(
+                    update(idempotency_keys)
+                    .where(where)
+                    .values(fingerprint=fingerprint, created_us=to_us(now))
+                )
+                return None
             if row is not None:
                 return IdempotencyRecord(
                     row.fingerprint, from_us(row.created_us), row.status, row.response

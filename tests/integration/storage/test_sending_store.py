@@ -72,6 +72,16 @@ def test_templates_idempotency_and_keys(target: str) -> None:
         store.finish_idempotency("acme", "k", 200, '{"id": "m"}')
         done = store.claim_idempotency("acme", "k", "f2", T0, T0 - timedelta(hours=24))
         assert done is not None and (done.fingerprint, done.status) == ("f1", 200)
+        assert store.claim_idempotency("acme", "dead", "f1", T0, T0 - timedelta(hours=24)) is None
+        stale = T0 + timedelta(minutes=6)
+        alive = store.claim_idempotency(
+            "acme", "dead", "f2", T0 + timedelta(minutes=4), T0, T0 - timedelta(minutes=1)
+        )
+        assert alive is not None and alive.status is None  # still running: not taken over
+        assert (
+            store.claim_idempotency("acme", "dead", "f2", stale, T0, stale - timedelta(minutes=5))
+            is None
+        )
         later = T0 + timedelta(hours=25)
         assert (
             store.claim_idempotency("acme", "k", "f2", later, later - timedelta(hours=24)) is None
