@@ -5,7 +5,9 @@ Answers `ok` (text/plain, as Mailpit) once the relay accepted every recipient. O
 400 when no relay is configured (`Field: relay`), for a bad `To` (`Field: To`), or when the
 relay refused a recipient (its reply, per recipient); 404 for an unknown message; 502 when the
 relay could not be reached. The envelope sender is the message's own (its From address when
-it came with the null sender). With `--release-allowed-recipients` every recipient must match
+it came with the null sender). Only captured messages are released: a live project's mail
+goes through the queue (quotas, suppression), never around it. With
+`--release-allowed-recipients` every recipient must match
 that regular expression. An API key needs the `send` scope (auth.py): a release sends mail.
 """
 
@@ -62,6 +64,14 @@ async def release_message(request: Request) -> Response:
     except ConfigError as exc:
         raise InvalidInput(str(exc), "relay") from None
     record = await blocking(c.store.get, c.project, request.path_params["id"])  # 404
+    if record.status != "captured":
+        # A live project's mail is delivered by the queue, after its quota and suppression
+        # checks; a release must not be a way around them.
+        raise InvalidInput(
+            f"only captured messages can be released; this one is {record.status} (a live "
+            "project's message is delivered by the queue)",
+            "ID",
+        )
     raw = await blocking(c.store.raw, c.project, record.id)
     sender = record.envelope.mail_from
     if not sender and record.summary.from_ is not None:
