@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import base64
+import os
 import random
 import smtplib
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -78,8 +81,19 @@ def test_leftover_spool_files_of_a_crash_are_deleted_at_start(tmp_path: Path) ->
     leftover.write_bytes(b"half a message")
     other = data_dir / "spool" / "notes.txt"  # not ours: left alone
     other.write_text("keep")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = data_dir / "spool" / f"smtp-{gone.stdout.strip()}-x1.eml"  # its writer exited
+    dead.write_bytes(b"half a message")
+    running = data_dir / "spool" / f"smtp-{os.getppid()}-x2.eml"  # another server's, in use
+    running.write_bytes(b"a message being received")
     server = ServerThread(make_config(data_dir)).start()
     try:
-        assert not leftover.exists() and other.exists()
+        assert not leftover.exists() and not dead.exists()
+        assert other.exists() and running.exists()
     finally:
         server.stop()

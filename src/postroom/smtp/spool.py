@@ -5,7 +5,9 @@ The session hands message data over in pieces as it arrives (smtp/protocol.py, `
 each connection keeps them in a `MessageBuffer`. A buffer holds its pieces in memory until they
 pass `threshold` octets, then writes them, and every later piece, to a file of the spool
 directory (created 0700; files 0600, named smtp-*.eml, deleted once the message is stored or
-refused; leftovers of a crash are deleted when the spool is first used). Such a message travels
+refused; leftovers of a crash are deleted when the spool is first used: a file's name holds the
+id of the process that wrote it, and those of processes still running are left alone, should
+several servers share the data directory). Such a message travels
 on by its path (core/spooled.py): the store reads it from the file.
 
 `MemoryBudget` counts the octets of message data that the SMTP sessions of this process hold in
@@ -93,6 +95,8 @@ class Spool:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         for leftover in directory.glob(f"{PREFIX}*{SUFFIX}"):
+            if _writer_alive(leftover.name):
+                continue
             with contextlib.suppress(OSError):
                 leftover.unlink()
         self._ready = True
@@ -191,7 +195,9 @@ class MessageBuffer:
         assert directory is not None
         try:
             self._spool.prepare()
-            fd, self._path = tempfile.mkstemp(prefix=PREFIX, suffix=SUFFIX, dir=directory)
+            fd, self._path = tempfile.mkstemp(
+                prefix=f"{PREFIX}{os.getpid()}-", suffix=SUFFIX, dir=directory
+            )
         except OSError as exc:
             log.error("cannot create a spool file in %s: %s", directory, exc)
             self._fail(exc)
@@ -218,3 +224,18 @@ class MessageBuffer:
         """The rest of the message is dropped; `finish` says so."""
         self.discard()
         self._error = error
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that wrote spool file `name` (smtp-PID-....eml) still runs (and is
+    not this one, whose earlier files are leftovers)."""
+    pid_text = name[len(PREFIX) :].partition("-")[0]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
