@@ -73,3 +73,39 @@ def test_errors_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert json.loads(out)["suppressions"] == []  # all or nothing
     code, out = run(capsys, "suppression", "list", "--project", "nope", "--json", *data)
     assert code == 2 and "nope" in json.loads(out)["Error"]
+
+
+def test_export_is_safe_for_spreadsheets_and_reimports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ("--data-dir", str(tmp_path / "data"))
+    for project in ("acme", "copy"):
+        assert main(["project", "create", project, *data]) == 0
+    capsys.readouterr()
+    code, _ = run(
+        capsys, "suppression", "add", "=cmd@example.com", "--project", "acme",
+        "--detail", "=HYPERLINK(\"http://x.example\")", *data,
+    )  # fmt: skip
+    assert code == 0
+    code, out = run(capsys, "suppression", "export", "--project", "acme", *data)
+    row = out.splitlines()[1]
+    assert row.startswith("'=cmd@example.com,manual,") and ",\"'=HYPERLINK(" in row
+    exported = tmp_path / "export.csv"
+    exported.write_text(out, encoding="utf-8")
+    assert run(capsys, "suppression", "import", str(exported), "--project", "copy", *data)[0] == 0
+    code, out = run(capsys, "suppression", "list", "--project", "copy", "--json", *data)
+    (entry,) = json.loads(out)["suppressions"]
+    assert entry["address"] == "=cmd@example.com" and entry["detail"].startswith("=HYPERLINK(")
+
+
+def test_a_deleted_projects_list_goes_with_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ("--data-dir", str(tmp_path / "data"))
+    assert main(["project", "create", "acme", *data]) == 0
+    assert main(["suppression", "add", "x@example.org", "--project", "acme", *data]) == 0
+    assert main(["project", "delete", "acme", "--yes", *data]) == 0
+    assert main(["project", "create", "acme", *data]) == 0  # a new project, the same id
+    capsys.readouterr()
+    code, out = run(capsys, "suppression", "list", "--project", "acme", "--json", *data)
+    assert code == 0 and json.loads(out)["suppressions"] == []

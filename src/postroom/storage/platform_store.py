@@ -65,6 +65,7 @@ from postroom.storage.attempts import delete_of_project as delete_attempts_of_pr
 from postroom.storage.events import events
 from postroom.storage.queue import queue_entries
 from postroom.storage.schema import messages, metadata
+from postroom.storage.suppressions import suppressions
 
 __all__ = [
     "SqlPlatformStore",
@@ -522,9 +523,10 @@ class SqlPlatformStore:
             # Its queue entries (deleting the project cancels its deliveries: they do not
             # cascade from messages), its messages (raw data and tags cascade), then the
             # project (credentials, keys, domains, addresses and counters cascade); and its
-            # event log, which no later project of the same id may read.
+            # event log and suppression list, which no later project of the same id may read.
             conn.execute(delete(queue_entries).where(queue_entries.c.project == project_id))
             conn.execute(delete(events).where(events.c.project == project_id))
+            conn.execute(delete(suppressions).where(suppressions.c.scope == project_id))
             delete_attempts_of_project(conn, project_id)
             conn.execute(delete(messages).where(messages.c.project == project_id))
             conn.execute(delete(projects).where(projects.c.id == project_id))

@@ -45,6 +45,20 @@ def parse_time(value: str, field: str) -> datetime:
     return parsed
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula ("=HYPERLINK(...)" in a note, or an
+    address such as "=cmd@example.com"): such a value gets a leading "'", which import
+    removes again."""
+    return "'" + value if value.startswith(_FORMULA) else value
+
+
+def _uncell(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA) else value
+
+
 def _time(value: datetime | None) -> str:
     return "" if value is None else value.isoformat().replace("+00:00", "Z")
 
@@ -132,7 +146,7 @@ class SuppressionList:
 
             def cell(name: str, row: list[str] = row, columns: dict[str, int] = columns) -> str:
                 index = columns.get(name)
-                return row[index].strip() if index is not None and index < len(row) else ""
+                return _uncell(row[index].strip()) if index is not None and index < len(row) else ""
 
             try:
                 address = check_address(cell("address"))
@@ -161,11 +175,11 @@ class SuppressionList:
         for entry in self._store.export(scope):
             yield take(
                 (
-                    entry.address,
+                    _cell(entry.address),
                     entry.reason,
                     _time(entry.created),
                     _time(entry.expires),
-                    entry.detail,
+                    _cell(entry.detail),
                 )
             )
 
