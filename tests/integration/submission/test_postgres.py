@@ -83,3 +83,18 @@ def test_live_message_with_queue_entries_and_quota_on_postgres(pg_env: Env) -> N
     )
     usage = json.loads(cli.stdout)
     assert (usage["sent_24h"], usage["daily_quota"], usage["remaining_24h"]) == (3, 3, 0)
+
+
+def test_a_big_spooled_message_is_stored_from_its_file_on_postgres(pg_env: Env) -> None:
+    # Over the 1 MiB spool threshold: fixed up and signed from its file, then compressed from
+    # it by the writer process into PostgreSQL (COPY).
+    body = b"".join(b"line %07d of a big message  \r\n" % n for n in range(80_000))
+    message = MESSAGE.replace(b"Hello\r\n", body)
+    with pg_env.smtp() as client:
+        client.sendmail("app@example.com", ["a@example.net"], message)
+    [record] = pg_env.messages()
+    raw = pg_env.raw(record)
+    assert raw.endswith(b"\r\n\r\n" + body) and record.size == len(raw)
+    assert dkimpy_verify(raw, pg_env.zone)
+    spool = pg_env.server.app.spool.directory
+    assert spool is not None and list(spool.iterdir()) == []
