@@ -172,7 +172,7 @@ _TEMPORARY_PSEUDO = frozenset(
 
 _STATUS_PATTERNS = (
     re.compile(r" ?\(#([45]\.\d\.\d+)\)? ?"),
-    re.compile(r"\b\d{3}[ -]#?([45]\.\d\.\d+)\b"),
+    re.compile(r"\b\d{3}[ -]['\"]?#?([45]\.\d\.\d+)\b"),
     re.compile(r"\b([45]\.\d\.\d+)\b"),
     re.compile(r"\b(2\.[0-7]\.[0-7])\b"),
 )

@@ -233,6 +233,8 @@ def test_pseudo_status_when_the_report_gives_none() -> None:
 def test_codes_and_command_in_text() -> None:
     assert find_status("said: 550-5.7.1 [1.2.3.4] blocked") == "5.7.1"
     assert find_status("version 1.2.3.4 only") == ""
+    # The remote reply's own code wins over a relay's generic one before it (Amazon SES).
+    assert find_status("5.1.0 - Unknown address error 550-'5.2.2 <a@b.example>... Full'") == "5.2.2"
     assert find_reply_code("host said: 451-4.3.0 try later") == "451"
     assert find_reply_code("port 2525 refused") == ""
     assert find_reply_code("from 192.168.250.1 refused") == ""
