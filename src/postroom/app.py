@@ -340,7 +340,10 @@ class Application:
             from postroom.suppression.service import SuppressionList
 
             suppression_list = SuppressionList(store.suppressions, self.clock)
-        admin = _admin_pages(service, auth, cfg, verifier, suppression_list)
+        delivery_views = None
+        if isinstance(store, SqlMessageStore):
+            delivery_views = (store.queue_admin, store.events)
+        admin = _admin_pages(service, auth, cfg, verifier, suppression_list, delivery_views)
         management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
             management += _event_routes(service, store, self.clock)
@@ -674,14 +677,18 @@ def _admin_pages(
     cfg: Config,
     verifier: AddressVerifier,
     suppressions: Any = None,
+    delivery: tuple[Any, Any] | None = None,
 ) -> _AdminPages | None:
-    """Login, logout and the admin pages (web/admin), when that package is installed."""
+    """Login, logout and the admin pages (web/admin), when that package is installed;
+    `delivery`: the queue's admin and the event log, for a project's Delivery tab."""
     try:
+        from postroom.web.admin.delivery_pages import delivery_routes
         from postroom.web.admin.routes import AdminPages, routes
     except ImportError:
         return None
     pages = AdminPages(service, auth, cfg, verifier, suppressions)
-    return _AdminPages(list(routes(pages)), pages.error_page)
+    extra = delivery_routes(pages, *delivery) if delivery is not None else []
+    return _AdminPages([*routes(pages), *extra], pages.error_page)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -74,6 +74,7 @@ class EventQuery:
     until: datetime | None = None
     after: int | None = None
     limit: int = 100
+    newest_first: bool = False  # the latest `limit` events, newest first (no cursor)
 
 
 @dataclass(frozen=True, slots=True)

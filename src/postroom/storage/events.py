@@ -126,13 +126,14 @@ class SqlEventStore:
             conditions.append(_e.time_us < codec.to_micros(query.until))
         if query.after is not None:
             conditions.append(_e.id > query.after)
-        stmt = select(events).where(*conditions).order_by(_e.id).limit(query.limit + 1)
+        order = _e.id.desc() if query.newest_first else _e.id
+        stmt = select(events).where(*conditions).order_by(order).limit(query.limit + 1)
 
         def work(conn: Connection) -> EventPage:
             found = [_event(r) for r in conn.execute(stmt)]
             more = len(found) > query.limit
             page = tuple(found[: query.limit])
-            return EventPage(page, page[-1].id if more else None)
+            return EventPage(page, page[-1].id if more and not query.newest_first else None)
 
         return self._run(work)
 
