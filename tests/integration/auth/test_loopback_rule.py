@@ -105,3 +105,15 @@ def test_an_admin_created_while_running_closes_the_door(
         clock.advance(5)  # past the admin list's cache
         assert client.get("/api/v1/messages").status_code == 401
         assert client.get("/livez").status_code == 200
+
+
+def test_the_ses_listener_beyond_loopback_needs_an_admin(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "data", ses=HostPort("0.0.0.0", 0))
+    app = Application(config, FakeClock())
+
+    async def start() -> None:
+        await app.start()
+
+    with pytest.raises(ConfigError, match=r"--ses 0\.0\.0\.0:0 is not a loopback address"):
+        asyncio.run(start())
+    assert app.ses is None and app._http is None

@@ -343,3 +343,17 @@ async def test_open_mode_sends_into_capture_projects_only(env: Env) -> None:
     assert batch.status_code == 400 and batch.json()["Field"] == "project"
     assert foreign.status_code == 421
     assert env.messages("acme") == []
+
+
+async def test_a_batch_with_an_idempotency_key_is_sent_once(env: Env) -> None:
+    token = key(env)
+    batch = {"messages": [message(to=f"b{i}@example.net") for i in range(3)]}
+    answers = await asyncio.gather(
+        *(
+            post(env, token, batch, "/api/v2/messages/batch", **{"Idempotency-Key": "batch-1"})
+            for _ in range(4)
+        )
+    )
+    assert {a.status_code for a in answers} == {200}
+    assert len({tuple(m["id"] for m in a.json()["messages"]) for a in answers}) == 1
+    assert len(env.messages()) == 3
