@@ -72,6 +72,16 @@ suppression_feed = Table(
 )
 
 _s = suppressions.c
+_COLUMNS = (
+    "scope",
+    "address_lc",
+    "address",
+    "reason",
+    "created_us",
+    "expires_us",
+    "event_id",
+    "detail",
+)
 # Rows per INSERT statement in a bulk import (SQLite allows 32,766 bound values; 8 per row).
 IMPORT_CHUNK = 2000
 
@@ -119,6 +129,7 @@ class SqlSuppressionStore:
         self._lock = write_lock or contextlib.nullcontext()
         dialect = write_engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._copy = dialect == "postgresql"
 
     def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
         lock = self._lock if engine is self._write else contextlib.nullcontext()
@@ -131,6 +142,9 @@ class SqlSuppressionStore:
             raise StorageError(f"the suppression list failed: {type(exc).__name__}: {exc}") from exc
 
     def _upsert(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        if self._copy and len(rows) > IMPORT_CHUNK:
+            self._copy_upsert(conn, rows)
+            return
         stmt = self._insert(suppressions)
         stmt = stmt.on_conflict_do_update(
             index_elements=[_s.scope, _s.address_lc],
@@ -145,6 +159,27 @@ class SqlSuppressionStore:
         )
         for start in range(0, len(rows), IMPORT_CHUNK):
             conn.execute(stmt, list(rows[start : start + IMPORT_CHUNK]))
+
+    def _copy_upsert(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """PostgreSQL, many rows: COPY into a temporary table, then one INSERT ... SELECT ...
+        ON CONFLICT (an order of magnitude faster than multi-row INSERTs)."""
+        names = ", ".join(_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[2:])
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE suppression_import "
+                "(LIKE suppressions INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+            with cursor.copy(f"COPY suppression_import ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row[c] for c in _COLUMNS))
+            cursor.execute(
+                f"INSERT INTO suppressions ({names}) SELECT {names} FROM suppression_import "
+                f"ON CONFLICT (scope, address_lc) DO UPDATE SET {updates}"
+            )
+            cursor.execute("DROP TABLE suppression_import")
 
     # -- writes ----------------------------------------------------------------------------
 

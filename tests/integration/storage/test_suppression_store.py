@@ -89,3 +89,22 @@ def test_search_page_and_export(store: SqlMessageStore, clock: FakeClock) -> Non
     assert len(exported) == 251 and "user999@example.net" not in {e.address for e in exported}
     with pytest.raises(InvalidInput):
         sup.query("acme", SuppressionQuery(limit=0))
+
+
+def test_a_big_import_adds_and_replaces(store: SqlMessageStore, clock: FakeClock) -> None:
+    sup = store.suppressions
+    sup.add(entry(clock, "user0007@example.net", reason="manual", detail="before"))
+    sup.add(entry(clock, "user0008@example.net", scope="other", reason="manual"))
+    count = sup.add_many(
+        entry(clock, f"User{i:04}@example.net", reason="bounce", detail=f"row {i}")
+        for i in range(5000)  # past one multi-row statement (PostgreSQL: the COPY path)
+    )
+    assert count == 5000
+    replaced = sup.get("acme", "user0007@example.net")
+    assert (replaced.address, replaced.reason, replaced.detail) == (
+        "User0007@example.net",
+        "bounce",
+        "row 7",
+    )
+    assert sup.get("other", "user0008@example.net").reason == "manual"  # another scope
+    assert len(list(sup.export("acme"))) == 5000
