@@ -64,3 +64,9 @@ def test_delivery_tab(
     check(page.get_by_role("row", name="cy@slow.example cancelled")).to_be_visible()
     clean(page, problems)
     shots.take(page, "admin-delivery", full_page=True)
+
+    page.get_by_role("link", name=message.id).first.click()
+    check(page.locator("p.lead", has_text="status")).to_contain_text("delivering")
+    check(page.get_by_role("heading", name="bob@slow.example held")).to_be_visible()
+    check(page.get_by_role("heading", name="cy@slow.example cancelled")).to_be_visible()
+    clean(page, problems)

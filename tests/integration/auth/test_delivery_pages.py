@@ -82,3 +82,43 @@ def test_actions_need_the_csrf_token(admin: Browser, server: ServerThread) -> No
     response = admin.client.post(BASE + "/act", data={"entry": str(entry.id), "action": "hold"})
     assert response.status_code == 403
     assert server.app.store.queue.get(entry.id).status == "queued"  # type: ignore[union-attr]
+
+
+def test_a_messages_page(admin: Browser, server: ServerThread) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from postroom.core.types import Attempt
+
+    mine = queue(server, "acme", "a@example.net", "b@example.net")
+    theirs = queue(server, "other", "secret@elsewhere.example")
+    store = server.app.store
+    assert store is not None
+    queue_store = store.queue  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    claimed = {e.recipient: e for e in queue_store.claim("w", now, timedelta(minutes=5), 10)}
+    tried = Attempt(
+        now,
+        0.42,
+        451,
+        "4.2.2",
+        "451 4.2.2 Mailbox full",
+        "mx.example.net",
+        "192.0.2.1",
+        25,
+        "192.0.2.9:4000",
+        "TLSv1.3",
+        "TLS_AES_128_GCM_SHA256",
+        ("dead.example.net[192.0.2.2]: 451 4.4.1 Connection failed",),
+    )
+    queue_store.defer(
+        claimed["a@example.net"].id, "w", now, "451 4.2.2 Mailbox full", {}, attempt=tried
+    )
+    queue_store.complete(claimed["b@example.net"].id, "w", now, {"code": 250})
+    page = text(admin.page(f"{BASE}/messages/{mine.id}"))
+    assert "status delivering" in page
+    assert "a@example.net deferred" in page and "b@example.net delivered" in page
+    assert "mx.example.net [192.0.2.1]:25" in page and "TLSv1.3" in page
+    assert "tried first: dead.example.net[192.0.2.2]" in page and "420 ms" in page
+    assert "Not tried yet." in page  # b@ has no recorded attempt
+    assert admin.page(f"{BASE}/messages/{theirs.id}").status_code == 404
+    assert f"{BASE}/messages/{mine.id}" in admin.page(BASE).text

@@ -1,6 +1,7 @@
 """The admin pages' Delivery tab of a project: its queue (entries per state and per domain,
 the entries themselves), actions on one entry or on every entry of a state or domain (retry
-now, hold, release, cancel), and its latest events. Forms post with the CSRF token like every
+now, hold, release, cancel), its latest events, and a page per message (its status, each
+recipient's state and attempts, its events). Forms post with the CSRF token like every
 admin form; the project comes from the path only.
 """
 
@@ -15,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import InvalidInput
 from postroom.core.events import EventQuery
-from postroom.core.ports import EventStore, QueueAdmin
+from postroom.core.ports import EventStore, MessageStore, QueueAdmin, QueueStore
 from postroom.core.types import QUEUE_ACTIONS, QUEUE_STATES, QueueFilter, QueueState
 from postroom.web.admin.routes import AdminPages, Form, _values, field, read_form
 
@@ -37,10 +38,44 @@ def _state(value: str) -> QueueState | None:
 
 
 class DeliveryPages:
-    def __init__(self, pages: AdminPages, queue: QueueAdmin, events: EventStore) -> None:
+    def __init__(
+        self,
+        pages: AdminPages,
+        queue: QueueAdmin,
+        events: EventStore,
+        store: MessageStore,
+        deliveries: QueueStore,
+    ) -> None:
         self.pages = pages
         self.queue = queue
         self.events = events
+        self.store = store
+        self.deliveries = deliveries
+
+    async def message(self, request: Request) -> Response:
+        """One message's status, each recipient's state and attempts, and its events."""
+        pages = self.pages
+        project = await pages._project(request)
+        record = await pages.run(self.store.get, project.id, request.path_params["message"])
+        entries = await pages.run(self.deliveries.entries, record.id)
+        attempts = await pages.run(self.deliveries.attempts, project.id, record.id)
+        history = await pages.run(self.events.for_message, project.id, record.id)
+        return await pages.render(
+            request,
+            "delivery_message.html",
+            project=project,
+            tab="delivery",
+            record=record,
+            recipients=[
+                (
+                    e,
+                    "deferred" if e.status == "queued" and e.attempts else e.status,
+                    [a for a in attempts if a.entry_id == e.id],
+                )
+                for e in entries
+            ],
+            events=history,
+        )
 
     async def page(
         self, request: Request, error: InvalidInput | None = None, form: Form | None = None
@@ -112,10 +147,17 @@ class DeliveryPages:
         return pages.redirect(f"/admin/projects/{quote(project.id)}/delivery?{urlencode(query)}")
 
 
-def delivery_routes(pages: AdminPages, queue: QueueAdmin, events: EventStore) -> list[BaseRoute]:
-    delivery = DeliveryPages(pages, queue, events)
+def delivery_routes(
+    pages: AdminPages,
+    queue: QueueAdmin,
+    events: EventStore,
+    store: MessageStore,
+    deliveries: QueueStore,
+) -> list[BaseRoute]:
+    delivery = DeliveryPages(pages, queue, events, store, deliveries)
     base = "/admin/projects/{project}/delivery"
     return [
         Route(base, delivery.page, methods=["GET", "HEAD"]),
         Route(base + "/act", delivery.act, methods=["POST"]),
+        Route(base + "/messages/{message}", delivery.message, methods=["GET", "HEAD"]),
     ]
