@@ -342,7 +342,7 @@ class Application:
             suppression_list = SuppressionList(store.suppressions, self.clock)
         delivery_views = None
         if isinstance(store, SqlMessageStore):
-            delivery_views = (store.queue_admin, store.events, store, store.queue)
+            delivery_views = (store.queue_admin, store.events, store, store.queue, self._sites_of)
         admin = _admin_pages(service, auth, cfg, verifier, suppression_list, delivery_views)
         management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
@@ -677,7 +677,7 @@ def _admin_pages(
     cfg: Config,
     verifier: AddressVerifier,
     suppressions: Any = None,
-    delivery: tuple[Any, Any, Any, Any] | None = None,
+    delivery: tuple[Any, Any, Any, Any, Any] | None = None,
 ) -> _AdminPages | None:
     """Login, logout and the admin pages (web/admin), when that package is installed;
     `delivery`: the queue's admin and the event log, for a project's Delivery tab."""

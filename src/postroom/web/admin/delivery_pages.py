@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from postroom.api.queue import SitesOf
 from postroom.core.errors import InvalidInput
 from postroom.core.events import EventQuery
 from postroom.core.ports import EventStore, MessageStore, QueueAdmin, QueueStore
@@ -45,8 +46,10 @@ class DeliveryPages:
         events: EventStore,
         store: MessageStore,
         deliveries: QueueStore,
+        sites_of: SitesOf | None = None,
     ) -> None:
         self.pages = pages
+        self.sites_of = sites_of
         self.queue = queue
         self.events = events
         self.store = store
@@ -89,6 +92,7 @@ class DeliveryPages:
             error, state = exc, None
         domain = params.get("domain", "").strip() or None
         summary = await pages.run(self.queue.summary, project.id)
+        sites = self.sites_of([d.domain for d in summary.domains]) if self.sites_of else {}
         wanted = QueueFilter(state=state, domain=domain, everything=True)
         entries = await pages.run(self.queue.find, project.id, wanted, 0, 100)
         latest = await pages.run(
@@ -108,6 +112,8 @@ class DeliveryPages:
             project=project,
             tab="delivery",
             summary=summary,
+            sites={d: s.site for d, s in sites.items()},
+            site_states=list({s.site: s for s in sites.values()}.values()),
             entries=entries,
             events=latest.events,
             states=[("", "any state"), *((s, s) for s in QUEUE_STATES)],
@@ -153,8 +159,9 @@ def delivery_routes(
     events: EventStore,
     store: MessageStore,
     deliveries: QueueStore,
+    sites_of: SitesOf | None = None,
 ) -> list[BaseRoute]:
-    delivery = DeliveryPages(pages, queue, events, store, deliveries)
+    delivery = DeliveryPages(pages, queue, events, store, deliveries, sites_of)
     base = "/admin/projects/{project}/delivery"
     return [
         Route(base, delivery.page, methods=["GET", "HEAD"]),
