@@ -10,6 +10,11 @@ Prints, per backend and concurrency: messages/s, transactions (batches), mean ba
 `--sends N` gives every message N sends to count toward its project's quota, written in the
 same transaction (what the submission doors do); compare with the default 0 (captured mail).
 
+`--live` makes every message a live project's: one delivery each, written as a queue entry and
+a `send` event in the message's transaction. `--without-events` (with `--live`) leaves the
+event rows out, to measure what the event log costs acceptance (a measurement switch only:
+the server always writes them).
+
 PostgreSQL runs in a scratch database created next to the one in the URL and dropped after.
 """
 
@@ -33,13 +38,13 @@ from sqlalchemy.engine import make_url
 
 from postroom.core.clock import SystemClock
 from postroom.core.ids import new_id
-from postroom.core.types import Address, Envelope, NewMessage, Summary
+from postroom.core.types import Address, Delivery, Envelope, NewMessage, Summary
 from postroom.storage import open_store
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def make_messages(count: int, size: int, sends: int = 0) -> list[NewMessage]:
+def make_messages(count: int, size: int, sends: int = 0, live: bool = False) -> list[NewMessage]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     body_line = b"The quick brown fox jumps over the lazy dog, 0123456789.\r\n"
     out = []
@@ -77,6 +82,8 @@ def make_messages(count: int, size: int, sends: int = 0) -> list[NewMessage]:
                 summary=summary,
                 tags=("bench",) if i % 10 == 0 else (),
                 sends=sends,
+                status="queued" if live else "captured",
+                deliveries=(Delivery(f"rcpt{i % 50}@example.org", "example.org"),) if live else (),
             )
         )
     return out
@@ -138,6 +145,10 @@ def main() -> int:
     parser.add_argument("-n", "--messages", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=2048, help="raw message size in bytes")
     parser.add_argument("--sends", type=int, default=0, help="quota sends per message")
+    parser.add_argument("--live", action="store_true", help="one delivery per message")
+    parser.add_argument(
+        "--without-events", action="store_true", help="(measurement) leave send events out"
+    )
     parser.add_argument("--postgres", default=os.environ.get("POSTROOM_BENCH_POSTGRES", DEFAULT_PG))
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     parser.add_argument(
@@ -150,6 +161,10 @@ def main() -> int:
         help="mean random pause of each adder between messages (0: back to back, in lockstep)",
     )
     args = parser.parse_args()
+    if args.without_events:
+        from postroom.storage import batch
+
+        batch.send_events = lambda message: ()  # type: ignore[assignment]
     levels = args.concurrency or [1, 10, 100, 500]
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     if args.uvloop:
@@ -158,14 +173,16 @@ def main() -> int:
         uvloop.install()
     print(
         f"{args.messages} messages of ~{args.size} bytes, {os.cpu_count()} CPUs, "
-        f"pipeline {args.pipeline}, think {args.think_ms} ms, {args.sends} sends each"
+        f"pipeline {args.pipeline}, think {args.think_ms} ms, {args.sends} sends each, "
+        f"{'live' if args.live else 'captured'}"
+        f"{' without send events' if args.without_events else ''}"
     )
     for backend in backends:
         print(backend)
         for level in levels:
             # A fresh database per level, and fewer messages when there is one adder at a time.
             count = args.messages if level > 1 else max(200, args.messages // 20)
-            messages = make_messages(count, args.size, args.sends)
+            messages = make_messages(count, args.size, args.sends, args.live)
             try:
                 target_cm = (
                     sqlite_target() if backend == "sqlite" else postgres_target(args.postgres)
