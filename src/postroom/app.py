@@ -688,6 +688,9 @@ def _admin_pages(
         return None
     pages = AdminPages(service, auth, cfg, verifier, suppressions)
     extra = delivery_routes(pages, *delivery) if delivery is not None else []
+    from postroom.api.sending_setup import admin_template_routes
+
+    extra += admin_template_routes(pages, service.store, service.clock)
     return _AdminPages([*routes(pages), *extra], pages.error_page)
 
 

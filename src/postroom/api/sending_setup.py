@@ -11,6 +11,7 @@ from postroom.api.native_send import SendingContext, routes
 from postroom.api.ses_setup import key_routes, ses_key_service
 from postroom.api.templates_api import routes as template_routes
 from postroom.api.templates_api import template_fields
+from postroom.core.clock import Clock
 from postroom.core.platform import PlatformStore
 from postroom.pipeline.submission import SubmissionSteps
 from postroom.platform.email_templates import TemplateService
@@ -46,3 +47,11 @@ def sending_routes(
         extra += template_routes(templates)
         extra += key_routes(ses_key_service(context.config, platform, context.clock))
     return [*routes(ctx), *extra]
+
+
+def admin_template_routes(pages: Any, platform: PlatformStore, clock: Clock) -> list[Any]:
+    """The admin pages' Templates tab (web/admin/template_pages.py), on the SQL store."""
+    from postroom.web.admin.template_pages import template_routes
+
+    store = sending_store(platform)
+    return template_routes(pages, TemplateService(store, clock)) if store is not None else []
