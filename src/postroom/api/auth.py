@@ -425,8 +425,12 @@ class Authenticator:
         try:
             user = await asyncio.to_thread(self.service.authenticate_admin, username, password)
         except (NotFound, InvalidInput):
+            self.throttle.failed(client, attempt)
             log.warning("web login failed", extra={"client": client})
             raise LoginRefused(401, _LOGIN_FAILED) from None
+        except BaseException:
+            self.throttle.failed(client, attempt)  # settled; it stays counted, as before
+            raise
         self.throttle.succeeded(client, attempt)
         self._admins = self._admins | {user.username}
         token, session = self.sessions.create(user.username)

@@ -121,6 +121,7 @@ class SubmissionDoor:
         self._failure_delay = failure_delay
         self._touched: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._auth_waiters: set[asyncio.Future[None]] = set()
 
     # IP credentials ---------------------------------------------------------------------------
 
@@ -264,8 +265,13 @@ class SubmissionDoor:
         the client is throttled (the session answers 454, and 421 with a close when the same
         session tries again)."""
         host = session.peer_host
-        # Reserved before checking, so parallel attempts cannot all pass a check of the count.
+        # Reserved before checking, so parallel attempts cannot all pass a check of the count;
+        # refused only for attempts still in flight, it waits for them (a connection pool's
+        # correct logins are checked a few at a time, not refused).
         token = self.throttle.reserve(host)
+        while token is None and self.throttle.waiting(host):
+            await self._attempt_settled()
+            token = self.throttle.reserve(host)
         if token is None:
             self._metrics.auth_failures.labels(session.door, "throttled").inc()
             raise THROTTLED
@@ -277,9 +283,11 @@ class SubmissionDoor:
             )
         except BaseException:
             self.throttle.succeeded(host, token)  # the store failed: nothing was judged
+            self._wake_waiters()
             raise
         if credential is None:
-            # the reserved attempt stays counted as a failure
+            self.throttle.failed(host, token)  # the reserved attempt stays a failure
+            self._wake_waiters()
             self._metrics.auth_failures.labels(session.door, "invalid").inc()
             log.info(
                 "SMTP authentication failed",
@@ -288,6 +296,7 @@ class SubmissionDoor:
             await asyncio.sleep(max(0.0, answer_at - loop.time()))
             return None
         self.throttle.succeeded(host, token)
+        self._wake_waiters()
         submitter = Submitter(
             credential.project_id, f"smtp:{credential.username}", credential.allowed_from
         )
@@ -296,6 +305,20 @@ class SubmissionDoor:
         )
         self._touch(credential)
         return credential.username
+
+    async def _attempt_settled(self) -> None:
+        """Until some AUTH attempt in flight is settled (whichever client's)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._auth_waiters.add(waiter)
+        try:
+            await waiter
+        finally:
+            self._auth_waiters.discard(waiter)
+
+    def _wake_waiters(self) -> None:
+        for waiter in self._auth_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _check_password(self, username: str, password: str) -> tuple[int, SmtpCredential | None]:
         """Blocking: the change counter, then the credential if the password is right."""

@@ -6,9 +6,12 @@ IPv4 addresses, or IPv6 /64 networks (one host commonly holds a whole /64). Time
 injected clock.
 
 An attempt is counted *before* the credentials are checked (`reserve()` counts it as a
-failure; `succeeded()` takes it back when the credentials were right): checking takes a thread
-hop and a digest, and counting only afterwards let 100 parallel AUTH from one client all be
-checked under a limit of 5.
+failure; `succeeded()` takes it back when the credentials were right, `failed()` leaves it):
+checking takes a thread hop and a digest, and counting only afterwards let 100 parallel AUTH
+from one client all be checked under a limit of 5. While attempts are in flight, `waiting()`
+tells a refused one that it is refused only because of them: the caller waits for them to be
+settled and asks again, so that correct parallel logins (a client's connection pool) are
+checked a few at a time instead of refused.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class AuthThrottle:
         self.window = window
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
+        self._in_flight: dict[str, int] = {}  # reserved and not yet settled, per client
 
     def _recent(self, key: str) -> deque[float] | None:
         failures = self._failures.get(key)
@@ -78,11 +82,36 @@ class AuthThrottle:
             failures = self._failures[key] = deque()
         token = self._clock.monotonic()
         failures.append(token)
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
         return token
+
+    def waiting(self, host: str) -> bool:
+        """True when a refused attempt would have room once the attempts in flight are
+        settled (it is not the client's failures that block it)."""
+        if self.max_failures <= 0:
+            return False
+        key = client_key(host)
+        pending = self._in_flight.get(key, 0)
+        failures = self._recent(key)
+        done = 0 if failures is None else len(failures) - pending
+        return pending > 0 and done < self.max_failures
+
+    def _settle(self, key: str) -> None:
+        left = self._in_flight.get(key, 0) - 1
+        if left > 0:
+            self._in_flight[key] = left
+        else:
+            self._in_flight.pop(key, None)
+
+    def failed(self, host: str, token: float) -> None:
+        """The attempt reserved with `token` was wrong: it stays counted as a failure."""
+        self._settle(client_key(host))
 
     def succeeded(self, host: str, token: float) -> None:
         """The attempt reserved with `token` was right after all: it is not a failure."""
-        failures = self._failures.get(client_key(host))
+        key = client_key(host)
+        self._settle(key)
+        failures = self._failures.get(key)
         if failures is None:
             return
         try:
@@ -90,7 +119,7 @@ class AuthThrottle:
         except ValueError:
             return
         if not failures:
-            del self._failures[client_key(host)]
+            del self._failures[key]
 
     def _forget_idle(self) -> None:
         for key in list(self._failures):

@@ -308,3 +308,34 @@ async def test_ip_credentials_are_read_again_only_after_a_change(
     assert reads == [None]
     store.ips.clear()
     assert await mail(door, session(None, "10.9.9.9")) is AUTH_REQUIRED
+
+
+async def test_parallel_correct_logins_from_one_client_all_pass(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    """A client's connection pool logs in 8 times at once under a limit of 5 failures: the
+    attempts beyond the 5 in flight wait for them instead of being throttled (bench/
+    submission_acceptance.py with 8 clients got 421 "Too many failed authentication
+    attempts" with all passwords right)."""
+    store.add_smtp_credential(credential("app", "pw1"))
+    door, _ = door_for(store, clock, failures=5)
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(door.authenticate("PLAIN", "app", "pw1", session(sid=f"S{i}")) for i in range(8)),
+            return_exceptions=True,
+        ),
+        10,
+    )
+    assert results == ["app"] * 8
+    assert not door.throttle.blocked("192.0.2.10")
+    # and a mix: 3 wrong, then 8 right at once: 2 failures of room are left, none is used
+    for i in range(3):
+        assert await door.authenticate("PLAIN", "app", "bad", session(sid=f"B{i}")) is None
+    mixed = await asyncio.wait_for(
+        asyncio.gather(
+            *(door.authenticate("PLAIN", "app", "pw1", session(sid=f"M{i}")) for i in range(8))
+        ),
+        10,
+    )
+    assert mixed == ["app"] * 8
+    await door.close()

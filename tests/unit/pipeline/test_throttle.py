@@ -68,3 +68,16 @@ def test_zero_disables_reservations_too() -> None:
     tokens = [throttle.reserve("192.0.2.1") for _ in range(100)]
     assert all(t is not None for t in tokens)
     assert not throttle.blocked("192.0.2.1")
+
+
+def test_waiting_tells_attempts_in_flight_from_failures() -> None:
+    throttle = AuthThrottle(2, 60, FakeClock())
+    first, second = throttle.reserve("192.0.2.1"), throttle.reserve("192.0.2.1")
+    assert first is not None and second is not None
+    assert throttle.reserve("192.0.2.1") is None
+    assert throttle.waiting("192.0.2.1")  # refused only for the two in flight
+    throttle.succeeded("192.0.2.1", first)
+    assert throttle.reserve("192.0.2.1") is not None  # room again
+    throttle.failed("192.0.2.1", second)
+    assert throttle.waiting("192.0.2.1")  # one in flight still
+    assert not throttle.waiting("192.0.2.2")
