@@ -1,5 +1,9 @@
 """`postroom queue show|list|retry|hold|release|cancel`: a project's outbound queue from the
-command line, on the configured database (works while the server runs, from any node).
+command line, on the configured database (works while the server runs, from any node); and
+`postroom events list`: its event log.
+
+    postroom events list [--project P] [--type T]... [--recipient R] [--message ID]
+                         [--since TIME] [--until TIME] [--after ID] [--limit N]
 
     postroom queue show [--project P]
     postroom queue list [--project P] [--state S] [--domain D] [--recipient R] [--message ID]
@@ -111,6 +115,62 @@ def _run(args: argparse.Namespace, config_from: ConfigFrom) -> int:
     return 0
 
 
+def _events(args: argparse.Namespace, config_from: ConfigFrom) -> int:
+    from datetime import datetime
+
+    from postroom.api.events import event_view
+    from postroom.core.clock import SystemClock
+    from postroom.core.events import EventQuery, check_types
+    from postroom.storage.engine import open_store
+
+    def moment(value: str | None, name: str) -> datetime | None:
+        if not value:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"--{name}: expected an RFC 3339 time", name) from None
+        if parsed.tzinfo is None:
+            raise InvalidInput(f"--{name}: give a time zone (Z or an offset)", name)
+        return parsed
+
+    try:
+        names = [n.strip() for v in args.type or () for n in v.split(",") if n.strip()]
+        query = EventQuery(
+            types=check_types(names),
+            recipient=args.recipient,
+            message_id=args.message,
+            since=moment(args.since, "since"),
+            until=moment(args.until, "until"),
+            after=args.after,
+            limit=args.limit,
+        )
+        store = open_store(config_from(args), SystemClock(), writer_process=False)
+        try:
+            page = store.events.query(args.project, query)
+        finally:
+            asyncio.run(store.close())
+    except PostroomError as exc:
+        if args.json:
+            error: dict[str, Any] = {"Error": str(exc)}
+            if getattr(exc, "field", None):
+                error["Field"] = exc.field  # type: ignore[attr-defined]
+            print(json.dumps(error))
+            return 2
+        raise
+    views = [event_view(e) for e in page.events]
+    if args.json:
+        print(json.dumps({"project": args.project, "events": views, "next": page.next}, indent=2))
+    else:
+        for v in views:
+            detail = v["detail"]
+            reply = f" {detail['code']} {detail.get('enhanced', '')}" if "code" in detail else ""
+            print(f"{v['id']} {v['time']} {v['type']} {v['recipient'] or ''} {v['message']}{reply}")
+        if page.next is not None:
+            print(f"(more: --after {page.next})")
+    return 0
+
+
 def add_queue_commands(sub: Any, add_options: AddOptions, config_from: ConfigFrom) -> None:
     queue = sub.add_parser("queue", help="look at and act on a project's outbound queue")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True)
@@ -138,3 +198,18 @@ def add_queue_commands(sub: Any, add_options: AddOptions, config_from: ConfigFro
             command.add_argument("--all", action="store_true", help="every entry it applies to")
         add_options(command, ())
         command.set_defaults(func=lambda args: _run(args, config_from))
+
+    events = sub.add_parser("events", help="read a project's event log")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    listing = events_sub.add_parser("list", help="events, oldest first, filtered")
+    listing.add_argument("--project", default="default")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    listing.add_argument("--type", action="append", help="event type (repeatable, or a,b)")
+    listing.add_argument("--recipient", help="the whole address, any case")
+    listing.add_argument("--message", help="a message id")
+    listing.add_argument("--since", help="RFC 3339 time, inclusive")
+    listing.add_argument("--until", help="RFC 3339 time, exclusive")
+    listing.add_argument("--after", type=int, help="the cursor a previous page printed")
+    listing.add_argument("--limit", type=int, default=100)
+    add_options(listing, ())
+    listing.set_defaults(func=lambda args: _events(args, config_from))

@@ -139,6 +139,19 @@ def test_queue_views_and_actions(env: Env, capsys: pytest.CaptureFixture[str]) -
     assert json.loads(capsys.readouterr().out)["count"] == 2
     assert cli(["queue", "list", "--state", "cancelled", *args]) == 0
     assert len(json.loads(capsys.readouterr().out)["entries"]) == 3
+    # The event log from the command line.
+    assert cli(["events", "list", "--type", "cancelled", "--limit", "2", *args]) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert [e["type"] for e in page["events"]] == ["cancelled"] * 2 and page["next"]
+    assert (
+        cli(["events", "list", "--type", "send,cancelled", "--after", str(page["next"]), *args])
+        == 0
+    )
+    assert [e["type"] for e in json.loads(capsys.readouterr().out)["events"]] == ["cancelled"]
+    assert cli(["events", "list", "--type", "delivered", *args]) == 2
+    assert json.loads(capsys.readouterr().out)["Field"] == "type"
+    assert cli(["events", "list", "--since", "yesterday", *args]) == 2
+    assert json.loads(capsys.readouterr().out)["Field"] == "since"
 
 
 def test_delivery_settings(env: Env) -> None:
