@@ -127,6 +127,7 @@ class Config:
     suppression_soft_bounces: int = 3
     suppression_soft_window: float = 7 * 86400.0
     suppression_soft_expiry: float = 30 * 86400.0
+    html_check_data: str = ""
 
 
 # option name -> help text. Types and defaults come from Config.
@@ -220,6 +221,8 @@ HELP: dict[str, str] = {
     "X-Forwarded-For and X-Forwarded-Proto are believed; nobody's by default.",
     "system_sender": "Sender (envelope and From) of Postroom's own mail, the address "
     "verification mails (default: postroom@ the hostname option).",
+    "html_check_data": "A mail client support table for the HTML check (the format of the "
+    "shipped postroom/checks/html_support.txt) to use instead of the shipped one.",
     "address_token_lifetime": "How long the link and code of an address verification mail "
     "work, e.g. 24h.",
 }
@@ -333,6 +336,10 @@ def load_config(
         except re.error as exc:
             raise ConfigError(f"--release-allowed-recipients: {exc}") from None
     check_public_names(config)
+    if config.html_check_data:
+        from postroom.checks.html_support import load_table
+
+        load_table(config.html_check_data)
     if config.address_token_lifetime <= 0:
         raise ConfigError("--address-token-lifetime: expected a positive duration")
     sender = config.system_sender.strip()
