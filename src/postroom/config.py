@@ -128,6 +128,8 @@ class Config:
     suppression_soft_window: float = 7 * 86400.0
     suppression_soft_expiry: float = 30 * 86400.0
     html_check_data: str = ""
+    link_check_allow_private: bool = False
+    link_check_timeout: float = 5.0
 
 
 # option name -> help text. Types and defaults come from Config.
@@ -223,6 +225,9 @@ HELP: dict[str, str] = {
     "verification mails (default: postroom@ the hostname option).",
     "html_check_data": "A mail client support table for the HTML check (the format of the "
     "shipped postroom/checks/html_support.txt) to use instead of the shipped one.",
+    "link_check_allow_private": "Let the link check request loopback, private and other "
+    "non-public addresses (testing on one machine or an intranet); off: such links are refused.",
+    "link_check_timeout": "Time one request of the link check may take, e.g. 5s.",
     "address_token_lifetime": "How long the link and code of an address verification mail "
     "work, e.g. 24h.",
 }
@@ -336,6 +341,8 @@ def load_config(
         except re.error as exc:
             raise ConfigError(f"--release-allowed-recipients: {exc}") from None
     check_public_names(config)
+    if not 0 < config.link_check_timeout <= 60:
+        raise ConfigError("--link-check-timeout: expected a duration from 1ms up to 60s")
     if config.html_check_data:
         from postroom.checks.html_support import load_table
 

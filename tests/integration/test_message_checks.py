@@ -1,13 +1,18 @@
 """The checks of a message over real HTTP on a running server, with mail captured over real
-SMTP: html-check (Mailpit's shape, the fixture's known features), the errors as JSON naming
-the problem, and another project's API key getting 404 for the same message."""
+SMTP: html-check (Mailpit's shape, the fixture's known features), link-check against pages
+served on loopback (200, 404, redirect, timeout; loopback refused unless allowed), the errors
+as JSON naming the problem, and another project's API key getting 404 for the same message."""
 
 from __future__ import annotations
 
 import smtplib
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,8 +40,9 @@ class Setup:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
-    config = make_config(tmp_path / "data")
+def setup(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Setup]:
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    config = make_config(tmp_path / "data", **overrides)
     create_admin(config)
     own = create_key(config, "default", "read")
     other = create_key(config, "other-team", "read")
@@ -96,3 +102,119 @@ def test_another_projects_key_gets_404(setup: Setup) -> None:
             answer = http.get(path)
             assert answer.status_code == 404, path
             assert answer.json()["Error"]
+
+
+class Pages(BaseHTTPRequestHandler):
+    hits: list[tuple[str, str]]
+
+    def _answer(self) -> None:
+        self.hits.append((self.command, self.path))
+        if self.path == "/ok":
+            self.send_response(200)
+        elif self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/ok")
+        elif self.path == "/slow":
+            time.sleep(1.5)
+            self.send_response(200)
+        elif self.path == "/no-head" and self.command == "HEAD":
+            self.send_response(405)
+        elif self.path == "/no-head":
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+            return
+        else:
+            self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def pages() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    hits: list[tuple[str, str]] = []
+    handler = type("Handler", (Pages,), {"hits": hits})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def linked_message(base: str) -> bytes:
+    return (
+        "From: a@example.com\r\nTo: b@example.com\r\nSubject: links\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        f"--b\r\nContent-Type: text/plain\r\n\r\nSee {base}/ok and {base}/no-head\r\n"
+        f'--b\r\nContent-Type: text/html\r\n\r\n<a href="{base}/ok">ok</a>'
+        f'<a href="{base}/missing">gone</a><a href="{base}/moved">moved</a>'
+        f'<img src="{base}/slow"><a href="mailto:x@example.com">mail</a>\r\n--b--\r\n'
+    ).encode()
+
+
+ALLOW = {"link_check_allow_private": True, "link_check_timeout": 0.5}
+
+
+@pytest.mark.parametrize("setup", [ALLOW], indirect=True)
+def test_link_check_against_pages_on_loopback(
+    setup: Setup, pages: tuple[str, list[tuple[str, str]]]
+) -> None:
+    base, hits = pages
+    capture(setup.server, linked_message(base))
+    with setup.client(setup.own) as http:
+        message_id = latest_id(http)
+        answer = http.get(f"/api/v1/message/{message_id}/link-check")
+        assert answer.status_code == 200, answer.text
+        links = {link["URL"]: link for link in answer.json()["Links"]}
+        assert list(links) == [f"{base}/{p}" for p in ("ok", "missing", "moved", "slow", "no-head")]
+        status = {url.rsplit("/", 1)[1]: (v["StatusCode"], v["Status"]) for url, v in links.items()}
+        assert status == {
+            "ok": (200, "OK"),
+            "missing": (404, "Not Found"),
+            "moved": (302, "Found"),
+            "slow": (0, "timed out after 0.5 s"),
+            "no-head": (200, "OK"),
+        }
+        assert answer.json()["Errors"] == 2
+        assert ("HEAD", "/no-head") in hits and ("GET", "/no-head") in hits
+
+        followed = http.get(f"/api/v1/message/{message_id}/link-check", params={"follow": "true"})
+        moved = next(link for link in followed.json()["Links"] if link["URL"].endswith("/moved"))
+        assert (moved["StatusCode"], moved["Status"]) == (200, "OK")
+        assert moved["Redirects"] == [{"URL": f"{base}/moved", "StatusCode": 302}]
+
+        bad = http.get(f"/api/v1/message/{message_id}/link-check", params={"follow": "maybe"})
+        assert bad.status_code == 400
+        assert bad.json() == {
+            "Error": "follow must be true or false, got 'maybe'",
+            "Field": "follow",
+        }
+    with setup.client(setup.other) as http:
+        assert http.get(f"/api/v1/message/{message_id}/link-check").status_code == 404
+
+
+def test_link_check_refuses_loopback_by_default(
+    setup: Setup, pages: tuple[str, list[tuple[str, str]]]
+) -> None:
+    base, hits = pages
+    capture(setup.server, linked_message(base))
+    with setup.client(setup.own) as http:
+        result = http.get("/api/v1/message/latest/link-check", params={"follow": "1"}).json()
+    assert result["Errors"] == 5
+    for link in result["Links"]:
+        assert link["StatusCode"] == 0
+        assert link["Status"] == (
+            "refused: 127.0.0.1 is at 127.0.0.1, not a public address "
+            "(--link-check-allow-private allows it)"
+        )
+    assert hits == []  # not one request reached the loopback server

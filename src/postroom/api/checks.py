@@ -1,5 +1,6 @@
 """The checks of a message in Mailpit's API: `/api/v1/message/{ID}/html-check` (which HTML
-and CSS features the message uses and how mail clients support them, checks/html_check.py).
+and CSS features the message uses and how mail clients support them, checks/html_check.py),
+`/link-check` (the HTTP status of every link and image, checks/links.py).
 
 Each answers for the message of the caller's project only (the API is built per project), so
 another project's message is a 404 like an unknown one."""
@@ -11,8 +12,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from postroom.api.mailpit import blocking, ctx, message_record, parsed_view
-from postroom.checks.html_check import html_check
+from postroom.checks.html_check import MAX_HTML, html_check
 from postroom.checks.html_support import load_table
+from postroom.checks.http_probe import HttpProbe
+from postroom.checks.links import Limits, check_links, extract_links
 from postroom.core.errors import InvalidInput
 
 
@@ -26,6 +29,29 @@ async def html_check_route(request: Request) -> Response:
     return JSONResponse(await blocking(html_check, parsed.html, table))
 
 
+def bool_param(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise InvalidInput(f"{name} must be true or false, got {raw!r}", name)
+
+
+async def link_check_route(request: Request) -> Response:
+    c = ctx(request)
+    follow = bool_param(request, "follow")
+    record = await message_record(request)
+    parsed = await parsed_view(c, record)
+    urls = await blocking(extract_links, parsed.html[:MAX_HTML], parsed.text[:MAX_HTML])
+    probe = c.link_probe or HttpProbe(allow_private=c.config.link_check_allow_private)
+    limits = Limits(request_timeout=c.config.link_check_timeout)
+    async with c.link_checks:
+        result = await check_links(urls, probe, follow=follow, limits=limits)
+    return JSONResponse(result)
+
+
 ROUTES = [
     Route("/api/v1/message/{id}/html-check", html_check_route, methods=["GET"]),
+    Route("/api/v1/message/{id}/link-check", link_check_route, methods=["GET"]),
 ]

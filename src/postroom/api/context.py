@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from postroom.api.big_reads import BigReads
+from postroom.checks.links import LinkProbe
 from postroom.config import Config
 from postroom.core.clock import Clock
 from postroom.core.ports import MessageStore
@@ -32,3 +34,7 @@ class ApiContext:
     big_reads: BigReads = field(default_factory=BigReads)
     # Why the store is not taking new messages now (None: it is); /readyz says it.
     storage_problem: Callable[[], str | None] = lambda: None
+    # The link check's HTTP client (checks/http_probe.py when None) and the bound on
+    # link checks running at once, shared by every project's API.
+    link_probe: LinkProbe | None = None
+    link_checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))

@@ -143,3 +143,8 @@ class PendingDeliveries(PostroomError):
 def _some(items: tuple[str, ...], shown: int) -> str:
     text = ", ".join(items[:shown])
     return text if len(items) <= shown else f"{text} and {len(items) - shown} more"
+
+
+class LinkUnreachable(PostroomError):
+    """The link check could not get an HTTP status for a URL; the message says why (refused
+    address, connection failure, malformed answer, timeout)."""
