@@ -137,6 +137,10 @@ def test_every_documented_operation_is_served_with_its_documented_shape(
                 {},
             ),
             ("get", "/api/v1/message/{ID}/raw"): (f"/api/v1/message/{kept}/raw", {}),
+            ("get", "/api/v1/message/{ID}/part/{PartID}/thumb"): (
+                f"/api/v1/message/{kept}/part/{part}/thumb",
+                {},
+            ),
             ("get", "/api/v1/message/{ID}/html-check"): (f"/api/v1/message/{kept}/html-check", {}),
             ("get", "/api/v1/message/{ID}/link-check"): (
                 f"/api/v1/message/{kept}/link-check",

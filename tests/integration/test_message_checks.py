@@ -218,3 +218,70 @@ def test_link_check_refuses_loopback_by_default(
             "(--link-check-allow-private allows it)"
         )
     assert hits == []  # not one request reached the loopback server
+
+
+def image_message(png: bytes) -> bytes:
+    import base64
+
+    encoded = base64.encodebytes(png).decode().replace("\n", "\r\n")
+    return (
+        "From: a@example.com\r\nTo: b@example.com\r\nSubject: pictures\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        '--b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename="p.png"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
+        '--b\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename="r.csv"\r\n'
+        "\r\na,b\r\n--b--\r\n"
+    ).encode()
+
+
+def png(width: int, height: int, noise: bool = False) -> bytes:
+    import io
+    import os
+
+    from PIL import Image
+
+    if noise:
+        image = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    else:
+        image = Image.new("RGB", (width, height), (255, 0, 0))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def thumb_size(answer: httpx.Response) -> tuple[int, int]:
+    import io
+
+    from PIL import Image
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(answer.content))
+    assert image.format == "JPEG"
+    return image.size
+
+
+@pytest.mark.parametrize("noise", [False, True], ids=["small-message", "big-message"])
+def test_thumbnails(setup: Setup, noise: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # noise: a message over 1 MiB, whose part is read as a stream (api/big_reads.py)
+    data = png(700, 600, noise=noise)
+    assert (len(data) > 1024 * 1024) is noise
+    capture(setup.server, image_message(data))
+    with setup.client(setup.own) as http:
+        message = http.get("/api/v1/message/latest").json()
+        image, csv = (a["PartID"] for a in message["Attachments"])
+        base = f"/api/v1/message/{message['ID']}/part"
+        assert thumb_size(http.get(f"{base}/{image}/thumb")) == (180, 120)
+        assert thumb_size(http.get(f"{base}/{csv}/thumb")) == (180, 120)  # blank
+        missing = http.get(f"{base}/9/thumb")
+        assert missing.status_code == 404 and missing.json()["Error"]
+        monkeypatch.setattr("postroom.api.checks.MAX_INPUT", 1000)
+        too_big = http.get(f"{base}/{image}/thumb")
+        assert too_big.status_code == 400
+        assert too_big.json() == {
+            "Error": f"part {image} holds more than 1000 bytes, the most a thumbnail is made from",
+            "Field": "PartID",
+        }
+    with setup.client(setup.other) as http:
+        assert http.get(f"{base}/{image}/thumb").status_code == 404

@@ -1,22 +1,28 @@
 """The checks of a message in Mailpit's API: `/api/v1/message/{ID}/html-check` (which HTML
 and CSS features the message uses and how mail clients support them, checks/html_check.py),
-`/link-check` (the HTTP status of every link and image, checks/links.py).
+`/link-check` (the HTTP status of every link and image, checks/links.py), and
+`/part/{PartID}/thumb` (an image part's 180x120 JPEG thumbnail, checks/thumbnail.py).
 
 Each answers for the message of the caller's project only (the API is built per project), so
 another project's message is a 404 like an unknown one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from postroom.api.big_reads import BIG_READ
 from postroom.api.mailpit import blocking, ctx, message_record, parsed_view
 from postroom.checks.html_check import MAX_HTML, html_check
 from postroom.checks.html_support import load_table
 from postroom.checks.http_probe import HttpProbe
 from postroom.checks.links import Limits, check_links, extract_links
+from postroom.checks.thumbnail import MAX_INPUT, blank, thumbnail
 from postroom.core.errors import InvalidInput
+from postroom.mime.view import get_part, get_part_stream
 
 
 async def html_check_route(request: Request) -> Response:
@@ -51,7 +57,51 @@ async def link_check_route(request: Request) -> Response:
     return JSONResponse(result)
 
 
+def _collect(chunks: Iterable[bytes], limit: int) -> bytes | None:
+    """The chunks joined, or None as soon as they exceed `limit` bytes."""
+    out = bytearray()
+    for chunk in chunks:
+        out += chunk
+        if len(out) > limit:
+            return None
+    return bytes(out)
+
+
+async def thumb_route(request: Request) -> Response:
+    c = ctx(request)
+    record = await message_record(request)
+    part_id = request.path_params["part"]
+    data: bytes | None
+    if record.size <= BIG_READ:
+        raw = await blocking(c.store.raw, c.project, record.id)
+        part = await blocking(get_part, raw, part_id)
+        content_type, data = part.content_type, part.data
+        if len(data) > MAX_INPUT:
+            data = None
+    else:
+        async with c.big_reads.slots:
+            chunks = await blocking(c.store.raw_chunks, c.project, record.id)
+            streamed = await blocking(get_part_stream, chunks, part_id)
+            content_type = streamed.content_type
+            data = None
+            if content_type.lower().startswith("image/"):
+                data = await blocking(_collect, streamed.chunks, MAX_INPUT)
+            else:
+                data = b""
+    if data is None:
+        raise InvalidInput(
+            f"part {part_id} holds more than {MAX_INPUT} bytes, the most a thumbnail is made from",
+            "PartID",
+        )
+    if content_type.lower().startswith("image/"):
+        image = await blocking(thumbnail, data)
+    else:
+        image = await blocking(blank)
+    return Response(image, media_type="image/jpeg", headers={"Cache-Control": "private"})
+
+
 ROUTES = [
     Route("/api/v1/message/{id}/html-check", html_check_route, methods=["GET"]),
     Route("/api/v1/message/{id}/link-check", link_check_route, methods=["GET"]),
+    Route("/api/v1/message/{id}/part/{part}/thumb", thumb_route, methods=["GET"]),
 ]

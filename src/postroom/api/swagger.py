@@ -26,7 +26,6 @@ NOT_SERVED = frozenset(
         ("get", "/api/v1/chaos"),
         ("put", "/api/v1/chaos"),
         ("get", "/api/v1/message/{ID}/sa-check"),
-        ("get", "/api/v1/message/{ID}/part/{PartID}/thumb"),
     }
 )
 
