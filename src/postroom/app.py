@@ -37,6 +37,7 @@ from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, SiteStatus, load_rules
 from postroom.delivery.worker import DeliverySettings, DeliveryWorker, Relay, parse_routes
 from postroom.doors.capture import CaptureDoor
+from postroom.doors.chaos import Chaos
 from postroom.doors.common import SessionLog
 from postroom.doors.http_send import HttpSendDoor
 from postroom.doors.submission import SubmissionDoor
@@ -130,6 +131,9 @@ class Application:
         self.smtp_port = 0
         self.submission_port = 0
         self.submissions_port = 0
+        # Errors injected into the capture door on purpose (--enable-chaos); tests may give
+        # it a seeded random generator before start.
+        self.chaos = Chaos() if config.enable_chaos else None
 
     def ready(self) -> bool:
         cfg = self.config
@@ -309,7 +313,7 @@ class Application:
             max_connections=cfg.max_connections,
             max_per_ip=cfg.max_connections_per_ip,
         )
-        capture = CaptureDoor(self.pipeline, SessionLog(self.metrics))
+        capture = CaptureDoor(self.pipeline, SessionLog(self.metrics), chaos=self.chaos)
         self.smtp = SmtpServer(listener, capture, clock=self.clock, spool=self.spool)
         await self.smtp.start()
         self.smtp_port = self.smtp.port
@@ -330,6 +334,7 @@ class Application:
             database_label=_database_label(cfg),
             smtp_port=lambda: self.smtp_port,
             storage_problem=self.pipeline.write_health.problem,
+            chaos=self.chaos,
         )
         assert self.platform_service is not None and self.auth is not None
         service, auth = self.platform_service, self.auth

@@ -128,6 +128,7 @@ class Config:
     suppression_soft_window: float = 7 * 86400.0
     suppression_soft_expiry: float = 30 * 86400.0
     html_check_data: str = ""
+    enable_chaos: bool = False
     link_check_allow_private: bool = False
     link_check_timeout: float = 5.0
 
@@ -225,6 +226,8 @@ HELP: dict[str, str] = {
     "verification mails (default: postroom@ the hostname option).",
     "html_check_data": "A mail client support table for the HTML check (the format of the "
     "shipped postroom/checks/html_support.txt) to use instead of the shipped one.",
+    "enable_chaos": "Allow Chaos (/api/v1/chaos): errors injected into the capture door on "
+    "purpose, per project, stage and probability.",
     "link_check_allow_private": "Let the link check request loopback, private and other "
     "non-public addresses (testing on one machine or an intranet); off: such links are refused.",
     "link_check_timeout": "Time one request of the link check may take, e.g. 5s.",

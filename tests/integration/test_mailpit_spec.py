@@ -58,6 +58,7 @@ def served(tmp_path: Path, relay: Receiver) -> Iterator[ServerThread]:
             tmp_path / "data",
             relay=f"smtp+plain://127.0.0.1:{relay.port}",
             release_allowed_recipients=r"@example\.net$",
+            enable_chaos=True,
         )
     ).start()
     try:
@@ -128,6 +129,7 @@ def test_every_documented_operation_is_served_with_its_documented_shape(
         calls: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
             ("get", "/api/v1/info"): ("/api/v1/info", {}),
             ("get", "/api/v1/webui"): ("/api/v1/webui", {}),
+            ("get", "/api/v1/chaos"): ("/api/v1/chaos", {}),
             ("get", "/api/v1/messages"): ("/api/v1/messages", {"params": {"limit": 10}}),
             ("get", "/api/v1/search"): ("/api/v1/search", {"params": {"query": "bob"}}),
             ("get", "/api/v1/message/{ID}"): (f"/api/v1/message/{kept}", {}),
@@ -163,6 +165,10 @@ def test_every_documented_operation_is_served_with_its_documented_shape(
             ("post", "/api/v1/message/{ID}/release"): (
                 f"/api/v1/message/{kept}/release",
                 {"json": {"To": ["carl@example.net"]}},
+            ),
+            ("put", "/api/v1/chaos"): (
+                "/api/v1/chaos",
+                {"json": {"Recipient": {"ErrorCode": 451, "Probability": 0}}},
             ),
             ("put", "/api/v1/messages"): (
                 "/api/v1/messages",

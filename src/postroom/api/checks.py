@@ -1,7 +1,8 @@
 """The checks of a message in Mailpit's API: `/api/v1/message/{ID}/html-check` (which HTML
 and CSS features the message uses and how mail clients support them, checks/html_check.py),
 `/link-check` (the HTTP status of every link and image, checks/links.py), and
-`/part/{PartID}/thumb` (an image part's 180x120 JPEG thumbnail, checks/thumbnail.py).
+`/part/{PartID}/thumb` (an image part's 180x120 JPEG thumbnail, checks/thumbnail.py); and
+`/api/v1/chaos` (the project's Chaos triggers, doors/chaos.py).
 
 Each answers for the message of the caller's project only (the API is built per project), so
 another project's message is a 404 like an unknown one."""
@@ -15,13 +16,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from postroom.api.big_reads import BIG_READ
-from postroom.api.mailpit import blocking, ctx, message_record, parsed_view
+from postroom.api.mailpit import blocking, ctx, json_body, message_record, parsed_view
 from postroom.checks.html_check import MAX_HTML, html_check
 from postroom.checks.html_support import load_table
 from postroom.checks.http_probe import HttpProbe
 from postroom.checks.links import Limits, check_links, extract_links
 from postroom.checks.thumbnail import MAX_INPUT, blank, thumbnail
 from postroom.core.errors import InvalidInput
+from postroom.doors.chaos import Chaos, parse_triggers, triggers_json
 from postroom.mime.view import get_part, get_part_stream
 
 
@@ -100,7 +102,29 @@ async def thumb_route(request: Request) -> Response:
     return Response(image, media_type="image/jpeg", headers={"Cache-Control": "private"})
 
 
+def _chaos(request: Request) -> Chaos:
+    chaos = ctx(request).chaos
+    if chaos is None:
+        raise InvalidInput("Chaos is not enabled: start Postroom with --enable-chaos", "chaos")
+    return chaos
+
+
+async def get_chaos(request: Request) -> Response:
+    chaos = _chaos(request)
+    return JSONResponse(triggers_json(chaos.triggers(ctx(request).project)))
+
+
+async def put_chaos(request: Request) -> Response:
+    chaos = _chaos(request)
+    triggers = parse_triggers(await json_body(request))
+    project = ctx(request).project
+    chaos.set(project, triggers)
+    return JSONResponse(triggers_json(chaos.triggers(project)))
+
+
 ROUTES = [
+    Route("/api/v1/chaos", get_chaos, methods=["GET"]),
+    Route("/api/v1/chaos", put_chaos, methods=["PUT"]),
     Route("/api/v1/message/{id}/html-check", html_check_route, methods=["GET"]),
     Route("/api/v1/message/{id}/link-check", link_check_route, methods=["GET"]),
     Route("/api/v1/message/{id}/part/{part}/thumb", thumb_route, methods=["GET"]),

@@ -11,6 +11,7 @@ from postroom.checks.links import LinkProbe
 from postroom.config import Config
 from postroom.core.clock import Clock
 from postroom.core.ports import MessageStore
+from postroom.doors.chaos import Chaos
 from postroom.doors.http_send import HttpSendDoor
 from postroom.events.bus import EventBus
 from postroom.metrics import Metrics
@@ -38,3 +39,5 @@ class ApiContext:
     # link checks running at once, shared by every project's API.
     link_probe: LinkProbe | None = None
     link_checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    # The capture door's injected errors (--enable-chaos), None when off.
+    chaos: Chaos | None = None

@@ -42,6 +42,7 @@ STATUS: dict[RefusalKind, int] = {
     RefusalKind.TEMPORARY_FAILURE: 503,
     RefusalKind.STORAGE_UNAVAILABLE: 503,
     RefusalKind.SERVER_BUSY: 503,
+    RefusalKind.INJECTED: 503,
 }
 
 # Seconds to wait before trying again, when the refusal does not say.

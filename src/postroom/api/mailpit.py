@@ -469,7 +469,7 @@ async def webui(request: Request) -> Response:
             "Label": "Postroom",
             "MessageRelay": _relay_settings(ctx(request).config),
             "SpamAssassin": False,
-            "ChaosEnabled": False,
+            "ChaosEnabled": ctx(request).chaos is not None,
             "DuplicatesIgnored": False,
             "HideDeleteAllButton": False,
         }

@@ -23,8 +23,6 @@ SPEC_NAME = "mailpit-api-v1.swagger.json"
 # (method, path) of Mailpit's document that Postroom does not serve (yet).
 NOT_SERVED = frozenset(
     {
-        ("get", "/api/v1/chaos"),
-        ("put", "/api/v1/chaos"),
         ("get", "/api/v1/message/{ID}/sa-check"),
     }
 )

@@ -65,6 +65,7 @@ class RefusalKind(StrEnum):
     TEMPORARY_FAILURE = "temporary_failure"  # something failed on our side; try again
     STORAGE_UNAVAILABLE = "storage_unavailable"  # the store refuses writes (disk, database)
     SERVER_BUSY = "server_busy"  # the server's memory for message data is spent for now
+    INJECTED = "injected"  # an error injected on purpose (Chaos); its reply code is chosen
 
 
 TEMPORARY_KINDS = frozenset(
@@ -86,7 +87,9 @@ class Refusal(PostroomError):
     `detail` is the sentence shown to the client (the SMTP reply text, the HTTP error);
     `temporary` (default: by kind) says whether the same request may succeed later; `field`
     optionally names the part of the request at fault (From, Sender, body, ...);
-    `retry_after` optionally says in how many seconds trying again makes sense."""
+    `retry_after` optionally says in how many seconds trying again makes sense; `code`
+    is an SMTP reply code chosen on purpose (an INJECTED refusal), which the SMTP edge sends
+    as it is."""
 
     def __init__(
         self,
@@ -96,8 +99,10 @@ class Refusal(PostroomError):
         temporary: bool | None = None,
         field: str | None = None,
         retry_after: float | None = None,
+        code: int | None = None,
     ) -> None:
         super().__init__(detail)
+        self.code = code
         self.kind = kind
         self.detail = detail
         self.temporary = kind in TEMPORARY_KINDS if temporary is None else temporary

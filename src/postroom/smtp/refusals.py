@@ -27,11 +27,14 @@ REPLIES: dict[RefusalKind, tuple[int, str]] = {
     RefusalKind.TEMPORARY_FAILURE: (451, "4.3.0"),
     RefusalKind.STORAGE_UNAVAILABLE: (451, "4.3.0"),
     RefusalKind.SERVER_BUSY: (452, "4.3.1"),
+    RefusalKind.INJECTED: (451, "4.0.0"),  # the refusal's own code, when it has one
 }
 
 
 def reply_code(refusal: Refusal) -> tuple[int, str]:
     """The reply code and enhanced status code for `refusal`."""
+    if refusal.code is not None:
+        return refusal.code, f"{refusal.code // 100}.0.0"
     code, enhanced = REPLIES[refusal.kind]
     if refusal.temporary and code >= 500:
         return 451, "4" + enhanced[1:]
