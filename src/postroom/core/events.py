@@ -4,8 +4,10 @@ An event records one state change others must hear about (DESIGN.md): a live pro
 message accepted for a recipient (`send`), delivered (`delivery`), deferred to a retry
 (`deferred`), failed for good (`bounce`), failed because its queue lifetime ran out
 (`expired`), cancelled by an operator (`cancelled`); and, once the feedback loop writes them,
-`complaint`, `reject` and `suppressed`. Each is written in the transaction of the change it
-records, so the log never tells of a change that did not happen, nor misses one that did.
+`complaint`, `reject` and `suppressed`; and `webhook_disabled` when a webhook that failed
+for a day is disabled (no message or recipient: its detail names the webhook). Each is written
+in the transaction of the change it records, so the log never tells of a change that did not
+happen, nor misses one that did.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ EventType: TypeAlias = Literal[
     "complaint",
     "reject",
     "suppressed",
+    "webhook_disabled",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 

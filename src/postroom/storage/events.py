@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Column, Index, String, Table, Text, insert, s
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from postroom.core.errors import InvalidInput, StorageError
+from postroom.core.errors import InvalidInput, NotFound, StorageError
 from postroom.core.events import (
     MAX_EVENT_PAGE,
     Event,
@@ -107,7 +107,7 @@ class SqlEventStore:
         try:
             with self._read.connect() as conn:
                 return work(conn)
-        except SQLAlchemyError as exc:
+        except SQLAlchemyError as exc:  # NotFound passes through
             raise StorageError(f"the event log failed: {type(exc).__name__}: {exc}") from exc
 
     def query(self, project: str, query: EventQuery) -> EventPage:
@@ -134,6 +134,19 @@ class SqlEventStore:
             more = len(found) > query.limit
             page = tuple(found[: query.limit])
             return EventPage(page, page[-1].id if more and not query.newest_first else None)
+
+        return self._run(work)
+
+    def get(self, project: str, event_id: int) -> Event:
+        """One event of the project (NotFound otherwise)."""
+
+        def work(conn: Connection) -> Event:
+            found = conn.execute(
+                select(events).where(_e.project == project, _e.id == event_id)
+            ).first()
+            if found is None:
+                raise NotFound(f"event {event_id} not found in project {project}")
+            return _event(found)
 
         return self._run(work)
 

@@ -77,6 +77,7 @@ from postroom.storage.queue_admin import SqlQueueAdmin
 from postroom.storage.schema import message_raw, message_tags, messages
 from postroom.storage.search_sql import query_condition
 from postroom.storage.suppressions import SqlSuppressionStore
+from postroom.storage.webhooks import SqlWebhookStore
 from postroom.storage.writer_process import ProcessBatchWriter
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,11 @@ class SqlMessageStore:
     def delivery_settings(self) -> SqlDeliverySettings:
         """Per-project delivery settings (bounce notices)."""
         return SqlDeliverySettings(self._read, self._write, self._write_lock)
+
+    @property
+    def webhooks(self) -> SqlWebhookStore:
+        """Webhooks, their outbox and request log (storage/webhooks.py)."""
+        return SqlWebhookStore(self._read, self._write, self._write_lock)
 
     @property
     def events(self) -> SqlEventStore:
