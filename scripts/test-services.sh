@@ -19,6 +19,9 @@ need=()
 have swaks || need+=(swaks)
 have /usr/sbin/smtp-source || [ -x /usr/sbin/smtp-source ] || need+=(postfix)
 have chromium || need+=(chromium chromium-driver)
+# SpamAssassin's spamd for the spam check (tests/integration/test_spamassassin.py starts its
+# own on a loopback port).
+[ -x /usr/sbin/spamd ] || need+=(spamassassin spamd)
 if [ "${CI:-}" = true ] && [ ${#need[@]} -gt 0 ]; then
   apt_install "${need[@]}"
 fi

@@ -129,6 +129,7 @@ class Config:
     suppression_soft_expiry: float = 30 * 86400.0
     html_check_data: str = ""
     enable_chaos: bool = False
+    spamassassin: str = ""
     link_check_allow_private: bool = False
     link_check_timeout: float = 5.0
 
@@ -228,6 +229,8 @@ HELP: dict[str, str] = {
     "shipped postroom/checks/html_support.txt) to use instead of the shipped one.",
     "enable_chaos": "Allow Chaos (/api/v1/chaos): errors injected into the capture door on "
     "purpose, per project, stage and probability.",
+    "spamassassin": "SpamAssassin's spamd HOST:PORT for the spam check "
+    "(/api/v1/message/ID/sa-check); off if unset.",
     "link_check_allow_private": "Let the link check request loopback, private and other "
     "non-public addresses (testing on one machine or an intranet); off: such links are refused.",
     "link_check_timeout": "Time one request of the link check may take, e.g. 5s.",
@@ -344,6 +347,8 @@ def load_config(
         except re.error as exc:
             raise ConfigError(f"--release-allowed-recipients: {exc}") from None
     check_public_names(config)
+    if config.spamassassin:
+        HostPort.parse(config.spamassassin, "--spamassassin")
     if not 0 < config.link_check_timeout <= 60:
         raise ConfigError("--link-check-timeout: expected a duration from 1ms up to 60s")
     if config.html_check_data:

@@ -1,7 +1,8 @@
 """The checks of a message in Mailpit's API: `/api/v1/message/{ID}/html-check` (which HTML
 and CSS features the message uses and how mail clients support them, checks/html_check.py),
 `/link-check` (the HTTP status of every link and image, checks/links.py), and
-`/part/{PartID}/thumb` (an image part's 180x120 JPEG thumbnail, checks/thumbnail.py); and
+`/part/{PartID}/thumb` (an image part's 180x120 JPEG thumbnail, checks/thumbnail.py),
+`/sa-check` (SpamAssassin's verdict through spamd, checks/spamd.py); and
 `/api/v1/chaos` (the project's Chaos triggers, doors/chaos.py).
 
 Each answers for the message of the caller's project only (the API is built per project), so
@@ -17,11 +18,13 @@ from starlette.routing import Route
 
 from postroom.api.big_reads import BIG_READ
 from postroom.api.mailpit import blocking, ctx, json_body, message_record, parsed_view
+from postroom.checks import spamd
 from postroom.checks.html_check import MAX_HTML, html_check
 from postroom.checks.html_support import load_table
 from postroom.checks.http_probe import HttpProbe
 from postroom.checks.links import Limits, check_links, extract_links
 from postroom.checks.thumbnail import MAX_INPUT, blank, thumbnail
+from postroom.config import HostPort
 from postroom.core.errors import InvalidInput
 from postroom.doors.chaos import Chaos, parse_triggers, triggers_json
 from postroom.mime.view import get_part, get_part_stream
@@ -102,6 +105,25 @@ async def thumb_route(request: Request) -> Response:
     return Response(image, media_type="image/jpeg", headers={"Cache-Control": "private"})
 
 
+async def sa_check_route(request: Request) -> Response:
+    c = ctx(request)
+    record = await message_record(request)
+    if not c.config.spamassassin:
+        raise InvalidInput(
+            "SpamAssassin is not enabled: start Postroom with --spamassassin HOST:PORT "
+            "(the address of a running spamd)",
+            "spamassassin",
+        )
+    server = HostPort.parse(c.config.spamassassin, "--spamassassin")
+    if record.size > spamd.MAX_MESSAGE:
+        result = spamd.too_big(record.size)  # not read at all
+    else:
+        raw = await blocking(c.store.raw, c.project, record.id)
+        async with c.spam_checks:
+            result = await spamd.check(server, raw)
+    return JSONResponse(result.as_json())
+
+
 def _chaos(request: Request) -> Chaos:
     chaos = ctx(request).chaos
     if chaos is None:
@@ -127,5 +149,6 @@ ROUTES = [
     Route("/api/v1/chaos", put_chaos, methods=["PUT"]),
     Route("/api/v1/message/{id}/html-check", html_check_route, methods=["GET"]),
     Route("/api/v1/message/{id}/link-check", link_check_route, methods=["GET"]),
+    Route("/api/v1/message/{id}/sa-check", sa_check_route, methods=["GET"]),
     Route("/api/v1/message/{id}/part/{part}/thumb", thumb_route, methods=["GET"]),
 ]

@@ -41,3 +41,5 @@ class ApiContext:
     link_checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     # The capture door's injected errors (--enable-chaos), None when off.
     chaos: Chaos | None = None
+    # Spam checks (spamd) running at once, shared by every project's API.
+    spam_checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))

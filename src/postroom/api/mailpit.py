@@ -468,7 +468,7 @@ async def webui(request: Request) -> Response:
         {
             "Label": "Postroom",
             "MessageRelay": _relay_settings(ctx(request).config),
-            "SpamAssassin": False,
+            "SpamAssassin": bool(ctx(request).config.spamassassin),
             "ChaosEnabled": ctx(request).chaos is not None,
             "DuplicatesIgnored": False,
             "HideDeleteAllButton": False,
