@@ -16,6 +16,13 @@ from postroom.bounces.status import find_reply_code, find_status, is_permanent, 
 _SPECIFIC = re.compile(r"[45]\.[1-9]\.[1-9]")
 _QUOTED_ADDRESS = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
 _COMMANDS = frozenset({"EHLO", "HELO", "MAIL", "RCPT", "DATA", "QUIT", "STARTTLS"})
+# An expiry notice that quotes the reply of the last attempt ("554 4.4.7 Message expired:
+# unable to deliver in 840 minutes.<421 4.4.2 Connection timed out>", Amazon SES and WorkMail):
+# the quoted reply tells why the message expired.
+_EXPIRED_WITH_LAST_REPLY = re.compile(
+    r"message expired\b[^<>]*<\s*(?P<reply>[45]\d\d)[ -](?P<status>[45]\.\d{1,3}\.\d{1,3})\b",
+    re.IGNORECASE,
+)
 
 
 def _without_repeated_codes(text: str, status: str, reply: str) -> str:
@@ -43,7 +50,11 @@ def _without_repeated_codes(text: str, status: str, reply: str) -> str:
 def finish(address: str, facts: Facts, remote_mta: str = "", feedback_type: str = "") -> Recipient:
     diagnostic = " ".join(facts.diagnostic.split())
     facts.diagnostic = diagnostic
-    if diagnostic:
+    last = _EXPIRED_WITH_LAST_REPLY.search(diagnostic)
+    if last:
+        facts.status, facts.reply_code = last.group("status"), last.group("reply")
+        facts.reason = facts.reason or "expired"
+    elif diagnostic:
         found = find_status(diagnostic)
         vague = not facts.status or facts.status.endswith(".0.0")
         if (found and _SPECIFIC.fullmatch(found)) or (found[:1] in ("4", "5") and vague):
@@ -62,6 +73,7 @@ def finish(address: str, facts: Facts, remote_mta: str = "", feedback_type: str 
         facts.command = "RCPT"  # Yahoo quotes the remote reply to RCPT TO, address and all
     if not facts.reason:
         facts.reason = preset_reason(diagnostic, facts.command, facts.family)
+    first_reason = facts.reason
     if not facts.action:
         if facts.reason == "expired":
             facts.action = "delayed"
@@ -87,7 +99,7 @@ def finish(address: str, facts: Facts, remote_mta: str = "", feedback_type: str 
         )
     if not status:
         permanent = is_permanent(f"{reply_code} {diagnostic}".strip())
-        status = pseudo_status(reason, temporary=permanent is False)
+        status = pseudo_status(first_reason or reason, temporary=permanent is False)
     if reply_code and status and reply_code[0] != status[0]:
         reply_code = ""
     return Recipient(

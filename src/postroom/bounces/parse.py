@@ -160,10 +160,16 @@ def _transcript_stage(human: str, address: str, context: str) -> str:
     return context
 
 
+# OpenSMTPD's notice (smtpd/bounce.c) opens with this sentence; its delivery-status part gives
+# only a class code (x.0.0, or 4.4.7 for every delay), the cause is in the text line.
+_OPENSMTPD = "this is the mailer-daemon, please do not reply to this email."
+
+
 def _dsn(root: Message, status_part: Message) -> Report:
     blocks = _fields(_part_text(status_part))
     per_message = dict(blocks[0]) if blocks else {}
     human = _human_text(root)
+    opensmtpd = _OPENSMTPD in " ".join(human.lower().split())
     recipients: list[Recipient] = []
     for block in blocks[1:] if len(blocks) > 1 else blocks:
         fields = dict(block)
@@ -184,6 +190,8 @@ def _dsn(root: Message, status_part: Message) -> Report:
             diagnostic = _longer_from_text(diagnostic, context)
         status = fields.get("status", "").split()[0] if fields.get("status") else ""
         if not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status):
+            status = ""
+        if opensmtpd and (status.endswith(".0.0") or status == "4.4.7"):
             status = ""
         remote = _typed(fields.get("remote-mta", ""))
         command = smtp_command(diagnostic) or smtp_command(

@@ -137,6 +137,47 @@ CASES = [
         "friend@example.net",
         ("5.7.1", "554", "blocked", False),
     ),
+    (
+        "amazon ses, expired after the last attempt timed out",
+        dsn(
+            "An error occurred while trying to deliver the mail to the following recipients:",
+            "Final-Recipient: rfc822; late@slow.example\r\nAction: failed\r\nStatus: 4.4.7\r\n"
+            "Diagnostic-Code: smtp; 554 4.4.7 Message expired: unable to deliver in 720 "
+            "minutes.<421 4.4.2 Connection dropped>",
+            "b224-11.smtp-out.eu-west-1.amazonses.com",
+        ),
+        "late@slow.example",
+        ("4.4.2", "421", "expired", False),
+    ),
+    (
+        "opensmtpd, class code only in the status part, the cause in the text",
+        dsn(
+            "    Hi!\r\n\r\n    This is the MAILER-DAEMON, please DO NOT REPLY to this email."
+            "\r\n\r\n    An error has occurred while attempting to deliver a message for\r\n"
+            "    the following list of recipients:\r\n\r\nsomeone@nomx.example: No MX found "
+            "for destination\r\n",
+            "Final-Recipient: rfc822; someone@nomx.example\r\nAction: failed\r\nStatus: 5.0.0",
+            "relay.example.org",
+        ),
+        "someone@nomx.example",
+        ("5.0.932", "", "notaccept", True),
+    ),
+    (
+        "exim, sender refused at MAIL FROM: the pseudo code of the parser's first reason",
+        text_bounce(
+            "Mail Delivery System <Mailer-Daemon@mx.example.org>",
+            "Mail delivery failed: returning message to sender",
+            "This message was created automatically by mail delivery software.\r\n\r\n"
+            "A message that you sent could not be delivered to one or more of its\r\n"
+            "recipients. This is a permanent error. The following address(es) failed:\r\n\r\n"
+            "  who@ptr.example\r\n"
+            "    host mx.ptr.example [192.0.2.9]\r\n"
+            "    SMTP error from remote mail server after MAIL FROM:<app@example.com>:\r\n"
+            "    550 All mail servers must have a PTR record with a valid reverse DNS entry\r\n",
+        ),
+        "who@ptr.example",
+        ("5.0.901", "550", "requireptr", False),
+    ),
 ]
 
 
