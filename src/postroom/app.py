@@ -511,6 +511,8 @@ class Application:
             self._delivery_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._delivery_task
+        if self.delivery is not None:
+            await self.delivery.close()  # QUIT the connections kept for reuse
         if self._feed_task:
             self._feed_task.cancel()
         if self._prune_task:

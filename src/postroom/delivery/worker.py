@@ -1,14 +1,20 @@
 """The delivery worker: takes due queue entries and hands them to the next hop.
 
-One pass (`run_once`) claims due entries with a lease, groups them by message and recipient
-domain (one SMTP transaction per group), finds the route (a relay for the domain, the
-smarthost, else MX routing through the injected resolver), and tries the hosts in order:
-the next address and the next MX after a connection failure or a refused greeting, STARTTLS
-per the TLS policy (opportunistic: a failed handshake is retried once in the clear). Each
-recipient is then reported exactly once: delivered (`complete`), failed for good (`fail`, a
-5xx or a permanent routing answer), or deferred to the retry schedule (`defer`), or failed
-as expired (5.4.7) once the queue lifetime is over. Groups run concurrently up to
-`settings.concurrency`; per site limits come from the shaper.
+One pass (`run_once`) claims due entries with a lease and groups them by message; for each
+message it finds the route of every recipient domain (a relay for the domain, the smarthost,
+else MX routing through the injected resolver) and merges the domains whose next hops are the
+same site, so their recipients share one transaction (per envelope sender: with VERP each
+recipient has its own). It tries the hosts in order: the next address and the next MX after a
+connection failure or a refused greeting, STARTTLS per the TLS policy (opportunistic: a failed
+handshake is retried once in the clear). Connections are reused (delivery/connections.py):
+after its transactions a connection is kept, and the next delivery to the same next hop says
+RSET and sends over it, up to the site's messages per connection; kept connections idle for
+`settings.connection_idle` seconds are closed at the end of a pass. Each recipient is then
+reported exactly once: delivered (`complete`), failed for good (`fail`, a 5xx or a permanent
+routing answer), or deferred to the retry schedule (`defer`), or failed as expired (5.4.7)
+once the queue lifetime is over. Destinations run concurrently up to `settings.concurrency`;
+per site limits (connections, messages per connection, message and connection rates) come
+from the shaper.
 
 The worker never decides SMTP codes of its own beyond the client's local replies; every
 outcome carries the remote host and its full reply in the entry's `last_error`.
@@ -33,6 +39,7 @@ from postroom.core.errors import ConfigError, NotFound, PostroomError
 from postroom.core.ids import new_id
 from postroom.core.ports import MessageStore, QueueStore
 from postroom.core.types import Attempt, MessageRecord, NewMessage, QueueEntry
+from postroom.delivery.connections import Connection, ConnectionCache, NextHop
 from postroom.delivery.notices import Notices
 from postroom.delivery.results import expired_detail, reply_detail
 from postroom.delivery.return_path import ReturnPaths
@@ -118,6 +125,7 @@ class DeliverySettings:
     concurrency: int = 20
     connect_timeout: float = 30.0
     source_address: str | None = None
+    connection_idle: float = 5.0  # seconds a connection is kept open, idle, for reuse
 
 
 @dataclass(slots=True)
@@ -216,6 +224,7 @@ class DeliveryWorker:
         self._return_paths = return_paths
         self._notices = notices
         self._site_of: dict[str, str] = {}  # recipient domain -> its site, as last routed
+        self._cache = ConnectionCache()
 
     # Passes ------------------------------------------------------------------------------
 
@@ -235,50 +244,99 @@ class DeliveryWorker:
         entries = await asyncio.to_thread(
             self._queue.claim, self.owner, now, lease, self.settings.batch
         )
-        groups: dict[tuple[str, str], list[QueueEntry]] = {}
+        messages: dict[str, list[QueueEntry]] = {}
         for entry in entries:
-            groups.setdefault((entry.message_id, entry.domain), []).append(entry)
-        await asyncio.gather(*(self._guarded(group) for group in groups.values()))
+            messages.setdefault(entry.message_id, []).append(entry)
+        try:
+            await asyncio.gather(*(self._message(group) for group in messages.values()))
+        finally:
+            await self._close_idle(self.settings.connection_idle)
         return len(entries)
 
-    async def _guarded(self, entries: list[QueueEntry]) -> None:
-        async with self._limit:
-            try:
-                await self._deliver(entries)
-            except Exception:
-                log.exception("delivery of message %s failed unexpectedly", entries[0].message_id)
-                for entry in entries:
-                    await self._report(entry, _Outcome(local_reply(451, "4.3.0", "Internal error")))
+    async def close(self) -> None:
+        """QUIT every connection kept for reuse (when the worker stops)."""
+        await self._close_idle(0.0)
 
-    # One message, one domain ------------------------------------------------------------
-
-    async def _deliver(self, entries: list[QueueEntry]) -> None:
+    async def _message(self, entries: list[QueueEntry]) -> None:
+        """One message's claimed recipients: load it, route each recipient domain, and
+        deliver to each destination (domains with the same next hops share a transaction)."""
         first = entries[0]
         began = (self._clock.now(), self._clock.monotonic())
         try:
-            record = await asyncio.to_thread(self._store.get, first.project, first.message_id)
-            raw = await asyncio.to_thread(self._store.raw, first.project, first.message_id)
-        except NotFound:
-            gone = local_reply(550, "5.0.0", "The message is no longer stored")
+            try:
+                record = await asyncio.to_thread(self._store.get, first.project, first.message_id)
+                raw = await asyncio.to_thread(self._store.raw, first.project, first.message_id)
+            except NotFound:
+                gone = local_reply(550, "5.0.0", "The message is no longer stored")
+                for entry in entries:
+                    await self._report(entry, _Outcome(gone), began)
+                return
+            by_domain: dict[str, list[QueueEntry]] = {}
             for entry in entries:
-                await self._report(entry, _Outcome(gone), began)
-            return
+                by_domain.setdefault(entry.domain, []).append(entry)
+            routes = await asyncio.gather(*(self._route_or_error(d) for d in by_domain))
+            destinations: dict[tuple[str, Relay | None], tuple[Route, Relay | None]] = {}
+            members: dict[tuple[str, Relay | None], list[QueueEntry]] = {}
+            for (domain, group), routed in zip(by_domain.items(), routes, strict=True):
+                if isinstance(routed, RoutingError):
+                    code = 451 if routed.temporary else 550
+                    outcome = _Outcome(local_reply(code, routed.enhanced, routed.text))
+                    for entry in group:
+                        await self._report(entry, outcome, began, (record, raw))
+                    continue
+                route, relay = routed
+                key = (site_name(h.name for h in route.hosts), relay)
+                destinations.setdefault(key, routed)
+                members.setdefault(key, []).extend(group)
+                self._remember_site(domain, key[0])
+            await asyncio.gather(
+                *(
+                    self._destination(destinations[key], group, record, raw, began)
+                    for key, group in members.items()
+                )
+            )
+        except Exception:
+            log.exception("delivery of message %s failed unexpectedly", first.message_id)
+            for entry in entries:
+                await self._report(entry, _Outcome(local_reply(451, "4.3.0", "Internal error")))
+
+    async def _route_or_error(self, domain: str) -> tuple[Route, Relay | None] | RoutingError:
         try:
-            routed = await self._route(first.domain)
+            return await self._route(domain)
         except RoutingError as exc:
-            code = 451 if exc.temporary else 550
-            outcome = _Outcome(local_reply(code, exc.enhanced, exc.text))
-            for entry in entries:
+            return exc
+
+    def _remember_site(self, domain: str, site: str) -> None:
+        if len(self._site_of) > 100_000:
+            self._site_of.clear()
+        self._site_of[domain] = site
+
+    async def _destination(
+        self,
+        routed: tuple[Route, Relay | None],
+        entries: list[QueueEntry],
+        record: MessageRecord,
+        raw: bytes,
+        began: tuple[datetime, float],
+    ) -> None:
+        """Deliver one message to one destination (one or more domains with the same next
+        hops) and report each recipient."""
+        async with self._limit:
+            try:
+                sender = record.envelope.mail_from
+                if self._return_paths is not None:
+                    senders = await self._return_paths.senders(sender, entries)
+                else:
+                    senders = [sender for _ in entries]
+                outcomes = await self._send(routed, _outbound(record, entries, raw, senders))
+            except Exception:
+                log.exception("delivery of message %s failed unexpectedly", record.id)
+                failed = _Outcome(local_reply(451, "4.3.0", "Internal error"))
+                outcomes = [failed for _ in entries]
+            for entry, outcome in zip(entries, outcomes, strict=True):
                 await self._report(entry, outcome, began, (record, raw))
-            return
-        sender = record.envelope.mail_from
-        if self._return_paths is not None:
-            senders = await self._return_paths.senders(sender, entries)
-        else:
-            senders = [sender for _ in entries]
-        outcomes = await self._send(routed, _outbound(record, entries, raw, senders))
-        for entry, outcome in zip(entries, outcomes, strict=True):
-            await self._report(entry, outcome, began, (record, raw))
+
+    # Routing and sending ------------------------------------------------------------------
 
     async def _route(self, domain: str) -> tuple[Route, Relay | None]:
         settings = self.settings
@@ -327,46 +385,25 @@ class DeliveryWorker:
     async def _send(
         self, routed: tuple[Route, Relay | None], messages: Sequence[OutboundMessage]
     ) -> list[_Outcome]:
-        """Deliver `messages` (one message's transactions for one domain) over one connection
-        to the first host that takes them; an outcome per recipient, in order."""
+        """Deliver `messages` (one message's transactions for one destination) over one
+        connection (a kept one when there is one) to the first host that takes them; an
+        outcome per recipient, in order."""
         route, relay = routed
         site = site_name(h.name for h in route.hosts)
-        if len(self._site_of) > 100_000:
-            self._site_of.clear()
-        self._site_of[route.domain] = site
         source = self.settings.source_address or "default"
         last = _Outcome(local_reply(451, "4.4.1", "No host could be reached"))
         earlier: list[str] = []
         permanent_everywhere = True
         for host in route.hosts:
             for address in host.addresses:
-                await self._open(site, source)
-                succeeded = False
+                hop = NextHop(
+                    address,
+                    host.port,
+                    self.settings.source_address or "",
+                    (relay, self.settings.tls, self.settings.helo_name),
+                )
                 try:
-                    tls: TlsMode = self.settings.tls
-                    while True:
-                        try:
-                            client = await connect(
-                                address,
-                                host.port,
-                                self._policy(relay, tls),
-                                ssl_context=self._context(relay),
-                                implicit_tls=relay is not None and relay.tls == "implicit",
-                                server_hostname=host.name,
-                                local_address=self.settings.source_address,
-                                connect_timeout=self.settings.connect_timeout,
-                            )
-                        except SmtpClientError as exc:
-                            if exc.stage == "starttls" and tls == "opportunistic" and relay is None:
-                                tls = "none"  # a broken TLS server: deliver in the clear
-                                continue
-                            raise
-                        break
-                    try:
-                        results = await _transactions(client, messages)
-                    finally:
-                        await client.quit()
-                    succeeded = True
+                    connection = await self._connection(hop, site, source, host.name, relay)
                 except SmtpClientError as exc:
                     last = _Outcome(exc.reply, host.name, address, host.port, None, tuple(earlier))
                     earlier.append(f"{last.host}: {exc.reply}")
@@ -379,11 +416,16 @@ class DeliveryWorker:
                     )
                     self._maybe_back_off(site, source, exc.reply)
                     continue
+                kept = False
+                try:
+                    results = await self._transactions(connection, messages)
+                    kept = self._keep(connection)
                 finally:
-                    self._close(site, source, succeeded)
+                    if not kept:
+                        await self._drop(connection, succeeded=True)
                 for recipient in results:
                     self._maybe_back_off(site, source, recipient.reply)
-                answered = client.facts
+                answered = connection.client.facts
                 before = tuple(earlier)
                 return [
                     _Outcome(r.reply, host.name, address, host.port, answered, before)
@@ -395,6 +437,104 @@ class DeliveryWorker:
                 reply = local_reply(451, "4.4.1", str(reply))
             last = _Outcome(reply, last.mx, last.ip, last.port, None, last.earlier)
         return [last for m in messages for _ in m.recipients]
+
+    async def _connection(
+        self, hop: NextHop, site: str, source: str, name: str, relay: Relay | None
+    ) -> Connection:
+        """A connection to `hop`: a kept one that answers RSET, else a new one once the
+        site's limits allow. Raises SmtpClientError when a new one cannot be established."""
+        while True:
+            while (kept := self._cache.take(hop)) is not None:
+                if await kept.client.reset():
+                    return kept
+                await self._drop(kept, succeeded=False)  # closed by the server meanwhile
+            wait = (
+                self._shaper.open_connection(site, source, self._clock.monotonic())
+                if (self._shaper is not None)
+                else 0.0
+            )
+            if wait == 0:
+                break
+            if wait < 0:
+                other = self._cache.take_for_site(site, source)
+                if other is not None:  # room for ours: close an idle one to another hop
+                    await self._drop(other, succeeded=True)
+                    continue
+                event = self._closed.setdefault(site, asyncio.Event())
+                event.clear()
+                await event.wait()
+            else:
+                await asyncio.sleep(min(wait, 5.0))
+        try:
+            client = await self._connect(hop, name, relay)
+        except BaseException:
+            self._close(site, source, False)
+            raise
+        return Connection(client, hop, site, source)
+
+    async def _connect(self, hop: NextHop, name: str, relay: Relay | None) -> SmtpClient:
+        tls: TlsMode = self.settings.tls
+        while True:
+            try:
+                return await connect(
+                    hop.address,
+                    hop.port,
+                    self._policy(relay, tls),
+                    ssl_context=self._context(relay),
+                    implicit_tls=relay is not None and relay.tls == "implicit",
+                    server_hostname=name,
+                    local_address=hop.source or None,
+                    connect_timeout=self.settings.connect_timeout,
+                )
+            except SmtpClientError as exc:
+                if exc.stage == "starttls" and tls == "opportunistic" and relay is None:
+                    tls = "none"  # a broken TLS server: deliver in the clear
+                    continue
+                raise
+
+    async def _transactions(
+        self, connection: Connection, messages: Sequence[OutboundMessage]
+    ) -> list[RecipientResult]:
+        """Send each transaction in turn on one connection (at the site's message rate); the
+        recipients of transactions the connection did not live to carry get a temporary
+        local reply."""
+        client = connection.client
+        results: list[RecipientResult] = []
+        for message in messages:
+            if client.closed:
+                lost = local_reply(451, "4.4.2", "Connection closed before this transaction")
+                results.extend(RecipientResult(r.address, lost) for r in message.recipients)
+                continue
+            await self._pace(connection.site, connection.source)
+            connection.messages += 1
+            results.extend((await client.send(message)).recipients)
+        return results
+
+    def _keep(self, connection: Connection) -> bool:
+        """Put a connection back for reuse, unless it is closed or has carried the site's
+        messages per connection; whether it was kept."""
+        if connection.client.closed:
+            return False
+        if self._shaper is not None:
+            limits = self._shaper.limits(connection.site, connection.source)
+            if connection.messages >= limits.messages_per_connection:
+                return False
+        self._cache.put(connection, self._clock.monotonic())
+        self._signal(connection.site)
+        return True
+
+    async def _drop(self, connection: Connection, *, succeeded: bool) -> None:
+        try:
+            await connection.client.quit()
+        finally:
+            self._close(connection.site, connection.source, succeeded)
+
+    async def _close_idle(self, max_idle: float) -> None:
+        if max_idle <= 0:
+            idle = self._cache.take_all()
+        else:
+            idle = self._cache.expired(self._clock.monotonic(), max_idle)
+        await asyncio.gather(*(self._drop(c, succeeded=True) for c in idle))
 
     # Shaping ------------------------------------------------------------------------------
 
@@ -413,24 +553,20 @@ class DeliveryWorker:
                 found[domain] = states[site]
         return found
 
-    async def _open(self, site: str, source: str) -> None:
+    async def _pace(self, site: str, source: str) -> None:
+        """Wait until the site's message rate lets one more message go."""
         if self._shaper is None:
             return
-        while True:
-            wait = self._shaper.open_connection(site, source, self._clock.monotonic())
-            if wait == 0:
-                return
-            if wait < 0:
-                event = self._closed.setdefault(site, asyncio.Event())
-                event.clear()
-                await event.wait()
-            else:
-                await asyncio.sleep(min(wait, 5.0))
+        while (wait := self._shaper.send_message(site, source, self._clock.monotonic())) > 0:
+            await asyncio.sleep(min(wait, 5.0))
 
     def _close(self, site: str, source: str, succeeded: bool) -> None:
-        if self._shaper is None:
-            return
-        self._shaper.close_connection(site, source, succeeded=succeeded)
+        if self._shaper is not None:
+            self._shaper.close_connection(site, source, succeeded=succeeded)
+        self._signal(site)
+
+    def _signal(self, site: str) -> None:
+        """A connection to `site` closed or became idle: wake who waits for one."""
         event = self._closed.get(site)
         if event is not None:
             event.set()
@@ -556,21 +692,6 @@ class DeliveryWorker:
                     )
         except PostroomError:
             log.exception("recording the result for queue entry %s failed", entry.id)
-
-
-async def _transactions(
-    client: SmtpClient, messages: Sequence[OutboundMessage]
-) -> list[RecipientResult]:
-    """Send each transaction in turn on one connection; the recipients of transactions the
-    connection did not live to carry get a temporary local reply."""
-    results: list[RecipientResult] = []
-    for message in messages:
-        if client.closed:
-            lost = local_reply(451, "4.4.2", "Connection closed before this transaction")
-            results.extend(RecipientResult(r.address, lost) for r in message.recipients)
-            continue
-        results.extend((await client.send(message)).recipients)
-    return results
 
 
 def opportunistic_context() -> ssl.SSLContext:

@@ -165,6 +165,16 @@ class SmtpClient:
             raise RuntimeError(f"SMTP transaction ended without a result: {answer!r}")
         return answer.result
 
+    async def reset(self) -> bool:
+        """RSET an idle connection before reusing it: whether it is alive and ready."""
+        if self.session.closed:
+            return False
+        answer = await self._run(self.session.reset())
+        if isinstance(answer, Ready):
+            return True
+        self._abort()
+        return False
+
     async def quit(self) -> None:
         """QUIT politely (bounded by the command timeout), then close."""
         if not self.session.closed:

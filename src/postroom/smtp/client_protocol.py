@@ -10,7 +10,8 @@ and calls `timed_out()` or `connection_lost()`.
 
 A session runs: greeting, EHLO (HELO when EHLO is refused as unknown), STARTTLS when offered
 and the policy asks for TLS (then EHLO again), AUTH when the policy carries credentials, then
-`Ready`. Each `send(message)` runs one transaction: MAIL, RCPT per recipient, DATA or BDAT.
+`Ready`. Each `send(message)` runs one transaction: MAIL, RCPT per recipient, DATA or BDAT;
+`reset()` sends RSET on an idle session before a kept connection is reused.
 With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out in one write; BDAT is used when the
 message needs BINARYMIME (RFC 3030). ESMTP parameters are sent only where the server offers the
 extension: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), RET/ENVID/NOTIFY/
@@ -198,6 +199,7 @@ _STARTTLS = "starttls"
 _TLS = "tls"
 _AUTH = "auth"
 _READY = "ready"
+_RSET = "rset"
 _TRANSACTION = "transaction"
 _QUIT = "quit"
 _CLOSED = "closed"
@@ -330,6 +332,15 @@ class ClientSession:
             self._send_lines(commands)
         return self._flush()
 
+    def reset(self) -> list[Output]:
+        """RSET on an idle session, before reusing a kept connection (as Postfix does): it
+        proves the connection alive. `Ready` on 250, else `Failed("rset", reply)` and the
+        session closes."""
+        if self._state != _READY:
+            raise RuntimeError(f"reset() in state {self._state}")
+        self._command(_RSET, "RSET")
+        return self._flush()
+
     def quit(self) -> list[Output]:
         if self._state in (_CLOSED, _QUIT):
             return []
@@ -411,6 +422,12 @@ class ClientSession:
             self._auth_reply(reply)
         elif state == _TRANSACTION:
             self._transaction_reply(reply)
+        elif state == _RSET:
+            if reply.code == 250:
+                self._dirty = False
+                self._ready()
+            else:
+                self._fail(reply, "rset", quit_first=reply.code != 421)
         elif state == _QUIT:
             self._close()
         elif reply.code == 421:  # unsolicited: the server is closing

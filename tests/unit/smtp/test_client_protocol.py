@@ -344,3 +344,47 @@ def test_policy_validation() -> None:
         ClientPolicy("bad name")
     with pytest.raises(ConfigError):
         ClientPolicy("c", username="u")
+
+
+def test_reset_before_reusing_a_kept_connection() -> None:
+    session = ready()
+    session.send(message())
+    for reply in (b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n"):
+        session.feed(reply)
+    finished(session.feed(b"250 2.0.0 queued\r\n"))
+    assert sent(session.reset()) == b"RSET\r\n"
+    assert session.timeout() == session.policy.command_timeout
+    assert any(isinstance(o, Ready) for o in session.feed(b"250 2.0.0 Ok\r\n"))
+    # The RSET just sent makes the next transaction's own RSET unnecessary.
+    assert sent(session.send(message())) == b"MAIL FROM:<a@example.com>\r\n"
+
+
+def test_reset_after_a_failed_transaction_leaves_nothing_open() -> None:
+    session = ready()
+    session.send(message())
+    finished(session.feed(b"451 4.7.1 later\r\n"))
+    session.reset()
+    session.feed(b"250 Ok\r\n")
+    assert sent(session.send(message())).startswith(b"MAIL FROM:")
+
+
+@pytest.mark.parametrize(
+    ("reply", "quits"), [(b"421 4.4.2 idle too long\r\n", False), (b"500 5.5.1 no\r\n", True)]
+)
+def test_reset_refused_fails_and_closes(reply: bytes, quits: bool) -> None:
+    session = ready()
+    session.reset()
+    out = session.feed(reply)
+    failures = [o for o in out if isinstance(o, Failed)]
+    assert [(f.stage, f.reply.code) for f in failures] == [("rset", int(reply[:3]))]
+    assert (sent(out) == b"QUIT\r\n") is quits
+    assert session.closed and isinstance(out[-1], Close)
+
+
+def test_reset_connection_lost_fails() -> None:
+    session = ready()
+    session.reset()
+    out = session.connection_lost()
+    assert [o.stage for o in out if isinstance(o, Failed)] == ["rset"]
+    with pytest.raises(RuntimeError):
+        session.reset()
