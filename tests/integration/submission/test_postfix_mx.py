@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,7 +109,13 @@ def test_postfix_mailbox_holds_the_accepted_message(
         recipients.add(delivered_to.group(1))
     assert recipients == {b"reader@example.net", b"two@example.net"}
     # One connection for both recipients of the domain; a transaction each, since each
-    # recipient has its own (VERP) return path.
-    log = postfix.maillog.read_text(errors="replace")
-    sessions = re.findall(r"disconnect from .* ehlo=1 mail=(\d+) rcpt=(\d+) data=(\d+)", log)
+    # recipient has its own (VERP) return path. Stopping Postroom QUITs the kept connection.
+    delivering.server.stop()
+    pattern = r"disconnect from .* ehlo=1 mail=(\d+) rcpt=(\d+) data=(\d+)"
+    deadline = time.monotonic() + 10
+    while not re.search(pattern, log := postfix.maillog.read_text(errors="replace")):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    sessions = re.findall(pattern, log)
     assert sessions == [("2", "2", "2")], log
