@@ -113,6 +113,9 @@ class Config:
     delivery_tls: str = "opportunistic"
     delivery_concurrency: int = 20
     delivery_allow_private: bool = False
+    webhooks: bool = True
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
     delivery_mx_port: int = 25
     queue_lifetime: float = 5 * 86400.0
     verp: bool = True
@@ -196,6 +199,13 @@ HELP: dict[str, str] = {
     "example.internal=smtp+plain://10.0.0.5:25.",
     "delivery_tls": "TLS to MX hosts: opportunistic (STARTTLS when offered), required, or none.",
     "delivery_concurrency": "Deliveries (message and domain) in progress at once.",
+    "webhooks": "Send the projects' webhook requests from this process (off: only queue them, "
+    "e.g. when other processes on the same database send them).",
+    "webhook_allow_private": "Allow webhook URLs on loopback, private and reserved addresses "
+    "(receivers on this machine or an intranet); otherwise refused, so that a project's "
+    "manager cannot make the server probe internal networks.",
+    "webhook_timeout": "The longest one webhook request may take (connection to last byte), "
+    "e.g. 10s.",
     "delivery_allow_private": "Allow MX hosts on loopback and private networks (testing, "
     "intranets); otherwise such destinations fail with 5.4.4.",
     "delivery_mx_port": "Port of MX hosts (25; another only for testing).",
@@ -335,6 +345,8 @@ def load_config(
         )
     if config.queue_lifetime <= 0:
         raise ConfigError("--queue-lifetime: expected a positive duration")
+    if not 0 < config.webhook_timeout <= 300:
+        raise ConfigError("--webhook-timeout: expected a duration up to 5m")
     if not 0 < config.delivery_mx_port < 65536:
         raise ConfigError("--delivery-mx-port: expected a port number")
     if config.bounce_domain:
