@@ -126,6 +126,7 @@ class Application:
         self._feed_task: asyncio.Task[None] | None = None
         self.delivery: DeliveryWorker | None = None
         self._delivery_task: asyncio.Task[None] | None = None
+        self.webhook_service: Any = None  # events/webhook_service.py, with a SQL store
         self.http_port = 0
         self.ses: Any = None  # the SES API's listener (api/ses_setup.py), with --ses
         self.smtp_port = 0
@@ -352,6 +353,7 @@ class Application:
         management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
             management += _event_routes(service, store, self.clock)
+            management += _webhook_routes(self._webhooks(store, service))
             management += _queue_routes(service, store, self.clock, self._sites_of)
         main_app = build_app(
             context,
@@ -422,6 +424,19 @@ class Application:
                 "http": f"{cfg.http.host}:{self.http_port}",
             },
         )
+
+    def _webhooks(self, store: SqlMessageStore, service: PlatformService) -> Any:
+        """The webhooks' management service (events/webhook_service.py), built once."""
+        if self.webhook_service is None:
+            from postroom.events.webhook_service import WebhookService
+            from postroom.storage.sealing import SecretBox
+
+            cfg = self.config
+            box = SecretBox.load_or_create(Path(cfg.data_dir))
+            self.webhook_service = WebhookService(
+                store.webhooks, box, self.clock, cfg.webhook_allow_private, service.get_project
+            )
+        return self.webhook_service
 
     def _sites_of(self, domains: Sequence[str]) -> dict[str, SiteStatus]:
         """The delivery sites of these domains as this process's worker knows them."""
@@ -658,6 +673,13 @@ def _event_routes(service: PlatformService, store: SqlMessageStore, clock: Clock
         *suppressions.routes(service, suppression_list),
         *deliveries.settings_routes(service, store.delivery_settings),
     ]
+
+
+def _webhook_routes(webhooks: Any) -> list[Any]:
+    """/api/v2/projects/{project}/webhooks (guarded like /api/v2)."""
+    from postroom.api.webhooks import routes
+
+    return routes(webhooks)
 
 
 def _queue_routes(

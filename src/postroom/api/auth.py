@@ -167,6 +167,7 @@ _OPEN_MODE_WHAT = {
     "verified-addresses": "verified addresses (identities the project may send from)",
     "queue": "queued deliveries (retried, held, released or cancelled)",
     "delivery-settings": "delivery settings",
+    "webhooks": "webhooks (they send the project's events to any URL)",
 }
 OPEN_MODE_ADVICE = (
     "Create an admin (`postroom admin create NAME`) and log in, or use an API key with the "

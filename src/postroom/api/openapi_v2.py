@@ -11,6 +11,7 @@ from typing import Any
 from postroom import __version__
 from postroom.api import openapi_sending as sending
 from postroom.api import openapi_suppressions as suppression_doc
+from postroom.api import openapi_webhooks as webhook_doc
 from postroom.core.events import EVENT_TYPES, MAX_EVENT_PAGE
 from postroom.core.types import QUEUE_ACTIONS, QUEUE_STATES
 
@@ -788,9 +789,17 @@ def document() -> Json:
                         **_paths(),
                         **sending.paths(),
                         **suppression_doc.paths(_op, _query, _param, _PROJECT),
+                        **webhook_doc.paths(_op, _query, _param, _PROJECT),
                     }
                 )
             )
         ),
-        "components": {"schemas": {**SCHEMAS, **sending.SCHEMAS, **suppression_doc.SCHEMAS}},
+        "components": {
+            "schemas": {
+                **SCHEMAS,
+                **sending.SCHEMAS,
+                **suppression_doc.SCHEMAS,
+                **webhook_doc.SCHEMAS,
+            }
+        },
     }

@@ -27,6 +27,7 @@ from postroom.api.queue import routes as queue_routes
 from postroom.api.ses_setup import key_routes
 from postroom.api.suppressions import routes as suppression_routes
 from postroom.api.templates_api import routes as template_routes
+from postroom.api.webhooks import routes as webhook_routes
 from postroom.core.clock import FakeClock
 from postroom.core.platform import SYSTEM_PROJECT
 from postroom.dns.dkim import dump_private_key, generate_ed25519
@@ -121,6 +122,7 @@ def test_the_document_lists_every_route() -> None:
         *key_routes(None),  # type: ignore[arg-type]  # only bound, never called
         *queue_routes(service, None, FakeClock()),  # type: ignore[arg-type]
         *suppression_routes(service, None),  # type: ignore[arg-type]
+        *webhook_routes(None),  # type: ignore[arg-type]  # only bound, never called
     ]
     for route in served_routes:
         assert isinstance(route, Route)
