@@ -6,11 +6,7 @@ scripts/test-services.sh)."""
 
 from __future__ import annotations
 
-import os
 import smtplib
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,59 +16,15 @@ import pytest
 from postroom.platform import IssuedApiKey
 from tests.harness import ServerThread, make_config
 from tests.integration.auth.conftest import create_admin, create_key
-from tests.services import require_executable
+from tests.spamd import running_spamd
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
-START_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def spamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = require_executable("spamd", "/usr/sbin/spamd")
-    port = free_port()
-    work = tmp_path_factory.mktemp("spamd")
-    command = [
-        binary,
-        f"--listen=127.0.0.1:{port}",
-        "--allowed-ips=127.0.0.1",
-        "--nouser-config",
-        "--local",  # no network tests (DNS blocklists, Razor, ...)
-        "--max-children=1",
-        "--min-children=1",
-        "--syslog=stderr",
-        f"--pidfile={work / 'spamd.pid'}",
-    ]
-    if os.geteuid() == 0:
-        command.append("--username=nobody")
-    log = (work / "spamd.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"spamd exited: {(work / 'spamd.log').read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"spamd did not listen within {START_TIMEOUT:g} s")
-                time.sleep(0.2)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        log.close()
+    with running_spamd(tmp_path_factory.mktemp("spamd")) as address:
+        yield address
 
 
 def message(subject: str, body: str) -> bytes:

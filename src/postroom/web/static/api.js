@@ -65,6 +65,11 @@ export const api = {
   headers: (id) => call('GET', `/api/v1/message/${enc(id)}/headers`),
   raw: (id) => call('GET', `/api/v1/message/${enc(id)}/raw`, { as: 'text' }),
   tags: () => call('GET', '/api/v1/tags'),
+  webui: () => call('GET', '/api/v1/webui'),
+  htmlCheck: (id) => call('GET', `/api/v1/message/${enc(id)}/html-check`),
+  linkCheck: (id, follow) =>
+    call('GET', `/api/v1/message/${enc(id)}/link-check?follow=${follow ? 'true' : 'false'}`),
+  spamCheck: (id) => call('GET', `/api/v1/message/${enc(id)}/sa-check`),
   textFromHtml: (id) => call('GET', `/view/${enc(id)}.txt`, { as: 'text' }),
   setRead: (ids, read) =>
     call('PUT', '/api/v1/messages', { body: { IDs: ids, Read: read }, as: 'none' }),

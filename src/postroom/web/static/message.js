@@ -1,10 +1,10 @@
 // The message view: headers, warnings, tags, actions and the HTML / Text / Headers / Raw /
-// Attachments tabs. Captured mail is untrusted: everything from it is set as text, and the HTML
+// Attachments tabs, and the checks: HTML check, Link check and Spam (when spamd is configured). Captured mail is untrusted: everything from it is set as text, and the HTML
 // body is only ever shown inside a sandboxed iframe (no scripts, no same origin) whose document
 // carries its own restrictive Content-Security-Policy.
 
 import { api, urls } from './api.js';
-import { h, icon, iconButton } from './dom.js';
+import { append, h, icon, iconButton } from './dom.js';
 import {
   exactTime,
   formatSize,
@@ -20,7 +20,11 @@ const TABS = [
   { id: 'headers', label: 'Headers' },
   { id: 'raw', label: 'Raw' },
   { id: 'attachments', label: 'Attachments' },
+  { id: 'htmlcheck', label: 'HTML check' },
+  { id: 'links', label: 'Link check' },
+  { id: 'spam', label: 'Spam' },
 ];
+const SUPPORT_LABEL = { yes: 'Supported', partial: 'Partly supported', no: 'Not supported' };
 const WIDTHS = [
   { id: 'phone', label: 'Phone', detail: '375 px' },
   { id: 'tablet', label: 'Tablet', detail: '768 px' },
@@ -83,6 +87,15 @@ export class MessageView {
     this.headers = null;
     this.raw = null;
     this.derivedText = null;
+    this.checks = {};
+    this.spamEnabled = false;
+    api.webui().then(
+      (config) => {
+        this.spamEnabled = Boolean(config && config.SpamAssassin);
+        if (this.spamEnabled && this.message) this.render(this.message);
+      },
+      () => {},
+    );
   }
 
   get id() {
@@ -124,6 +137,7 @@ export class MessageView {
       this.headers = null;
       this.raw = null;
       this.derivedText = null;
+      this.checks = {};
     }
     const available = this.availableTabs();
     if (!available.some((t) => t.id === this.tab)) this.tab = available[0].id;
@@ -159,7 +173,11 @@ export class MessageView {
   availableTabs() {
     const m = this.message;
     const count = (m.Attachments || []).length + (m.Inline || []).length;
-    return TABS.filter((t) => t.id !== 'html' || m.HTML).map((t) =>
+    return TABS.filter(
+      (t) =>
+        ((t.id !== 'html' && t.id !== 'htmlcheck') || m.HTML) &&
+        (t.id !== 'spam' || this.spamEnabled),
+    ).map((t) =>
       t.id === 'attachments' ? { ...t, label: `Attachments (${count})` } : t,
     );
   }
@@ -380,6 +398,9 @@ export class MessageView {
       headers: () => this.headersPanel(),
       raw: () => this.rawPanel(),
       attachments: () => this.attachmentsPanel(),
+      htmlcheck: () => this.htmlCheckPanel(),
+      links: () => this.linkCheckPanel(),
+      spam: () => this.spamPanel(),
     }[this.tab];
     panel.replaceChildren(...[render()].flat());
   }
@@ -613,4 +634,238 @@ export class MessageView {
       ),
     );
   }
+
+  /** Run a check once per message and fill `status` / call `show` with its result. */
+  loadCheck(name, load, status, show) {
+    const id = this.message.ID;
+    if (this.checks[name]) {
+      status.hidden = true;
+      show(this.checks[name]);
+      return;
+    }
+    load(id).then(
+      (result) => {
+        if (this.id !== id) return;
+        this.checks[name] = result;
+        status.hidden = true;
+        show(result);
+      },
+      (error) => {
+        if (this.id !== id) return;
+        status.textContent = `The check failed: ${error.message}`;
+      },
+    );
+  }
+
+  htmlCheckPanel() {
+    const status = h('p', { class: 'panel-empty', role: 'status' }, 'Checking the HTML…');
+    const body = h('div', { class: 'check-body' });
+    this.loadCheck('html', api.htmlCheck, status, (result) => {
+      const total = result.Total || {};
+      const warnings = result.Warnings || [];
+      body.replaceChildren(
+        h(
+          'div',
+          { class: 'check-summary' },
+          h('p', { class: 'check-score', id: 'html-check-score' }, `${Math.round(total.Supported || 0)}%`),
+          h(
+            'div',
+            null,
+            h('p', null, 'of the mail clients checked render every feature this message uses.'),
+            supportBar(total),
+            h(
+              'p',
+              { class: 'muted' },
+              `${plural(total.Nodes || 0, 'element', 'elements')} · ${plural(total.Tests || 0, 'feature', 'features')} checked` +
+                (result.Truncated ? ' · only the first 2 MB of HTML were read' : ''),
+            ),
+          ),
+        ),
+        warnings.length
+          ? h('ul', { class: 'check-list', 'aria-label': 'Features with limited support' }, warnings.map((w) => htmlWarning(w)))
+          : h('p', { class: 'panel-empty' }, 'Every feature this message uses is supported by all the clients checked.'),
+      );
+    });
+    return [status, body];
+  }
+
+  linkCheckPanel() {
+    const id = this.message.ID;
+    const follow = h('input', { type: 'checkbox', id: 'link-follow', class: 'switch-input', role: 'switch' });
+    const run = h('button', { type: 'button', class: 'button', id: 'link-check-run' }, 'Check links');
+    const status = h(
+      'p',
+      { class: 'panel-empty', role: 'status' },
+      'Postroom requests every link and image URL of this message from the server (HEAD, no bodies) and shows the answers.',
+    );
+    const body = h('div', { class: 'check-body' });
+    const show = (result) => {
+      const links = result.Links || [];
+      status.textContent = links.length
+        ? `${plural(links.length, 'link', 'links')} checked, ${plural(result.Errors || 0, 'error', 'errors')}.`
+        : 'This message has no http(s) links or images.';
+      status.hidden = false;
+      body.replaceChildren();
+      append(body, [
+        links.length
+          ? h(
+              'table',
+              { class: 'check-table', id: 'link-table' },
+              h('caption', { class: 'sr-only' }, 'Links and their HTTP status'),
+              h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'URL'))),
+              h('tbody', null, links.map((link) => linkRow(link))),
+            )
+          : null,
+        (result.NotChecked || []).length
+          ? h('p', { class: 'panel-note' }, `${plural(result.NotChecked.length, 'more URL', 'more URLs')} not checked (at most 100 per message).`)
+          : null,
+      ]);
+    };
+    run.addEventListener('click', () => {
+      run.disabled = true;
+      status.hidden = false;
+      status.textContent = 'Checking links…';
+      body.replaceChildren();
+      api.linkCheck(id, follow.checked).then(
+        (result) => {
+          run.disabled = false;
+          if (this.id !== id) return;
+          this.checks.links = result;
+          show(result);
+        },
+        (error) => {
+          run.disabled = false;
+          status.textContent = `The link check failed: ${error.message}`;
+        },
+      );
+    });
+    if (this.checks.links) show(this.checks.links);
+    return [
+      h(
+        'div',
+        { class: 'panel-toolbar' },
+        run,
+        h('label', { class: 'switch', for: 'link-follow' }, follow, h('span', null, 'Follow redirects')),
+      ),
+      status,
+      body,
+    ];
+  }
+
+  spamPanel() {
+    const status = h('p', { class: 'panel-empty', role: 'status' }, 'Asking SpamAssassin…');
+    const body = h('div', { class: 'check-body' });
+    this.loadCheck('spam', api.spamCheck, status, (result) => {
+      if (result.Error) {
+        body.replaceChildren(h('p', { class: 'panel-empty', role: 'alert' }, `SpamAssassin could not check this message: ${result.Error}`));
+        return;
+      }
+      const rules = result.Rules || [];
+      body.replaceChildren(
+        h(
+          'div',
+          { class: 'check-summary' },
+          h('p', { class: `check-score ${result.IsSpam ? 'bad' : 'good'}`, id: 'spam-score' }, String(result.Score)),
+          h('p', null, result.IsSpam ? 'SpamAssassin scores this message as spam.' : 'SpamAssassin does not score this message as spam.'),
+        ),
+        rules.length
+          ? h(
+              'table',
+              { class: 'check-table', id: 'spam-rules' },
+              h('caption', { class: 'sr-only' }, 'SpamAssassin rules that matched'),
+              h(
+                'thead',
+                null,
+                h('tr', null, h('th', { scope: 'col' }, 'Points'), h('th', { scope: 'col' }, 'Rule'), h('th', { scope: 'col' }, 'Description')),
+              ),
+              h(
+                'tbody',
+                null,
+                rules.map((rule) =>
+                  h(
+                    'tr',
+                    null,
+                    h('td', { class: 'num' }, String(rule.Score)),
+                    h('td', null, h('code', null, rule.Name)),
+                    h('td', null, rule.Description),
+                  ),
+                ),
+              ),
+            )
+          : h('p', { class: 'panel-empty' }, 'No rule matched.'),
+      );
+    });
+    return [status, body];
+  }
+}
+
+function supportBar(score) {
+  const bar = h('div', { class: 'support-bar', role: 'img', 'aria-label': `${Math.round(score.Supported || 0)}% supported, ${Math.round(score.Partial || 0)}% partly, ${Math.round(score.Unsupported || 0)}% not supported` });
+  for (const [kind, value] of [['yes', score.Supported], ['partial', score.Partial], ['no', score.Unsupported]]) {
+    if (!(value > 0)) continue;
+    const part = h('span', { class: `support-${kind}` });
+    part.style.width = `${Number(value)}%`; // CSSOM, which the page's CSP allows (not a style attribute)
+    bar.append(part);
+  }
+  return bar;
+}
+
+function htmlWarning(warning) {
+  const score = warning.Score || {};
+  const lines = warning.Lines || [];
+  const results = warning.Results || [];
+  const notes = warning.NotesByNumber || {};
+  return h(
+    'li',
+    { class: 'check-item', dataset: { slug: warning.Slug } },
+    h(
+      'details',
+      null,
+      h(
+        'summary',
+        null,
+        h('span', { class: 'check-title' }, warning.Title),
+        h('span', { class: 'tag' }, warning.Category),
+        h('span', { class: 'muted' }, ` ${Math.round(score.Supported || 0)}% supported`),
+        lines.length ? h('span', { class: 'muted check-lines' }, ` · line ${lines.join(', ')}`) : null,
+      ),
+      supportBar(score),
+      h(
+        'ul',
+        { class: 'client-list' },
+        results.map((r) =>
+          h(
+            'li',
+            { class: `client support-${r.Support}`, title: SUPPORT_LABEL[r.Support] || r.Support },
+            `${r.Family} (${r.Platform.replace(/-/g, ' ')})`,
+            h('span', { class: 'client-support' }, ` ${SUPPORT_LABEL[r.Support] || r.Support}${r.NoteNumber ? ` [${r.NoteNumber}]` : ''}`),
+          ),
+        ),
+      ),
+      Object.keys(notes).length
+        ? h('ol', { class: 'check-notes' }, Object.entries(notes).map(([n, text]) => h('li', { value: n }, text)))
+        : null,
+      warning.URL
+        ? h('p', null, h('a', { href: warning.URL, target: '_blank', rel: 'noopener noreferrer' }, 'More on caniemail.com'))
+        : null,
+    ),
+  );
+}
+
+function linkRow(link) {
+  const ok = link.StatusCode >= 200 && link.StatusCode < 400;
+  const redirects = link.Redirects || [];
+  return h(
+    'tr',
+    { class: ok ? 'link-ok' : 'link-bad' },
+    h('td', { class: 'num' }, h('span', { class: `status-code ${ok ? 'good' : 'bad'}` }, link.StatusCode ? String(link.StatusCode) : '—'), ` ${link.Status}`),
+    h(
+      'td',
+      { class: 'link-url' },
+      h('a', { href: link.URL, target: '_blank', rel: 'noopener noreferrer' }, link.URL),
+      redirects.length
+        ? h('div', { class: 'muted' }, `via ${redirects.map((r) => `${r.StatusCode} ${r.URL}`).join(' → ')}`)
+        : null,
+    ),
+  );
 }
