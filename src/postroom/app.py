@@ -132,6 +132,8 @@ class Application:
         self.smtp_port = 0
         self.submission_port = 0
         self.submissions_port = 0
+        self.mx: SmtpServer | None = None  # the inbound MX listener (doors/mx.py), with --mx
+        self.mx_port = 0
         # Errors injected into the capture door on purpose (--enable-chaos); tests may give
         # it a seeded random generator before start.
         self.chaos = Chaos() if config.enable_chaos else None
@@ -141,14 +143,15 @@ class Application:
         submission = len(self.submission_servers) == (cfg.submission is not None) + (
             cfg.submissions is not None
         )
-        return bool(self.smtp and submission and self._http and self._http.started)
+        mx = self.mx is not None or cfg.mx is None
+        return bool(self.smtp and submission and mx and self._http and self._http.started)
 
     def _tls_context(self) -> ReloadableContext | None:
         """The certificate for STARTTLS and implicit TLS, shared by every door that uses TLS
         and reloaded on SIGHUP (`reload_tls`)."""
         cfg = self.config
         cert, key = cfg.tls_cert, cfg.tls_key
-        submission = cfg.submission is not None or cfg.submissions is not None
+        submission = cfg.submission is not None or cfg.submissions is not None or cfg.mx is not None
         if not (cfg.smtp_tls or cfg.smtp_require_tls or submission):
             return None
         if bool(cert) != bool(key):
@@ -264,6 +267,58 @@ class Application:
             else:
                 self.submission_port = server.port
 
+    def _mx_policy(self) -> SessionPolicy:
+        """The inbound MX (RFC 5321 relay-receiving side): STARTTLS offered, no AUTH, bare
+        CR/LF refused, no line limit of its own (reports quote long lines)."""
+        cfg = self.config
+        return SessionPolicy(
+            hostname=cfg.hostname,
+            max_text_line=0,
+            max_recipients=cfg.max_recipients,
+            max_message_size=cfg.max_message_size,
+            max_errors=cfg.max_errors,
+            command_timeout=cfg.command_timeout,
+            data_timeout=cfg.data_timeout,
+            data_min_rate=cfg.data_min_rate,
+            session_lifetime=cfg.smtp_session_lifetime,
+            starttls_available=True,
+            tls_required=False,
+            auth_mechanisms=(),
+            auth_required=False,
+            auth_without_tls=False,
+            bare_line_endings="reject",
+        )
+
+    async def _start_mx(self, platform: PlatformStore, store: SqlMessageStore) -> None:
+        from postroom.doors.mx import MxDoor
+
+        cfg = self.config
+        assert cfg.mx is not None and self.pipeline is not None and self.tls is not None
+        door = MxDoor(
+            platform,
+            self.pipeline,
+            store.queue,
+            store.queue.record_reports,
+            await asyncio.to_thread(Verp.load_or_create, Path(cfg.data_dir)),
+            self.clock,
+            SessionLog(self.metrics),
+            bounce_domain=cfg.bounce_domain,
+            max_report_size=cfg.max_message_size,
+        )
+        listener = Listener(
+            door="mx",
+            host=cfg.mx.host,
+            port=cfg.mx.port,
+            policy=self._mx_policy(),
+            ssl_context=self.tls.context,
+            max_connections=cfg.max_connections,
+            max_per_ip=cfg.max_connections_per_ip,
+        )
+        server = SmtpServer(listener, door, clock=self.clock, spool=self.spool)
+        await server.start()
+        self.mx = server
+        self.mx_port = server.port
+
     async def _maintenance(self) -> None:
         """Re-read IP credentials every few seconds."""
         while True:
@@ -320,6 +375,10 @@ class Application:
         self.smtp_port = self.smtp.port
         if cfg.submission is not None or cfg.submissions is not None:
             await self._start_submission(platform, steps)
+        if cfg.mx is not None:
+            if not isinstance(store, SqlMessageStore):
+                raise ConfigError("--mx needs the SQL message store (its queue and event log)")
+            await self._start_mx(platform, store)
         self._maintenance_task = asyncio.create_task(self._maintenance())
         http_sock = bind_tcp(cfg.http)
         self.http_port = http_sock.getsockname()[1]
@@ -457,6 +516,7 @@ class Application:
                     "--submission": cfg.submission,
                     "--submissions": cfg.submissions,
                     "--ses": cfg.ses,
+                    "--mx": cfg.mx,
                 }
             )
         except BaseException:
@@ -540,6 +600,8 @@ class Application:
             self._maintenance_task.cancel()
         for server in self.submission_servers.values():
             await server.stop()
+        if self.mx is not None:
+            await self.mx.stop()
         if self.smtp:
             await self.smtp.stop()
         if self.submission_door is not None:

@@ -98,6 +98,7 @@ class Config:
     submission: HostPort | None = None
     submissions: HostPort | None = None
     ses: HostPort | None = None
+    mx: HostPort | None = None
     submission_allow_insecure_auth: bool = False
     submission_auth_max_failures: int = 5
     submission_auth_window: float = 300.0
@@ -175,6 +176,9 @@ HELP: dict[str, str] = {
     "resolver": "DNS server HOST[:PORT] for domain checks and MX lookups (default: the system's).",
     "submission": "Submission listener HOST:PORT, STARTTLS and AUTH (RFC 6409; 587); off if unset.",
     "submissions": "Submission listener HOST:PORT with implicit TLS (RFC 8314; 465). Off if unset.",
+    "mx": "Inbound MX listener HOST:PORT (25 in production): bounces and complaints to VERP "
+    "return paths, mail for the projects' verified domains; every other recipient is refused "
+    "(550 5.7.1). STARTTLS with --tls-cert. Off if unset.",
     "ses": "SES-compatible API listener HOST:PORT (AWS SigV4 with per-project SES access keys; "
     "point an AWS SDK's endpoint_url at it). Off if unset.",
     "submission_allow_insecure_auth": "Allow AUTH on the submission door before STARTTLS.",
@@ -249,7 +253,7 @@ HELP: dict[str, str] = {
 }
 
 
-_OPTIONAL_LISTENERS = ("submission", "submissions", "ses")
+_OPTIONAL_LISTENERS = ("submission", "submissions", "ses", "mx")
 
 
 def _convert(name: str, value: Any) -> Any:

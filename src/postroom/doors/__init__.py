@@ -10,7 +10,8 @@ rules every door shares.
   credentials or an IP credential, then the submission checks.
 * `http_send`: `POST /api/v1/send` of the testing API.
 * `ingest`: `postroom ingest` (files, Maildir, mbox).
+* `mx`: the inbound MX listener (`--mx`): reports to VERP return paths become events, mail
+  for verified domains is stored in their project, everything else is relay denied.
 
-The SMTP doors implement `postroom.smtp.server.SmtpDoor`; the MX door and the SES-compatible
-API will live here too.
+The SMTP doors implement `postroom.smtp.server.SmtpDoor`.
 """

@@ -434,6 +434,11 @@ class SqlQueueStore:
             finished_us=codec.to_micros(now),
         )
 
+    def record_reports(self, new: Sequence[NewEvent]) -> None:
+        """Write the events of a report that came back for entries of this queue (a bounce
+        or complaint received by the MX door), in one transaction."""
+        self._run(self._write, lambda conn: event_log.write(conn, new))
+
     def attempts(self, project: str, message_id: str) -> builtins.list[AttemptRecord]:
         return self._run(self._read, lambda conn: attempt_log.of_message(conn, project, message_id))
 

@@ -117,3 +117,15 @@ def test_the_ses_listener_beyond_loopback_needs_an_admin(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match=r"--ses 0\.0\.0\.0:0 is not a loopback address"):
         asyncio.run(start())
     assert app.ses is None and app._http is None
+
+
+def test_the_mx_listener_beyond_loopback_needs_an_admin(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "data", mx=HostPort("0.0.0.0", 0))
+    app = Application(config, FakeClock())
+
+    async def start() -> None:
+        await app.start()
+
+    with pytest.raises(ConfigError, match=r"--mx 0\.0\.0\.0:0 is not a loopback address"):
+        asyncio.run(start())
+    assert app.mx is None and app.smtp is None and app._http is None
