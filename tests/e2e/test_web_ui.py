@@ -224,7 +224,7 @@ def test_warnings_are_visible(server: ServerThread, page: Any, shots: Shots) -> 
     check(warnings).to_contain_text("bare CR or LF")
     # No HTML part: the Text tab is the one shown.
     check(page.get_by_role("tab", name="Text")).to_have_attribute("aria-selected", "true")
-    check(page.get_by_role("tab", name="HTML")).to_have_count(0)
+    check(page.get_by_role("tab", name="HTML", exact=True)).to_have_count(0)
     shots.take(page, "09-warnings")
 
 

@@ -184,7 +184,7 @@ def test_hostile_message_is_inert(
 
     # Control: with remote content switched on the recorder does hear the message's images,
     # so its silence above was real. Scripts still do not run.
-    page.get_by_role("tab", name="HTML").click()
+    page.get_by_role("tab", name="HTML", exact=True).click()
     page.get_by_role("switch", name="Load remote content").check()
     expect(page.locator("iframe.html-frame")).to_have_attribute("src", re.compile(r"remote=1"))
     expect(page.frame_locator("iframe.html-frame").locator("#marker")).to_be_visible()
