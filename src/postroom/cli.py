@@ -28,6 +28,7 @@ from postroom.core.errors import PostroomError
 from postroom.platform.commands import add_commands
 from postroom.queue_commands import add_queue_commands
 from postroom.suppression.commands import add_suppression_commands
+from postroom.webhook_commands import add_webhook_commands
 
 LOG_FIELDS = ("session", "smtp", "http", "path", "client", "user", "request")
 
@@ -345,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_suppression_commands(
+        sub,
+        lambda parser, more: _add_config_options(parser, (*STORAGE_OPTIONS, *more)),
+        _config_from,
+    )
+
+    add_webhook_commands(
         sub,
         lambda parser, more: _add_config_options(parser, (*STORAGE_OPTIONS, *more)),
         _config_from,
