@@ -408,11 +408,14 @@ class Application:
         delivery_views = None
         if isinstance(store, SqlMessageStore):
             delivery_views = (store.queue_admin, store.events, store, store.queue, self._sites_of)
-        admin = _admin_pages(service, auth, cfg, verifier, suppression_list, delivery_views)
+        webhooks = self._webhooks(store, service) if isinstance(store, SqlMessageStore) else None
+        admin = _admin_pages(
+            service, auth, cfg, verifier, suppression_list, delivery_views, webhooks
+        )
         management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
             management += _event_routes(service, store, self.clock)
-            management += _webhook_routes(self._webhooks(store, service))
+            management += _webhook_routes(webhooks)
             management += _queue_routes(service, store, self.clock, self._sites_of)
         main_app = build_app(
             context,
@@ -769,6 +772,7 @@ def _admin_pages(
     verifier: AddressVerifier,
     suppressions: Any = None,
     delivery: tuple[Any, Any, Any, Any, Any] | None = None,
+    webhooks: Any = None,
 ) -> _AdminPages | None:
     """Login, logout and the admin pages (web/admin), when that package is installed;
     `delivery`: the queue's admin and the event log, for a project's Delivery tab."""
@@ -782,6 +786,10 @@ def _admin_pages(
     from postroom.api.sending_setup import admin_template_routes
 
     extra += admin_template_routes(pages, service.store, service.clock)
+    if webhooks is not None:
+        from postroom.web.admin.webhook_pages import webhook_routes
+
+        extra += webhook_routes(pages, webhooks)
     return _AdminPages([*routes(pages), *extra], pages.error_page)
 
 
