@@ -32,6 +32,7 @@ from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
 from postroom.core.types import DoorName
 from postroom.delivery.notices import Notices
+from postroom.delivery.pools import pool_names, project_pools
 from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, SiteStatus, load_rules
@@ -414,7 +415,7 @@ class Application:
         )
         management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
-            management += _event_routes(service, store, self.clock)
+            management += _event_routes(service, store, self.clock, pool_names(cfg))
             management += _webhook_routes(webhooks)
             management += _queue_routes(service, store, self.clock, self._sites_of)
         main_app = build_app(
@@ -670,6 +671,7 @@ def _delivery_worker(
         shaper=Shaper(load_rules()),
         return_paths=return_paths,
         notices=Notices(cfg.hostname, complete_message, notices_on, cfg.delay_notice_after),
+        pools=project_pools(cfg, project_settings.ip_pool, clock),
     )
 
 
@@ -725,7 +727,9 @@ def _suppression_check(store: Any, clock: Clock) -> Any:
     return check
 
 
-def _event_routes(service: PlatformService, store: SqlMessageStore, clock: Clock) -> list[Any]:
+def _event_routes(
+    service: PlatformService, store: SqlMessageStore, clock: Clock, pools: frozenset[str]
+) -> list[Any]:
     """/api/v2/projects/{project}/events on the store's event log, a message's deliveries and
     the suppression lists (guarded like /api/v2)."""
     from postroom.api import deliveries, events, suppressions
@@ -736,7 +740,7 @@ def _event_routes(service: PlatformService, store: SqlMessageStore, clock: Clock
         *events.routes(service, store.events),
         *deliveries.routes(store, store.queue),
         *suppressions.routes(service, suppression_list),
-        *deliveries.settings_routes(service, store.delivery_settings),
+        *deliveries.settings_routes(service, store.delivery_settings, pools),
     ]
 
 

@@ -118,6 +118,8 @@ class Config:
     webhook_allow_private: bool = False
     webhook_timeout: float = 10.0
     delivery_mx_port: int = 25
+    ip_pools: str = ""
+    default_ip_pool: str = ""
     queue_lifetime: float = 5 * 86400.0
     verp: bool = True
     delay_notice_after: float = 4 * 3600.0
@@ -213,6 +215,12 @@ HELP: dict[str, str] = {
     "delivery_allow_private": "Allow MX hosts on loopback and private networks (testing, "
     "intranets); otherwise such destinations fail with 5.4.4.",
     "delivery_mx_port": "Port of MX hosts (25; another only for testing).",
+    "ip_pools": "Named sets of local source addresses with their EHLO names, e.g. "
+    "'dedicated=192.0.2.10/mail1.example.com 192.0.2.11/mail2.example.com; shared=192.0.2.20' "
+    "(no /NAME: the hostname option); a project delivers from the pool its ip_pool setting "
+    "names.",
+    "default_ip_pool": "The IP pool of projects that name none (default: no pool, the "
+    "system's source address).",
     "suppression_soft_bounces": "Soft bounces (failures that are not hard, expiries) of one "
     "recipient within --suppression-soft-window that put it on its project's suppression list; "
     "0: never.",
@@ -355,6 +363,10 @@ def load_config(
         raise ConfigError("--delivery-mx-port: expected a port number")
     if config.bounce_domain:
         config = replace(config, bounce_domain=_bounce_domain(config.bounce_domain))
+    if config.ip_pools or config.default_ip_pool:
+        from postroom.delivery.pools import check_pools
+
+        check_pools(config.ip_pools, config.default_ip_pool, config.hostname)
     if config.delay_notice_after < 0:
         raise ConfigError("--delay-notice-after: expected 0 (never) or a duration")
     if config.release_allowed_recipients:

@@ -1,6 +1,6 @@
 """`GET /api/v2/projects/{project}/messages/{message}/deliveries`: a live message's status, each
 recipient's state and its attempt history; and the project's delivery settings
-(`…/delivery-settings`: whether senders get bounce notices).
+(`…/delivery-settings`: whether senders get bounce notices, and the IP pool).
 
 The message is looked up in the path's project first (404 otherwise), so a message id of
 another project reaches nothing; the AuthGate keeps an API key to its own project's path.
@@ -9,7 +9,9 @@ another project reaches nothing; the AuthGate keeps an API key to its own projec
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -21,7 +23,7 @@ from postroom.core.errors import InvalidInput
 from postroom.core.ports import MessageStore, QueueStore
 from postroom.core.types import FAILED, QUEUED, AttemptRecord, QueueEntry
 from postroom.platform.service import PlatformService
-from postroom.storage.delivery_settings import SqlDeliverySettings
+from postroom.storage.delivery_settings import DeliverySettingsRecord, SqlDeliverySettings
 
 PREFIX = "/api/v2"
 
@@ -88,27 +90,48 @@ def routes(store: MessageStore, queue: QueueStore) -> list[BaseRoute]:
     return [Route(path, deliveries, methods=["GET"])]
 
 
-def settings_routes(service: PlatformService, settings: SqlDeliverySettings) -> list[BaseRoute]:
-    """`GET, PUT /api/v2/projects/{project}/delivery-settings`: `{"bounce_notices": bool}`."""
+def settings_routes(
+    service: PlatformService, settings: SqlDeliverySettings, pools: Collection[str] = ()
+) -> list[BaseRoute]:
+    """`GET, PUT /api/v2/projects/{project}/delivery-settings`: `{"bounce_notices": bool,
+    "ip_pool": NAME or null}` (`pools`: the names of the configured IP pools)."""
+
+    def view(record: DeliverySettingsRecord) -> dict[str, Any]:
+        return {
+            "project": record.project,
+            "bounce_notices": record.bounce_notices,
+            "ip_pool": record.ip_pool,
+        }
 
     async def read(request: Request) -> Response:
         project: str = request.path_params["project"]
         await asyncio.to_thread(service.get_project, project)  # NotFound: 404
-        found = await asyncio.to_thread(settings.get, project)
-        return JSONResponse({"project": project, "bounce_notices": found.bounce_notices})
+        return JSONResponse(view(await asyncio.to_thread(settings.get, project)))
 
     async def write(request: Request) -> Response:
         project: str = request.path_params["project"]
         body = await json_body(request)
-        unknown = sorted(set(body) - {"bounce_notices"})
+        unknown = sorted(set(body) - {"bounce_notices", "ip_pool"})
         if unknown:
             raise InvalidInput(f"unknown setting {unknown[0]!r}", unknown[0])
-        value = body.get("bounce_notices")
-        if not isinstance(value, bool):
-            raise InvalidInput("bounce_notices must be true or false", "bounce_notices")
+        if not body:
+            raise InvalidInput("give bounce_notices or ip_pool", "bounce_notices")
+        changes: dict[str, Any] = {}
+        if "bounce_notices" in body:
+            if not isinstance(body["bounce_notices"], bool):
+                raise InvalidInput("bounce_notices must be true or false", "bounce_notices")
+            changes["bounce_notices"] = body["bounce_notices"]
+        if "ip_pool" in body:
+            pool = body["ip_pool"]
+            if pool is not None and not isinstance(pool, str):
+                raise InvalidInput("ip_pool must be a pool name or null", "ip_pool")
+            if pool is not None and pool.strip().lower() not in pools:
+                known = ", ".join(sorted(pools)) or "none is configured (--ip-pools)"
+                raise InvalidInput(f"no IP pool named {pool!r}; pools: {known}", "ip_pool")
+            changes["ip_pool"] = pool.strip().lower() if pool is not None else None
         await asyncio.to_thread(service.get_project, project)  # NotFound: 404
-        stored = await asyncio.to_thread(settings.set, project, value)
-        return JSONResponse({"project": project, "bounce_notices": stored.bounce_notices})
+        stored = await asyncio.to_thread(partial(settings.set, project, **changes))
+        return JSONResponse(view(stored))
 
     async def endpoint(request: Request) -> Response:
         return await (write if request.method == "PUT" else read)(request)

@@ -426,9 +426,15 @@ SCHEMAS: Json = {
                 "type": "boolean",
                 "description": "senders get an RFC 3464 notice when a recipient fails for good",
             },
+            "ip_pool": {
+                "type": ["string", "null"],
+                "description": "the IP pool (--ip-pools) deliveries go out from; null: the default",
+            },
         }
     ),
-    "DeliverySettingsUpdate": _object({"bounce_notices": {"type": "boolean"}}),
+    "DeliverySettingsUpdate": _object(
+        {"bounce_notices": {"type": "boolean"}, "ip_pool": {"type": ["string", "null"]}}
+    ),
     "EventPage": _object(
         {
             "project": {"type": "string"},
@@ -687,7 +693,7 @@ def _paths() -> Json:
         f"{project}/delivery-settings": {
             "get": _op("the project's delivery settings", "DeliverySettings", params=pj),
             "put": _op(
-                "change the delivery settings (bounce notices on or off)",
+                "change the delivery settings (bounce notices on or off, the IP pool)",
                 "DeliverySettings",
                 body="DeliverySettingsUpdate",
                 params=pj,

@@ -23,7 +23,8 @@ class NextHop:
     address: str
     port: int
     source: str  # the local address ("" = the system's choice)
-    policy: Hashable  # relay, TLS mode, EHLO name: a connection made under another is not reused
+    helo: str  # the EHLO name it announced
+    policy: Hashable  # relay and TLS mode: a connection made under others is not reused
 
 
 @dataclass(eq=False, slots=True)
@@ -50,6 +51,9 @@ class ConnectionCache:
     def put(self, connection: Connection, now: float) -> None:
         connection.idle_since = now
         self._idle.setdefault(connection.hop, []).append(connection)
+
+    def has(self, hop: NextHop) -> bool:
+        return bool(self._idle.get(hop))
 
     def take(self, hop: NextHop) -> Connection | None:
         kept = self._idle.get(hop)

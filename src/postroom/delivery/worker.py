@@ -41,6 +41,7 @@ from postroom.core.ports import MessageStore, QueueStore
 from postroom.core.types import Attempt, MessageRecord, NewMessage, QueueEntry
 from postroom.delivery.connections import Connection, ConnectionCache, NextHop
 from postroom.delivery.notices import Notices
+from postroom.delivery.pools import PoolMember, ProjectPools
 from postroom.delivery.results import expired_detail, reply_detail
 from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.routing import MailHost, Route, RoutingError, resolve_route
@@ -208,6 +209,7 @@ class DeliveryWorker:
         client_tls: ssl.SSLContext | None = None,
         return_paths: ReturnPaths | None = None,
         notices: Notices | None = None,
+        pools: ProjectPools | None = None,
     ) -> None:
         self._queue = queue
         self._store = store
@@ -225,6 +227,7 @@ class DeliveryWorker:
         self._notices = notices
         self._site_of: dict[str, str] = {}  # recipient domain -> its site, as last routed
         self._cache = ConnectionCache()
+        self._pools = pools
 
     # Passes ------------------------------------------------------------------------------
 
@@ -328,7 +331,9 @@ class DeliveryWorker:
                     senders = await self._return_paths.senders(sender, entries)
                 else:
                     senders = [sender for _ in entries]
-                outcomes = await self._send(routed, _outbound(record, entries, raw, senders))
+                member = await self._member(entries[0].project, routed)
+                transactions = _outbound(record, entries, raw, senders)
+                outcomes = await self._send(routed, transactions, member)
             except Exception:
                 log.exception("delivery of message %s failed unexpectedly", record.id)
                 failed = _Outcome(local_reply(451, "4.3.0", "Internal error"))
@@ -366,12 +371,35 @@ class DeliveryWorker:
             raise RoutingError("4.4.3", f"relay {name} has no address")
         return addresses
 
-    def _policy(self, relay: Relay | None, tls: TlsMode) -> ClientPolicy:
+    async def _member(self, project: str, routed: tuple[Route, Relay | None]) -> PoolMember | None:
+        """The pool address (and EHLO name) a project's delivery goes out from: one with a
+        kept connection to the first next hop if there is one, else the next in turn."""
+        if self._pools is None:
+            return None
+        pool = await self._pools.pool(project)
+        if pool is None:
+            return None
+        route, relay = routed
+        first = route.hosts[0]
+        for member in pool.members:
+            if self._cache.has(self._hop(first.addresses[0], first.port, member, relay)):
+                return member
+        return self._pools.next_member(pool)
+
+    def _hop(
+        self, address: str, port: int, member: PoolMember | None, relay: Relay | None
+    ) -> NextHop:
         settings = self.settings
+        if member is not None:
+            return NextHop(address, port, member.address, member.ehlo, (relay, settings.tls))
+        source = settings.source_address or ""
+        return NextHop(address, port, source, settings.helo_name, (relay, settings.tls))
+
+    def _policy(self, relay: Relay | None, tls: TlsMode, helo: str) -> ClientPolicy:
         if relay is not None:
             tls = "required" if relay.tls == "starttls" else "none"
         return ClientPolicy(
-            settings.helo_name,
+            helo,
             tls=tls,
             username=relay.username if relay else None,
             password=relay.password if relay else None,
@@ -383,25 +411,23 @@ class DeliveryWorker:
         return self._opportunistic
 
     async def _send(
-        self, routed: tuple[Route, Relay | None], messages: Sequence[OutboundMessage]
+        self,
+        routed: tuple[Route, Relay | None],
+        messages: Sequence[OutboundMessage],
+        member: PoolMember | None = None,
     ) -> list[_Outcome]:
         """Deliver `messages` (one message's transactions for one destination) over one
         connection (a kept one when there is one) to the first host that takes them; an
         outcome per recipient, in order."""
         route, relay = routed
         site = site_name(h.name for h in route.hosts)
-        source = self.settings.source_address or "default"
         last = _Outcome(local_reply(451, "4.4.1", "No host could be reached"))
         earlier: list[str] = []
         permanent_everywhere = True
         for host in route.hosts:
             for address in host.addresses:
-                hop = NextHop(
-                    address,
-                    host.port,
-                    self.settings.source_address or "",
-                    (relay, self.settings.tls, self.settings.helo_name),
-                )
+                hop = self._hop(address, host.port, member, relay)
+                source = hop.source or "default"  # the shaper counts per site and source
                 try:
                     connection = await self._connection(hop, site, source, host.name, relay)
                 except SmtpClientError as exc:
@@ -479,7 +505,7 @@ class DeliveryWorker:
                 return await connect(
                     hop.address,
                     hop.port,
-                    self._policy(relay, tls),
+                    self._policy(relay, tls, hop.helo),
                     ssl_context=self._context(relay),
                     implicit_tls=relay is not None and relay.tls == "implicit",
                     server_hostname=name,

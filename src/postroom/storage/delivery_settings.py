@@ -1,6 +1,7 @@
 """A project's delivery settings: table `delivery_settings`, one row per project that changed
-them (no row: the defaults). Today one setting: `bounce_notices`, whether the sender of a
-message gets a delivery status notification (RFC 3464) when a recipient fails for good.
+them (no row: the defaults): `bounce_notices`, whether the sender of a message gets a
+delivery status notification (RFC 3464) when a recipient fails for good, and `ip_pool`, the
+IP pool its deliveries go out from (delivery/pools.py; NULL: the default pool).
 
 The row goes with its project (ON DELETE CASCADE).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import Boolean, Column, ForeignKey, String, Table, insert, select, update
@@ -31,6 +32,7 @@ delivery_settings = Table(
         primary_key=True,
     ),
     Column("bounce_notices", Boolean(create_constraint=False), nullable=False),
+    Column("ip_pool", String(63), nullable=True),
 )
 _s = delivery_settings.c
 
@@ -39,6 +41,14 @@ _s = delivery_settings.c
 class DeliverySettingsRecord:
     project: str
     bounce_notices: bool = True
+    ip_pool: str | None = None
+
+
+class _Keep:
+    """The marker of a setting `set` leaves as it is."""
+
+
+KEEP = _Keep()
 
 
 class SqlDeliverySettings:
@@ -61,31 +71,56 @@ class SqlDeliverySettings:
             raise StorageError(f"the delivery settings failed: {exc}") from exc
 
     def get(self, project: str) -> DeliverySettingsRecord:
-        stmt = select(_s.bounce_notices).where(_s.project == project)
+        stmt = select(_s.bounce_notices, _s.ip_pool).where(_s.project == project)
 
         def work(conn: Connection) -> DeliverySettingsRecord:
-            found = conn.execute(stmt).scalar()
-            return DeliverySettingsRecord(project, True if found is None else bool(found))
+            found = conn.execute(stmt).first()
+            if found is None:
+                return DeliverySettingsRecord(project)
+            return DeliverySettingsRecord(project, bool(found.bounce_notices), found.ip_pool)
 
         return self._run(self._read, work)
 
-    def set(self, project: str, bounce_notices: bool) -> DeliverySettingsRecord:
-        """Store the settings of an existing project (NotFound when there is none)."""
+    def ip_pool(self, project: str) -> str | None:
+        """The project's IP pool setting (None: the default)."""
+        return self.get(project).ip_pool
+
+    def set(
+        self,
+        project: str,
+        bounce_notices: bool | _Keep = KEEP,
+        *,
+        ip_pool: str | _Keep | None = KEEP,
+    ) -> DeliverySettingsRecord:
+        """Change the settings given of an existing project (NotFound when there is none);
+        the settings stored afterwards."""
         from postroom.storage.platform_store import projects
+
+        changes: dict[str, Any] = {}
+        if not isinstance(bounce_notices, _Keep):
+            changes["bounce_notices"] = bounce_notices
+        if not isinstance(ip_pool, _Keep):
+            changes["ip_pool"] = ip_pool
 
         def work(conn: Connection) -> DeliverySettingsRecord:
             known = conn.execute(select(projects.c.id).where(projects.c.id == project)).scalar()
             if known is None:
                 raise NotFound(f"project {project} not found")
-            changed = conn.execute(
-                update(delivery_settings)
-                .where(_s.project == project)
-                .values(bounce_notices=bounce_notices)
-            ).rowcount
-            if not changed:
+            found = conn.execute(
+                select(_s.bounce_notices, _s.ip_pool).where(_s.project == project)
+            ).first()
+            if found is None:
+                before = DeliverySettingsRecord(project)
+            else:
+                before = DeliverySettingsRecord(project, bool(found.bounce_notices), found.ip_pool)
+            after = replace(before, **changes)
+            values = {"bounce_notices": after.bounce_notices, "ip_pool": after.ip_pool}
+            if found is None:
+                conn.execute(insert(delivery_settings).values(project=project, **values))
+            elif changes:
                 conn.execute(
-                    insert(delivery_settings).values(project=project, bounce_notices=bounce_notices)
+                    update(delivery_settings).where(_s.project == project).values(**values)
                 )
-            return DeliverySettingsRecord(project, bounce_notices)
+            return after
 
         return self._run(self._write, work)

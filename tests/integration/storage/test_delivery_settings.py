@@ -1,5 +1,6 @@
 """Per-project delivery settings on SQLite and PostgreSQL: defaults without a row, a change
-kept, an unknown project refused, and the row gone with its project."""
+kept, an unknown project refused, and the row gone with its project; the IP pool setting
+changed apart from bounce notices."""
 
 from __future__ import annotations
 
@@ -38,3 +39,18 @@ async def test_settings(store: SqlMessageStore) -> None:
         conn.execute(delete(projects).where(projects.c.id == "acme"))
         conn.execute(insert(projects).values(id="acme", name="Again", mode="live", created_us=0))
     assert settings.get("acme").bounce_notices is True  # the old row went with its project
+
+
+async def test_ip_pool_setting(store: SqlMessageStore) -> None:
+    with store._write.begin() as conn:
+        conn.execute(insert(projects).values(id="acme", name="Acme", mode="live", created_us=0))
+    settings = store.delivery_settings
+    assert settings.ip_pool("acme") is None
+    stored = settings.set("acme", ip_pool="dedicated")  # no row yet: the other setting default
+    assert (stored.bounce_notices, stored.ip_pool) == (True, "dedicated")
+    settings.set("acme", False)  # bounce notices alone: the pool stays
+    assert settings.get("acme") == type(stored)("acme", False, "dedicated")
+    assert settings.set("acme", ip_pool=None).ip_pool is None
+    assert settings.get("acme").bounce_notices is False
+    with pytest.raises(NotFound):
+        settings.set("nope", ip_pool="dedicated")

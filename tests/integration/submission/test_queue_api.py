@@ -160,12 +160,19 @@ def test_delivery_settings(env: Env) -> None:
         assert call(api, "GET", s, 200, project="acme") == {
             "project": "acme",
             "bounce_notices": True,
+            "ip_pool": None,
         }
         off = call(api, "PUT", s, 200, {"bounce_notices": False}, project="acme")
         assert off["bounce_notices"] is False
         assert call(api, "GET", s, 200, project="acme")["bounce_notices"] is False
         assert env.store.delivery_settings.get("acme").bounce_notices is False
-        for body, field in (({"bounce_notices": "no"}, "bounce_notices"), ({"x": 1}, "x")):
+        for body, field in (
+            ({"bounce_notices": "no"}, "bounce_notices"),
+            ({"x": 1}, "x"),
+            ({}, "bounce_notices"),
+            ({"ip_pool": "dedicated"}, "ip_pool"),  # no pool is configured here
+            ({"ip_pool": 7}, "ip_pool"),
+        ):
             assert call(api, "PUT", s, 400, body, project="acme")["Field"] == field
     with client(env, "sandbox") as other:
         response = other.put(s.format(project="acme"), json={"bounce_notices": True})
