@@ -56,6 +56,9 @@ def live(
         "resolver": dns_zone.nameserver,
         "delivery_allow_private": True,
         "delivery_mx_port": receiver.port,
+        # The DSN below (with the original message returned) is kept in a spool file while it
+        # arrives: the door reads the report from there.
+        "smtp_spool_threshold": 16 * 1024,
     }
     admin = name = ""
     if request.param == "postgresql":
@@ -107,9 +110,9 @@ def dsn(recipient: str, message_id: str) -> bytes:
         f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         "Remote-MTA: dns; store.example.net\r\n"
         "Diagnostic-Code: smtp; 550 5.1.1 <" + recipient + "> mailbox does not exist\r\n"
-        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
         f"From: App <app@example.com>\r\nSubject: Receipt\r\nMessage-ID: <{message_id}>\r\n"
-        "\r\n--b--\r\n"
+        "\r\n" + "Thanks for your order; here is what you bought.\r\n" * 2000 + "\r\n--b--\r\n"
     ).encode()
 
 
