@@ -553,7 +553,10 @@ class Application:
 
         cfg = self.config
         policy = SoftBouncePolicy(
-            cfg.suppression_soft_bounces, cfg.suppression_soft_window, cfg.suppression_soft_expiry
+            cfg.suppression_soft_bounces,
+            cfg.suppression_soft_window,
+            cfg.suppression_soft_expiry,
+            frozenset(cfg.suppression_account_reasons),
         )
         feed = SuppressionFeed(store.suppressions, self.clock, policy)
         while True:

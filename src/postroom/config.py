@@ -133,6 +133,7 @@ class Config:
     suppression_soft_bounces: int = 3
     suppression_soft_window: float = 7 * 86400.0
     suppression_soft_expiry: float = 30 * 86400.0
+    suppression_account_reasons: tuple[str, ...] = ()
     html_check_data: str = ""
     enable_chaos: bool = False
     spamassassin: str = ""
@@ -227,6 +228,9 @@ HELP: dict[str, str] = {
     "suppression_soft_window": "The window --suppression-soft-bounces are counted in, e.g. 7d.",
     "suppression_soft_expiry": "How long an entry added for soft bounces lasts, e.g. 30d; 0: "
     "forever.",
+    "suppression_account_reasons": "Reasons (bounce, complaint; comma-separated) whose automatic "
+    "suppression entries go on the account-wide list, so they hold for every project (like SES's "
+    "account-level list); the others stay on the project's list. Default: none.",
     "queue_lifetime": "How long a recipient is retried before it fails as expired (5.4.7), "
     "e.g. 5d.",
     "release_allowed_recipients": "A regular expression every recipient of a release (Mailpit's "
@@ -350,6 +354,12 @@ def load_config(
         raise ConfigError("--delivery-concurrency: expected 1 or more")
     if config.suppression_soft_bounces < 0:
         raise ConfigError("--suppression-soft-bounces: expected 0 (off) or more")
+    unknown = set(config.suppression_account_reasons) - {"bounce", "complaint"}
+    if unknown:
+        raise ConfigError(
+            f"--suppression-account-reasons: expected bounce and/or complaint, got "
+            f"{', '.join(sorted(unknown))}"
+        )
     if config.suppression_soft_window <= 0 or config.suppression_soft_expiry < 0:
         raise ConfigError(
             "--suppression-soft-window: expected a positive duration; "

@@ -43,6 +43,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ({"smtp_tls": "perhaps"}, "--smtp-tls: expected true or false"),
         ({"command_timeout": "soon"}, "--command-timeout: expected a duration"),
         ({"smtp_bare_line_endings": "maybe"}, "--smtp-bare-line-endings"),
+        ({"suppression_account_reasons": "bounce,manual"}, "--suppression-account-reasons"),
+        ({"mx": "port25"}, "--mx: expected HOST:PORT"),
     ],
 )
 def test_bad_values_name_the_option(cli: dict[str, str], message: str) -> None:
@@ -118,3 +120,9 @@ def test_bounce_domain_is_a_domain_name() -> None:
     for bad in ("localhost", "bad domain.example", "-x.example"):
         with pytest.raises(ConfigError, match="--bounce-domain"):
             load_config({"bounce_domain": bad}, environ={})
+
+
+def test_account_wide_suppression_reasons() -> None:
+    config = load_config({"suppression_account_reasons": "bounce, complaint"}, environ={})
+    assert config.suppression_account_reasons == ("bounce", "complaint")
+    assert load_config({}, environ={}).suppression_account_reasons == ()

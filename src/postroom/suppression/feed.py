@@ -12,18 +12,20 @@ not added again by old events), adds the entries and moves the cursor in one tra
   `soft_bounces` of them within `soft_window` seconds, reason `bounce`, expiring after
   `soft_expiry` seconds (0: never). `soft_bounces` 0 turns this off.
 
-The entry belongs to the event's project and records the event id.
+The entry belongs to the event's project and records the event id; for the reasons in
+`account_reasons` (`bounce`, `complaint`) it goes on the account-wide list instead, so that it
+holds for every project (SES's account-level list), its detail naming the project.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from postroom.core.clock import Clock
-from postroom.core.suppression import Suppression
+from postroom.core.suppression import ACCOUNT, Suppression
 from postroom.storage.suppressions import SqlSuppressionStore
 
 FEED = "events"
@@ -36,6 +38,7 @@ class SoftBouncePolicy:
     soft_bounces: int = 3
     soft_window: float = 7 * 86400.0
     soft_expiry: float = 30 * 86400.0
+    account_reasons: frozenset[str] = frozenset()  # reasons whose entries are account-wide
 
 
 def _detail(text: str) -> dict[str, Any]:
@@ -72,7 +75,8 @@ class SuppressionFeed:
         for event_id, project, kind, recipient, time_us, text in found:
             entry = self._entry(event_id, project, kind, recipient, time_us, _detail(text))
             if entry is not None:
-                entries[(project, recipient.lower())] = entry
+                entry = self._scoped(entry)
+                entries[(entry.scope, recipient.lower())] = entry
         self._store.commit_feed(FEED, found[-1][0], list(entries.values()))
         return len(entries)
 
@@ -84,6 +88,13 @@ class SuppressionFeed:
             total += self.run_once()
             if self._store.feed_cursor(FEED) == before:
                 return total
+
+    def _scoped(self, entry: Suppression) -> Suppression:
+        """The entry on the account-wide list when the policy puts its reason there."""
+        if entry.reason not in self._policy.account_reasons:
+            return entry
+        detail = f"project {entry.scope}: {entry.detail}".strip(" :")
+        return replace(entry, scope=ACCOUNT, detail=detail[:1000])
 
     def _entry(
         self,

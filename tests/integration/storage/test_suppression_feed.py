@@ -97,3 +97,21 @@ def test_soft_bounces_after_the_policy(
     for _ in range(5):
         event(engine, clock, "bounce", "other-full@example.net", hard=False)
     assert off.run_all() == 0
+
+
+def test_reasons_the_policy_makes_account_wide(
+    store: SqlMessageStore, clock: FakeClock, engine: Engine
+) -> None:
+    policy = SoftBouncePolicy(account_reasons=frozenset({"complaint"}))
+    feed = SuppressionFeed(store.suppressions, clock, policy)
+    event(engine, clock, "complaint", "angry@example.net", feedback_type="abuse")
+    event(engine, clock, "bounce", "gone@example.net", hard=True, reason="userunknown")
+    assert feed.run_all() == 2
+    # The complaint holds for every project; the hard bounce for its own only.
+    assert listed(store, "*") == {"angry@example.net": ("complaint", None)}
+    assert listed(store) == {"gone@example.net": ("bounce", None)}
+    entry = store.suppressions.get("*", "angry@example.net")
+    assert entry.detail == "project acme: abuse" and entry.event_id is not None
+    found = store.suppressions.suppressed("other", ["angry@example.net", "gone@example.net"],
+                                          clock.now())  # fmt: skip
+    assert list(found) == ["angry@example.net"] and found["angry@example.net"].scope == "*"
