@@ -25,6 +25,7 @@ from postroom.api.context import ApiContext
 from postroom.api.guard import HostRule, RequestGuard
 from postroom.api.limits import BodyLimit, BodyLimits
 from postroom.bounces.verp import Verp
+from postroom.checks.http_probe import HttpProbe, dns_resolve, system_resolve
 from postroom.config import Config, HostPort
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
@@ -91,6 +92,14 @@ def bind_tcp(address: HostPort) -> socket.socket:
 MAINTENANCE_INTERVAL = 5.0  # seconds between IP credential refreshes
 DELIVERY_INTERVAL = 1.0  # seconds between looks for due queue entries
 SUPPRESSION_INTERVAL = 2.0  # seconds between reads of the event log for the suppression list
+
+
+def _link_probe(cfg: Config) -> HttpProbe:
+    """The link check's HTTP client: DNS through --resolver when set, else the system's."""
+    from postroom.platform.factory import LazyResolver
+
+    resolve = dns_resolve(LazyResolver(cfg.resolver)) if cfg.resolver else system_resolve
+    return HttpProbe(allow_private=cfg.link_check_allow_private, resolve=resolve)
 
 
 class Application:
@@ -396,6 +405,7 @@ class Application:
             smtp_port=lambda: self.smtp_port,
             storage_problem=self.pipeline.write_health.problem,
             chaos=self.chaos,
+            link_probe=_link_probe(cfg),
         )
         assert self.platform_service is not None and self.auth is not None
         service, auth = self.platform_service, self.auth

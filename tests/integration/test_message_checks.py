@@ -18,8 +18,11 @@ import httpx
 import pytest
 
 from postroom.platform import IssuedApiKey
+from tests.dnszone import DnsZone, dns_zone
 from tests.harness import ServerThread, make_config
 from tests.integration.auth.conftest import create_admin, create_key
+
+__all__ = ["dns_zone"]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PLAIN = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: plain\r\n\r\nno HTML here\r\n"
@@ -285,3 +288,36 @@ def test_thumbnails(setup: Setup, noise: bool, monkeypatch: pytest.MonkeyPatch) 
         }
     with setup.client(setup.other) as http:
         assert http.get(f"{base}/{image}/thumb").status_code == 404
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["refused", "allowed"])
+def test_link_check_resolves_through_the_configured_resolver(
+    tmp_path: Path, dns_zone: DnsZone, pages: tuple[str, list[tuple[str, str]]], allow: bool
+) -> None:
+    """A name whose A record is loopback (a message's way to aim at the server's own network)
+    is refused by its address, found through --resolver (a real DNS server on loopback)."""
+    base, hits = pages
+    port = base.rsplit(":", 1)[1]
+    dns_zone.add_a("pages.test", "127.0.0.1")
+    config = make_config(
+        tmp_path / "data", resolver=dns_zone.nameserver, link_check_allow_private=allow
+    )
+    server = ServerThread(config).start()
+    try:
+        capture(server, linked_message(f"http://pages.test:{port}"))
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            result = http.get("/api/v1/message/latest/link-check").json()
+        ok = next(link for link in result["Links"] if link["URL"].endswith("/ok"))
+        if allow:
+            assert (ok["StatusCode"], ok["Status"]) == (200, "OK")
+            assert ("HEAD", "/ok") in hits
+        else:
+            assert ok["StatusCode"] == 0
+            assert ok["Status"] == (
+                "refused: pages.test is at 127.0.0.1, not a public address "
+                "(--link-check-allow-private allows it)"
+            )
+            assert hits == []
+        assert any(q.name == "pages.test" for q in dns_zone.queries)
+    finally:
+        server.stop()

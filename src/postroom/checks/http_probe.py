@@ -2,7 +2,8 @@
 
 It asks with HEAD (and with GET when the server refuses HEAD with 405 or 501), reads at most
 MAX_HEAD bytes of status line and headers, never a body, and closes the connection. The host
-name is resolved here and every address checked before connecting to that very address: a
+name is resolved here (through --resolver when it is set, else the system's resolver) and
+every address checked before connecting to that very address: a
 loopback, private, link-local or otherwise non-public one is refused (LinkUnreachable) unless
 `allow_private` is set (--link-check-allow-private), so that the check cannot be used to
 reach the server's own network, or another tenant's services, from a message's links.
@@ -11,6 +12,7 @@ reach the server's own network, or another tenant's services, from a message's l
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -20,6 +22,7 @@ from postroom import __version__
 from postroom.checks.links import Hop
 from postroom.core.errors import LinkUnreachable
 from postroom.delivery.routing import is_public_address
+from postroom.dns.resolver import DnsError, Resolver
 
 MAX_HEAD = 16 * 1024
 USER_AGENT = f"Postroom/{__version__} link check"
@@ -31,6 +34,20 @@ async def system_resolve(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def dns_resolve(resolver: Resolver) -> Resolve:
+    """Resolve through Postroom's DNS port (the --resolver server): A and AAAA records; an IP
+    literal is its own address."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass
+        return [*await resolver.a(host), *await resolver.aaaa(host)]
+
+    return resolve
 
 
 class HttpProbe:
@@ -65,7 +82,7 @@ class HttpProbe:
     async def _address(self, host: str, port: int) -> str:
         try:
             addresses = await self.resolve(host, port)
-        except (OSError, UnicodeError) as exc:
+        except (OSError, UnicodeError, DnsError) as exc:
             raise LinkUnreachable(f"cannot resolve {host}: {exc}") from None
         if not addresses:
             raise LinkUnreachable(f"{host} has no address")
