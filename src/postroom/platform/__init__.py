@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from postroom.platform.checks import check_once, run_domain_checks
+    from postroom.platform.checks import check_once
     from postroom.platform.domains import DomainReport, DomainSettings, KeyRecord, RecordStatus
     from postroom.platform.service import (
         UNSET,
@@ -32,7 +32,6 @@ _EXPORTS = {
     "RecordStatus": "domains",
     "Usage": "service",
     "check_once": "checks",
-    "run_domain_checks": "checks",
 }
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "RecordStatus",
     "Usage",
     "check_once",
-    "run_domain_checks",
 ]
 
 

@@ -1,4 +1,4 @@
-"""The periodic domain re-check the application runs in the background."""
+"""One round of the periodic domain re-check (the application runs it under its supervisor)."""
 
 from __future__ import annotations
 
@@ -29,14 +29,3 @@ async def check_once(service: PlatformService, interval: float, clock: Clock) ->
         log.exception("domain checks failed")
         return 0
     return len(checked)
-
-
-async def run_domain_checks(service: PlatformService, interval: float, clock: Clock) -> None:
-    """Forever: every `interval` seconds, check unverified domains whose last check is
-    older than `interval`, verified ones older than 24 x `interval`, and retire expired DKIM
-    keys. Cancel the task to stop it."""
-    if interval <= 0:
-        raise ValueError("the domain check interval must be positive")
-    while True:
-        await check_once(service, interval, clock)
-        await asyncio.sleep(interval)

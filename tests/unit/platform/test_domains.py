@@ -12,7 +12,8 @@ import pytest
 from postroom.core.clock import FakeClock
 from postroom.core.errors import InvalidInput, NotFound, Refusal
 from postroom.dns.dkim import dump_private_key, generate_ed25519, load_private_key, public_key_b64
-from postroom.platform import DomainReport, PlatformService, check_once, run_domain_checks
+from postroom.platform import DomainReport, PlatformService, check_once
+from postroom.supervisor import Supervisor
 from tests.signing import selectors, submit
 from tests.unit.platform.conftest import MemoryResolver
 
@@ -235,13 +236,28 @@ async def test_periodic_checks(
     clock.advance(24 * 300)
     assert await check_once(service, 300, clock) == 2  # the verified one is due too
 
-    # The loop: a new domain gets checked without anyone asking.
+    # Under the supervisor, on the fake clock: a new domain gets checked without anyone asking.
     service.add_domain("default", "c.example", algorithm="ed25519")
-    task = asyncio.create_task(run_domain_checks(service, 0.01, clock))
+    jobs = Supervisor(clock)
+
+    async def check() -> None:
+        await check_once(service, 300, clock)
+
+    jobs.every("domain-checks", 300, check, first=300)
+    jobs.start()
     try:
-        while service.get_domain("default", "c.example").last_checked is None:
+        for _ in range(200):  # the job parks on the clock before its first round
+            if clock.sleepers:
+                break
+            await asyncio.sleep(0)
+        assert service.get_domain("default", "c.example").last_checked is None
+        clock.advance(300)
+        for _ in range(200):
+            if jobs.state("domain-checks").runs:
+                break
             await asyncio.sleep(0.01)
+        assert service.get_domain("default", "c.example").last_checked is not None
     finally:
-        task.cancel()
+        await jobs.stop()
     with pytest.raises(ValueError):
-        await run_domain_checks(service, 0, clock)
+        jobs.every("never", 0, check)
