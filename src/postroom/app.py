@@ -1,6 +1,24 @@
-"""Composition root: configuration -> adapters -> services -> listeners.
+"""Composition root: configuration -> adapters -> services -> listeners -> background jobs.
 
 The only module that builds concrete adapters (store, clock, SMTP listeners, HTTP server).
+
+`Application.start()` opens the parts listed in `Application._parts` in that order, each on
+one `contextlib.AsyncExitStack`: when a part fails (a port taken, no admin for a public
+address, ...) every part opened before it is closed again, newest first, and the error is
+raised. `stop()` closes them all the same way. Adding a subsystem is one line in `_parts`
+plus its method `async def _name(self, stack)`, which opens what it needs and registers how
+to close it on `stack`:
+
+- a listener: `await self._listen(stack, "door", listener)` (anything with `port` and
+  `async stop()`, already listening); it is found again with `app.listener("door")` and
+  stopped in reverse order of start;
+- a periodic job: `self.jobs.every("name", seconds, fn)` (`fn` an async callable; a failing
+  run is logged and the job runs again at its next interval);
+- a long-running worker: `self.jobs.worker("name", fn)` (restarted with a backoff when it
+  crashes, the exception logged).
+
+Jobs run under one `Supervisor` (postroom/supervisor.py) on the injected clock; they begin
+once every listener is open and are the first thing stopped (each cancelled and awaited).
 """
 
 from __future__ import annotations
@@ -11,19 +29,18 @@ import ipaddress
 import logging
 import signal
 import socket
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-import uvicorn
+from typing import Any, Protocol, TypeVar
 
 from postroom.api.app import SecurityHeaders, build_app
 from postroom.api.auth import Authenticator, AuthGate, AuthSettings
 from postroom.api.context import ApiContext
 from postroom.api.guard import HostRule, RequestGuard
 from postroom.api.limits import BodyLimit, BodyLimits
+from postroom.api.serving import HttpListener, serve_config
 from postroom.bounces.verp import Verp
 from postroom.checks.http_probe import HttpProbe, dns_resolve, system_resolve
 from postroom.config import Config, HostPort
@@ -63,16 +80,9 @@ from postroom.smtp.tls import ReloadableContext, generate_self_signed
 from postroom.storage.engine import open_platform_store, open_store
 from postroom.storage.private import private_dir, warn_if_loose
 from postroom.storage.store import SqlMessageStore
+from postroom.supervisor import Supervisor
 
 log = logging.getLogger("postroom")
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the application owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 def bind_tcp(address: HostPort) -> socket.socket:
@@ -92,6 +102,7 @@ def bind_tcp(address: HostPort) -> socket.socket:
 MAINTENANCE_INTERVAL = 5.0  # seconds between IP credential refreshes
 DELIVERY_INTERVAL = 1.0  # seconds between looks for due queue entries
 SUPPRESSION_INTERVAL = 2.0  # seconds between reads of the event log for the suppression list
+FEED_INTERVAL = 0.5  # seconds between looks for messages stored by other processes
 
 
 def _link_probe(cfg: Config) -> HttpProbe:
@@ -100,6 +111,19 @@ def _link_probe(cfg: Config) -> HttpProbe:
 
     resolve = dns_resolve(LazyResolver(cfg.resolver)) if cfg.resolver else system_resolve
     return HttpProbe(allow_private=cfg.link_check_allow_private, resolve=resolve)
+
+
+class Listening(Protocol):
+    """A listener the application opened: its bound port, and how to stop it."""
+
+    @property
+    def port(self) -> int: ...
+
+    async def stop(self) -> None: ...
+
+
+Part = Callable[[contextlib.AsyncExitStack], Awaitable[None]]
+_T = TypeVar("_T")
 
 
 class Application:
@@ -111,50 +135,498 @@ class Application:
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
         self.bus = EventBus()
-        self.store: MessageStore | None = None
-        self.platform: PlatformStore | None = platform
-        self.platform_service: PlatformService | None = None
-        self.auth: Authenticator | None = None
-        self._close_platform: Callable[[], None] | None = None
-        self._domain_task: asyncio.Task[None] | None = None
-        self._suppression_task: asyncio.Task[None] | None = None
-        self.pipeline: AcceptancePipeline | None = None
-        self.smtp: SmtpServer | None = None
-        self.submission_door: SubmissionDoor | None = None
-        self.submission_servers: dict[str, SmtpServer] = {}
+        self.jobs = Supervisor(self.clock)
         # Where every SMTP listener keeps message data as it arrives (smtp/spool.py).
         self.spool = Spool(
             Path(config.data_dir) / "spool",
             threshold=config.smtp_spool_threshold,
             budget=MemoryBudget(config.smtp_memory_budget),
         )
+        # Set by the parts as start() opens them (None before, and after a failed start).
+        self.store: MessageStore | None = None
+        self.platform: PlatformStore | None = platform
+        self.platform_service: PlatformService | None = None
+        self.auth: Authenticator | None = None
+        self.pipeline: AcceptancePipeline | None = None
         self.tls: ReloadableContext | None = None
-        self._maintenance_task: asyncio.Task[None] | None = None
-        self._http: _QuietServer | None = None
-        self._http_task: asyncio.Task[None] | None = None
-        self._prune_task: asyncio.Task[None] | None = None
-        self._feed_task: asyncio.Task[None] | None = None
         self.delivery: DeliveryWorker | None = None
-        self._delivery_task: asyncio.Task[None] | None = None
         self.webhook_service: Any = None  # events/webhook_service.py, with a SQL store
-        self.http_port = 0
-        self.ses: Any = None  # the SES API's listener (api/ses_setup.py), with --ses
-        self.smtp_port = 0
-        self.submission_port = 0
-        self.submissions_port = 0
-        self.mx: SmtpServer | None = None  # the inbound MX listener (doors/mx.py), with --mx
-        self.mx_port = 0
+        self._steps: SubmissionSteps | None = None
+        self._submission_door: SubmissionDoor | None = None
+        self._context: ApiContext | None = None
+        self._verifier: AddressVerifier | None = None
+        self._listeners: dict[DoorName, Listening] = {}
         # Errors injected into the capture door on purpose (--enable-chaos); tests may give
         # it a seeded random generator before start.
         self.chaos = Chaos() if config.enable_chaos else None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._ready = False
+
+    # The composition root ----------------------------------------------------------------
+
+    def _parts(self) -> list[Part]:
+        """Every subsystem, one line each, in the order they open (they close in reverse).
+        A part whose option is off opens nothing."""
+        return [
+            self._open_store,
+            self._open_platform,
+            self._check_access,
+            self._build_pipeline,
+            self._listen_capture,
+            self._listen_submission,
+            self._listen_mx,
+            self._listen_http,
+            self._listen_ses,
+            self._retention,
+            self._change_feed,
+            self._domain_checks,
+            self._suppression_feed,
+            self._delivery,
+            self._run_jobs,
+        ]
+
+    async def start(self) -> None:
+        """Open every part in order. If one fails, the parts already open are closed again
+        (newest first) before the error is raised: nothing is left listening or running."""
+        if self._stack is not None:
+            raise RuntimeError("the application has started already")
+        self.jobs = Supervisor(self.clock)
+        async with contextlib.AsyncExitStack() as stack:
+            for part in self._parts():
+                await part(stack)
+            self._stack = stack.pop_all()
+        self._ready = True
+        cfg = self.config
+        log.info(
+            "postroom ready",
+            extra={
+                "smtp": f"{cfg.smtp.host}:{self.smtp_port}",
+                "http": f"{cfg.http.host}:{self.http_port}",
+            },
+        )
+
+    async def stop(self) -> None:
+        """Close every part in reverse order of start: the background jobs (each cancelled
+        and awaited), the listeners, then the stores. Safe to call twice."""
+        self._ready = False
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start, serve until `stop` is set, then stop (also when start fails half way)."""
+        try:
+            await self.start()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_tls)
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    # Looking things up -------------------------------------------------------------------
 
     def ready(self) -> bool:
+        """Every part has started and not stopped yet."""
+        return self._ready
+
+    def listener(self, door: DoorName) -> Listening:
+        """The listener of this door ("capture", "submission", "submissions", "mx", "http",
+        "ses"); KeyError when that door is not open."""
+        try:
+            return self._listeners[door]
+        except KeyError:
+            raise KeyError(f"no {door} listener is open") from None
+
+    def listening(self) -> tuple[DoorName, ...]:
+        """The doors open now, in the order they were opened."""
+        return tuple(self._listeners)
+
+    def _port(self, door: DoorName) -> int:
+        found = self._listeners.get(door)
+        return found.port if found is not None else 0
+
+    @property
+    def smtp_port(self) -> int:
+        return self._port("capture")
+
+    @property
+    def submission_port(self) -> int:
+        return self._port("submission")
+
+    @property
+    def submissions_port(self) -> int:
+        return self._port("submissions")
+
+    @property
+    def mx_port(self) -> int:
+        return self._port("mx")
+
+    @property
+    def http_port(self) -> int:
+        return self._port("http")
+
+    async def refresh_ip_credentials(self) -> None:
+        """Read the IP credentials again now (the submission doors also do it every
+        MAINTENANCE_INTERVAL seconds)."""
+        if self._submission_door is not None:
+            await self._submission_door.refresh_ip_credentials()
+
+    def invalidate_projects(self) -> None:
+        """Forget the cached views of projects (after changing the platform store directly)."""
+        if self._steps is not None:
+            self._steps.directory.invalidate()
+
+    async def _listen(self, stack: contextlib.AsyncExitStack, door: DoorName, opened: Any) -> None:
+        """Register a listener that is already listening: found by `listener(door)`, stopped
+        with the other parts."""
+        listener: Listening = opened
+        self._listeners[door] = listener
+
+        async def close() -> None:
+            self._listeners.pop(door, None)
+            await listener.stop()
+
+        stack.push_async_callback(close)
+
+    # The parts ---------------------------------------------------------------------------
+
+    async def _open_store(self, stack: contextlib.AsyncExitStack) -> None:
         cfg = self.config
-        submission = len(self.submission_servers) == (cfg.submission is not None) + (
-            cfg.submissions is not None
+        store = await asyncio.to_thread(
+            open_store,
+            cfg,
+            self.clock,
+            writer_process=cfg.writer_process,
+            complete=complete_message,
         )
-        mx = self.mx is not None or cfg.mx is None
-        return bool(self.smtp and submission and mx and self._http and self._http.started)
+        self.store = store
+        stack.push_async_callback(store.close)
+
+    async def _open_platform(self, stack: contextlib.AsyncExitStack) -> None:
+        if self.platform is not None:
+            return  # given by the caller, who closes it
+        sql_platform = await asyncio.to_thread(open_platform_store, self.config)
+        self.platform = sql_platform
+
+        async def close() -> None:
+            await asyncio.to_thread(sql_platform.close)
+            self.platform = None
+
+        stack.push_async_callback(close)
+
+    async def _check_access(self, stack: contextlib.AsyncExitStack) -> None:
+        """Build the platform service and the authenticator; refuse to listen beyond loopback
+        (HTTP or any SMTP door) while no admin user exists (ConfigError, nothing left open)."""
+        from postroom.platform.factory import platform_service
+
+        cfg, platform = self.config, self._need(self.platform)
+        service = platform_service(cfg, platform, self.clock)
+        auth = Authenticator(service, self.clock, AuthSettings.from_config(cfg), cfg.http)
+        await auth.check_listen_policy(
+            {
+                "--smtp": cfg.smtp,
+                "--submission": cfg.submission,
+                "--submissions": cfg.submissions,
+                "--ses": cfg.ses,
+                "--mx": cfg.mx,
+            }
+        )
+        self.platform_service, self.auth = service, auth
+
+    async def _build_pipeline(self, stack: contextlib.AsyncExitStack) -> None:
+        cfg, platform, store = self.config, self._need(self.platform), self._need(self.store)
+        steps = SubmissionSteps(
+            ProjectDirectory(platform, self.clock),
+            QuotaTracker(platform, self.clock, self.metrics),
+            SignerCache(self.clock),
+            cfg.hostname,
+            routed=frozenset(parse_routes(cfg.routes)),
+        )
+        self._steps = steps
+        self.pipeline = AcceptancePipeline(
+            store, self.clock, self.bus, self.metrics, steps, _suppression_check(store, self.clock)
+        )
+        self.tls = self._tls_context()
+
+    async def _listen_capture(self, stack: contextlib.AsyncExitStack) -> None:
+        cfg = self.config
+        capture_tls = self.tls if (cfg.smtp_tls or cfg.smtp_require_tls) else None
+        listener = Listener(
+            door="capture",
+            host=cfg.smtp.host,
+            port=cfg.smtp.port,
+            policy=self._policy(capture_tls is not None),
+            ssl_context=capture_tls.context if capture_tls is not None else None,
+            max_connections=cfg.max_connections,
+            max_per_ip=cfg.max_connections_per_ip,
+        )
+        capture = CaptureDoor(self._need(self.pipeline), SessionLog(self.metrics), chaos=self.chaos)
+        server = SmtpServer(listener, capture, clock=self.clock, spool=self.spool)
+        await server.start()
+        await self._listen(stack, "capture", server)
+
+    async def _listen_submission(self, stack: contextlib.AsyncExitStack) -> None:
+        """The submission doors (587 with STARTTLS, 465 with implicit TLS), when configured,
+        and the periodic re-read of IP credentials."""
+        cfg = self.config
+        if cfg.submission is None and cfg.submissions is None:
+            return
+        steps, tls = self._need(self._steps), self._need(self.tls)
+        door = SubmissionDoor(
+            self._need(self.platform),
+            self._need(self.pipeline),
+            self.clock,
+            AuthThrottle(cfg.submission_auth_max_failures, cfg.submission_auth_window, self.clock),
+            self.metrics,
+            SessionLog(self.metrics),
+            directory=steps.directory,
+            routed=steps.routed,
+        )
+        stack.push_async_callback(door.close)
+        self._submission_door = door
+        await door.refresh_ip_credentials()
+        self.jobs.every(
+            "ip-credentials",
+            MAINTENANCE_INTERVAL,
+            door.refresh_ip_credentials,
+            first=MAINTENANCE_INTERVAL,
+        )
+        names: tuple[tuple[DoorName, HostPort | None], ...] = (
+            ("submission", cfg.submission),
+            ("submissions", cfg.submissions),
+        )
+        for name, address in names:
+            if address is None:
+                continue
+            implicit = name == "submissions"
+            listener = Listener(
+                door=name,
+                host=address.host,
+                port=address.port,
+                policy=self._submission_policy(implicit),
+                ssl_context=tls.context,
+                implicit_tls=implicit,
+                max_connections=cfg.max_connections,
+                max_per_ip=cfg.max_connections_per_ip,
+            )
+            server = SmtpServer(listener, door, clock=self.clock, spool=self.spool)
+            await server.start()
+            await self._listen(stack, name, server)
+
+    async def _listen_mx(self, stack: contextlib.AsyncExitStack) -> None:
+        """The inbound MX door (--mx, SQL stores): reports to VERP return paths, mail for
+        verified domains."""
+        from postroom.doors.mx import MxDoor
+
+        cfg, store = self.config, self.store
+        if cfg.mx is None:
+            return
+        if not isinstance(store, SqlMessageStore):
+            raise ConfigError("--mx needs the SQL message store (its queue and event log)")
+        door = MxDoor(
+            self._need(self.platform),
+            self._need(self.pipeline),
+            store.queue,
+            store.queue.record_reports,
+            await asyncio.to_thread(Verp.load_or_create, Path(cfg.data_dir)),
+            self.clock,
+            SessionLog(self.metrics),
+            bounce_domain=cfg.bounce_domain,
+            max_report_size=cfg.max_message_size,
+        )
+        listener = Listener(
+            door="mx",
+            host=cfg.mx.host,
+            port=cfg.mx.port,
+            policy=self._mx_policy(),
+            ssl_context=self._need(self.tls).context,
+            max_connections=cfg.max_connections,
+            max_per_ip=cfg.max_connections_per_ip,
+        )
+        server = SmtpServer(listener, door, clock=self.clock, spool=self.spool)
+        await server.start()
+        await self._listen(stack, "mx", server)
+
+    async def _listen_http(self, stack: contextlib.AsyncExitStack) -> None:
+        """The web UI, /api/v1 (Mailpit's), /api/v2 and the admin pages on --http."""
+        cfg = self.config
+        sock = bind_tcp(cfg.http)
+        try:
+            app = self._http_app(sock.getsockname()[1])
+            # X-Forwarded-For and X-Forwarded-Proto are believed only from --trusted-proxies
+            # (uvicorn's default would believe any process on 127.0.0.1).
+            proxies = [
+                str(ipaddress.ip_network(p.strip("[]"), strict=False)) for p in cfg.trusted_proxies
+            ]
+            options = serve_config(
+                app,
+                timeout_graceful_shutdown=2,
+                proxy_headers=bool(proxies),
+                forwarded_allow_ips=proxies,
+            )
+            listener = HttpListener(options, sock, f"HTTP listener on {cfg.http}")
+        except BaseException:
+            sock.close()
+            raise
+        await listener.start()
+        await self._listen(stack, "http", listener)
+
+    def _http_app(self, http_port: int) -> Any:
+        cfg, clock = self.config, self.clock
+        store, platform = self._need(self.store), self._need(self.platform)
+        pipeline, steps = self._need(self.pipeline), self._need(self._steps)
+        service, auth = self._need(self.platform_service), self._need(self.auth)
+        context = ApiContext(
+            config=cfg,
+            store=store,
+            http_send=HttpSendDoor(pipeline, cfg.hostname, steps.directory),
+            bus=self.bus,
+            metrics=self.metrics,
+            clock=clock,
+            ready=self.ready,
+            started=clock.monotonic(),
+            database_label=_database_label(cfg),
+            smtp_port=lambda: self.smtp_port,
+            storage_problem=pipeline.write_health.problem,
+            chaos=self.chaos,
+            link_probe=_link_probe(cfg),
+        )
+        self._context = context
+        mail = ProofMailSettings.from_config(cfg, http_port)
+        verifier = AddressVerifier(service, store, clock, mail)
+        self._verifier = verifier
+        suppression_list = None
+        if isinstance(store, SqlMessageStore):
+            from postroom.suppression.service import SuppressionList
+
+            suppression_list = SuppressionList(store.suppressions, clock)
+        delivery_views = None
+        if isinstance(store, SqlMessageStore):
+            delivery_views = (store.queue_admin, store.events, store, store.queue, self._sites_of)
+        webhooks = self._webhooks(store, service) if isinstance(store, SqlMessageStore) else None
+        admin = _admin_pages(
+            service, auth, cfg, verifier, suppression_list, delivery_views, webhooks
+        )
+        management = _management_routes(service, verifier)
+        if isinstance(store, SqlMessageStore):
+            management += _event_routes(service, store, clock, pool_names(cfg))
+            management += _webhook_routes(webhooks)
+            management += _queue_routes(service, store, clock, self._sites_of)
+        main_app = build_app(
+            context,
+            extra_routes=[
+                *_web_routes(context),
+                *(admin.routes if admin else []),
+                *management,
+                *_sending_routes(context, steps, platform),
+            ],
+        )
+
+        def project_app(project: str) -> Any:
+            # The testing API of one project, for the API keys of that project.
+            return build_app(replace(context, project=project))
+
+        return SecurityHeaders(
+            RequestGuard(
+                BodyLimit(
+                    AuthGate(auth, main_app, project_app, admin.error_page if admin else None),
+                    BodyLimits.from_max_message_size(cfg.max_message_size),
+                ),
+                HostRule.from_config(cfg),
+            )
+        )
+
+    async def _listen_ses(self, stack: contextlib.AsyncExitStack) -> None:
+        """The SES-compatible API on --ses, when configured."""
+        cfg = self.config
+        if cfg.ses is None:
+            return
+        from postroom.api.ses_setup import start_ses_listener
+
+        listener = await start_ses_listener(
+            bind_tcp(cfg.ses),
+            self._need(self._context),
+            self._need(self._steps),
+            self._need(self.platform_service),
+            self._need(self.platform),
+            self._verifier,
+        )
+        await self._listen(stack, "ses", listener)
+
+    async def _retention(self, stack: contextlib.AsyncExitStack) -> None:
+        """Delete the oldest messages past --max-messages / --max-age, when set."""
+        cfg = self.config
+        if cfg.max_messages or cfg.max_age:
+            self.jobs.every(
+                "retention", cfg.prune_interval, self.prune_once, first=cfg.prune_interval
+            )
+
+    async def _change_feed(self, stack: contextlib.AsyncExitStack) -> None:
+        """Messages stored by other processes (postroom ingest, other nodes) appear live too."""
+        feed = ChangeFeed(
+            self._need(self.store), self.bus, self.clock, [DEFAULT_PROJECT], interval=FEED_INTERVAL
+        )
+        self.jobs.worker("change-feed", feed.run)
+
+    async def _domain_checks(self, stack: contextlib.AsyncExitStack) -> None:
+        """Re-check sending domains in DNS every --domain-check-interval (the first round one
+        interval after start), and retire DKIM keys past their grace period."""
+        from postroom.platform.checks import check_once
+
+        interval, service = self.config.domain_check_interval, self._need(self.platform_service)
+        if interval <= 0:
+            return
+
+        async def check() -> None:
+            await check_once(service, interval, self.clock)
+
+        self.jobs.every("domain-checks", interval, check, first=interval)
+
+    async def _suppression_feed(self, stack: contextlib.AsyncExitStack) -> None:
+        """Feed the suppression list from the event log (hard bounces, complaints, soft
+        bounces past the policy) and drop expired entries (SQL stores)."""
+        from postroom.suppression.feed import SoftBouncePolicy, SuppressionFeed
+
+        cfg, store = self.config, self.store
+        if not isinstance(store, SqlMessageStore):
+            return
+        policy = SoftBouncePolicy(
+            cfg.suppression_soft_bounces,
+            cfg.suppression_soft_window,
+            cfg.suppression_soft_expiry,
+            frozenset(cfg.suppression_account_reasons),
+        )
+        feed = SuppressionFeed(store.suppressions, self.clock, policy)
+        suppressions = store.suppressions
+
+        async def feed_once() -> None:
+            await asyncio.to_thread(feed.run_all)
+            await asyncio.to_thread(suppressions.remove_expired, self.clock.now())
+
+        self.jobs.every("suppression-feed", SUPPRESSION_INTERVAL, feed_once)
+
+    async def _delivery(self, stack: contextlib.AsyncExitStack) -> None:
+        """The outbound MTA (--delivery, SQL stores): deliver what is due, every second."""
+        cfg, store = self.config, self.store
+        if not (cfg.delivery and isinstance(store, SqlMessageStore)):
+            return
+        delivery = _delivery_worker(cfg, store, self.clock, self._need(self._steps).directory)
+        self.delivery = delivery
+        stack.push_async_callback(delivery.close)  # QUIT the connections kept for reuse
+        self.jobs.every("delivery", DELIVERY_INTERVAL, delivery.drain)
+
+    async def _run_jobs(self, stack: contextlib.AsyncExitStack) -> None:
+        """Begin the jobs declared by the parts above; they are the first thing stopped."""
+        self.jobs.start()
+        stack.push_async_callback(self.jobs.stop)
+
+    # Helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _need(value: _T | None) -> _T:
+        if value is None:
+            raise RuntimeError("a part of the application was used before it was opened")
+        return value
 
     def _tls_context(self) -> ReloadableContext | None:
         """The certificate for STARTTLS and implicit TLS, shared by every door that uses TLS
@@ -236,47 +708,6 @@ class Application:
             bare_line_endings="reject",
         )
 
-    async def _start_submission(self, platform: PlatformStore, steps: SubmissionSteps) -> None:
-        cfg = self.config
-        assert self.pipeline is not None and self.tls is not None
-        door = SubmissionDoor(
-            platform,
-            self.pipeline,
-            self.clock,
-            AuthThrottle(cfg.submission_auth_max_failures, cfg.submission_auth_window, self.clock),
-            self.metrics,
-            SessionLog(self.metrics),
-            directory=steps.directory,
-            routed=steps.routed,
-        )
-        self.submission_door = door
-        await door.refresh_ip_credentials()
-        names: tuple[tuple[DoorName, HostPort | None], ...] = (
-            ("submission", cfg.submission),
-            ("submissions", cfg.submissions),
-        )
-        for name, address in names:
-            if address is None:
-                continue
-            implicit = name == "submissions"
-            listener = Listener(
-                door=name,
-                host=address.host,
-                port=address.port,
-                policy=self._submission_policy(implicit),
-                ssl_context=self.tls.context,
-                implicit_tls=implicit,
-                max_connections=cfg.max_connections,
-                max_per_ip=cfg.max_connections_per_ip,
-            )
-            server = SmtpServer(listener, door, clock=self.clock, spool=self.spool)
-            await server.start()
-            self.submission_servers[name] = server
-            if implicit:
-                self.submissions_port = server.port
-            else:
-                self.submission_port = server.port
-
     def _mx_policy(self) -> SessionPolicy:
         """The inbound MX (RFC 5321 relay-receiving side): STARTTLS offered, no AUTH, bare
         CR/LF refused, no line limit of its own (reports quote long lines)."""
@@ -299,205 +730,6 @@ class Application:
             bare_line_endings="reject",
         )
 
-    async def _start_mx(self, platform: PlatformStore, store: SqlMessageStore) -> None:
-        from postroom.doors.mx import MxDoor
-
-        cfg = self.config
-        assert cfg.mx is not None and self.pipeline is not None and self.tls is not None
-        door = MxDoor(
-            platform,
-            self.pipeline,
-            store.queue,
-            store.queue.record_reports,
-            await asyncio.to_thread(Verp.load_or_create, Path(cfg.data_dir)),
-            self.clock,
-            SessionLog(self.metrics),
-            bounce_domain=cfg.bounce_domain,
-            max_report_size=cfg.max_message_size,
-        )
-        listener = Listener(
-            door="mx",
-            host=cfg.mx.host,
-            port=cfg.mx.port,
-            policy=self._mx_policy(),
-            ssl_context=self.tls.context,
-            max_connections=cfg.max_connections,
-            max_per_ip=cfg.max_connections_per_ip,
-        )
-        server = SmtpServer(listener, door, clock=self.clock, spool=self.spool)
-        await server.start()
-        self.mx = server
-        self.mx_port = server.port
-
-    async def _maintenance(self) -> None:
-        """Re-read IP credentials every few seconds."""
-        while True:
-            await asyncio.sleep(MAINTENANCE_INTERVAL)
-            await self._maintain_once()
-
-    async def _maintain_once(self) -> None:
-        if self.submission_door is not None:
-            try:
-                await self.submission_door.refresh_ip_credentials()
-            except Exception:
-                log.exception("reading the IP credentials failed")
-
-    async def start(self) -> None:
-        cfg = self.config
-        store = await asyncio.to_thread(
-            open_store,
-            cfg,
-            self.clock,
-            writer_process=cfg.writer_process,
-            complete=complete_message,
-        )
-        self.store = store
-        if self.platform is None:
-            sql_platform = await asyncio.to_thread(open_platform_store, cfg)
-            self.platform = sql_platform
-            self._close_platform = sql_platform.close
-        platform = self.platform
-        await self._check_access(platform)
-        steps = SubmissionSteps(
-            ProjectDirectory(platform, self.clock),
-            QuotaTracker(platform, self.clock, self.metrics),
-            SignerCache(self.clock),
-            cfg.hostname,
-            routed=frozenset(parse_routes(cfg.routes)),
-        )
-        self.pipeline = AcceptancePipeline(
-            store, self.clock, self.bus, self.metrics, steps, _suppression_check(store, self.clock)
-        )
-        self.tls = self._tls_context()
-        capture_tls = self.tls if (cfg.smtp_tls or cfg.smtp_require_tls) else None
-        listener = Listener(
-            door="capture",
-            host=cfg.smtp.host,
-            port=cfg.smtp.port,
-            policy=self._policy(capture_tls is not None),
-            ssl_context=capture_tls.context if capture_tls is not None else None,
-            max_connections=cfg.max_connections,
-            max_per_ip=cfg.max_connections_per_ip,
-        )
-        capture = CaptureDoor(self.pipeline, SessionLog(self.metrics), chaos=self.chaos)
-        self.smtp = SmtpServer(listener, capture, clock=self.clock, spool=self.spool)
-        await self.smtp.start()
-        self.smtp_port = self.smtp.port
-        if cfg.submission is not None or cfg.submissions is not None:
-            await self._start_submission(platform, steps)
-        if cfg.mx is not None:
-            if not isinstance(store, SqlMessageStore):
-                raise ConfigError("--mx needs the SQL message store (its queue and event log)")
-            await self._start_mx(platform, store)
-        self._maintenance_task = asyncio.create_task(self._maintenance())
-        http_sock = bind_tcp(cfg.http)
-        self.http_port = http_sock.getsockname()[1]
-        context = ApiContext(
-            config=cfg,
-            store=store,
-            http_send=HttpSendDoor(self.pipeline, cfg.hostname, steps.directory),
-            bus=self.bus,
-            metrics=self.metrics,
-            clock=self.clock,
-            ready=self.ready,
-            started=self.clock.monotonic(),
-            database_label=_database_label(cfg),
-            smtp_port=lambda: self.smtp_port,
-            storage_problem=self.pipeline.write_health.problem,
-            chaos=self.chaos,
-            link_probe=_link_probe(cfg),
-        )
-        assert self.platform_service is not None and self.auth is not None
-        service, auth = self.platform_service, self.auth
-        mail = ProofMailSettings.from_config(cfg, self.http_port)
-        verifier = AddressVerifier(service, store, self.clock, mail)
-        suppression_list = None
-        if isinstance(store, SqlMessageStore):
-            from postroom.suppression.service import SuppressionList
-
-            suppression_list = SuppressionList(store.suppressions, self.clock)
-        delivery_views = None
-        if isinstance(store, SqlMessageStore):
-            delivery_views = (store.queue_admin, store.events, store, store.queue, self._sites_of)
-        webhooks = self._webhooks(store, service) if isinstance(store, SqlMessageStore) else None
-        admin = _admin_pages(
-            service, auth, cfg, verifier, suppression_list, delivery_views, webhooks
-        )
-        management = _management_routes(service, verifier)
-        if isinstance(store, SqlMessageStore):
-            management += _event_routes(service, store, self.clock, pool_names(cfg))
-            management += _webhook_routes(webhooks)
-            management += _queue_routes(service, store, self.clock, self._sites_of)
-        main_app = build_app(
-            context,
-            extra_routes=[
-                *_web_routes(context),
-                *(admin.routes if admin else []),
-                *management,
-                *_sending_routes(context, steps, platform),
-            ],
-        )
-
-        def project_app(project: str) -> Any:
-            # The testing API of one project, for the API keys of that project.
-            return build_app(replace(context, project=project))
-
-        app = SecurityHeaders(
-            RequestGuard(
-                BodyLimit(
-                    AuthGate(auth, main_app, project_app, admin.error_page if admin else None),
-                    BodyLimits.from_max_message_size(cfg.max_message_size),
-                ),
-                HostRule.from_config(cfg),
-            )
-        )
-        # X-Forwarded-For and X-Forwarded-Proto are believed only from --trusted-proxies
-        # (uvicorn's default would believe any process on 127.0.0.1).
-        proxies = [
-            str(ipaddress.ip_network(p.strip("[]"), strict=False)) for p in cfg.trusted_proxies
-        ]
-        uv_config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-            proxy_headers=bool(proxies),
-            forwarded_allow_ips=proxies,
-        )
-        self._http = _QuietServer(uv_config)
-        self._http_task = asyncio.create_task(self._http.serve(sockets=[http_sock]))
-        while not self._http.started:
-            if self._http_task.done():
-                self._http_task.result()
-                raise ConfigError(f"the HTTP listener on {cfg.http} did not start")
-            await asyncio.sleep(0.01)
-        if cfg.ses is not None:
-            from postroom.api.ses_setup import start_ses_listener
-
-            self.ses = await start_ses_listener(
-                bind_tcp(cfg.ses), context, steps, service, platform, verifier
-            )
-        if cfg.max_messages or cfg.max_age:
-            self._prune_task = asyncio.create_task(self._prune_loop())
-        # Messages stored by other processes (postroom ingest, other nodes) appear live too.
-        feed = ChangeFeed(self.store, self.bus, self.clock, [DEFAULT_PROJECT], interval=0.5)
-        self._feed_task = asyncio.create_task(feed.run())
-        if cfg.domain_check_interval > 0:
-            self._domain_task = asyncio.create_task(self._domain_checks(service))
-        if isinstance(store, SqlMessageStore):
-            self._suppression_task = asyncio.create_task(self._suppression_loop(store))
-        if cfg.delivery and isinstance(store, SqlMessageStore):
-            self.delivery = _delivery_worker(cfg, store, self.clock, steps.directory)
-            self._delivery_task = asyncio.create_task(self._delivery_loop(self.delivery))
-        log.info(
-            "postroom ready",
-            extra={
-                "smtp": f"{cfg.smtp.host}:{self.smtp_port}",
-                "http": f"{cfg.http.host}:{self.http_port}",
-            },
-        )
-
     def _webhooks(self, store: SqlMessageStore, service: PlatformService) -> Any:
         """The webhooks' management service (events/webhook_service.py), built once."""
         if self.webhook_service is None:
@@ -515,81 +747,12 @@ class Application:
         """The delivery sites of these domains as this process's worker knows them."""
         return self.delivery.sites_of(domains) if self.delivery is not None else {}
 
-    async def _check_access(self, platform: PlatformStore) -> None:
-        """Build the platform service and the authenticator; refuse to listen beyond loopback
-        (HTTP or any SMTP door) while no admin user exists (ConfigError, nothing left open)."""
-        from postroom.platform.factory import platform_service
-
-        cfg = self.config
-        service = platform_service(cfg, platform, self.clock)
-        auth = Authenticator(service, self.clock, AuthSettings.from_config(cfg), cfg.http)
-        try:
-            await auth.check_listen_policy(
-                {
-                    "--smtp": cfg.smtp,
-                    "--submission": cfg.submission,
-                    "--submissions": cfg.submissions,
-                    "--ses": cfg.ses,
-                    "--mx": cfg.mx,
-                }
-            )
-        except BaseException:
-            await self.stop()
-            raise
-        self.platform_service, self.auth = service, auth
-
-    async def _domain_checks(self, service: PlatformService) -> None:
-        """Re-check sending domains in DNS every domain_check_interval (the first round one
-        interval after start), and retire DKIM keys past their grace period."""
-        from postroom.platform.checks import run_domain_checks
-
-        interval = self.config.domain_check_interval
-        await asyncio.sleep(interval)
-        await run_domain_checks(service, interval, self.clock)
-
-    async def _delivery_loop(self, worker: DeliveryWorker) -> None:
-        """Deliver what is due, then look again every DELIVERY_INTERVAL seconds."""
-        while True:
-            try:
-                await worker.drain()
-            except Exception:
-                log.exception("a delivery pass failed")
-            await asyncio.sleep(DELIVERY_INTERVAL)
-
-    async def _suppression_loop(self, store: SqlMessageStore) -> None:
-        """Feed the suppression list from the event log (hard bounces, complaints, soft
-        bounces past the policy) and drop expired entries, every SUPPRESSION_INTERVAL s."""
-        from postroom.suppression.feed import SoftBouncePolicy, SuppressionFeed
-
-        cfg = self.config
-        policy = SoftBouncePolicy(
-            cfg.suppression_soft_bounces,
-            cfg.suppression_soft_window,
-            cfg.suppression_soft_expiry,
-            frozenset(cfg.suppression_account_reasons),
-        )
-        feed = SuppressionFeed(store.suppressions, self.clock, policy)
-        while True:
-            try:
-                await asyncio.to_thread(feed.run_all)
-                await asyncio.to_thread(store.suppressions.remove_expired, self.clock.now())
-            except Exception:
-                log.exception("a suppression feed pass failed")
-            await asyncio.sleep(SUPPRESSION_INTERVAL)
-
-    async def _prune_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.prune_interval)
-            await self.prune_once()
-
     async def prune_once(self) -> list[str]:
-        assert self.store is not None
-        cfg = self.config
+        """Delete the messages past --max-messages / --max-age now; their ids."""
+        store, cfg = self._need(self.store), self.config
         older = self.clock.now() - timedelta(seconds=cfg.max_age) if cfg.max_age else None
         try:
-            ids = await asyncio.to_thread(
-                self.store.prune, "default", cfg.max_messages or None, older
-            )
+            ids = await asyncio.to_thread(store.prune, "default", cfg.max_messages or None, older)
         except Exception:
             log.exception("retention pruning failed")
             return []
@@ -597,52 +760,6 @@ class Application:
             self.metrics.messages_deleted.inc(len(ids))
             self.bus.publish(MessageEvent("delete", "default", ids=tuple(ids)))
         return ids
-
-    async def stop(self) -> None:
-        if self._delivery_task:
-            self._delivery_task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._delivery_task
-        if self.delivery is not None:
-            await self.delivery.close()  # QUIT the connections kept for reuse
-        if self._feed_task:
-            self._feed_task.cancel()
-        if self._prune_task:
-            self._prune_task.cancel()
-        if self._suppression_task:
-            self._suppression_task.cancel()
-        if self._domain_task:
-            self._domain_task.cancel()
-        if self._maintenance_task:
-            self._maintenance_task.cancel()
-        for server in self.submission_servers.values():
-            await server.stop()
-        if self.mx is not None:
-            await self.mx.stop()
-        if self.smtp:
-            await self.smtp.stop()
-        if self.submission_door is not None:
-            await self.submission_door.close()
-        if self.ses is not None:
-            await self.ses.stop()
-        if self._http and self._http_task:
-            self._http.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._http_task, 5)
-        if self.store:
-            await self.store.close()
-        if self._close_platform is not None:
-            await asyncio.to_thread(self._close_platform)
-            self._close_platform = None
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.start()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_tls)
-        try:
-            await stop.wait()
-        finally:
-            await self.stop()
 
 
 def _delivery_worker(

@@ -5,12 +5,9 @@ composition root has, and the management routes of SES access keys
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import Generator
 from typing import Any
 
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -18,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from postroom.api.context import ApiContext
 from postroom.api.guard import HostRule
 from postroom.api.native_send import Sender, SendingContext
+from postroom.api.serving import HttpListener, serve_config
 from postroom.api.ses_app import SesGate, build_ses_app
 from postroom.api.ses_context import SesApi
 from postroom.api.ses_identities import Identities
@@ -82,26 +80,6 @@ def key_routes(keys: SesKeyService) -> list[BaseRoute]:
     ]
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-class SesListener:
-    """The uvicorn server of the SES API on its own socket."""
-
-    def __init__(self, server: _QuietServer, task: asyncio.Task[None], port: int) -> None:
-        self._server = server
-        self._task = task
-        self.port = port
-
-    async def stop(self) -> None:
-        self._server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._task, 5)
-
-
 async def start_ses_listener(
     sock: socket.socket,
     context: ApiContext,
@@ -109,7 +87,8 @@ async def start_ses_listener(
     service: PlatformService,
     platform: PlatformStore,
     verifier: AddressVerifier | None = None,
-) -> SesListener:
+) -> HttpListener:
+    """The SES API on `sock`, serving once this returns (`stop()` closes it)."""
     config, clock = context.config, context.clock
     keys = ses_key_service(config, platform, clock)
     store = SqlSendingStore(platform) if isinstance(platform, SqlPlatformStore) else None
@@ -133,13 +112,6 @@ async def start_ses_listener(
         entries.append(public_url_host(config.public_url))
     hosts = HostRule.build(entries, config.ses)
     gate = SesGate(build_ses_app(api), keys.secret_for, clock, hosts, config.max_message_size)
-    server = _QuietServer(
-        uvicorn.Config(gate, log_level="warning", access_log=False, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise ConfigError(f"the SES listener on {config.ses} did not start")
-        await asyncio.sleep(0.01)
-    return SesListener(server, task, sock.getsockname()[1])
+    listener = HttpListener(serve_config(gate), sock, f"SES listener on {config.ses}")
+    await listener.start()
+    return listener

@@ -61,7 +61,7 @@ class ChangeFeed:
                     await self.poll_once()
                 except Exception:
                     log.exception("change feed poll failed")
-                await asyncio.sleep(self._interval)
+                await self._clock.sleep(self._interval)
 
     async def poll_once(self) -> int:
         """Publish unseen recent messages; return how many were published."""

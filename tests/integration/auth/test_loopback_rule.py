@@ -65,9 +65,9 @@ def test_application_refuses_to_start_beyond_loopback_without_admin(tmp_path: Pa
     with pytest.raises(ConfigError, match=r"postroom admin create NAME"):
         asyncio.run(start())
     # Nothing was left listening or open.
-    assert app.smtp is None and app._http is None
+    assert app.listening() == ()
     assert app.store is not None and app.store._closed  # type: ignore[attr-defined]
-    assert app._close_platform is None  # the platform store was closed too
+    assert app.platform is None  # the platform store was closed too
 
 
 def test_an_admin_lets_it_start_beyond_loopback(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_the_ses_listener_beyond_loopback_needs_an_admin(tmp_path: Path) -> None
 
     with pytest.raises(ConfigError, match=r"--ses 0\.0\.0\.0:0 is not a loopback address"):
         asyncio.run(start())
-    assert app.ses is None and app._http is None
+    assert app.listening() == ()
 
 
 def test_the_mx_listener_beyond_loopback_needs_an_admin(tmp_path: Path) -> None:
@@ -128,4 +128,4 @@ def test_the_mx_listener_beyond_loopback_needs_an_admin(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"--mx 0\.0\.0\.0:0 is not a loopback address"):
         asyncio.run(start())
-    assert app.mx is None and app.smtp is None and app._http is None
+    assert app.listening() == ()

@@ -238,5 +238,5 @@ def test_smtp_doors_beyond_loopback_need_an_admin(tmp_path: Path, option: str) -
     message = str(info.value)
     assert f"--{option} 192.0.2.1:0 is not a loopback address" in message
     assert "postroom admin create NAME" in message
-    assert app.smtp is None and app._http is None and not app.submission_servers
+    assert app.listening() == () and not app.ready()
     assert app.store is not None and app.store._closed  # type: ignore[attr-defined]

@@ -151,16 +151,17 @@ class Env:
         client.login(user, password)
         return client
 
+    def tick(self, seconds: float = 1.0) -> None:
+        """Move the server's fake clock on: its background jobs (delivery every second,
+        postroom/supervisor.py) run when their time on this clock has come."""
+        self.clock.advance(seconds)
+
     def invalidate(self) -> None:
         """Forget the pipeline's cached project views (after changing the platform store)."""
-        pipeline = self.server.app.pipeline
-        assert pipeline is not None and pipeline.submission is not None
-        pipeline.submission.directory.invalidate()
+        self.server.app.invalidate_projects()
 
     def refresh_ip_credentials(self) -> None:
-        door = self.server.app.submission_door
-        assert door is not None
-        self.server.call(door.refresh_ip_credentials())
+        self.server.call(self.server.app.refresh_ip_credentials())
 
     def add_ip_credential(self, network: str, project: str = "acme") -> None:
         self.platform.add_ip_credential(IpCredential(f"ip-{network}", project, network, CREATED))

@@ -112,13 +112,14 @@ def delivering(
 
 
 def settled(env: Env, message_id: str) -> list[QueueEntry]:
-    """The message's queue entries once the delivery loop (every second) has finished them;
-    bounded: after 30 s the entries as they are."""
+    """The message's queue entries once the delivery job (every second of the server's fake
+    clock, moved on here) has finished them; bounded: after 30 s the entries as they are."""
     deadline = time.monotonic() + 30
     while True:
         entries = env.queue(message_id)
         if all(not e.pending for e in entries) or time.monotonic() > deadline:
             return entries
+        env.tick()
         time.sleep(0.05)
 
 

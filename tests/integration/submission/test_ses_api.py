@@ -47,7 +47,7 @@ def env(tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone) -> Iterator[Env]:
 
 
 def endpoint(env: Env) -> str:
-    return f"http://127.0.0.1:{env.server.app.ses.port}"
+    return f"http://127.0.0.1:{env.server.app.listener('ses').port}"
 
 
 def ses_key(env: Env, project: str = "acme") -> tuple[str, str]:
