@@ -1,9 +1,9 @@
-"""The checks of a message in Mailpit's API: `/api/v1/message/{ID}/html-check` (which HTML
-and CSS features the message uses and how mail clients support them, checks/html_check.py),
-`/link-check` (the HTTP status of every link and image, checks/links.py), and
-`/part/{PartID}/thumb` (an image part's 180x120 JPEG thumbnail, checks/thumbnail.py),
-`/sa-check` (SpamAssassin's verdict through spamd, checks/spamd.py); and
-`/api/v1/chaos` (the project's Chaos triggers, doors/chaos.py).
+"""The checks of a message in Mailpit's API, under `/api/v1/message/{ID}`: `/html-check`
+(which HTML and CSS features the message uses and how mail clients support them,
+checks/html_check.py), `/link-check` (the HTTP status of every link and image,
+checks/links.py), `/sa-check` (SpamAssassin's verdict through spamd, checks/spamd.py) and
+`/part/{PartID}/thumb` (an image part's 180x120 JPEG thumbnail, checks/thumbnail.py); and
+`/api/v1/chaos` (the project's Chaos triggers for the capture door, doors/chaos.py).
 
 Each answers for the message of the caller's project only (the API is built per project), so
 another project's message is a 404 like an unknown one."""
