@@ -48,6 +48,7 @@ from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
 from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
+from postroom.core.reputation import Thresholds, parse_rates
 from postroom.core.types import DoorName
 from postroom.delivery.notices import Notices
 from postroom.delivery.pools import pool_names, project_pools
@@ -73,6 +74,7 @@ from postroom.pipeline.throttle import AuthThrottle
 from postroom.platform.address_mail import AddressVerifier, ProofMailSettings
 from postroom.platform.factory import LazyResolver
 from postroom.platform.service import PlatformService
+from postroom.reputation.guard import ReputationGuard
 from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer
 from postroom.smtp.spool import MemoryBudget, Spool
@@ -151,6 +153,7 @@ class Application:
         self.tls: ReloadableContext | None = None
         self.delivery: DeliveryWorker | None = None
         self.webhook_service: Any = None  # events/webhook_service.py, with a SQL store
+        self.reputation: ReputationGuard | None = None  # reputation/guard.py, with a SQL store
         self._steps: SubmissionSteps | None = None
         self._submission_door: SubmissionDoor | None = None
         self._context: ApiContext | None = None
@@ -172,6 +175,7 @@ class Application:
             self._open_platform,
             self._check_access,
             self._build_pipeline,
+            self._reputation_guard,
             self._listen_capture,
             self._listen_submission,
             self._listen_mx,
@@ -511,6 +515,8 @@ class Application:
         if isinstance(store, SqlMessageStore):
             management += _event_routes(service, store, clock, pool_names(cfg))
             management += _webhook_routes(webhooks)
+            if self.reputation is not None:
+                management += _reputation_routes(service, self.reputation)
             management += _queue_routes(service, store, clock, self._sites_of)
         main_app = build_app(
             context,
@@ -581,6 +587,21 @@ class Application:
             await check_once(service, interval, self.clock)
 
         self.jobs.every("domain-checks", interval, check, first=interval)
+
+    async def _reputation_guard(self, stack: contextlib.AsyncExitStack) -> None:
+        """Judge the live projects' bounce and complaint rates every check interval (SQL
+        stores); the guard also serves /api/v2/projects/{project}/reputation."""
+        cfg, store = self.config, self.store
+        if not isinstance(store, SqlMessageStore):
+            return
+        guard = _reputation(cfg, store, self._need(self.platform), self.clock)
+        self.reputation = guard
+
+        async def judge_once() -> None:
+            await asyncio.to_thread(guard.run_once)
+
+        if cfg.reputation_check_interval > 0:
+            self.jobs.every("reputation", cfg.reputation_check_interval, judge_once)
 
     async def _suppression_feed(self, stack: contextlib.AsyncExitStack) -> None:
         """Feed the suppression list from the event log (hard bounces, complaints, soft
@@ -855,6 +876,33 @@ def _suppression_check(store: Any, clock: Clock) -> Any:
         }
 
     return check
+
+
+def _reputation(
+    cfg: Config, store: SqlMessageStore, platform: PlatformStore, clock: Clock
+) -> ReputationGuard:
+    """The reputation guard on the store's event log, with the configured thresholds."""
+    bounce_rates = cfg.reputation_bounce_rates
+    warn_bounce, pause_bounce = parse_rates(bounce_rates, "--reputation-bounce-rates")
+    warn_complaint, pause_complaint = parse_rates(
+        cfg.reputation_complaint_rates, "--reputation-complaint-rates"
+    )
+    limits = Thresholds(
+        warn_bounce,
+        pause_bounce,
+        warn_complaint,
+        pause_complaint,
+        cfg.reputation_min_volume,
+        cfg.reputation_window,
+    )
+    return ReputationGuard(store.reputation, platform, clock, limits)
+
+
+def _reputation_routes(service: PlatformService, guard: ReputationGuard) -> list[Any]:
+    """/api/v2/projects/{project}/reputation (guarded like /api/v2)."""
+    from postroom.api import reputation
+
+    return reputation.routes(service, guard)
 
 
 def _event_routes(

@@ -77,6 +77,13 @@ def setup_logging(config: Config) -> None:
 STORAGE_OPTIONS = ("data_dir", "database_url")
 
 
+def _shown(default: object) -> str:
+    """An option's default as its help shows it (a list comma-separated; none when empty)."""
+    if isinstance(default, tuple):
+        return ",".join(str(item) for item in default) or "none"
+    return str(default or "none")
+
+
 def _add_config_options(
     parser: argparse.ArgumentParser, names: Sequence[str] | None = None
 ) -> None:
@@ -105,7 +112,7 @@ def _add_config_options(
                 dest=f.name,
                 action=argparse.BooleanOptionalAction,
                 default=None,
-                help=f"{HELP[f.name]} (default: {default})",
+                help=f"{HELP[f.name]} (default: {default})".replace("%", "%%"),
             )
         else:
             target.add_argument(
@@ -113,7 +120,8 @@ def _add_config_options(
                 dest=f.name,
                 default=None,
                 metavar=f.name.upper(),
-                help=f"{HELP[f.name]} (default: {default or 'none'})",
+                # argparse formats help with %: a rate such as 5% must be written 5%%.
+                help=f"{HELP[f.name]} (default: {_shown(default)})".replace("%", "%%"),
             )
 
 

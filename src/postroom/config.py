@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from postroom.core.errors import ConfigError, InvalidInput
+from postroom.core.reputation import parse_rates
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,11 @@ class Config:
     suppression_soft_window: float = 7 * 86400.0
     suppression_soft_expiry: float = 30 * 86400.0
     suppression_account_reasons: tuple[str, ...] = ()
+    reputation_bounce_rates: tuple[str, ...] = ("5%", "10%")
+    reputation_complaint_rates: tuple[str, ...] = ("0.1%", "0.5%")
+    reputation_min_volume: int = 200
+    reputation_window: float = 7 * 86400.0
+    reputation_check_interval: float = 60.0
     html_check_data: str = ""
     enable_chaos: bool = False
     spamassassin: str = ""
@@ -228,6 +234,14 @@ HELP: dict[str, str] = {
     "suppression_soft_window": "The window --suppression-soft-bounces are counted in, e.g. 7d.",
     "suppression_soft_expiry": "How long an entry added for soft bounces lasts, e.g. 30d; 0: "
     "forever.",
+    "reputation_bounce_rates": "Hard-bounce rates (per recipient sent, over --reputation-window) "
+    "at which a live project is warned and paused, WARN,PAUSE, e.g. 5%,10%.",
+    "reputation_complaint_rates": "Complaint rates at which a live project is warned and paused, "
+    "WARN,PAUSE, e.g. 0.1%,0.5%.",
+    "reputation_min_volume": "Recipients sent within --reputation-window before the rates count.",
+    "reputation_window": "The rolling window the reputation guard judges, e.g. 7d.",
+    "reputation_check_interval": "How often the reputation guard judges the projects, e.g. 60s; "
+    "0: never (no warnings, no pauses).",
     "suppression_account_reasons": "Reasons (bounce, complaint; comma-separated) whose automatic "
     "suppression entries go on the account-wide list, so they hold for every project (like SES's "
     "account-level list); the others stay on the project's list. Default: none.",
@@ -354,6 +368,15 @@ def load_config(
         raise ConfigError("--delivery-concurrency: expected 1 or more")
     if config.suppression_soft_bounces < 0:
         raise ConfigError("--suppression-soft-bounces: expected 0 (off) or more")
+    parse_rates(config.reputation_bounce_rates, "--reputation-bounce-rates")
+    parse_rates(config.reputation_complaint_rates, "--reputation-complaint-rates")
+    if config.reputation_min_volume < 1:
+        raise ConfigError("--reputation-min-volume: expected 1 or more")
+    if config.reputation_window <= 0 or config.reputation_check_interval < 0:
+        raise ConfigError(
+            "--reputation-window: expected a positive duration; "
+            "--reputation-check-interval: 0 (off) or more"
+        )
     unknown = set(config.suppression_account_reasons) - {"bounce", "complaint"}
     if unknown:
         raise ConfigError(

@@ -168,6 +168,7 @@ _OPEN_MODE_WHAT = {
     "queue": "queued deliveries (retried, held, released or cancelled)",
     "delivery-settings": "delivery settings",
     "webhooks": "webhooks (they send the project's events to any URL)",
+    "reputation": "a paused project's sending (resumed by an admin only)",
 }
 OPEN_MODE_ADVICE = (
     "Create an admin (`postroom admin create NAME`) and log in, or use an API key with the "

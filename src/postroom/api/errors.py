@@ -43,6 +43,7 @@ STATUS: dict[RefusalKind, int] = {
     RefusalKind.STORAGE_UNAVAILABLE: 503,
     RefusalKind.SERVER_BUSY: 503,
     RefusalKind.INJECTED: 503,
+    RefusalKind.SENDING_PAUSED: 403,
 }
 
 # Seconds to wait before trying again, when the refusal does not say.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from postroom import __version__
+from postroom.api import openapi_reputation as reputation_doc
 from postroom.api import openapi_sending as sending
 from postroom.api import openapi_suppressions as suppression_doc
 from postroom.api import openapi_webhooks as webhook_doc
@@ -796,6 +797,7 @@ def document() -> Json:
                         **sending.paths(),
                         **suppression_doc.paths(_op, _query, _param, _PROJECT),
                         **webhook_doc.paths(_op, _query, _param, _PROJECT),
+                        **reputation_doc.paths(_op, _PROJECT),
                     }
                 )
             )
@@ -806,6 +808,7 @@ def document() -> Json:
                 **sending.SCHEMAS,
                 **suppression_doc.SCHEMAS,
                 **webhook_doc.SCHEMAS,
+                **reputation_doc.SCHEMAS,
             }
         },
     }

@@ -60,6 +60,9 @@ def from_postroom(exc: PostroomError, version: int) -> SesError:
     if isinstance(exc, Refusal):
         if exc.kind in _REJECTED:
             return SesError("MessageRejected", exc.detail)
+        if exc.kind == RefusalKind.SENDING_PAUSED:
+            code = "AccountSendingPausedException" if version == 2 else "AccountSendingPaused"
+            return SesError(code, exc.detail, 400)
         if exc.kind in _THROTTLED:
             if version == 1:
                 return SesError("Throttling", exc.detail, 400, exc.retry_after)

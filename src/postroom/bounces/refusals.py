@@ -24,6 +24,7 @@ REASONS: dict[RefusalKind, str] = {
     RefusalKind.TEMPORARY_FAILURE: "systemerror",
     RefusalKind.STORAGE_UNAVAILABLE: "systemfull",
     RefusalKind.SERVER_BUSY: "systemfull",
+    RefusalKind.SENDING_PAUSED: "rejected",  # the sender is refused
     RefusalKind.INJECTED: "undefined",
 }
 

@@ -66,6 +66,7 @@ class RefusalKind(StrEnum):
     STORAGE_UNAVAILABLE = "storage_unavailable"  # the store refuses writes (disk, database)
     SERVER_BUSY = "server_busy"  # the server's memory for message data is spent for now
     INJECTED = "injected"  # an error injected on purpose (Chaos); its reply code is chosen
+    SENDING_PAUSED = "sending_paused"  # the reputation guard paused the project's sending
 
 
 TEMPORARY_KINDS = frozenset(

@@ -5,7 +5,10 @@ message accepted for a recipient (`send`), delivered (`delivery`), deferred to a
 (`deferred`), failed for good (`bounce`), failed because its queue lifetime ran out
 (`expired`), cancelled by an operator (`cancelled`); and, once the feedback loop writes them,
 `complaint`, `reject` and `suppressed`; and `webhook_disabled` when a webhook that failed
-for a day is disabled (no message or recipient: its detail names the webhook). Each is written
+for a day is disabled (no message or recipient: its detail names the webhook); and
+`reputation` when the reputation guard warns about a project's bounce or complaint rate,
+pauses its sending, or an admin resumes it (no message or recipient: its detail has the
+`level`, the rates and the counts). Each is written
 in the transaction of the change it records, so the log never tells of a change that did not
 happen, nor misses one that did.
 """
@@ -30,6 +33,7 @@ EventType: TypeAlias = Literal[
     "reject",
     "suppressed",
     "webhook_disabled",
+    "reputation",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 

@@ -36,6 +36,10 @@ class Project:
     created: datetime
     daily_quota: int | None = None  # messages (per recipient) per rolling 24 h; None = no limit
     rate_limit: int | None = None  # messages (per recipient) per second; None = no limit
+    # Set by the reputation guard (reputation/guard.py) when it paused the project's sending;
+    # None while it may send. Only an admin resumes it.
+    paused: datetime | None = None
+    pause_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ SES_EVENT_TYPES = {
     "reject": "Reject",
     "cancelled": "Cancelled",
     "webhook_disabled": "WebhookDisabled",
+    "reputation": "Reputation",
 }
 
 
@@ -164,6 +165,10 @@ def build_payload(
             "reason": detail.get("reason"),
             "timestamp": stamp,
         }
+        out["reason"] = None
+        return out
+    if kind == "reputation":  # the project's, no message: level, rates, counts, why
+        out["reputation"] = {**dict(detail), "timestamp": stamp}
         out["reason"] = None
         return out
     out["mail"] = _mail(event, mail, headers)

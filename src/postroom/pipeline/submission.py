@@ -45,6 +45,7 @@ from postroom.pipeline.signing import SignerCache, body_hash, sign, sign_head
 
 log = logging.getLogger("postroom.pipeline")
 
+SENDING_PAUSED = Refusal(RefusalKind.SENDING_PAUSED, "Sending paused for this project")
 UNVERIFIED = "Message rejected: Email address is not verified. "
 UNVERIFIED += "The following identities failed the check: "
 
@@ -99,6 +100,8 @@ class SubmissionSteps:
         quota reservation. Raises a Refusal (content invalid, identity not verified, quota,
         not signable, project gone)."""
         view = await self.directory.get(submitter.project)
+        if view.project.mode == "live" and view.project.paused is not None:
+            raise SENDING_PAUSED  # by the reputation guard, until an admin resumes it
         if view.project.mode == "live":
             refused = first_refusal(incoming.envelope.recipients, self.routed)
             if refused is not None:

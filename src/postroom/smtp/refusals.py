@@ -27,6 +27,7 @@ REPLIES: dict[RefusalKind, tuple[int, str]] = {
     RefusalKind.TEMPORARY_FAILURE: (451, "4.3.0"),
     RefusalKind.STORAGE_UNAVAILABLE: (451, "4.3.0"),
     RefusalKind.SERVER_BUSY: (452, "4.3.1"),
+    RefusalKind.SENDING_PAUSED: (554, "5.7.1"),
     RefusalKind.INJECTED: (451, "4.0.0"),  # the refusal's own code, when it has one
 }
 

@@ -109,6 +109,8 @@ projects = Table(
     Column("daily_quota", Integer, nullable=True),
     Column("rate_limit", Integer, nullable=True),
     Column("created_us", BigInteger, nullable=False),
+    Column("paused_us", BigInteger, nullable=True),  # the reputation guard paused sending
+    Column("pause_reason", Text, nullable=True),
     PrimaryKeyConstraint("id", name="pk_projects"),
 )
 
@@ -272,6 +274,8 @@ def _project(row: Row[Any]) -> Project:
         created=from_us(row.created_us),
         daily_quota=row.daily_quota,
         rate_limit=row.rate_limit,
+        paused=_opt_dt(row.paused_us),
+        pause_reason=row.pause_reason or "",
     )
 
 

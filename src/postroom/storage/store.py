@@ -74,6 +74,7 @@ from postroom.storage.queue import (
     without_pending,
 )
 from postroom.storage.queue_admin import SqlQueueAdmin
+from postroom.storage.reputation import SqlReputationStore
 from postroom.storage.schema import message_raw, message_tags, messages
 from postroom.storage.search_sql import query_condition
 from postroom.storage.suppressions import SqlSuppressionStore
@@ -229,6 +230,11 @@ class SqlMessageStore:
         if self._suppressions is None:
             self._suppressions = SqlSuppressionStore(self._read, self._write, self._write_lock)
         return self._suppressions
+
+    @property
+    def reputation(self) -> SqlReputationStore:
+        """The reputation guard's state and the event counts it judges."""
+        return SqlReputationStore(self._read, self._write, self._write_lock)
 
     @property
     def delivery_settings(self) -> SqlDeliverySettings:

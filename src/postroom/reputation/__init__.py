@@ -1,0 +1,1 @@
+"""The reputation guard: bounce and complaint rates per project, warnings and pauses."""
