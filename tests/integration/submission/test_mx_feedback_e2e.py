@@ -81,12 +81,15 @@ def live(
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def wait_for(check: Any, seconds: float = 30) -> Any:
+def wait_for(env: Env, check: Any, seconds: float = 30) -> Any:
+    """Until `check()` gives something, moving the server's fake clock on (the delivery and
+    suppression jobs run on it); bounded by `seconds` of real time."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
+        env.tick()
         time.sleep(0.05)
     return check()
 
@@ -146,7 +149,7 @@ def test_a_dsn_and_a_complaint_at_the_mx_door_suppress_their_recipients(
     first = ["gone@example.net", "angry@example.net", "happy@example.net"]
     with live.smtp() as smtp:
         smtp.sendmail("app@example.com", first, MESSAGE)
-    wait_for(lambda: len(receiver.messages) >= 3)
+    wait_for(live, lambda: len(receiver.messages) >= 3)
     return_paths = {m.envelope.recipients[0]: m.envelope.mail_from for m in receiver.messages}
     assert set(return_paths) == set(first)
     assert all(
@@ -159,12 +162,12 @@ def test_a_dsn_and_a_complaint_at_the_mx_door_suppress_their_recipients(
     to_mx(live, return_paths["gone@example.net"], dsn("gone@example.net", original.id))
     to_mx(live, return_paths["angry@example.net"], arf("someone.else@example.org"))
 
-    (bounce,) = wait_for(lambda: events(live, "bounce", "gone@example.net"))
+    (bounce,) = wait_for(live, lambda: events(live, "bounce", "gone@example.net"))
     assert bounce.message_id == original.id
     assert bounce.detail["async"] is True and bounce.detail["hard"] is True
     assert (bounce.detail["enhanced"], bounce.detail["reason"]) == ("5.1.1", "userunknown")
     assert bounce.detail["bounceType"] == "Permanent"
-    (complaint,) = wait_for(lambda: events(live, "complaint", "angry@example.net"))
+    (complaint,) = wait_for(live, lambda: events(live, "complaint", "angry@example.net"))
     assert complaint.message_id == original.id
     assert complaint.detail["feedback_type"] == "abuse"
     assert events(live, "bounce", "happy@example.net") == []
@@ -175,7 +178,7 @@ def test_a_dsn_and_a_complaint_at_the_mx_door_suppress_their_recipients(
     def suppressed() -> dict[str, Any]:
         return suppressions.suppressed("acme", first, live.clock.now())
 
-    found = wait_for(lambda: len(suppressed()) == 2 and suppressed())
+    found = wait_for(live, lambda: len(suppressed()) == 2 and suppressed())
     assert {k: v.reason for k, v in found.items()} == {
         "gone@example.net": "bounce",
         "angry@example.net": "complaint",
@@ -184,14 +187,14 @@ def test_a_dsn_and_a_complaint_at_the_mx_door_suppress_their_recipients(
     delivered_before = len(receiver.messages)
     with live.smtp() as smtp:
         smtp.sendmail("app@example.com", first, MESSAGE)
-    second = wait_for(lambda: [m for m in live.messages() if m.id != original.id])
+    second = wait_for(live, lambda: [m for m in live.messages() if m.id != original.id])
     (again,) = second
     assert [e.recipient for e in events(live, "suppressed", "gone@example.net")] == [
         "gone@example.net"
     ]
     assert len(events(live, "suppressed", "angry@example.net")) == 1
     assert [e.recipient for e in live.queue(again.id)] == ["happy@example.net"]
-    wait_for(lambda: len(receiver.messages) > delivered_before)
+    wait_for(live, lambda: len(receiver.messages) > delivered_before)
     assert [m.envelope.recipients for m in receiver.messages[delivered_before:]] == [
         ("happy@example.net",)
     ]
