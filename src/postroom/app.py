@@ -509,7 +509,14 @@ class Application:
             delivery_views = (store.queue_admin, store.events, store, store.queue, self._sites_of)
         webhooks = self._webhooks(store, service) if isinstance(store, SqlMessageStore) else None
         admin = _admin_pages(
-            service, auth, cfg, verifier, suppression_list, delivery_views, webhooks
+            service,
+            auth,
+            cfg,
+            verifier,
+            suppression_list,
+            delivery_views,
+            webhooks,
+            self.reputation,
         )
         management = _management_routes(service, verifier)
         if isinstance(store, SqlMessageStore):
@@ -955,6 +962,7 @@ def _admin_pages(
     suppressions: Any = None,
     delivery: tuple[Any, Any, Any, Any, Any] | None = None,
     webhooks: Any = None,
+    reputation: ReputationGuard | None = None,
 ) -> _AdminPages | None:
     """Login, logout and the admin pages (web/admin), when that package is installed;
     `delivery`: the queue's admin and the event log, for a project's Delivery tab."""
@@ -972,6 +980,10 @@ def _admin_pages(
         from postroom.web.admin.webhook_pages import webhook_routes
 
         extra += webhook_routes(pages, webhooks)
+    if reputation is not None:
+        from postroom.web.admin.reputation_pages import reputation_routes
+
+        extra += reputation_routes(pages, reputation)
     return _AdminPages([*routes(pages), *extra], pages.error_page)
 
 

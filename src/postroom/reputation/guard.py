@@ -102,6 +102,8 @@ class ReputationGuard:
             "project": project.id,
             "level": state.level,
             "changed": _iso(state.changed),
+            # why the level is what it is (the rate that passed which threshold), if not ok
+            "reason": (state.detail or {}).get("reason") if state.level != "ok" else None,
             "paused": _iso(project.paused),
             "pause_reason": project.pause_reason or None,
             "counted_since": _iso(judged),
