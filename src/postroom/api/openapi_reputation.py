@@ -38,6 +38,12 @@ SCHEMAS: Json = {
             "pause_reason": {"type": ["string", "null"]},
             "counted_since": {"type": "string", "format": "date-time"},
             "judged": {**_RATES, "description": "the window the guard judges"},
+            "domains": {
+                "type": "object",
+                "description": "the judged window per sending domain (the envelope sender's "
+                "domain) of the messages still stored",
+                "additionalProperties": _RATES,
+            },
             "windows": {
                 "type": "object",
                 "properties": {name: _RATES for name in ("24h", "7d", "30d")},
@@ -70,6 +76,7 @@ SCHEMAS: Json = {
             "pause_reason",
             "counted_since",
             "judged",
+            "domains",
             "windows",
             "thresholds",
             "daily",

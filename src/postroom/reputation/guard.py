@@ -108,6 +108,12 @@ class ReputationGuard:
             "pause_reason": project.pause_reason or None,
             "counted_since": _iso(judged),
             "judged": rates(self._store.counts(project.id, judged)),
+            "domains": {
+                domain: rates(counts)
+                for domain, counts in sorted(
+                    self._store.by_sending_domain(project.id, judged).items()
+                )
+            },
             "windows": windows,
             "thresholds": self.limits.view(),
             "daily": [{"day": day.date().isoformat(), **rates(c)} for day, c in daily],

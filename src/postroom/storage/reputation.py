@@ -43,7 +43,7 @@ from postroom.storage import codec
 from postroom.storage import events as event_log
 from postroom.storage.events import events
 from postroom.storage.platform_store import projects
-from postroom.storage.schema import metadata
+from postroom.storage.schema import messages, metadata
 
 T = TypeVar("T")
 
@@ -122,6 +122,35 @@ class SqlReputationStore:
             conditions.append(_e.time_us < codec.to_micros(until))
         stmt = select(*_counted()).where(*conditions)
         return self._run(self._read, lambda conn: _counts(conn.execute(stmt).one()))
+
+    def by_sending_domain(self, project: str, since: datetime) -> dict[str, Counts]:
+        """The counts from `since` on per sending domain (the domain of the message's
+        envelope sender, lower case; "" for the null sender), for the messages still stored
+        (a message deleted or pruned takes its events out of this view)."""
+        stmt = (
+            select(messages.c.mail_from, *_counted())
+            .select_from(events.join(messages, messages.c.id == _e.message_id))
+            .where(
+                _e.project == project,
+                _e.type.in_(("send", "bounce", "complaint")),
+                _e.time_us >= codec.to_micros(since),
+            )
+            .group_by(messages.c.mail_from)
+        )
+
+        def work(conn: Connection) -> dict[str, Counts]:
+            out: dict[str, Counts] = {}
+            for row in conn.execute(stmt):
+                domain = str(row[0] or "").rpartition("@")[2].lower()
+                found, have = _counts(row[1:]), out.get(domain, Counts())
+                out[domain] = Counts(
+                    have.sends + found.sends,
+                    have.bounces + found.bounces,
+                    have.complaints + found.complaints,
+                )
+            return out
+
+        return self._run(self._read, work)
 
     def daily(self, project: str, since: datetime) -> builtins.list[tuple[datetime, Counts]]:
         """The counts of each UTC day from `since`'s day on that had any, oldest first."""

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.integration.storage.factory import make_message
 
 from postroom.core.clock import FakeClock
 from postroom.core.errors import InvalidInput, NotFound
@@ -134,3 +135,25 @@ def test_a_deleted_project_takes_its_state_along(
     assert guard.run_once() == [("other", "warning")]
     platform.delete_project("other")
     assert "other" not in store.reputation.states()
+
+
+async def test_counts_per_sending_domain(
+    store: SqlMessageStore, clock: FakeClock, platform: SqlPlatformStore
+) -> None:
+    first = make_message(clock, project="acme", from_="App <app@Mail.Example.com>")
+    second = make_message(clock, project="acme", from_="news@news.example.org")
+    for message in (first, second):
+        await store.add(message)
+    when = clock.now()
+    store.queue.record_reports(
+        [NewEvent("acme", "send", when, first.id, f"a{i}@example.net") for i in range(4)]
+        + [NewEvent("acme", "bounce", when, first.id, "a0@example.net", {"hard": True})]
+        + [NewEvent("acme", "send", when, second.id, "b@example.net")]
+        + [NewEvent("acme", "complaint", when, second.id, "b@example.net")]
+        + [NewEvent("acme", "send", when, "gone-message", "c@example.net")]
+    )
+    assert store.reputation.by_sending_domain("acme", T0) == {
+        "mail.example.com": Counts(4, 1, 0),
+        "news.example.org": Counts(1, 0, 1),
+    }
+    assert store.reputation.by_sending_domain("other", T0) == {}

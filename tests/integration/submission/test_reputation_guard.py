@@ -75,6 +75,16 @@ def test_a_paused_project_is_refused_until_an_admin_resumes_it(env: Env) -> None
         assert body["pause_reason"].startswith("bounce rate 12.5% over 7 days (25 of 200")
         assert body["judged"]["bounces"] == 25 and body["judged"]["sends"] == 200
         assert body["thresholds"]["bounce_rate"] == {"warn": 0.05, "pause": 0.1}
+        # Per sending domain: the one real message (the synthetic events name no message).
+        assert body["domains"] == {
+            "example.com": {
+                "sends": 1,
+                "bounces": 0,
+                "complaints": 0,
+                "bounce_rate": 0.0,
+                "complaint_rate": 0.0,
+            }
+        }
         # The project's own key may not lift its pause.
         lifted = api.post(REPUTATION.format("acme") + "/resume", json={})
         assert lifted.status_code == 403 and lifted.json()["Field"] == "Authorization"
