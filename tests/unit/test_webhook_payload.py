@@ -134,6 +134,13 @@ def test_complaint_disabled_webhook_and_a_gone_message() -> None:
     )
     assert off["eventType"] == "WebhookDisabled" and "mail" not in off
     assert off["webhook"]["id"] == "W" and off["webhook"]["reason"] == "r"
+    paused = build_payload(
+        event("reputation", {"level": "paused", "reason": "bounce rate 12%", "sends": 200}, None),
+        None,
+    )
+    assert paused["eventType"] == "Reputation" and "mail" not in paused
+    assert paused["reputation"]["level"] == "paused" and paused["reputation"]["sends"] == 200
+    assert paused["reputation"]["reason"] == "bounce rate 12%" and paused["reason"] is None
 
 
 def test_headers_unfolded_and_capped() -> None:

@@ -138,7 +138,7 @@ def read_domains(platform: PlatformStore, bounce_domain: str, known: Domains | N
 class MxDoor:
     """The `SmtpDoor` (smtp/server.py) of the inbound MX listener."""
 
-    checks_sender = False
+    checks_sender = True  # answered at once: a new transaction forgets the last one's targets
     checks_recipient = True
 
     def __init__(
@@ -174,7 +174,11 @@ class MxDoor:
     def check_sender(
         self, session: SessionInfo, address: str, params: Mapping[str, str]
     ) -> Refusal | None:
-        return None  # reports come from the null sender, mail for hosted domains from anyone
+        """Any sender (reports come from the null sender, mail for hosted domains from
+        anyone), answered at once; what the last transaction's recipients mapped to is
+        forgotten, so a session keeps at most one transaction's worth."""
+        self._targets.pop(session.session_id, None)
+        return None
 
     def check_recipient(
         self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]

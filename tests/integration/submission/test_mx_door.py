@@ -136,3 +136,19 @@ def test_starttls_uses_the_configured_certificate_and_no_auth_is_offered(mx_env:
         assert "127.0.0.1" in names
     code, text = rcpt(mx_env, "<user@elsewhere.example>", tls=True)
     assert (code, text[:5]) == (550, "5.7.1")  # TLS changes nothing about relaying
+
+
+def test_several_transactions_in_one_session(mx_env: Env) -> None:
+    with smtplib.SMTP("127.0.0.1", mx_env.server.app.mx_port, timeout=30) as client:
+        assert client.sendmail("pat@elsewhere.example", ["help@example.com"], MESSAGE) == {}
+        assert client.sendmail("pat@elsewhere.example", ["x@sandbox.example"], MESSAGE) == {}
+        client.rset()
+        refused = client.sendmail(
+            "pat@elsewhere.example", ["victim@elsewhere.example", "team@example.com"], MESSAGE
+        )
+        assert list(refused) == ["victim@elsewhere.example"]
+    assert sorted(m.envelope.recipients for m in mx_env.messages("acme")) == [
+        ("help@example.com",),
+        ("team@example.com",),
+    ]
+    assert [m.envelope.recipients for m in mx_env.messages("sandbox")] == [("x@sandbox.example",)]
