@@ -168,26 +168,31 @@ class Application:
     # The composition root ----------------------------------------------------------------
 
     def _parts(self) -> list[Part]:
-        """Every subsystem, one line each, in the order they open (they close in reverse).
-        A part whose option is off opens nothing."""
+        """Every subsystem, in the order they open (they close in reverse); each role of
+        `--roles` is one line. A part whose option is off opens nothing."""
         return [
             self._open_store,
             self._open_platform,
             self._check_access,
             self._build_pipeline,
             self._reputation_guard,
-            self._listen_capture,
-            self._listen_submission,
-            self._listen_mx,
-            self._listen_http,
-            self._listen_ses,
-            self._retention,
-            self._change_feed,
-            self._domain_checks,
-            self._suppression_feed,
-            self._delivery,
+            *self._role("smtp", self._listen_capture, self._listen_submission, self._listen_mx),
+            *self._role(
+                "http",
+                self._listen_http,
+                self._listen_ses,
+                self._change_feed,
+                self._retention,
+                self._domain_checks,
+                self._suppression_feed,
+            ),
+            *self._role("delivery", self._delivery),
             self._run_jobs,
         ]
+
+    def _role(self, role: str, *parts: Part) -> tuple[Part, ...]:
+        """These parts if this process has `role` (--roles), else none."""
+        return parts if role in self.config.roles else ()
 
     async def start(self) -> None:
         """Open every part in order. If one fails, the parts already open are closed again
@@ -326,14 +331,16 @@ class Application:
         cfg, platform = self.config, self._need(self.platform)
         service = platform_service(cfg, platform, self.clock)
         auth = Authenticator(service, self.clock, AuthSettings.from_config(cfg), cfg.http)
+        smtp, http = "smtp" in cfg.roles, "http" in cfg.roles
         await auth.check_listen_policy(
             {
-                "--smtp": cfg.smtp,
-                "--submission": cfg.submission,
-                "--submissions": cfg.submissions,
-                "--ses": cfg.ses,
-                "--mx": cfg.mx,
-            }
+                "--smtp": cfg.smtp if smtp else None,
+                "--submission": cfg.submission if smtp else None,
+                "--submissions": cfg.submissions if smtp else None,
+                "--ses": cfg.ses if http else None,
+                "--mx": cfg.mx if smtp else None,
+            },
+            http=http,
         )
         self.platform_service, self.auth = service, auth
 
@@ -607,7 +614,8 @@ class Application:
         async def judge_once() -> None:
             await asyncio.to_thread(guard.run_once)
 
-        if cfg.reputation_check_interval > 0:
+        # Judged by the processes with the http role (the housekeeping jobs' role).
+        if cfg.reputation_check_interval > 0 and "http" in cfg.roles:
             self.jobs.every("reputation", cfg.reputation_check_interval, judge_once)
 
     async def _suppression_feed(self, stack: contextlib.AsyncExitStack) -> None:

@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 from postroom.core.errors import ConfigError, InvalidInput
 from postroom.core.reputation import parse_rates
 
+ROLES = ("smtp", "http", "delivery")
+"""The roles of `postroom serve --roles` (app.py opens each role's parts)."""
+
 
 @dataclass(frozen=True, slots=True)
 class HostPort:
@@ -110,6 +113,7 @@ class Config:
     login_max_failures: int = 10
     login_failure_window: float = 300.0
     delivery: bool = True
+    roles: tuple[str, ...] = ROLES
     relay: str = ""
     routes: str = ""
     delivery_tls: str = "opportunistic"
@@ -203,6 +207,10 @@ HELP: dict[str, str] = {
     "login_max_failures": "Failed web logins per client IP in the window before further "
     "attempts are refused (0 = never).",
     "login_failure_window": "The window of login_max_failures, e.g. 5m.",
+    "roles": "What this process does, comma-separated: smtp (the SMTP doors: capture, "
+    "submission, MX), http (web UI, APIs, SES API, and the housekeeping jobs: retention, domain "
+    "checks, suppression feed, reputation guard), delivery (the outbound MTA). Several processes with their roles "
+    "can share one PostgreSQL database.",
     "delivery": "Deliver live projects' queued mail from this process (off: accept and queue "
     "only, e.g. when other processes on the same database deliver).",
     "relay": "Send all outbound mail through this relay (smarthost): smtp://user:pass@host:587 "
@@ -338,6 +346,10 @@ def load_config(
         if value is not None and name in names:
             values[name] = _convert(name, value)
     config = Config(**values)
+    if not config.roles or set(config.roles) - set(ROLES):
+        raise ConfigError(
+            f"--roles: expected one or more of {', '.join(ROLES)}, got {', '.join(config.roles)}"
+        )
     if config.smtp_bare_line_endings not in ("accept", "reject"):
         raise ConfigError("--smtp-bare-line-endings: expected accept or reject")
     if config.log_format not in ("text", "json"):

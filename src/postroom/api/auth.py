@@ -407,11 +407,12 @@ class Authenticator:
         return not self.loopback or bool(await self.admins())
 
     async def check_listen_policy(
-        self, others: Mapping[str, HostPort | None] | None = None
+        self, others: Mapping[str, HostPort | None] | None = None, *, http: bool = True
     ) -> None:
-        """ConfigError unless every listener (this HTTP one and `others`, e.g. the SMTP doors
-        by option name) is on loopback or an admin user exists."""
-        check_listeners({"--http": self.listen, **(others or {})}, len(await self.refresh()))
+        """ConfigError unless every listener (this HTTP one unless `http` is False, and
+        `others`, e.g. the SMTP doors by option name) is on loopback or an admin user exists."""
+        listeners = {"--http": self.listen if http else None, **(others or {})}
+        check_listeners(listeners, len(await self.refresh()))
 
     # logins ---------------------------------------------------------------------------------
 
