@@ -209,8 +209,8 @@ HELP: dict[str, str] = {
     "login_failure_window": "The window of login_max_failures, e.g. 5m.",
     "roles": "What this process does, comma-separated: smtp (the SMTP doors: capture, "
     "submission, MX), http (web UI, APIs, SES API, and the housekeeping jobs: retention, domain "
-    "checks, suppression feed, reputation guard), delivery (the outbound MTA). Several processes with their roles "
-    "can share one PostgreSQL database.",
+    "checks, suppression feed, reputation guard), delivery (the outbound MTA). Several "
+    "processes with their roles can share one PostgreSQL database.",
     "delivery": "Deliver live projects' queued mail from this process (off: accept and queue "
     "only, e.g. when other processes on the same database deliver).",
     "relay": "Send all outbound mail through this relay (smarthost): smtp://user:pass@host:587 "
