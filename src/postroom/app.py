@@ -826,6 +826,7 @@ def _delivery_worker(
         allow_private=cfg.delivery_allow_private,
         mx_port=cfg.delivery_mx_port,
         concurrency=cfg.delivery_concurrency,
+        lease=cfg.delivery_lease,
     )
     return DeliveryWorker(
         store.queue,

@@ -118,6 +118,7 @@ class Config:
     routes: str = ""
     delivery_tls: str = "opportunistic"
     delivery_concurrency: int = 20
+    delivery_lease: float = 600.0
     delivery_allow_private: bool = False
     webhooks: bool = True
     webhook_allow_private: bool = False
@@ -220,6 +221,9 @@ HELP: dict[str, str] = {
     "example.internal=smtp+plain://10.0.0.5:25.",
     "delivery_tls": "TLS to MX hosts: opportunistic (STARTTLS when offered), required, or none.",
     "delivery_concurrency": "Deliveries (message and domain) in progress at once.",
+    "delivery_lease": "How long a delivering process holds the queue entries it claimed (a "
+    "batch of up to 200) before another process may take them over, e.g. 10m: after a crash "
+    "its entries wait this long. Keep it well above the time a batch takes.",
     "webhooks": "Send the projects' webhook requests from this process (off: only queue them, "
     "e.g. when other processes on the same database send them).",
     "webhook_allow_private": "Allow webhook URLs on loopback, private and reserved addresses "
@@ -350,6 +354,8 @@ def load_config(
         raise ConfigError(
             f"--roles: expected one or more of {', '.join(ROLES)}, got {', '.join(config.roles)}"
         )
+    if config.delivery_lease <= 0:
+        raise ConfigError("--delivery-lease: expected a positive duration")
     if config.smtp_bare_line_endings not in ("accept", "reject"):
         raise ConfigError("--smtp-bare-line-endings: expected accept or reject")
     if config.log_format not in ("text", "json"):

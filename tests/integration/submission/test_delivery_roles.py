@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -105,7 +105,13 @@ def queue_messages(env: Env, count: int) -> None:
 
 
 def start_delivery(
-    name: str, url: str, data_dir: Path, zone: DnsZone, mx_port: int, log: IO[bytes]
+    name: str,
+    url: str,
+    data_dir: Path,
+    zone: DnsZone,
+    mx_port: int,
+    log: IO[bytes],
+    extra: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """`postroom serve --roles delivery`: no listener, only the outbound MTA."""
     return subprocess.Popen(
@@ -127,6 +133,7 @@ def start_delivery(
             "--delivery-allow-private",
             "--delivery-mx-port",
             str(mx_port),
+            *extra,
         ],
         stdout=log,
         stderr=log,
