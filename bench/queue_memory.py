@@ -151,6 +151,18 @@ def queue_states(target: str) -> Counter[str]:
         asyncio.run(store.close())
 
 
+def anonymous(pid: int) -> int:
+    """The anonymous part of a process's RSS (heap: caches, objects), from /proc."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def run_server(
     workdir: Path, receiver: SlowReceiver, seconds: float, database: list[str], label: str
 ) -> None:
@@ -161,9 +173,18 @@ def run_server(
         rest_main, rest_total = server.rss()
         deadline = time.monotonic() + seconds
         views = 0
+        began = time.monotonic()
         while time.monotonic() < deadline:
             http_json(f"{server.base}/api/v2/projects/{PROJECT}/queue")
             views += 1
+            if views % 6 == 0:  # every 30 s: the RSS as it is, and its anonymous part
+                main_now, total_now = server.rss()
+                print(
+                    f"  {time.monotonic() - began:4.0f} s: RSS {mib(main_now)} main "
+                    f"(anonymous {mib(anonymous(server.process.pid))}), {mib(total_now)} "
+                    f"with the writer; {receiver.delivered - before:,} delivered",
+                    flush=True,
+                )
             time.sleep(5)
         end_main, end_total = server.rss()
     print(
