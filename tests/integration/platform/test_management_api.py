@@ -24,6 +24,7 @@ from postroom.api.native_send import SendingContext
 from postroom.api.native_send import routes as sending_routes
 from postroom.api.openapi_v2 import document
 from postroom.api.queue import routes as queue_routes
+from postroom.api.reputation import routes as reputation_routes
 from postroom.api.ses_setup import key_routes
 from postroom.api.suppressions import routes as suppression_routes
 from postroom.api.templates_api import routes as template_routes
@@ -123,6 +124,7 @@ def test_the_document_lists_every_route() -> None:
         *queue_routes(service, None, FakeClock()),  # type: ignore[arg-type]
         *suppression_routes(service, None),  # type: ignore[arg-type]
         *webhook_routes(None),  # type: ignore[arg-type]  # only bound, never called
+        *reputation_routes(service, None),  # type: ignore[arg-type]  # only bound, never called
     ]
     for route in served_routes:
         assert isinstance(route, Route)
