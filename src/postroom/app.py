@@ -535,7 +535,7 @@ class Application:
         main_app = build_app(
             context,
             extra_routes=[
-                *_web_routes(context),
+                *_web_routes(context, service),
                 *(admin.routes if admin else []),
                 *management,
                 *_sending_routes(context, steps, platform),
@@ -543,8 +543,10 @@ class Application:
         )
 
         def project_app(project: str) -> Any:
-            # The testing API of one project, for the API keys of that project.
-            return build_app(replace(context, project=project))
+            # The testing API and inbox of one project: for its API keys and key sessions,
+            # and for /p/<project>/ (api/auth.py).
+            project_context = replace(context, project=project)
+            return build_app(project_context, _web_routes(project_context, service))
 
         return SecurityHeaders(
             RequestGuard(
@@ -583,8 +585,15 @@ class Application:
 
     async def _change_feed(self, stack: contextlib.AsyncExitStack) -> None:
         """Messages stored by other processes (postroom ingest, other nodes) appear live too."""
+        service = self.platform_service
+        projects = service.list_projects if service is not None else None
         feed = ChangeFeed(
-            self._need(self.store), self.bus, self.clock, [DEFAULT_PROJECT], interval=FEED_INTERVAL
+            self._need(self.store),
+            self.bus,
+            self.clock,
+            [DEFAULT_PROJECT],
+            interval=FEED_INTERVAL,
+            all_projects=(lambda: [p.id for p in projects()]) if projects else None,
         )
         self.jobs.worker("change-feed", feed.run)
 
@@ -850,12 +859,12 @@ def _database_label(cfg: Config) -> str:
     return str(Path(cfg.data_dir) / "postroom.db")
 
 
-def _web_routes(context: ApiContext) -> list[Any]:
+def _web_routes(context: ApiContext, service: PlatformService | None = None) -> list[Any]:
     try:
         from postroom.web.routes import routes
     except ImportError:
         return []
-    return list(routes(context))
+    return list(routes(context, service.list_projects if service is not None else None))
 
 
 def _management_routes(service: PlatformService, verifier: AddressVerifier) -> list[Any]:

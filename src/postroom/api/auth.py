@@ -20,9 +20,14 @@ The rule, in one place (`AuthGate` applies it to every HTTP request):
   `manage` opens `/api/v2` for that project (not creating, changing or deleting projects:
   that needs an admin); `send` also opens the native send API (`POST /api/v2/messages` and
   `/api/v2/messages/batch`), into the key's project. An admin session sees the default
-  project's inbox and manages all.
+  project's inbox at `/` (any other at `/p/<project>/`) and manages all.
 - An API key is honoured in open mode too (it selects its project); a bad one is a 401 there
   as well, since the client asked to be someone.
+- A key with the `read` scope can also sign in at `/login` (a key session): the cookie then
+  acts as the key, on its project only, and also opens the inbox's pages of that project.
+- `/p/<project>/...` names a project in the path: the inbox (`/p/P/`, `/p/P/message/ID`), its
+  testing API (`/p/P/api/v1/...`) and `/p/P/view/...` of project P. An admin or open mode may
+  name any existing project (404 otherwise); a key (or key session) its own project only (403).
 
 Sessions are opaque random tokens kept in this process's memory (only their SHA-256 digest is
 held), with an idle timeout and an absolute lifetime from the injected clock; logging out,
@@ -80,6 +85,7 @@ __all__ = [
     "open_mode_live_refusal",
     "open_mode_refusal",
     "principal_of",
+    "project_base",
     "safe_next",
 ]
 
@@ -90,6 +96,13 @@ CSRF_COOKIE = "postroom_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 PRINCIPAL_KEY = "postroom.principal"
+BASE_KEY = "postroom.base"  # "/p/<project>" when the path named the project, else absent
+PROJECT_PREFIX = "/p/"
+# What /p/<project> may lead to: the inbox's pages, its testing API and bodies.
+PROJECT_PATHS = ("/api/v1/", "/message/", "/view/")
+# The inbox's pages a key session opens (beside /api/v1 and /view/ID.html|.txt).
+KEY_SESSION_PAGES = ("/message/", "/view/")
+KEY_SESSION_MAIN = ("/ui/", "/login", "/logout")
 
 # /confirm-address: the page and endpoint of an address verification mail, opened by whoever
 # reads that mailbox; the token in it is the credential (api/address_confirm.py).
@@ -234,6 +247,7 @@ class Session:
     csrf: str = field(repr=False)
     created: float
     last_seen: float
+    key_id: str = ""  # a key session: the API key it acts as (username is the key's name)
 
 
 def _digest(token: str) -> str:
@@ -256,10 +270,10 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, username: str) -> tuple[str, Session]:
+    def create(self, username: str, key_id: str = "") -> tuple[str, Session]:
         now = self._clock.monotonic()
         token = secrets.token_urlsafe(32)
-        session = Session(username, secrets.token_urlsafe(32), now, now)
+        session = Session(username, secrets.token_urlsafe(32), now, now, key_id)
         self._purge(now)
         while len(self._sessions) >= self.limit:
             del self._sessions[next(iter(self._sessions))]
@@ -291,7 +305,13 @@ class SessionStore:
         return self._sessions.pop(_digest(token), None) is not None
 
     def delete_user(self, username: str) -> int:
-        doomed = [k for k, s in self._sessions.items() if s.username == username]
+        doomed = [k for k, s in self._sessions.items() if s.username == username and not s.key_id]
+        for key in doomed:
+            del self._sessions[key]
+        return len(doomed)
+
+    def delete_key(self, key_id: str) -> int:
+        doomed = [k for k, s in self._sessions.items() if s.key_id == key_id]
         for key in doomed:
             del self._sessions[key]
         return len(doomed)
@@ -304,7 +324,8 @@ class SessionStore:
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is asking: `open` (open mode, no admin exists), `anonymous` (login required but not
-    logged in), `admin` (a session) or `key` (an API key)."""
+    logged in), `admin` (a session) or `key` (an API key; with `session_token`, a key session
+    signed in at /login, whose `username` is the key's name)."""
 
     kind: PrincipalKind
     username: str = ""
@@ -317,6 +338,11 @@ class Principal:
         """The only project an API key may act on; None for others."""
         return self.key.project_id if self.key is not None else None
 
+    @property
+    def has_session(self) -> bool:
+        """Authenticated by the session cookie (an admin or a key session)."""
+        return bool(self.session_token)
+
 
 def principal_of(connection: HTTPConnection) -> Principal:
     """The principal the gate found for this request (`open` when no gate ran)."""
@@ -328,6 +354,22 @@ def key_project(connection: HTTPConnection) -> str | None:
     """The project of the API key that authenticated this request; None for an admin or in
     open mode (all projects)."""
     return principal_of(connection).project
+
+
+def project_base(connection: HTTPConnection) -> str:
+    """`/p/<project>` when the request named its project in the path, else ""."""
+    found = connection.scope.get(BASE_KEY, "")
+    return found if isinstance(found, str) else ""
+
+
+def split_project_path(path: str) -> tuple[str, str] | None:
+    """`/p/<project>/rest` -> (project, "/rest"); None for other paths."""
+    if not path.startswith(PROJECT_PREFIX):
+        return None
+    name, _, rest = path[len(PROJECT_PREFIX) :].partition("/")
+    if not name:
+        return None
+    return name, "/" + rest
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
@@ -378,6 +420,9 @@ class Authenticator:
         self._admins: frozenset[str] = frozenset()
         self._admins_read: float | None = None
         self._refreshing: asyncio.Lock | None = None
+        self._keys: dict[str, tuple[float, ApiKey]] = {}  # key sessions' keys, when read
+        self._projects: frozenset[str] = frozenset()
+        self._projects_read: float | None = None
 
     # admin users ---------------------------------------------------------------------------
 
@@ -440,15 +485,71 @@ class Authenticator:
         log.info("web login", extra={"user": user.username, "client": client})
         return token, session
 
+    async def login_key(self, token: str, client: str) -> tuple[str, Session, ApiKey]:
+        """A key session for an API key with the read scope (the inbox of its project);
+        LoginRefused otherwise. Failures count with the password logins'."""
+        attempt = self.throttle.reserve(client)
+        if attempt is None:
+            log.warning("web login refused: too many failures", extra={"client": client})
+            raise LoginRefused(429, _THROTTLED)
+        try:
+            key = await asyncio.to_thread(self.service.authenticate_api_key, token)
+        except (NotFound, InvalidInput):
+            self.throttle.failed(client, attempt)
+            log.warning("web login with an API key failed", extra={"client": client})
+            raise LoginRefused(401, "invalid API key") from None
+        except BaseException:
+            self.throttle.failed(client, attempt)
+            raise
+        self.throttle.succeeded(client, attempt)
+        if "read" not in key.scopes:
+            raise LoginRefused(
+                403, "this API key lacks the read scope, which opening the inbox needs"
+            )
+        session_token, session = self.sessions.create(key.name, key.id)
+        self._keys[key.id] = (self.clock.monotonic(), key)
+        log.info("web login with an API key", extra={"key": key.id, "client": client})
+        return session_token, session, key
+
     def logout(self, token: str) -> None:
         if token:
             self.sessions.delete(token)
 
     def session(self, token: str) -> Session | None:
         session = self.sessions.get(token)
-        if session is None or session.username not in self._admins:
+        if session is None or (not session.key_id and session.username not in self._admins):
             return None
         return session
+
+    async def session_key(self, session: Session) -> ApiKey | None:
+        """The API key of a key session, read again at most every ADMIN_CACHE_SECONDS; None
+        (and every session of that key ended) once the key is revoked."""
+        now = self.clock.monotonic()
+        cached = self._keys.get(session.key_id)
+        if cached is not None and now - cached[0] < ADMIN_CACHE_SECONDS:
+            return cached[1]
+        try:
+            key: ApiKey | None = await asyncio.to_thread(self.service.store.api_key, session.key_id)
+        except NotFound:
+            key = None
+        if key is None:
+            self._keys.pop(session.key_id, None)
+            self.sessions.delete_key(session.key_id)
+            return None
+        if len(self._keys) > MAX_SESSIONS:
+            self._keys.clear()
+        self._keys[session.key_id] = (now, key)
+        return key
+
+    async def project_ids(self) -> frozenset[str]:
+        """The projects that exist, read again at most every ADMIN_CACHE_SECONDS."""
+        read = self._projects_read
+        if read is not None and self.clock.monotonic() - read < ADMIN_CACHE_SECONDS:
+            return self._projects
+        projects = await asyncio.to_thread(self.service.list_projects)
+        self._projects = frozenset(p.id for p in projects)
+        self._projects_read = self.clock.monotonic()
+        return self._projects
 
     # API keys -------------------------------------------------------------------------------
 
@@ -482,7 +583,7 @@ class Authenticator:
 
     def expected_csrf(self, connection: HTTPConnection, principal: Principal) -> str | None:
         """The token a state-changing request must carry, or None when it cannot have one."""
-        if principal.kind == "admin":
+        if principal.kind == "admin" or principal.has_session:
             return principal.csrf
         cookie = connection.cookies.get(CSRF_COOKIE, "")
         return cookie if cookie and self.valid_anonymous(cookie) else None
@@ -543,9 +644,9 @@ class KeyAccess:
     project: str | None
 
 
-def key_access(method: str, path: str, key: ApiKey) -> KeyAccess:
+def key_access(method: str, path: str, key: ApiKey, session: bool = False) -> KeyAccess:
     """The scope a request needs and the project it acts on; KeyRefused(403) when the key
-    may not make it."""
+    may not make it. A key session (`session`) opens the inbox's pages of its project too."""
     verb = "GET" if method == "HEAD" else method
 
     def need(scope: KeyScope) -> None:
@@ -583,6 +684,15 @@ def key_access(method: str, path: str, key: ApiKey) -> KeyAccess:
     ):
         need("read")
         return KeyAccess(key.project_id)
+    if session:
+        if path == "/" or path.startswith(KEY_SESSION_PAGES):
+            need("read")
+            return KeyAccess(key.project_id)
+        if path.startswith(KEY_SESSION_MAIN) or path == "/favicon.ico":
+            return KeyAccess(None)
+        raise KeyRefused(
+            403, f"signed in with an API key of project {key.project_id!r}: only its inbox is open"
+        )
     raise KeyRefused(403, "API keys open /api/v1 and /api/v2 only: log in to use the web pages")
 
 
@@ -617,7 +727,7 @@ def _wants_html(request: Request) -> bool:
 def _return_to(request: Request) -> str:
     """Where to go back after logging in: the page asked for; for a form posted after the
     login expired, the page of its project (the action itself is not a page)."""
-    path = request.url.path
+    path = project_base(request) + request.url.path
     if request.method in ("GET", "HEAD"):
         return path + (f"?{request.url.query}" if request.url.query else "")
     parts = path.split("/")
@@ -657,6 +767,19 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _rebased(scope: Scope, project: str, path: str) -> Scope:
+    """The scope of `/p/<project><path>` as the app sees it: `path`, the base remembered."""
+    rebased = dict(scope)
+    raw = scope.get("raw_path")
+    base = PROJECT_PREFIX + quote(project, safe="")
+    if isinstance(raw, bytes) and raw.startswith(PROJECT_PREFIX.encode()):
+        _, _, rest = raw[len(PROJECT_PREFIX) :].partition(b"/")
+        rebased["raw_path"] = b"/" + rest
+    rebased["path"] = path
+    rebased[BASE_KEY] = base
+    return rebased
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -707,6 +830,16 @@ class AuthGate:
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
+        named = split_project_path(path)
+        if named is not None:
+            selected, path = named
+            if not (path == "/" or path.startswith(PROJECT_PATHS)):
+                await JSONResponse(
+                    {"Error": f"no such page: /p/<project> leads to the inbox only, not {path}"},
+                    status_code=404,
+                )(scope, receive, send)
+                return
+            scope = _rebased(scope, selected, path)
         request = Request(scope)
         principal, refused = await self._identify(request)
         if refused is not None:
@@ -716,10 +849,27 @@ class AuthGate:
         project: str | None = None
         if principal.key is not None:
             try:
-                project = key_access(request.method, path, principal.key).project
+                project = key_access(
+                    request.method, path, principal.key, principal.has_session
+                ).project
+                if named is not None and named[0] != principal.key.project_id:
+                    raise KeyRefused(
+                        403,
+                        f"this API key belongs to project {principal.key.project_id!r}: it "
+                        f"cannot open project {named[0]!r}",
+                    )
             except KeyRefused as exc:
                 await _forbidden(str(exc))(scope, receive, send)
                 return
+        elif named is not None:
+            if named[0] not in await self.auth.project_ids():
+                await JSONResponse(
+                    {"Error": f"no such project: {named[0]!r}", "Field": "project"},
+                    status_code=404,
+                    headers={"Cache-Control": "no-store"},
+                )(scope, receive, send)
+                return
+            project = named[0]
         if principal.kind == "open":
             refusal = open_mode_refusal(request.method, path)
             if refusal is not None:
@@ -732,7 +882,7 @@ class AuthGate:
                 await checked(scope, receive, send)
                 return
             receive = checked
-        if principal.kind == "admin" and request.cookies.get(CSRF_COOKIE) != principal.csrf:
+        if principal.has_session and request.cookies.get(CSRF_COOKIE) != principal.csrf:
             send = self._with_csrf_cookie(request, send, principal.csrf)
         await self._app_for(project)(scope, receive, send)
 
@@ -748,6 +898,12 @@ class AuthGate:
         cookie = request.cookies.get(SESSION_COOKIE, "")
         required = await self.auth.required()
         session = self.auth.session(cookie) if cookie else None
+        if session is not None and session.key_id:
+            session_key = await self.auth.session_key(session)
+            if session_key is not None:
+                principal = Principal("key", session.username, session_key, cookie, session.csrf)
+                return principal, None
+            session = None
         if session is not None:
             return Principal("admin", session.username, None, cookie, session.csrf), None
         if not required:
@@ -769,6 +925,8 @@ class AuthGate:
 
     @staticmethod
     def _needs_csrf(principal: Principal, path: str) -> bool:
+        if principal.has_session:
+            return True
         if principal.kind == "key":
             return False
         return principal.kind == "admin" or path in LOGIN_PATHS or path.startswith("/admin/")

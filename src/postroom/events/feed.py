@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from postroom.core.clock import Clock
@@ -34,11 +34,18 @@ class ChangeFeed:
         interval: float = 0.25,
         window: float = 30.0,
         page: int = 500,
+        all_projects: Callable[[], Sequence[str]] | None = None,
+        projects_every: float = 5.0,
     ) -> None:
+        """`projects`: the projects to watch; with `all_projects` (which lists them: every
+        project's inbox is live), read again every `projects_every` seconds."""
         self._store = store
         self._bus = bus
         self._clock = clock
         self._projects = tuple(projects)
+        self._all_projects = all_projects
+        self._projects_every = projects_every
+        self._projects_read: float | None = None
         self._interval = interval
         self._window = window
         self._page = page
@@ -63,8 +70,18 @@ class ChangeFeed:
                     log.exception("change feed poll failed")
                 await self._clock.sleep(self._interval)
 
+    async def _refresh_projects(self) -> None:
+        if self._all_projects is None:
+            return
+        now = self._clock.monotonic()
+        if self._projects_read is not None and now - self._projects_read < self._projects_every:
+            return
+        self._projects = tuple(await asyncio.to_thread(self._all_projects))
+        self._projects_read = now
+
     async def poll_once(self) -> int:
         """Publish unseen recent messages; return how many were published."""
+        await self._refresh_projects()
         since = self._clock.now() - timedelta(seconds=self._window)
         published = 0
         for project in self._projects:

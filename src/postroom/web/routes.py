@@ -12,11 +12,15 @@ values the scripts need (addresses, version) travel as `data-` attributes on `<b
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import mimetypes
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from starlette.requests import Request
@@ -24,8 +28,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from postroom import __version__
+from postroom.api.auth import CSRF_FIELD, Principal, principal_of
 from postroom.api.context import ApiContext
 from postroom.config import HostPort
+from postroom.core.platform import DEFAULT_PROJECT, Project
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -68,6 +74,29 @@ def load_static(
         files[relative] = StaticFile(data, media_type)
         digest.update(relative.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()[:12], files
+
+
+@functools.cache
+def static_bundle() -> tuple[str, dict[str, StaticFile]]:
+    """The inbox's static files, read once for every project's app."""
+    return load_static()
+
+
+def project_url(project: str) -> str:
+    """The inbox of a project: `/` for the default one, `/p/<project>/` for the others."""
+    return "/" if project == DEFAULT_PROJECT else f"/p/{quote(project, safe='')}/"
+
+
+def project_prefix(project: str) -> str:
+    """What the inbox's URLs (pages and API) start with for a project ("" for the default)."""
+    return project_url(project).rstrip("/")
+
+
+def visible_projects(principal: Principal, projects: Sequence[Project]) -> list[Project]:
+    """The projects whose inbox this principal may open: a key only its own; others all."""
+    if principal.key is not None:
+        return [p for p in projects if p.id == principal.key.project_id]
+    return list(projects)
 
 
 def module_order(files: dict[str, StaticFile]) -> list[str]:
@@ -124,20 +153,39 @@ def form_encode(value: str) -> str:
     return "".join(out)
 
 
-def first_page_url(request: Request) -> str:
+def first_page_url(request: Request, base: str = "") -> str:
     """The API call the page makes first, so the shell can have the browser start it at once
-    (`<link rel=preload as=fetch>`) while the scripts load. Must match api.js byte for byte."""
+    (`<link rel=preload as=fetch>`) while the scripts load. Must match api.js byte for byte.
+    `base`: the project's prefix (`/p/<project>`, "" for the default project)."""
     raw_start = request.query_params.get("start", "")
     start = int(raw_start) if raw_start.isdigit() and len(raw_start) < 10 else 0
     params = f"start={start}&limit={PAGE_SIZE}"
     query = request.query_params.get("q", "").strip()
     if query:
-        return f"/api/v1/search?{params}&query={form_encode(query)}"
-    return f"/api/v1/messages?{params}"
+        return f"{base}/api/v1/search?{params}&query={form_encode(query)}"
+    return f"{base}/api/v1/messages?{params}"
 
 
-def routes(context: ApiContext) -> list[BaseRoute]:
-    version, files = load_static()
+def who(principal: Principal) -> dict[str, Any]:
+    """Who the top bar says is signed in, and what it offers them."""
+    return {
+        "kind": principal.kind,
+        "name": principal.username,
+        "key_project": principal.project or "",
+        "session": principal.has_session,
+        "csrf": principal.csrf,
+        "csrf_field": CSRF_FIELD,
+        # The admin pages: admins, and open mode (no login on loopback).
+        "admin": principal.kind in ("admin", "open"),
+    }
+
+
+def routes(
+    context: ApiContext, projects: Callable[[], Sequence[Project]] | None = None
+) -> list[BaseRoute]:
+    """The inbox's routes for `context.project`; `projects` lists every project (for the
+    switcher; None: the default project only)."""
+    version, files = static_bundle()
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         autoescape=True,
@@ -147,16 +195,55 @@ def routes(context: ApiContext) -> list[BaseRoute]:
     static_base = f"{STATIC_PREFIX}/{version}"
     modules = module_order(files)
 
+    project = context.project
+    # The default project's inbox keeps the short URLs; another one's names it (/p/<id>/),
+    # also when a key session of that project opened it at `/`.
+    base = project_prefix(project)
+
     async def shell(request: Request) -> Response:
         config = ui_config(context, request)
+        principal = principal_of(request)
         page = shell_template.render(
             static=static_base,
             modules=modules,
             config=config,
             page_size=PAGE_SIZE,
-            first_page=first_page_url(request),
+            first_page=first_page_url(request, base),
+            base=base,
+            project=project,
+            who=who(principal),
+            section="inbox",
         )
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    async def project_list(request: Request) -> Response:
+        """The projects this caller may open, with their message and unread counts."""
+        principal = principal_of(request)
+        if projects is None:
+            now = context.clock.now()
+            found: Sequence[Project] = [Project(DEFAULT_PROJECT, "Default", "capture", now)]
+        else:
+            found = await asyncio.to_thread(projects)
+
+        def counts() -> list[dict[str, Any]]:
+            out = []
+            for p in visible_projects(principal, found):
+                page = context.store.list(p.id, None, 0, 0)
+                out.append(
+                    {
+                        "ID": p.id,
+                        "Name": p.name,
+                        "Mode": p.mode,
+                        "Total": page.total,
+                        "Unread": page.unread,
+                        "URL": project_url(p.id),
+                    }
+                )
+            return out
+
+        return JSONResponse(
+            {"Projects": await asyncio.to_thread(counts)}, headers={"Cache-Control": "no-store"}
+        )
 
     async def config_json(request: Request) -> Response:
         return JSONResponse(ui_config(context, request), headers={"Cache-Control": "no-cache"})
@@ -184,6 +271,7 @@ def routes(context: ApiContext) -> list[BaseRoute]:
         # Mailpit's UI path for a message; the API's /view/{ID}.html and .txt come first.
         Route("/view/{id}", shell, methods=["GET", "HEAD"]),
         Route("/ui/config", config_json, methods=["GET"]),
+        Route("/ui/projects", project_list, methods=["GET"]),
         Route(STATIC_PREFIX + "/{version}/{path:path}", static, methods=["GET", "HEAD"]),
         Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
     ]

@@ -72,7 +72,9 @@ def test_login_project_credential_and_domain(
     page.get_by_role("button", name="Log in").click()
     check(page).to_have_url(base + "/admin/projects")
     check(page.get_by_text(f"Signed in as {ADMIN}")).to_be_visible()
-    check(page.get_by_role("link", name="Projects")).to_have_attribute("aria-current", "page")
+    check(page.get_by_role("link", name="Admin", exact=True)).to_have_attribute(
+        "aria-current", "page"
+    )
     clean(page, problems)
 
     form = page.locator("form[action='/admin/projects']")

@@ -61,3 +61,28 @@ async def test_recent_ids_are_newest_first_after_since_and_bounded(
     assert store.recent_ids("default", since, 10) == newer[::-1]
     assert store.recent_ids("default", since, 2) == newer[:0:-1]
     assert store.recent_ids("other", since, 10) == []
+
+
+async def test_feed_covers_every_project_it_lists_and_reads_the_list_again(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    """Every project's inbox is live: the feed announces other processes' messages of each
+    project the platform lists (a project created later too), with that project on the event."""
+    bus = EventBus()
+    listed = ["default", "team-a"]
+    feed = ChangeFeed(store, bus, clock, ["default"], window=60, all_projects=lambda: list(listed))
+    async with bus.subscribe() as events:
+        clock.advance(1)
+        await store.add(make_message(clock, subject="a", project="team-a", created=clock.now()))
+        await store.add(make_message(clock, subject="b", project="team-b", created=clock.now()))
+        assert await feed.poll_once() == 1
+        event = events.get_nowait()
+        assert event.project == "team-a" and event.record is not None
+        assert event.record.summary.subject == "a"
+        listed.append("team-b")  # created meanwhile: seen once the list is read again
+        assert await feed.poll_once() == 0
+        clock.advance(6)
+        assert await feed.poll_once() == 1
+        event = events.get_nowait()
+        assert event.project == "team-b"
+        assert events.empty()

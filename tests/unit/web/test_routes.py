@@ -19,7 +19,9 @@ from postroom.web.routes import client_host, form_encode, load_static, module_or
 
 def make_client(smtp: HostPort, smtp_port: Callable[[], int] | None = None) -> httpx.AsyncClient:
     context: Any = SimpleNamespace(
-        config=Config(smtp=smtp, hostname="postroom.test"), smtp_port=smtp_port or (lambda: 0)
+        config=Config(smtp=smtp, hostname="postroom.test"),
+        smtp_port=smtp_port or (lambda: 0),
+        project="default",
     )
     app = Starlette(routes=routes(cast(ApiContext, context)))
     return httpx.AsyncClient(

@@ -44,7 +44,8 @@ from postroom.platform.domains import DomainReport
 from postroom.platform.service import UNSET, PlatformService, Usage
 from postroom.suppression.service import SuppressionList
 from postroom.web.routes import STATIC_DIR as INBOX_STATIC_DIR
-from postroom.web.routes import load_static
+from postroom.web.routes import TEMPLATE_DIR as INBOX_TEMPLATES
+from postroom.web.routes import load_static, who
 
 __all__ = ["STATIC_PREFIX", "AdminPages", "routes"]
 
@@ -59,6 +60,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 # The inbox's colour palette, served here too: the admin pages are public before login, the
 # inbox's static files are not.
 PALETTE = INBOX_STATIC_DIR / "palette.css"
+TOPBAR_CSS = INBOX_STATIC_DIR / "topbar.css"  # the top bar both share (templates/_topbar.html)
 
 # ?done=<code> after a redirect: fixed sentences, never text from the request.
 NOTICES = {
@@ -165,10 +167,12 @@ class AdminPages:
         self.auth = auth
         self.config = config
         self.verifier = verifier
-        self.version, self.files = load_static(STATIC_DIR, also=(PALETTE,))
+        self.version, self.files = load_static(STATIC_DIR, also=(PALETTE, TOPBAR_CSS))
         self.static = f"{STATIC_PREFIX}/{self.version}"
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+            loader=jinja2.ChoiceLoader(
+                [jinja2.FileSystemLoader(TEMPLATE_DIR), jinja2.FileSystemLoader(INBOX_TEMPLATES)]
+            ),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -202,6 +206,7 @@ class AdminPages:
             static=self.static,
             csrf=token,
             principal=principal,
+            who=who(principal),
             open_mode=principal.kind == "open",
             notice=notice,
             path=request.url.path,
@@ -237,6 +242,8 @@ class AdminPages:
 
     async def login(self, request: Request) -> Response:
         form = await read_form(request)
+        if "api_key" in form:
+            return await self.login_key(request, form)
         username = field(form, "username")
         password = (form.get("password") or [""])[0]
         nxt = safe_next(field(form, "next"))
@@ -266,8 +273,50 @@ class AdminPages:
         self.auth.set_session_cookies(response, request, token, session.csrf)
         return response
 
+    async def login_key(self, request: Request, form: Form) -> Response:
+        """Sign in with an API key (read scope): the inbox of the key's project only."""
+        token = field(form, "api_key")
+        nxt = safe_next(field(form, "next"))
+        client = request.client.host if request.client else ""
+        if not token:
+            return await self.render(
+                request,
+                "login.html",
+                400,
+                next=nxt,
+                username="",
+                login_error="Paste an API key with the read scope.",
+                key_login=True,
+            )
+        try:
+            session_token, session, key = await self.auth.login_key(token, client)
+        except LoginRefused as exc:
+            messages = {
+                401: "Invalid API key: it is unknown, revoked or mistyped.",
+                403: "This API key lacks the read scope, which opening the inbox needs.",
+            }
+            message = messages.get(
+                exc.status,
+                "Too many failed logins from your address. Wait a few minutes, then try again.",
+            )
+            return await self.render(
+                request,
+                "login.html",
+                exc.status,
+                next=nxt,
+                username="",
+                login_error=message,
+                key_login=True,
+            )
+        self.auth.logout(request.cookies.get(SESSION_COOKIE, ""))  # no session fixation
+        home = "/" if key.project_id == DEFAULT_PROJECT else f"/p/{quote(key.project_id)}/"
+        target = nxt if nxt != "/" and not nxt.startswith("/admin") else home
+        response = self.redirect(target)
+        self.auth.set_session_cookies(response, request, session_token, session.csrf)
+        return response
+
     async def logout_page(self, request: Request) -> Response:
-        if principal_of(request).kind != "admin":
+        if not principal_of(request).has_session:
             return self.redirect("/login")
         return await self.render(request, "logout.html")
 

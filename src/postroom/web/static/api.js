@@ -10,6 +10,12 @@ export class ApiError extends Error {
 
 const enc = encodeURIComponent;
 
+/**
+ * The project's prefix: "" for the default project's inbox, `/p/<project>` for another one
+ * (the shell says which in `data-base`). Every page and API URL of the inbox starts with it.
+ */
+export const base = (document.body && document.body.dataset.base) || '';
+
 /** With an admin logged in, changes must carry the session's CSRF token (see api/auth.py). */
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)postroom_csrf=([^;]*)/);
@@ -58,37 +64,40 @@ export const api = {
     const params = new URLSearchParams({ start: String(start), limit: String(limit) });
     const q = (query || '').trim();
     if (q) params.set('query', q);
-    const path = q ? '/api/v1/search' : '/api/v1/messages';
+    const path = q ? `${base}/api/v1/search` : `${base}/api/v1/messages`;
     return call('GET', `${path}?${params}`, { signal, cache: 'default' });
   },
-  message: (id) => call('GET', `/api/v1/message/${enc(id)}`),
-  headers: (id) => call('GET', `/api/v1/message/${enc(id)}/headers`),
-  raw: (id) => call('GET', `/api/v1/message/${enc(id)}/raw`, { as: 'text' }),
-  tags: () => call('GET', '/api/v1/tags'),
-  webui: () => call('GET', '/api/v1/webui'),
-  htmlCheck: (id) => call('GET', `/api/v1/message/${enc(id)}/html-check`),
+  message: (id) => call('GET', `${base}/api/v1/message/${enc(id)}`),
+  headers: (id) => call('GET', `${base}/api/v1/message/${enc(id)}/headers`),
+  raw: (id) => call('GET', `${base}/api/v1/message/${enc(id)}/raw`, { as: 'text' }),
+  tags: () => call('GET', `${base}/api/v1/tags`),
+  webui: () => call('GET', `${base}/api/v1/webui`),
+  htmlCheck: (id) => call('GET', `${base}/api/v1/message/${enc(id)}/html-check`),
   linkCheck: (id, follow) =>
-    call('GET', `/api/v1/message/${enc(id)}/link-check?follow=${follow ? 'true' : 'false'}`),
-  spamCheck: (id) => call('GET', `/api/v1/message/${enc(id)}/sa-check`),
-  textFromHtml: (id) => call('GET', `/view/${enc(id)}.txt`, { as: 'text' }),
+    call('GET', `${base}/api/v1/message/${enc(id)}/link-check?follow=${follow ? 'true' : 'false'}`),
+  spamCheck: (id) => call('GET', `${base}/api/v1/message/${enc(id)}/sa-check`),
+  textFromHtml: (id) => call('GET', `${base}/view/${enc(id)}.txt`, { as: 'text' }),
   setRead: (ids, read) =>
-    call('PUT', '/api/v1/messages', { body: { IDs: ids, Read: read }, as: 'none' }),
+    call('PUT', `${base}/api/v1/messages`, { body: { IDs: ids, Read: read }, as: 'none' }),
   markAllRead: (search) =>
-    call('PUT', '/api/v1/messages', {
+    call('PUT', `${base}/api/v1/messages`, {
       body: search ? { Search: search, Read: true } : { Read: true },
       as: 'none',
     }),
-  remove: (ids) => call('DELETE', '/api/v1/messages', { body: { IDs: ids }, as: 'none' }),
-  removeAll: () => call('DELETE', '/api/v1/messages', { as: 'none' }),
+  remove: (ids) => call('DELETE', `${base}/api/v1/messages`, { body: { IDs: ids }, as: 'none' }),
+  removeAll: () => call('DELETE', `${base}/api/v1/messages`, { as: 'none' }),
   removeMatching: (query) =>
-    call('DELETE', `/api/v1/search?query=${enc(query)}`, { as: 'none' }),
-  setTags: (ids, tags) => call('PUT', '/api/v1/tags', { body: { IDs: ids, Tags: tags }, as: 'none' }),
+    call('DELETE', `${base}/api/v1/search?query=${enc(query)}`, { as: 'none' }),
+  projects: () => call('GET', '/ui/projects'),
+  setTags: (ids, tags) => call('PUT', `${base}/api/v1/tags`, { body: { IDs: ids, Tags: tags }, as: 'none' }),
 };
 
 export const urls = {
-  message: (id) => `/message/${enc(id)}`,
-  raw: (id, download = false) => `/api/v1/message/${enc(id)}/raw${download ? '?dl=1' : ''}`,
+  inbox: () => `${base}/`,
+  events: () => `${base}/api/v1/events`,
+  message: (id) => `${base}/message/${enc(id)}`,
+  raw: (id, download = false) => `${base}/api/v1/message/${enc(id)}/raw${download ? '?dl=1' : ''}`,
   part: (id, part, download = false) =>
-    `/api/v1/message/${enc(id)}/part/${enc(part)}${download ? '?dl=1' : ''}`,
-  html: (id, remote = false) => `/view/${enc(id)}.html?embed=1${remote ? '&remote=1' : ''}`,
+    `${base}/api/v1/message/${enc(id)}/part/${enc(part)}${download ? '?dl=1' : ''}`,
+  html: (id, remote = false) => `${base}/view/${enc(id)}.html?embed=1${remote ? '&remote=1' : ''}`,
 };

@@ -2,9 +2,10 @@
 //
 // URLs: `/` (list), `/message/<ID>` (a message open), both with `?q=<search>&start=<offset>`.
 // `/#/message/<ID>` and Mailpit's `/view/<ID>` are accepted and rewritten to `/message/<ID>`.
+// Another project than the default one: the same under `/p/<project>` (api.js `base`).
 
-import { ApiError, api, urls } from './api.js';
-import { debounce, h } from './dom.js';
+import { ApiError, api, base, urls } from './api.js';
+import { debounce, h, srOnly } from './dom.js';
 import { formatCount, plural } from './format.js';
 import { ListView } from './list.js';
 import { MessageView } from './message.js';
@@ -16,6 +17,7 @@ const config = {
   smtp: body.dataset.smtp || '',
   smtpExample: body.dataset.smtpExample || '',
   http: body.dataset.http || location.host,
+  project: body.dataset.project || 'default',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -41,6 +43,10 @@ const el = {
   confirm: $('confirm'),
   confirmText: $('confirm-text'),
   confirmOk: $('confirm-ok'),
+  projects: $('projects'),
+  projectName: $('project-name'),
+  projectUnread: $('project-unread'),
+  projectsMenu: $('projects-menu'),
 };
 
 const state = {
@@ -69,7 +75,8 @@ const messageView = new MessageView(el.message, {
 function readLocation() {
   const url = new URL(location.href);
   let id = null;
-  const path = url.pathname.match(/^\/(?:message|view)\/([^/]+)$/);
+  const pathname = base && url.pathname.startsWith(`${base}/`) ? url.pathname.slice(base.length) : url.pathname;
+  const path = pathname.match(/^\/(?:message|view)\/([^/]+)$/);
   if (path) id = decodeURIComponent(path[1]);
   const hash = url.hash.match(/^#\/?(?:message|view)\/([^/?#]+)/);
   if (!id && hash) id = decodeURIComponent(hash[1]);
@@ -86,7 +93,7 @@ function urlFor({ id, q, start }) {
   if (q) params.set('q', q);
   if (start) params.set('start', String(start));
   const query = params.toString();
-  return `${id ? urls.message(id) : '/'}${query ? `?${query}` : ''}`;
+  return `${id ? urls.message(id) : urls.inbox()}${query ? `?${query}` : ''}`;
 }
 
 function syncUrl(push) {
@@ -249,7 +256,10 @@ function renderCounts() {
   const readLabel = state.q ? 'Mark the matching messages as read' : 'Mark all as read';
   el.markAll.setAttribute('aria-label', readLabel);
   el.markAll.title = readLabel;
-  document.title = page.unread > 0 ? `(${formatCount(page.unread)}) ${label}` : label;
+  const name = projectLabel();
+  const titled = name ? `${name} · ${label}` : label;
+  document.title = page.unread > 0 ? `(${formatCount(page.unread)}) ${titled}` : titled;
+  renderProjectBadge(page.unread);
 }
 
 function setQuery(q, immediate) {
@@ -437,10 +447,81 @@ function toast(text, isError = false) {
   }, isError ? 6000 : 2500);
 }
 
+// ---------------------------------------------------------------- projects
+
+const projects = { list: [] };
+const PROJECTS_REFRESH_MS = 15000;
+
+function currentProject() {
+  return projects.list.find((p) => p.ID === config.project) || null;
+}
+
+/** The project's name for the title: when it is not the only (default) project. */
+function projectLabel() {
+  if (!base && projects.list.length <= 1) return '';
+  const current = currentProject();
+  return current ? current.Name || current.ID : config.project;
+}
+
+/** The open project's unread count follows the list (live), the others' the last read. */
+function renderProjectBadge(unread) {
+  el.projectUnread.hidden = !unread;
+  el.projectUnread.textContent = unread ? formatCount(unread) : '';
+  el.projectUnread.title = unread ? plural(unread, 'unread message', 'unread messages') : '';
+  const current = currentProject();
+  if (current && current.Unread !== unread) {
+    current.Unread = unread;
+    renderProjects();
+  }
+}
+
+function renderProjects() {
+  const current = currentProject();
+  el.projectName.textContent = current ? current.Name || current.ID : config.project;
+  el.projects.hidden = !base && projects.list.length <= 1;
+  el.projectsMenu.replaceChildren(
+    ...projects.list.map((p) =>
+      h(
+        'li',
+        null,
+        h(
+          'a',
+          {
+            href: p.URL,
+            class: 'project-link',
+            dataset: { project: p.ID },
+            'aria-current': p.ID === config.project ? 'page' : null,
+          },
+          h('span', { class: 'project-label' }, p.Name || p.ID),
+          p.Name && p.Name !== p.ID ? h('span', { class: 'project-id' }, p.ID) : null,
+          p.Mode === 'live' ? h('span', { class: 'mode' }, 'live') : null,
+          p.Unread
+            ? h('span', { class: 'unread-badge', 'aria-hidden': 'true' }, formatCount(p.Unread))
+            : null,
+          srOnly(`, ${p.Unread ? plural(p.Unread, 'unread message', 'unread messages') : 'no unread messages'}`),
+        ),
+      ),
+    ),
+  );
+}
+
+async function loadProjects() {
+  try {
+    const data = await api.projects();
+    projects.list = data.Projects || [];
+    const current = currentProject();
+    if (current && state.page && !state.listError) current.Unread = state.page.unread;
+    renderProjects();
+    if (state.page) renderCounts();
+  } catch {
+    // The switcher keeps what it showed; the list reports a server that is gone.
+  }
+}
+
 // ---------------------------------------------------------------- live updates
 
 function connectEvents() {
-  const source = new EventSource('/api/v1/events');
+  const source = new EventSource(urls.events());
   let wasDown = false;
   const setLive = (value, text) => {
     el.live.dataset.state = value;
@@ -557,7 +638,10 @@ document.addEventListener('keydown', (event) => {
   if (el.confirm.open) return;
   const target = event.target;
   if (event.key === 'Escape') {
-    if (target === el.search) {
+    if (el.projects.open) {
+      el.projects.open = false;
+      el.projects.querySelector('summary').focus();
+    } else if (target === el.search) {
       el.search.blur();
       listView.setCursor(state.cursorId || rowIds()[0] || null, true);
     } else if (!el.help.hidden) toggleHelp(false);
@@ -634,6 +718,12 @@ el.list.addEventListener('focusin', (event) => {
 el.prev.addEventListener('click', () => goToPage(state.start - PAGE_SIZE));
 el.next.addEventListener('click', () => goToPage(state.start + PAGE_SIZE));
 el.deleteAll.addEventListener('click', deleteAll);
+el.projects.addEventListener('toggle', () => {
+  if (el.projects.open) loadProjects();
+});
+document.addEventListener('click', (event) => {
+  if (el.projects.open && !el.projects.contains(event.target)) el.projects.open = false;
+});
 el.markAll.addEventListener('click', markAllRead);
 
 // Same-page navigation for rows and internal links; modified clicks keep their native meaning.
@@ -644,13 +734,15 @@ document.addEventListener('click', (event) => {
   if (!link || link.target || link.hasAttribute('download')) return;
   const url = new URL(link.href, location.href);
   if (url.origin !== location.origin) return;
-  const match = url.pathname.match(/^\/message\/([^/]+)$/);
+  const inBase = !base || url.pathname.startsWith(`${base}/`);
+  const pathname = base && inBase ? url.pathname.slice(base.length) : url.pathname;
+  const match = inBase && pathname.match(/^\/message\/([^/]+)$/);
   if (match) {
     event.preventDefault();
     const id = decodeURIComponent(match[1]);
     state.cursorId = id;
     openMessage(id);
-  } else if (url.pathname === '/') {
+  } else if (inBase && pathname === '/') {
     event.preventDefault();
     if (link.classList.contains('brand')) {
       setQuery('', true);
@@ -674,4 +766,6 @@ setInterval(() => listView.tick(), 30000);
   else syncUrl(false);
   loadList(); // the shell has the browser fetch this already (<link rel=preload>)
   connectEvents();
+  loadProjects();
+  setInterval(loadProjects, PROJECTS_REFRESH_MS);
 }

@@ -124,7 +124,7 @@ export class MessageView {
             ? 'It was deleted, or the link points to a message that never existed here.'
             : String((error && error.message) || error),
         ),
-        h('p', null, h('a', { href: '/', class: 'button', 'data-nav': 'list' }, 'Back to the inbox')),
+        h('p', null, h('a', { href: urls.inbox(), class: 'button', 'data-nav': 'list' }, 'Back to the inbox')),
       ),
     );
   }
