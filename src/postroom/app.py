@@ -56,7 +56,7 @@ from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, SiteStatus, load_rules
 from postroom.delivery.worker import DeliverySettings, DeliveryWorker, Relay, parse_routes
-from postroom.doors.capture import CaptureDoor
+from postroom.doors.capture import CaptureDoor, CaptureRouter
 from postroom.doors.chaos import Chaos
 from postroom.doors.common import SessionLog
 from postroom.doors.http_send import HttpSendDoor
@@ -162,6 +162,9 @@ class Application:
         # Errors injected into the capture door on purpose (--enable-chaos); tests may give
         # it a seeded random generator before start.
         self.chaos = Chaos() if config.enable_chaos else None
+        # The capture door's routes (set when the door opens); the admin pages and
+        # /api/v2/capture-routes tell it when the stored rules change.
+        self.capture_router: CaptureRouter | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._ready = False
 
@@ -371,10 +374,44 @@ class Application:
             max_connections=cfg.max_connections,
             max_per_ip=cfg.max_connections_per_ip,
         )
-        capture = CaptureDoor(self._need(self.pipeline), SessionLog(self.metrics), chaos=self.chaos)
+        capture = CaptureDoor(
+            self._need(self.pipeline),
+            SessionLog(self.metrics),
+            chaos=self.chaos,
+            router=await self._capture_router(),
+        )
         server = SmtpServer(listener, capture, clock=self.clock, spool=self.spool)
         await server.start()
         await self._listen(stack, "capture", server)
+
+    async def _capture_router(self) -> CaptureRouter | None:
+        """The capture routes (--capture-route, then the stored ones); ConfigError when an
+        option names a project that does not exist or is not a capture project."""
+        from postroom.core.capture_routes import parse_route
+
+        cfg, platform, store = self.config, self._need(self.platform), self.store
+        options = [parse_route(text) for text in cfg.capture_route]
+        projects = {p.id: p.mode for p in await asyncio.to_thread(platform.list_projects)}
+        for rule in options:
+            if rule.project not in projects:
+                raise ConfigError(
+                    f"--capture-route {rule.text}: there is no project {rule.project!r}; "
+                    f"create it first (postroom project create {rule.project})"
+                )
+            if projects[rule.project] != "capture":
+                raise ConfigError(
+                    f"--capture-route {rule.text}: project {rule.project!r} is a live "
+                    "project; capture routes lead into capture projects only"
+                )
+        stored = store.capture_routes.list if isinstance(store, SqlMessageStore) else None
+        if not options and stored is None:
+            return None
+
+        def modes() -> dict[str, str]:
+            return {p.id: p.mode for p in platform.list_projects()}
+
+        self.capture_router = CaptureRouter(options, stored, modes, self.clock)
+        return self.capture_router
 
     async def _listen_submission(self, stack: contextlib.AsyncExitStack) -> None:
         """The submission doors (587 with STARTTLS, 465 with implicit TLS), when configured,
@@ -526,6 +563,15 @@ class Application:
             self.reputation,
         )
         management = _management_routes(service, verifier)
+        capture_routes = self._capture_route_service(store, service)
+        if capture_routes is not None:
+            from postroom.api.capture_routes import routes as capture_route_api
+
+            management += capture_route_api(capture_routes)
+            if admin is not None:
+                from postroom.web.admin.capture_route_pages import capture_route_routes
+
+                admin.routes.extend(capture_route_routes(admin.pages, capture_routes))
         if isinstance(store, SqlMessageStore):
             management += _event_routes(service, store, clock, pool_names(cfg))
             management += _webhook_routes(webhooks)
@@ -556,6 +602,23 @@ class Application:
                 ),
                 HostRule.from_config(cfg),
             )
+        )
+
+    def _capture_route_service(self, store: MessageStore, service: PlatformService) -> Any:
+        """The stored capture routes' service (SQL stores): it tells this process's capture
+        door at once when a rule changes."""
+        if not isinstance(store, SqlMessageStore):
+            return None
+        from postroom.core.capture_routes import parse_route
+        from postroom.platform.capture_routes import CaptureRouteService
+
+        def changed() -> None:
+            if self.capture_router is not None:
+                self.capture_router.invalidate()
+
+        options = [parse_route(text) for text in self.config.capture_route]
+        return CaptureRouteService(
+            store.capture_routes, service.get_project, self.clock, options, changed
         )
 
     async def _listen_ses(self, stack: contextlib.AsyncExitStack) -> None:
@@ -970,6 +1033,7 @@ def _queue_routes(
 class _AdminPages:
     routes: list[Any]
     error_page: Any
+    pages: Any = None  # web/admin/routes.AdminPages, for pages added later
 
 
 def _admin_pages(
@@ -1002,7 +1066,7 @@ def _admin_pages(
         from postroom.web.admin.reputation_pages import reputation_routes
 
         extra += reputation_routes(pages, reputation)
-    return _AdminPages([*routes(pages), *extra], pages.error_page)
+    return _AdminPages([*routes(pages), *extra], pages.error_page, pages)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

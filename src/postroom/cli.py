@@ -73,6 +73,9 @@ def setup_logging(config: Config) -> None:
     root.propagate = False
 
 
+# Options given once per value (`--capture-route A --capture-route B`).
+REPEATABLE = frozenset({"capture_route"})
+
 # What the commands other than `serve` read of the configuration: where the data is.
 STORAGE_OPTIONS = ("data_dir", "database_url")
 
@@ -106,7 +109,16 @@ def _add_config_options(
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default
-        if isinstance(default, bool):
+        if f.name in REPEATABLE:
+            target.add_argument(
+                flag,
+                dest=f.name,
+                action="append",
+                default=None,
+                metavar=f.name.upper(),
+                help=f"{HELP[f.name]} (default: {_shown(default)})".replace("%", "%%"),
+            )
+        elif isinstance(default, bool):
             target.add_argument(
                 flag,
                 dest=f.name,

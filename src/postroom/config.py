@@ -147,6 +147,7 @@ class Config:
     reputation_check_interval: float = 60.0
     html_check_data: str = ""
     enable_chaos: bool = False
+    capture_route: tuple[str, ...] = ()
     spamassassin: str = ""
     link_check_allow_private: bool = False
     link_check_timeout: float = 5.0
@@ -279,6 +280,10 @@ HELP: dict[str, str] = {
     "verification mails (default: postroom@ the hostname option).",
     "html_check_data": "A mail client support table for the HTML check (the format of the "
     "shipped postroom/checks/html_support.txt) to use instead of the shipped one.",
+    "capture_route": "A capture route, repeatable: user:PATTERN=PROJECT (by SMTP user name) or "
+    "rcpt:PATTERN=PROJECT (by recipient), e.g. rcpt:*@team-a.test=team-a; PATTERN is a "
+    "wildcard (* ?), PROJECT an existing capture project. Mail of the capture door that "
+    "matches goes into that project instead of the default one.",
     "enable_chaos": "Allow Chaos (/api/v1/chaos): errors injected into the capture door on "
     "purpose, per project, stage and probability.",
     "spamassassin": "SpamAssassin's spamd HOST:PORT for the spam check "
@@ -307,6 +312,9 @@ def _convert(name: str, value: Any) -> Any:
         return None if text.lower() in ("", "off", "none") else HostPort.parse(text, option)
     if isinstance(default, Path):
         return Path(str(value))
+    if name == "capture_route":  # rules may hold commas ([a,b]): a list, or one per line
+        items = value if isinstance(value, list | tuple) else str(value).split()
+        return tuple(str(item).strip() for item in items if str(item).strip())
     if isinstance(default, tuple):
         items = value if isinstance(value, list | tuple) else re.split(r"[,\s]+", str(value))
         return tuple(str(item).strip() for item in items if str(item).strip())
@@ -434,6 +442,13 @@ def load_config(
         from postroom.checks.html_support import load_table
 
         load_table(config.html_check_data)
+    for text in config.capture_route:
+        from postroom.core.capture_routes import parse_route
+
+        try:
+            parse_route(text)
+        except InvalidInput as exc:
+            raise ConfigError(f"--capture-route: {exc}") from None
     if config.address_token_lifetime <= 0:
         raise ConfigError("--address-token-lifetime: expected a positive duration")
     sender = config.system_sender.strip()

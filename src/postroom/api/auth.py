@@ -112,6 +112,7 @@ LOGIN_PATHS = frozenset({"/login", "/logout"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The native send API: a key with the send scope, acting on its own project.
 SEND_PATHS = frozenset({"/api/v2/messages", "/api/v2/messages/batch"})
+CAPTURE_ROUTES = "/api/v2/capture-routes"  # admins and open mode only (api/capture_routes.py)
 
 ADMIN_CACHE_SECONDS = 2.0  # how long the list of admin users is trusted before reading it again
 MAX_SESSIONS = 10_000  # beyond, the least recently used sessions are dropped
@@ -200,6 +201,8 @@ def open_mode_refusal(method: str, path: str) -> str | None:
         return None
     if path in SEND_PATHS:
         return None  # the handler sends into capture projects only in open mode
+    if path == CAPTURE_ROUTES or path.startswith(CAPTURE_ROUTES + "/"):
+        return None  # they move captured mail between capture projects only
     parts = path.rstrip("/").split("/")  # "", "api", "v2", "projects", PROJECT, WHAT, ...
     if parts[3:4] == ["projects"] and len(parts) <= 5:
         return None

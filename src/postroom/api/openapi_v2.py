@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from postroom import __version__
+from postroom.api import capture_routes as capture_route_doc
 from postroom.api import openapi_reputation as reputation_doc
 from postroom.api import openapi_sending as sending
 from postroom.api import openapi_suppressions as suppression_doc
@@ -798,6 +799,7 @@ def document() -> Json:
                         **suppression_doc.paths(_op, _query, _param, _PROJECT),
                         **webhook_doc.paths(_op, _query, _param, _PROJECT),
                         **reputation_doc.paths(_op, _PROJECT),
+                        **capture_route_doc.paths(_op, _param),
                     }
                 )
             )
@@ -809,6 +811,7 @@ def document() -> Json:
                 **suppression_doc.SCHEMAS,
                 **webhook_doc.SCHEMAS,
                 **reputation_doc.SCHEMAS,
+                **capture_route_doc.SCHEMAS,
             }
         },
     }

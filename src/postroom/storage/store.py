@@ -63,6 +63,7 @@ from postroom.storage.batch import (
     storage_error,
     tag_spellings,
 )
+from postroom.storage.capture_routes import SqlCaptureRoutes
 from postroom.storage.delivery_settings import SqlDeliverySettings
 from postroom.storage.events import SqlEventStore
 from postroom.storage.notice_writer import insert_message
@@ -235,6 +236,11 @@ class SqlMessageStore:
     def reputation(self) -> SqlReputationStore:
         """The reputation guard's state and the event counts it judges."""
         return SqlReputationStore(self._read, self._write, self._write_lock)
+
+    @property
+    def capture_routes(self) -> SqlCaptureRoutes:
+        """The stored capture routes (storage/capture_routes.py)."""
+        return SqlCaptureRoutes(self._read, self._write, self._write_lock)
 
     @property
     def delivery_settings(self) -> SqlDeliverySettings:

@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 from starlette.routing import Route
 
+from postroom.api.capture_routes import routes as capture_route_routes
 from postroom.api.deliveries import routes as delivery_routes
 from postroom.api.deliveries import settings_routes as delivery_settings_routes
 from postroom.api.events import routes as event_routes
@@ -125,6 +126,7 @@ def test_the_document_lists_every_route() -> None:
         *suppression_routes(service, None),  # type: ignore[arg-type]
         *webhook_routes(None),  # type: ignore[arg-type]  # only bound, never called
         *reputation_routes(service, None),  # type: ignore[arg-type]  # only bound, never called
+        *capture_route_routes(None),  # type: ignore[arg-type]  # only bound, never called
     ]
     for route in served_routes:
         assert isinstance(route, Route)

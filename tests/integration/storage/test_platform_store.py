@@ -30,12 +30,14 @@ from postroom.core.platform import (
 )
 from postroom.core.types import NewMessage
 from postroom.storage import migrate, open_store, resolve_target
+from postroom.storage.capture_routes import capture_routes
 from postroom.storage.engine import open_platform_store
 from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.queue import queue_entries
 from postroom.storage.schema import messages, metadata
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+assert capture_routes.metadata is metadata  # compared with the migrated schema below
 PLATFORM_TABLES = {
     "projects",
     "smtp_credentials",
@@ -48,6 +50,7 @@ PLATFORM_TABLES = {
     "send_counts",
     "platform_generation",
     "queue_entries",
+    "capture_routes",
 }
 
 
