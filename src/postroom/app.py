@@ -29,11 +29,14 @@ import ipaddress
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+
+import httpx
 
 from postroom.api.app import SecurityHeaders, build_app
 from postroom.api.auth import Authenticator, AuthGate, AuthSettings
@@ -43,19 +46,27 @@ from postroom.api.limits import BodyLimit, BodyLimits
 from postroom.api.serving import HttpListener, serve_config
 from postroom.bounces.verp import Verp
 from postroom.checks.http_probe import HttpProbe, dns_resolve, system_resolve
-from postroom.config import Config, HostPort
+from postroom.config import Config, HostPort, system_sender
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
 from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
 from postroom.core.reputation import Thresholds, parse_rates
 from postroom.core.types import DoorName
+from postroom.delivery.mta_sts import HttpsPolicyFetcher, MtaSts
 from postroom.delivery.notices import Notices
 from postroom.delivery.pools import pool_names, project_pools
 from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, SiteStatus, load_rules
-from postroom.delivery.worker import DeliverySettings, DeliveryWorker, Relay, parse_routes
+from postroom.delivery.tls_reports import TlsReporting
+from postroom.delivery.worker import (
+    DeliverySettings,
+    DeliveryWorker,
+    Relay,
+    parse_routes,
+    parse_tls_policies,
+)
 from postroom.doors.capture import CaptureDoor, CaptureRouter
 from postroom.doors.chaos import Chaos
 from postroom.doors.common import SessionLog
@@ -103,6 +114,7 @@ def bind_tcp(address: HostPort) -> socket.socket:
 
 MAINTENANCE_INTERVAL = 5.0  # seconds between IP credential refreshes
 DELIVERY_INTERVAL = 1.0  # seconds between looks for due queue entries
+TLS_REPORT_INTERVAL = 60.0  # seconds between writes of the TLS-RPT counts gathered
 SUPPRESSION_INTERVAL = 2.0  # seconds between reads of the event log for the suppression list
 FEED_INTERVAL = 0.5  # seconds between looks for messages stored by other processes
 
@@ -578,6 +590,7 @@ class Application:
             if self.reputation is not None:
                 management += _reputation_routes(service, self.reputation)
             management += _queue_routes(service, store, clock, self._sites_of)
+            management += _tls_report_routes(cfg, store, clock)
         main_app = build_app(
             context,
             extra_routes=[
@@ -718,10 +731,23 @@ class Application:
         cfg, store = self.config, self.store
         if not (cfg.delivery and isinstance(store, SqlMessageStore)):
             return
-        delivery = _delivery_worker(cfg, store, self.clock, self._need(self._steps).directory)
+        policy_client = None
+        if cfg.mta_sts:
+            # The MTA-STS policy fetcher's HTTPS client: the system's trust store, no proxy
+            # from the environment, no redirects (RFC 8461 §3.3).
+            policy_client = httpx.AsyncClient(
+                verify=ssl.create_default_context(), trust_env=False, follow_redirects=False
+            )
+            stack.push_async_callback(policy_client.aclose)
+        delivery = _delivery_worker(
+            cfg, store, self.clock, self._need(self._steps).directory, policy_client
+        )
         self.delivery = delivery
-        stack.push_async_callback(delivery.close)  # QUIT the connections kept for reuse
+        # QUIT the connections kept for reuse, store the TLS report counts.
+        stack.push_async_callback(delivery.close)
         self.jobs.every("delivery", DELIVERY_INTERVAL, delivery.drain)
+        if delivery.tls_reports is not None:
+            self.jobs.every("tls-report-counts", TLS_REPORT_INTERVAL, delivery.tls_reports.flush)
 
     async def _run_jobs(self, stack: contextlib.AsyncExitStack) -> None:
         """Begin the jobs declared by the parts above; they are the first thing stopped."""
@@ -871,7 +897,11 @@ class Application:
 
 
 def _delivery_worker(
-    cfg: Config, store: SqlMessageStore, clock: Clock, directory: ProjectDirectory
+    cfg: Config,
+    store: SqlMessageStore,
+    clock: Clock,
+    directory: ProjectDirectory,
+    policy_client: Any = None,
 ) -> DeliveryWorker:
     """The outbound MTA's worker: the queue in the message store's database, DNS through the
     configured resolver, routes and limits from the configuration, VERP return paths on the
@@ -895,15 +925,24 @@ def _delivery_worker(
         tls=cfg.delivery_tls,  # type: ignore[arg-type]  # checked by load_config
         smarthost=Relay.parse(cfg.relay) if cfg.relay else None,
         routes=parse_routes(cfg.routes),
+        tls_policies=parse_tls_policies(cfg.delivery_tls_policy),
         allow_private=cfg.delivery_allow_private,
         mx_port=cfg.delivery_mx_port,
         concurrency=cfg.delivery_concurrency,
         lease=cfg.delivery_lease,
     )
+    resolver = LazyResolver(cfg.resolver or None)
+    mta_sts = None
+    if policy_client is not None:
+        fetcher = HttpsPolicyFetcher(
+            policy_client, resolver, allow_private=cfg.delivery_allow_private
+        )
+        mta_sts = MtaSts(resolver, fetcher, store.tls_reports, clock)
+    tls_reports = TlsReporting(resolver, store.tls_reports, clock) if cfg.tls_rpt else None
     return DeliveryWorker(
         store.queue,
         store,
-        LazyResolver(cfg.resolver or None),
+        resolver,
         clock,
         settings,
         schedule=RetrySchedule(lifetime=cfg.queue_lifetime),
@@ -911,6 +950,8 @@ def _delivery_worker(
         return_paths=return_paths,
         notices=Notices(cfg.hostname, complete_message, notices_on, cfg.delay_notice_after),
         pools=project_pools(cfg, project_settings.ip_pool, clock),
+        mta_sts=mta_sts,
+        tls_reports=tls_reports,
     )
 
 
@@ -1015,6 +1056,13 @@ def _webhook_routes(webhooks: Any) -> list[Any]:
     from postroom.api.webhooks import routes
 
     return routes(webhooks)
+
+
+def _tls_report_routes(cfg: Config, store: SqlMessageStore, clock: Clock) -> list[Any]:
+    """/api/v2/tls-reports: the TLS-RPT counts and reports (admins only)."""
+    from postroom.api.tls_reports import routes
+
+    return routes(store.tls_reports, clock, cfg.hostname, system_sender(cfg))
 
 
 def _queue_routes(

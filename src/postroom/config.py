@@ -117,6 +117,9 @@ class Config:
     relay: str = ""
     routes: str = ""
     delivery_tls: str = "opportunistic"
+    delivery_tls_policy: str = ""
+    mta_sts: bool = True
+    tls_rpt: bool = True
     delivery_concurrency: int = 20
     delivery_lease: float = 600.0
     delivery_allow_private: bool = False
@@ -220,7 +223,17 @@ HELP: dict[str, str] = {
     "?verify=no skips the certificate check.",
     "routes": "Per-domain next hops, comma-separated DOMAIN=URL (URLs as for relay), e.g. "
     "example.internal=smtp+plain://10.0.0.5:25.",
-    "delivery_tls": "TLS to MX hosts: opportunistic (STARTTLS when offered), required, or none.",
+    "delivery_tls": "TLS to MX hosts: opportunistic (STARTTLS when offered, any certificate, "
+    "in the clear when it fails), required (STARTTLS, any certificate), verify (STARTTLS and a "
+    "certificate valid for the MX host name), or none.",
+    "delivery_tls_policy": "Per recipient domain TLS, comma-separated DOMAIN=MODE (modes as "
+    "for delivery_tls), e.g. bank.example=verify,legacy.example=opportunistic; MX delivery only "
+    "(a relay's URL says its TLS).",
+    "mta_sts": "Apply the MTA-STS policies (RFC 8461) of recipient domains that publish one: "
+    "fetched over HTTPS, cached in the database; enforce: only the listed MX hosts, with a "
+    "verified certificate, else the recipient is deferred; testing: failures recorded only.",
+    "tls_rpt": "Count the TLS outcome of every connection to recipient domains that publish a "
+    "TLS-RPT record (RFC 8460), per day, for their reports (GET /api/v2/tls-reports).",
     "delivery_concurrency": "Deliveries (message and domain) in progress at once.",
     "delivery_lease": "How long a delivering process holds the queue entries it claimed (a "
     "batch of up to 200) before another process may take them over, e.g. 10m: after a crash "
@@ -388,8 +401,12 @@ def load_config(
         raise ConfigError("--data-min-rate, --smtp-session-lifetime: expected 0 (off) or more")
     if config.login_max_failures < 0:
         raise ConfigError("--login-max-failures: expected 0 or more")
-    if config.delivery_tls not in ("opportunistic", "required", "none"):
-        raise ConfigError("--delivery-tls: expected opportunistic, required or none")
+    if config.delivery_tls not in ("opportunistic", "required", "verify", "none"):
+        raise ConfigError("--delivery-tls: expected opportunistic, required, verify or none")
+    if config.delivery_tls_policy:
+        from postroom.delivery.worker import parse_tls_policies
+
+        parse_tls_policies(config.delivery_tls_policy)
     if config.delivery_concurrency < 1:
         raise ConfigError("--delivery-concurrency: expected 1 or more")
     if config.suppression_soft_bounces < 0:

@@ -48,6 +48,7 @@ def attempt_view(record: AttemptRecord) -> dict[str, Any]:
         "enhanced": a.enhanced,
         "reply": a.reply,
         "earlier": list(a.earlier),
+        "tls_policy": a.tls_policy,
     }
 
 

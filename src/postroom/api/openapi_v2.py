@@ -13,6 +13,7 @@ from postroom.api import capture_routes as capture_route_doc
 from postroom.api import openapi_reputation as reputation_doc
 from postroom.api import openapi_sending as sending
 from postroom.api import openapi_suppressions as suppression_doc
+from postroom.api import openapi_tls_reports as tls_report_doc
 from postroom.api import openapi_webhooks as webhook_doc
 from postroom.core.events import EVENT_TYPES, MAX_EVENT_PAGE
 from postroom.core.types import QUEUE_ACTIONS, QUEUE_STATES
@@ -312,6 +313,11 @@ SCHEMAS: Json = {
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "hosts tried before in this attempt and why they failed",
+            },
+            "tls_policy": {
+                "type": "string",
+                "description": "the TLS policy the attempt was held to (MTA-STS enforce or "
+                "testing, a configured verify or required) and its failures; empty: none",
             },
         }
     ),
@@ -800,6 +806,7 @@ def document() -> Json:
                         **webhook_doc.paths(_op, _query, _param, _PROJECT),
                         **reputation_doc.paths(_op, _PROJECT),
                         **capture_route_doc.paths(_op, _param),
+                        **tls_report_doc.paths(_op, _query, _param),
                     }
                 )
             )
@@ -812,6 +819,7 @@ def document() -> Json:
                 **webhook_doc.SCHEMAS,
                 **reputation_doc.SCHEMAS,
                 **capture_route_doc.SCHEMAS,
+                **tls_report_doc.SCHEMAS,
             }
         },
     }

@@ -268,7 +268,8 @@ class Attempt:
     it took, the server that answered (MX host name, IP address and port), our local address,
     the TLS version and cipher (empty without TLS), and the full reply (its lines joined by
     newlines). `earlier` lists the hosts tried before in the same attempt and why they failed
-    ("mx.example.net[192.0.2.1]: 451 4.4.1 Connection failed ...")."""
+    ("mx.example.net[192.0.2.1]: 451 4.4.1 Connection failed ..."). `tls_policy` names the
+    TLS policy the attempt was held to (MTA-STS, a configured one) and its failures, if any."""
 
     started: datetime
     duration: float  # seconds
@@ -282,6 +283,7 @@ class Attempt:
     tls_version: str = ""
     tls_cipher: str = ""
     earlier: tuple[str, ...] = ()
+    tls_policy: str = ""
 
 
 @dataclass(frozen=True, slots=True)

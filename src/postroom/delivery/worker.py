@@ -38,8 +38,10 @@ from postroom.core.clock import Clock
 from postroom.core.errors import ConfigError, NotFound, PostroomError
 from postroom.core.ids import new_id
 from postroom.core.ports import MessageStore, QueueStore
+from postroom.core.tls_reports import SUCCESS
 from postroom.core.types import Attempt, MessageRecord, NewMessage, QueueEntry
 from postroom.delivery.connections import Connection, ConnectionCache, NextHop
+from postroom.delivery.mta_sts import Lookup, MtaSts, Policy, tls_result_type
 from postroom.delivery.notices import Notices
 from postroom.delivery.pools import PoolMember, ProjectPools
 from postroom.delivery.results import expired_detail, reply_detail
@@ -47,6 +49,7 @@ from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.routing import MailHost, Route, RoutingError, resolve_route
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, SiteStatus, is_push_back, site_name
+from postroom.delivery.tls_reports import TlsReporting
 from postroom.dns.resolver import DnsError, Resolver
 from postroom.smtp.client import ConnectionFacts, SmtpClient, SmtpClientError, connect
 from postroom.smtp.client_protocol import (
@@ -62,6 +65,11 @@ from postroom.smtp.client_protocol import (
 log = logging.getLogger("postroom.delivery")
 
 RelayTls = Literal["none", "starttls", "implicit"]
+# TLS to a destination: none; opportunistic (STARTTLS when offered, any certificate, plain when
+# it fails); required (STARTTLS, any certificate); verify (STARTTLS, a certificate valid for the
+# MX host name in the trust store).
+DestinationTls = Literal["none", "opportunistic", "required", "verify"]
+DESTINATION_TLS: tuple[DestinationTls, ...] = ("none", "opportunistic", "required", "verify")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +107,29 @@ class Relay:
         return cls(parts.hostname, port, tls, username, password, verify)
 
 
+def parse_tls_policies(text: str) -> dict[str, DestinationTls]:
+    """`DOMAIN=MODE, DOMAIN=MODE` (modes: none, opportunistic, required, verify) -> {domain:
+    mode}. Raises ConfigError."""
+    found: dict[str, DestinationTls] = {}
+    for item in text.replace("\n", ",").split(","):
+        if not item.strip():
+            continue
+        domain, eq, mode = item.partition("=")
+        domain, mode = domain.strip().lower().rstrip("."), mode.strip().lower()
+        if not eq or not domain:
+            raise ConfigError(f"--delivery-tls-policy: expected DOMAIN=MODE, got {item.strip()!r}")
+        for known in DESTINATION_TLS:
+            if mode == known:
+                found[domain] = known
+                break
+        else:
+            raise ConfigError(
+                f"--delivery-tls-policy: {domain}: expected none, opportunistic, required or "
+                f"verify, got {mode!r}"
+            )
+    return found
+
+
 def parse_routes(text: str) -> dict[str, Relay]:
     """`DOMAIN=URL, DOMAIN=URL` -> {domain: relay}. Raises ConfigError."""
     routes: dict[str, Relay] = {}
@@ -116,9 +147,10 @@ def parse_routes(text: str) -> dict[str, Relay]:
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
     helo_name: str
-    tls: TlsMode = "opportunistic"
+    tls: DestinationTls = "opportunistic"
     smarthost: Relay | None = None
     routes: Mapping[str, Relay] = field(default_factory=dict)
+    tls_policies: Mapping[str, DestinationTls] = field(default_factory=dict)  # per domain
     allow_private: bool = False  # MX hosts on loopback or private networks (tests, intranets)
     mx_port: int = 25
     lease: float = 600.0
@@ -137,6 +169,7 @@ class _Outcome:
     port: int = 0
     facts: ConnectionFacts | None = None  # of the connection that answered, if one was made
     earlier: tuple[str, ...] = ()  # hosts tried before and why they failed
+    tls_policy: str = ""  # the TLS policy held to and its failures (Attempt.tls_policy)
 
     @property
     def host(self) -> str:
@@ -158,6 +191,7 @@ class _Outcome:
             tls_version=tls.version if tls is not None else "",
             tls_cipher=tls.cipher if tls is not None else "",
             earlier=self.earlier,
+            tls_policy=self.tls_policy,
         )
 
 
@@ -193,6 +227,46 @@ def _outbound(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Tls:
+    """What TLS mail for one recipient domain is held to: the mode of its MX connections (the
+    configuration's), the MTA-STS lookup, and whether the domain wants TLS reports."""
+
+    domain: str
+    mode: DestinationTls
+    sts: Lookup = field(default_factory=lambda: Lookup(None))
+    report: bool = False
+
+    @property
+    def policy(self) -> Policy | None:
+        return self.sts.active
+
+    @property
+    def special(self) -> bool:
+        """Whether the domain needs connections of its own (not shared with the other domains
+        of its site): a policy to check, or sessions to count."""
+        return self.policy is not None or self.report or self.sts.error is not None
+
+
+@dataclass(slots=True)
+class _TlsNotes:
+    """What the TLS policy made of one delivery, for the attempt's `tls_policy`."""
+
+    tls: _Tls | None
+    notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        if self.tls is None:
+            return ""
+        policy = self.tls.policy
+        head = policy.describe() if policy is not None else ""
+        if not head and self.tls.mode in ("verify", "required"):
+            head = f"TLS {self.tls.mode} for {self.tls.domain} (configured)"
+        if not head and self.tls.sts.error is not None:
+            head = f"no MTA-STS policy of {self.tls.domain} could be had"
+        return "; ".join(p for p in (head, *self.notes) if p)
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -207,9 +281,12 @@ class DeliveryWorker:
         rng: random.Random | None = None,
         owner: str | None = None,
         client_tls: ssl.SSLContext | None = None,
+        verify_tls: ssl.SSLContext | None = None,
         return_paths: ReturnPaths | None = None,
         notices: Notices | None = None,
         pools: ProjectPools | None = None,
+        mta_sts: MtaSts | None = None,
+        tls_reports: TlsReporting | None = None,
     ) -> None:
         self._queue = queue
         self._store = store
@@ -222,12 +299,17 @@ class DeliveryWorker:
         self.owner = owner or f"worker-{new_id(clock.now())}"
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._opportunistic = client_tls or opportunistic_context()
+        # Certificates checked against the trust store and the host name (relays with
+        # verification, `verify` destinations, MTA-STS); tests give a test CA's.
+        self._verify = verify_tls or ssl.create_default_context()
         self._closed: dict[str, asyncio.Event] = {}
         self._return_paths = return_paths
         self._notices = notices
         self._site_of: dict[str, str] = {}  # recipient domain -> its site, as last routed
         self._cache = ConnectionCache()
         self._pools = pools
+        self.mta_sts = mta_sts
+        self.tls_reports = tls_reports
 
     # Passes ------------------------------------------------------------------------------
 
@@ -257,12 +339,16 @@ class DeliveryWorker:
         return len(entries)
 
     async def close(self) -> None:
-        """QUIT every connection kept for reuse (when the worker stops)."""
+        """QUIT every connection kept for reuse and store the TLS report counts (when the
+        worker stops)."""
         await self._close_idle(0.0)
+        if self.tls_reports is not None:
+            await self.tls_reports.flush()
 
     async def _message(self, entries: list[QueueEntry]) -> None:
         """One message's claimed recipients: load it, route each recipient domain, and
-        deliver to each destination (domains with the same next hops share a transaction)."""
+        deliver to each destination (domains with the same next hops share a transaction,
+        unless one has a TLS policy or wants TLS reports)."""
         first = entries[0]
         began = (self._clock.now(), self._clock.monotonic())
         try:
@@ -278,8 +364,9 @@ class DeliveryWorker:
             for entry in entries:
                 by_domain.setdefault(entry.domain, []).append(entry)
             routes = await asyncio.gather(*(self._route_or_error(d) for d in by_domain))
-            destinations: dict[tuple[str, Relay | None], tuple[Route, Relay | None]] = {}
-            members: dict[tuple[str, Relay | None], list[QueueEntry]] = {}
+            Key = tuple[str, Relay | None, str | None]
+            destinations: dict[Key, tuple[Route, Relay | None, _Tls | None]] = {}
+            members: dict[Key, list[QueueEntry]] = {}
             for (domain, group), routed in zip(by_domain.items(), routes, strict=True):
                 if isinstance(routed, RoutingError):
                     code = 451 if routed.temporary else 550
@@ -287,8 +374,9 @@ class DeliveryWorker:
                     for entry in group:
                         await self._report(entry, outcome, began, (record, raw))
                     continue
-                route, relay = routed
-                key = (site_name(h.name for h in route.hosts), relay)
+                route, relay, tls = routed
+                own = domain if tls is not None and tls.special else None
+                key = (site_name(h.name for h in route.hosts), relay, own)
                 destinations.setdefault(key, routed)
                 members.setdefault(key, []).extend(group)
                 self._remember_site(domain, key[0])
@@ -303,11 +391,34 @@ class DeliveryWorker:
             for entry in entries:
                 await self._report(entry, _Outcome(local_reply(451, "4.3.0", "Internal error")))
 
-    async def _route_or_error(self, domain: str) -> tuple[Route, Relay | None] | RoutingError:
+    async def _route_or_error(
+        self, domain: str
+    ) -> tuple[Route, Relay | None, _Tls | None] | RoutingError:
         try:
-            return await self._route(domain)
+            route, relay = await self._route(domain)
         except RoutingError as exc:
             return exc
+        if relay is not None:
+            return route, relay, None  # the relay's URL says what TLS it gets
+        return route, relay, await self._tls_of(domain)
+
+    async def _tls_of(self, domain: str) -> _Tls:
+        """The TLS mail to `domain` is held to: the configuration's mode, the domain's MTA-STS
+        policy, and whether it publishes a TLS-RPT record."""
+        mode = self.settings.tls_policies.get(domain, self.settings.tls)
+        sts = Lookup(None)
+        report = False
+        if self.mta_sts is not None:
+            try:
+                sts = await self.mta_sts.lookup(domain)
+            except Exception:  # a policy lookup never stops delivery on its own
+                log.exception("the MTA-STS lookup of %s failed", domain)
+        if self.tls_reports is not None:
+            try:
+                report = await self.tls_reports.wanted(domain)
+            except Exception:
+                log.exception("the TLS-RPT lookup of %s failed", domain)
+        return _Tls(domain, mode, sts, report)
 
     def _remember_site(self, domain: str, site: str) -> None:
         if len(self._site_of) > 100_000:
@@ -316,7 +427,7 @@ class DeliveryWorker:
 
     async def _destination(
         self,
-        routed: tuple[Route, Relay | None],
+        routed: tuple[Route, Relay | None, _Tls | None],
         entries: list[QueueEntry],
         record: MessageRecord,
         raw: bytes,
@@ -371,7 +482,9 @@ class DeliveryWorker:
             raise RoutingError("4.4.3", f"relay {name} has no address")
         return addresses
 
-    async def _member(self, project: str, routed: tuple[Route, Relay | None]) -> PoolMember | None:
+    async def _member(
+        self, project: str, routed: tuple[Route, Relay | None, _Tls | None]
+    ) -> PoolMember | None:
         """The pool address (and EHLO name) a project's delivery goes out from: one with a
         kept connection to the first next hop if there is one, else the next in turn."""
         if self._pools is None:
@@ -379,69 +492,126 @@ class DeliveryWorker:
         pool = await self._pools.pool(project)
         if pool is None:
             return None
-        route, relay = routed
+        route, relay, tls = routed
         first = route.hosts[0]
+        mode = self._host_mode(first.name, tls)
         for member in pool.members:
-            if self._cache.has(self._hop(first.addresses[0], first.port, member, relay)):
+            if self._cache.has(self._hop(first.addresses[0], first.port, member, relay, mode)):
                 return member
         return self._pools.next_member(pool)
 
     def _hop(
-        self, address: str, port: int, member: PoolMember | None, relay: Relay | None
+        self,
+        address: str,
+        port: int,
+        member: PoolMember | None,
+        relay: Relay | None,
+        mode: DestinationTls | None = None,
     ) -> NextHop:
         settings = self.settings
+        policy = (relay, mode or settings.tls)
         if member is not None:
-            return NextHop(address, port, member.address, member.ehlo, (relay, settings.tls))
+            return NextHop(address, port, member.address, member.ehlo, policy)
         source = settings.source_address or ""
-        return NextHop(address, port, source, settings.helo_name, (relay, settings.tls))
+        return NextHop(address, port, source, settings.helo_name, policy)
 
-    def _policy(self, relay: Relay | None, tls: TlsMode, helo: str) -> ClientPolicy:
+    def _host_mode(self, host: str, tls: _Tls | None) -> DestinationTls:
+        """The TLS a connection to MX `host` gets: `verify` when an MTA-STS policy lists it
+        (testing mode too: its failures are then recorded and the connection made again
+        without), else the configured mode."""
+        if tls is None:
+            return self.settings.tls
+        policy = tls.policy
+        if policy is not None and policy.matches(host):
+            return "verify"
+        return tls.mode
+
+    def _policy(self, relay: Relay | None, tls: DestinationTls, helo: str) -> ClientPolicy:
+        mode: TlsMode = "required" if tls == "verify" else tls
         if relay is not None:
-            tls = "required" if relay.tls == "starttls" else "none"
+            mode = "required" if relay.tls == "starttls" else "none"
         return ClientPolicy(
             helo,
-            tls=tls,
+            tls=mode,
             username=relay.username if relay else None,
             password=relay.password if relay else None,
         )
 
-    def _context(self, relay: Relay | None) -> ssl.SSLContext:
-        if relay is not None and relay.verify:
-            return ssl.create_default_context()
-        return self._opportunistic
+    def _context(self, relay: Relay | None, tls: DestinationTls) -> ssl.SSLContext:
+        if relay is not None:
+            return self._verify if relay.verify else self._opportunistic
+        return self._verify if tls == "verify" else self._opportunistic
 
     async def _send(
         self,
-        routed: tuple[Route, Relay | None],
+        routed: tuple[Route, Relay | None, _Tls | None],
         messages: Sequence[OutboundMessage],
         member: PoolMember | None = None,
     ) -> list[_Outcome]:
         """Deliver `messages` (one message's transactions for one destination) over one
         connection (a kept one when there is one) to the first host that takes them; an
-        outcome per recipient, in order."""
-        route, relay = routed
+        outcome per recipient, in order.
+
+        With an MTA-STS policy in enforce mode, MX hosts it does not list are skipped and the
+        others must pass TLS with a verified certificate, else they count as failed (never
+        permanently). In testing mode the same failures are only recorded (in the attempt's
+        `tls_policy` and the TLS report) and the mail goes as without a policy."""
+        route, relay, tls = routed
         site = site_name(h.name for h in route.hosts)
+        notes = _TlsNotes(tls)
         last = _Outcome(local_reply(451, "4.4.1", "No host could be reached"))
         earlier: list[str] = []
         permanent_everywhere = True
+        policy = tls.policy if tls is not None else None
         for host in route.hosts:
+            mode = self._host_mode(host.name, tls)
+            if tls is not None and policy is not None and not policy.matches(host.name):
+                why = f"{host.name} is not an MX host of the {policy.describe()}"
+                self._count(tls, "validation-failure", host.name, "", "")
+                if policy.mode == "enforce":
+                    reply = local_reply(451, "4.7.5", f"{why}; not delivered there")
+                    ip = host.addresses[0] if host.addresses else ""
+                    last = _Outcome(reply, host.name, ip, host.port, None, tuple(earlier))
+                    earlier.append(f"{last.host}: {reply}")
+                    notes.notes.append(why)
+                    permanent_everywhere = False
+                    continue
+                notes.notes.append(f"{why} (testing mode: delivered anyway)")
             for address in host.addresses:
-                hop = self._hop(address, host.port, member, relay)
+                hop = self._hop(address, host.port, member, relay, mode)
                 source = hop.source or "default"  # the shaper counts per site and source
+                failure: SmtpClientError | None = None
+                retried = False  # the session was counted (failed) before the second try
                 try:
                     connection = await self._connection(hop, site, source, host.name, relay)
                 except SmtpClientError as exc:
-                    last = _Outcome(exc.reply, host.name, address, host.port, None, tuple(earlier))
-                    earlier.append(f"{last.host}: {exc.reply}")
+                    failure = exc
+                if failure is not None:
+                    retry = self._tls_failed(tls, notes, host.name, hop, failure, mode)
+                    if retry is not None:  # testing mode: once more as without the policy
+                        retried = True
+                        hop = self._hop(address, host.port, member, relay, retry)
+                        try:
+                            connection = await self._connection(hop, site, source, host.name, relay)
+                            failure = None
+                        except SmtpClientError as again:
+                            failure = again
+                if failure is not None:
+                    last = _Outcome(
+                        failure.reply, host.name, address, host.port, None, tuple(earlier)
+                    )
+                    earlier.append(f"{last.host}: {failure.reply}")
                     # A relay refusing our credentials or TLS is our configuration to fix:
                     # never bounce the mail for it (Postfix's smtp_sasl_auth_soft_bounce).
                     permanent_everywhere = (
                         permanent_everywhere
-                        and exc.reply.permanent
-                        and exc.stage not in ("auth", "starttls")
+                        and failure.reply.permanent
+                        and failure.stage not in ("auth", "starttls")
                     )
-                    self._maybe_back_off(site, source, exc.reply)
+                    self._maybe_back_off(site, source, failure.reply)
                     continue
+                if connection.messages == 0 and tls is not None and not retried:
+                    self._connected(tls, notes, host.name, connection, mode)
                 kept = False
                 try:
                     results = await self._transactions(connection, messages)
@@ -453,8 +623,9 @@ class DeliveryWorker:
                     self._maybe_back_off(site, source, recipient.reply)
                 answered = connection.client.facts
                 before = tuple(earlier)
+                text = notes.text()
                 return [
-                    _Outcome(r.reply, host.name, address, host.port, answered, before)
+                    _Outcome(r.reply, host.name, address, host.port, answered, before, text)
                     for r in results
                 ]
         if not permanent_everywhere:
@@ -462,7 +633,72 @@ class DeliveryWorker:
             if reply.permanent:
                 reply = local_reply(451, "4.4.1", str(reply))
             last = _Outcome(reply, last.mx, last.ip, last.port, None, last.earlier)
+        last.tls_policy = notes.text()
         return [last for m in messages for _ in m.recipients]
+
+    def _count(
+        self, tls: _Tls, result: str, mx_host: str, sending_ip: str, receiving_ip: str
+    ) -> None:
+        """Count one session for the domain's TLS report, if it wants reports."""
+        if self.tls_reports is None or not tls.report:
+            return
+        self.tls_reports.record(
+            tls.domain,
+            tls.policy,
+            result,
+            mx_host=mx_host,
+            sending_ip=sending_ip,
+            receiving_ip=receiving_ip,
+            policy_error=tls.sts.error is not None,
+        )
+
+    def _tls_failed(
+        self,
+        tls: _Tls | None,
+        notes: _TlsNotes,
+        host: str,
+        hop: NextHop,
+        exc: SmtpClientError,
+        mode: DestinationTls,
+    ) -> DestinationTls | None:
+        """Record a connection that failed its TLS policy; the mode to try again with when
+        the policy only tests (None: no second try)."""
+        if tls is None or mode != "verify":
+            return None
+        if exc.stage != "starttls" and exc.tls_error is None:
+            return None  # not TLS: a dead host, a refused greeting
+        result = tls_result_type(exc.stage, exc.tls_error)
+        self._count(tls, result, host, hop.source, hop.address)
+        policy = tls.policy
+        if policy is not None and policy.mode == "testing":
+            notes.notes.append(
+                f"{host}[{hop.address}]: {result} ({exc.reply.text}); testing mode: delivered "
+                "without the policy's TLS"
+            )
+            return tls.mode
+        notes.notes.append(f"{host}[{hop.address}]: {result} ({exc.reply.text})")
+        return None
+
+    def _connected(
+        self,
+        tls: _Tls,
+        notes: _TlsNotes,
+        host: str,
+        connection: Connection,
+        mode: DestinationTls,
+    ) -> None:
+        """A new connection for a domain with a policy or reports: count its TLS outcome."""
+        facts = connection.client.facts
+        secured = facts.tls is not None
+        if tls.policy is None and tls.sts.error is not None:
+            result = tls.sts.error.result_type  # no policy could be had: that is the outcome
+        elif secured:
+            result = SUCCESS
+        else:
+            result = "starttls-not-supported"
+        self._count(tls, result, host, facts.local_host, facts.peer_host)
+        if mode == "verify" and secured:
+            notes.notes.append(f"certificate of {host} verified")
 
     async def _connection(
         self, hop: NextHop, site: str, source: str, name: str, relay: Relay | None
@@ -499,14 +735,14 @@ class DeliveryWorker:
         return Connection(client, hop, site, source)
 
     async def _connect(self, hop: NextHop, name: str, relay: Relay | None) -> SmtpClient:
-        tls: TlsMode = self.settings.tls
+        tls: DestinationTls = hop.policy[1]  # type: ignore[index]  # (relay, mode): _hop
         while True:
             try:
                 return await connect(
                     hop.address,
                     hop.port,
                     self._policy(relay, tls, hop.helo),
-                    ssl_context=self._context(relay),
+                    ssl_context=self._context(relay, tls),
                     implicit_tls=relay is not None and relay.tls == "implicit",
                     server_hostname=name,
                     local_address=hop.source or None,

@@ -41,10 +41,13 @@ READ_SIZE = 65536
 class SmtpClientError(PostroomError):
     """No session could be established; `reply` says why (a real or a local reply)."""
 
-    def __init__(self, reply: ServerReply, stage: str) -> None:
+    def __init__(
+        self, reply: ServerReply, stage: str, tls_error: BaseException | None = None
+    ) -> None:
         super().__init__(f"{stage}: {reply}")
         self.reply = reply
         self.stage = stage
+        self.tls_error = tls_error  # the handshake's exception, when TLS failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class SmtpClient:
         self._ssl_context = ssl_context
         self._server_hostname = server_hostname
         self._write_timeout = write_timeout
+        self.tls_error: BaseException | None = None  # why the STARTTLS handshake failed
         self.facts = self._facts()
 
     def _facts(self) -> ConnectionFacts:
@@ -148,6 +152,7 @@ class SmtpClient:
             )
         except (TimeoutError, OSError, ssl.SSLError) as exc:
             self._abort()
+            self.tls_error = exc
             reply = local_reply(451, "4.7.5", f"TLS handshake failed: {exc}")
             return [Failed("starttls", reply), Close()]
         self.facts = self._facts()
@@ -221,7 +226,8 @@ async def connect(
         ) from None
     except (OSError, ssl.SSLError) as exc:
         reply = local_reply(451, "4.4.1", f"Connection failed: {exc}")
-        raise SmtpClientError(reply, "connect") from None
+        tls_error = exc if implicit_tls and isinstance(exc, ssl.SSLError) else None
+        raise SmtpClientError(reply, "connect", tls_error) from None
     session = ClientSession(policy, tls_active=implicit_tls)
     client = SmtpClient(
         session,
@@ -236,5 +242,5 @@ async def connect(
         return client
     client._abort()
     if isinstance(answer, Failed):
-        raise SmtpClientError(answer.reply, answer.stage)
+        raise SmtpClientError(answer.reply, answer.stage, client.tls_error)
     raise SmtpClientError(local_reply(451, "4.4.2", "Connection closed"), "greeting")

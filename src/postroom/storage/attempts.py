@@ -52,6 +52,7 @@ delivery_attempts = Table(
     Column("enhanced", String(16), nullable=False),
     Column("reply", Text, nullable=False),
     Column("earlier", Text, nullable=False),  # JSON list of strings
+    Column("tls_policy", Text, nullable=False, server_default=""),  # MTA-STS and what it gave
 )
 Index("ix_delivery_attempts_message_id", delivery_attempts.c.message_id)
 Index("ix_delivery_attempts_project", delivery_attempts.c.project)
@@ -88,6 +89,7 @@ def write(
             enhanced=attempt.enhanced,
             reply=attempt.reply,
             earlier=json.dumps(list(attempt.earlier), ensure_ascii=False),
+            tls_policy=attempt.tls_policy,
         )
     )
 
@@ -116,6 +118,7 @@ def _record(found: Any) -> AttemptRecord:
             tls_version=found.tls_version,
             tls_cipher=found.tls_cipher,
             earlier=earlier,
+            tls_policy=found.tls_policy,
         ),
     )
 

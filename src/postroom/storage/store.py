@@ -79,6 +79,7 @@ from postroom.storage.reputation import SqlReputationStore
 from postroom.storage.schema import message_raw, message_tags, messages
 from postroom.storage.search_sql import query_condition
 from postroom.storage.suppressions import SqlSuppressionStore
+from postroom.storage.tls_reports import SqlTlsReports
 from postroom.storage.webhooks import SqlWebhookStore
 from postroom.storage.writer_process import ProcessBatchWriter
 
@@ -241,6 +242,11 @@ class SqlMessageStore:
     def capture_routes(self) -> SqlCaptureRoutes:
         """The stored capture routes (storage/capture_routes.py)."""
         return SqlCaptureRoutes(self._read, self._write, self._write_lock)
+
+    @property
+    def tls_reports(self) -> SqlTlsReports:
+        """Cached MTA-STS policies and TLS-RPT counts (storage/tls_reports.py)."""
+        return SqlTlsReports(self._read, self._write, self._write_lock)
 
     @property
     def delivery_settings(self) -> SqlDeliverySettings:

@@ -29,6 +29,7 @@ from postroom.api.reputation import routes as reputation_routes
 from postroom.api.ses_setup import key_routes
 from postroom.api.suppressions import routes as suppression_routes
 from postroom.api.templates_api import routes as template_routes
+from postroom.api.tls_reports import routes as tls_report_routes
 from postroom.api.webhooks import routes as webhook_routes
 from postroom.core.clock import FakeClock
 from postroom.core.platform import SYSTEM_PROJECT
@@ -127,6 +128,7 @@ def test_the_document_lists_every_route() -> None:
         *webhook_routes(None),  # type: ignore[arg-type]  # only bound, never called
         *reputation_routes(service, None),  # type: ignore[arg-type]  # only bound, never called
         *capture_route_routes(None),  # type: ignore[arg-type]  # only bound, never called
+        *tls_report_routes(None, FakeClock(), "h", "postmaster@h"),  # type: ignore[arg-type]
     ]
     for route in served_routes:
         assert isinstance(route, Route)
