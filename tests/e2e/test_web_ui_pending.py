@@ -48,7 +48,8 @@ def test_deleting_a_message_with_pending_deliveries_shows_why_and_keeps_it(
     shots.take(page, "pending-delete-refused")
     assert api_messages(server)["total"] == 2
 
-    # The Delete key on that row: the row comes back with the same reason.
+    # The Delete key on that row: once the Undo window passes, the row comes back with the
+    # same reason.
     page.locator(f'{ROWS}[data-id="{pending}"]').focus()
     page.keyboard.press("Delete")
     check(toast).to_contain_text("1 delivery pending")
@@ -59,6 +60,7 @@ def test_deleting_a_message_with_pending_deliveries_shows_why_and_keeps_it(
     page.locator(f'{ROWS}[data-id="{other}"]').focus()
     page.keyboard.press("Delete")
     check(rows).to_have_count(1)
+    check(toast).to_be_hidden()  # the Undo window passed: the delete is sent
     assert [m["ID"] for m in api_messages(server)["messages"]] == [pending]
     # The two refusals are the only failed requests (Chromium logs each), and nothing broke.
     refused = "error: Failed to load resource: the server responded with a status of 409"

@@ -166,6 +166,16 @@ def first_page_url(request: Request, base: str = "") -> str:
     return f"{base}/api/v1/messages?{params}"
 
 
+THEMES = ("system", "light", "dark")
+THEME_COOKIE = "postroom_theme"  # set by static/theme.js
+
+
+def theme_of(request: Request) -> str:
+    """The theme switch's choice (system, light, dark) from its cookie."""
+    value = request.cookies.get(THEME_COOKIE, "")
+    return value if value in THEMES else "system"
+
+
 def who(principal: Principal) -> dict[str, Any]:
     """Who the top bar says is signed in, and what it offers them."""
     return {
@@ -213,6 +223,7 @@ def routes(
             project=project,
             who=who(principal),
             section="inbox",
+            theme=theme_of(request),
         )
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 

@@ -45,7 +45,7 @@ from postroom.platform.service import UNSET, PlatformService, Usage
 from postroom.suppression.service import SuppressionList
 from postroom.web.routes import STATIC_DIR as INBOX_STATIC_DIR
 from postroom.web.routes import TEMPLATE_DIR as INBOX_TEMPLATES
-from postroom.web.routes import load_static, who
+from postroom.web.routes import load_static, theme_of, who
 
 __all__ = ["STATIC_PREFIX", "AdminPages", "routes"]
 
@@ -61,6 +61,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 # inbox's static files are not.
 PALETTE = INBOX_STATIC_DIR / "palette.css"
 TOPBAR_CSS = INBOX_STATIC_DIR / "topbar.css"  # the top bar both share (templates/_topbar.html)
+THEME_JS = INBOX_STATIC_DIR / "theme.js"  # its theme switch
 
 # ?done=<code> after a redirect: fixed sentences, never text from the request.
 NOTICES = {
@@ -167,7 +168,7 @@ class AdminPages:
         self.auth = auth
         self.config = config
         self.verifier = verifier
-        self.version, self.files = load_static(STATIC_DIR, also=(PALETTE, TOPBAR_CSS))
+        self.version, self.files = load_static(STATIC_DIR, also=(PALETTE, TOPBAR_CSS, THEME_JS))
         self.static = f"{STATIC_PREFIX}/{self.version}"
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(
@@ -207,6 +208,7 @@ class AdminPages:
             csrf=token,
             principal=principal,
             who=who(principal),
+            theme=theme_of(request),
             open_mode=principal.kind == "open",
             notice=notice,
             path=request.url.path,

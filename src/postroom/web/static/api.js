@@ -22,8 +22,12 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : '';
 }
 
-async function call(method, path, { body, as = 'json', signal, cache = 'no-store' } = {}) {
-  const init = { method, cache, signal, headers: {} };
+async function call(
+  method,
+  path,
+  { body, as = 'json', signal, cache = 'no-store', keepalive = false } = {},
+) {
+  const init = { method, cache, signal, headers: {}, keepalive };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -84,7 +88,9 @@ export const api = {
       body: search ? { Search: search, Read: true } : { Read: true },
       as: 'none',
     }),
-  remove: (ids) => call('DELETE', `${base}/api/v1/messages`, { body: { IDs: ids }, as: 'none' }),
+  remove: (ids, keepalive = false) =>
+    call('DELETE', `${base}/api/v1/messages`, { body: { IDs: ids }, as: 'none', keepalive }),
+  tagCounts: () => call('GET', `${base}/api/v1/tag-counts`),
   removeAll: () => call('DELETE', `${base}/api/v1/messages`, { as: 'none' }),
   removeMatching: (query) =>
     call('DELETE', `${base}/api/v1/search?query=${enc(query)}`, { as: 'none' }),

@@ -9,6 +9,7 @@ import { debounce, h, srOnly } from './dom.js';
 import { formatCount, plural } from './format.js';
 import { ListView } from './list.js';
 import { MessageView } from './message.js';
+import './theme.js';
 
 const body = document.body;
 const PAGE_SIZE = Number.parseInt(body.dataset.pageSize, 10) || 50;
@@ -47,6 +48,16 @@ const el = {
   projectName: $('project-name'),
   projectUnread: $('project-unread'),
   projectsMenu: $('projects-menu'),
+  panes: $('panes'),
+  tagSide: $('tag-side'),
+  tagList: $('tag-list'),
+  bulk: $('bulk-bar'),
+  bulkCount: $('bulk-count'),
+  bulkRead: $('bulk-read'),
+  bulkUnread: $('bulk-unread'),
+  bulkDelete: $('bulk-delete'),
+  bulkClear: $('bulk-clear'),
+  selectAll: $('select-all'),
 };
 
 const state = {
@@ -58,6 +69,11 @@ const state = {
   cursorId: null,
   tags: [],
   firstRender: true,
+  scrollToOpen: false, // a deep link: scroll the open message's row into view once listed
+  selected: new Set(), // IDs ticked for bulk actions (this page)
+  lastTicked: null, // the anchor of a shift-click range
+  pending: null, // a delete waiting for its Undo window: { ids, timer }
+  tagCounts: [],
 };
 
 const listView = new ListView(el.list);
@@ -68,6 +84,8 @@ const messageView = new MessageView(el.message, {
   setTags: (id, tags) => setTags(id, tags),
   copyLink: (id) => copyLink(id),
   knownTags: () => state.tags,
+  step: (delta) => moveCursor(delta, { open: true }),
+  tagFilter: (tag) => filterByTag(tag),
 });
 
 // ---------------------------------------------------------------- routing
@@ -142,9 +160,12 @@ async function loadListNow() {
       syncUrl(false);
       return loadList();
     }
+    withoutPending(page);
     state.page = page;
     state.listError = null;
     state.tags = page.tags || [];
+    pruneSelection();
+    loadTagCountsSoon();
   } catch (error) {
     if (ticket !== listRequest) return listLoading;
     if (error && error.name === 'AbortError') return listLoading;
@@ -162,9 +183,15 @@ const fillTimesSoon = debounce(() => listView.fillExactTimes(), 50);
 function renderList() {
   const page = state.page;
   const messages = page && !state.listError ? page.messages : [];
-  listView.render(messages, state.openId);
+  listView.render(messages, state.openId, state.selected);
   if (state.cursorId && !listView.link(state.cursorId)) state.cursorId = null;
   listView.setCursor(state.cursorId, false);
+  if (state.scrollToOpen && state.openId && listView.link(state.openId)) {
+    state.scrollToOpen = false;
+    listView.reveal(state.openId, 'center');
+  }
+  renderNav();
+  renderBulk();
   renderListState();
   renderCounts();
   fillTimesSoon();
@@ -285,7 +312,7 @@ function goToPage(start) {
 
 let messageRequest = 0;
 
-async function openMessage(id, { push = true } = {}) {
+async function openMessage(id, { push = true, focus = false } = {}) {
   const ticket = ++messageRequest;
   state.openId = id;
   state.cursorId = id;
@@ -294,6 +321,7 @@ async function openMessage(id, { push = true } = {}) {
   el.message.hidden = false;
   listView.markOpen(id);
   listView.setCursor(id, false);
+  listView.reveal(id);
   syncUrl(push);
   if (messageView.id !== id) messageView.showLoading();
   markReadLocally(id);
@@ -309,10 +337,26 @@ async function openMessage(id, { push = true } = {}) {
       syncUrl(false);
     }
     messageView.render(message);
+    renderNav();
+    if (focus) el.message.focus({ preventScroll: true });
   } catch (error) {
     if (ticket !== messageRequest) return;
     messageView.showError(error);
   }
+}
+
+/** The message view's previous/next buttons follow the list (live mail, deletes, pages). */
+function renderNav() {
+  const id = state.openId;
+  if (!id) return;
+  const ids = rowIds();
+  const index = ids.indexOf(id);
+  const page = state.page;
+  const more = page && state.start + ids.length < page.messages_count;
+  const prev = el.message.querySelector('#prev-message');
+  const next = el.message.querySelector('#next-message');
+  if (prev) prev.disabled = index === -1 ? true : index === 0 && state.start === 0;
+  if (next) next.disabled = index === -1 ? true : index === ids.length - 1 && !more;
 }
 
 function closeMessage({ push = true } = {}) {
@@ -354,18 +398,71 @@ async function run(action, done) {
   }
 }
 
+const UNDO_MS = 5000; // how long a delete can be undone before it is sent
+
+/**
+ * Delete: the rows go at once and the cursor stays where it was (on the next row), but the
+ * request waits UNDO_MS for the toast's Undo; another delete, leaving the page or the toast
+ * timing out sends it (a refusal, such as deliveries pending, brings the rows back).
+ */
 function removeMessages(ids) {
+  commitDelete();
+  const doomed = new Set(ids);
+  const ordered = rowIds();
+  const after = ordered.filter((id, i) => !doomed.has(id) && i > ordered.indexOf(ids[ids.length - 1]));
+  const before = ordered.filter((id) => !doomed.has(id));
+  if (doomed.has(state.cursorId) || !state.cursorId) state.cursorId = after[0] || before[before.length - 1] || null;
   listView.remove(ids);
-  if (state.page) state.page.messages = state.page.messages.filter((m) => !ids.includes(m.ID));
-  if (ids.includes(state.cursorId)) state.cursorId = neighbourOf(ids[0]);
-  if (ids.includes(state.openId)) closeMessage();
-  return run(() => api.remove(ids), plural(ids.length, 'message deleted', 'messages deleted'));
+  const page = state.page;
+  if (page) {
+    const gone = page.messages.filter((m) => doomed.has(m.ID));
+    page.messages = page.messages.filter((m) => !doomed.has(m.ID));
+    adjustCounts(page, gone, -1);
+  }
+  for (const id of ids) state.selected.delete(id);
+  const wasOpen = doomed.has(state.openId);
+  if (wasOpen) closeMessage();
+  renderList();
+  listView.setCursor(state.cursorId, wasOpen || el.listPane.contains(document.activeElement));
+  state.pending = { ids: [...ids], timer: setTimeout(() => commitDelete(), UNDO_MS) };
+  toast(plural(ids.length, 'message deleted', 'messages deleted'), false, { label: 'Undo', run: undoDelete });
 }
 
-function neighbourOf(id) {
-  const rows = [...el.list.querySelectorAll('a.row')].map((a) => a.dataset.id);
-  const index = rows.indexOf(id);
-  return rows[index + 1] || rows[index - 1] || null;
+function adjustCounts(page, messages, sign) {
+  const unread = messages.filter((m) => !m.Read).length;
+  page.total = Math.max(0, page.total + sign * messages.length);
+  page.messages_count = Math.max(0, page.messages_count + sign * messages.length);
+  page.unread = Math.max(0, page.unread + sign * unread);
+  page.messages_unread = Math.max(0, (page.messages_unread || 0) + sign * unread);
+}
+
+/** A page read from the server while a delete waits: without the doomed messages. */
+function withoutPending(page) {
+  const pending = state.pending;
+  if (!pending) return;
+  const doomed = new Set(pending.ids);
+  const gone = page.messages.filter((m) => doomed.has(m.ID));
+  page.messages = page.messages.filter((m) => !doomed.has(m.ID));
+  adjustCounts(page, gone, -1);
+}
+
+function commitDelete(keepalive = false) {
+  const pending = state.pending;
+  if (!pending) return undefined;
+  clearTimeout(pending.timer);
+  state.pending = null;
+  if (!keepalive && !el.toast.hidden && el.toast.querySelector('.toast-action')) el.toast.hidden = true;
+  return run(() => api.remove(pending.ids, keepalive));
+}
+
+function undoDelete() {
+  const pending = state.pending;
+  if (!pending) return;
+  clearTimeout(pending.timer);
+  state.pending = null;
+  state.cursorId = pending.ids[0];
+  toast(plural(pending.ids.length, 'message restored', 'messages restored'));
+  loadList().then(() => listView.setCursor(state.cursorId, true));
 }
 
 function setRead(ids, read) {
@@ -387,6 +484,7 @@ function setTags(id, tags) {
 }
 
 async function deleteAll() {
+  commitDelete();
   const page = state.page;
   if (!page) return;
   const matched = page.messages_count;
@@ -406,6 +504,7 @@ async function deleteAll() {
 }
 
 function markAllRead() {
+  commitDelete();
   return run(() => api.markAllRead(state.q), state.q ? 'Matching messages marked as read' : 'All marked as read');
 }
 
@@ -437,14 +536,156 @@ function confirmDialog(text, okLabel) {
 }
 
 let toastTimer = 0;
-function toast(text, isError = false) {
-  el.toast.textContent = text;
+function toast(text, isError = false, action = null) {
+  el.toast.replaceChildren(h('span', { class: 'toast-text' }, text));
+  if (action) {
+    el.toast.append(
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'toast-action',
+          onclick: () => {
+            el.toast.hidden = true;
+            action.run();
+          },
+        },
+        action.label,
+      ),
+    );
+  }
   el.toast.classList.toggle('error', isError);
   el.toast.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => {
     el.toast.hidden = true;
-  }, isError ? 6000 : 2500);
+  }, action ? UNDO_MS : isError ? 6000 : 2500);
+}
+
+// ---------------------------------------------------------------- selection
+
+function toggleSelected(id, on) {
+  if (on) state.selected.add(id);
+  else state.selected.delete(id);
+  state.lastTicked = id;
+  listView.setSelected(state.selected);
+  renderBulk();
+}
+
+/** Shift-click: every row between the last ticked one and this one takes this one's state. */
+function selectRange(id, on) {
+  const ids = rowIds();
+  const from = ids.indexOf(state.lastTicked);
+  const to = ids.indexOf(id);
+  if (from === -1 || to === -1) return toggleSelected(id, on);
+  const [a, b] = from < to ? [from, to] : [to, from];
+  for (const each of ids.slice(a, b + 1)) {
+    if (on) state.selected.add(each);
+    else state.selected.delete(each);
+  }
+  state.lastTicked = id;
+  listView.setSelected(state.selected);
+  renderBulk();
+  return undefined;
+}
+
+function clearSelection() {
+  state.selected.clear();
+  state.lastTicked = null;
+  listView.setSelected(state.selected);
+  renderBulk();
+}
+
+/** Ticked messages that left the page (deleted, another page or search) are no longer ticked. */
+function pruneSelection() {
+  const shown = new Set((state.page ? state.page.messages : []).map((m) => m.ID));
+  for (const id of [...state.selected]) if (!shown.has(id)) state.selected.delete(id);
+}
+
+function renderBulk() {
+  const count = state.selected.size;
+  el.bulk.hidden = count === 0;
+  el.bulkCount.textContent = count ? `${formatCount(count)} selected` : '';
+  const ids = rowIds();
+  el.selectAll.checked = count > 0 && ids.every((id) => state.selected.has(id));
+  el.selectAll.indeterminate = count > 0 && !el.selectAll.checked;
+}
+
+function bulk(action) {
+  const ids = rowIds().filter((id) => state.selected.has(id));
+  if (!ids.length) return undefined;
+  if (action === 'delete') {
+    clearSelection();
+    return removeMessages(ids);
+  }
+  commitDelete();
+  const read = action === 'read';
+  return run(async () => {
+    await api.setRead(ids, read);
+    clearSelection();
+  }, plural(ids.length, read ? 'message marked as read' : 'message marked as unread', read ? 'messages marked as read' : 'messages marked as unread'));
+}
+
+// ---------------------------------------------------------------- tags
+
+function tagQuery(tag) {
+  return /^[^\s"]+$/.test(tag) ? `tag:${tag}` : `tag:"${tag.replace(/"/g, '')}"`;
+}
+
+function filterByTag(tag) {
+  if (state.openId) closeMessage();
+  setQuery(tag ? tagQuery(tag) : '', true);
+}
+
+let tagRequest = 0;
+async function loadTagCounts() {
+  const ticket = ++tagRequest;
+  try {
+    const data = await api.tagCounts();
+    if (ticket !== tagRequest) return;
+    state.tagCounts = data.Tags || [];
+  } catch {
+    return;
+  }
+  renderTagSide();
+}
+const loadTagCountsSoon = debounce(loadTagCounts, 300);
+
+function renderTagSide() {
+  const tags = state.tagCounts;
+  el.panes.classList.toggle('with-tags', tags.length > 0);
+  el.tagSide.hidden = tags.length === 0;
+  const current = state.q;
+  el.tagList.replaceChildren(
+    h(
+      'li',
+      null,
+      h(
+        'a',
+        { href: urls.inbox(), class: 'tag-link', dataset: { tag: '' }, 'aria-current': current ? null : 'page' },
+        h('span', { class: 'tag-name' }, 'All messages'),
+      ),
+    ),
+    ...tags.map((t) =>
+      h(
+        'li',
+        null,
+        h(
+          'a',
+          {
+            href: `${urls.inbox()}?q=${encodeURIComponent(tagQuery(t.Name))}`,
+            class: 'tag-link',
+            dataset: { tag: t.Name },
+            'aria-current': current === tagQuery(t.Name) ? 'page' : null,
+            title: `${plural(t.Total, 'message', 'messages')}, ${formatCount(t.Unread)} unread`,
+          },
+          h('span', { class: 'tag-name' }, t.Name),
+          h('span', { class: t.Unread ? 'tag-count unread' : 'tag-count' }, formatCount(t.Unread || t.Total)),
+          srOnly(`, ${plural(t.Total, 'message', 'messages')}, ${formatCount(t.Unread)} unread`),
+        ),
+      ),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------- projects
@@ -605,9 +846,10 @@ function rowIds() {
   return [...el.list.querySelectorAll('a.row')].map((a) => a.dataset.id);
 }
 
-async function moveCursor(delta) {
+async function moveCursor(delta, { open = Boolean(state.openId) } = {}) {
   const ids = rowIds();
   if (!ids.length) return;
+  if (open && state.openId && ids.includes(state.openId)) state.cursorId = state.openId;
   let index = ids.indexOf(state.cursorId);
   if (index === -1) index = delta > 0 ? -1 : ids.length;
   index += delta;
@@ -622,6 +864,12 @@ async function moveCursor(delta) {
   const now = rowIds();
   index = Math.min(Math.max(index, 0), now.length - 1);
   state.cursorId = now[index] || null;
+  if (open && state.cursorId) {
+    // With a message open, j/k (and the view's buttons) open the next one: one highlighted
+    // row, the open one; the keyboard stays where it was.
+    if (state.cursorId !== state.openId) openMessage(state.cursorId, { push: false });
+    return;
+  }
   listView.setCursor(state.cursorId, true);
 }
 
@@ -646,6 +894,7 @@ document.addEventListener('keydown', (event) => {
       listView.setCursor(state.cursorId || rowIds()[0] || null, true);
     } else if (!el.help.hidden) toggleHelp(false);
     else if (state.openId && !isTyping(target)) closeMessage();
+    else if (state.selected.size && !isTyping(target)) clearSelection();
     return;
   }
   if (isTyping(target)) return;
@@ -665,15 +914,23 @@ document.addEventListener('keydown', (event) => {
     case 'ArrowUp':
       if (!inList) return;
       event.preventDefault();
-      moveCursor(event.key === 'ArrowDown' ? 1 : -1);
+      moveCursor(event.key === 'ArrowDown' ? 1 : -1, { open: false });
       break;
     case 'Enter':
-      if (target.closest && target.closest('a, button')) return; // native activation
+      if (target.closest && target.closest('a, button, input')) return; // native activation
       if (state.cursorId) {
         event.preventDefault();
-        openMessage(state.cursorId);
+        openMessage(state.cursorId, { focus: true });
       }
       break;
+    case 'x': {
+      const id = state.cursorId || state.openId;
+      if (id) {
+        event.preventDefault();
+        toggleSelected(id, !state.selected.has(id));
+      }
+      break;
+    }
     case 'Delete': {
       const id = inList ? state.cursorId || state.openId : state.openId || state.cursorId;
       if (id) {
@@ -718,6 +975,26 @@ el.list.addEventListener('focusin', (event) => {
 el.prev.addEventListener('click', () => goToPage(state.start - PAGE_SIZE));
 el.next.addEventListener('click', () => goToPage(state.start + PAGE_SIZE));
 el.deleteAll.addEventListener('click', deleteAll);
+el.list.addEventListener('click', (event) => {
+  const box = event.target.closest && event.target.closest('input.row-check');
+  if (!box) return;
+  const id = box.dataset.id;
+  if (event.shiftKey && state.lastTicked) selectRange(id, box.checked);
+  else toggleSelected(id, box.checked);
+});
+el.selectAll.addEventListener('change', () => {
+  if (el.selectAll.checked) {
+    for (const id of rowIds()) state.selected.add(id);
+    listView.setSelected(state.selected);
+    renderBulk();
+  } else clearSelection();
+});
+el.bulkRead.addEventListener('click', () => bulk('read'));
+el.bulkUnread.addEventListener('click', () => bulk('unread'));
+el.bulkDelete.addEventListener('click', () => bulk('delete'));
+el.bulkClear.addEventListener('click', () => clearSelection());
+// Leaving the page sends a delete still waiting for its Undo (keepalive outlives the page).
+window.addEventListener('pagehide', () => commitDelete(true));
 el.projects.addEventListener('toggle', () => {
   if (el.projects.open) loadProjects();
 });
@@ -725,6 +1002,17 @@ document.addEventListener('click', (event) => {
   if (el.projects.open && !el.projects.contains(event.target)) el.projects.open = false;
 });
 el.markAll.addEventListener('click', markAllRead);
+
+// Tags are filters: a row's tag, a tag in the message view, the sidebar's entries.
+document.addEventListener('click', (event) => {
+  if (event.defaultPrevented || event.button !== 0) return;
+  if (event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+  const tag = event.target.closest && event.target.closest('[data-tag]');
+  if (!tag) return;
+  event.preventDefault();
+  event.stopPropagation();
+  filterByTag(tag.dataset.tag);
+}, true);
 
 // Same-page navigation for rows and internal links; modified clicks keep their native meaning.
 document.addEventListener('click', (event) => {
@@ -741,7 +1029,8 @@ document.addEventListener('click', (event) => {
     event.preventDefault();
     const id = decodeURIComponent(match[1]);
     state.cursorId = id;
-    openMessage(id);
+    // A row activated with the keyboard (Enter: detail 0) hands the focus to the message.
+    openMessage(id, { focus: event.detail === 0 && Boolean(link.closest('#message-list')) });
   } else if (inBase && pathname === '/') {
     event.preventDefault();
     if (link.classList.contains('brand')) {
@@ -762,8 +1051,10 @@ setInterval(() => listView.tick(), 30000);
   state.q = loc.q;
   state.start = loc.start;
   el.search.value = loc.q;
-  if (loc.id) openMessage(loc.id, { push: false });
-  else syncUrl(false);
+  if (loc.id) {
+    state.scrollToOpen = true;
+    openMessage(loc.id, { push: false });
+  } else syncUrl(false);
   loadList(); // the shell has the browser fetch this already (<link rel=preload>)
   connectEvents();
   loadProjects();

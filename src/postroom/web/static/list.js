@@ -27,7 +27,9 @@ function rowContent(m) {
   const toText = addressList(recipients, 3) || '(no recipients)';
   const meta = h('span', { class: 'row-meta' });
   const tags = m.Tags || [];
-  for (const tag of tags.slice(0, MAX_ROW_TAGS)) meta.append(h('span', { class: 'tag', title: tag }, tag));
+  for (const tag of tags.slice(0, MAX_ROW_TAGS)) {
+    meta.append(h('span', { class: 'tag', title: `Show the messages tagged ${tag}`, dataset: { tag } }, tag));
+  }
   if (tags.length > MAX_ROW_TAGS) {
     const rest = tags.slice(MAX_ROW_TAGS);
     meta.append(h('span', { class: 'tag tag-more', title: rest.join(', ') }, `+${rest.length}`));
@@ -84,8 +86,8 @@ export class ListView {
     this.rows = new Map(); // ID -> <li>
   }
 
-  /** Make the list show `messages` in order, reusing existing rows. */
-  render(messages, openId) {
+  /** Make the list show `messages` in order, reusing existing rows; `selected`: ticked IDs. */
+  render(messages, openId, selected = new Set()) {
     const wanted = new Set(messages.map((m) => m.ID));
     for (const [id, li] of this.rows) {
       if (!wanted.has(id)) {
@@ -99,13 +101,22 @@ export class ListView {
       if (!li) {
         const link = h('a', { class: 'row', href: urls.message(m.ID), dataset: { id: m.ID } });
         fillRow(link, m);
-        li = h('li', null, link);
+        const box = h('input', {
+          type: 'checkbox',
+          class: 'row-check',
+          dataset: { id: m.ID },
+          'aria-label': `Select: ${m.Subject || '(no subject)'}`,
+        });
+        li = h('li', { class: 'row-item' }, link, box);
         this.rows.set(m.ID, li);
       } else {
         const link = li.firstElementChild;
         if (link.dataset.sig !== signature(m)) fillRow(link, m);
       }
       li.firstElementChild.toggleAttribute('aria-current', m.ID === openId);
+      const ticked = selected.has(m.ID);
+      li.lastElementChild.checked = ticked;
+      li.classList.toggle('selected', ticked);
       if (li === next) next = next.nextElementSibling;
       else this.ul.insertBefore(li, next);
     }
@@ -129,6 +140,20 @@ export class ListView {
   link(id) {
     const li = this.rows.get(id);
     return li ? li.firstElementChild : null;
+  }
+
+  setSelected(selected) {
+    for (const [id, li] of this.rows) {
+      const ticked = selected.has(id);
+      li.lastElementChild.checked = ticked;
+      li.classList.toggle('selected', ticked);
+    }
+  }
+
+  /** Scroll a row into view (without moving the focus). */
+  reveal(id, block = 'nearest') {
+    const link = this.link(id);
+    if (link) link.scrollIntoView({ block });
   }
 
   markOpen(openId) {

@@ -196,6 +196,8 @@ export class MessageView {
       'div',
       { class: 'msg-toolbar', role: 'toolbar', 'aria-label': 'Message actions' },
       iconButton('back', 'Back to the list', { className: 'back-button', onclick: () => this.actions.back() }),
+      iconButton('prev', 'Previous message (k)', { id: 'prev-message', onclick: () => this.actions.step(-1) }),
+      iconButton('next', 'Next message (j)', { id: 'next-message', onclick: () => this.actions.step(1) }),
       this.readButton(),
       iconButton('trash', 'Delete message', {
         className: 'danger',
@@ -284,7 +286,11 @@ export class MessageView {
         h(
           'span',
           { class: 'tag tag-editable' },
-          h('span', null, tag),
+          h(
+            'a',
+            { href: '#', class: 'tag-filter', dataset: { tag }, title: `Show the messages tagged ${tag}` },
+            tag,
+          ),
           h(
             'button',
             {

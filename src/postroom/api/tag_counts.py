@@ -1,0 +1,32 @@
+"""`GET /api/v1/tag-counts` (Postroom, beyond Mailpit): each tag of the project with the number
+of its messages and of those unread, for the inbox's tag sidebar. At most `MAX_TAGS` tags, in
+the order of `/api/v1/tags`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from postroom.api.mailpit import blocking, ctx
+from postroom.core.search import SearchQuery, Term
+
+MAX_TAGS = 200
+
+
+async def tag_counts(request: Request) -> Response:
+    c = ctx(request)
+
+    def work() -> list[dict[str, Any]]:
+        out = []
+        for name in c.store.tags(c.project)[:MAX_TAGS]:
+            page = c.store.list(c.project, SearchQuery((Term("tag", name),)), 0, 0)
+            out.append({"Name": name, "Total": page.matched, "Unread": page.matched_unread})
+        return out
+
+    return JSONResponse({"Tags": await blocking(work)})
+
+
+ROUTES = [Route("/api/v1/tag-counts", tag_counts, methods=["GET"])]
