@@ -743,8 +743,10 @@ class Application:
             cfg, store, self.clock, self._need(self._steps).directory, policy_client
         )
         self.delivery = delivery
-        # QUIT the connections kept for reuse, store the TLS report counts.
-        stack.push_async_callback(delivery.close)
+        # Let transactions in progress finish, give back untried entries, QUIT the connections
+        # kept for reuse, store the TLS report counts (the jobs, cancelled first, start no
+        # pass; a pass in progress is shielded from that cancellation).
+        stack.push_async_callback(delivery.shutdown)
         self.jobs.every("delivery", DELIVERY_INTERVAL, delivery.drain)
         if delivery.tls_reports is not None:
             self.jobs.every("tls-report-counts", TLS_REPORT_INTERVAL, delivery.tls_reports.flush)
@@ -930,6 +932,7 @@ def _delivery_worker(
         mx_port=cfg.delivery_mx_port,
         concurrency=cfg.delivery_concurrency,
         lease=cfg.delivery_lease,
+        stop_timeout=cfg.delivery_stop_timeout,
     )
     resolver = LazyResolver(cfg.resolver or None)
     mta_sts = None

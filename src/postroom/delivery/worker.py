@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import random
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -159,6 +159,7 @@ class DeliverySettings:
     connect_timeout: float = 30.0
     source_address: str | None = None
     connection_idle: float = 5.0  # seconds a connection is kept open, idle, for reuse
+    stop_timeout: float = 30.0  # seconds a stop waits for transactions in progress
 
 
 @dataclass(slots=True)
@@ -310,25 +311,44 @@ class DeliveryWorker:
         self._pools = pools
         self.mta_sts = mta_sts
         self.tls_reports = tls_reports
+        self._stopping = False
+        self._passes: set[asyncio.Task[int]] = set()  # delivery passes in progress
+        self._unreported: set[int] = set()  # entries claimed whose result is not recorded yet
+        self._records: set[asyncio.Task[object]] = set()  # recording writes in progress
 
     # Passes ------------------------------------------------------------------------------
 
     async def drain(self) -> int:
-        """Passes until no full batch is left; the entries handled."""
+        """Passes until no full batch is left (or the worker stops); the entries handled."""
         total = 0
-        while True:
+        while not self._stopping:
             handled = await self.run_once()
             total += handled
             if handled < self.settings.batch:
-                return total
+                break
+        return total
 
     async def run_once(self) -> int:
-        """Claim due entries and deliver them; the number of entries handled."""
+        """Claim due entries and deliver them; the number of entries handled.
+
+        The pass runs as a task of its own, shielded: cancelling the caller (the supervisor
+        stopping the delivery job) leaves transactions in progress to finish, so that a stop
+        never cuts a transaction the receiver may already have accepted; `close()` waits for
+        them."""
+        if self._stopping:
+            return 0
+        task = asyncio.get_running_loop().create_task(self._pass())
+        self._passes.add(task)
+        task.add_done_callback(self._passes.discard)
+        return await asyncio.shield(task)
+
+    async def _pass(self) -> int:
         now = self._clock.now()
         lease = timedelta(seconds=self.settings.lease)
         entries = await asyncio.to_thread(
             self._queue.claim, self.owner, now, lease, self.settings.batch
         )
+        self._unreported.update(e.id for e in entries)
         messages: dict[str, list[QueueEntry]] = {}
         for entry in entries:
             messages.setdefault(entry.message_id, []).append(entry)
@@ -338,9 +358,50 @@ class DeliveryWorker:
             await self._close_idle(self.settings.connection_idle)
         return len(entries)
 
+    async def stop(self, timeout: float | None = None) -> int:
+        """Claim nothing more; let the passes in progress finish, for at most `timeout`
+        seconds (default: settings.stop_timeout), then cancel what is left and give back the
+        entries whose result was not recorded (released untried: due again at once, for this
+        or another process). Returns how many were given back.
+
+        A transaction cut by the timeout may have been accepted by the receiver without our
+        knowing (the entry is then delivered again, as after a crash); one that finished in
+        time is recorded, never repeated."""
+        self._stopping = True
+        wait = self.settings.stop_timeout if timeout is None else timeout
+        passes = set(self._passes)
+        if passes:
+            _, late = await asyncio.wait(passes, timeout=wait)
+            if late:
+                log.warning(
+                    "delivery stopping: %d pass(es) still running after %.0f s are cancelled",
+                    len(late),
+                    wait,
+                )
+                for task in late:
+                    task.cancel()
+                await asyncio.wait(late, timeout=10.0)
+        if self._records:  # results being written when their delivery was cancelled
+            await asyncio.wait(set(self._records), timeout=30.0)
+        left, self._unreported = sorted(self._unreported), set()
+        released = 0
+        for entry_id in left:
+            try:
+                if await asyncio.to_thread(self._queue.release, entry_id, self.owner):
+                    released += 1
+            except PostroomError:
+                log.exception("releasing queue entry %s failed; its lease runs out", entry_id)
+        if released:
+            log.info("delivery stopping: %d queue entries given back untried", released)
+        return released
+
+    async def shutdown(self) -> None:
+        """When the server stops: `stop()`, then `close()`."""
+        await self.stop()
+        await self.close()
+
     async def close(self) -> None:
-        """QUIT every connection kept for reuse and store the TLS report counts (when the
-        worker stops)."""
+        """QUIT every connection kept for reuse and store the TLS report counts."""
         await self._close_idle(0.0)
         if self.tls_reports is not None:
             await self.tls_reports.flush()
@@ -903,7 +964,7 @@ class DeliveryWorker:
         queue = self._queue
         try:
             if reply.positive:
-                await asyncio.to_thread(
+                await self._record(
                     partial(queue.complete, attempt=attempt), entry.id, self.owner, now, detail
                 )
                 log.info(
@@ -912,7 +973,7 @@ class DeliveryWorker:
                 )
             elif reply.permanent:
                 notice = await self._notice(source, entry, outcome, now, expired=False)
-                await asyncio.to_thread(
+                await self._record(
                     partial(queue.fail, attempt=attempt, notice=notice),
                     entry.id,
                     self.owner,
@@ -932,7 +993,7 @@ class DeliveryWorker:
                     expired = f"5.4.7 Delivery time expired; last error: {text}"
                     gone = expired_detail(reply, outcome.mx, outcome.ip)
                     notice = await self._notice(source, entry, outcome, now, expired=True)
-                    await asyncio.to_thread(
+                    await self._record(
                         partial(queue.fail, expired=True, attempt=attempt, notice=notice),
                         entry.id,
                         self.owner,
@@ -943,7 +1004,7 @@ class DeliveryWorker:
                 else:
                     detail["next_attempt"] = when.isoformat()
                     notice = await self._delay_notice(source, entry, outcome, now)
-                    await asyncio.to_thread(
+                    await self._record(
                         partial(queue.defer, attempt=attempt, notice=notice),
                         entry.id,
                         self.owner,
@@ -954,6 +1015,16 @@ class DeliveryWorker:
                     )
         except PostroomError:
             log.exception("recording the result for queue entry %s failed", entry.id)
+        else:
+            self._unreported.discard(entry.id)
+
+    async def _record(self, write: Callable[..., object], *args: object) -> None:
+        """Run one recording write in a thread, to its end even when the delivery is cancelled
+        (a stop's timeout): `stop()` waits for such writes before giving entries back."""
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(write, *args))
+        self._records.add(task)
+        task.add_done_callback(self._records.discard)
+        await asyncio.shield(task)
 
 
 def opportunistic_context() -> ssl.SSLContext:
