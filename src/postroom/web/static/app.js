@@ -192,6 +192,7 @@ function renderList() {
   }
   renderNav();
   renderBulk();
+  markCurrentTag();
   renderListState();
   renderCounts();
   fillTimesSoon();
@@ -649,7 +650,22 @@ async function loadTagCounts() {
   }
   renderTagSide();
 }
-const loadTagCountsSoon = debounce(loadTagCounts, 300);
+// Counting every tag reads all tagged messages: at most every TAG_COUNTS_MS while mail
+// arrives, and only while the sidebar can show (wide screens).
+const TAG_COUNTS_MS = 5000;
+const wide = window.matchMedia('(min-width: 1101px)');
+let tagCountsAt = -Infinity;
+let tagCountsTimer = 0;
+function loadTagCountsSoon() {
+  if (tagCountsTimer || !wide.matches) return;
+  const wait = Math.max(300, tagCountsAt + TAG_COUNTS_MS - performance.now());
+  tagCountsTimer = setTimeout(() => {
+    tagCountsTimer = 0;
+    tagCountsAt = performance.now();
+    loadTagCounts();
+  }, wait);
+}
+wide.addEventListener('change', () => loadTagCountsSoon());
 
 function renderTagSide() {
   const tags = state.tagCounts;
@@ -680,12 +696,23 @@ function renderTagSide() {
             title: `${plural(t.Total, 'message', 'messages')}, ${formatCount(t.Unread)} unread`,
           },
           h('span', { class: 'tag-name' }, t.Name),
-          h('span', { class: t.Unread ? 'tag-count unread' : 'tag-count' }, formatCount(t.Unread || t.Total)),
-          srOnly(`, ${plural(t.Total, 'message', 'messages')}, ${formatCount(t.Unread)} unread`),
+          t.Unread ? h('span', { class: 'tag-unread', 'aria-hidden': 'true' }, formatCount(t.Unread)) : null,
+          h('span', { class: 'tag-total', 'aria-hidden': 'true' }, formatCount(t.Total)),
+          srOnly(`(${plural(t.Total, 'message', 'messages')}, ${formatCount(t.Unread)} unread)`),
         ),
       ),
     ),
   );
+}
+
+/** The sidebar entry of the search shown (a tag, or all messages) is the current one. */
+function markCurrentTag() {
+  for (const link of el.tagList.querySelectorAll('a[data-tag]')) {
+    const tag = link.dataset.tag;
+    const current = tag ? state.q === tagQuery(tag) : !state.q;
+    if (current) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
 }
 
 // ---------------------------------------------------------------- projects
