@@ -228,6 +228,10 @@ def _outbound(
     ]
 
 
+class _Stopping(Exception):
+    """The worker is stopping: a delivery that has no connection yet does not begin."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Tls:
     """What TLS mail for one recipient domain is held to: the mode of its MX connections (the
@@ -359,15 +363,18 @@ class DeliveryWorker:
         return len(entries)
 
     async def stop(self, timeout: float | None = None) -> int:
-        """Claim nothing more; let the passes in progress finish, for at most `timeout`
-        seconds (default: settings.stop_timeout), then cancel what is left and give back the
-        entries whose result was not recorded (released untried: due again at once, for this
-        or another process). Returns how many were given back.
+        """Claim nothing more and begin no new transaction; let the transactions in progress
+        finish, for at most `timeout` seconds (default: settings.stop_timeout), then cancel
+        what is left, and give back the entries whose result was not recorded (released
+        untried: due again at once, for this or another process). Returns how many were
+        given back.
 
         A transaction cut by the timeout may have been accepted by the receiver without our
         knowing (the entry is then delivered again, as after a crash); one that finished in
         time is recorded, never repeated."""
         self._stopping = True
+        for event in self._closed.values():  # deliveries waiting for a connection slot
+            event.set()
         wait = self.settings.stop_timeout if timeout is None else timeout
         passes = set(self._passes)
         if passes:
@@ -497,6 +504,8 @@ class DeliveryWorker:
         """Deliver one message to one destination (one or more domains with the same next
         hops) and report each recipient."""
         async with self._limit:
+            if self._stopping:
+                return  # stopping: no new transaction; stop() gives the entries back
             try:
                 sender = record.envelope.mail_from
                 if self._return_paths is not None:
@@ -506,6 +515,8 @@ class DeliveryWorker:
                 member = await self._member(entries[0].project, routed)
                 transactions = _outbound(record, entries, raw, senders)
                 outcomes = await self._send(routed, transactions, member)
+            except _Stopping:
+                return  # stopped before a connection was had: given back untried
             except Exception:
                 log.exception("delivery of message %s failed unexpectedly", record.id)
                 failed = _Outcome(local_reply(451, "4.3.0", "Internal error"))
@@ -767,6 +778,8 @@ class DeliveryWorker:
         """A connection to `hop`: a kept one that answers RSET, else a new one once the
         site's limits allow. Raises SmtpClientError when a new one cannot be established."""
         while True:
+            if self._stopping:
+                raise _Stopping
             while (kept := self._cache.take(hop)) is not None:
                 if await kept.client.reset():
                     return kept

@@ -125,9 +125,13 @@ def new_message(clock: FakeClock, recipient: str) -> object:
     return dataclasses.replace(base, envelope=envelope, deliveries=deliveries_for(envelope))
 
 
-def worker(store: SqlMessageStore, clock: FakeClock, port: int, owner: str) -> DeliveryWorker:
+def worker(
+    store: SqlMessageStore, clock: FakeClock, port: int, owner: str, concurrency: int = 20
+) -> DeliveryWorker:
     relay = Relay("127.0.0.1", port, "none")
-    settings = DeliverySettings(helo_name="out.postroom.test", smarthost=relay, lease=600)
+    settings = DeliverySettings(
+        helo_name="out.postroom.test", smarthost=relay, lease=600, concurrency=concurrency
+    )
     return DeliveryWorker(store.queue, store, None, clock, settings, owner=owner)  # type: ignore[arg-type]
 
 
@@ -159,6 +163,29 @@ async def test_a_stop_lets_the_open_transaction_finish(
     assert await worker(store, clock, holding.port, "second").run_once() == 0
     assert holding.accepted == [["a@example.net"]]
     assert await first.run_once() == 0  # a stopped worker claims nothing more
+
+
+async def test_a_stop_begins_no_new_transaction(
+    store: SqlMessageStore, clock: FakeClock, holding: HoldingServer
+) -> None:
+    """The pass in progress holds more messages than are being sent (one delivery at a time
+    here): the one being sent finishes, the others are given back untried, not begun."""
+    first_message = new_message(clock, "a@example.net")
+    second_message = new_message(clock, "b@example.net")
+    await store.add(first_message)  # type: ignore[arg-type]
+    await store.add(second_message)  # type: ignore[arg-type]
+    first = worker(store, clock, holding.port, "first", concurrency=1)
+    job = asyncio.create_task(first.run_once())
+    assert await asyncio.to_thread(holding.data_seen.wait, 30)
+    job.cancel()
+    await asyncio.wait([job])
+    stopping = asyncio.create_task(first.shutdown())
+    await asyncio.sleep(0)
+    holding.release.set()
+    await stopping
+    done = {m.id: entry_of(store, m.id) for m in (first_message, second_message)}  # type: ignore[attr-defined]
+    assert sorted(done.values()) == [(DELIVERED, 1, None), (QUEUED, 0, None)]
+    assert len(holding.accepted) == 1
 
 
 async def test_past_the_stop_timeout_the_entry_is_given_back_untried(
