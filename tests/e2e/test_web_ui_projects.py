@@ -185,6 +185,12 @@ def test_switch_projects_live_search_and_actions_per_project(
     # An unknown project is a clear 404, not an empty inbox.
     missing = httpx.get(f"{server.base_url}/p/nope/api/v1/messages", timeout=10)
     assert missing.status_code == 404 and missing.json()["Field"] == "project"
+    # A new, empty project says how mail reaches it (not the default project's SMTP hint).
+    created = httpx.post(f"{server.base_url}/api/v2/projects", json={"id": "fresh"}, timeout=10)
+    assert created.status_code == 201, created.text
+    page.goto(server.base_url + "/p/fresh/")
+    check(page.locator("#list-state")).to_contain_text("through a capture route")
+    check(page).to_have_title("fresh · Postroom")
     clean(problems)
 
 

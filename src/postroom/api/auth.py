@@ -544,15 +544,18 @@ class Authenticator:
         self._keys[session.key_id] = (now, key)
         return key
 
-    async def project_ids(self) -> frozenset[str]:
-        """The projects that exist, read again at most every ADMIN_CACHE_SECONDS."""
+    async def project_exists(self, project: str) -> bool:
+        """Whether the project exists: the list read within ADMIN_CACHE_SECONDS says so, else
+        the list read again (a project just created is there at once, one just deleted within
+        that time; only admins and open mode ask)."""
         read = self._projects_read
-        if read is not None and self.clock.monotonic() - read < ADMIN_CACHE_SECONDS:
-            return self._projects
+        fresh = read is not None and self.clock.monotonic() - read < ADMIN_CACHE_SECONDS
+        if fresh and project in self._projects:
+            return True
         projects = await asyncio.to_thread(self.service.list_projects)
         self._projects = frozenset(p.id for p in projects)
         self._projects_read = self.clock.monotonic()
-        return self._projects
+        return project in self._projects
 
     # API keys -------------------------------------------------------------------------------
 
@@ -865,7 +868,7 @@ class AuthGate:
                 await _forbidden(str(exc))(scope, receive, send)
                 return
         elif named is not None:
-            if named[0] not in await self.auth.project_ids():
+            if not await self.auth.project_exists(named[0]):
                 await JSONResponse(
                     {"Error": f"no such project: {named[0]!r}", "Field": "project"},
                     status_code=404,

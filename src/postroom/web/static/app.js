@@ -246,6 +246,17 @@ function renderListState() {
       h('p', null, 'Nothing matches ', h('code', null, state.q), '.'),
       h('button', { type: 'button', class: 'button', onclick: () => setQuery('', true) }, 'Clear search'),
     );
+  } else if (base) {
+    box.append(
+      h('h2', null, 'No messages yet'),
+      h(
+        'p',
+        null,
+        'Mail comes into this project through a capture route of the capture SMTP server (by SMTP user name or recipient: Admin → Capture routes), or through its API: ',
+        h('code', null, 'POST /api/v1/send'),
+        ' with one of its keys.',
+      ),
+    );
   } else {
     box.append(
       h('h2', null, 'No messages yet'),
