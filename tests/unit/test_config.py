@@ -45,6 +45,10 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ({"smtp_bare_line_endings": "maybe"}, "--smtp-bare-line-endings"),
         ({"suppression_account_reasons": "bounce,manual"}, "--suppression-account-reasons"),
         ({"mx": "port25"}, "--mx: expected HOST:PORT"),
+        ({"delivery_tls": "strict"}, "--delivery-tls: expected opportunistic, required, verify"),
+        ({"delivery_tls_policy": "bank.example"}, "--delivery-tls-policy: expected DOMAIN=MODE"),
+        ({"delivery_tls_policy": "bank.example=strict"}, "--delivery-tls-policy: bank.example"),
+        ({"delivery_stop_timeout": "-1"}, "--delivery-stop-timeout"),
     ],
 )
 def test_bad_values_name_the_option(cli: dict[str, str], message: str) -> None:

@@ -130,3 +130,23 @@ def test_counts_and_reports(server: ServerThread) -> None:
             refused = client.get(path)
             assert refused.status_code == 403
             assert "admin login" in refused.json()["Error"]
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_server_applies_policies_and_counts_when_configured(tmp_path: Path, on: bool) -> None:
+    config = make_config(
+        tmp_path / "data",
+        delivery=True,
+        mta_sts=on,
+        tls_rpt=on,
+        delivery_tls_policy="bank.example=verify",
+    )
+    server = ServerThread(config, FakeClock()).start()
+    try:
+        delivery = server.app.delivery
+        assert delivery is not None
+        assert (delivery.mta_sts is not None, delivery.tls_reports is not None) == (on, on)
+        assert ("tls-report-counts" in server.app.jobs.names) == on
+        assert dict(delivery.settings.tls_policies) == {"bank.example": "verify"}
+    finally:
+        server.stop()
