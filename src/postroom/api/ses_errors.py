@@ -6,6 +6,10 @@ SDKs raise the exception classes applications already catch.
 `x-amzn-ErrorType` header and `{"message"}`) and v1 (query: an XML `ErrorResponse`):
 
 * identity not verified, content invalid, not signable, too large: MessageRejected (400);
+  only the envelope sender (FeedbackForwardingEmailAddress, ReturnPath) unverified:
+  MailFromDomainNotVerifiedException (400);
+* the project's sending paused by the reputation guard: v2 SendingPausedException, v1
+  AccountSendingPausedException (400);
 * daily quota, sending rate: v2 TooManyRequestsException (429), v1 Throttling (400);
 * a recipient the MTA never delivers to, bad input: v2 BadRequestException, v1
   InvalidParameterValue (400);
@@ -58,10 +62,12 @@ def from_postroom(exc: PostroomError, version: int) -> SesError:
     if isinstance(exc, SesError):
         return exc
     if isinstance(exc, Refusal):
+        if exc.kind == RefusalKind.IDENTITY_NOT_VERIFIED and exc.field == "MAIL FROM":
+            return SesError("MailFromDomainNotVerifiedException", exc.detail)
         if exc.kind in _REJECTED:
             return SesError("MessageRejected", exc.detail)
         if exc.kind == RefusalKind.SENDING_PAUSED:
-            code = "AccountSendingPausedException" if version == 2 else "AccountSendingPaused"
+            code = "SendingPausedException" if version == 2 else "AccountSendingPausedException"
             return SesError(code, exc.detail, 400)
         if exc.kind in _THROTTLED:
             if version == 1:

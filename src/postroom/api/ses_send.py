@@ -4,9 +4,10 @@ acceptance pipeline: verified identities, quotas, DKIM and the durable queue, as
 
 Shared by API v2 (JSON) and v1 (query): both hand over plain dictionaries of SES's field
 names. A recipient that the MTA never delivers to refuses the whole message, as SES does.
-Not mapped yet: ConfigurationSetName (configuration sets need the event destinations of the
-webhooks work; the name is accepted and ignored) and FeedbackForwardingEmailAddress (bounces
-go to the envelope sender).
+FeedbackForwardingEmailAddress (v2) and ReturnPath (v1) become the envelope sender, so bounce
+notices go there; like every envelope sender it must be a verified identity (else SES's
+MailFromDomainNotVerifiedException). Not mapped yet: ConfigurationSetName (accepted and
+ignored).
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from postroom.api.native_message import Built, build, raw_message
+from postroom.api.native_message import Built, build, parse_address, raw_message
 from postroom.api.native_send import Peer, Sender
 from postroom.api.ses_errors import SesError, from_postroom
 from postroom.core.clock import Clock
 from postroom.core.errors import InvalidInput, PostroomError
 from postroom.core.sending import Template
+from postroom.core.types import Envelope
 from postroom.platform.email_templates import Rendered, TemplateService, render_parts
 
 MAX_BULK = 50
@@ -183,6 +185,16 @@ class SesSender:
         return message_id
 
 
+def with_return_path(built: Built, value: Any, field: str) -> Built:
+    """`built` with `value` (FeedbackForwardingEmailAddress, ReturnPath) as its envelope
+    sender, when given: bounce notices go to the envelope sender."""
+    if value is None or value == "":
+        return built
+    address = parse_address(value, field).addr_spec
+    envelope = built.envelope
+    return replace(built, envelope=Envelope(address, envelope.recipients, envelope.mail_params))
+
+
 def rendered_body(
     rendered: Rendered, source: Any, dest: dict[str, list[Any]], reply_to: Any, **extra: Any
 ) -> dict[str, Any]:
@@ -231,7 +243,12 @@ async def send_bulk(
                 headers=[{"Name": n, "Value": v} for n, v in headers],
                 tags=tags,
             )
-            message_id = await ses.send(project, ses.build(body), peer)
+            built = with_return_path(
+                ses.build(body),
+                request.get("FeedbackForwardingEmailAddress"),
+                "FeedbackForwardingEmailAddress",
+            )
+            message_id = await ses.send(project, built, peer)
         except PostroomError as exc:
             error = from_postroom(exc, version)
             status = BULK_STATUS.get(error.code, "FAILED")
@@ -246,4 +263,4 @@ async def send_bulk(
     return list(await asyncio.gather(*(one(entry) for entry in entries)))
 
 
-__all__ = ["MAX_BULK", "SesError", "SesSender", "SesSending", "send_bulk"]
+__all__ = ["MAX_BULK", "SesError", "SesSender", "SesSending", "send_bulk", "with_return_path"]

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from postroom.api.ses_context import SesApi, caller, peer
 from postroom.api.ses_errors import NAMESPACE, SesError, from_postroom
-from postroom.api.ses_send import fields_body, rendered_body, template_data
+from postroom.api.ses_send import fields_body, rendered_body, template_data, with_return_path
 from postroom.core.errors import InvalidInput, PostroomError
 from postroom.platform.email_templates import render_parts
 
@@ -105,6 +105,7 @@ def handlers(api: SesApi) -> dict[str, Action]:
                 tags=_tags(params),
             )
         )
+        built = with_return_path(built, params.get("ReturnPath"), "ReturnPath")
         message_id = await api.sender.send(caller(request).project, built, peer(request))
         return f"<MessageId>{message_id}</MessageId>"
 
@@ -132,6 +133,7 @@ def handlers(api: SesApi) -> dict[str, Action]:
                 tags=_tags(params),
             )
         )
+        built = with_return_path(built, params.get("ReturnPath"), "ReturnPath")
         message_id = await api.sender.send(project, built, peer(request))
         return f"<MessageId>{message_id}</MessageId>"
 

@@ -28,6 +28,7 @@ from postroom.api.ses_send import (
     send_bulk,
     tags_of,
     template_data,
+    with_return_path,
 )
 from postroom.core.errors import InvalidInput, PostroomError
 from postroom.core.suppression import SuppressionQuery, check_reason
@@ -134,6 +135,9 @@ def routes(api: SesApi) -> list[BaseRoute]:
             )
         else:
             raise InvalidInput("Content needs Simple, Raw or Template", "Content")
+        built = with_return_path(
+            built, body.get("FeedbackForwardingEmailAddress"), "FeedbackForwardingEmailAddress"
+        )
         message_id = await api.sender.send(project, built, peer(request))
         return JSONResponse({"MessageId": message_id})
 
@@ -145,7 +149,8 @@ def routes(api: SesApi) -> list[BaseRoute]:
     async def get_account(request: Request) -> Response:
         project = caller(request).project
         usage = await run(api.service.usage, project)
-        mode = (await run(api.service.get_project, project)).mode
+        found = await run(api.service.get_project, project)
+        mode = found.mode
         return JSONResponse(
             {
                 "SendQuota": {
@@ -153,7 +158,7 @@ def routes(api: SesApi) -> list[BaseRoute]:
                     "MaxSendRate": float(usage.rate_limit or -1),
                     "SentLast24Hours": float(usage.sent_24h),
                 },
-                "SendingEnabled": True,
+                "SendingEnabled": found.paused is None,  # the reputation guard's pause
                 "ProductionAccessEnabled": mode == "live",
                 "EnforcementStatus": "HEALTHY",
                 "DedicatedIpAutoWarmupEnabled": False,

@@ -120,8 +120,13 @@ class SubmissionSteps:
             identities.append(incoming.envelope.mail_from)
         failed = unverified_identities(view, identities, submitter.allowed_from)
         if failed:
+            # Only the envelope sender (the return path) unverified: SES's MAIL FROM case.
+            mail_from = incoming.envelope.mail_from
+            envelope_only = failed == [mail_from] and identities.count(mail_from) == 1
             raise Refusal(
-                RefusalKind.IDENTITY_NOT_VERIFIED, UNVERIFIED + ", ".join(failed), field="From"
+                RefusalKind.IDENTITY_NOT_VERIFIED,
+                UNVERIFIED + ", ".join(failed),
+                field="MAIL FROM" if envelope_only else "From",
             )
         from_domain = ascii_domain(address_domain(authors.from_[0])) or self._hostname
         binary = incoming.envelope.mail_params.get("BODY") == "BINARYMIME"

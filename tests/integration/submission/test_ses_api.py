@@ -33,6 +33,7 @@ from tests.proofmail import link_in, token_of
 from .conftest import Env, start_env
 from .test_address_proof import queued_mails
 from .test_native_send import key
+from .test_reputation_guard import bad_sending
 
 
 @pytest.fixture
@@ -542,3 +543,58 @@ def test_the_gate_bounds_bodies_before_reading_signatures(env: Env) -> None:
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     assert answer.status_code == 413 and b"MessageRejected" in answer.content
+
+
+def test_return_paths_and_the_sending_errors_sdks_catch(env: Env) -> None:
+    pair = ses_key(env)
+    v2, v1 = client(env, "sesv2", pair), client(env, "ses", pair)
+    # FeedbackForwardingEmailAddress (v2) and ReturnPath (v1) are the envelope sender: bounce
+    # notices go there.
+    sent = v2.send_email(**simple(FeedbackForwardingEmailAddress="bounces@example.com"))
+    record = next(m for m in env.messages() if m.id == sent["MessageId"])
+    assert record.envelope.mail_from == "bounces@example.com"
+    assert stored(env, sent["MessageId"])["From"] == "App <app@example.com>"
+    mime = b"From: app@example.com\r\nTo: raw@example.net\r\nSubject: raw\r\n\r\nraw body\r\n"
+    v1_sent = v1.send_email(
+        Source="app@example.com",
+        ReturnPath="fb@example.com",
+        Destination={"ToAddresses": ["ann@example.net"]},
+        Message={"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}},
+    )
+    record = next(m for m in env.messages() if m.id == v1_sent["MessageId"])
+    assert record.envelope.mail_from == "fb@example.com"
+    # A verified From with an unverified return path: SES's MAIL FROM error, on both APIs.
+    with pytest.raises(v2.exceptions.MailFromDomainNotVerifiedException) as mail_from:
+        v2.send_email(**simple(FeedbackForwardingEmailAddress="fb@elsewhere.example"))
+    assert "fb@elsewhere.example" in str(mail_from.value)
+    with pytest.raises(v1.exceptions.MailFromDomainNotVerifiedException):
+        v1.send_email(
+            Source="app@example.com",
+            ReturnPath="fb@elsewhere.example",
+            Destination={"ToAddresses": ["ann@example.net"]},
+            Message={"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}},
+        )
+    with pytest.raises(v2.exceptions.BadRequestException):
+        v2.send_email(**simple(FeedbackForwardingEmailAddress="not an address"))
+    # An unverified From stays MessageRejected, whatever the return path.
+    with pytest.raises(v2.exceptions.MessageRejected):
+        v2.send_email(
+            **simple(FromEmailAddress="x@elsewhere.example", FeedbackForwardingEmailAddress="")
+        )
+    # The reputation guard's pause: SendingPausedException (v2), AccountSendingPausedException
+    # (v1), and GetAccount says sending is not enabled.
+    guard = env.server.app.reputation
+    assert guard is not None
+    bad_sending(env)
+    assert guard.run_once() == [("acme", "paused")]
+    env.invalidate()  # HTTP doors read the change counter at most every 5 s (pipeline/projects)
+    with pytest.raises(v2.exceptions.SendingPausedException) as paused:
+        v2.send_email(**simple())
+    assert paused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(v1.exceptions.AccountSendingPausedException):
+        v1.send_raw_email(RawMessage={"Data": mime})
+    assert v2.get_account()["SendingEnabled"] is False
+    guard.resume("acme", "admin")
+    env.invalidate()
+    assert v2.get_account()["SendingEnabled"] is True
+    v2.send_email(**simple())
