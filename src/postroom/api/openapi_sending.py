@@ -335,6 +335,77 @@ def _ses_key_paths() -> Json:
     }
 
 
+# Examples in the document (Redoc's x-codeSamples): each sends the same message with the
+# API key in POSTROOM_API_KEY; tests/integration/submission/test_native_send.py runs them.
+EXAMPLE_BASE = "http://127.0.0.1:8025"
+EXAMPLE_SEND: Json = {
+    "from": "App <app@example.com>",
+    "to": ["ann@example.net"],
+    "subject": "Welcome",
+    "text": "Hello Ann",
+    "html": "<p>Hello <b>Ann</b></p>",
+    "tags": ["welcome"],
+    "metadata": {"user_id": "42"},
+}
+_CURL = f"""curl -sS {EXAMPLE_BASE}/api/v2/messages \\
+  -H "Authorization: Bearer $POSTROOM_API_KEY" \\
+  -H "Content-Type: application/json" \\
+  -H "Idempotency-Key: welcome-42" \\
+  -d '{{"from": "App <app@example.com>", "to": ["ann@example.net"],
+       "subject": "Welcome", "text": "Hello Ann", "html": "<p>Hello <b>Ann</b></p>",
+       "tags": ["welcome"], "metadata": {{"user_id": "42"}}}}'
+"""
+_PYTHON = f"""import os
+
+import httpx
+
+answer = httpx.post(
+    "{EXAMPLE_BASE}/api/v2/messages",
+    headers={{
+        "Authorization": f"Bearer {{os.environ['POSTROOM_API_KEY']}}",
+        "Idempotency-Key": "welcome-42",  # a retry with this key sends nothing again
+    }},
+    json={{
+        "from": "App <app@example.com>",
+        "to": ["ann@example.net"],
+        "subject": "Welcome",
+        "text": "Hello Ann",
+        "html": "<p>Hello <b>Ann</b></p>",
+        "tags": ["welcome"],
+        "metadata": {{"user_id": "42"}},
+    }},
+)
+answer.raise_for_status()  # 4xx: answer.json()["Error"] says why, ["Field"] names the field
+print(answer.json()["id"], answer.json()["recipients"])
+"""
+_JAVASCRIPT = f"""const answer = await fetch("{EXAMPLE_BASE}/api/v2/messages", {{
+  method: "POST",
+  headers: {{
+    "Authorization": `Bearer ${{process.env.POSTROOM_API_KEY}}`,
+    "Content-Type": "application/json",
+    "Idempotency-Key": "welcome-42", // a retry with this key sends nothing again
+  }},
+  body: JSON.stringify({{
+    from: "App <app@example.com>",
+    to: ["ann@example.net"],
+    subject: "Welcome",
+    text: "Hello Ann",
+    html: "<p>Hello <b>Ann</b></p>",
+    tags: ["welcome"],
+    metadata: {{ user_id: "42" }},
+  }}),
+}});
+const sent = await answer.json(); // 4xx: sent.Error says why, sent.Field names the field
+if (!answer.ok) throw new Error(sent.Error);
+console.log(sent.id, sent.recipients);
+"""
+CODE_SAMPLES = [
+    {"lang": "Shell", "label": "curl", "source": _CURL},
+    {"lang": "Python", "label": "Python (httpx)", "source": _PYTHON},
+    {"lang": "JavaScript", "label": "JavaScript (fetch)", "source": _JAVASCRIPT},
+]
+
+
 def paths() -> Json:
     return {
         **_template_paths(),
@@ -345,8 +416,14 @@ def paths() -> Json:
                 "parameters": [_IDEMPOTENCY],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("SendRequest")}},
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("SendRequest"),
+                            "example": EXAMPLE_SEND,
+                        }
+                    },
                 },
+                "x-codeSamples": CODE_SAMPLES,
                 "responses": {
                     "200": _answer("stored durably: its id and each recipient", "SendResult"),
                     **_send_errors(),

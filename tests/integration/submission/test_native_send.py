@@ -357,3 +357,53 @@ async def test_a_batch_with_an_idempotency_key_is_sent_once(env: Env) -> None:
     assert {a.status_code for a in answers} == {200}
     assert len({tuple(m["id"] for m in a.json()["messages"]) for a in answers}) == 1
     assert len(env.messages()) == 3
+
+
+async def test_the_documents_code_samples_send(env: Env) -> None:
+    """The curl, Python (httpx) and JavaScript (fetch) examples of the served OpenAPI document,
+    run as they are printed (the server's address and a key put in), each send a message."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from postroom.api.openapi_sending import EXAMPLE_BASE
+
+    async with httpx.AsyncClient(base_url=env.server.base_url, timeout=60) as http:
+        doc = (await http.get("/api/v2/openapi.json")).json()
+    samples = {
+        s["label"]: s["source"] for s in doc["paths"]["/api/v2/messages"]["post"]["x-codeSamples"]
+    }
+    assert sorted(samples) == ["JavaScript (fetch)", "Python (httpx)", "curl"]
+    runners = {
+        "curl": (["bash", "sample"], "sample"),
+        "Python (httpx)": ([sys.executable, "sample.py"], "sample.py"),
+        "JavaScript (fetch)": (["node", "sample.mjs"], "sample.mjs"),
+    }
+    workdir = env.tmp / "samples"
+    workdir.mkdir()
+    environ = {**os.environ, "POSTROOM_API_KEY": key(env)}
+    before = {m.id for m in env.messages()}
+    for index, (label, source) in enumerate(sorted(samples.items())):
+        command, filename = runners[label]
+        if shutil.which(command[0]) is None:
+            assert os.environ.get("CI") != "true", (
+                f"{command[0]} is needed to run the {label} sample"
+            )
+            continue
+        # Its own Idempotency-Key, so that each sample sends (the same key would replay).
+        text = source.replace(EXAMPLE_BASE, env.server.base_url).replace(
+            "welcome-42", f"welcome-{index}"
+        )
+        (workdir / filename).write_text(text)
+        done = await asyncio.to_thread(
+            subprocess.run, command, cwd=workdir, env=environ, capture_output=True, timeout=60
+        )
+        assert done.returncode == 0, (label, done.stdout, done.stderr)
+        assert b"ann@example.net" in done.stdout, (label, done.stdout)
+    sent = [m for m in env.messages() if m.id not in before]
+    assert len(sent) == 3
+    for record in sent:
+        msg = parsed(env, record.id)
+        assert msg["Subject"] == "Welcome" and msg["To"] == "ann@example.net"
+        assert record.tags == ("welcome",) and record.status == "queued"
