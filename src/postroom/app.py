@@ -607,7 +607,7 @@ class Application:
             project_context = replace(context, project=project)
             return build_app(project_context, _web_routes(project_context, service))
 
-        return SecurityHeaders(
+        served = SecurityHeaders(
             RequestGuard(
                 BodyLimit(
                     AuthGate(auth, main_app, project_app, admin.error_page if admin else None),
@@ -616,6 +616,17 @@ class Application:
                 HostRule.from_config(cfg),
             )
         )
+        if not cfg.ses_prefix:
+            return served
+        # The SES-compatible API under --ses-prefix, before the JSON-only and session rules
+        # (its own gate checks Host and SigV4; api/ses_app.py).
+        from postroom.api.ses_app import SesPrefix
+        from postroom.api.ses_setup import build_ses_gate
+
+        gate = build_ses_gate(
+            context, steps, service, platform, verifier, HostRule.from_config(cfg), cfg.ses_prefix
+        )
+        return SesPrefix(cfg.ses_prefix, gate, served)
 
     def _capture_route_service(self, store: MessageStore, service: PlatformService) -> Any:
         """The stored capture routes' service (SQL stores): it tells this process's capture

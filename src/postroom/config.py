@@ -102,6 +102,7 @@ class Config:
     submission: HostPort | None = None
     submissions: HostPort | None = None
     ses: HostPort | None = None
+    ses_prefix: str = ""
     mx: HostPort | None = None
     submission_allow_insecure_auth: bool = False
     submission_auth_max_failures: int = 5
@@ -200,6 +201,8 @@ HELP: dict[str, str] = {
     "(550 5.7.1). STARTTLS with --tls-cert. Off if unset.",
     "ses": "SES-compatible API listener HOST:PORT (AWS SigV4 with per-project SES access keys; "
     "point an AWS SDK's endpoint_url at it). Off if unset.",
+    "ses_prefix": "Serve the SES-compatible API on the HTTP listener under this path too, e.g. "
+    "/ses (an SDK's endpoint_url is then http://HOST:PORT/ses). Off if unset.",
     "submission_allow_insecure_auth": "Allow AUTH on the submission door before STARTTLS.",
     "submission_auth_max_failures": "Failed AUTH per client IP in the window before throttling "
     "(0 = never throttle).",
@@ -416,6 +419,7 @@ def load_config(
         raise ConfigError("--delivery-concurrency: expected 1 or more")
     if config.suppression_soft_bounces < 0:
         raise ConfigError("--suppression-soft-bounces: expected 0 (off) or more")
+    check_ses_prefix(config.ses_prefix)
     parse_rates(config.reputation_bounce_rates, "--reputation-bounce-rates")
     parse_rates(config.reputation_complaint_rates, "--reputation-complaint-rates")
     if config.reputation_min_volume < 1:
@@ -487,6 +491,46 @@ def _bounce_domain(text: str) -> str:
         return normalize_domain(text)
     except (ValueError, InvalidInput):
         raise ConfigError(f"--bounce-domain: expected a domain name, got {text!r}") from None
+
+
+# First path segments the HTTP listener serves itself: --ses-prefix may not hide them.
+_HTTP_SEGMENTS = frozenset(
+    {
+        "",
+        "api",
+        "p",
+        "view",
+        "ui",
+        "admin",
+        "login",
+        "logout",
+        "livez",
+        "readyz",
+        "metrics",
+        "message",
+        "static",
+        "favicon.ico",
+        "confirm-address",
+    }
+)
+
+
+def check_ses_prefix(prefix: str) -> None:
+    """ConfigError for a --ses-prefix that is not a path like /ses, or that would hide a
+    path of the HTTP listener."""
+    if not prefix:
+        return
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", prefix):
+        raise ConfigError(
+            f"--ses-prefix: expected a path such as /ses (letters, digits, . _ ~ -, no "
+            f"trailing slash), got {prefix!r}"
+        )
+    first = prefix.split("/")[1]
+    if first.lower() in _HTTP_SEGMENTS:
+        raise ConfigError(
+            f"--ses-prefix: {prefix!r} would hide the HTTP listener's /{first} paths; "
+            "choose another, e.g. /ses"
+        )
 
 
 def system_sender(config: Config) -> str:

@@ -49,6 +49,12 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ({"delivery_tls_policy": "bank.example"}, "--delivery-tls-policy: expected DOMAIN=MODE"),
         ({"delivery_tls_policy": "bank.example=strict"}, "--delivery-tls-policy: bank.example"),
         ({"delivery_stop_timeout": "-1"}, "--delivery-stop-timeout"),
+        ({"ses_prefix": "ses"}, "--ses-prefix: expected a path such as /ses"),
+        ({"ses_prefix": "/ses/"}, "--ses-prefix: expected a path such as /ses"),
+        ({"ses_prefix": "/"}, "--ses-prefix: expected a path such as /ses"),
+        ({"ses_prefix": "/a b"}, "--ses-prefix: expected a path such as /ses"),
+        ({"ses_prefix": "/api/ses"}, "--ses-prefix: '/api/ses' would hide"),
+        ({"ses_prefix": "/P"}, "--ses-prefix: '/P' would hide"),
     ],
 )
 def test_bad_values_name_the_option(cli: dict[str, str], message: str) -> None:
@@ -130,3 +136,7 @@ def test_account_wide_suppression_reasons() -> None:
     config = load_config({"suppression_account_reasons": "bounce, complaint"}, environ={})
     assert config.suppression_account_reasons == ("bounce", "complaint")
     assert load_config({}, environ={}).suppression_account_reasons == ()
+
+
+def test_ses_prefix() -> None:
+    assert load_config({"ses_prefix": "/aws/ses"}, environ={}).ses_prefix == "/aws/ses"

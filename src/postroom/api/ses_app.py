@@ -1,4 +1,5 @@
-"""The SES-compatible API's HTTP application, served on its own listener (`--ses HOST:PORT`).
+"""The SES-compatible API's HTTP application, served on its own listener (`--ses HOST:PORT`)
+and/or under a path of the HTTP listener (`--ses-prefix /ses`, SesPrefix).
 
 Every request meets, in order, before any handler runs:
 
@@ -87,8 +88,10 @@ class SesGate:
         clock: Clock,
         hosts: HostRule,
         max_message_size: int,
+        prefix: str = "",
     ) -> None:
         self.app = app
+        self.prefix = prefix  # served under it on the HTTP listener (SesPrefix), else ""
         self.secret_for = secret_for
         self.clock = clock
         self.hosts = hosts
@@ -117,7 +120,7 @@ class SesGate:
         raw_path = scope.get("raw_path") or path.encode()
         signed = SignedRequest(
             method=scope["method"],
-            raw_path=raw_path.decode("latin-1").split("?", 1)[0],
+            raw_path=raw_path.decode("latin-1").split("?", 1)[0],  # as signed, with the prefix
             query=query_pairs(scope.get("query_string", b"").decode("latin-1")),
             headers=headers,
             body=body,
@@ -168,7 +171,8 @@ class SesGate:
                 "InvalidSignatureException",
                 f"Credential should be scoped to correct service: '{SIGNING_SERVICE}'",
             )
-        counted = _is_send(signed, body)
+        route = signed.raw_path[len(self.prefix) :] if self.prefix else signed.raw_path
+        counted = _is_send(signed.method, route, body)
         if counted:
             self.replays.check(verified, now)
         entry = found[verified.access_key_id]
@@ -176,11 +180,31 @@ class SesGate:
         return Caller(entry[0], verified.access_key_id), verified if counted else None
 
 
-def _is_send(signed: SignedRequest, body: bytes) -> bool:
-    if signed.raw_path in ("", "/"):
+def _is_send(method: str, route: str, body: bytes) -> bool:
+    if route in ("", "/"):
         action = body.partition(b"Action=")[2].partition(b"&")[0].decode("latin-1")
         return action in _SEND_ACTIONS
-    return signed.method == "POST" and signed.raw_path in _SEND_PATHS
+    return method == "POST" and route in _SEND_PATHS
+
+
+class SesPrefix:
+    """ASGI: requests under `prefix` (`--ses-prefix`) go to the SES gate with the prefix taken
+    off their path (the signature still covers the path as sent); the rest to `app`."""
+
+    def __init__(self, prefix: str, gate: SesGate, app: Any) -> None:
+        self.prefix = prefix
+        self.gate = gate
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path == self.prefix or path.startswith(self.prefix + "/"):
+                inner = dict(scope)
+                inner["path"] = path[len(self.prefix) :] or "/"
+                await self.gate(inner, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def _read(receive: Receive, limit: int) -> bytes | None:
@@ -213,4 +237,4 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-__all__ = ["SesGate", "build_ses_app"]
+__all__ = ["SesGate", "SesPrefix", "build_ses_app"]

@@ -89,6 +89,28 @@ async def start_ses_listener(
     verifier: AddressVerifier | None = None,
 ) -> HttpListener:
     """The SES API on `sock`, serving once this returns (`stop()` closes it)."""
+    config = context.config
+    entries = list(config.allowed_hosts)
+    if config.public_url:
+        entries.append(public_url_host(config.public_url))
+    hosts = HostRule.build(entries, config.ses)
+    gate = build_ses_gate(context, steps, service, platform, verifier, hosts)
+    listener = HttpListener(serve_config(gate), sock, f"SES listener on {config.ses}")
+    await listener.start()
+    return listener
+
+
+def build_ses_gate(
+    context: ApiContext,
+    steps: SubmissionSteps,
+    service: PlatformService,
+    platform: PlatformStore,
+    verifier: AddressVerifier | None,
+    hosts: HostRule,
+    prefix: str = "",
+) -> SesGate:
+    """The SES API behind its gate (Host check, body limit, SigV4); `prefix`: the path it is
+    served under on the HTTP listener (--ses-prefix)."""
     config, clock = context.config, context.clock
     keys = ses_key_service(config, platform, clock)
     store = SqlSendingStore(platform) if isinstance(platform, SqlPlatformStore) else None
@@ -107,11 +129,6 @@ async def start_ses_listener(
         clock=clock,
         suppressions=suppressions,
     )
-    entries = list(config.allowed_hosts)
-    if config.public_url:
-        entries.append(public_url_host(config.public_url))
-    hosts = HostRule.build(entries, config.ses)
-    gate = SesGate(build_ses_app(api), keys.secret_for, clock, hosts, config.max_message_size)
-    listener = HttpListener(serve_config(gate), sock, f"SES listener on {config.ses}")
-    await listener.start()
-    return listener
+    return SesGate(
+        build_ses_app(api), keys.secret_for, clock, hosts, config.max_message_size, prefix
+    )

@@ -598,3 +598,63 @@ def test_return_paths_and_the_sending_errors_sdks_catch(env: Env) -> None:
     env.invalidate()
     assert v2.get_account()["SendingEnabled"] is True
     v2.send_email(**simple())
+
+
+@pytest.fixture
+def prefixed(tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone) -> Iterator[Env]:
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    environment = start_env(tmp_path, ca, dns_zone, clock, ses_prefix="/aws/ses")
+    try:
+        yield environment
+    finally:
+        environment.server.stop()
+
+
+def test_ses_under_a_prefix_of_the_http_listener(prefixed: Env) -> None:
+    """--ses-prefix: boto3 with endpoint_url http://HOST:PORT/aws/ses works unchanged (v1 and
+    v2), behind the same gate (SigV4, replays); the HTTP listener's own paths are untouched."""
+    env = prefixed
+    pair = ses_key(env)
+    options: dict[str, Any] = {
+        "endpoint_url": f"{env.server.base_url}/aws/ses",
+        "region_name": "us-east-1",
+        "aws_access_key_id": pair[0],
+        "aws_secret_access_key": pair[1],
+        "config": botocore.config.Config(retries={"max_attempts": 1}),
+    }
+    v2, v1 = boto3.client("sesv2", **options), boto3.client("ses", **options)
+    sent = v2.send_email(**simple())
+    assert stored(env, sent["MessageId"])["Subject"] == "Hello from SES"
+    assert v2.get_account()["SendingEnabled"] is True
+    mime = b"From: app@example.com\r\nTo: raw@example.net\r\nSubject: raw v1\r\n\r\nbody\r\n"
+    raw_sent = v1.send_raw_email(RawMessage={"Data": mime})
+    assert stored(env, raw_sent["MessageId"])["Subject"] == "raw v1"
+    assert "SentLast24Hours" in v1.get_send_quota()
+    with pytest.raises(v2.exceptions.MessageRejected):
+        v2.send_email(**simple(FromEmailAddress="ceo@elsewhere.example"))
+    wrong = boto3.client("sesv2", **{**options, "aws_secret_access_key": "x" * 40})
+    with pytest.raises(ClientError) as refused:
+        wrong.get_account()
+    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+    # A signed send replayed as it was is refused; unsigned requests are refused.
+    url = f"{env.server.base_url}/aws/ses/v2/email/outbound-emails"
+    body = json.dumps(simple(ReplyToAddresses=["replay@example.com"])).encode()
+    request = AWSRequest("POST", url, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(*pair), "ses", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items())
+    with httpx.Client(timeout=30) as http:
+        first = http.post(url, content=body, headers=headers)
+        assert first.status_code == 200, first.text
+        again = http.post(url, content=body, headers=headers)
+        assert again.status_code == 403 and again.headers["x-amzn-ErrorType"].startswith(
+            "RequestExpired"
+        )
+        bare = http.post(url, json=simple())
+        assert bare.status_code == 403
+        assert bare.headers["x-amzn-ErrorType"].startswith("MissingAuthenticationToken")
+        # Paths beside the prefix are the HTTP listener's, with its own rules.
+        beside = http.get(f"{env.server.base_url}/aws/sesame")
+        assert "x-amzn-ErrorType" not in beside.headers
+        assert http.get(f"{env.server.base_url}/livez").status_code == 200
+    assert len([m for m in env.messages() if m.summary.subject == "Hello from SES"]) == 2
