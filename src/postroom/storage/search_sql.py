@@ -2,6 +2,7 @@
 
 Text fields are stored lower-cased (see schema.py), so a case-insensitive substring test is a
 plain `LIKE '%term%'` on both backends, with `%`, `_` and the escape character itself escaped.
+Terms on the indexed text fields also get the full-text index's pre-filter (fulltext.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.search import SearchQuery, Term
 from postroom.storage.codec import to_micros
+from postroom.storage.fulltext import indexed_prefilter
 from postroom.storage.schema import message_tags, messages
 
 _c = messages.c
@@ -89,10 +91,15 @@ def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool
     if columns is not None:
         if not term.text:
             cond = true()
-        elif len(columns) == 1:
-            cond = _contains(columns[0], term.text)
         else:
-            cond = or_(*(_contains(col, term.text) for col in columns))
+            exact = (
+                _contains(columns[0], term.text)
+                if len(columns) == 1
+                else or_(*(_contains(col, term.text) for col in columns))
+            )
+            # The full-text index narrows the rows; the LIKE above stays the exact test.
+            narrow = indexed_prefilter(columns, term.text.lower(), backend)
+            cond = exact if narrow is None else and_(narrow, exact)
     elif field == "bcc":
         cond = _bcc(term.text) if term.text else true()
     elif field == "reply-to":
