@@ -1058,7 +1058,7 @@ def _event_routes(
 
     suppression_list = SuppressionList(store.suppressions, clock)
     return [
-        *events.routes(service, store.events),
+        *events.routes(service, store.events, store.metadata_of),
         *deliveries.routes(store, store.queue),
         *suppressions.routes(service, suppression_list),
         *deliveries.settings_routes(service, store.delivery_settings, pools),

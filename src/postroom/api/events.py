@@ -3,7 +3,8 @@
 Query parameters: `type` (one or more, repeated or comma-separated), `recipient` (the whole
 address, case-insensitive), `message` (a message id), `since` and `until` (RFC 3339 times;
 `since` inclusive, `until` exclusive), `after` (the cursor: events with a larger id) and
-`limit` (1 to 1000, default 100). Every bad parameter is a 400 naming it.
+`limit` (1 to 1000, default 100). Every bad parameter is a 400 naming it. An event of a
+message sent with `metadata` (the native send API) carries it.
 
 The project comes from the path and nothing else: a message id or recipient of another
 project matches nothing, and the AuthGate keeps an API key to its own project's path.
@@ -12,6 +13,7 @@ project matches nothing, and the AuthGate keeps an API key to its own project's 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,9 +29,13 @@ from postroom.platform.service import PlatformService
 PREFIX = "/api/v2"
 
 
-def event_view(event: Event) -> dict[str, Any]:
-    """The JSON shape of one event (also the future webhook payload's core)."""
-    return {
+# The send API's metadata of a project's messages, by message id (storage/store.py).
+MetadataOf = Callable[[str, Sequence[str]], Mapping[str, Mapping[str, str]]]
+
+
+def event_view(event: Event, metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The JSON shape of one event; `metadata`: its message's, given with the send."""
+    view = {
         "id": event.id,
         "type": event.type,
         "time": event.time.isoformat().replace("+00:00", "Z"),
@@ -37,6 +43,9 @@ def event_view(event: Event) -> dict[str, Any]:
         "recipient": event.recipient,
         "detail": dict(event.detail),
     }
+    if metadata:
+        view["metadata"] = dict(metadata)
+    return view
 
 
 def _time(request: Request, name: str) -> datetime | None:
@@ -91,16 +100,22 @@ def event_query(request: Request) -> EventQuery:
     )
 
 
-def routes(service: PlatformService, events: EventStore) -> list[BaseRoute]:
+def routes(
+    service: PlatformService, events: EventStore, metadata_of: MetadataOf | None = None
+) -> list[BaseRoute]:
     async def list_events(request: Request) -> Response:
         project: str = request.path_params["project"]
         query = event_query(request)
         await asyncio.to_thread(service.get_project, project)  # NotFound: 404
         page = await asyncio.to_thread(events.query, project, query)
+        metadata: Mapping[str, Mapping[str, str]] = {}
+        ids = [e.message_id for e in page.events if e.message_id]
+        if metadata_of is not None and ids:
+            metadata = await asyncio.to_thread(metadata_of, project, ids)
         return JSONResponse(
             {
                 "project": project,
-                "events": [event_view(e) for e in page.events],
+                "events": [event_view(e, metadata.get(e.message_id or "")) for e in page.events],
                 "next": page.next,
             }
         )

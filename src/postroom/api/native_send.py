@@ -149,6 +149,7 @@ class Sender:
             peer.principal,
             peer.door,
             suppressed_out=suppressed,
+            metadata=built.metadata,
         )
         for result in results:
             found = suppressed.get(result["email"].lower())

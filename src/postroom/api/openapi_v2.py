@@ -293,7 +293,13 @@ SCHEMAS: Json = {
                     "last_code, last_enhanced"
                 ),
             },
-        }
+            "metadata": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "the message's metadata given to the send API; absent if none",
+            },
+        },
+        required=["id", "type", "time", "message", "recipient", "detail"],
     ),
     "Attempt": _object(
         {

@@ -72,6 +72,9 @@ class IncomingMessage:
     session: SessionInfo
     bare_line_endings: bool = False
     spooled: SpooledData | None = None
+    # The sender's own key/value pairs (the send API's `metadata`): stored with the message,
+    # returned in its events and webhook payloads, never put in the message itself.
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -152,6 +155,7 @@ class NewMessage:
     # Recipients of a live message left out because the suppression list names them:
     # (recipient, reason, scope "project" or "account"); a `suppressed` event each.
     suppressed: tuple[tuple[str, str, str], ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)  # see IncomingMessage
 
     @property
     def size(self) -> int:
@@ -174,6 +178,7 @@ class MessageRecord:
     username: str | None
     status: str
     warnings: tuple[str, ...]
+    metadata: Mapping[str, str] = field(default_factory=dict)  # see IncomingMessage
 
 
 @dataclass(frozen=True, slots=True)

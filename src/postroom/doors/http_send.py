@@ -15,6 +15,7 @@ address) and hands it to the acceptance pipeline, into the project the API key b
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 
 from postroom.core.types import DoorName, Envelope, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor
@@ -44,6 +45,7 @@ class HttpSendDoor:
         principal: str = "api",
         door: DoorName = "http",
         suppressed_out: dict[str, tuple[str, str]] | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> str:
         """Accept one message built from an HTTP request; its id once durably stored.
         `principal` names who vouches for it in records and logs ("api:<key id>"); `door` is
@@ -57,7 +59,7 @@ class HttpSendDoor:
             server_name=self._hostname,
             helo=HELO,
         )
-        incoming = IncomingMessage(envelope, data, session)
+        incoming = IncomingMessage(envelope, data, session, metadata=metadata or {})
         if self._directory is not None:
             view = await self._directory.get(project)
             if view.project.mode == "live":

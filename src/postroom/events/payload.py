@@ -1,13 +1,14 @@
 """The JSON a webhook receives for one event: SES's event fields, plus Postroom's.
 
     {"eventType": "Bounce", "type": "bounce", "eventId": 42, "project": "acme",
-     "reason": "userunknown",
+     "reason": "userunknown", "metadata": {"user_id": "42"},
      "mail": {"timestamp", "messageId", "source", "destination", "headersTruncated",
               "headers" and "commonHeaders" when the webhook asks for headers},
      "bounce": {"bounceType", "bounceSubType", "bouncedRecipients": [{"emailAddress",
                 "action", "status", "diagnosticCode"}], "timestamp", "feedbackId",
                 "reportingMTA", "remoteMtaIp"}}
 
+`metadata` (the send API's key/value pairs) is there when the message was sent with some.
 `eventType` is SES's name (Send, Delivery, DeliveryDelay, Bounce, Complaint, Reject, and
 Postroom's own Cancelled and WebhookDisabled); `type` is the event log's type (an `expired`
 or `suppressed` event is an SES Bounce); `reason` is Postroom's reason (the bounce
@@ -55,6 +56,7 @@ class MailFacts:
     headers: tuple[tuple[str, str], ...] = ()
     headers_truncated: bool = False
     common: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict)  # the send API's, if any
 
 
 def iso(when: datetime) -> str:
@@ -172,6 +174,8 @@ def build_payload(
         out["reason"] = None
         return out
     out["mail"] = _mail(event, mail, headers)
+    if mail is not None and mail.metadata:
+        out["metadata"] = dict(mail.metadata)
     ours = detail.get("reporting_mta") or (None if detail.get("async") else reporting_mta)
     if kind == "send":
         out["send"] = {}

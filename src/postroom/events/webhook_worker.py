@@ -74,6 +74,7 @@ def mail_from_store(messages: MessageStore, header_bytes: int = 64 * 1024) -> Ma
             headers=fields,
             headers_truncated=cut,
             common=common,
+            metadata=record.metadata,
         )
 
     return mail_of

@@ -217,4 +217,5 @@ class AcceptancePipeline:
             sends=sends,
             spooled=spooled,
             suppressed=suppressions,
+            metadata=incoming.metadata,
         )

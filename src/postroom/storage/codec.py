@@ -132,8 +132,14 @@ def message_row(message: NewMessage) -> tuple[Any, ...]:
     from_ = s.from_
     subject = s.subject
     message_id = s.message_id
-    if env.mail_params or env.rcpt_params:
-        params = _dumps({"mail": dict(env.mail_params), "rcpt": [dict(p) for p in env.rcpt_params]})
+    if env.mail_params or env.rcpt_params or message.metadata:
+        values: dict[str, Any] = {
+            "mail": dict(env.mail_params),
+            "rcpt": [dict(p) for p in env.rcpt_params],
+        }
+        if message.metadata:  # the sender's metadata rides with the envelope's parameters
+            values["meta"] = dict(message.metadata)
+        params = _dumps(values)
     else:
         params = _NO_PARAMS
     attachments = s.attachments
@@ -178,6 +184,14 @@ def message_row(message: NewMessage) -> tuple[Any, ...]:
         _list_json(message.warnings),
         s.search_text.lower(),
     )
+
+
+def metadata_of_params(params: str) -> dict[str, str]:
+    """The send API's metadata kept in an `envelope_params` value ({} when none)."""
+    if '"meta"' not in params:
+        return {}
+    meta = _loads(params).get("meta")
+    return dict(meta) if isinstance(meta, dict) else {}
 
 
 def record_from_row(row: Mapping[Any, Any], tags: Sequence[str]) -> MessageRecord:
@@ -230,4 +244,5 @@ def record_from_row(row: Mapping[Any, Any], tags: Sequence[str]) -> MessageRecor
         username=row["username"],
         status=row["status"],
         warnings=tuple(_loads(row["warnings"])),
+        metadata=params.get("meta") or {},
     )

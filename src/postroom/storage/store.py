@@ -24,7 +24,7 @@ import functools
 import io
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -512,6 +512,26 @@ class SqlMessageStore:
             .limit(max(0, limit))
         )
         return self._run(self._read, lambda conn: [str(i) for i in conn.execute(stmt).scalars()])
+
+    def metadata_of(self, project: str, message_ids: Sequence[str]) -> dict[str, Mapping[str, str]]:
+        """The send API's metadata of those of the project's messages that have some (one
+        query; the events API shows it with each event)."""
+        wanted = sorted(set(message_ids))
+        if not wanted:
+            return {}
+
+        def work(conn: Connection) -> dict[str, Mapping[str, str]]:
+            rows = conn.execute(
+                select(_c.id, _c.envelope_params).where(_c.project == project, _c.id.in_(wanted))
+            )
+            found: dict[str, Mapping[str, str]] = {}
+            for message_id, params in rows:
+                meta = codec.metadata_of_params(params)
+                if meta:
+                    found[str(message_id)] = meta
+            return found
+
+        return self._run(self._read, work)
 
     def get(self, project: str, message_id: str) -> MessageRecord:
         def work(conn: Connection) -> MessageRecord:

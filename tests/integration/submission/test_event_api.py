@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import jsonschema
 
+from postroom.core.events import EventQuery
 from postroom.core.types import Attempt
 
 from .conftest import Env
@@ -174,3 +175,55 @@ def test_a_messages_deliveries_through_the_api(env: Env) -> None:
         assert deliveries(other, "sandbox", record.id, 404)["Error"]
         refused = other.get(DELIVERIES.format(project="acme", message=record.id))
         assert refused.status_code == 403
+
+
+def test_the_send_apis_metadata_comes_back_with_events_and_webhook_payloads(env: Env) -> None:
+    from postroom.events.payload import build_payload
+    from postroom.events.webhook_worker import mail_from_store
+
+    from .test_native_send import key
+
+    body = {
+        "from": "App <app@example.com>",
+        "to": ["ann@example.net"],
+        "subject": "Receipt",
+        "text": "Thank you.",
+        "metadata": {"user_id": "42", "order": "A-7"},
+    }
+    with httpx.Client(base_url=env.server.base_url, timeout=30) as http:
+        sent = http.post(
+            "/api/v2/messages", json=body, headers={"Authorization": f"Bearer {key(env)}"}
+        )
+        assert sent.status_code == 200, sent.text
+        plain = http.post(
+            "/api/v2/messages",
+            json={**body, "metadata": None},
+            headers={"Authorization": f"Bearer {key(env)}"},
+        )
+        assert plain.status_code == 200, plain.text
+    with_meta, without = sent.json()["id"], plain.json()["id"]
+    # The metadata is kept beside the message, not in it.
+    record = next(m for m in env.messages() if m.id == with_meta)
+    assert b"A-7" not in env.raw(record) and record.metadata == body["metadata"]
+    queue = env.store.queue
+    claimed = queue.claim("w", env.clock.now(), timedelta(minutes=5), 10)
+    for entry in claimed:
+        assert queue.complete(entry.id, "w", env.clock.now(), {"code": 250, "text": "OK"})
+    with client(env, "acme") as api:
+        events = checked(api, "acme", 200)["events"]
+    mine = [e for e in events if e["message"] == with_meta]
+    assert [e["type"] for e in mine] == ["send", "delivery"]
+    assert all(e["metadata"] == {"user_id": "42", "order": "A-7"} for e in mine)
+    assert all("metadata" not in e for e in events if e["message"] == without)
+    # Webhook payloads: the worker reads the message's facts from the store.
+    mail_of = mail_from_store(env.store)
+    stored = env.store.events.query("acme", EventQuery(message_id=with_meta, limit=10)).events
+    delivery = next(e for e in stored if e.type == "delivery")
+    payload = build_payload(delivery, mail_of("acme", with_meta, False))
+    assert payload["eventType"] == "Delivery"
+    assert payload["metadata"] == {"user_id": "42", "order": "A-7"}
+    other = env.store.events.query("acme", EventQuery(message_id=without, limit=10)).events[0]
+    assert "metadata" not in build_payload(other, mail_of("acme", without, False))
+    # Another project's key never reads it.
+    with client(env, "sandbox") as other_api:
+        assert checked(other_api, "sandbox", 200, message=with_meta)["events"] == []
