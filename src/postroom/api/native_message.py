@@ -5,8 +5,9 @@ Fields (snake case): `from`, `to`, `cc`, `bcc`, `reply_to` (an address is a stri
 lists also take a single address), `subject`, `text`, `html`, `attachments` (objects with
 `filename`, `content` in base64, `content_type`, and `content_id` for an inline part the HTML
 refers to as `cid:`), `headers` (name to string), `tags` (strings), `metadata` (string keys to
-string values), and `template` (`{"id", "version", "data"}`, rendered by the caller before
-this module builds the message). Or `raw`: a whole MIME message in base64, with the envelope
+string values), `template` (`{"id", "version", "data"}`, rendered by the caller before
+this module builds the message) and `send_at` (RFC 3339: a live message's deliveries wait
+until then).  Or `raw`: a whole MIME message in base64, with the envelope
 taken from `from`/`to`/`cc`/`bcc` when given, else from its headers.
 
 Every error is an InvalidInput naming the field (`to[2].email`, `attachments[0].content`).
@@ -18,7 +19,8 @@ import base64
 import binascii
 import mimetypes
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from email import message_from_string
 from email.headerregistry import Address
 from email.policy import compat32
@@ -69,8 +71,10 @@ KNOWN_FIELDS = frozenset(
         "template",
         "raw",
         "project",
+        "send_at",
     }
 )
+MAX_SCHEDULE = timedelta(days=30)  # how far ahead `send_at` may be
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,7 @@ class Built:
     data: bytes
     tags: tuple[str, ...]
     metadata: dict[str, str]
+    send_at: datetime | None = None
 
 
 def _string(value: Any, field: str, *, multiline: bool = False) -> str:
@@ -231,8 +236,34 @@ def _envelope(sender: Address | str, recipients: list[Address]) -> Envelope:
     return Envelope(mail_from, tuple(unique), mail_params={"SMTPUTF8": ""} if utf8 else {})
 
 
+def send_at(value: Any, clock: Clock) -> datetime | None:
+    """`send_at`: an RFC 3339 time with its offset, at most MAX_SCHEDULE ahead; a time
+    already past sends at once."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("send_at must be an RFC 3339 time, e.g. 2026-01-01T09:00:00Z", "send_at")
+    try:
+        when = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        raise InvalidInput(
+            f"send_at: {value!r} is not an RFC 3339 time, e.g. 2026-01-01T09:00:00Z", "send_at"
+        ) from None
+    if when.tzinfo is None:
+        raise InvalidInput("send_at needs a time zone offset (Z or +hh:mm)", "send_at")
+    if when - clock.now() > MAX_SCHEDULE:
+        raise InvalidInput(f"send_at may be at most {MAX_SCHEDULE.days} days ahead", "send_at")
+    return when
+
+
 def build(body: dict[str, Any], clock: Clock, hostname: str) -> Built:
     """Validate a send request; its envelope and message bytes (CRLF). Raises InvalidInput."""
+    built = _build(body, clock, hostname)
+    when = send_at(body.get("send_at"), clock)
+    return built if when is None else replace(built, send_at=when)
+
+
+def _build(body: dict[str, Any], clock: Clock, hostname: str) -> Built:
     unknown = set(body) - KNOWN_FIELDS
     if unknown:
         name = sorted(unknown)[0]

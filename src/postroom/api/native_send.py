@@ -25,6 +25,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from starlette.requests import Request
@@ -150,6 +151,7 @@ class Sender:
             peer.door,
             suppressed_out=suppressed,
             metadata=built.metadata,
+            send_at=built.send_at,
         )
         for result in results:
             found = suppressed.get(result["email"].lower())
@@ -165,6 +167,8 @@ class Sender:
             answer["tags"] = list(built.tags)
         if built.metadata:
             answer["metadata"] = built.metadata
+        if built.send_at is not None:
+            answer["send_at"] = built.send_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         return answer
 
 

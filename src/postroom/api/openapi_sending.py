@@ -72,6 +72,16 @@ SCHEMAS: Json = {
                 "required": ["id"],
             },
             "raw": {"type": "string", "contentEncoding": "base64"},
+            "send_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": (
+                    "scheduled send (RFC 3339 with an offset, at most 30 days ahead): a live "
+                    "message is checked, signed and stored now, its deliveries wait until then "
+                    "and can be cancelled until then (POST /api/v2/projects/{project}/queue/"
+                    "cancel with its id in messages); a past time sends at once"
+                ),
+            },
         },
         "additionalProperties": False,
     },
@@ -94,6 +104,7 @@ SCHEMAS: Json = {
             "recipients": {"type": "array", "items": _ref("RecipientResult")},
             "tags": {"type": "array", "items": {"type": "string"}},
             "metadata": _STRING_MAP,
+            "send_at": {"type": "string", "format": "date-time"},
         },
         "required": ["id", "project", "recipients"],
         "additionalProperties": False,

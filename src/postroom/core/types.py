@@ -75,6 +75,8 @@ class IncomingMessage:
     # The sender's own key/value pairs (the send API's `metadata`): stored with the message,
     # returned in its events and webhook payloads, never put in the message itself.
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # The send API's `send_at`: a live message's deliveries are not due before it.
+    send_at: datetime | None = None
 
     @property
     def size(self) -> int:
@@ -156,6 +158,7 @@ class NewMessage:
     # (recipient, reason, scope "project" or "account"); a `suppressed` event each.
     suppressed: tuple[tuple[str, str, str], ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)  # see IncomingMessage
+    send_at: datetime | None = None  # its deliveries are due then (see IncomingMessage)
 
     @property
     def size(self) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 
 from postroom.core.types import DoorName, Envelope, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor
@@ -46,6 +47,7 @@ class HttpSendDoor:
         door: DoorName = "http",
         suppressed_out: dict[str, tuple[str, str]] | None = None,
         metadata: Mapping[str, str] | None = None,
+        send_at: datetime | None = None,
     ) -> str:
         """Accept one message built from an HTTP request; its id once durably stored.
         `principal` names who vouches for it in records and logs ("api:<key id>"); `door` is
@@ -59,7 +61,9 @@ class HttpSendDoor:
             server_name=self._hostname,
             helo=HELO,
         )
-        incoming = IncomingMessage(envelope, data, session, metadata=metadata or {})
+        incoming = IncomingMessage(
+            envelope, data, session, metadata=metadata or {}, send_at=send_at
+        )
         if self._directory is not None:
             view = await self._directory.get(project)
             if view.project.mode == "live":

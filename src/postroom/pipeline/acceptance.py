@@ -218,4 +218,5 @@ class AcceptancePipeline:
             spooled=spooled,
             suppressed=suppressions,
             metadata=incoming.metadata,
+            send_at=incoming.send_at,
         )

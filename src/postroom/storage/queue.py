@@ -142,10 +142,14 @@ QueueRow = tuple[str, str, str, str, str | None, str | None, str | None, str | N
 
 
 def rows(message: NewMessage) -> tuple[QueueRow, ...]:
-    """The queue rows of a new message (INSERT_COLUMNS order): each due at once."""
+    """The queue rows of a new message (INSERT_COLUMNS order): each due at once, or at its
+    `send_at` (a scheduled send: no claim takes it earlier)."""
     if not message.deliveries:
         return ()
     created = codec.to_micros(message.created)
+    due = created
+    if message.send_at is not None:
+        due = max(created, codec.to_micros(message.send_at))
     return tuple(
         (
             message.id,
@@ -157,7 +161,7 @@ def rows(message: NewMessage) -> tuple[QueueRow, ...]:
             d.ret,
             d.envid,
             QUEUED,
-            created,
+            due,
             created,
         )
         for d in message.deliveries

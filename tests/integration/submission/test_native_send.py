@@ -407,3 +407,54 @@ async def test_the_documents_code_samples_send(env: Env) -> None:
         msg = parsed(env, record.id)
         assert msg["Subject"] == "Welcome" and msg["To"] == "ann@example.net"
         assert record.tags == ("welcome",) and record.status == "queued"
+
+
+async def test_send_at_schedules_until_then_and_can_be_cancelled(env: Env) -> None:
+    """A live message with `send_at` is checked, signed and stored at once, but no claim takes
+    its deliveries before that time on the server's (fake) clock; until then the queue API
+    cancels it; a bad `send_at` is a 400 naming it."""
+    from datetime import UTC, datetime, timedelta
+
+    token = key(env, scopes=("send", "manage"))
+    start = env.clock.now()
+    when = start + timedelta(hours=1)
+    stamp = when.isoformat().replace("+00:00", "Z")
+    scheduled = await post(env, token, message(send_at=stamp))
+    assert scheduled.status_code == 200, scheduled.text
+    assert scheduled.json()["send_at"] == stamp
+    cancelled = await post(env, token, message(send_at=stamp, subject="Cancelled"))
+    now_one = await post(env, token, message(subject="Now", to="now@example.net"))
+    sched_id, cancel_id = scheduled.json()["id"], cancelled.json()["id"]
+    assert {e.next_attempt for e in env.queue(sched_id)} == {when}
+    assert parsed(env, sched_id)["DKIM-Signature"] is not None
+
+    queue = env.store.queue
+    lease = timedelta(minutes=5)
+    claimed = queue.claim("w", env.clock.now(), lease, 100)
+    assert [e.message_id for e in claimed] == [now_one.json()["id"]]
+    assert queue.complete(claimed[0].id, "w", env.clock.now(), {"code": 250, "text": "OK"})
+    env.tick(3600 - 1)
+    assert queue.claim("w", env.clock.now(), lease, 100) == []
+    async with httpx.AsyncClient(base_url=env.server.base_url, timeout=60) as http:
+        answer = await http.post(
+            "/api/v2/projects/acme/queue/cancel",
+            json={"messages": [cancel_id]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert answer.status_code == 200, answer.text
+    assert {e.status for e in env.queue(cancel_id)} == {"cancelled"}
+    env.tick(1)
+    due = queue.claim("w", env.clock.now(), lease, 100)
+    assert sorted(e.message_id for e in due) == [sched_id, sched_id]
+
+    # A time already past sends at once; bad ones name the field.
+    past = (start - timedelta(days=1)).isoformat()
+    late = await post(env, token, message(send_at=past, to="late@example.net"))
+    assert late.status_code == 200
+    assert [e.message_id for e in queue.claim("w", env.clock.now(), lease, 100)] == [
+        late.json()["id"]
+    ]
+    far = (datetime.now(UTC) + timedelta(days=400)).isoformat()
+    for bad in ("tomorrow", "2026-01-01T09:00:00", 1767225600, far):
+        refused = await post(env, token, message(send_at=bad))
+        assert refused.status_code == 400 and refused.json()["Field"] == "send_at", bad
