@@ -2,15 +2,15 @@
 
 Search keeps Mailpit's semantics: a term matches when it is a case-insensitive substring of a
 field. The text columns are lower-cased at ingest (schema.py), so the exact test stays the plain
-`LIKE '%term%'` of search_sql.py; the index only narrows the rows that test runs on:
+`LIKE '%term%'` of search_sql.py, which the index answers or narrows:
 
 * SQLite: `messages_fts`, an FTS5 table over the seven text columns with the `trigram`
   tokenizer (case-sensitive: the columns are already lower-case) and `messages` as its external
   content, kept in step by triggers on insert, update and delete, inside the statement's own
   transaction. A phrase query `"term"` on a trigram table matches exactly the rows holding
-  `term` as a substring, for terms of three characters or more; a column filter
-  (`{from_text}: "term"`) restricts it to one field. Shorter terms have no trigram and are
-  answered by the scan alone, as before.
+  `term` as a substring, for terms of three characters or more, so it replaces the LIKE; a
+  column filter (`{from_text}: "term"`) restricts it to one field. Shorter terms have no
+  trigram and are answered by the scan alone, as before.
 * PostgreSQL: one GIN `gin_trgm_ops` (pg_trgm) index on the concatenation of the seven text
   columns. `concat LIKE '%term%'` is answered by the index (with PostgreSQL's own recheck), and
   since a field holding the term makes the concatenation hold it, it is a sound pre-filter for
@@ -19,6 +19,8 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import column, literal_column, select, table
 from sqlalchemy.sql.elements import ColumnElement
@@ -95,12 +97,23 @@ def _fts_phrase(needle: str) -> str:
     return '"' + needle.replace('"', '""') + '"'
 
 
-def indexed_prefilter(
+@dataclass(frozen=True, slots=True)
+class IndexedCondition:
+    condition: ColumnElement[bool]
+    # True: the condition is the substring test itself (the caller needs no LIKE beside it).
+    exact: bool
+
+
+def indexed_condition(
     columns: tuple[ColumnElement[str], ...], needle: str, backend: str
-) -> ColumnElement[bool] | None:
+) -> IndexedCondition | None:
     """A condition the index answers, true of every row where one of `columns` (indexed text
     columns) contains `needle` (lower-cased); None when the index cannot help (short term,
-    other backend). The caller keeps its exact test beside it."""
+    other backend).
+
+    SQLite's trigram phrase is exact: it matches where the needle's trigrams stand at
+    consecutive positions of one column, that is where the column holds the needle. The
+    PostgreSQL condition is on the concatenation, so only a pre-filter."""
     if len(needle) < MIN_TERM:
         return None
     if backend == "sqlite":
@@ -108,10 +121,10 @@ def indexed_prefilter(
         phrase = _fts_phrase(needle)
         query = phrase if len(names) == len(FTS_COLUMNS) else "{" + " ".join(names) + "}: " + phrase
         found = select(_fts.c.rowid).where(literal_column(SQLITE_TABLE).op("MATCH")(query))
-        return _c.seq.in_(found)
+        return IndexedCondition(_c.seq.in_(found), exact=True)
     if backend == "postgresql":
         escaped = needle.replace("/", "//").replace("%", "/%").replace("_", "/_")
-        return pg_concat().like(f"%{escaped}%", escape="/")
+        return IndexedCondition(pg_concat().like(f"%{escaped}%", escape="/"), exact=False)
     return None
 
 
@@ -127,7 +140,8 @@ __all__ = [
     "PG_EXPRESSION",
     "PG_INDEX",
     "SQLITE_TABLE",
-    "indexed_prefilter",
+    "IndexedCondition",
+    "indexed_condition",
     "pg_create_statements",
     "pg_drop_statements",
     "sqlite_create_statements",

@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.search import SearchQuery, Term
 from postroom.storage.codec import to_micros
-from postroom.storage.fulltext import indexed_prefilter
+from postroom.storage.fulltext import indexed_condition
 from postroom.storage.schema import message_tags, messages
 
 _c = messages.c
@@ -97,9 +97,14 @@ def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool
                 if len(columns) == 1
                 else or_(*(_contains(col, term.text) for col in columns))
             )
-            # The full-text index narrows the rows; the LIKE above stays the exact test.
-            narrow = indexed_prefilter(columns, term.text.lower(), backend)
-            cond = exact if narrow is None else and_(narrow, exact)
+            indexed = indexed_condition(columns, term.text.lower(), backend)
+            if indexed is None:
+                cond = exact
+            elif indexed.exact:
+                cond = indexed.condition
+            else:
+                # The index narrows the rows; the LIKE stays the exact test.
+                cond = and_(indexed.condition, exact)
     elif field == "bcc":
         cond = _bcc(term.text) if term.text else true()
     elif field == "reply-to":

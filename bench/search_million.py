@@ -1,0 +1,216 @@
+"""Search latency at a million messages (issue 12, "Search at a million"), SQLite and PostgreSQL.
+
+Seeds N messages (default 1,000,000) by writing `messages` and `message_tags` rows directly
+(the store's own row encoding, codec.message_row; no raw bodies: listing and search never read
+them), through the migrated schema, so the full-text index is maintained by the same
+statements as in production. Then times `SqlMessageStore.list` for the first page (50 rows, with
+the counts the API returns) of one query per operator, and prints cold (first) and warm (median
+of --runs) milliseconds and the number of matches.
+
+    nice -n 10 .venv/bin/python bench/search_million.py --backend sqlite --data-dir /tmp/pr1m
+    nice -n 10 .venv/bin/python bench/search_million.py --backend postgres
+    .venv/bin/python bench/search_million.py --backend sqlite --data-dir /tmp/pr1m --no-seed
+
+SQLite goes to --data-dir (kept for reuse; delete it afterwards). PostgreSQL gets a database
+created on 127.0.0.1:5432 for the run (`postroom_bench_<hex>`) and dropped at the end unless
+--keep-pg is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import insert
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from postroom.core.clock import SystemClock  # noqa: E402
+from postroom.core.ids import new_id  # noqa: E402
+from postroom.core.search import parse_query  # noqa: E402
+from postroom.core.types import (  # noqa: E402
+    Address,
+    AttachmentInfo,
+    Envelope,
+    NewMessage,
+    Summary,
+)
+from postroom.storage import codec, open_store  # noqa: E402
+from postroom.storage.engine import writer_engine  # noqa: E402
+from postroom.storage.schema import message_tags, messages  # noqa: E402
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+WORDS = [
+    "".join("bcdfghjklmnprstvz"[(w * 7 + i * 13) % 17] + "aeiou"[(w + i * 3) % 5] for i in range(3))
+    for w in range(3000)
+]
+SUBJECTS = (
+    "Order #{n} confirmation",
+    "Weekly report {n}",
+    "Password reset for user{u}",
+    "Invoice {n} from shop{s}",
+)
+PDF = AttachmentInfo("2", "invoice.pdf", "application/pdf", "", 48_000, False)
+
+# label, query (parsed as the API parses it). One per operator of the bar, plus harder cases.
+QUERIES = [
+    ("inbox (no query)", ""),
+    ("free text, common (25%)", "order"),
+    ("free text, rare (1 hit)", "ref-0500001"),
+    ("free text, word (~1%)", WORDS[17]),
+    ("free text, absent", "zzqx-nothing"),
+    ("free text, two words", f"weekly {WORDS[5]}"),
+    ("free text, 2 chars (scan)", "qz"),
+    ("from: (1/2000)", "from:sender42@"),
+    ("from: domain (2%)", "from:domain7.example"),
+    ("subject: (25%)", "subject:invoice"),
+    ("subject: rare", "subject:user77777"),
+    ("tag: (10%)", "tag:bench"),
+    ("tag: rare (0.01%)", "tag:vip"),
+    ("has:attachment (5%)", "has:attachment"),
+    ("before: (oldest 10%)", "before:2025-01-02"),
+    ("before: (all but newest)", "before:2025-01-13"),
+    ("after: + free text", "after:2025-01-12 order"),
+    ("-subject: (negated)", "-subject:order"),
+]
+
+
+def message(n: int) -> NewMessage:
+    k = (n * 7919) % 2000
+    sender = Address(f"Sender {k}", f"sender{k}@domain{k % 50}.example")
+    subject = SUBJECTS[n % 4].format(n=n, u=n % 100_000, s=n % 300)
+    words = " ".join(WORDS[(n * 31 + i * 977) % len(WORDS)] for i in range(28))
+    body = f"hello user{n % 100_000}, {words} ref-{n:07d}"
+    created = BASE + timedelta(seconds=n)
+    to = (Address("", f"user{n % 100_000}@example.com"),)
+    mid = f"{n}.bench@postroom.test"
+    summary = Summary(
+        from_=sender,
+        to=to,
+        cc=(),
+        bcc=(),
+        reply_to=(),
+        subject=subject,
+        message_id=mid,
+        date=created,
+        snippet=body[:100],
+        attachments=(PDF,) if n % 20 == 0 else (),
+        header_tags=(),
+        search_text=body.lower(),
+    )
+    return NewMessage(
+        id=new_id(created),
+        project="default",
+        created=created,
+        raw=b"x" * 900,
+        envelope=Envelope(mail_from=sender.address, recipients=(to[0].address,)),
+        summary=summary,
+        tags=(("bench",) if n % 10 == 0 else ()) + (("vip",) if n % 10_000 == 3 else ()),
+    )
+
+
+def seed(target: str, count: int, batch: int) -> None:
+    asyncio.run(open_store(target, SystemClock()).close())  # creates or migrates the schema
+    engine = writer_engine(target)
+    try:
+        with engine.connect() as conn:
+            existing = conn.exec_driver_sql("SELECT count(*) FROM messages").scalar_one()
+        started = time.perf_counter()
+        for first in range(int(existing), count, batch):
+            chunk = [message(n) for n in range(first, min(count, first + batch))]
+            rows = [
+                dict(zip(codec.MESSAGE_COLUMNS, codec.message_row(m), strict=True)) for m in chunk
+            ]
+            tags = [
+                {"message_id": m.id, "project": m.project, "tag": t, "tag_lc": t}
+                for m in chunk
+                for t in m.tags
+            ]
+            with engine.begin() as conn:
+                conn.execute(insert(messages), rows)
+                if tags:
+                    conn.execute(insert(message_tags), tags)
+            done = first + len(chunk)
+            rate = (done - existing) / (time.perf_counter() - started)
+            print(f"\r  seeded {done:,} / {count:,} ({rate:,.0f}/s)", end="", flush=True)
+        print()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
+
+
+def timings(target: str, runs: int) -> Iterator[tuple[str, str, float, float, int]]:
+    store = open_store(target, SystemClock())
+    now = BASE + timedelta(days=30)
+    try:
+        for label, text in QUERIES:
+            query = parse_query(text, now)
+            samples = []
+            matched = 0
+            for _ in range(runs + 1):
+                t0 = time.perf_counter()
+                page = store.list("default", query, 0, 50)
+                samples.append((time.perf_counter() - t0) * 1000)
+                matched = page.matched
+            yield label, text, samples[0], statistics.median(samples[1:]), matched
+    finally:
+        asyncio.run(store.close())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/postroom-search-1m"))
+    parser.add_argument("--pg-database", help="reuse this PostgreSQL database (not dropped)")
+    parser.add_argument("--keep-pg", action="store_true", help="do not drop the database")
+    parser.add_argument("--no-seed", action="store_true", help="time the stored rows only")
+    args = parser.parse_args()
+
+    drop = None
+    if args.backend == "sqlite":
+        target = str(args.data_dir)
+    else:
+        name = args.pg_database or f"postroom_bench_{secrets.token_hex(4)}"
+        if not args.pg_database:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            drop = None if args.keep_pg else name
+        target = make_url(PG_ADMIN).set(drivername="postgresql+psycopg", database=name)
+        target = target.render_as_string(hide_password=False)
+    print(f"{args.backend}: {target}")
+    try:
+        if not args.no_seed:
+            t0 = time.perf_counter()
+            seed(target, args.messages, args.batch)
+            print(f"  seeding took {time.perf_counter() - t0:.0f} s")
+        print(f"\nfirst page (50 rows + counts), ms; warm = median of {args.runs}")
+        print(f"  {'query':28s} {'text':26s} {'cold':>8s} {'warm':>8s} {'matched':>9s}")
+        for label, text, cold, warm, matched in timings(target, args.runs):
+            flag = "" if warm < 100 else "  > 100 ms"
+            print(f"  {label:28s} {text[:26]:26s} {cold:8.1f} {warm:8.1f} {matched:9,d}{flag}")
+    finally:
+        if drop:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
+            print(f"dropped database {drop}")
+
+
+if __name__ == "__main__":
+    main()
