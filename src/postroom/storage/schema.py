@@ -8,7 +8,8 @@ Design notes:
 * Listing is newest first: `ORDER BY created_us DESC, seq DESC` served by
   `ix_messages_project_created` (project, created_us, seq), which also serves retention by age
   and count. `ix_messages_project_read` (project, read) answers total/unread with an index-only
-  count.
+  count. `ix_messages_project_attached` (project, created_us, seq, read) over the messages
+  with an attachment serves `has:attachment`: its page and its counts without reading messages.
 * Times are integer microseconds since the Unix epoch (UTC): same type and ordering on both
   backends, no per-row type processing in the hot insert path.
 * Structured fields (addresses, attachments, envelope parameters, warnings) are compact JSON
@@ -35,6 +36,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    literal_column,
 )
 
 metadata = MetaData(
@@ -93,6 +95,18 @@ messages = Table(
 
 Index("ix_messages_project_created", messages.c.project, messages.c.created_us, messages.c.seq)
 Index("ix_messages_project_read", messages.c.project, messages.c.read)
+# has:attachment (search_sql.py spells the condition with the literal 0 that the planners need
+# to use a partial index).
+_ATTACHED = messages.c.attachment_count > literal_column("0")
+Index(
+    "ix_messages_project_attached",
+    messages.c.project,
+    messages.c.created_us,
+    messages.c.seq,
+    messages.c.read,
+    sqlite_where=_ATTACHED,
+    postgresql_where=_ATTACHED,
+)
 
 message_raw = Table(
     "message_raw",

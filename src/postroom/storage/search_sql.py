@@ -7,7 +7,7 @@ Terms on the indexed text fields also get the full-text index's pre-filter (full
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, not_, or_, select, true
+from sqlalchemy import and_, exists, func, literal_column, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.search import SearchQuery, Term
@@ -128,7 +128,9 @@ def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool
     elif field == "is-read":
         cond = _c.read.is_(True)
     elif field == "has-attachment":
-        cond = _c.attachment_count > 0
+        # The literal 0 (not a parameter) lets the planners use the partial index
+        # ix_messages_project_attached (schema.py).
+        cond = _c.attachment_count > literal_column("0")
     elif field == "has-inline":
         # `attachments` holds [part, name, type, id, size, inline] lists (storage/codec.py)
         cond = or_(_c.attachments.contains(",true],"), _c.attachments.endswith(",true]]"))
