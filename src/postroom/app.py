@@ -49,6 +49,7 @@ from postroom.checks.http_probe import HttpProbe, dns_resolve, system_resolve
 from postroom.config import Config, HostPort, system_sender
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
+from postroom.core.ids import new_id
 from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
 from postroom.core.reputation import Thresholds, parse_rates
@@ -117,6 +118,8 @@ DELIVERY_INTERVAL = 1.0  # seconds between looks for due queue entries
 TLS_REPORT_INTERVAL = 60.0  # seconds between writes of the TLS-RPT counts gathered
 SUPPRESSION_INTERVAL = 2.0  # seconds between reads of the event log for the suppression list
 FEED_INTERVAL = 0.5  # seconds between looks for messages stored by other processes
+WEBHOOK_INTERVAL = 1.0  # seconds between looks for due webhook requests
+WEBHOOK_PRUNE_INTERVAL = 3600.0  # seconds between prunes of old webhook rows and requests
 
 
 def _link_probe(cfg: Config) -> HttpProbe:
@@ -165,6 +168,7 @@ class Application:
         self.tls: ReloadableContext | None = None
         self.delivery: DeliveryWorker | None = None
         self.webhook_service: Any = None  # events/webhook_service.py, with a SQL store
+        self.webhook_worker: Any = None  # events/webhook_worker.py, with --webhooks
         self.reputation: ReputationGuard | None = None  # reputation/guard.py, with a SQL store
         self._steps: SubmissionSteps | None = None
         self._submission_door: SubmissionDoor | None = None
@@ -201,7 +205,7 @@ class Application:
                 self._domain_checks,
                 self._suppression_feed,
             ),
-            *self._role("delivery", self._delivery),
+            *self._role("delivery", self._delivery, self._webhook_worker),
             self._run_jobs,
         ]
 
@@ -761,6 +765,50 @@ class Application:
         self.jobs.every("delivery", DELIVERY_INTERVAL, delivery.drain)
         if delivery.tls_reports is not None:
             self.jobs.every("tls-report-counts", TLS_REPORT_INTERVAL, delivery.tls_reports.flush)
+
+    async def _webhook_worker(self, stack: contextlib.AsyncExitStack) -> None:
+        """Send the projects' webhook requests (--webhooks, SQL stores): claim due outbox rows
+        under a lease every second (several processes may run it), prune old rows hourly."""
+        from postroom.events.webhook_sender import SenderSettings, WebhookSender
+        from postroom.events.webhook_worker import WebhookWorker, WorkerSettings, mail_from_store
+        from postroom.storage.sealing import SecretBox
+
+        cfg, store = self.config, self.store
+        if not (cfg.webhooks and isinstance(store, SqlMessageStore)):
+            return
+        # No proxy from the environment, no redirects (a 3xx is a failed request); the
+        # sender bounds each request by --webhook-timeout itself.
+        client = httpx.AsyncClient(
+            verify=ssl.create_default_context(),
+            trust_env=False,
+            follow_redirects=False,
+            timeout=httpx.Timeout(cfg.webhook_timeout),
+        )
+        stack.push_async_callback(client.aclose)
+        sender = WebhookSender(
+            client,
+            self.clock,
+            SenderSettings(timeout=cfg.webhook_timeout, allow_private=cfg.webhook_allow_private),
+        )
+        worker = WebhookWorker(
+            store.webhooks,
+            store.events,
+            mail_from_store(store),
+            SecretBox.load_or_create(Path(cfg.data_dir)),
+            sender,
+            self.clock,
+            WorkerSettings(owner=f"webhooks-{new_id(self.clock.now())}", hostname=cfg.hostname),
+        )
+        self.webhook_worker = worker
+
+        async def drain() -> None:
+            await worker.drain()
+
+        async def prune() -> None:
+            await worker.prune()
+
+        self.jobs.every("webhooks", WEBHOOK_INTERVAL, drain)
+        self.jobs.every("webhook-prune", WEBHOOK_PRUNE_INTERVAL, prune, first=WEBHOOK_INTERVAL)
 
     async def _run_jobs(self, stack: contextlib.AsyncExitStack) -> None:
         """Begin the jobs declared by the parts above; they are the first thing stopped."""
