@@ -2,32 +2,28 @@
 
 Search keeps Mailpit's semantics: a term matches when it is a case-insensitive substring of a
 field. The text columns are lower-cased at ingest (schema.py), so the exact test stays the plain
-`LIKE '%term%'` of search_sql.py, which the index answers or narrows:
+`LIKE '%term%'` of search_sql.py, which the index narrows:
 
-* SQLite: `messages_fts`, an FTS5 table over the seven text columns with the `trigram`
-  tokenizer (case-sensitive: the columns are already lower-case) and `messages` as its external
-  content, kept in step by triggers on insert, update and delete, inside the statement's own
-  transaction. A phrase query `"term"` on a trigram table matches exactly the rows holding
-  `term` as a substring, for terms of three characters or more, so it replaces the LIKE; a
-  column filter (`{from_text}: "term"`) restricts it to one field. Shorter terms have no
-  trigram and are answered by the scan alone, as before.
 * PostgreSQL: one GIN `gin_trgm_ops` (pg_trgm) index on the concatenation of the seven text
   columns. `concat LIKE '%term%'` is answered by the index (with PostgreSQL's own recheck), and
   since a field holding the term makes the concatenation hold it, it is a sound pre-filter for
   every field; the per-field `LIKE` stays beside it, so a match straddling two columns of the
-  concatenation is never a result.
+  concatenation is never a result. Terms shorter than three characters have no trigram and
+  are answered by the scan.
+* SQLite: no index. An FTS5 trigram table kept by triggers (the first form of migration 0018)
+  cost about 2 ms of CPU per message of 2 KB in the writer's transaction, a quarter of the
+  capture door's durable acceptance rate (bench/smtp_acceptance.py, A/B in CHANGELOG.md), and
+  answered common terms more slowly than the scan because the exact counts read every match;
+  migration 0020 drops it where it was created.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sqlalchemy import column, literal_column, select, table
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import ColumnElement
 
 from postroom.storage.schema import messages
 
-# The indexed columns, in index order (the FTS5 column names are the same).
+# The indexed columns, in the order of the index expression.
 FTS_COLUMNS = (
     "subject_lc",
     "from_text",
@@ -38,7 +34,7 @@ FTS_COLUMNS = (
     "search_text",
 )
 
-SQLITE_TABLE = "messages_fts"
+SQLITE_TABLE = "messages_fts"  # dropped by migration 0020
 PG_INDEX = "ix_messages_search_trgm"
 # The expression of the PostgreSQL index; `pg_concat()` builds the same one for queries (the
 # planner uses an expression index only for an identical expression).
@@ -47,33 +43,11 @@ PG_EXPRESSION = " || ".join(FTS_COLUMNS)
 # Trigram indexes hold nothing for shorter terms.
 MIN_TERM = 3
 
-_fts = table(SQLITE_TABLE, column("rowid"))
 _c = messages.c
 
 
-def sqlite_create_statements() -> list[str]:
-    """DDL of the FTS5 table and the triggers that keep it in step with `messages`."""
-    cols = ", ".join(FTS_COLUMNS)
-    new = ", ".join(f"new.{c}" for c in FTS_COLUMNS)
-    old = ", ".join(f"old.{c}" for c in FTS_COLUMNS)
-    delete_old = (
-        f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}, rowid, {cols}) "
-        f"VALUES ('delete', old.seq, {old});"
-    )
-    insert_new = f"INSERT INTO {SQLITE_TABLE}(rowid, {cols}) VALUES (new.seq, {new});"
-    return [
-        f"CREATE VIRTUAL TABLE {SQLITE_TABLE} USING fts5({cols}, content='messages', "
-        "content_rowid='seq', tokenize='trigram case_sensitive 1')",
-        f"CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN {insert_new} END",
-        f"CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN {delete_old} END",
-        f"CREATE TRIGGER messages_fts_update AFTER UPDATE OF {cols} ON messages "
-        f"BEGIN {delete_old} {insert_new} END",
-        # Index the rows already there.
-        f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}) VALUES ('rebuild')",
-    ]
-
-
 def sqlite_drop_statements() -> list[str]:
+    """What removes the FTS5 table and triggers of the first form of migration 0018."""
     return [
         "DROP TRIGGER IF EXISTS messages_fts_update",
         "DROP TRIGGER IF EXISTS messages_fts_delete",
@@ -93,39 +67,16 @@ def pg_drop_statements() -> list[str]:
     return [f"DROP INDEX IF EXISTS {PG_INDEX}"]
 
 
-def _fts_phrase(needle: str) -> str:
-    return '"' + needle.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True, slots=True)
-class IndexedCondition:
-    condition: ColumnElement[bool]
-    # True: the condition is the substring test itself (the caller needs no LIKE beside it).
-    exact: bool
-
-
 def indexed_condition(
     columns: tuple[ColumnElement[str], ...], needle: str, backend: str
-) -> IndexedCondition | None:
+) -> ColumnElement[bool] | None:
     """A condition the index answers, true of every row where one of `columns` (indexed text
     columns) contains `needle` (lower-cased); None when the index cannot help (short term,
-    other backend).
-
-    SQLite's trigram phrase is exact: it matches where the needle's trigrams stand at
-    consecutive positions of one column, that is where the column holds the needle. The
-    PostgreSQL condition is on the concatenation, so only a pre-filter."""
-    if len(needle) < MIN_TERM:
+    SQLite). The PostgreSQL condition is on the concatenation, so only a pre-filter."""
+    if len(needle) < MIN_TERM or backend != "postgresql":
         return None
-    if backend == "sqlite":
-        names = [c.name for c in columns]
-        phrase = _fts_phrase(needle)
-        query = phrase if len(names) == len(FTS_COLUMNS) else "{" + " ".join(names) + "}: " + phrase
-        found = select(_fts.c.rowid).where(literal_column(SQLITE_TABLE).op("MATCH")(query))
-        return IndexedCondition(_c.seq.in_(found), exact=True)
-    if backend == "postgresql":
-        escaped = needle.replace("/", "//").replace("%", "/%").replace("_", "/_")
-        return IndexedCondition(pg_concat().like(f"%{escaped}%", escape="/"), exact=False)
-    return None
+    escaped = needle.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return pg_concat().like(f"%{escaped}%", escape="/")
 
 
 def pg_concat() -> ColumnElement[str]:
@@ -140,10 +91,8 @@ __all__ = [
     "PG_EXPRESSION",
     "PG_INDEX",
     "SQLITE_TABLE",
-    "IndexedCondition",
     "indexed_condition",
     "pg_create_statements",
     "pg_drop_statements",
-    "sqlite_create_statements",
     "sqlite_drop_statements",
 ]

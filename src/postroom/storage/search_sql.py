@@ -97,14 +97,9 @@ def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool
                 if len(columns) == 1
                 else or_(*(_contains(col, term.text) for col in columns))
             )
-            indexed = indexed_condition(columns, term.text.lower(), backend)
-            if indexed is None:
-                cond = exact
-            elif indexed.exact:
-                cond = indexed.condition
-            else:
-                # The index narrows the rows; the LIKE stays the exact test.
-                cond = and_(indexed.condition, exact)
+            # The full-text index (PostgreSQL) narrows the rows; the LIKE stays the exact test.
+            narrow = indexed_condition(columns, term.text.lower(), backend)
+            cond = exact if narrow is None else and_(narrow, exact)
     elif field == "bcc":
         cond = _bcc(term.text) if term.text else true()
     elif field == "reply-to":

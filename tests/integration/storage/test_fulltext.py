@@ -1,7 +1,8 @@
-"""The full-text index (storage/fulltext.py, migration 0018) on SQLite and PostgreSQL: every
-operator answers exactly what a case-insensitive substring scan answers, the index follows
-inserts and deletes in the same transaction, search really consults it, and the migration
-indexes rows stored before it."""
+"""The full-text index (storage/fulltext.py, migration 0018): every operator answers exactly
+what a case-insensitive substring scan answers (SQLite and PostgreSQL); on PostgreSQL the index
+follows inserts and deletes in the same transaction, search plans use it, and the migration
+indexes rows stored before it; on SQLite migration 0020 removes the FTS5 table the first form
+of 0018 created."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
@@ -194,82 +194,39 @@ async def test_each_operator_answers_as_the_substring_scan(store: SqlMessageStor
         assert _expected(corpus, query), query
 
 
-def _index_hits(conn: Connection, backend: str, needle: str) -> set[str]:
-    """Ids the index alone yields for `needle` (lower-case, >= 3 characters)."""
-    if backend == "sqlite":
-        rows = conn.execute(
-            text(
-                "SELECT m.id FROM messages_fts f JOIN messages m ON m.seq = f.rowid "
-                "WHERE messages_fts MATCH :q"
-            ),
-            {"q": '"' + needle.replace('"', '""') + '"'},
-        )
-    else:
-        conn.execute(text("SET LOCAL enable_seqscan = off"))
-        sql = f"SELECT id FROM messages WHERE {fulltext.PG_EXPRESSION} LIKE :q"
-        plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + sql), {"q": f"%{needle}%"}))
-        assert fulltext.PG_INDEX in plan, plan
-        rows = conn.execute(text(sql), {"q": f"%{needle}%"})
-    return {r[0] for r in rows}
+def _index_hits(conn: Connection, needle: str) -> set[str]:
+    """Ids PostgreSQL's trigram index yields for `needle` (lower-case, >= 3 characters), with
+    the plan checked to go through the index."""
+    conn.execute(text("SET LOCAL enable_seqscan = off"))
+    sql = f"SELECT id FROM messages WHERE {fulltext.PG_EXPRESSION} LIKE :q"
+    plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + sql), {"q": f"%{needle}%"}))
+    assert fulltext.PG_INDEX in plan, plan
+    return {r[0] for r in conn.execute(text(sql), {"q": f"%{needle}%"})}
 
 
-def _check_integrity(conn: Connection, backend: str) -> None:
-    if backend == "sqlite":
-        # Compares the FTS index with the content table row by row; raises when out of step.
-        conn.execute(
-            text("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
-        )
-
-
-async def test_index_follows_inserts_and_deletes(store: SqlMessageStore, backend: str) -> None:
-    corpus = await _fill(store)
-    with store._write.begin() as conn:
-        assert _index_hits(conn, backend, "serial-007") == {corpus[7].id}
-        assert _index_hits(conn, backend, "order 7781") == _expected(corpus, '"ORDER 7781"')
-        _check_integrity(conn, backend)
-    store.delete("default", [corpus[7].id], None)
-    store.delete("default", None, parse_query("subject:invoice", NOW))
-    with store._write.begin() as conn:
-        assert _index_hits(conn, backend, "serial-007") == set()
-        assert _index_hits(conn, backend, "your invoice") == set()
-        assert _index_hits(conn, backend, "order 7781") == _expected(corpus, '"ORDER 7781"') - {
-            corpus[7].id
-        }
-        _check_integrity(conn, backend)
-    added = make_message(FakeClock(NOW), subject="Fresh arrival zebra")
-    await store.add(added)
-    with store._write.begin() as conn:
-        assert _index_hits(conn, backend, "zebra") == {added.id}
-        _check_integrity(conn, backend)
-    page = store.list("default", parse_query("zebra", NOW), 0, 10)
-    assert [m.id for m in page.messages] == [added.id]
-
-
-async def test_sqlite_search_is_answered_through_the_index(
-    store: SqlMessageStore, backend: str
-) -> None:
-    """Taking a row out of the FTS index (and only there) hides it from a long free-text term
-    while a short term, which the index cannot answer, still finds it by scanning."""
-    if backend != "sqlite":
-        pytest.skip("SQLite's FTS5 table; PostgreSQL's plan is checked in the test above")
-    corpus = await _fill(store)
-    victim = corpus[7]
-    cols = ", ".join(fulltext.FTS_COLUMNS)
-    with store._write.begin() as conn:
-        row = conn.execute(
-            text(f"SELECT seq, {cols} FROM messages WHERE id = :id"), {"id": victim.id}
-        ).one()
-        conn.execute(
-            text(
-                f"INSERT INTO messages_fts(messages_fts, rowid, {cols}) "
-                f"VALUES ('delete', :seq, {', '.join(':' + c for c in fulltext.FTS_COLUMNS)})"
-            ),
-            dict(row._mapping),
-        )
-    long_term = store.list("default", parse_query("serial-007", NOW), 0, 10)
-    assert long_term.messages == ()
-    short = store.list("default", parse_query("of", NOW), 0, 100)
-    assert victim.id in {m.id for m in short.messages}
+async def test_pg_index_follows_inserts_and_deletes(postgres_database: str) -> None:
+    store = open_store(postgres_database, FakeClock(START))
+    try:
+        corpus = await _fill(store)
+        with store._write.begin() as conn:
+            assert _index_hits(conn, "serial-007") == {corpus[7].id}
+            assert _index_hits(conn, "order 7781") == _expected(corpus, '"ORDER 7781"')
+        store.delete("default", [corpus[7].id], None)
+        store.delete("default", None, parse_query("subject:invoice", NOW))
+        with store._write.begin() as conn:
+            assert _index_hits(conn, "serial-007") == set()
+            assert _index_hits(conn, "your invoice") == set()
+            assert _index_hits(conn, "order 7781") == _expected(corpus, '"ORDER 7781"') - {
+                corpus[7].id
+            }
+        added = make_message(FakeClock(NOW), subject="Fresh arrival zebra")
+        await store.add(added)
+        with store._write.begin() as conn:
+            assert _index_hits(conn, "zebra") == {added.id}
+        page = store.list("default", parse_query("zebra", NOW), 0, 10)
+        assert [m.id for m in page.messages] == [added.id]
+    finally:
+        await store.close()
 
 
 def _insert_0017(conn: Connection, message: NewMessage) -> None:
@@ -278,7 +235,24 @@ def _insert_0017(conn: Connection, message: NewMessage) -> None:
     conn.execute(insert(message_raw).values(message_id=message.id, data=b"not read here"))
 
 
-async def test_migration_indexes_existing_rows(target: str, backend: str, clock: FakeClock) -> None:
+OLD_SQLITE_FTS = [  # what the first form of migration 0018 created on SQLite
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(subject_lc, from_text, to_text, cc_text, "
+    "bcc_text, message_id_lc, search_text, content='messages', content_rowid='seq', "
+    "tokenize='trigram case_sensitive 1')",
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
+    "INSERT INTO messages_fts(rowid, subject_lc) VALUES (new.seq, new.subject_lc); END",
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN "
+    "INSERT INTO messages_fts(messages_fts, rowid, subject_lc) "
+    "VALUES ('delete', old.seq, old.subject_lc); END",
+    "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",
+]
+
+
+async def test_migration_on_a_database_holding_rows(
+    target: str, backend: str, clock: FakeClock
+) -> None:
+    """PostgreSQL: 0018 indexes the rows already stored. SQLite: 0020 drops the FTS5 table and
+    triggers the first form of 0018 left, and the messages stay searchable and writable."""
     resolved = resolve_target(target)
     if resolved.sqlite_path is not None:
         Path(resolved.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
@@ -289,17 +263,31 @@ async def test_migration_indexes_existing_rows(target: str, backend: str, clock:
             command.upgrade(migrate.alembic_config(conn), "0017")
             for m in corpus:
                 _insert_0017(conn, m)
+            if backend == "sqlite":
+                command.upgrade(migrate.alembic_config(conn), "0018")
+                for statement in OLD_SQLITE_FTS:
+                    conn.execute(text(statement))
     finally:
         engine.dispose()
     store = open_store(target, clock)
     try:
         with store._write.begin() as conn:
             assert migrate.current_revision(conn) == migrate.head_revision()
-            assert _index_hits(conn, backend, "serial-013") == {corpus[13].id}
-            assert _index_hits(conn, backend, "order") == _expected(corpus, "order")
-            _check_integrity(conn, backend)
+            if backend == "postgres":
+                assert _index_hits(conn, "serial-013") == {corpus[13].id}
+                assert _index_hits(conn, "order") == _expected(corpus, "order")
+            else:
+                left = conn.execute(
+                    text("SELECT name FROM sqlite_master WHERE name LIKE 'messages_fts%'")
+                ).all()
+                assert left == []
         for query in ("order", "from:billing@shop", "subject:invoice", "café", "serial-013"):
             page = store.list("default", parse_query(query, NOW), 0, 100)
             assert {m.id for m in page.messages} == _expected(corpus, query), query
+        added = make_message(clock, subject="after the upgrade")
+        await store.add(added)
+        store.delete("default", [corpus[0].id], None)
+        found = store.list("default", parse_query("after the upgrade", NOW), 0, 10).messages
+        assert [m.id for m in found] == [added.id]
     finally:
         await store.close()
