@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from postroom.core.clock import Clock
-from postroom.core.errors import NotFound, PostroomError
+from postroom.core.errors import NotFound
 from postroom.core.ports import MessageStore
 from postroom.core.webhooks import Attempted
 from postroom.events.payload import MailFacts, build_payload, common_headers, parse_headers
@@ -181,16 +181,3 @@ class WebhookWorker:
         """Drop finished rows and logged requests older than `keep`."""
         before = self.clock.now() - self.settings.keep
         return await asyncio.to_thread(self.store.prune, before)
-
-    async def run(self, interval: float = 1.0) -> None:
-        """Drain, then look again every `interval` seconds, until cancelled; prune hourly."""
-        last_prune = -1e18
-        while True:
-            try:
-                await self.drain()
-                if self.clock.monotonic() - last_prune >= 3600:
-                    last_prune = self.clock.monotonic()
-                    await self.prune()
-            except (PostroomError, OSError):
-                log.exception("a webhook pass failed")
-            await asyncio.sleep(interval)
