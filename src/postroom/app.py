@@ -45,7 +45,7 @@ from postroom.api.guard import HostRule, RequestGuard
 from postroom.api.limits import BodyLimit, BodyLimits
 from postroom.api.serving import HttpListener, serve_config
 from postroom.bounces.verp import Verp
-from postroom.checks.http_probe import HttpProbe, dns_resolve, system_resolve
+from postroom.checks.http_probe import HttpProbe
 from postroom.config import Config, HostPort, system_sender
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError
@@ -68,6 +68,7 @@ from postroom.delivery.worker import (
     parse_routes,
     parse_tls_policies,
 )
+from postroom.dns.host_addresses import Resolve, dns_resolve, system_resolve
 from postroom.doors.capture import CaptureDoor, CaptureRouter
 from postroom.doors.chaos import Chaos
 from postroom.doors.common import SessionLog
@@ -122,12 +123,17 @@ WEBHOOK_INTERVAL = 1.0  # seconds between looks for due webhook requests
 WEBHOOK_PRUNE_INTERVAL = 3600.0  # seconds between prunes of old webhook rows and requests
 
 
-def _link_probe(cfg: Config) -> HttpProbe:
-    """The link check's HTTP client: DNS through --resolver when set, else the system's."""
+def _host_resolve(cfg: Config) -> Resolve:
+    """How outgoing HTTP requests (link check, webhooks) find a host's addresses: DNS through
+    --resolver when set, else the system's."""
     from postroom.platform.factory import LazyResolver
 
-    resolve = dns_resolve(LazyResolver(cfg.resolver)) if cfg.resolver else system_resolve
-    return HttpProbe(allow_private=cfg.link_check_allow_private, resolve=resolve)
+    return dns_resolve(LazyResolver(cfg.resolver)) if cfg.resolver else system_resolve
+
+
+def _link_probe(cfg: Config) -> HttpProbe:
+    """The link check's HTTP client."""
+    return HttpProbe(allow_private=cfg.link_check_allow_private, resolve=_host_resolve(cfg))
 
 
 class Listening(Protocol):
@@ -789,6 +795,7 @@ class Application:
             client,
             self.clock,
             SenderSettings(timeout=cfg.webhook_timeout, allow_private=cfg.webhook_allow_private),
+            _host_resolve(cfg),
         )
         worker = WebhookWorker(
             store.webhooks,

@@ -12,42 +12,18 @@ reach the server's own network, or another tenant's services, from a message's l
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import ssl
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from postroom import __version__
 from postroom.checks.links import Hop
+from postroom.core.addresses import is_public_address
 from postroom.core.errors import LinkUnreachable
-from postroom.delivery.routing import is_public_address
-from postroom.dns.resolver import DnsError, Resolver
+from postroom.dns.host_addresses import Resolve, system_resolve
+from postroom.dns.resolver import DnsError
 
 MAX_HEAD = 16 * 1024
 USER_AGENT = f"Postroom/{__version__} link check"
-
-Resolve = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def system_resolve(host: str, port: int) -> list[str]:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def dns_resolve(resolver: Resolver) -> Resolve:
-    """Resolve through Postroom's DNS port (the --resolver server): A and AAAA records; an IP
-    literal is its own address."""
-
-    async def resolve(host: str, port: int) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host))]
-        except ValueError:
-            pass
-        return [*await resolver.a(host), *await resolver.aaaa(host)]
-
-    return resolve
 
 
 class HttpProbe:

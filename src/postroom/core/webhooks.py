@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
+from postroom.core.addresses import is_public_address
 from postroom.core.errors import InvalidInput
 from postroom.core.events import EVENT_TYPES
 
@@ -133,18 +134,6 @@ def check_types(types: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-def is_public_ip(text: str) -> bool:
-    """True for a globally reachable unicast address (not loopback, private, link-local,
-    multicast, unspecified or reserved; an IPv4-mapped IPv6 address counts as its IPv4)."""
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def check_url(url: object, allow_private: bool) -> str:
     """A webhook URL: http or https, a host, no user name or password, at most
     MAX_URL_LENGTH characters; an IP-literal or `localhost` host only when public, unless
@@ -184,7 +173,7 @@ def check_url(url: object, allow_private: bool) -> str:
         except ValueError:
             pass
         else:
-            if not is_public_ip(host):
+            if not is_public_address(host):
                 raise InvalidInput(
                     f"url points at a loopback, private or reserved address ({host}); such "
                     "webhooks need the server option --webhook-allow-private",

@@ -49,8 +49,8 @@ from typing import Literal, Protocol
 
 import httpx
 
+from postroom.core.addresses import is_public_address
 from postroom.core.clock import Clock
-from postroom.delivery.routing import is_public_address
 from postroom.dns.resolver import DnsError, Resolver
 
 log = logging.getLogger("postroom.delivery.mta_sts")

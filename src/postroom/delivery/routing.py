@@ -16,10 +16,10 @@ resolver, producing an ordered list of hosts with their addresses.
 
 from __future__ import annotations
 
-import ipaddress
 import random
 from dataclasses import dataclass
 
+from postroom.core.addresses import is_public_address
 from postroom.core.errors import PostroomError
 from postroom.dns.resolver import DnsError, Resolver
 
@@ -55,17 +55,6 @@ class Route:
     domain: str
     hosts: tuple[MailHost, ...]
     implicit: bool = False  # no MX: the domain's own addresses
-
-
-def is_public_address(address: str) -> bool:
-    """True for a globally reachable unicast address."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 async def _addresses(resolver: Resolver, name: str) -> list[str]:

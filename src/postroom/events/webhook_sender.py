@@ -17,24 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from postroom.core.addresses import is_public_address
 from postroom.core.clock import Clock
-from postroom.core.webhooks import Attempted, is_public_ip
-
-Resolve = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def system_resolve(host: str, port: int) -> list[str]:
-    """The host's addresses through the system resolver (getaddrinfo), in its order."""
-    loop = asyncio.get_running_loop()
-    found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in found))
+from postroom.core.webhooks import Attempted
+from postroom.dns.host_addresses import Resolve, system_resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +64,7 @@ class WebhookSender:
             return None, f"{host} has no address"
         if self.settings.allow_private:
             return addresses[0], None
-        usable = [a for a in addresses if is_public_ip(a)]
+        usable = [a for a in addresses if is_public_address(a)]
         if not usable:
             return None, (
                 f"{host} resolves only to loopback, private or reserved addresses "

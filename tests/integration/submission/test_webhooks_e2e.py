@@ -256,3 +256,44 @@ def test_a_webhook_failing_for_a_day_is_disabled(hooked: Env) -> None:
     finally:
         failing.stop()
         watching.stop()
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_a_name_is_resolved_through_the_resolver_at_each_request(
+    tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone, allow_private: bool
+) -> None:
+    """A webhook URL's name is looked up through --resolver when the request is made (the
+    name exists only in the test zone): a name resolving to loopback is accepted at creation
+    but its requests are refused unless --webhook-allow-private, and then they arrive."""
+    dns_zone.add_a("hooks.test", "127.0.0.1")
+    env = start_env(
+        tmp_path,
+        ca,
+        dns_zone,
+        resolver=dns_zone.nameserver,
+        webhook_allow_private=allow_private,
+        webhook_timeout=0.5,
+    )
+    http = HttpReceiver(lambda n: 200)
+    try:
+        hook = create_hook(env, f"http://hooks.test:{http.receiver.port}/hook", ["send"])
+        with env.smtp() as client:
+            client.sendmail("app@example.com", ["reader@example.net"], MESSAGE)
+
+        def tried() -> bool:
+            return bool(env.store.webhooks.requests("acme", hook["id"]))
+
+        until(env, tried, 1.0, "a webhook request")
+        record = env.store.webhooks.requests("acme", hook["id"])[-1]
+        if allow_private:
+            until(env, lambda: len(http.requests) >= 1, 1.0, "the request at the receiver")
+            assert record.status_code == 200 and record.succeeded
+            assert http.requests[0].headers["host"] == f"hooks.test:{http.receiver.port}"
+        else:
+            assert record.status_code is None and not record.succeeded
+            assert "hooks.test resolves only to loopback" in (record.error or "")
+            assert "--webhook-allow-private" in (record.error or "")
+            assert http.requests == []
+    finally:
+        http.stop()
+        env.server.stop()
