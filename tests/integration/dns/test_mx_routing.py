@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from postroom.delivery.routing import RoutingError, is_public_address, resolve_route
+from postroom.core.addresses import is_public_address
+from postroom.delivery.routing import RoutingError, resolve_route
 from postroom.dns.resolver import DnsPythonResolver
 from tests.dnszone import DnsZone, dns_zone
 
