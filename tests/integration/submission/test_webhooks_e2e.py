@@ -22,7 +22,7 @@ import httpx
 import pytest
 import trustme
 
-from postroom.core.events import EventQuery
+from postroom.core.events import EventQuery, NewEvent
 from postroom.events.signing import verify
 from tests.dnszone import DnsZone
 from tests.harness import ServerThread
@@ -297,3 +297,37 @@ def test_a_name_is_resolved_through_the_resolver_at_each_request(
     finally:
         http.stop()
         env.server.stop()
+
+
+def test_a_reputation_pause_calls_the_webhook(hooked: Env) -> None:
+    """The guard's pause is an event of the project (no message) that reaches a webhook asking
+    for `reputation`, signed, with the level, the rates and why."""
+    env = hooked
+    http = HttpReceiver(lambda n: 200)
+    try:
+        hook = create_hook(env, http.url, ["reputation"])
+        now = env.clock.now()
+        env.store.queue.record_reports(
+            [NewEvent("acme", "send", now, "m1", f"r{i}@example.net") for i in range(200)]
+            + [
+                NewEvent("acme", "bounce", now, "m1", f"r{i}@example.net", {"hard": True})
+                for i in range(30)
+            ]
+        )
+        guard = env.server.app.reputation
+        assert guard is not None
+        assert ("acme", "paused") in guard.run_once()
+        until(env, lambda: len(http.requests) >= 1, 1.0, "the reputation event")
+        (request,) = http.requests
+        assert verify(
+            hook["secret"],
+            request.headers,
+            request.body,
+            now=int(request.headers["postroom-timestamp"]),
+        )
+        body = json.loads(request.body)
+        assert body["eventType"] == "Reputation" and "mail" not in body
+        assert body["reputation"]["level"] == "paused"
+        assert "bounce rate 15%" in json.dumps(body["reputation"])
+    finally:
+        http.stop()
