@@ -195,18 +195,26 @@ def postroom_command() -> Path:
     return Path(__file__).resolve().parent.parent / ".venv" / "bin" / "postroom"
 
 
-def bench_postroom(load: Load, workdir: Path, database_url: str | None) -> Result:
-    data_dir = workdir / "postroom-data"
-    smtp_port, http_port = free_port(), free_port()
-    while http_port == smtp_port:
-        http_port = free_port()
+@contextlib.contextmanager
+def running_postroom(
+    workdir: Path,
+    listeners: list[str],
+    sessions: int,
+    database_url: str | None,
+    data_dir: Path | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`postroom serve` with these listener options (e.g. `["--smtp", "127.0.0.1:P"]`) and an
+    HTTP listener, in `data_dir` (default `<workdir>/postroom-data`); yields the HTTP base URL
+    and the process once `GET /readyz` answers 200, and stops the server (SIGTERM, SIGKILL
+    after 15 s) at the end. Its log is `<workdir>/postroom.log`."""
+    data_dir = data_dir or workdir / "postroom-data"
+    http_port = free_port()
     argv = [
         str(postroom_command()),
         "serve",
         "--data-dir",
         str(data_dir),
-        "--smtp",
-        f"{LOOPBACK}:{smtp_port}",
+        *listeners,
         "--http",
         f"{LOOPBACK}:{http_port}",
         "--log-level",
@@ -214,13 +222,13 @@ def bench_postroom(load: Load, workdir: Path, database_url: str | None) -> Resul
         "--max-messages",
         "0",
     ]
-    if load.sessions > 100:
-        argv += ["--max-connections-per-ip", str(load.sessions)]
+    if sessions > 100:
+        argv += ["--max-connections-per-ip", str(sessions)]
     if database_url:
         argv += ["--database-url", database_url]
     log = workdir / "postroom.log"
     base = f"http://{LOOPBACK}:{http_port}"
-    print(f"  postroom serve: SMTP {LOOPBACK}:{smtp_port}, HTTP {base}", flush=True)
+    print(f"  postroom serve {' '.join(listeners)}, HTTP {base}", flush=True)
     with log.open("wb") as out:
         process = subprocess.Popen(
             argv,
@@ -232,12 +240,20 @@ def bench_postroom(load: Load, workdir: Path, database_url: str | None) -> Resul
         )
         try:
             _wait_ready(base, process, log, timeout=60.0)
-            wait_for_port(smtp_port, 10.0, process)
-            before = _total(base)
-            seconds = smtp_source(load, smtp_port, workdir, "postroom")
-            after = _total(base)
+            yield base, process
         finally:
             stop_process(process, grace=15.0)
+
+
+def bench_postroom(load: Load, workdir: Path, database_url: str | None) -> Result:
+    smtp_port = free_port()
+    with running_postroom(
+        workdir, ["--smtp", f"{LOOPBACK}:{smtp_port}"], load.sessions, database_url
+    ) as (base, process):
+        wait_for_port(smtp_port, 10.0, process)
+        before = _total(base)
+        seconds = smtp_source(load, smtp_port, workdir, "postroom")
+        after = _total(base)
     stored = after - before
     check = f"API total {after}" + (f" ({stored} new)" if before else "")
     if stored != load.messages:
