@@ -37,7 +37,8 @@ HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 STATIC_PREFIX = "/ui/static"
-PAGE_SIZE = 50  # rows per page of the list; the scripts read it from the shell
+PAGE_SIZE = 50  # rows per page of the list by default; the scripts read it from the shell
+PAGE_SIZES = (25, 50, 100, 200)  # the page size choices (static/prefs.js, postroom_page_size)
 _FORM_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789*-._")
 
 _TYPES = {
@@ -153,13 +154,13 @@ def form_encode(value: str) -> str:
     return "".join(out)
 
 
-def first_page_url(request: Request, base: str = "") -> str:
+def first_page_url(request: Request, base: str = "", page_size: int = PAGE_SIZE) -> str:
     """The API call the page makes first, so the shell can have the browser start it at once
     (`<link rel=preload as=fetch>`) while the scripts load. Must match api.js byte for byte.
     `base`: the project's prefix (`/p/<project>`, "" for the default project)."""
     raw_start = request.query_params.get("start", "")
     start = int(raw_start) if raw_start.isdigit() and len(raw_start) < 10 else 0
-    params = f"start={start}&limit={PAGE_SIZE}"
+    params = f"start={start}&limit={page_size}"
     query = request.query_params.get("q", "").strip()
     if query:
         return f"{base}/api/v1/search?{params}&query={form_encode(query)}"
@@ -174,6 +175,31 @@ def theme_of(request: Request) -> str:
     """The theme switch's choice (system, light, dark) from its cookie."""
     value = request.cookies.get(THEME_COOKIE, "")
     return value if value in THEMES else "system"
+
+
+PAGE_SIZE_COOKIE = "postroom_page_size"  # set by static/prefs.js
+DENSITY_COOKIE = "postroom_density"  # set by static/prefs.js: "compact" or absent
+LIST_WIDTH_COOKIE = "postroom_list_width"  # set by static/prefs.js: pixels
+LIST_WIDTHS = range(240, 2001)  # what a remembered list width may be
+
+
+def page_size_of(request: Request) -> int:
+    """The list's page size chosen in the inbox (one of PAGE_SIZES), from its cookie."""
+    raw = request.cookies.get(PAGE_SIZE_COOKIE, "")
+    value = int(raw) if raw.isdigit() and len(raw) < 5 else 0
+    return value if value in PAGE_SIZES else PAGE_SIZE
+
+
+def density_of(request: Request) -> str:
+    """The list's row density: "compact" (one line a row) or "comfortable"."""
+    return "compact" if request.cookies.get(DENSITY_COOKIE, "") == "compact" else "comfortable"
+
+
+def list_width_of(request: Request) -> int | None:
+    """The width (px) the list pane was dragged to beside an open message, if any."""
+    raw = request.cookies.get(LIST_WIDTH_COOKIE, "")
+    value = int(raw) if raw.isdigit() and len(raw) < 5 else 0
+    return value if value in LIST_WIDTHS else None
 
 
 def who(principal: Principal) -> dict[str, Any]:
@@ -213,12 +239,19 @@ def routes(
     async def shell(request: Request) -> Response:
         config = ui_config(context, request)
         principal = principal_of(request)
+        page_size = page_size_of(request)
+        width = list_width_of(request)
         page = shell_template.render(
             static=static_base,
             modules=modules,
             config=config,
-            page_size=PAGE_SIZE,
-            first_page=first_page_url(request, base),
+            page_size=page_size,
+            page_sizes=PAGE_SIZES,
+            density=density_of(request),
+            list_width=width or "",
+            # A deep link renders the message layout at once (no flash of the full-width list).
+            view="message" if "id" in request.path_params else "list",
+            first_page=first_page_url(request, base, page_size),
             base=base,
             project=project,
             who=who(principal),

@@ -9,10 +9,11 @@ import { debounce, h, srOnly } from './dom.js';
 import { formatCount, plural } from './format.js';
 import { ListView } from './list.js';
 import { MessageView } from './message.js';
+import { LIST_WIDTH, PAGE_SIZES, remember } from './prefs.js';
 import './theme.js';
 
 const body = document.body;
-const PAGE_SIZE = Number.parseInt(body.dataset.pageSize, 10) || 50;
+let pageSize = Number.parseInt(body.dataset.pageSize, 10) || 50; // the page size choice
 const config = {
   label: body.dataset.label || 'Postroom',
   smtp: body.dataset.smtp || '',
@@ -37,8 +38,6 @@ const el = {
   next: $('page-next'),
   markAll: $('mark-all-read'),
   deleteAll: $('delete-all'),
-  welcome: $('welcome'),
-  welcomeTitle: $('welcome-title'),
   message: $('message'),
   toast: $('toast'),
   confirm: $('confirm'),
@@ -58,6 +57,9 @@ const el = {
   bulkDelete: $('bulk-delete'),
   bulkClear: $('bulk-clear'),
   selectAll: $('select-all'),
+  pageSize: $('page-size'),
+  density: $('density-toggle'),
+  resizer: $('pane-resizer'),
 };
 
 const state = {
@@ -152,11 +154,11 @@ async function loadListNow() {
   listAbort = new AbortController();
   el.listPane.setAttribute('aria-busy', 'true');
   try {
-    const page = await api.list(state.q, state.start, PAGE_SIZE, listAbort.signal);
+    const page = await api.list(state.q, state.start, pageSize, listAbort.signal);
     if (ticket !== listRequest) return listLoading; // superseded: wait for the newer load
     if (state.start > 0 && page.messages.length === 0 && page.messages_count > 0) {
       // The page we were on is gone (deletions): go to the last one that exists.
-      state.start = Math.max(0, Math.floor((page.messages_count - 1) / PAGE_SIZE) * PAGE_SIZE);
+      state.start = Math.max(0, Math.floor((page.messages_count - 1) / pageSize) * pageSize);
       syncUrl(false);
       return loadList();
     }
@@ -196,8 +198,6 @@ function renderList() {
   renderListState();
   renderCounts();
   fillTimesSoon();
-  el.welcomeTitle.textContent =
-    page && page.total > 0 ? 'No message selected' : 'Captured mail shows up here';
   if (state.firstRender && (messages.length || state.page || state.listError)) {
     state.firstRender = false;
     performance.mark('postroom:list-rendered');
@@ -329,7 +329,7 @@ async function openMessage(id, { push = true, focus = false } = {}) {
   state.openId = id;
   state.cursorId = id;
   el.app.dataset.view = 'message';
-  el.welcome.hidden = true;
+  listWidth.describe();
   el.message.hidden = false;
   listView.markOpen(id);
   listView.setCursor(id, false);
@@ -379,7 +379,6 @@ function closeMessage({ push = true } = {}) {
   el.message.hidden = true;
   el.message.replaceChildren();
   messageView.message = null;
-  el.welcome.hidden = false;
   listView.markOpen(null);
   syncUrl(push);
   if (wasOpen) {
@@ -638,6 +637,108 @@ function bulk(action) {
   }, plural(ids.length, read ? 'message marked as read' : 'message marked as unread', read ? 'messages marked as read' : 'messages marked as unread'));
 }
 
+// ---------------------------------------------------------------- layout choices
+
+/** Rows per page: remembered; the page shown starts at the first message it showed. */
+function setPageSize(size) {
+  if (!PAGE_SIZES.includes(size) || size === pageSize) return;
+  pageSize = size;
+  body.dataset.pageSize = String(size);
+  remember('postroom_page_size', String(size));
+  commitDelete();
+  goToPage(Math.floor(state.start / size) * size);
+}
+
+/** Compact rows (one line each) or comfortable ones (three lines): remembered. */
+function setDensity(compact) {
+  if (compact) document.documentElement.dataset.density = 'compact';
+  else delete document.documentElement.dataset.density;
+  el.density.setAttribute('aria-pressed', compact ? 'true' : 'false');
+  remember('postroom_density', compact ? 'compact' : '');
+  if (state.cursorId) listView.reveal(state.cursorId);
+}
+
+/**
+ * The list pane beside an open message is as wide as it was dragged (or moved with the arrow
+ * keys on the separator), within what leaves the message readable; remembered.
+ */
+const listWidth = {
+  px: Number.parseInt(body.dataset.listWidth, 10) || 0, // 0: the stylesheet's default
+
+  bounds() {
+    const total = el.panes.getBoundingClientRect().width;
+    const side = el.tagSide.hidden ? 0 : el.tagSide.getBoundingClientRect().width;
+    return { min: LIST_WIDTH.min, max: Math.max(LIST_WIDTH.min, Math.round(total - side - 330)) };
+  },
+
+  current() {
+    return Math.round(el.listPane.getBoundingClientRect().width);
+  },
+
+  apply(px) {
+    if (px) el.panes.style.setProperty('--list-width', `${px}px`);
+    else el.panes.style.removeProperty('--list-width');
+    this.describe();
+  },
+
+  describe() {
+    const { min, max } = this.bounds();
+    const now = this.current();
+    el.resizer.setAttribute('aria-valuemin', String(min));
+    el.resizer.setAttribute('aria-valuemax', String(max));
+    if (now) {
+      el.resizer.setAttribute('aria-valuenow', String(now));
+      el.resizer.setAttribute('aria-valuetext', `${now} pixels wide`);
+    }
+  },
+
+  set(px, save) {
+    const { min, max } = this.bounds();
+    this.px = Math.round(Math.min(Math.max(px, min), max));
+    this.apply(this.px);
+    if (save) remember('postroom_list_width', String(this.px));
+  },
+};
+
+listWidth.apply(listWidth.px);
+
+el.resizer.addEventListener('pointerdown', (event) => {
+  if (event.button !== 0) return;
+  event.preventDefault();
+  const startX = event.clientX;
+  const startWidth = listWidth.current();
+  el.resizer.setPointerCapture(event.pointerId);
+  el.app.classList.add('resizing');
+  const move = (e) => listWidth.set(startWidth + e.clientX - startX, false);
+  const done = () => {
+    el.resizer.removeEventListener('pointermove', move);
+    el.resizer.removeEventListener('pointerup', done);
+    el.resizer.removeEventListener('pointercancel', done);
+    el.app.classList.remove('resizing');
+    listWidth.set(listWidth.current(), true);
+  };
+  el.resizer.addEventListener('pointermove', move);
+  el.resizer.addEventListener('pointerup', done);
+  el.resizer.addEventListener('pointercancel', done);
+});
+
+el.resizer.addEventListener('keydown', (event) => {
+  const step = event.shiftKey ? LIST_WIDTH.bigStep : LIST_WIDTH.step;
+  const { min, max } = listWidth.bounds();
+  const now = listWidth.current();
+  const to = { ArrowLeft: now - step, ArrowRight: now + step, Home: min, End: max }[event.key];
+  if (to === undefined) return;
+  event.preventDefault();
+  listWidth.set(to, true);
+});
+
+// Dragged back to the default: a double click forgets the width.
+el.resizer.addEventListener('dblclick', () => {
+  listWidth.px = 0;
+  listWidth.apply(0);
+  remember('postroom_list_width', '');
+});
+
 // ---------------------------------------------------------------- tags
 
 function tagQuery(tag) {
@@ -853,7 +954,7 @@ function onNew(summary) {
     return;
   }
   if (page.messages.some((m) => m.ID === summary.ID)) return;
-  page.messages = [summary, ...page.messages].slice(0, PAGE_SIZE);
+  page.messages = [summary, ...page.messages].slice(0, pageSize);
   page.total += 1;
   page.messages_count += 1;
   if (!summary.Read) {
@@ -893,10 +994,10 @@ async function moveCursor(delta, { open = Boolean(state.openId) } = {}) {
   index += delta;
   const page = state.page;
   if (index >= ids.length && page && state.start + ids.length < page.messages_count) {
-    await goToPage(state.start + PAGE_SIZE);
+    await goToPage(state.start + pageSize);
     index = 0;
   } else if (index < 0 && state.start > 0) {
-    await goToPage(state.start - PAGE_SIZE);
+    await goToPage(state.start - pageSize);
     index = rowIds().length - 1;
   }
   const now = rowIds();
@@ -1010,15 +1111,33 @@ el.list.addEventListener('focusin', (event) => {
     listView.setCursor(state.cursorId, false);
   }
 });
-el.prev.addEventListener('click', () => goToPage(state.start - PAGE_SIZE));
-el.next.addEventListener('click', () => goToPage(state.start + PAGE_SIZE));
+el.pageSize.addEventListener('change', () => setPageSize(Number.parseInt(el.pageSize.value, 10)));
+el.density.addEventListener('click', () => setDensity(el.density.getAttribute('aria-pressed') !== 'true'));
+el.prev.addEventListener('click', () => goToPage(state.start - pageSize));
+el.next.addEventListener('click', () => goToPage(state.start + pageSize));
 el.deleteAll.addEventListener('click', deleteAll);
 el.list.addEventListener('click', (event) => {
   const box = event.target.closest && event.target.closest('input.row-check');
-  if (!box) return;
-  const id = box.dataset.id;
-  if (event.shiftKey && state.lastTicked) selectRange(id, box.checked);
-  else toggleSelected(id, box.checked);
+  if (box) {
+    const id = box.dataset.id;
+    if (event.shiftKey && state.lastTicked) selectRange(id, box.checked);
+    else toggleSelected(id, box.checked);
+    return;
+  }
+  // Ctrl-click (cmd-click on macOS) ticks or unticks a row without opening it; shift-click
+  // ticks the range from the last ticked row (once a selection has begun).
+  const row = event.target.closest && event.target.closest('a.row');
+  if (!row || event.button !== 0 || event.altKey) return;
+  const id = row.dataset.id;
+  if (event.ctrlKey || event.metaKey) {
+    event.preventDefault();
+    toggleSelected(id, !state.selected.has(id));
+  } else if (event.shiftKey && state.selected.size && state.lastTicked) {
+    event.preventDefault();
+    selectRange(id, true);
+  } else return;
+  state.cursorId = id;
+  listView.setCursor(id, false);
 });
 el.selectAll.addEventListener('change', () => {
   if (el.selectAll.checked) {

@@ -1,0 +1,206 @@
+"""Moving through many messages, part 2 (issue 12), in headless Chromium: ctrl-click (cmd-click)
+ticks a row without opening it; the page size choice is remembered and drives the API calls;
+compact rows; the list takes the width until a message opens, then its pane is resizable by
+mouse and keyboard and remembered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import PageProblems, Shots
+from tests.e2e.test_web_ui_moving import ROWS, api, clean, expect, fill
+from tests.harness import ServerThread
+
+pytestmark = pytest.mark.chromium
+
+
+def test_ctrl_click_selects_and_the_page_size_is_remembered(
+    server: ServerThread, page: Any, shots: Shots, problems: PageProblems
+) -> None:
+    check = expect()
+    ids = fill(server, 60)
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda request: asked.append(request.url) if "/api/v1/messages?" in request.url else None,
+    )
+    page.goto(server.base_url + "/")
+    rows = page.locator(ROWS)
+    check(rows).to_have_count(50)  # the default
+    assert any("limit=50" in url for url in asked), asked
+    view = page.locator("#message")
+    count = page.locator("#bulk-count")
+
+    # Ctrl-click ticks a row and opens nothing; again unticks it; cmd-click (Meta) the same.
+    rows.nth(2).click(modifiers=["Control"])
+    check(count).to_have_text("1 selected")
+    check(page.locator(f'{ROWS}[data-id="{ids[2]}"] + input.row-check')).to_be_checked()
+    check(view).to_be_hidden()
+    check(page).to_have_url(server.base_url + "/")
+    rows.nth(5).click(modifiers=["Control"])
+    check(count).to_have_text("2 selected")
+    rows.nth(2).click(modifiers=["Control"])
+    check(count).to_have_text("1 selected")
+    rows.nth(7).click(modifiers=["Meta"])
+    check(count).to_have_text("2 selected")
+    # Shift-click on a row extends from the last ticked one: 7, 8, 9 (and 5).
+    rows.nth(9).click(modifiers=["Shift"])
+    check(count).to_have_text("4 selected")
+    ticked: list[str] = page.evaluate(
+        "() => [...document.querySelectorAll('#message-list input.row-check:checked')]"
+        ".map((box) => box.dataset.id)"
+    )
+    assert ticked == [ids[5], ids[7], ids[8], ids[9]]
+    assert len(page.context.pages) == 1  # no tab was opened
+    check(view).to_be_hidden()
+    shots.take(page, "density-01-ctrl-click")
+    # A plain click still opens the row.
+    rows.nth(1).click()
+    check(view.locator("h1")).to_have_text("Message 58")
+    page.keyboard.press("Escape")
+
+    # Page size: 25 a page, the next page, and the choice (and the page) after a reload.
+    size = page.get_by_label("Messages per page")
+    check(size).to_have_value("50")
+    size.select_option("25")
+    check(rows).to_have_count(25)
+    check(page.locator("#list-count")).to_contain_text("1–25 of 60 messages")
+    page.get_by_role("button", name="Older messages").click()
+    check(page).to_have_url(server.base_url + "/?start=25")
+    check(page.locator("#list-count")).to_contain_text("26–50 of 60 messages")
+    check(rows.first).to_have_attribute("data-id", ids[25])
+    asked.clear()
+    page.reload()
+    check(rows).to_have_count(25)
+    check(rows.first).to_have_attribute("data-id", ids[25])
+    check(page.get_by_label("Messages per page")).to_have_value("25")
+    listed = [url for url in asked if "limit=1" not in url]  # not the live stream's probe
+    assert listed and all("limit=25" in url for url in listed), asked
+    # The shell preloads the page it asks for (one request, not two).
+    preload = page.locator('link[rel="preload"]').get_attribute("href")
+    assert preload == "/api/v1/messages?start=25&limit=25", preload
+    shots.take(page, "density-02-page-size-25")
+
+    # 100 a page: the page that held row 26 starts at 0 now; every message shows.
+    page.get_by_label("Messages per page").select_option("100")
+    check(rows).to_have_count(60)
+    check(page).to_have_url(server.base_url + "/")
+    check(page.get_by_role("button", name="Older messages")).to_be_disabled()
+    assert api(server, "/api/v1/messages?limit=200")["messages_count"] == 60
+    clean(problems)
+
+
+def row_boxes(page: Any, index: int) -> dict[str, Any]:
+    boxes: dict[str, Any] = page.evaluate(
+        """(index) => {
+            const row = document.querySelectorAll('#message-list a.row')[index];
+            const box = (sel) => {
+                const el = row.querySelector(sel);
+                if (!el || !el.getClientRects().length) return null;
+                const r = el.getBoundingClientRect();
+                return { top: r.top, bottom: r.bottom, height: r.height };
+            };
+            return { row: box(':scope'), from: box('.row-from'), line: box('.row-line'),
+                     time: box('.row-time'), to: box('.row-to'), meta: box('.row-meta') };
+        }""",
+        index,
+    )
+    boxes["row"] = page.locator(ROWS).nth(index).bounding_box()
+    return boxes
+
+
+def width(page: Any, selector: str) -> float:
+    box = page.locator(selector).bounding_box()
+    assert box is not None, selector
+    return float(box["width"])
+
+
+def test_compact_rows_full_width_list_and_a_resizable_remembered_pane(
+    server: ServerThread, page: Any, shots: Shots, problems: PageProblems
+) -> None:
+    check = expect()
+    ids = fill(server, 6)
+    page.goto(server.base_url + "/")
+    rows = page.locator(ROWS)
+    check(rows).to_have_count(6)
+
+    # Nothing open: no placeholder pane, the list takes the width (the tag sidebar aside).
+    check(page.locator("#message-pane")).to_be_hidden()
+    check(page.locator("#pane-resizer")).to_be_hidden()
+    check(page.locator("#tag-side")).to_be_visible()  # the messages have tags
+    beside = width(page, "#tag-side")
+    assert width(page, "#list-pane") + beside >= width(page, "#panes") - 2
+    # Wide list: the toolbar's buttons carry their labels, not only icons.
+    check(page.locator("#delete-all .button-label")).to_be_visible()
+    check(page.locator("#delete-all .button-label")).to_have_text("Delete all")
+    shots.take(page, "density-03-full-width-list")
+
+    # Comfortable rows are three lines; compact rows one (and remembered).
+    comfy = row_boxes(page, 0)
+    assert comfy["to"] is not None and comfy["line"]["top"] > comfy["from"]["bottom"] - 1
+    toggle = page.get_by_role("button", name="Compact rows")
+    check(toggle).to_have_attribute("aria-pressed", "false")
+    toggle.click()
+    check(page.locator("html")).to_have_attribute("data-density", "compact")
+    check(toggle).to_have_attribute("aria-pressed", "true")
+    tight = row_boxes(page, 0)
+    assert tight["to"] is None  # the recipients line is gone
+    for part in ("from", "line", "time", "meta"):  # one line: every part on the same band
+        assert tight[part]["top"] < tight["from"]["bottom"], (part, tight)
+        assert tight[part]["bottom"] > tight["from"]["top"], (part, tight)
+    assert tight["row"]["height"] < comfy["row"]["height"] * 0.7, (tight, comfy)
+    page.reload()
+    check(page.locator("html")).to_have_attribute("data-density", "compact")
+    check(page.get_by_role("button", name="Compact rows")).to_have_attribute("aria-pressed", "true")
+    check(rows).to_have_count(6)
+    shots.take(page, "density-04-compact")
+
+    # A message open: the list narrows to its pane, the separator resizes it by mouse...
+    rows.nth(1).click()
+    check(page.locator("#message h1")).to_have_text("Message 04")
+    resizer = page.locator("#pane-resizer")
+    check(resizer).to_be_visible()
+    before = width(page, "#list-pane")
+    assert before < width(page, "#panes") * 0.6
+    box = resizer.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 60, y, steps=4)
+    page.mouse.move(x + 120, y, steps=4)
+    page.mouse.up()
+    dragged = width(page, "#list-pane")
+    assert abs(dragged - (before + 120)) <= 2, (before, dragged)
+    # ...and by keyboard (16 px a step, Shift 64), saying its value.
+    resizer.focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Shift+ArrowRight")
+    moved = width(page, "#list-pane")
+    assert abs(moved - (dragged + 32)) <= 2, (dragged, moved)
+    check(resizer).to_have_attribute("aria-valuenow", str(round(moved)))
+    page.keyboard.press("Home")
+    assert abs(width(page, "#list-pane") - 240) <= 2
+    page.keyboard.press("End")
+    assert width(page, "#message-pane") >= 320 - 2
+    for _ in range(3):
+        page.keyboard.press("Shift+ArrowLeft")
+    chosen = width(page, "#list-pane")
+    shots.take(page, "density-05-resized")
+
+    # Remembered: a reload of the message (and the next message opened) keeps the width.
+    page.reload()
+    check(page.locator("#message h1")).to_have_text("Message 04")
+    assert abs(width(page, "#list-pane") - chosen) <= 2, chosen
+    page.keyboard.press("j")
+    check(page.locator("#message h1")).to_have_text("Message 03")
+    assert abs(width(page, "#list-pane") - chosen) <= 2
+    # Closed again: the list takes the width back.
+    page.keyboard.press("Escape")
+    check(page.locator("#message-pane")).to_be_hidden()
+    assert width(page, "#list-pane") + beside >= width(page, "#panes") - 2
+    assert ids
+    clean(problems)
