@@ -38,6 +38,15 @@ class InvalidInput(PostroomError):
         self.field = field
 
 
+class AlreadyExists(InvalidInput):
+    """Creating something whose name is taken (SES: AlreadyExistsException)."""
+
+
+class LimitExceeded(InvalidInput):
+    """Creating one more of something a project has the documented maximum of (SES:
+    LimitExceededException)."""
+
+
 class PayloadTooLarge(InvalidInput):
     """A request body exceeds the limit of its endpoint (HTTP 413); `limit` in bytes."""
 

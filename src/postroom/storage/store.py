@@ -64,6 +64,7 @@ from postroom.storage.batch import (
     tag_spellings,
 )
 from postroom.storage.capture_routes import SqlCaptureRoutes
+from postroom.storage.config_sets import SqlConfigSetStore
 from postroom.storage.delivery_settings import SqlDeliverySettings
 from postroom.storage.events import SqlEventStore
 from postroom.storage.notice_writer import insert_message
@@ -257,6 +258,11 @@ class SqlMessageStore:
     def webhooks(self) -> SqlWebhookStore:
         """Webhooks, their outbox and request log (storage/webhooks.py)."""
         return SqlWebhookStore(self._read, self._write, self._write_lock)
+
+    @property
+    def configuration_sets(self) -> SqlConfigSetStore:
+        """SES configuration sets and their event destinations (storage/config_sets.py)."""
+        return SqlConfigSetStore(self._read, self._write, self._write_lock)
 
     @property
     def events(self) -> SqlEventStore:
