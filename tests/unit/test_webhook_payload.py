@@ -3,6 +3,7 @@ vector computed independently with hashlib), URL and type checks, the retry sche
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
@@ -51,8 +52,14 @@ def test_delivery_and_send() -> None:
             "messageId": "06MSG",
             "source": "app@example.com",
             "destination": ["a@example.net", "b@example.net"],
+            "tags": {},
         },
         "send": {},
+    }
+    tagged = dataclasses.replace(MAIL, tags=("campaign:spring", "ses:configuration-set:m"))
+    assert build_payload(event("send", {}), tagged)["mail"]["tags"] == {
+        "campaign": ["spring"],
+        "ses:configuration-set": ["m"],
     }
     detail = {"code": 250, "enhanced": "2.0.0", "text": "ok", "remote_ip": "192.0.2.9"}
     delivered = build_payload(event("delivery", detail), MAIL, reporting_mta="me.example")

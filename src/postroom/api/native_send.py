@@ -106,10 +106,17 @@ class Sender:
         return await self.send_built(project, built, peer)
 
     async def send_built(
-        self, project: str, built: Built, peer: Peer, *, all_or_nothing: bool = False
+        self,
+        project: str,
+        built: Built,
+        peer: Peer,
+        *,
+        all_or_nothing: bool = False,
+        tags: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """Send `built`; its answer. `all_or_nothing` (the SES API): one refused recipient
-        refuses the message. The suppressed recipients are those the pipeline found."""
+        refuses the message. The suppressed recipients are those the pipeline found. `tags`:
+        stored with the message besides its own (the SES API's, not written into it)."""
         ctx = self.ctx
         limit = ctx.config.max_message_size
         if limit and len(built.data) > limit:
@@ -152,6 +159,7 @@ class Sender:
             suppressed_out=suppressed,
             metadata=built.metadata,
             send_at=built.send_at,
+            tags=tags,
         )
         for result in results:
             found = suppressed.get(result["email"].lower())

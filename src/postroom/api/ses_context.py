@@ -13,6 +13,7 @@ from postroom.core.clock import Clock
 from postroom.core.sending import SendingStore
 from postroom.platform.email_templates import TemplateService
 from postroom.platform.service import PlatformService
+from postroom.storage.config_sets import SqlConfigSetStore
 from postroom.suppression.service import SuppressionList
 
 CALLER = "postroom.ses.caller"
@@ -33,6 +34,7 @@ class SesApi:
     store: SendingStore
     clock: Clock
     suppressions: SuppressionList
+    configuration_sets: SqlConfigSetStore
 
 
 def caller(request: Request) -> Caller:

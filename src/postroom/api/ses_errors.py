@@ -13,14 +13,20 @@ SDKs raise the exception classes applications already catch.
 * daily quota, sending rate: v2 TooManyRequestsException (429), v1 Throttling (400);
 * a recipient the MTA never delivers to, bad input: v2 BadRequestException, v1
   InvalidParameterValue (400);
-* no such template or identity: v2 NotFoundException (404), v1 TemplateDoesNotExist (400);
+* no such template, identity or configuration set: v2 NotFoundException (404), v1
+  TemplateDoesNotExist (400) (a configuration set on send: ConfigurationSetDoesNotExist);
+* a name taken: v2 AlreadyExistsException; one more than the documented maximum (100
+  configuration sets per project, 10 event destinations per set): v2 LimitExceededException
+  (v1: AlreadyExists, LimitExceeded);
 * storage unavailable, temporary failure: ServiceUnavailable (503).
 """
 
 from __future__ import annotations
 
 from postroom.core.errors import (
+    AlreadyExists,
     InvalidInput,
+    LimitExceeded,
     NotFound,
     PayloadTooLarge,
     PostroomError,
@@ -85,6 +91,10 @@ def from_postroom(exc: PostroomError, version: int) -> SesError:
             code = "TemplateDoesNotExist" if "template" in message else "InvalidParameterValue"
             return SesError(code, message)
         return SesError("NotFoundException", message, 404)
+    if isinstance(exc, AlreadyExists):
+        return SesError("AlreadyExists" if version == 1 else "AlreadyExistsException", str(exc))
+    if isinstance(exc, LimitExceeded):
+        return SesError("LimitExceeded" if version == 1 else "LimitExceededException", str(exc))
     if isinstance(exc, InvalidInput):
         message = str(exc)
         if exc.field:

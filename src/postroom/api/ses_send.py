@@ -6,8 +6,16 @@ Shared by API v2 (JSON) and v1 (query): both hand over plain dictionaries of SES
 names. A recipient that the MTA never delivers to refuses the whole message, as SES does.
 FeedbackForwardingEmailAddress (v2) and ReturnPath (v1) become the envelope sender, so bounce
 notices go there; like every envelope sender it must be a verified identity (else SES's
-MailFromDomainNotVerifiedException). Not mapped yet: ConfigurationSetName (accepted and
-ignored).
+MailFromDomainNotVerifiedException).
+
+EmailTags (v2) and Tags (v1) are checked as SES checks them (ASCII letters, digits, `_` and
+`-`, at most 256 characters) and stored with the message as `name:value` tags (not written
+into the message); webhook payloads show them in `mail.tags` as `{"name": ["value"]}`.
+ConfigurationSetName must name one of the project's configuration sets (else v2
+NotFoundException, v1 ConfigurationSetDoesNotExist), whose sending is enabled (else v2
+SendingPausedException, v1 ConfigurationSetSendingPausedException); the message gets the tag
+`ses:configuration-set:NAME`, which routes its events to the set's event destinations
+(core/config_sets.py).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,12 +31,16 @@ from postroom.api.native_message import Built, build, parse_address, raw_message
 from postroom.api.native_send import Peer, Sender
 from postroom.api.ses_errors import SesError, from_postroom
 from postroom.core.clock import Clock
-from postroom.core.errors import InvalidInput, PostroomError
+from postroom.core.config_sets import set_tag
+from postroom.core.errors import InvalidInput, NotFound, PostroomError
 from postroom.core.sending import Template
 from postroom.core.types import Envelope
 from postroom.platform.email_templates import Rendered, TemplateService, render_parts
+from postroom.storage.config_sets import SqlConfigSetStore
 
 MAX_BULK = 50
+MAX_EMAIL_TAGS = 50
+_TAG_TEXT = re.compile(r"[A-Za-z0-9_-]{0,256}")
 BULK_STATUS = {
     "MessageRejected": "MESSAGE_REJECTED",
     "TooManyRequestsException": "ACCOUNT_THROTTLED",
@@ -45,6 +58,7 @@ class SesSending:
     templates: TemplateService
     clock: Clock
     hostname: str
+    configuration_sets: SqlConfigSetStore | None = None
 
 
 def _list(value: Any, field: str) -> list[Any]:
@@ -66,7 +80,23 @@ def _pairs(value: Any, field: str) -> list[tuple[str, str]]:
 
 
 def tags_of(value: Any, field: str = "EmailTags") -> list[str]:
-    return [f"{name}:{tag}" if tag else name for name, tag in _pairs(value, field)]
+    """Message tags as Postroom keeps them (`name:value`, or `name` for an empty value),
+    checked as SES checks them."""
+    pairs = _pairs(value, field)
+    if len(pairs) > MAX_EMAIL_TAGS:
+        raise InvalidInput(f"{field}: at most {MAX_EMAIL_TAGS} tags", field)
+    for name, tag in pairs:
+        for part, text in (("Name", name), ("Value", tag)):
+            if not _TAG_TEXT.fullmatch(text) or (part == "Name" and not text):
+                raise InvalidInput(
+                    f"{field}: the tag {part.lower()} {text!r} must be 1 to 256 ASCII letters, "
+                    "digits, '_' or '-'"
+                    if part == "Name"
+                    else f"{field}: the tag value {text!r} may hold only ASCII letters, digits, "
+                    "'_' and '-' (at most 256)",
+                    field,
+                )
+    return [f"{name}:{tag}" if tag else name for name, tag in pairs]
 
 
 def destination(value: Any) -> dict[str, list[Any]]:
@@ -179,8 +209,42 @@ class SesSender:
             raise InvalidInput("TemplateName is required", "TemplateName")
         return await asyncio.to_thread(self.s.templates.get, project, name)
 
-    async def send(self, project: str, built: Built, peer: Peer) -> str:
-        answer = await self.s.sender.send_built(project, built, peer, all_or_nothing=True)
+    async def configuration_set(self, project: str, name: Any, version: int) -> str | None:
+        """The tag of the configuration set `name` (ConfigurationSetName), None when none is
+        given; SES's errors when the project has no such set or its sending is disabled."""
+        if name is None or name == "":
+            return None
+        if not isinstance(name, str):
+            raise InvalidInput("ConfigurationSetName must be a string", "ConfigurationSetName")
+        store = self.s.configuration_sets
+        try:
+            if store is None:
+                raise NotFound(f"Configuration set <{name}> does not exist.")
+            found = await asyncio.to_thread(store.get, project, name)
+        except NotFound:
+            if version == 1:
+                raise SesError(
+                    "ConfigurationSetDoesNotExist", f"Configuration set <{name}> does not exist."
+                ) from None
+            raise SesError(
+                "NotFoundException", f"Configuration set <{name}> does not exist.", 404
+            ) from None
+        if not found.sending_enabled:
+            code = (
+                "SendingPausedException"
+                if version == 2
+                else "ConfigurationSetSendingPausedException"
+            )
+            raise SesError(code, f"Sending is disabled for configuration set <{found.name}>.", 400)
+        return set_tag(found.name)
+
+    async def send(
+        self, project: str, built: Built, peer: Peer, tags: list[str] | tuple[str, ...] = ()
+    ) -> str:
+        """Send `built` whole (one refused recipient refuses it); `tags` are stored with it."""
+        answer = await self.s.sender.send_built(
+            project, built, peer, all_or_nothing=True, tags=tuple(tags)
+        )
         message_id: str = answer["id"]
         return message_id
 
@@ -219,6 +283,9 @@ async def send_bulk(
     template = await ses.template(project, spec)
     defaults = template_data(spec.get("TemplateData"))
     default_tags = tags_of(request.get("DefaultEmailTags"), "DefaultEmailTags")
+    chosen = await ses.configuration_set(project, request.get("ConfigurationSetName"), version)
+    if chosen is not None:
+        default_tags.append(chosen)
     source = request.get("FromEmailAddress")
 
     async def one(entry: Any) -> dict[str, Any]:
@@ -241,14 +308,13 @@ async def send_bulk(
                 destination(entry.get("Destination")),
                 request.get("ReplyToAddresses"),
                 headers=[{"Name": n, "Value": v} for n, v in headers],
-                tags=tags,
             )
             built = with_return_path(
                 ses.build(body),
                 request.get("FeedbackForwardingEmailAddress"),
                 "FeedbackForwardingEmailAddress",
             )
-            message_id = await ses.send(project, built, peer)
+            message_id = await ses.send(project, built, peer, tags)
         except PostroomError as exc:
             error = from_postroom(exc, version)
             status = BULK_STATUS.get(error.code, "FAILED")

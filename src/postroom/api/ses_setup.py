@@ -120,14 +120,18 @@ def build_ses_gate(
     sending = SendingContext(
         config, clock, context.http_send, steps.directory, steps.routed, None, None
     )
+    configuration_sets = context.store.configuration_sets
     api = SesApi(
-        sender=SesSender(SesSending(Sender(sending), templates, clock, config.hostname)),
+        sender=SesSender(
+            SesSending(Sender(sending), templates, clock, config.hostname, configuration_sets)
+        ),
         templates=templates,
         identities=Identities(service, verifier),
         service=service,
         store=store,
         clock=clock,
         suppressions=suppressions,
+        configuration_sets=configuration_sets,
     )
     return SesGate(
         build_ses_app(api), keys.secret_for, clock, hosts, config.max_message_size, prefix

@@ -21,7 +21,14 @@ from starlette.responses import Response
 
 from postroom.api.ses_context import SesApi, caller, peer
 from postroom.api.ses_errors import NAMESPACE, SesError, from_postroom
-from postroom.api.ses_send import fields_body, rendered_body, template_data, with_return_path
+from postroom.api.ses_send import (
+    MAX_EMAIL_TAGS,
+    fields_body,
+    rendered_body,
+    tags_of,
+    template_data,
+    with_return_path,
+)
 from postroom.core.errors import InvalidInput, PostroomError
 from postroom.platform.email_templates import render_parts
 
@@ -68,14 +75,13 @@ def members(params: Params, prefix: str) -> list[str]:
 
 
 def _tags(params: Params) -> list[str]:
-    out = []
-    for index in range(1, 51):
+    pairs = []
+    for index in range(1, MAX_EMAIL_TAGS + 2):
         name = params.get(f"Tags.member.{index}.Name")
         if name is None:
             break
-        value = params.get(f"Tags.member.{index}.Value", "")
-        out.append(f"{name}:{value}" if value else name)
-    return out
+        pairs.append({"Name": name, "Value": params.get(f"Tags.member.{index}.Value", "")})
+    return tags_of(pairs, "Tags")
 
 
 def _destination(params: Params) -> dict[str, list[Any]]:
@@ -93,6 +99,12 @@ def handlers(api: SesApi) -> dict[str, Action]:
     async def run(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
+    async def _send_tags(project: str, params: Params) -> list[str]:
+        """Tags.member.N and the configuration set's tag (checked: SES's v1 errors)."""
+        tags = _tags(params)
+        chosen = await api.sender.configuration_set(project, params.get("ConfigurationSetName"), 1)
+        return tags if chosen is None else [*tags, chosen]
+
     async def send_email(request: Request, params: Params) -> str:
         built = api.sender.build(
             fields_body(
@@ -102,21 +114,24 @@ def handlers(api: SesApi) -> dict[str, Action]:
                 params.get("Message.Subject.Data", ""),
                 params.get("Message.Body.Text.Data", ""),
                 params.get("Message.Body.Html.Data", ""),
-                tags=_tags(params),
             )
         )
         built = with_return_path(built, params.get("ReturnPath"), "ReturnPath")
-        message_id = await api.sender.send(caller(request).project, built, peer(request))
+        project = caller(request).project
+        tags = await _send_tags(project, params)
+        message_id = await api.sender.send(project, built, peer(request), tags)
         return f"<MessageId>{message_id}</MessageId>"
 
     async def send_raw_email(request: Request, params: Params) -> str:
+        project = caller(request).project
+        tags = await _send_tags(project, params)
         built = api.sender.raw(
             params.get("RawMessage.Data", ""),
             params.get("Source"),
             members(params, "Destinations"),
-            _tags(params),
+            tags,
         )
-        message_id = await api.sender.send(caller(request).project, built, peer(request))
+        message_id = await api.sender.send(project, built, peer(request), tags)
         return f"<MessageId>{message_id}</MessageId>"
 
     async def send_templated_email(request: Request, params: Params) -> str:
@@ -130,11 +145,11 @@ def handlers(api: SesApi) -> dict[str, Action]:
                 params.get("Source"),
                 _destination(params),
                 members(params, "ReplyToAddresses"),
-                tags=_tags(params),
             )
         )
         built = with_return_path(built, params.get("ReturnPath"), "ReturnPath")
-        message_id = await api.sender.send(project, built, peer(request))
+        tags = await _send_tags(project, params)
+        message_id = await api.sender.send(project, built, peer(request), tags)
         return f"<MessageId>{message_id}</MessageId>"
 
     async def get_send_quota(request: Request, params: Params) -> str:

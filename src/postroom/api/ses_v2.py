@@ -1,8 +1,7 @@
 """Amazon SES API v2 (`sesv2`, rest-json) on Postroom: sending, identities, templates and the
 account's quota, the suppression list (the project's, suppression/service.py). Errors: the SES
 name in `x-amzn-ErrorType`, `{"message"}` in the body, SES's HTTP status (api/ses_errors.py).
-Configuration set operations are not served yet (they depend on the webhooks work): 404
-UnknownOperationException.
+Configuration sets and their event destinations: api/ses_config_sets.py.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from postroom.api import ses_config_sets
 from postroom.api.ses_context import SesApi, caller, peer
 from postroom.api.ses_errors import SesError, from_postroom
 from postroom.api.ses_identities import Identity
@@ -94,6 +94,9 @@ def routes(api: SesApi) -> list[BaseRoute]:
         if not isinstance(content, dict) or not content:
             raise InvalidInput("Content is required (Simple, Raw or Template)", "Content")
         tags = tags_of(body.get("EmailTags"))
+        chosen = await api.sender.configuration_set(project, body.get("ConfigurationSetName"), 2)
+        if chosen is not None:
+            tags.append(chosen)
         dest = destination(body.get("Destination"))
         source = body.get("FromEmailAddress")
         if isinstance(content.get("Raw"), dict):
@@ -113,7 +116,6 @@ def routes(api: SesApi) -> list[BaseRoute]:
                     body.get("ReplyToAddresses"),
                     headers=spec.get("Headers"),
                     attachments=spec.get("Attachments"),
-                    tags=tags,
                 )
             )
         elif isinstance(content.get("Simple"), dict):
@@ -130,7 +132,6 @@ def routes(api: SesApi) -> list[BaseRoute]:
                     (parts.get("Html") or {}).get("Data", ""),
                     headers=simple.get("Headers"),
                     attachments=simple.get("Attachments"),
-                    tags=tags,
                 )
             )
         else:
@@ -138,7 +139,7 @@ def routes(api: SesApi) -> list[BaseRoute]:
         built = with_return_path(
             built, body.get("FeedbackForwardingEmailAddress"), "FeedbackForwardingEmailAddress"
         )
-        message_id = await api.sender.send(project, built, peer(request))
+        message_id = await api.sender.send(project, built, peer(request), tags)
         return JSONResponse({"MessageId": message_id})
 
     async def send_bulk_email(request: Request) -> Response:
@@ -370,6 +371,7 @@ def routes(api: SesApi) -> list[BaseRoute]:
         ("/v2/email/templates", ["GET", "POST"], templates),
         ("/v2/email/templates/{name}", ["GET", "PUT", "DELETE"], template),
         ("/v2/email/templates/{name}/render", ["POST"], render),
+        *ses_config_sets.routes(api, _body, _page),
     ]
     return [Route(path, _handled(handler), methods=methods) for path, methods, handler in table]
 

@@ -77,6 +77,9 @@ class IncomingMessage:
     metadata: Mapping[str, str] = field(default_factory=dict)
     # The send API's `send_at`: a live message's deliveries are not due before it.
     send_at: datetime | None = None
+    # Tags stored with the message besides those it carries (X-Tags, plus-addresses): the SES
+    # API's EmailTags and `ses:configuration-set:NAME`, never put in the message itself.
+    tags: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:

@@ -48,11 +48,12 @@ class HttpSendDoor:
         suppressed_out: dict[str, tuple[str, str]] | None = None,
         metadata: Mapping[str, str] | None = None,
         send_at: datetime | None = None,
+        tags: tuple[str, ...] = (),
     ) -> str:
         """Accept one message built from an HTTP request; its id once durably stored.
         `principal` names who vouches for it in records and logs ("api:<key id>"); `door` is
         "ses" for the SES-compatible API; `suppressed_out` receives the suppressed recipients
-        (see AcceptancePipeline.accept)."""
+        (see AcceptancePipeline.accept); `tags` are stored with the message, not put in it."""
         session = SessionInfo(
             door=door,
             session_id=secrets.token_hex(6),
@@ -62,7 +63,7 @@ class HttpSendDoor:
             helo=HELO,
         )
         incoming = IncomingMessage(
-            envelope, data, session, metadata=metadata or {}, send_at=send_at
+            envelope, data, session, metadata=metadata or {}, send_at=send_at, tags=tags
         )
         if self._directory is not None:
             view = await self._directory.get(project)

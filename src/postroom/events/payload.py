@@ -2,13 +2,18 @@
 
     {"eventType": "Bounce", "type": "bounce", "eventId": 42, "project": "acme",
      "reason": "userunknown", "metadata": {"user_id": "42"},
-     "mail": {"timestamp", "messageId", "source", "destination", "headersTruncated",
-              "headers" and "commonHeaders" when the webhook asks for headers},
+     "mail": {"timestamp", "messageId", "source", "destination", "tags",
+              "headersTruncated", "headers" and "commonHeaders" when the webhook asks for
+              headers},
      "bounce": {"bounceType", "bounceSubType", "bouncedRecipients": [{"emailAddress",
                 "action", "status", "diagnosticCode"}], "timestamp", "feedbackId",
                 "reportingMTA", "remoteMtaIp"}}
 
-`metadata` (the send API's key/value pairs) is there when the message was sent with some.
+`mail.tags` are the message's tags as SES shows them (core/config_sets.mail_tags):
+`{"campaign": ["spring"], "ses:configuration-set": ["marketing"]}` for the tags
+`campaign:spring` (an SES EmailTag, or a native tag) and `ses:configuration-set:marketing` (sent
+with that configuration set). `metadata` (the send API's key/value pairs) is there when the
+message was sent with some.
 `eventType` is SES's name (Send, Delivery, DeliveryDelay, Bounce, Complaint, Reject, and
 Postroom's own Cancelled and WebhookDisabled); `type` is the event log's type (an `expired`
 or `suppressed` event is an SES Bounce); `reason` is Postroom's reason (the bounce
@@ -24,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from postroom.bounces.ses_types import bounce_type, suppressed_type
+from postroom.core.config_sets import mail_tags
 from postroom.core.events import Event
 
 # Header fields of the message a payload carries at most, and characters of each value.
@@ -57,6 +63,7 @@ class MailFacts:
     headers_truncated: bool = False
     common: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, str] = field(default_factory=dict)  # the send API's, if any
+    tags: tuple[str, ...] = ()  # the message's tags
 
 
 def iso(when: datetime) -> str:
@@ -101,6 +108,7 @@ def _mail(event: Event, mail: MailFacts | None, headers: bool) -> dict[str, Any]
         "messageId": mail.message_id,
         "source": mail.source,
         "destination": list(mail.destination),
+        "tags": mail_tags(mail.tags),
     }
     if headers:
         out["headersTruncated"] = mail.headers_truncated

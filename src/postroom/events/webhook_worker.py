@@ -75,6 +75,7 @@ def mail_from_store(messages: MessageStore, header_bytes: int = 64 * 1024) -> Ma
             headers_truncated=cut,
             common=common,
             metadata=record.metadata,
+            tags=tuple(record.tags),
         )
 
     return mail_of

@@ -191,11 +191,11 @@ class AcceptancePipeline:
         raw = received_header(incoming.session, incoming.envelope, message_id, now) + data
         # A big message the SMTP edge kept in a file stays there: the store reads it.
         spooled = incoming.spooled if prepared is None else prepared.body
-        tags: tuple[str, ...] = ()
+        tags: tuple[str, ...] = incoming.tags
         warnings: tuple[str, ...] = ()
         if incoming.bare_line_endings:
             warnings = (BARE_LINE_ENDINGS_WARNING,)
-            tags = (BARE_LINE_ENDINGS_TAG,)
+            tags = (*tags, BARE_LINE_ENDINGS_TAG)
         # A small message is parsed here: that costs less than anywhere else (measured: the
         # writer process, busy with the commits, became the bottleneck). A big one goes without
         # its summary; the store's writer parses it, off this event loop.

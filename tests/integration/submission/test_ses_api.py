@@ -93,7 +93,6 @@ def simple(**extra: Any) -> dict[str, Any]:
             }
         },
         "EmailTags": [{"Name": "campaign", "Value": "spring"}],
-        "ConfigurationSetName": "ignored-for-now",
     }
     values.update(extra)
     return values
@@ -472,7 +471,7 @@ def test_keys_reach_their_own_project_only(env: Env) -> None:
 def test_unknown_operations_get_an_aws_shaped_error(env: Env) -> None:
     v2 = client(env, "sesv2", ses_key(env))
     with pytest.raises(ClientError) as unknown:
-        v2.list_configuration_sets()
+        v2.list_contact_lists()
     assert unknown.value.response["Error"]["Code"] == "UnknownOperationException"
     v1 = client(env, "ses", ses_key(env))
     with pytest.raises(ClientError) as invalid:
