@@ -355,7 +355,8 @@ def _filename_of(disposition: str) -> tuple[str, str | None]:
 def test_downloads_carry_any_file_name(server: ServerThread, http: httpx.Client, name: str) -> None:
     """Issue 12: a name outside Latin-1 gave 500; Latin-1 went out as raw header bytes."""
     msg = simple("named")
-    msg.add_attachment(b"content", maintype="application", subtype="octet-stream", filename=name)
+    # text/plain: a type shown inline when no download is asked for (api/disposition.py)
+    msg.add_attachment(b"content", maintype="text", subtype="plain", filename=name)
     send(server, msg)
     message = http.get("/api/v1/message/latest").json()
     assert [a["FileName"] for a in message["Attachments"]] == [name]

@@ -8,6 +8,7 @@ every current browser and HTTP library prefers.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Literal
 from urllib.parse import quote
@@ -38,3 +39,31 @@ def content_disposition(
     if fallback != name:
         value += f"; filename*=UTF-8''{quote(name, safe=_ATTR_SAFE)}"
     return value
+
+
+# What a browser may show of a message's part in a tab of its own, from Postroom's origin: the
+# types it renders without running anything of the sender's (raster images, PDF in the
+# browser's viewer, plain text). HTML, SVG (a document that can hold script and links), XML
+# and everything else only ever go out as downloads.
+SAFE_INLINE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
+)
+_CHARSET = re.compile(r"""(?:^|;)\s*charset\s*=\s*"?([A-Za-z0-9._:-]{1,40})"?\s*(?:;|$)""", re.I)
+
+
+def media_type_of(content_type: str) -> str:
+    """The bare media type of a Content-Type value, lower case ("" when there is none)."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def inline_media_type(content_type: str) -> str | None:
+    """The Content-Type to show a part inline with, or None when it must be a download. Only
+    the safe types, re-written from scratch (so nothing of the sender's header passes but a
+    well-formed charset of a text part)."""
+    media = media_type_of(content_type)
+    if media not in SAFE_INLINE_TYPES:
+        return None
+    if media == "text/plain":
+        found = _CHARSET.search(content_type.split(";", 1)[1] if ";" in content_type else "")
+        return f"text/plain; charset={found.group(1) if found else 'utf-8'}"
+    return media

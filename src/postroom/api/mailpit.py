@@ -19,7 +19,7 @@ from postroom import __version__
 from postroom.api.auth import principal_of
 from postroom.api.big_reads import BIG_READ
 from postroom.api.context import ApiContext
-from postroom.api.disposition import content_disposition
+from postroom.api.disposition import content_disposition, inline_media_type
 from postroom.api.send import build_message
 from postroom.api.serialize import (
     address,
@@ -302,15 +302,18 @@ async def get_part_route(request: Request) -> Response:
             streamed = await blocking(get_part_stream, chunks, part_id)
         content_type, filename = streamed.content_type, streamed.filename
         body = _streamed(c, streamed.chunks)
-    disposition: Literal["attachment", "inline"] = (
-        "attachment" if request.query_params.get("dl") else "inline"
-    )
+    # Inline (shown in the browser: the UI's "Open") only for the safe types, sent as their
+    # bare type; HTML, SVG and the rest are always downloads, whatever the link asked for. An
+    # "image/png" holding HTML stays an image to the browser (nosniff), and the sandbox CSP
+    # gives whatever is shown an opaque origin with nothing allowed to run.
+    shown = None if request.query_params.get("dl") else inline_media_type(content_type)
+    disposition: Literal["attachment", "inline"] = "attachment" if shown is None else "inline"
     headers = {
         "Content-Disposition": content_disposition(disposition, filename),
         "Content-Security-Policy": PART_CSP,
         "X-Content-Type-Options": "nosniff",
     }
-    media_type = content_type or "application/octet-stream"
+    media_type = shown or content_type or "application/octet-stream"
     if isinstance(body, bytes):
         return Response(body, media_type=media_type, headers=headers)
     return StreamingResponse(body, media_type=media_type, headers=headers)

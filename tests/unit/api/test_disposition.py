@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from postroom.api.disposition import content_disposition
+from postroom.api.disposition import content_disposition, inline_media_type
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,29 @@ def test_names_become_ascii_headers_that_keep_the_exact_name(name: str, expected
     value = content_disposition("attachment", name)
     assert value == expected
     assert value.isascii() and "\r" not in value and "\n" not in value
+
+
+@pytest.mark.parametrize(
+    ("declared", "shown"),
+    [
+        ("image/png", "image/png"),
+        ("IMAGE/PNG; name=x.png", "image/png"),
+        ("image/jpeg", "image/jpeg"),
+        ("image/gif", "image/gif"),
+        ("image/webp", "image/webp"),
+        ("application/pdf", "application/pdf"),
+        ("text/plain", "text/plain; charset=utf-8"),
+        ('text/plain; format=flowed; charset="ISO-8859-1"', "text/plain; charset=ISO-8859-1"),
+        # a charset that is not a token is dropped, never copied into the header
+        ("text/plain; charset=utf-8\r\nSet-Cookie: x", "text/plain; charset=utf-8"),
+        ("text/html", None),
+        ("image/svg+xml", None),
+        ("application/xhtml+xml", None),
+        ("text/xml", None),
+        ("application/octet-stream", None),
+        ("image/png-but-not", None),
+        ("", None),
+    ],
+)
+def test_only_safe_types_are_shown_inline(declared: str, shown: str | None) -> None:
+    assert inline_media_type(declared) == shown

@@ -13,6 +13,7 @@ import {
   plural,
   relativeTime,
 } from './format.js';
+import { bodyDownload, openPart } from './viewtools.js';
 
 const TABS = [
   { id: 'html', label: 'HTML' },
@@ -471,6 +472,7 @@ export class MessageView {
         widthGroup,
         h('label', { class: 'switch', for: 'remote-toggle' }, toggle, h('span', null, 'Load remote content')),
         note,
+        h('span', { class: 'panel-tools' }, bodyDownload(m.ID, 'html')),
       ),
       stage,
     ];
@@ -478,7 +480,8 @@ export class MessageView {
 
   textPanel() {
     const m = this.message;
-    if (m.Text) return h('pre', { class: 'text-body' }, linkified(m.Text));
+    const tools = h('div', { class: 'panel-toolbar' }, bodyDownload(m.ID, 'txt'));
+    if (m.Text) return [tools, h('pre', { class: 'text-body' }, linkified(m.Text))];
     if (!m.HTML) return h('p', { class: 'panel-empty' }, 'This message has no body.');
     // No text part: show the text Postroom derives from the HTML, and say so.
     const note = h('p', { class: 'panel-note', role: 'status' }, 'This message has no text part. Text generated from the HTML:');
@@ -497,7 +500,7 @@ export class MessageView {
         },
       );
     }
-    return [note, pre];
+    return [tools, note, pre];
   }
 
   headersPanel() {
@@ -627,6 +630,7 @@ export class MessageView {
           part.ContentID ? ` · cid:${part.ContentID}` : '',
         ),
       ),
+      openPart(id, part, name),
       h(
         'a',
         {

@@ -1,0 +1,155 @@
+"""The message view's tools in headless Chromium: downloads of the HTML and text bodies (named
+after the subject, any characters), "Open" of an attachment in a new tab for safe types only
+(an "image/png" holding HTML opens as an image and runs nothing; SVG and HTML are downloads).
+Screenshots: viewtools-attachments, viewtools-open-png."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import PageProblems, Shots
+from tests.e2e.mail import PNG, png, send
+from tests.e2e.test_web_ui_checks import csp_violations, expect, start
+
+pytestmark = pytest.mark.chromium
+ROWS = "#message-list a.row"
+HOSTILE = (
+    b"<html><head><title>pwned</title></head><body>"
+    b"<script>document.title='ran'; fetch('/api/v1/messages', {method: 'DELETE'})</script>"
+    b"<h1>owned</h1></body></html>"
+)
+SVG = (
+    b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10' onload='alert(1)'>"
+    b"<script>alert(2)</script></svg>"
+)
+
+
+def tiny_pdf() -> bytes:
+    """A one-page PDF (cross-reference offsets computed)."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] >>",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return out
+
+
+def tools_message(subject: str = "Rapport d'été: 日本語") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "Shop <news@shop.example>"
+    msg["To"] = "ann@example.com"
+    msg["Subject"] = subject
+    msg.set_content("Plain body with words.\n")
+    msg.add_alternative(
+        "<html><body><h1>Sale</h1>\n<p>HTML body</p></body></html>\n", subtype="html"
+    )
+    msg.add_attachment(
+        png(40, 20, (30, 120, 220)), maintype="image", subtype="png", filename="real.png"
+    )
+    msg.add_attachment(HOSTILE, maintype="image", subtype="png", filename="fake.png")
+    msg.add_attachment(SVG, maintype="image", subtype="svg+xml", filename="drawing.svg")
+    msg.add_attachment(HOSTILE, maintype="text", subtype="html", filename="page.html")
+    msg.add_attachment(tiny_pdf(), maintype="application", subtype="pdf", filename="doc.pdf")
+    msg.add_attachment("just text\n", filename="notes.txt")
+    assert PNG
+    return msg
+
+
+def test_body_downloads_and_open_attachment(
+    tmp_path: Path, page: Any, context: Any, shots: Shots, problems: PageProblems
+) -> None:
+    check = expect()
+    server = start(tmp_path)
+    try:
+        send(server.smtp_port, tools_message())
+        page.goto(server.base_url + "/")
+        page.locator(ROWS).first.click()
+        page.get_by_role("tab", name="HTML", exact=True).click()
+        with page.expect_download() as html_download:
+            page.get_by_role("link", name="Download HTML").click()
+        download = html_download.value
+        assert download.suggested_filename == "Rapport d'été_ 日本語.html"
+        saved = Path(download.path()).read_bytes().replace(b"\r\n", b"\n")
+        assert saved == b"<html><body><h1>Sale</h1>\n<p>HTML body</p></body></html>\n"
+
+        page.get_by_role("tab", name="Text", exact=True).click()
+        with page.expect_download() as text_download:
+            page.get_by_role("link", name="Download text").click()
+        download = text_download.value
+        assert download.suggested_filename == "Rapport d'été_ 日本語.txt"
+        assert Path(download.path()).read_text().strip() == "Plain body with words."
+
+        page.get_by_role("tab", name="Attachments (6)").click()
+        for name in ("real.png", "fake.png", "doc.pdf", "notes.txt"):
+            check(page.get_by_role("link", name=f"Open {name} in a new tab")).to_be_visible()
+        for name in ("drawing.svg", "page.html"):
+            check(page.get_by_role("link", name=f"Open {name} in a new tab")).to_have_count(0)
+            check(page.get_by_role("link", name=f"Download {name}")).to_be_visible()
+        shots.take(page, "viewtools-attachments", full_page=True)
+
+        # A real PNG opens as an image in a tab of its own.
+        with context.expect_page() as opened:
+            page.get_by_role("link", name="Open real.png in a new tab").click()
+        tab = opened.value
+        tab.wait_for_load_state()
+        assert tab.evaluate("document.contentType") == "image/png"
+        assert tab.evaluate("document.images[0].naturalWidth") == 40
+        shots.take(tab, "viewtools-open-png")
+        tab.close()
+
+        # HTML declared as image/png: the browser shows a (broken) image, runs nothing.
+        with context.expect_page() as opened:
+            page.get_by_role("link", name="Open fake.png in a new tab").click()
+        tab = opened.value
+        tab.wait_for_load_state()
+        assert tab.evaluate("document.contentType") == "image/png"
+        assert tab.evaluate("document.querySelector('script, h1')") is None
+        assert tab.title() != "ran"
+        tab.close()
+
+        # Plain text opens as text.
+        with context.expect_page() as opened:
+            page.get_by_role("link", name="Open notes.txt in a new tab").click()
+        tab = opened.value
+        tab.wait_for_load_state()
+        assert tab.evaluate("document.contentType") == "text/plain"
+        assert tab.evaluate("document.body.innerText").strip() == "just text"
+        tab.close()
+
+        # SVG and HTML, asked for without dl=1 all the same, come as downloads.
+        message = page.request.get(server.base_url + "/api/v1/message/latest").json()
+        parts = {a["FileName"]: a["PartID"] for a in message["Attachments"]}
+        for name in ("drawing.svg", "page.html"):
+            url = f"{server.base_url}/api/v1/message/{message['ID']}/part/{parts[name]}"
+            answer = page.request.get(url)
+            assert answer.headers["content-disposition"].startswith("attachment"), name
+            with page.expect_download() as forced:
+                page.evaluate(
+                    "url => { const a = document.createElement('a'); a.href = url; "
+                    "document.body.append(a); a.click(); a.remove(); }",
+                    url,
+                )
+            assert forced.value.suggested_filename == name
+        # Nothing ran: the message is still there.
+        assert page.request.get(server.base_url + "/api/v1/messages").json()["total"] == 1
+        assert problems.dialogs == []
+        assert problems.errors == []
+        assert csp_violations(problems) == []
+    finally:
+        server.stop()
