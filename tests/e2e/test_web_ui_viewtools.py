@@ -78,8 +78,13 @@ def test_body_downloads_and_open_attachment(
     server = start(tmp_path)
     try:
         send(server.smtp_port, tools_message())
-        page.goto(server.base_url + "/")
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/webui")) as webui:
+            page.goto(server.base_url + "/")
+        assert webui.value.json()["MessageRelay"]["Enabled"] is False
         page.locator(ROWS).first.click()
+        check(page.locator("#copy-link")).to_be_visible()
+        # No relay configured (and the UI knows it by now): no Release button.
+        check(page.locator("#release-message")).to_have_count(0)
         page.get_by_role("tab", name="HTML", exact=True).click()
         with page.expect_download() as html_download:
             page.get_by_role("link", name="Download HTML").click()
@@ -153,3 +158,61 @@ def test_body_downloads_and_open_attachment(
         assert csp_violations(problems) == []
     finally:
         server.stop()
+
+
+def test_release_through_a_relay_on_loopback(
+    tmp_path: Path, page: Any, shots: Shots, problems: PageProblems
+) -> None:
+    from tests.integration.test_mailpit_release import RefusingReceiver
+
+    check = expect()
+    relay = RefusingReceiver()
+    server = start(
+        tmp_path,
+        relay=f"smtp+plain://127.0.0.1:{relay.port}",
+        release_allowed_recipients=r"@example\.(net|org)$",
+    )
+    try:
+        send(server.smtp_port, tools_message("Release me"))
+        page.goto(server.base_url + "/")
+        page.locator(ROWS).first.click()
+        button = page.get_by_role("button", name="Release: send this message to real recipients")
+        button.click()
+        dialog = page.get_by_role("dialog", name="Release message")
+        check(dialog).to_be_visible()
+        check(dialog).to_contain_text(f"Through the relay 127.0.0.1:{relay.port}.")
+        check(dialog).to_contain_text(r"Recipients must match @example\.(net|org)$")
+        recipients = dialog.get_by_role("textbox", name="Recipients")
+        status = dialog.locator("#release-status")
+
+        # Typing slips are caught before any request.
+        recipients.fill("ann@example.net, not an address")
+        dialog.get_by_role("button", name="Release").click()
+        check(status).to_have_text("Not an address: not, an, address")
+        check(recipients).to_have_attribute("aria-invalid", "true")
+        # The server's refusals are shown as it words them: not allowed, refused by the relay.
+        recipients.fill("ann@example.com")
+        dialog.get_by_role("button", name="Release").click()
+        check(status).to_contain_text("Not released: To: ann@example.com is not allowed")
+        recipients.fill("nobody@example.net")
+        dialog.get_by_role("button", name="Release").click()
+        check(status).to_contain_text("Not released: the relay refused nobody@example.net: 550")
+        assert relay.messages == []
+        shots.take(page, "viewtools-release-refused")
+
+        recipients.fill("ann@example.net; <cy@example.org>\nann@example.net")
+        dialog.get_by_role("button", name="Release").click()
+        check(status).to_have_text("Released to ann@example.net, cy@example.org.")
+        check(dialog.get_by_role("button", name="Release")).to_be_hidden()
+        shots.take(page, "viewtools-release-done")
+        (got,) = relay.messages
+        assert got.envelope.recipients == ("ann@example.net", "cy@example.org")
+        raw = page.request.get(server.base_url + "/api/v1/message/latest/raw").body()
+        assert got.data == raw
+        dialog.get_by_role("button", name="Close").click()
+        check(dialog).to_have_count(0)
+        assert problems.errors == []
+        assert csp_violations(problems) == []
+    finally:
+        server.stop()
+        relay.stop()

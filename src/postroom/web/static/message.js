@@ -13,7 +13,7 @@ import {
   plural,
   relativeTime,
 } from './format.js';
-import { bodyDownload, openPart } from './viewtools.js';
+import { bodyDownload, openPart, releaseButton } from './viewtools.js';
 
 const TABS = [
   { id: 'html', label: 'HTML' },
@@ -90,10 +90,13 @@ export class MessageView {
     this.derivedText = null;
     this.checks = {};
     this.spamEnabled = false;
+    this.relay = null; // MessageRelay of /api/v1/webui: Release is offered when Enabled
     api.webui().then(
       (config) => {
         this.spamEnabled = Boolean(config && config.SpamAssassin);
-        if (this.spamEnabled && this.message) this.render(this.message);
+        this.relay = (config && config.MessageRelay) || null;
+        const relayOn = Boolean(this.relay && this.relay.Enabled);
+        if ((this.spamEnabled || relayOn) && this.message) this.render(this.message);
       },
       () => {},
     );
@@ -209,6 +212,7 @@ export class MessageView {
         id: 'copy-link',
         onclick: () => this.actions.copyLink(m.ID),
       }),
+      releaseButton(m, this.relay, api.release),
       h(
         'a',
         {

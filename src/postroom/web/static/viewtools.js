@@ -53,3 +53,137 @@ export function openPart(id, part, name) {
     icon('external'),
   );
 }
+
+// ---------------------------------------------------------------- release
+
+// What the release endpoint checks for good (smtp/address.py); this only catches typing slips
+// before the request: an address is something@something, no spaces or angle brackets.
+const ADDRESS = /^[^\s@<>,;]+@[^\s@<>,;]+$/;
+
+/** Recipients typed as a list: commas, semicolons, spaces or new lines between them. */
+export function parseRecipients(text) {
+  const found = [];
+  const bad = [];
+  for (const item of String(text).split(/[\s,;]+/)) {
+    const address = item.replace(/^<|>$/g, '');
+    if (!address) continue;
+    if (!ADDRESS.test(address)) bad.push(item);
+    else if (!found.includes(address)) found.push(address);
+  }
+  return { found, bad };
+}
+
+/**
+ * The "Release" button of the message toolbar, or null: shown for captured messages only, and
+ * only when the server has a relay (`MessageRelay.Enabled` of /api/v1/webui).
+ */
+export function releaseButton(message, relay, release) {
+  if (!relay || !relay.Enabled || (message.Status && message.Status !== 'captured')) return null;
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'icon-button',
+      id: 'release-message',
+      'aria-label': 'Release: send this message to real recipients',
+      title: 'Release: send this message to real recipients',
+      onclick: () => openReleaseDialog(message, relay, release),
+    },
+    icon('send'),
+  );
+}
+
+function openReleaseDialog(message, relay, release) {
+  const input = h('textarea', {
+    id: 'release-to',
+    class: 'release-to',
+    rows: '2',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    placeholder: 'name@example.com, other@example.com',
+    'aria-describedby': 'release-hint release-status',
+  });
+  const status = h('p', { class: 'release-status', id: 'release-status', role: 'status' });
+  const send = h('button', { type: 'submit', class: 'button primary', id: 'release-send' }, 'Release');
+  const cancel = h('button', { type: 'button', class: 'button', id: 'release-cancel' }, 'Cancel');
+  const allowed = relay.AllowedRecipients
+    ? ` Recipients must match ${relay.AllowedRecipients}.`
+    : '';
+  const form = h(
+    'form',
+    { method: 'dialog' },
+    h('h2', { id: 'release-title' }, 'Release message'),
+    h(
+      'p',
+      { class: 'release-subject' },
+      'Send “',
+      message.Subject || '(no subject)',
+      '” as it was captured, byte for byte, to real recipients.',
+    ),
+    h('label', { for: 'release-to' }, 'Recipients'),
+    input,
+    h(
+      'p',
+      { class: 'muted release-hint', id: 'release-hint' },
+      `Through the relay ${relay.SMTPServer}. Separate addresses with commas or spaces.${allowed}`,
+    ),
+    status,
+    h('div', { class: 'confirm-actions' }, cancel, send),
+  );
+  const dialog = h(
+    'dialog',
+    { class: 'confirm release-dialog', id: 'release-dialog', 'aria-labelledby': 'release-title' },
+    form,
+  );
+  const close = () => {
+    dialog.close();
+    dialog.remove();
+  };
+  cancel.addEventListener('click', close);
+  dialog.addEventListener('cancel', () => dialog.remove());
+  input.addEventListener('input', () => {
+    input.removeAttribute('aria-invalid');
+    status.className = 'release-status';
+    status.textContent = '';
+  });
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const { found, bad } = parseRecipients(input.value);
+    const fail = (text) => {
+      status.className = 'release-status error';
+      status.textContent = text;
+    };
+    if (bad.length) {
+      input.setAttribute('aria-invalid', 'true');
+      fail(`Not an address: ${bad.join(', ')}`);
+      input.focus();
+      return;
+    }
+    if (!found.length) {
+      input.setAttribute('aria-invalid', 'true');
+      fail('Name at least one recipient.');
+      input.focus();
+      return;
+    }
+    send.disabled = true;
+    status.className = 'release-status';
+    status.textContent = 'Sending…';
+    release(message.ID, found).then(
+      () => {
+        status.className = 'release-status good';
+        status.textContent = `Released to ${found.join(', ')}.`;
+        send.hidden = true;
+        cancel.textContent = 'Close';
+        cancel.focus();
+      },
+      (error) => {
+        send.disabled = false;
+        fail(`Not released: ${error.message}`);
+      },
+    );
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  input.focus();
+  return dialog;
+}
