@@ -37,8 +37,12 @@ class EventBus:
             queue.put_nowait(event)
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[MessageEvent]]:
-        queue: asyncio.Queue[MessageEvent] = asyncio.Queue(self._queue_size)
+    async def subscribe(
+        self, queue_size: int | None = None
+    ) -> AsyncIterator[asyncio.Queue[MessageEvent]]:
+        """A queue of the events published from now on (at most `queue_size`, default the
+        bus's: beyond it the oldest are dropped)."""
+        queue: asyncio.Queue[MessageEvent] = asyncio.Queue(queue_size or self._queue_size)
         self._subscribers.add(queue)
         try:
             yield queue

@@ -4,6 +4,12 @@ The HTTP process's event bus only hears what its own pipeline accepts. When othe
 write to the same database, this feed polls for recently created messages and publishes a
 `new` event for each one not yet announced. It looks back over a window (not from a cursor),
 because on PostgreSQL concurrent transactions can commit out of id order.
+
+Messages the local pipeline announced are skipped: the feed hears the bus in a queue big
+enough for a poll interval at any acceptance rate (FEED_QUEUE) and drains it after reading
+the recent ids, just before choosing the unseen ones. (With the bus's default queue of 1,000
+and the drain before the read, a busy server lost its own announcements and read back every
+message it had just stored: about 6% of the server's CPU in SendBulkEmail.)
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from postroom.core.types import MessageRecord
 from postroom.events.bus import EventBus, MessageEvent
 
 log = logging.getLogger("postroom.events")
+
+FEED_QUEUE = 100_000  # local announcements held between two drains
 
 
 class ChangeFeed:
@@ -51,6 +59,7 @@ class ChangeFeed:
         self._page = page
         # Ids announced recently (by this feed or by the local pipeline), oldest first.
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._local: asyncio.Queue[MessageEvent] | None = None  # the bus, while run() runs
 
     def _remember(self, message_id: str) -> None:
         self._seen[message_id] = None
@@ -58,17 +67,25 @@ class ChangeFeed:
             self._seen.popitem(last=False)
 
     async def run(self) -> None:
-        async with self._bus.subscribe() as local:
-            while True:
-                while not local.empty():
-                    event = local.get_nowait()
-                    if event.type == "new" and event.record is not None:
-                        self._remember(event.record.id)
-                try:
-                    await self.poll_once()
-                except Exception:
-                    log.exception("change feed poll failed")
-                await self._clock.sleep(self._interval)
+        async with self._bus.subscribe(FEED_QUEUE) as local:
+            self._local = local
+            try:
+                while True:
+                    try:
+                        await self.poll_once()
+                    except Exception:
+                        log.exception("change feed poll failed")
+                    await self._clock.sleep(self._interval)
+            finally:
+                self._local = None
+
+    def _drain(self) -> None:
+        """Remember what the local pipeline announced since the last drain."""
+        local = self._local
+        while local is not None and not local.empty():
+            event = local.get_nowait()
+            if event.type == "new" and event.record is not None:
+                self._remember(event.record.id)
 
     async def _refresh_projects(self) -> None:
         if self._all_projects is None:
@@ -87,6 +104,7 @@ class ChangeFeed:
         for project in self._projects:
             # Ids only: under load nearly all of them were announced by the local pipeline.
             ids = await asyncio.to_thread(self._store.recent_ids, project, since, self._page)
+            self._drain()  # after the read: what was announced meanwhile is not read again
             unseen = [i for i in reversed(ids) if i not in self._seen]  # oldest first
             if not unseen:
                 continue

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from tests.integration.storage.factory import make_message
 
 from postroom.core.clock import FakeClock
-from postroom.events.bus import EventBus
+from postroom.events.bus import EventBus, MessageEvent
 from postroom.events.feed import ChangeFeed
 from postroom.storage.store import SqlMessageStore
 
@@ -86,3 +88,31 @@ async def test_feed_covers_every_project_it_lists_and_reads_the_list_again(
         event = events.get_nowait()
         assert event.project == "team-b"
         assert events.empty()
+
+
+async def test_feed_does_not_read_back_what_the_local_pipeline_announced_meanwhile(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    """Announcements published while the feed reads the recent ids are drained before it
+    picks the unseen ones: a busy server does not read back every message it just stored."""
+    bus = EventBus()
+    feed = ChangeFeed(store, bus, clock, ["default"], window=60)
+    clock.advance(1)
+    stored = []
+    for i in range(20):
+        message = make_message(clock, subject=f"local {i}", created=clock.now(), step=0.01)
+        await store.add(message)
+        stored.append(store.get("default", message.id))
+    async with bus.subscribe() as events:
+        task = asyncio.create_task(feed.run())
+        try:
+            await asyncio.sleep(0)  # the feed subscribed and is reading the recent ids
+            for record in stored:  # what the local pipeline announces meanwhile
+                bus.publish(MessageEvent("new", "default", record=record))
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+            assert events.qsize() == 20  # ours only: the feed announced none again
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
