@@ -560,6 +560,7 @@ class Application:
             storage_problem=pipeline.write_health.problem,
             chaos=self.chaos,
             link_probe=_link_probe(cfg),
+            resolver=LazyResolver(cfg.resolver or None),
         )
         self._context = context
         mail = ProofMailSettings.from_config(cfg, http_port)

@@ -18,9 +18,12 @@ import httpx
 import jsonschema
 import pytest
 
-from postroom.api.swagger import NOT_SERVED, mailpit_document
+from postroom.api.swagger import EXTENSIONS, NOT_SERVED, extension_document, mailpit_document
+from tests.dnszone import DnsZone, dns_zone
 from tests.harness import ServerThread, load_spec, make_config
 from tests.integration.submission.test_delivery_e2e import Receiver
+
+__all__ = ["dns_zone"]
 
 SPEC = load_spec()
 pytestmark = pytest.mark.skipif(
@@ -53,10 +56,11 @@ def relay() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def served(tmp_path: Path, relay: Receiver) -> Iterator[ServerThread]:
+def served(tmp_path: Path, relay: Receiver, dns_zone: DnsZone) -> Iterator[ServerThread]:
     server = ServerThread(
         make_config(
             tmp_path / "data",
+            resolver=dns_zone.nameserver,  # the headers check's DNS
             relay=f"smtp+plain://127.0.0.1:{relay.port}",
             release_allowed_recipients=r"@example\.net$",
             enable_chaos=True,
@@ -155,6 +159,10 @@ def test_every_documented_operation_is_served_with_its_documented_shape(
             ),
             ("get", "/api/v1/message/{ID}/html-check"): (f"/api/v1/message/{kept}/html-check", {}),
             ("get", "/api/v1/message/{ID}/sa-check"): (f"/api/v1/message/{kept}/sa-check", {}),
+            ("get", "/api/v1/message/{ID}/headers-check"): (
+                f"/api/v1/message/{kept}/headers-check",
+                {},
+            ),
             ("get", "/api/v1/message/{ID}/link-check"): (
                 f"/api/v1/message/{kept}/link-check",
                 {"params": {"follow": "true"}},
@@ -195,10 +203,16 @@ def test_every_documented_operation_is_served_with_its_documented_shape(
             ("delete", "/api/v1/messages"): ("/api/v1/messages", {"json": {"IDs": [gone_by_id]}}),
         }
         documented = operations(SPEC)
-        served_ops = [op for op in documented if op not in NOT_SERVED]
+        served_ops = [op for op in documented if op not in NOT_SERVED] + sorted(EXTENSIONS)
         assert sorted(calls) == sorted(served_ops), "the test must call every served operation"
+        extended = extension_document()
+        whole = {
+            **SPEC,
+            "paths": {**SPEC["paths"], **extended["paths"]},
+            "definitions": {**SPEC["definitions"], **extended["definitions"]},
+        }
         for (method, path), (url, kwargs) in calls.items():
-            operation = SPEC["paths"][path][method]
+            operation = whole["paths"][path][method]
             what = f"{method.upper()} {path}"
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "body" and "json" in kwargs:
@@ -214,13 +228,13 @@ def test_every_documented_operation_is_served_with_its_documented_shape(
             assert any(
                 media == p or (p.endswith("/*") and media.startswith(p[:-1])) for p in produces
             ), f"{what}: {media} not in {produces}"
-            schema = resolve(SPEC, operation["responses"]["200"]).get("schema")
+            schema = resolve(whole, operation["responses"]["200"]).get("schema")
             if schema is None:
                 continue
-            if resolve(SPEC, schema).get("type") == "string" and media != "application/json":
+            if resolve(whole, schema).get("type") == "string" and media != "application/json":
                 assert isinstance(answer.text, str)
                 continue
-            check_schema(SPEC, schema, answer.json(), what)
+            check_schema(whole, schema, answer.json(), what)
         assert len(relay.messages) == 1  # the release went through the relay
         remaining = {m["Subject"] for m in http.get("/api/v1/messages").json()["messages"]}
         assert remaining == {"kept message", "sent by the API"}
@@ -243,9 +257,14 @@ def test_swagger_json_lists_exactly_the_served_operations(served: ServerThread) 
     assert document["swagger"] == "2.0" and "Postroom" in document["info"]["title"]
     assert document["info"]["license"] == SPEC["info"]["license"]
     assert sorted(operations(document)) == sorted(
-        op for op in operations(SPEC) if op not in NOT_SERVED
+        [op for op in operations(SPEC) if op not in NOT_SERVED] + list(EXTENSIONS)
     )
-    assert document["definitions"] == SPEC["definitions"]
+    assert document["definitions"] == {
+        **SPEC["definitions"],
+        **extension_document()["definitions"],
+    }
+    for method, path in EXTENSIONS:
+        assert document["paths"][path][method]["x-postroom-extension"] is True
     assert len(document["x-postroom-not-served"]) == len(NOT_SERVED)
     # every $ref of the served document resolves inside it
     for ref in set(_refs(document)):

@@ -2,7 +2,9 @@
 (which HTML and CSS features the message uses and how mail clients support them,
 checks/html_check.py), `/link-check` (the HTTP status of every link and image,
 checks/links.py), `/sa-check` (SpamAssassin's verdict through spamd, checks/spamd.py) and
-`/part/{PartID}/thumb` (an image part's 180x120 JPEG thumbnail, checks/thumbnail.py); and
+`/part/{PartID}/thumb` (an image part's 180x120 JPEG thumbnail, checks/thumbnail.py),
+`/headers-check` (a Postroom extension: DKIM, SPF, DMARC, List-Unsubscribe and header sanity
+as a receiver judges them, checks/headers_check.py); and
 `/api/v1/chaos` (the project's Chaos triggers for the capture door, doors/chaos.py).
 
 Each answers for the message of the caller's project only (the API is built per project), so
@@ -19,6 +21,7 @@ from starlette.routing import Route
 from postroom.api.big_reads import BIG_READ
 from postroom.api.mailpit import blocking, ctx, json_body, message_record, parsed_view
 from postroom.checks import spamd
+from postroom.checks.headers_check import Connection, check_headers
 from postroom.checks.html_check import MAX_HTML, html_check
 from postroom.checks.html_support import load_table
 from postroom.checks.http_probe import HttpProbe
@@ -28,6 +31,8 @@ from postroom.config import HostPort
 from postroom.core.errors import InvalidInput
 from postroom.doors.chaos import Chaos, parse_triggers, triggers_json
 from postroom.mime.view import get_part, get_part_stream
+from postroom.pipeline.received import read_own_received
+from postroom.platform.factory import LazyResolver
 
 
 async def html_check_route(request: Request) -> Response:
@@ -124,6 +129,50 @@ async def sa_check_route(request: Request) -> Response:
     return JSONResponse(result.as_json())
 
 
+HEADERS_CHECK_WHOLE = 32 * 1024 * 1024  # bigger messages: header section only, DKIM not verified
+HEADER_SECTION_MAX = 1024 * 1024
+
+
+def _head(chunks: Iterable[bytes]) -> bytes:
+    """The header section (up to and including the empty line) of a message read as chunks,
+    at most HEADER_SECTION_MAX bytes."""
+    out = bytearray()
+    for chunk in chunks:
+        out += chunk
+        end = out.find(b"\r\n\r\n")
+        if end >= 0:
+            return bytes(out[: end + 4])
+        if len(out) > HEADER_SECTION_MAX:
+            break
+    return bytes(out[:HEADER_SECTION_MAX])
+
+
+async def headers_check_route(request: Request) -> Response:
+    c = ctx(request)
+    record = await message_record(request)
+    whole = record.size <= HEADERS_CHECK_WHOLE
+    if record.size <= BIG_READ:
+        raw = await blocking(c.store.raw, c.project, record.id)
+    else:
+        async with c.big_reads.slots:
+            chunks = await blocking(c.store.raw_chunks, c.project, record.id)
+            if whole:
+                raw = await blocking(b"".join, chunks)
+            else:
+                raw = await blocking(_head, chunks)
+    trace = read_own_received(raw)
+    connection = Connection(
+        client_ip=trace.client_ip if trace else "",
+        helo=trace.helo if trace else "",
+        mail_from=record.envelope.mail_from,
+        received=record.created,
+    )
+    resolver = c.resolver or LazyResolver(c.config.resolver or None)
+    async with c.header_checks:
+        result = await check_headers(raw, connection, resolver, whole=whole)
+    return JSONResponse(result.as_json())
+
+
 def _chaos(request: Request) -> Chaos:
     chaos = ctx(request).chaos
     if chaos is None:
@@ -150,5 +199,6 @@ ROUTES = [
     Route("/api/v1/message/{id}/html-check", html_check_route, methods=["GET"]),
     Route("/api/v1/message/{id}/link-check", link_check_route, methods=["GET"]),
     Route("/api/v1/message/{id}/sa-check", sa_check_route, methods=["GET"]),
+    Route("/api/v1/message/{id}/headers-check", headers_check_route, methods=["GET"]),
     Route("/api/v1/message/{id}/part/{part}/thumb", thumb_route, methods=["GET"]),
 ]

@@ -11,6 +11,7 @@ from postroom.checks.links import LinkProbe
 from postroom.config import Config
 from postroom.core.clock import Clock
 from postroom.core.ports import MessageStore
+from postroom.dns.resolver import Resolver
 from postroom.doors.chaos import Chaos
 from postroom.doors.http_send import HttpSendDoor
 from postroom.events.bus import EventBus
@@ -43,3 +44,7 @@ class ApiContext:
     chaos: Chaos | None = None
     # Spam checks (spamd) running at once, shared by every project's API.
     spam_checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    # DNS for the headers check (DKIM keys, SPF, DMARC): the configured --resolver, else the
+    # system's (made by the route when None); headers checks running at once.
+    resolver: Resolver | None = None
+    header_checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))

@@ -253,6 +253,9 @@ async def get_message(request: Request) -> Response:
             "Status": record.status,
             "Warnings": list(record.warnings),
             "Defects": list(parsed.defects),
+            # The shown fields that could not be read (From/To/Cc/Bcc/Reply-To/Sender as
+            # written, Date replaced by the receive time): {Header, Value, Warning}.
+            "HeaderWarnings": [w.as_json() for w in parsed.header_warnings],
             "Envelope": {
                 "From": record.envelope.mail_from,
                 "To": list(record.envelope.recipients),

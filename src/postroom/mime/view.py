@@ -17,6 +17,7 @@ from postroom.core.errors import NotFound
 from postroom.core.types import AttachmentInfo, Checksums, Summary
 from postroom.mime.checksums import checksums_of
 from postroom.mime.decoding import header_text
+from postroom.mime.header_warnings import HeaderWarning, header_warnings
 from postroom.mime.htmltext import html_to_text
 from postroom.mime.stream import part_chunks, shrink
 from postroom.mime.summary import summarize, summary_of
@@ -83,6 +84,8 @@ class ParsedMessage:
     defects: tuple[str, ...]
     # part id -> digests of the attachments and inline parts, when asked for
     checksums: Mapping[str, Checksums] = field(default_factory=dict)
+    # What is wrong with the From/To/Cc/Bcc/Reply-To/Sender/Date fields, where they are shown.
+    header_warnings: tuple[HeaderWarning, ...] = ()
 
     def plain_text(self) -> str:
         """The text body; for a message with only an HTML body, that HTML as text (as
@@ -206,6 +209,7 @@ def parse_message(
     try:
         summary = summary_of(message, walked)
         headers = tuple((name, header_text(value)) for name, value in message.items())
+        warnings = header_warnings(message.items())
     except Exception as error:
         return _empty_view(raw, error)
     header_map: dict[str, list[str]] = {}
@@ -225,6 +229,7 @@ def parse_message(
         list_unsubscribe=parse_list_unsubscribe(unsubscribe, unsubscribe_post),
         defects=summary.defects,
         checksums=digests,
+        header_warnings=warnings,
     )
 
 

@@ -219,21 +219,75 @@ def parse_mailboxes(value: bytes) -> list[str]:
     found: list[str] = []
     current: list[tuple[str, str]] = []
     depth = 0
+    angle = False  # a '<' in `current` (a flag: scanning `current` per token is quadratic)
     for token in [*tokens, (",", ",")]:
         kind = token[0]
-        if kind in (":", ";") and depth == 0 and "<" not in [t[0] for t in current]:
+        if kind in (":", ";") and depth == 0 and not angle:
             raise _AddressSyntax("group syntax is not accepted here")
         if kind == "<":
             depth += 1
+            angle = True
         elif kind == ">":
             depth -= 1
         if kind == "," and depth == 0:
             if current:  # empty list elements are obsolete but harmless (RFC 5322 §4.4)
                 found.append(_mailbox(current))
             current = []
+            angle = False
         else:
             current.append(token)
     if not found:
+        raise _AddressSyntax("no address")
+    return found
+
+
+def parse_address_list(value: bytes) -> list[str]:
+    """The addr-specs of an address-list field value (unfolded; To, Cc, Bcc, Reply-To): mailboxes
+    and groups (RFC 5322 §3.4), a group contributing its members (`undisclosed-recipients:;`
+    none). Raises ValueError when the value is not valid UTF-8 or not an address-list."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("the field is not valid UTF-8") from None
+    found: list[str] = []
+    current: list[tuple[str, str]] = []
+    depth = 0
+    items = 0
+    in_group = after_group = False
+    for kind, word in [*_tokens(text), ("end", "")]:
+        if depth == 0 and kind == ":" and not in_group and not after_group:
+            if not current or any(k not in ("atom", "qs", ".") for k, _ in current):
+                raise _AddressSyntax("malformed group name")
+            in_group, current = True, []
+            continue
+        if depth == 0 and kind == ";":
+            if not in_group:
+                raise _AddressSyntax("';' outside a group")
+            if current:
+                found.append(_mailbox(current))
+            in_group, after_group, current = False, True, []
+            items += 1
+            continue
+        if depth == 0 and kind in (",", "end"):
+            if kind == "end" and in_group:
+                raise _AddressSyntax("a group is not closed with ';'")
+            if current:  # empty list elements are obsolete but harmless (RFC 5322 §4.4)
+                found.append(_mailbox(current))
+                items += 0 if in_group else 1
+            current, after_group = [], False
+            continue
+        if after_group:
+            raise _AddressSyntax("text after the end of a group")
+        if kind == "<":
+            depth += 1
+        elif kind == ">":
+            depth -= 1
+            if depth < 0:
+                raise _AddressSyntax("'>' without '<'")
+        current.append((kind, word))
+    if depth:
+        raise _AddressSyntax("'<' without '>'")
+    if not items:
         raise _AddressSyntax("no address")
     return found
 

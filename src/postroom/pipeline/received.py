@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -39,3 +42,34 @@ def received_header(
         lines.append(f"\tfor <{envelope.recipients[0]}>")
     lines[-1] += f"; {_date(int(at.timestamp()), at.utcoffset())}"
     return ("\r\n".join(lines) + "\r\n").encode("utf-8", "replace")
+
+
+# What received_header writes first: "Received: from HELO ([ADDRESS])", CRLF TAB,
+# "by NAME (Postroom)".
+_OWN_TRACE = re.compile(
+    rb"Received: from (.*) \((?:\[([0-9A-Fa-f:.]+)\]|unknown)\)\r\n\tby [^\r\n]* \(Postroom\)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFacts:
+    """The SMTP client Postroom's own Received header names: its address ("" when unknown)
+    and the name it gave in HELO/EHLO ("" when none)."""
+
+    client_ip: str
+    helo: str
+
+
+def read_own_received(raw: bytes) -> TraceFacts | None:
+    """The facts of the Received header Postroom put first on a stored message, or None when
+    the message does not start with one (it always does when a door stored it)."""
+    match = _OWN_TRACE.match(raw, 0, 4096)
+    if match is None:
+        return None
+    helo = match.group(1).decode("utf-8", "replace")
+    address = (match.group(2) or b"").decode("ascii")
+    try:
+        address = str(ipaddress.ip_address(address)) if address else ""
+    except ValueError:
+        address = ""
+    return TraceFacts(address, "" if helo == "unknown" else helo)
