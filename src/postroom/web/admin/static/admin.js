@@ -61,3 +61,16 @@ document.addEventListener('submit', (event) => {
   const question = form.dataset ? form.dataset.confirm : undefined;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// Narrow screens show a table one block a row (admin.css): each cell says its column.
+for (const table of document.querySelectorAll('table.table')) {
+  const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+  for (const row of table.querySelectorAll('tbody tr')) {
+    let column = 0;
+    for (const cell of row.children) {
+      const label = heads[column];
+      if (label && !cell.hasAttribute('data-label')) cell.dataset.label = label;
+      column += cell.colSpan || 1;
+    }
+  }
+}
