@@ -196,7 +196,9 @@ def test_every_admin_page_fits_375px(
     check(page.get_by_role("link", name="Done")).to_be_visible()
     walk.here("webhook-secret")
     page.goto(project + "/webhooks")
-    page.get_by_role("link", name="https://hooks.example.test/a/rather/long/path/for/the/hook").click()
+    page.get_by_role(
+        "link", name="https://hooks.example.test/a/rather/long/path/for/the/hook"
+    ).click()
     check(page.get_by_role("heading", name="Latest requests")).to_be_visible()
     walk.here("webhook")
     for name in ("suppressions", "templates", "delivery", "reputation"):
