@@ -5,6 +5,7 @@ Screenshots: viewtools-attachments, viewtools-open-png."""
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import PageProblems, Shots
 from tests.e2e.mail import PNG, png, send
-from tests.e2e.test_web_ui_checks import csp_violations, expect, start
+from tests.e2e.test_web_ui_checks import csp_violations, expect, newsletter, start
 
 pytestmark = pytest.mark.chromium
 ROWS = "#message-list a.row"
@@ -216,3 +217,60 @@ def test_release_through_a_relay_on_loopback(
     finally:
         server.stop()
         relay.stop()
+
+
+def test_html_source_tab(tmp_path: Path, page: Any, shots: Shots, problems: PageProblems) -> None:
+    check = expect()
+    server = start(tmp_path)
+    try:
+        msg = newsletter("http://127.0.0.1:9")
+        html = msg.get_body(("html",))
+        assert html is not None
+        html.set_content(
+            html.get_content().replace(
+                "</div>",
+                "<script>alert('x')</script><!-- note &amp; -->\n<p title=\"a > b\">Tom &amp; Jerry</p></div>",
+            ),
+            subtype="html",
+        )
+        send(server.smtp_port, msg)
+        page.goto(server.base_url + "/")
+        page.locator(ROWS).first.click()
+        page.get_by_role("tab", name="HTML source").click()
+        source = page.get_by_role("list", name="HTML source")
+        check(source).to_be_visible()
+        lines = source.locator("> li")
+        check(page.locator("#source-count")).to_have_text("11 lines")
+        check(lines).to_have_count(11)
+        # Tokens: tag names, attributes, values, entities, comments; the script is text.
+        line6 = page.locator("#source-L6")
+        check(line6).to_have_text(re.compile(r"^<video src='http://127.0.0.1:9/ok'></video>\s*$"))
+        check(line6.locator(".hl-tag").first).to_have_text("video")
+        check(line6.locator(".hl-attr")).to_have_text("src")
+        check(line6.locator(".hl-value")).to_have_text("'http://127.0.0.1:9/ok'")
+        check(source.locator(".hl-comment")).to_have_text("<!-- note &amp; -->")
+        check(source.locator(".hl-raw", has_text="alert")).to_have_text("alert('x')")
+        check(source.locator(".hl-raw", has_text="@media")).to_be_visible()  # <style>'s inside
+        check(source.locator(".hl-value", has_text="a > b")).to_have_count(1)
+        check(source.locator(".hl-entity")).to_have_text("&amp;")
+        # What the message wrote is text here: no element of it exists in the page.
+        assert page.locator("#message-panel script, #message-panel p[title]").count() == 0
+        check(page.get_by_role("link", name="Download HTML")).to_be_visible()
+        shots.take(page, "viewtools-source", full_page=True)
+
+        # The HTML check's line numbers open the source at that line.
+        page.get_by_role("tab", name="HTML check").click()
+        video = page.locator("li.check-item[data-slug='html-video']")
+        check(video).to_contain_text("line 6")
+        video.get_by_role("link", name="6", exact=True).click()
+        check(page.get_by_role("tab", name="HTML source")).to_have_attribute(
+            "aria-selected", "true"
+        )
+        check(page.locator("#source-L6")).to_have_class("source-target")
+        check(page.locator("#source-L6")).to_be_in_viewport()
+        shots.take(page, "viewtools-source-line")
+        assert problems.dialogs == []
+        assert problems.errors == []
+        assert csp_violations(problems, remote="http://127.0.0.1:9") == []
+    finally:
+        server.stop()

@@ -13,10 +13,12 @@ import {
   plural,
   relativeTime,
 } from './format.js';
+import { sourcePanel } from './source.js';
 import { bodyDownload, openPart, releaseButton } from './viewtools.js';
 
 const TABS = [
   { id: 'html', label: 'HTML' },
+  { id: 'source', label: 'HTML source' },
   { id: 'text', label: 'Text' },
   { id: 'headers', label: 'Headers' },
   { id: 'raw', label: 'Raw' },
@@ -89,6 +91,15 @@ export class MessageView {
     this.raw = null;
     this.derivedText = null;
     this.checks = {};
+    this.sourceLine = 0;
+    // The HTML check's line numbers open the HTML source tab at that line.
+    root.addEventListener('click', (event) => {
+      const link = event.target.closest && event.target.closest('a.source-link');
+      if (!link || !this.message) return;
+      event.preventDefault();
+      this.sourceLine = Number(link.dataset.line) || 0;
+      this.selectTab('source', false);
+    });
     this.spamEnabled = false;
     this.relay = null; // MessageRelay of /api/v1/webui: Release is offered when Enabled
     api.webui().then(
@@ -104,6 +115,13 @@ export class MessageView {
 
   get id() {
     return this.message ? this.message.ID : null;
+  }
+
+  /** The source line an HTML check's "line N" link asked for (once), or 0. */
+  takeSourceLine() {
+    const line = this.sourceLine || 0;
+    this.sourceLine = 0;
+    return line;
   }
 
   showLoading() {
@@ -179,7 +197,7 @@ export class MessageView {
     const count = (m.Attachments || []).length + (m.Inline || []).length;
     return TABS.filter(
       (t) =>
-        ((t.id !== 'html' && t.id !== 'htmlcheck') || m.HTML) &&
+        (!['html', 'htmlcheck', 'source'].includes(t.id) || m.HTML) &&
         (t.id !== 'spam' || this.spamEnabled),
     ).map((t) =>
       t.id === 'attachments' ? { ...t, label: `Attachments (${count})` } : t,
@@ -405,6 +423,7 @@ export class MessageView {
     panel.dataset.tab = this.tab;
     const render = {
       html: () => this.htmlPanel(),
+      source: () => sourcePanel(this.message, this.takeSourceLine()),
       text: () => this.textPanel(),
       headers: () => this.headersPanel(),
       raw: () => this.rawPanel(),
@@ -841,7 +860,17 @@ function htmlWarning(warning) {
         h('span', { class: 'check-title' }, warning.Title),
         h('span', { class: 'tag' }, warning.Category),
         h('span', { class: 'muted' }, ` ${Math.round(score.Supported || 0)}% supported`),
-        lines.length ? h('span', { class: 'muted check-lines' }, ` · line ${lines.join(', ')}`) : null,
+        lines.length
+          ? h(
+              'span',
+              { class: 'muted check-lines' },
+              ' · line ',
+              lines.map((n, i) => [
+                i ? ', ' : '',
+                h('a', { href: `#source-L${n}`, class: 'source-link', dataset: { line: String(n) }, title: `Show line ${n} of the HTML source` }, String(n)),
+              ]),
+            )
+          : null,
       ),
       supportBar(score),
       h(
