@@ -262,6 +262,8 @@ def test_html_source_tab(tmp_path: Path, page: Any, shots: Shots, problems: Page
         page.get_by_role("tab", name="HTML check").click()
         video = page.locator("li.check-item[data-slug='html-video']")
         check(video).to_contain_text("line 6")
+        video.locator("summary").click()
+        check(video).to_contain_text("In the HTML source on line 6")
         video.get_by_role("link", name="6", exact=True).click()
         check(page.get_by_role("tab", name="HTML source")).to_have_attribute(
             "aria-selected", "true"

@@ -860,18 +860,19 @@ function htmlWarning(warning) {
         h('span', { class: 'check-title' }, warning.Title),
         h('span', { class: 'tag' }, warning.Category),
         h('span', { class: 'muted' }, ` ${Math.round(score.Supported || 0)}% supported`),
-        lines.length
-          ? h(
-              'span',
-              { class: 'muted check-lines' },
-              ' · line ',
-              lines.map((n, i) => [
-                i ? ', ' : '',
-                h('a', { href: `#source-L${n}`, class: 'source-link', dataset: { line: String(n) }, title: `Show line ${n} of the HTML source` }, String(n)),
-              ]),
-            )
-          : null,
+        lines.length ? h('span', { class: 'muted check-lines' }, ` · line ${lines.join(', ')}`) : null,
       ),
+      lines.length
+        ? h(
+            'p',
+            { class: 'check-source-lines' },
+            'In the HTML source on line ',
+            lines.map((n, i) => [
+              i ? ', ' : '',
+              h('a', { href: `#source-L${n}`, class: 'source-link', dataset: { line: String(n) }, title: `Show line ${n} of the HTML source` }, String(n)),
+            ]),
+          )
+        : null,
       supportBar(score),
       h(
         'ul',
