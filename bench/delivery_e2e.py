@@ -53,6 +53,7 @@ from postfix_instance import (
     tail,
     wait_for_port,
 )
+from served import tree_cpu
 from smtp_acceptance import (
     RECIPIENT,
     SENDER,
@@ -81,6 +82,7 @@ class Result:
     received: int  # the sink's count at the end
     check: str
     round: int = 1
+    cpu: float | None = None  # CPU seconds of the server (and its children) meanwhile
 
     @property
     def rate(self) -> float:
@@ -233,17 +235,20 @@ def bench_postroom(load: Load, workdir: Path, args: argparse.Namespace) -> Resul
             process,
         ):
             wait_for_port(submission, 10.0, process)
+            cpu = tree_cpu(process.pid)
             start = time.perf_counter()
             try:
                 accepted = smtp_source(load, submission, workdir, "postroom")
                 seconds = wait_for_sink(sink, load.messages, start, _drain_timeout(load, accepted))
+                cpu = tree_cpu(process.pid) - cpu
             except BenchError as exc:
                 raise BenchError(f"{exc}\n{tail(workdir / 'postroom.log')}") from exc
             received = settled_count(sink)
             states = queue_states(base)
     shown = ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "unreadable"
-    check = f"{_verdict(received, load.messages)}; queue: {shown}"
-    return Result("postroom", load.messages, accepted, seconds, received, check)
+    per = 1000 * cpu / load.messages
+    check = f"{_verdict(received, load.messages)}; server CPU {per:.2f} ms/msg; queue: {shown}"
+    return Result("postroom", load.messages, accepted, seconds, received, check, cpu=cpu)
 
 
 # -- driver --------------------------------------------------------------------------------
@@ -302,7 +307,9 @@ def print_table(results: list[Result], failures: list[tuple[str, str]]) -> None:
         rates.setdefault(r.target, []).append(r.rate)
     medians = {t: statistics.median(v) for t, v in rates.items()}
     for target, rate in medians.items():
-        print(f"{'median/' + target:<{width}} {'':>8} {'':>9} {'':>8} {rate:>9.1f}")
+        cpus = [1000 * r.cpu / r.messages for r in results if r.target == target and r.cpu]
+        cpu = f"  server CPU {statistics.median(cpus):.2f} ms/msg" if cpus else ""
+        print(f"{'median/' + target:<{width}} {'':>8} {'':>9} {'':>8} {rate:>9.1f}{cpu}")
     if "postroom" in medians and "postfix" in medians:
         ratio = medians["postroom"] / medians["postfix"]
         verdict = "met" if ratio >= TARGET_RATIO else "not met"

@@ -61,6 +61,25 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return own, total
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by pid and its living descendants."""
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+        except (OSError, ValueError, IndexError):
+            pass
+        stack += _children(current)
+    return total
+
+
 class RssSampler:
     """Samples the RSS of a process tree every `interval` seconds in a thread; keeps the peak."""
 
