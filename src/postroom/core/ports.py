@@ -12,6 +12,7 @@ from postroom.core.search import SearchQuery
 from postroom.core.types import (
     Attempt,
     AttemptRecord,
+    Delivered,
     MessagePage,
     MessageRecord,
     NewMessage,
@@ -143,6 +144,11 @@ class QueueStore(Protocol):
         attempt: Attempt | None = None,
     ) -> bool:
         """The recipient was delivered (event `delivery`)."""
+        ...
+
+    def complete_many(self, delivered: Sequence[Delivered]) -> builtins.list[bool]:
+        """`complete` for each of `delivered`, all in one transaction (a worker's group
+        commit); for each, whether it changed the entry."""
         ...
 
     def defer(

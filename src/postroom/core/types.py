@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from postroom.core.spooled import SpooledData
 
@@ -295,6 +295,18 @@ class Attempt:
     tls_cipher: str = ""
     earlier: tuple[str, ...] = ()
     tls_policy: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A recipient delivered, to record (QueueStore.complete_many): the entry leased to
+    `owner`, when, the event's `detail` (the reply, the remote MTA) and the attempt."""
+
+    entry_id: int
+    owner: str
+    now: datetime
+    detail: Mapping[str, Any] | None = None
+    attempt: Attempt | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import random
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -39,11 +39,12 @@ from postroom.core.errors import ConfigError, NotFound, PostroomError
 from postroom.core.ids import new_id
 from postroom.core.ports import MessageStore, QueueStore
 from postroom.core.tls_reports import SUCCESS
-from postroom.core.types import Attempt, MessageRecord, NewMessage, QueueEntry
+from postroom.core.types import Attempt, Delivered, MessageRecord, NewMessage, QueueEntry
 from postroom.delivery.connections import Connection, ConnectionCache, NextHop
 from postroom.delivery.mta_sts import Lookup, MtaSts, Policy, tls_result_type
 from postroom.delivery.notices import Notices
 from postroom.delivery.pools import PoolMember, ProjectPools
+from postroom.delivery.recorder import CompletionRecorder
 from postroom.delivery.results import expired_detail, reply_detail
 from postroom.delivery.return_path import ReturnPaths
 from postroom.delivery.routing import MailHost, Route, RoutingError, resolve_route
@@ -319,6 +320,7 @@ class DeliveryWorker:
         self._passes: set[asyncio.Task[int]] = set()  # delivery passes in progress
         self._unreported: set[int] = set()  # entries claimed whose result is not recorded yet
         self._records: set[asyncio.Task[object]] = set()  # recording writes in progress
+        self._completions = CompletionRecorder(queue.complete_many)
 
     # Passes ------------------------------------------------------------------------------
 
@@ -977,8 +979,10 @@ class DeliveryWorker:
         queue = self._queue
         try:
             if reply.positive:
-                await self._record(
-                    partial(queue.complete, attempt=attempt), entry.id, self.owner, now, detail
+                await self._recorded(
+                    self._completions.complete(
+                        Delivered(entry.id, self.owner, now, detail, attempt)
+                    )
                 )
                 log.info(
                     "delivered",
@@ -1034,7 +1038,11 @@ class DeliveryWorker:
     async def _record(self, write: Callable[..., object], *args: object) -> None:
         """Run one recording write in a thread, to its end even when the delivery is cancelled
         (a stop's timeout): `stop()` waits for such writes before giving entries back."""
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(write, *args))
+        await self._recorded(asyncio.to_thread(write, *args))
+
+    async def _recorded(self, write: Coroutine[object, object, object]) -> None:
+        """Await a recording write as its own task (see `_record`)."""
+        task = asyncio.get_running_loop().create_task(write)
         self._records.add(task)
         task.add_done_callback(self._records.discard)
         await asyncio.shield(task)

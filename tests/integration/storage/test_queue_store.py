@@ -18,7 +18,16 @@ from postroom.core.clock import FakeClock
 from postroom.core.errors import InvalidInput, NotFound, PendingDeliveries, StorageError
 from postroom.core.ports import QueueStore
 from postroom.core.search import parse_query
-from postroom.core.types import DELIVERED, FAILED, QUEUED, Delivery, NewMessage, QueueEntry
+from postroom.core.types import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    Attempt,
+    Delivered,
+    Delivery,
+    NewMessage,
+    QueueEntry,
+)
 from postroom.pipeline.complete import complete_message
 from postroom.pipeline.deliveries import deliveries_for
 from postroom.storage import SqlMessageStore, open_store, resolve_target
@@ -208,6 +217,37 @@ async def test_reports_finish_an_entry_once(
     assert queue.pending_count(message.id) == 1
     assert queue.pending("acme", [message.id, "nope"]) == {message.id: ("later@example.net",)}
     assert queue.pending("other-project", [message.id]) == {}
+
+
+async def test_complete_many_records_a_batch_in_one_transaction(
+    store: SqlMessageStore, queue: QueueStore, clock: FakeClock
+) -> None:
+    both = live(clock, to=("a@example.net", "b@example.net"))
+    half = live(clock, to=("c@example.net", "d@example.net"))
+    await store.add(both)
+    await store.add(half)
+    now = clock.now()
+    a, b, c, d = queue.claim("w1", now, LEASE, 10)
+    (other,) = [e for e in (a, b, c, d) if e.recipient == "d@example.net"]
+    queue.release(other.id, "w1")
+    assert queue.claim("w2", now, LEASE, 10) == [
+        dataclasses.replace(other, lease_owner="w2", lease_expires=now + LEASE)
+    ]
+    attempt = Attempt(now, 0.01, 250, "2.0.0", "250 2.0.0 Ok", "mx.example.net", "192.0.2.1", 25)
+    batch = [Delivered(e.id, "w1", now, {"reply": "250 2.0.0 Ok"}, attempt) for e in (a, b, c, d)]
+    # d is leased to w2 now: not changed by w1's batch, and the rest still is.
+    assert queue.complete_many(batch) == [e.id != other.id for e in (a, b, c, d)]
+    assert queue.complete_many([]) == []
+    assert {e.status for e in queue.entries(both.id)} == {DELIVERED}
+    assert [e.status for e in queue.entries(half.id)] == [DELIVERED, QUEUED]
+    record = store.get("acme", both.id)
+    partial = store.get("acme", half.id)
+    assert (record.status, partial.status) == ("delivered", "delivering")
+    events = [(e.type, e.recipient) for e in store.events.for_message("acme", both.id)]
+    assert events[-2:] == [("delivery", "a@example.net"), ("delivery", "b@example.net")]
+    assert [r.recipient for r in queue.attempts("acme", half.id)] == ["c@example.net"]
+    # Reported once: the same batch again changes nothing.
+    assert queue.complete_many(batch[:1]) == [False]
 
 
 def _claim_all(queue: QueueStore, owner: str, clock: FakeClock, out: list[int]) -> None:
