@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import PageProblems, Shots
@@ -203,4 +204,117 @@ def test_compact_rows_full_width_list_and_a_resizable_remembered_pane(
     check(page.locator("#message-pane")).to_be_hidden()
     assert width(page, "#list-pane") + beside >= width(page, "#panes") - 2
     assert ids
+    clean(problems)
+
+
+# The first and last words of a subject, where they land on screen.
+WORD_X = """([selector, first, last]) => {
+    const el = document.querySelector(selector);
+    const text = el.firstChild;
+    const box = (word) => {
+        const start = text.data.indexOf(word);
+        const range = document.createRange();
+        range.setStart(text, start);
+        range.setEnd(text, start + word.length);
+        return range.getBoundingClientRect().left;
+    };
+    const style = getComputedStyle(el);
+    return { first: box(first), last: box(last), direction: style.direction,
+             bidi: style.unicodeBidi, dir: el.getAttribute('dir') };
+}"""
+
+
+def test_rtl_subjects_read_right_to_left_and_long_recipient_lists_collapse(
+    server: ServerThread, page: Any, shots: Shots, problems: PageProblems
+) -> None:
+    check = expect()
+    subject = "שלום עולם 42 ABC סוף"  # Hebrew with digits and a Latin word
+    snippet = "مرحبا بالعالم 2026 test نهاية"  # Arabic
+    recipients = [
+        {"Email": f"person{n:02d}@example.com", "Name": f"Person {n:02d}"} for n in range(30)
+    ]
+    recipients[1] = {"Email": "dana@example.com", "Name": "דנה כהן"}  # a right-to-left name
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        client.post(
+            "/api/v1/send",
+            json={
+                "From": {"Email": "app@example.com", "Name": "מערכת"},
+                "To": recipients,
+                "Subject": subject,
+                "Text": snippet,
+            },
+        ).raise_for_status()
+        client.post(
+            "/api/v1/send",
+            json={
+                "From": {"Email": "app@example.com"},
+                "To": [{"Email": "bob@example.com"}],
+                "Subject": "Hello world 42 ABC end",
+                "Text": "left to right",
+            },
+        ).raise_for_status()
+    page.goto(server.base_url + "/")
+    rows = page.locator(ROWS)
+    check(rows).to_have_count(2)
+    rtl = rows.nth(1)
+
+    # In the list: the subject is its own right-to-left isolate, its first word on the right.
+    found = page.evaluate(
+        WORD_X, [f'{ROWS}[data-id="{rtl.get_attribute("data-id")}"] .row-subject', "שלום", "סוף"]
+    )
+    assert found["dir"] == "auto" and found["direction"] == "rtl", found
+    assert found["bidi"] == "isolate", found
+    assert found["first"] > found["last"], found
+    latin = page.evaluate(WORD_X, [f"{ROWS} .row-subject", "Hello", "end"])
+    assert latin["direction"] == "ltr" and latin["first"] < latin["last"], latin
+    snip = page.evaluate(
+        WORD_X, [f'{ROWS}[data-id="{rtl.get_attribute("data-id")}"] .row-snippet', "مرحبا", "نهاية"]
+    )
+    assert snip["direction"] == "rtl" and snip["first"] > snip["last"], snip
+    sender = rtl.locator(".row-from .addr")
+    check(sender).to_have_attribute("dir", "auto")
+    assert sender.evaluate("(el) => getComputedStyle(el).direction") == "rtl"
+
+    # 30 recipients: three names and "+27 more"; a click shows them all, opening nothing.
+    to = rtl.locator(".row-to")
+    more = to.locator(".row-more")
+    check(more).to_have_text("+27 more")
+    check(to.locator(".row-to-rest")).to_be_hidden()
+    assert "person29@example.com" in (to.get_attribute("title") or "")
+    shots.take(page, "density-06-rtl-and-more")
+    more.click()
+    check(to.locator(".row-to-rest")).to_be_visible()
+    check(to).to_contain_text("Person 29")
+    check(page.locator("#message")).to_be_hidden()
+    more.click()
+    check(to.locator(".row-to-rest")).to_be_hidden()
+
+    # The message header: eight addresses and "+22 more", which expands and collapses.
+    rtl.click()
+    view = page.locator("#message")
+    check(view.locator("h1")).to_have_text(subject)
+    head = page.evaluate(WORD_X, ["#message h1", "שלום", "סוף"])
+    assert head["direction"] == "rtl" and head["first"] > head["last"], head
+    line = view.locator("dd.msg-to")
+    button = line.get_by_role("button", name="+22 more")
+    check(button).to_have_attribute("aria-expanded", "false")
+    visible = line.locator(".addr:visible")
+    check(visible).to_have_count(8)
+    name = line.locator(".addr-name", has_text="דנה כהן")
+    check(name).to_have_attribute("dir", "auto")
+    assert name.evaluate("(el) => getComputedStyle(el).direction") == "rtl"
+    check(line).to_contain_text("דנה כהן <dana@example.com>")
+    # Wide enough: the toolbar's buttons carry short labels beside their icons.
+    check(view.locator("#delete-message .button-label")).to_be_visible()
+    check(view.locator("#delete-message .button-label")).to_have_text("Delete")
+    check(view.get_by_role("button", name="Delete message")).to_be_visible()
+    shots.take(page, "density-07-header-collapsed")
+    button.click()
+    check(visible).to_have_count(30)
+    check(line).to_contain_text("Person 29 <person29@example.com>")
+    collapse = line.get_by_role("button", name="Show fewer")
+    check(collapse).to_have_attribute("aria-expanded", "true")
+    shots.take(page, "density-08-header-expanded")
+    collapse.click()
+    check(visible).to_have_count(8)
     clean(problems)

@@ -1124,6 +1124,16 @@ el.list.addEventListener('click', (event) => {
     else toggleSelected(id, box.checked);
     return;
   }
+  // "+N more" recipients in a row: the row shows them all (or the first few again).
+  const more = event.target.closest && event.target.closest('.row-more');
+  if (more) {
+    event.preventDefault();
+    const li = more.closest('li');
+    const open = !li.classList.contains('to-open');
+    li.classList.toggle('to-open', open);
+    more.textContent = open ? 'fewer' : `+${more.dataset.more} more`;
+    return;
+  }
   // Ctrl-click (cmd-click on macOS) ticks or unticks a row without opening it; shift-click
   // ticks the range from the last ticked row (once a selection has begun).
   const row = event.target.closest && event.target.closest('a.row');

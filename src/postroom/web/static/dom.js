@@ -43,6 +43,18 @@ export function icon(name, extraClass = '') {
   return svg;
 }
 
+// The short words an icon button shows beside its icon where there is room (app.css shows
+// `.button-label` in a wide message toolbar); the full name stays its accessible name and title.
+const SHORT_LABELS = {
+  'Back to the list': 'Back',
+  'Previous message (k)': 'Previous',
+  'Next message (j)': 'Next',
+  'Mark as unread': 'Mark unread',
+  'Mark as read': 'Mark read',
+  'Delete message': 'Delete',
+  'Copy link to this message': 'Copy link',
+};
+
 /** A button with an icon and an accessible name (shown as text unless `iconOnly`). */
 export function iconButton(name, label, { iconOnly = true, className = '', onclick, id } = {}) {
   const button = h('button', {
@@ -55,6 +67,10 @@ export function iconButton(name, label, { iconOnly = true, className = '', oncli
   });
   button.append(icon(name));
   if (!iconOnly) button.append(h('span', null, label));
+  else {
+    const short = SHORT_LABELS[label] || label.replace(/\s*\([^)]*\)$/, '');
+    button.append(h('span', { class: 'button-label', 'aria-hidden': 'true' }, short));
+  }
   return button;
 }
 

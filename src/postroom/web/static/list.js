@@ -4,7 +4,6 @@
 import { urls } from './api.js';
 import { h, icon, srOnly } from './dom.js';
 import {
-  addressList,
   exactTime,
   formatSize,
   fullAddress,
@@ -13,6 +12,7 @@ import {
   relativeTime,
   shortAddress,
 } from './format.js';
+import { rowRecipients } from './recipients.js';
 
 const MAX_ROW_TAGS = 3;
 
@@ -24,7 +24,6 @@ function rowContent(m) {
   const created = parseDate(m.Created);
   const from = shortAddress(m.From) || '(no sender)';
   const recipients = [...(m.To || []), ...(m.Cc || [])];
-  const toText = addressList(recipients, 3) || '(no recipients)';
   const meta = h('span', { class: 'row-meta' });
   const tags = m.Tags || [];
   for (const tag of tags.slice(0, MAX_ROW_TAGS)) {
@@ -52,7 +51,12 @@ function rowContent(m) {
   meta.append(h('span', { class: 'row-size' }, formatSize(m.Size)));
   return [
     h('span', { class: 'row-dot', 'aria-hidden': 'true' }),
-    h('span', { class: 'row-from', title: fullAddress(m.From) }, m.Read ? null : srOnly('Unread, '), from),
+    h(
+      'span',
+      { class: 'row-from', title: fullAddress(m.From) },
+      m.Read ? null : srOnly('Unread, '),
+      h('span', { class: 'addr', dir: 'auto' }, from),
+    ),
     h(
       'time',
       { class: 'row-time', datetime: m.Created, dataset: { ts: m.Created } },
@@ -61,14 +65,17 @@ function rowContent(m) {
     h(
       'span',
       { class: 'row-line', elementtiming: 'row' },
-      h('span', { class: 'row-subject' }, m.Subject || '(no subject)'),
-      m.Snippet ? h('span', { class: 'row-snippet' }, ` — ${m.Snippet}`) : null,
+      // Subject and snippet each in their own direction (a Hebrew or Arabic subject reads
+      // right to left, its digits and Latin words in place) without reordering the row.
+      h('span', { class: 'row-subject', dir: 'auto' }, m.Subject || '(no subject)'),
+      m.Snippet ? h('span', { class: 'row-sep' }, ' — ') : null,
+      m.Snippet ? h('span', { class: 'row-snippet', dir: 'auto' }, m.Snippet) : null,
     ),
     h(
       'span',
       { class: 'row-to', title: recipients.map(fullAddress).join(', ') },
       h('span', { class: 'row-to-label' }, 'To: '),
-      toText,
+      rowRecipients(recipients),
     ),
     meta,
   ];

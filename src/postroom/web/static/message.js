@@ -8,12 +8,12 @@ import { append, h, icon, iconButton } from './dom.js';
 import {
   exactTime,
   formatSize,
-  fullAddress,
   parseDate,
   plural,
   relativeTime,
 } from './format.js';
 import { sourcePanel } from './source.js';
+import { recipientLine } from './recipients.js';
 import { bodyDownload, openPart, releaseButton } from './viewtools.js';
 
 const TABS = [
@@ -260,7 +260,7 @@ export class MessageView {
       if (!list || !list.length) continue;
       meta.append(
         h('dt', null, label),
-        h('dd', { class: `msg-${label.toLowerCase()}` }, list.map(fullAddress).join(', ')),
+        h('dd', { class: `msg-${label.toLowerCase()}` }, recipientLine(list)),
       );
     }
     meta.append(
@@ -279,7 +279,7 @@ export class MessageView {
     return h(
       'header',
       { class: 'msg-head' },
-      h('h1', { class: 'msg-subject', id: 'message-subject' }, m.Subject || '(no subject)'),
+      h('h1', { class: 'msg-subject', id: 'message-subject', dir: 'auto' }, m.Subject || '(no subject)'),
       meta,
       this.renderTags(),
       notes.length
