@@ -5,6 +5,7 @@ mouse and keyboard and remembered."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -119,7 +120,7 @@ def width(page: Any, selector: str) -> float:
 
 
 def test_compact_rows_full_width_list_and_a_resizable_remembered_pane(
-    server: ServerThread, page: Any, shots: Shots, problems: PageProblems
+    server: ServerThread, browser: Any, page: Any, shots: Shots, problems: PageProblems
 ) -> None:
     check = expect()
     ids = fill(server, 6)
@@ -199,6 +200,26 @@ def test_compact_rows_full_width_list_and_a_resizable_remembered_pane(
     page.keyboard.press("j")
     check(page.locator("#message h1")).to_have_text("Message 03")
     assert abs(width(page, "#list-pane") - chosen) <= 2
+    # The server renders that layout: without any script the page is already laid out so
+    # (no flash of another width while the scripts load).
+    remembered = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert remembered["postroom_list_width"] == str(round(chosen))
+    assert remembered["postroom_density"] == "compact"
+    bare = browser.new_context(viewport={"width": 1280, "height": 800}, java_script_enabled=False)
+    try:
+        bare.add_cookies(page.context.cookies())
+        still = bare.new_page()
+        still.goto(f"{server.base_url}/message/{ids[2]}")
+        check(still.locator("html")).to_have_attribute("data-density", "compact")
+        check(still.locator("#message-pane")).to_be_visible()
+        assert abs(width(still, "#list-pane") - chosen) <= 2
+        shots.take(still, "density-05b-no-script-layout")
+    finally:
+        bare.close()
+    css = httpx.get(f"{server.base_url}/ui/list-width/{round(chosen)}.css", timeout=10)
+    assert css.headers["content-type"].startswith("text/css")
+    assert css.text.strip() == f".panes {{ --list-width: {round(chosen)}px; }}"
+    assert httpx.get(f"{server.base_url}/ui/list-width/10.css", timeout=10).status_code == 404
     # Closed again: the list takes the width back.
     page.keyboard.press("Escape")
     check(page.locator("#message-pane")).to_be_hidden()
@@ -278,16 +299,27 @@ def test_rtl_subjects_read_right_to_left_and_long_recipient_lists_collapse(
     # 30 recipients: three names and "+27 more"; a click shows them all, opening nothing.
     to = rtl.locator(".row-to")
     more = to.locator(".row-more")
-    check(more).to_have_text("+27 more")
+    check(more).to_have_text("+27 more", use_inner_text=True)
     check(to.locator(".row-to-rest")).to_be_hidden()
     assert "person29@example.com" in (to.get_attribute("title") or "")
     shots.take(page, "density-06-rtl-and-more")
     more.click()
     check(to.locator(".row-to-rest")).to_be_visible()
     check(to).to_contain_text("Person 29")
+    check(more).to_have_text("fewer", use_inner_text=True)
     check(page.locator("#message")).to_be_hidden()
+    # A live update redraws the row: it stays open, and says so.
+    httpx.put(
+        server.base_url + "/api/v1/messages",
+        json={"Read": True, "IDs": [rtl.get_attribute("data-id")]},
+        timeout=10,
+    ).raise_for_status()
+    check(rtl).not_to_have_class(re.compile(r"\bunread\b"))
+    check(to.locator(".row-to-rest")).to_be_visible()
+    check(more).to_have_text("fewer", use_inner_text=True)
     more.click()
     check(to.locator(".row-to-rest")).to_be_hidden()
+    check(more).to_have_text("+27 more", use_inner_text=True)
 
     # The message header: eight addresses and "+22 more", which expands and collapses.
     rtl.click()

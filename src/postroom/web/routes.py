@@ -303,6 +303,19 @@ def routes(
             headers = {"Cache-Control": "no-cache"}
         return Response(found.data, media_type=found.media_type, headers=headers)
 
+    async def list_width_css(request: Request) -> Response:
+        """The remembered list width as a stylesheet of one rule, so the shell renders a message
+        beside a list of that width at once (the page may carry no inline style; app.js keeps
+        it from then on). One URL per width: cached for good."""
+        px = request.path_params["px"]
+        if px not in LIST_WIDTHS:
+            return JSONResponse({"Error": f"no such list width: {px}"}, status_code=404)
+        return Response(
+            f".panes {{ --list-width: {px}px; }}\n",
+            media_type=_TYPES[".css"],
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
     async def favicon(request: Request) -> Response:
         icon = files["favicon.svg"]
         return Response(
@@ -318,4 +331,5 @@ def routes(
         Route("/ui/projects", project_list, methods=["GET"]),
         Route(STATIC_PREFIX + "/{version}/{path:path}", static, methods=["GET", "HEAD"]),
         Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
+        Route("/ui/list-width/{px:int}.css", list_width_css, methods=["GET", "HEAD"]),
     ]

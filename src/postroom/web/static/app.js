@@ -1128,10 +1128,7 @@ el.list.addEventListener('click', (event) => {
   const more = event.target.closest && event.target.closest('.row-more');
   if (more) {
     event.preventDefault();
-    const li = more.closest('li');
-    const open = !li.classList.contains('to-open');
-    li.classList.toggle('to-open', open);
-    more.textContent = open ? 'fewer' : `+${more.dataset.more} more`;
+    more.closest('li').classList.toggle('to-open');
     return;
   }
   // Ctrl-click (cmd-click on macOS) ticks or unticks a row without opening it; shift-click

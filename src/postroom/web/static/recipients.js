@@ -68,10 +68,13 @@ export function rowRecipients(list, max = 3) {
     ...joined(addresses.slice(0, max), shortAddress, true),
     h('span', { class: 'row-to-rest' }, joined(addresses.slice(max), shortAddress, false)),
     ' ',
+    // Both words are there; the row's `to-open` class (app.js) says which one shows, so a row
+    // redrawn by a live update keeps saying the right one.
     h(
       'span',
-      { class: 'row-more', dataset: { more: String(addresses.length - max) } },
-      `+${addresses.length - max} more`,
+      { class: 'row-more' },
+      h('span', { class: 'row-more-closed' }, `+${addresses.length - max} more`),
+      h('span', { class: 'row-more-open' }, 'fewer'),
     ),
   ];
 }
