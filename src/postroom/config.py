@@ -154,6 +154,7 @@ class Config:
     enable_chaos: bool = False
     capture_route: tuple[str, ...] = ()
     spamassassin: str = ""
+    chromium: str = ""
     link_check_allow_private: bool = False
     link_check_timeout: float = 5.0
 
@@ -307,6 +308,9 @@ HELP: dict[str, str] = {
     "purpose, per project, stage and probability.",
     "spamassassin": "SpamAssassin's spamd HOST:PORT for the spam check "
     "(/api/v1/message/ID/sa-check); off if unset.",
+    "chromium": "Chromium (or Chrome) binary for message screenshots "
+    "(/api/v1/message/ID/screenshot.png); default: chromium, chromium-browser or google-chrome "
+    "found on PATH; off: no screenshots.",
     "link_check_allow_private": "Let the link check request loopback, private and other "
     "non-public addresses (testing on one machine or an intranet); off: such links are refused.",
     "link_check_timeout": "Time one request of the link check may take, e.g. 5s.",

@@ -5,7 +5,9 @@ Screenshots: viewtools-attachments, viewtools-open-png."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -274,5 +276,72 @@ def test_html_source_tab(tmp_path: Path, page: Any, shots: Shots, problems: Page
         assert problems.dialogs == []
         assert problems.errors == []
         assert csp_violations(problems, remote="http://127.0.0.1:9") == []
+    finally:
+        server.stop()
+
+
+def test_screenshot_of_the_html(
+    tmp_path: Path, page: Any, shots: Shots, problems: PageProblems
+) -> None:
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from PIL import Image
+
+    from tests.integration.test_message_checks import capture
+    from tests.integration.test_message_screenshot import Counting, hostile
+
+    check = expect()
+    handler = type("Handler", (Counting,), {"hits": []})
+    bait = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=bait.serve_forever, daemon=True).start()
+    server = start(tmp_path)
+    try:
+        capture(server, hostile(f"http://127.0.0.1:{bait.server_address[1]}"))
+        page.goto(server.base_url + "/")
+        page.locator(ROWS).first.click()
+        page.get_by_role("tab", name="HTML", exact=True).click()
+        button = page.get_by_role("button", name="Screenshot")
+        check(button).to_be_visible()
+        sizes = {}
+        for width, pixels in (("Desktop", 1024), ("Phone", 375)):
+            page.get_by_role("button", name=width, exact=True).click()
+            with page.expect_download(timeout=60_000) as taken:
+                button.click()
+            download = taken.value
+            assert download.suggested_filename == "look.png"
+            saved = tmp_path / f"shot-{pixels}.png"
+            download.save_as(saved)
+            shots.taken.append(saved)
+            extra = os.environ.get("POSTROOM_SCREENSHOTS")
+            if extra:
+                shutil.copy(saved, Path(extra) / f"viewtools-{saved.name}")
+            image = Image.open(saved).convert("RGB")
+            sizes[pixels] = image.size
+            assert image.width == pixels
+            assert image.getpixel((10, 10)) == (200, 20, 20)  # the message's inline image
+            check(page.locator("#screenshot-status")).to_have_text("Saved.")
+        assert sizes[375][1] >= sizes[1024][1]  # narrower: as tall or taller
+        shots.take(page, "viewtools-screenshot-button")
+        assert handler.hits == []  # the hostile HTML reached nothing, in the frame or the shot
+        assert problems.errors == []
+    finally:
+        server.stop()
+        bait.shutdown()
+        bait.server_close()
+
+
+def test_no_screenshot_button_without_chromium(tmp_path: Path, page: Any) -> None:
+    check = expect()
+    server = start(tmp_path, chromium="off")
+    try:
+        send(server.smtp_port, tools_message("No camera"))
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/webui")) as webui:
+            page.goto(server.base_url + "/")
+        assert webui.value.json()["Screenshots"] is False
+        page.locator(ROWS).first.click()
+        page.get_by_role("tab", name="HTML", exact=True).click()
+        check(page.get_by_role("link", name="Download HTML")).to_be_visible()
+        check(page.get_by_role("button", name="Screenshot")).to_have_count(0)
     finally:
         server.stop()

@@ -167,6 +167,12 @@ def test_every_documented_operation_is_served_with_its_documented_shape(
                 f"/api/v1/message/{kept}/link-check",
                 {"params": {"follow": "true"}},
             ),
+            ("get", "/api/v1/message/{ID}/body.html"): (f"/api/v1/message/{kept}/body.html", {}),
+            ("get", "/api/v1/message/{ID}/body.txt"): (f"/api/v1/message/{kept}/body.txt", {}),
+            ("get", "/api/v1/message/{ID}/screenshot.png"): (
+                f"/api/v1/message/{kept}/screenshot.png",
+                {"params": {"width": 400}},
+            ),
             ("get", "/view/{ID}.html"): (f"/view/{kept}.html", {}),
             ("get", "/view/{ID}.txt"): (f"/view/{kept}.txt", {}),
             ("get", "/api/v1/tags"): ("/api/v1/tags", {}),

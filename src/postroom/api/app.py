@@ -9,7 +9,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from postroom.api import body_downloads, checks, health, live, mailpit, swagger, tag_counts, view
+from postroom.api import (
+    body_downloads,
+    checks,
+    health,
+    live,
+    mailpit,
+    screenshot,
+    swagger,
+    tag_counts,
+    view,
+)
 from postroom.api.context import ApiContext
 from postroom.api.errors import handle_postroom_error, json_error
 from postroom.core.errors import PostroomError
@@ -66,6 +76,7 @@ def build_app(context: ApiContext, extra_routes: list[BaseRoute] | None = None) 
             *mailpit.ROUTES,
             *checks.ROUTES,
             *body_downloads.ROUTES,
+            *screenshot.ROUTES,
             *swagger.ROUTES,
             *view.ROUTES,
             *(extra_routes or []),

@@ -44,6 +44,8 @@ class ApiContext:
     chaos: Chaos | None = None
     # Spam checks (spamd) running at once, shared by every project's API.
     spam_checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    # Screenshots (a headless Chromium each) made at once; more wait their turn.
+    screenshots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     # DNS for the headers check (DKIM keys, SPF, DMARC): the configured --resolver, else the
     # system's (made by the route when None); headers checks running at once.
     resolver: Resolver | None = None

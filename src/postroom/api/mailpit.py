@@ -29,6 +29,7 @@ from postroom.api.serialize import (
     message_summary,
     rfc3339,
 )
+from postroom.checks.screenshot import find_chromium
 from postroom.config import Config
 from postroom.core.errors import ConfigError, InvalidInput, PayloadTooLarge
 from postroom.core.search import QuerySyntaxError, SearchQuery, Term, parse_query
@@ -476,6 +477,8 @@ async def webui(request: Request) -> Response:
             "MessageRelay": _relay_settings(ctx(request).config),
             "SpamAssassin": bool(ctx(request).config.spamassassin),
             "ChaosEnabled": ctx(request).chaos is not None,
+            # Postroom: whether GET /api/v1/message/{ID}/screenshot.png can work here.
+            "Screenshots": find_chromium(ctx(request).config.chromium) is not None,
             "DuplicatesIgnored": False,
             "HideDeleteAllButton": False,
         }

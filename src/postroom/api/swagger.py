@@ -6,7 +6,8 @@ is, so that generated clients and API explorers see exactly what this server ans
 tests/integration/test_mailpit_spec.py calls every remaining operation and checks its answer
 against the documented shape, and checks that each NOT_SERVED one is really absent.
 
-Postroom's own additions to /api/v1 (EXTENSIONS: the headers check) are added to the document
+Postroom's own additions to /api/v1 (EXTENSIONS: the headers check; the body downloads and
+the screenshot, api/openapi_viewtools.py) are added to the document
 with their definitions, each operation marked `x-postroom-extension: true`.
 """
 
@@ -21,6 +22,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from postroom.api.openapi_viewtools import VIEWTOOLS_PATHS
 
 SPEC_NAME = "mailpit-api-v1.swagger.json"
 # (method, path) of Mailpit's document that Postroom does not serve (none now; the mechanism
@@ -169,6 +172,7 @@ _EXTENSION_PATHS: dict[str, Any] = {
         }
     }
 }
+_EXTENSION_PATHS.update(VIEWTOOLS_PATHS)
 EXTENSIONS: frozenset[tuple[str, str]] = frozenset(
     (method, path) for path, ops in _EXTENSION_PATHS.items() for method in ops
 )

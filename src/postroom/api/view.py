@@ -40,13 +40,21 @@ def part_url(message_id: str, part_id: str) -> str:
 
 def rewrite_cid(html: str, message_id: str, parts: Iterable[AttachmentInfo]) -> str:
     """Point `cid:` references at the message's own parts; unknown ones are left alone."""
-    by_cid = {_cid_key(p.content_id): p.part_id for p in parts if p.content_id}
+    return replace_cid(
+        html,
+        {p.content_id: part_url(message_id, p.part_id) for p in parts if p.content_id},
+    )
+
+
+def replace_cid(html: str, urls: dict[str, str]) -> str:
+    """Replace `cid:` references by the URL given for their Content-ID (compared as RFC 2392
+    says: percent-decoded, without angle brackets, case aside); unknown ones stay."""
+    by_cid = {_cid_key(cid): url for cid, url in urls.items()}
     if not by_cid:
         return html
 
     def replace(match: re.Match[str]) -> str:
-        part_id = by_cid.get(_cid_key(match.group(1)))
-        return part_url(message_id, part_id) if part_id is not None else match.group(0)
+        return by_cid.get(_cid_key(match.group(1)), match.group(0))
 
     return _CID_URL.sub(replace, html)
 

@@ -14,7 +14,7 @@ import {
 } from './format.js';
 import { sourcePanel } from './source.js';
 import { recipientLine } from './recipients.js';
-import { bodyDownload, openPart, releaseButton } from './viewtools.js';
+import { bodyDownload, openPart, releaseButton, screenshotButton } from './viewtools.js';
 
 const TABS = [
   { id: 'html', label: 'HTML' },
@@ -102,12 +102,24 @@ export class MessageView {
     });
     this.spamEnabled = false;
     this.relay = null; // MessageRelay of /api/v1/webui: Release is offered when Enabled
+    this.screenshots = false; // Screenshots of /api/v1/webui: Chromium is there
     api.webui().then(
       (config) => {
         this.spamEnabled = Boolean(config && config.SpamAssassin);
         this.relay = (config && config.MessageRelay) || null;
-        const relayOn = Boolean(this.relay && this.relay.Enabled);
-        if ((this.spamEnabled || relayOn) && this.message) this.render(this.message);
+        this.screenshots = Boolean(config && config.Screenshots);
+        if (!this.message) return;
+        if (this.spamEnabled) {
+          this.render(this.message);
+          return;
+        }
+        // Only what the answer adds, so an open view keeps its frame and focus.
+        const toolbar = this.root.querySelector('.msg-toolbar');
+        if (this.relay && this.relay.Enabled && toolbar) toolbar.replaceWith(this.renderToolbar());
+        const tools = this.root.querySelector('#message-panel[data-tab="html"] .panel-tools');
+        if (this.screenshots && tools && !tools.querySelector('#screenshot')) {
+          tools.prepend(...screenshotButton(this.message, () => this.width));
+        }
       },
       () => {},
     );
@@ -495,7 +507,12 @@ export class MessageView {
         widthGroup,
         h('label', { class: 'switch', for: 'remote-toggle' }, toggle, h('span', null, 'Load remote content')),
         note,
-        h('span', { class: 'panel-tools' }, bodyDownload(m.ID, 'html')),
+        h(
+          'span',
+          { class: 'panel-tools' },
+          this.screenshots ? screenshotButton(m, () => this.width) : null,
+          bodyDownload(m.ID, 'html'),
+        ),
       ),
       stage,
     ];

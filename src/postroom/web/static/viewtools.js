@@ -187,3 +187,60 @@ function openReleaseDialog(message, relay, release) {
   input.focus();
   return dialog;
 }
+
+// ---------------------------------------------------------------- screenshot
+
+const SHOT_WIDTHS = { phone: 375, tablet: 768, desktop: 1024 };
+
+/**
+ * "Screenshot": the server draws the HTML in headless Chromium (nothing remote is loaded) at
+ * the preview's width and the PNG is saved. `width()` gives the preview width's id.
+ */
+export function screenshotButton(message, width) {
+  const status = h('span', { class: 'muted shot-status', id: 'screenshot-status', role: 'status' });
+  const button = h(
+    'button',
+    { type: 'button', class: 'button', id: 'screenshot' },
+    icon('camera'),
+    h('span', null, 'Screenshot'),
+  );
+  button.addEventListener('click', async () => {
+    const pixels = SHOT_WIDTHS[width()] || 1024;
+    button.disabled = true;
+    status.textContent = `Drawing at ${pixels} px…`;
+    try {
+      const response = await fetch(
+        `${base}/api/v1/message/${enc(message.ID)}/screenshot.png?width=${pixels}`,
+        { cache: 'no-store' },
+      );
+      if (!response.ok) {
+        let text = `${response.status} ${response.statusText}`;
+        try {
+          const data = await response.json();
+          if (data && typeof data.Error === 'string') text = data.Error;
+        } catch {
+          // not JSON: the status line
+        }
+        throw new Error(text);
+      }
+      const blob = await response.blob();
+      const link = h('a', {
+        href: URL.createObjectURL(blob),
+        download: `${(message.Subject || message.ID).replace(/[\\/:*?"<>|]+/g, '_').trim()}.png`,
+        hidden: true,
+      });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      status.textContent = response.headers.get('X-Postroom-Cut') === '1'
+        ? 'Saved (the page was cut at 8000 px).'
+        : 'Saved.';
+    } catch (error) {
+      status.textContent = `No screenshot: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return [button, status];
+}
