@@ -56,6 +56,10 @@ class MessageStore(Protocol):
         """The message byte-exact as stored. Raises NotFound."""
         ...
 
+    def get_with_raw(self, project: str, message_id: str) -> tuple[MessageRecord, bytes]:
+        """`get` and `raw` in one read (the delivery worker's, once per message)."""
+        ...
+
     def raw_chunks(self, project: str, message_id: str) -> Iterator[bytes]:
         """The message byte-exact as stored, as a stream of chunks, never whole in memory.
         Raises NotFound at once (not when iterated)."""

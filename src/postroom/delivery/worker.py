@@ -423,8 +423,9 @@ class DeliveryWorker:
         began = (self._clock.now(), self._clock.monotonic())
         try:
             try:
-                record = await asyncio.to_thread(self._store.get, first.project, first.message_id)
-                raw = await asyncio.to_thread(self._store.raw, first.project, first.message_id)
+                record, raw = await asyncio.to_thread(
+                    self._store.get_with_raw, first.project, first.message_id
+                )
             except NotFound:
                 gone = local_reply(550, "5.0.0", "The message is no longer stored")
                 for entry in entries:

@@ -547,6 +547,23 @@ class SqlMessageStore:
 
         return self._run(self._read, work)
 
+    def get_with_raw(self, project: str, message_id: str) -> tuple[MessageRecord, bytes]:
+        """One read transaction: the record, its tags and the stored bytes (decompressed
+        outside it). Raises NotFound."""
+
+        def work(conn: Connection) -> tuple[MessageRecord, bytes]:
+            row = conn.execute(
+                select(*_RECORD_COLUMNS, _c.search_text, message_raw.c.data)
+                .join(message_raw, message_raw.c.message_id == _c.id)
+                .where(_c.project == project, _c.id == message_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"message {message_id} not found")
+            return self._records(conn, [row])[0], bytes(row.data)
+
+        record, compressed = self._run(self._read, work)
+        return record, self._decompress(message_id, compressed)
+
     def _compressed(self, project: str, message_id: str) -> bytes:
         """The stored (zstd) bytes of a message. Raises NotFound."""
 
@@ -562,7 +579,9 @@ class SqlMessageStore:
         return self._run(self._read, work)
 
     def raw(self, project: str, message_id: str) -> bytes:
-        compressed = self._compressed(project, message_id)
+        return self._decompress(message_id, self._compressed(project, message_id))
+
+    def _decompress(self, message_id: str, compressed: bytes) -> bytes:
         try:
             return self._decompressor().decompress(compressed)
         except zstandard.ZstdError as exc:

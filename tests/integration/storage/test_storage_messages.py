@@ -31,6 +31,12 @@ async def test_raw_is_byte_exact(store: SqlMessageStore, clock: FakeClock, sampl
     await store.add(message)
     assert store.raw("default", message.id) == data
     assert store.get("default", message.id).size == len(data)
+    # The delivery worker's single read gives the same record and bytes.
+    assert store.get_with_raw("default", message.id) == (store.get("default", message.id), data)
+    with pytest.raises(NotFound):
+        store.get_with_raw("other-project", message.id)
+    with pytest.raises(NotFound):
+        store.get_with_raw("default", "no-such-id")
 
 
 async def test_record_round_trips_every_field(store: SqlMessageStore, clock: FakeClock) -> None:
