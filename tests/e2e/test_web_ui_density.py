@@ -186,6 +186,9 @@ def test_compact_rows_full_width_list_and_a_resizable_remembered_pane(
     check(resizer).to_have_attribute("aria-valuenow", str(round(moved)))
     page.keyboard.press("Home")
     assert abs(width(page, "#list-pane") - 240) <= 2
+    # At its narrowest, compact rows still show the subject beside the sender.
+    line = page.locator(f'{ROWS}[data-id="{ids[1]}"] .row-line').bounding_box()
+    assert line is not None and line["width"] >= 50, line
     page.keyboard.press("End")
     assert width(page, "#message-pane") >= 320 - 2
     for _ in range(3):

@@ -104,6 +104,12 @@ def test_every_inbox_target_is_44px_at_375px(
     # Compact rows stay tall enough to tap.
     page.get_by_role("button", name="Compact rows").tap()
     check(page.locator("html")).to_have_attribute("data-density", "compact")
+    for index in range(2):  # one line that still shows whom from and what about
+        subject = rows.nth(index).locator(".row-line").bounding_box()
+        sender = rows.nth(index).locator(".row-from").bounding_box()
+        assert subject is not None and subject["width"] >= 80, subject
+        assert sender is not None and sender["width"] >= 60, sender
+        assert abs(subject["y"] - sender["y"]) < 8, (subject, sender)
     no_small_targets(page)
     assert page.evaluate(OVERFLOW) <= 0
     shots.take(page, "narrow-03-compact")
