@@ -1,7 +1,11 @@
 """The message view's tools in headless Chromium: downloads of the HTML and text bodies (named
 after the subject, any characters), "Open" of an attachment in a new tab for safe types only
 (an "image/png" holding HTML opens as an image and runs nothing; SVG and HTML are downloads).
-Screenshots: viewtools-attachments, viewtools-open-png."""
+Also the HTML source tab (highlighting, the HTML check's line links), the Release dialog
+against a relay on loopback, and the Screenshot button (a PNG drawn on the server, nothing
+fetched). Screenshots: viewtools-attachments, viewtools-open-png, viewtools-open-pdf,
+viewtools-release-refused, viewtools-release-done, viewtools-source, viewtools-source-line,
+viewtools-screenshot-button and the PNGs the button saved (shot-1024, shot-375)."""
 
 from __future__ import annotations
 
@@ -129,6 +133,16 @@ def test_body_downloads_and_open_attachment(
         assert tab.evaluate("document.contentType") == "image/png"
         assert tab.evaluate("document.querySelector('script, h1')") is None
         assert tab.title() != "ran"
+        tab.close()
+
+        # PDF opens in Chromium's own viewer, under the sandbox CSP all the same.
+        with context.expect_page() as opened:
+            page.get_by_role("link", name="Open doc.pdf in a new tab").click()
+        tab = opened.value
+        tab.wait_for_load_state()
+        assert tab.evaluate("document.contentType") == "application/pdf"
+        tab.wait_for_timeout(2000)  # the viewer draws after load; only for the picture
+        shots.take(tab, "viewtools-open-pdf")
         tab.close()
 
         # Plain text opens as text.

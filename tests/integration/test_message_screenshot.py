@@ -161,3 +161,31 @@ def test_a_message_without_html_is_a_404(tmp_path: Path, chromium: str) -> None:
             assert answer.json()["Error"] == "this message has no HTML part"
     finally:
         server.stop()
+
+
+def test_a_browser_that_hangs_or_dies_is_a_failure_not_a_wait(tmp_path: Path) -> None:
+    """The time bound and the pipe's end, with stand-ins for Chromium: one that never answers
+    (killed at the deadline, with the child it started) and one that exits at once."""
+    import os
+    import time
+
+    from postroom.checks.screenshot import ScreenshotFailed, screenshot
+
+    pid_file = tmp_path / "child.pid"
+    hang = tmp_path / "hang"
+    hang.write_text(f"#!/bin/sh\nsleep 60 &\necho $! > {pid_file}\nwait\n")
+    die = tmp_path / "die"
+    die.write_text("#!/bin/sh\nexit 3\n")
+    for script in (hang, die):
+        script.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(ScreenshotFailed, match="took too long"):
+        screenshot(str(hang), "<p>x</p>", timeout=1.0)
+    assert time.monotonic() - started < 30  # a bound, not a timing figure
+    child = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):  # the helper it started dies with it (its process group)
+            os.kill(child, 0)
+            time.sleep(0.1)
+    with pytest.raises(ScreenshotFailed, match="closed its DevTools pipe"):
+        screenshot(str(die), "<p>x</p>", timeout=10.0)

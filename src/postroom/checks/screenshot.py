@@ -56,6 +56,7 @@ ARGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND",
 )
 VIEWPORT_HEIGHT = 200
+CLOSED = "Chromium closed its DevTools pipe (it did not start, or it exited)"
 MAX_MESSAGE = 64 * 1024 * 1024  # a DevTools message (the PNG, base64) larger than this: refused
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -108,7 +109,10 @@ class _Pipe:
             message["sessionId"] = session
         data = json.dumps(message).encode() + b"\0"
         while data:
-            written = os.write(self.write_fd, data)
+            try:
+                written = os.write(self.write_fd, data)
+            except BrokenPipeError:
+                raise ScreenshotFailed(CLOSED) from None
             data = data[written:]
         return self.next_id
 
@@ -125,7 +129,7 @@ class _Pipe:
                 continue
             chunk = os.read(self.read_fd, 1 << 20)
             if not chunk:
-                raise ScreenshotFailed("Chromium closed its DevTools pipe")
+                raise ScreenshotFailed(CLOSED)
             self.buffer += chunk
             if len(self.buffer) > MAX_MESSAGE:
                 raise ScreenshotFailed("Chromium's answer is too big")
