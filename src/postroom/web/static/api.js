@@ -80,6 +80,7 @@ export const api = {
   linkCheck: (id, follow) =>
     call('GET', `${base}/api/v1/message/${enc(id)}/link-check?follow=${follow ? 'true' : 'false'}`),
   spamCheck: (id) => call('GET', `${base}/api/v1/message/${enc(id)}/sa-check`),
+  headersCheck: (id) => call('GET', `${base}/api/v1/message/${enc(id)}/headers-check`),
   release: (id, to) =>
     call('POST', `${base}/api/v1/message/${enc(id)}/release`, { body: { To: to }, as: 'text' }),
   textFromHtml: (id) => call('GET', `${base}/view/${enc(id)}.txt`, { as: 'text' }),

@@ -15,6 +15,7 @@ import {
 import { sourcePanel } from './source.js';
 import { recipientLine } from './recipients.js';
 import { bodyDownload, openPart, releaseButton, screenshotButton } from './viewtools.js';
+import { headerWarnings, headersCheckPanel, warnedValue, warningNote } from './headerscheck.js';
 
 const TABS = [
   { id: 'html', label: 'HTML' },
@@ -25,6 +26,7 @@ const TABS = [
   { id: 'attachments', label: 'Attachments' },
   { id: 'htmlcheck', label: 'HTML check' },
   { id: 'links', label: 'Link check' },
+  { id: 'headerscheck', label: 'Headers check' },
   { id: 'spam', label: 'Spam' },
 ];
 const SUPPORT_LABEL = { yes: 'Supported', partial: 'Partly supported', no: 'Not supported' };
@@ -268,7 +270,12 @@ export class MessageView {
       ['Reply-To', m.ReplyTo],
     ];
     const meta = h('dl', { class: 'msg-meta' });
+    const warned = headerWarnings(m);
     for (const [label, list] of rows) {
+      if (warned[label]) {
+        meta.append(h('dt', null, label), warnedValue(label, warned[label]));
+        continue;
+      }
       if (!list || !list.length) continue;
       meta.append(
         h('dt', null, label),
@@ -279,9 +286,10 @@ export class MessageView {
       h('dt', null, 'Date'),
       h(
         'dd',
-        null,
+        { class: 'msg-date' },
         h('time', { datetime: m.Date, title: exactTime(date) }, exactTime(date)),
         h('span', { class: 'muted' }, ` (${relativeTime(date)})`),
+        warned.Date ? [' ', warningNote(warned.Date)] : null,
       ),
       h('dt', null, 'Size'),
       h('dd', null, formatSize(m.Size)),
@@ -443,6 +451,7 @@ export class MessageView {
       htmlcheck: () => this.htmlCheckPanel(),
       links: () => this.linkCheckPanel(),
       spam: () => this.spamPanel(),
+      headerscheck: () => headersCheckPanel(this, api.headersCheck),
     }[this.tab];
     panel.replaceChildren(...[render()].flat());
   }
