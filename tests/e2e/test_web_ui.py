@@ -164,7 +164,7 @@ def test_message_view_tabs(
     check(panel.locator("pre.text-body a")).to_have_attribute("href", "https://example.com/i/42")
     shots.take(page, "05-message-text")
 
-    page.get_by_role("tab", name="Headers").click()
+    page.get_by_role("tab", name="Headers", exact=True).click()
     table = panel.locator("table.headers-table")
     check(table.locator("tr", has_text="Subject")).to_contain_text("Your invoice #42")
     page.get_by_label("Filter headers").fill("x-tags")
@@ -516,7 +516,7 @@ def test_usable_at_375px(
         assert frame_box is not None and frame_box["width"] <= 375
         assert page.evaluate(OVERFLOW) <= 0
         shots.take(page, "21-narrow-message")
-        page.get_by_role("tab", name="Headers").click()
+        page.get_by_role("tab", name="Headers", exact=True).click()
         check(page.locator("table.headers-table")).to_be_visible()
         assert page.evaluate(OVERFLOW) <= 0
         shots.take(page, "22-narrow-headers")

@@ -153,7 +153,7 @@ def test_hostile_message_is_inert(
     expect(view.locator(".remote-note")).to_contain_text("Remote images and styles blocked")
 
     for tab in ("Text", "Headers", "Raw"):
-        page.get_by_role("tab", name=tab).click()
+        page.get_by_role("tab", name=tab, exact=True).click()
         expect(page.locator("#message-panel")).to_contain_text("alert(")
         if tab == "Headers":
             expect(page.locator("table.headers-table")).to_contain_text(
