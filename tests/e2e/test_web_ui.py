@@ -461,7 +461,7 @@ def test_every_control_has_an_accessible_name(server: ServerThread, page: Any) -
     page.get_by_role("button", name="Search syntax help").click()
     assert page.evaluate(NAMELESS_CONTROLS) == []
     for tab in ("Text", "Headers", "Raw"):
-        page.get_by_role("tab", name=tab).click()
+        page.get_by_role("tab", name=tab, exact=True).click()
         assert page.evaluate(NAMELESS_CONTROLS) == [], tab
     page.get_by_role("tab", name=re.compile("^Attachments")).click()
     check(page.locator("li.attachment").first).to_be_visible()
