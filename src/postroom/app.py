@@ -692,6 +692,7 @@ class Application:
             [DEFAULT_PROJECT],
             interval=FEED_INTERVAL,
             all_projects=(lambda: [p.id for p in projects()]) if projects else None,
+            in_flight=self.pipeline.in_flight if self.pipeline is not None else frozenset(),
         )
         self.jobs.worker("change-feed", feed.run)
 

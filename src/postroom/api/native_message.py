@@ -30,7 +30,8 @@ from typing import Any
 from postroom.api import mime_writer
 from postroom.core.clock import Clock
 from postroom.core.errors import InvalidInput
-from postroom.core.types import Envelope
+from postroom.core.types import Envelope, Summary
+from postroom.mime.summary import summarize_built
 
 MAX_TAGS = 20
 MAX_METADATA = 50
@@ -84,6 +85,8 @@ class Built:
     tags: tuple[str, ...]
     metadata: dict[str, str]
     send_at: datetime | None = None
+    # The summary of `data` when it is known without parsing it (mime/summary.summarize_built)
+    summary: Summary | None = None
 
 
 def _string(value: Any, field: str, *, multiline: bool = False) -> str:
@@ -307,7 +310,8 @@ def _build(body: dict[str, Any], clock: Clock, hostname: str) -> Built:
     ]
     data = mime_writer.write(head, text, html, parts)
     envelope = _envelope(sender, [*to, *cc, *bcc])
-    return Built(envelope, data, tags, metadata)
+    summary = None if parts else summarize_built(data, text)
+    return Built(envelope, data, tags, metadata, summary=summary)
 
 
 def _build_raw(body: dict[str, Any], tags: tuple[str, ...], metadata: dict[str, str]) -> Built:

@@ -160,6 +160,7 @@ class Sender:
             metadata=built.metadata,
             send_at=built.send_at,
             tags=tags,
+            summary=built.summary,
         )
         for result in results:
             found = suppressed.get(result["email"].lower())

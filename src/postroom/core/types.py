@@ -80,6 +80,9 @@ class IncomingMessage:
     # Tags stored with the message besides those it carries (X-Tags, plus-addresses): the SES
     # API's EmailTags and `ses:configuration-set:NAME`, never put in the message itself.
     tags: tuple[str, ...] = ()
+    # The summary of `data` when the door knows it without parsing (a message the send APIs
+    # wrote: mime/summary.summarize_built); the pipeline parses the message otherwise.
+    summary: Summary | None = None
 
     @property
     def size(self) -> int:

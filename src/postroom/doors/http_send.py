@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
-from postroom.core.types import DoorName, Envelope, IncomingMessage, SessionInfo
+from postroom.core.types import DoorName, Envelope, IncomingMessage, SessionInfo, Summary
 from postroom.doors.common import Acceptor
 from postroom.pipeline.projects import ProjectDirectory
 from postroom.pipeline.submission import Submitter
@@ -49,11 +49,13 @@ class HttpSendDoor:
         metadata: Mapping[str, str] | None = None,
         send_at: datetime | None = None,
         tags: tuple[str, ...] = (),
+        summary: Summary | None = None,
     ) -> str:
         """Accept one message built from an HTTP request; its id once durably stored.
         `principal` names who vouches for it in records and logs ("api:<key id>"); `door` is
         "ses" for the SES-compatible API; `suppressed_out` receives the suppressed recipients
-        (see AcceptancePipeline.accept); `tags` are stored with the message, not put in it."""
+        (see AcceptancePipeline.accept); `tags` are stored with the message, not put in it;
+        `summary`: the message's, when known without parsing it (the send APIs')."""
         session = SessionInfo(
             door=door,
             session_id=secrets.token_hex(6),
@@ -63,7 +65,13 @@ class HttpSendDoor:
             helo=HELO,
         )
         incoming = IncomingMessage(
-            envelope, data, session, metadata=metadata or {}, send_at=send_at, tags=tags
+            envelope,
+            data,
+            session,
+            metadata=metadata or {},
+            send_at=send_at,
+            tags=tags,
+            summary=summary,
         )
         if self._directory is not None:
             view = await self._directory.get(project)

@@ -39,6 +39,7 @@ from postroom.core.types import (
 )
 from postroom.events.bus import EventBus, MessageEvent
 from postroom.metrics import Metrics
+from postroom.mime.tags import tags_for
 from postroom.pipeline.complete import summary_and_tags
 from postroom.pipeline.deliveries import deliveries_for
 from postroom.pipeline.health import WriteHealth
@@ -77,6 +78,9 @@ class AcceptancePipeline:
         self.submission = submission
         self.write_health = WriteHealth(clock)  # for /readyz: do commits succeed?
         self._counters: dict[str, tuple[Counter, Counter]] = {}
+        # Ids of messages being accepted, until announced on the bus: the change feed
+        # (events/feed.py) leaves them to this pipeline's announcement.
+        self.in_flight: set[str] = set()
 
     def _door_counters(self, door: str) -> tuple[Counter, Counter]:
         """The per-door counters, looked up once (labels() is not free on the hot path)."""
@@ -104,6 +108,24 @@ class AcceptancePipeline:
         started = self._clock.monotonic()
         now = self._clock.now()
         message_id = new_id(now)
+        self.in_flight.add(message_id)
+        try:
+            return await self._accept(
+                incoming, project, message_id, now, started, submitter, suppressed_out
+            )
+        finally:
+            self.in_flight.discard(message_id)
+
+    async def _accept(
+        self,
+        incoming: IncomingMessage,
+        project: str,
+        message_id: str,
+        now: datetime,
+        started: float,
+        submitter: Submitter | None,
+        suppressed_out: dict[str, tuple[str, str]] | None,
+    ) -> str:
         if submitter is None:
             message = await self._add(self._draft(incoming, project, message_id, now))
         else:
@@ -200,7 +222,13 @@ class AcceptancePipeline:
         # writer process, busy with the commits, became the bottleneck). A big one goes without
         # its summary; the store's writer parses it, off this event loop.
         summary: Summary | None = None
-        if spooled is None and len(raw) <= INLINE_PARSE_LIMIT:
+        if spooled is None and incoming.summary is not None:
+            # Written by the send APIs: its summary is known (the Received header above, and
+            # submission's fix-ups and signature, change none of its fields).
+            summary = incoming.summary
+            found = tags_for(summary, incoming.envelope.recipients)
+            tags = (*found, *(tag for tag in tags if tag not in found))
+        elif spooled is None and len(raw) <= INLINE_PARSE_LIMIT:
             summary, tags = summary_and_tags(raw, incoming.envelope.recipients, tags)
         return NewMessage(
             id=message_id,

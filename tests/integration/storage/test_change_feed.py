@@ -116,3 +116,21 @@ async def test_feed_does_not_read_back_what_the_local_pipeline_announced_meanwhi
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def test_feed_leaves_messages_being_accepted_to_the_local_pipeline(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    """Committed but not announced yet (the accepting task waits for the event loop): the
+    pipeline's in-flight ids are not read back; once out of flight, an unannounced one is."""
+    in_flight: set[str] = set()
+    bus = EventBus()
+    feed = ChangeFeed(store, bus, clock, ["default"], window=60, in_flight=in_flight)
+    clock.advance(1)
+    message = make_message(clock, subject="being accepted", created=clock.now())
+    await store.add(message)
+    in_flight.add(message.id)
+    async with bus.subscribe() as events:
+        assert await feed.poll_once() == 0 and events.empty()
+        in_flight.discard(message.id)  # gone without an announcement (it failed after commit)
+        assert await feed.poll_once() == 1

@@ -458,3 +458,30 @@ async def test_send_at_schedules_until_then_and_can_be_cancelled(env: Env) -> No
     for bad in ("tomorrow", "2026-01-01T09:00:00", 1767225600, far):
         refused = await post(env, token, message(send_at=bad))
         assert refused.status_code == 400 and refused.json()["Field"] == "send_at", bad
+
+
+async def test_stored_summary_is_the_parsed_one_without_parsing(env: Env) -> None:
+    """A message the API wrote is stored with the summary parsing it gives (its body is not
+    parsed back, mime/summary.summarize_built), live (fixed up, signed) and captured."""
+    from postroom.mime.summary import summarize
+
+    body = message(
+        **{"from": "Ünïcode Ñame <app@example.com>"},
+        subject="Grüße, a long subject " + "that folds " * 12,
+        html="<p>ignored for text</p>",
+        text="Line one\n\tline two — 你好\n" * 30,
+        reply_to="Support <support@example.com>",
+        tags=["welcome"],
+    )
+    for project in ("acme", "sandbox"):
+        sent = await post(env, key(env, project), body)
+        assert sent.status_code == 200, sent.text
+        [record] = [m for m in env.messages(project) if m.id == sent.json()["id"]]
+        stored, expected = record.summary, summarize(env.raw(record))
+        for name in (
+            "from_", "to", "cc", "bcc", "reply_to", "subject", "message_id", "date",
+            "snippet", "attachments", "header_tags", "return_path", "defects",
+        ):  # fmt: skip
+            assert getattr(stored, name) == getattr(expected, name), (project, name)
+        assert stored.subject.startswith("Grüße") and "你好" in stored.snippet
+        assert record.tags[0] == "welcome"
