@@ -32,13 +32,19 @@ from postroom.dns.spf import SpfOutcome, check_host
 from postroom.mime.header_warnings import HeaderWarning, header_warnings
 from postroom.pipeline.headers import HeaderField, address_domain, split_message
 
-__all__ = ["Connection", "HeadersCheck", "check_headers"]
+__all__ = ["Connection", "HeadersCheck", "Limits", "check_headers"]
 
 log = logging.getLogger(__name__)
 
-SPF_TIMEOUT = 20.0  # seconds for the whole SPF evaluation (at most 10 lookups, 2 void)
-DMARC_TIMEOUT = 10.0
-DKIM_TIMEOUT = 20.0  # for all signatures together
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Seconds each DNS part may take in all: SPF (at most 10 lookups, 2 void), the DKIM keys
+    of all signatures, DMARC (at most 2 lookups)."""
+
+    spf: float = 20.0
+    dkim: float = 20.0
+    dmarc: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +95,12 @@ def _dns_domain(text: str) -> str:
 
 
 async def _dkim(
-    raw: bytes, fields: Sequence[HeaderField], whole: bool, resolver: Resolver, out: HeadersCheck
+    raw: bytes,
+    fields: Sequence[HeaderField],
+    whole: bool,
+    resolver: Resolver,
+    limit: float,
+    out: HeadersCheck,
 ) -> None:
     signatures = [f.value for f in fields if f.name == "dkim-signature"]
     if not signatures:
@@ -114,16 +125,14 @@ async def _dkim(
         )
         return
     try:
-        out.dkim = await asyncio.wait_for(
-            verify_signatures(raw, signatures, resolver), DKIM_TIMEOUT
-        )
+        out.dkim = await asyncio.wait_for(verify_signatures(raw, signatures, resolver), limit)
     except TimeoutError:
         out.findings.append(
             Finding(
                 "warn",
                 "dkim",
                 "DKIM-Signature",
-                f"Looking up the DKIM keys took more than {DKIM_TIMEOUT:.0f} s; not verified.",
+                f"Looking up the DKIM keys took more than {limit:g} s; not verified.",
             )
         )
         return
@@ -175,7 +184,9 @@ _SPF_LEVELS: dict[str, Level] = {
 }
 
 
-async def _spf(connection: Connection, resolver: Resolver, out: HeadersCheck) -> tuple[str, str]:
+async def _spf(
+    connection: Connection, resolver: Resolver, limit: float, out: HeadersCheck
+) -> tuple[str, str]:
     """(result, domain) of SPF for DMARC: ("none", "") when it could not be judged."""
     if not connection.client_ip:
         out.findings.append(
@@ -216,10 +227,10 @@ async def _spf(connection: Connection, resolver: Resolver, out: HeadersCheck) ->
     try:
         outcome = await asyncio.wait_for(
             check_host(connection.client_ip, domain, sender, resolver, connection.helo),
-            SPF_TIMEOUT,
+            limit,
         )
     except TimeoutError:
-        outcome = SpfOutcome("temperror", f"the lookups took more than {SPF_TIMEOUT:.0f} s")
+        outcome = SpfOutcome("temperror", f"the lookups took more than {limit:g} s")
     out.spf = {
         "Result": outcome.result,
         "Domain": domain,
@@ -242,7 +253,7 @@ async def _spf(connection: Connection, resolver: Resolver, out: HeadersCheck) ->
 
 
 async def _dmarc(
-    from_domain: str, spf: tuple[str, str], resolver: Resolver, out: HeadersCheck
+    from_domain: str, spf: tuple[str, str], resolver: Resolver, limit: float, out: HeadersCheck
 ) -> None:
     if not from_domain or not _dns_domain(from_domain):
         out.findings.append(
@@ -257,13 +268,9 @@ async def _dmarc(
     domain = _dns_domain(from_domain)
     passed = [v.domain for v in out.dkim if v.result == "pass"]
     try:
-        outcome = await asyncio.wait_for(
-            dmarc.evaluate(domain, spf, passed, resolver), DMARC_TIMEOUT
-        )
+        outcome = await asyncio.wait_for(dmarc.evaluate(domain, spf, passed, resolver), limit)
     except TimeoutError:
-        outcome = dmarc.DmarcOutcome(
-            "temperror", f"the lookups took more than {DMARC_TIMEOUT:.0f} s"
-        )
+        outcome = dmarc.DmarcOutcome("temperror", f"the lookups took more than {limit:g} s")
     policy = outcome.policy
     aligned_dkim = [
         d for d in passed if policy is not None and dmarc.aligned(d, domain, policy.adkim)
@@ -342,10 +349,16 @@ def _warnings(fields: Sequence[HeaderField]) -> tuple[HeaderWarning, ...]:
 
 
 async def check_headers(
-    raw: bytes, connection: Connection, resolver: Resolver, *, whole: bool = True
+    raw: bytes,
+    connection: Connection,
+    resolver: Resolver,
+    *,
+    whole: bool = True,
+    limits: Limits | None = None,
 ) -> HeadersCheck:
     """Check `raw` (CRLF line endings; only its header section when not `whole`, the message
     being too big to verify DKIM on)."""
+    limits = limits or Limits()
     out = HeadersCheck()
     fields = await asyncio.to_thread(_fields, raw)
     out.warnings = await asyncio.to_thread(_warnings, fields)
@@ -359,14 +372,14 @@ async def check_headers(
         )
 
     async def dkim_part() -> None:
-        await _dkim(raw, fields, whole, resolver, out)
+        await _dkim(raw, fields, whole, resolver, limits.dkim, out)
 
     async def spf_part() -> None:
         nonlocal spf
-        spf = await _spf(connection, resolver, out)
+        spf = await _spf(connection, resolver, limits.spf, out)
 
     async def dmarc_part() -> None:
-        await _dmarc(facts.from_domain, spf, resolver, out)
+        await _dmarc(facts.from_domain, spf, resolver, limits.dmarc, out)
 
     async def unsubscribe_part() -> None:
         check_unsubscribe(fields, out.dkim, out.findings)

@@ -6,6 +6,7 @@ is no DNS name (nothing asked), and huge or garbage headers (findings, no except
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from functools import cache
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from postroom.checks.headers_check import Connection, HeadersCheck, check_headers
+from postroom.checks.headers_check import Connection, HeadersCheck, Limits, check_headers
 from postroom.core.clock import SystemClock
 from postroom.dns.dkim import DkimSigner, dns_record, generate_ed25519, generate_rsa
 from postroom.dns.resolver import DnsError
@@ -400,3 +401,30 @@ async def test_any_bytes_after_a_signature_give_a_result(noise: bytes) -> None:
     head, _, body = data.partition(b"\r\n\r\n")
     result = await run(head + b"\r\n" + noise + b"\r\n\r\n" + body, resolver)
     assert result.as_json()["Findings"]
+
+
+class HangingResolver(RecordingResolver):
+    """Answers nothing, ever (a DNS server that drops the queries, a resolver without timeout)."""
+
+    async def _wait(self) -> None:
+        await asyncio.Event().wait()
+
+    async def txt(self, name: str) -> list[str]:
+        self._ask("TXT", name)
+        await self._wait()
+        return []
+
+
+async def test_dns_that_never_answers_is_bounded_and_said() -> None:
+    limits = Limits(spf=0.2, dkim=0.2, dmarc=0.2)
+    resolver = HangingResolver()
+    result = await check_headers(signed(message()), connection(), resolver, limits=limits)
+    assert "Looking up the DKIM keys took more than 0.2 s" in texts(result, "dkim")
+    assert result.spf is not None and result.spf["Result"] == "temperror"
+    assert result.dmarc is not None and result.dmarc["Result"] == "temperror"
+    assert levels(result, "spf") == ["warn"] and levels(result, "dmarc") == ["warn"]
+    assert {q[1] for q in resolver.asked} == {
+        "s1._domainkey.shop.test",
+        "shop.test",
+        "_dmarc.shop.test",
+    }
