@@ -15,6 +15,7 @@ from postroom.core.types import (
     Delivered,
     MessagePage,
     MessageRecord,
+    MessageSlice,
     NewMessage,
     QueueAction,
     QueueEntry,
@@ -43,6 +44,10 @@ class MessageStore(Protocol):
     def list(
         self, project: str, query: SearchQuery | None, start: int, limit: int
     ) -> MessagePage: ...
+
+    def page(self, project: str, query: SearchQuery | None, start: int, limit: int) -> MessageSlice:
+        """The page `list` returns without counting the matches (whether more follow)."""
+        ...
 
     def recent_ids(self, project: str, since: datetime, limit: int) -> builtins.list[str]:
         """Ids of the newest messages created after `since`, newest first, at most `limit`."""

@@ -202,6 +202,18 @@ class MessagePage:
     start: int
 
 
+@dataclass(frozen=True, slots=True)
+class MessageSlice:
+    """One page of a listing, newest first, without counting the matches: the project's counts
+    (kept as messages come and go, so cheap) and whether more matches follow the page."""
+
+    messages: tuple[MessageRecord, ...]
+    total: int
+    unread: int
+    more: bool
+    start: int
+
+
 # Queue entry states. An entry is pending while QUEUED (due at `next_attempt`, unless leased)
 # or HELD (an operator stopped it: not delivered until released); finished when DELIVERED,
 # FAILED or CANCELLED (an operator gave it up).

@@ -137,4 +137,16 @@ message_tags = Table(
 
 Index("ix_message_tags_project_tag", message_tags.c.project, message_tags.c.tag_lc)
 
-__all__ = ["message_raw", "message_tags", "messages", "metadata"]
+# Each project's total and unread messages: rows whose sums are the counts, kept by triggers on
+# `messages` (storage/message_counts.py, migration 0022).
+message_counts = Table(
+    "message_counts",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("project", String(100), nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("unread", BigInteger, nullable=False),
+)
+Index("ix_message_counts_project", message_counts.c.project)
+
+__all__ = ["message_counts", "message_raw", "message_tags", "messages", "metadata"]

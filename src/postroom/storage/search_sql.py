@@ -57,9 +57,12 @@ def _reply_to(needle: str) -> ColumnElement[bool]:
     return _contains(func.lower(_c.reply_to_json), needle)
 
 
-def _tag_condition(project: str, backend: str, tag: str | None) -> ColumnElement[bool]:
-    """The message has the tag `tag` (lower-cased), or any tag when `tag` is None."""
-    if backend == "sqlite":
+def _tag_condition(
+    project: str, backend: str, tag: str | None, probe: bool = False
+) -> ColumnElement[bool]:
+    """The message has the tag `tag` (lower-cased), or any tag when `tag` is None. `probe`:
+    phrased as a look-up per message (for a scan of a bounded window of messages)."""
+    if backend == "sqlite" and not probe:
         # seq IN (...): the outer scan probes the set with the rowid that every index
         # entry carries, so it reads no message rows; SQLite plans a correlated EXISTS
         # as a scan of the whole table.
@@ -80,11 +83,16 @@ def _tag_condition(project: str, backend: str, tag: str | None) -> ColumnElement
     return exists(found)
 
 
-def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool]:
+def term_condition(
+    term: Term, project: str, backend: str, probe: bool = False
+) -> ColumnElement[bool]:
     """The condition for one term of a search in `project`, negation applied.
 
     `backend` is the dialect name ("sqlite" or "postgresql"): a few terms are phrased the way
-    each planner serves best."""
+    each planner serves best. `probe`: the condition filters a bounded window of messages
+    walked newest first (store.py), so tags are looked up per message rather than collected
+    first (SQLite would collect every message of a common tag), and the full-text index is
+    left out (PostgreSQL would read every match of a common term from it)."""
     cond: ColumnElement[bool]
     field = term.field
     columns = _FIELD_COLUMNS.get(field)
@@ -98,7 +106,9 @@ def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool
                 else or_(*(_contains(col, term.text) for col in columns))
             )
             # The full-text index (PostgreSQL) narrows the rows; the LIKE stays the exact test.
-            narrow = indexed_condition(columns, term.text.lower(), backend)
+            # Not in a window: the planner would read every match of a common term from the
+            # index rather than test the few thousand rows of the window.
+            narrow = None if probe else indexed_condition(columns, term.text.lower(), backend)
             cond = exact if narrow is None else and_(narrow, exact)
     elif field == "bcc":
         cond = _bcc(term.text) if term.text else true()
@@ -117,9 +127,9 @@ def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool
             else true()
         )
     elif field == "tag":
-        cond = _tag_condition(project, backend, term.text.strip().lower())
+        cond = _tag_condition(project, backend, term.text.strip().lower(), probe)
     elif field == "is-tagged":
-        cond = _tag_condition(project, backend, None)
+        cond = _tag_condition(project, backend, None, probe)
     elif field == "is-read":
         cond = _c.read.is_(True)
     elif field == "has-attachment":
@@ -144,7 +154,7 @@ def term_condition(term: Term, project: str, backend: str) -> ColumnElement[bool
 
 
 def query_condition(
-    query: SearchQuery | None, project: str, backend: str
+    query: SearchQuery | None, project: str, backend: str, probe: bool = False
 ) -> ColumnElement[bool] | None:
     """The conjunction of the query's terms; None for no query or an empty one.
 
@@ -152,7 +162,7 @@ def query_condition(
     sub-select use its (project, tag) index."""
     if query is None or query.empty:
         return None
-    conditions = [term_condition(t, project, backend) for t in query.terms]
+    conditions = [term_condition(t, project, backend, probe) for t in query.terms]
     return conditions[0] if len(conditions) == 1 else and_(*conditions)
 
 

@@ -52,8 +52,8 @@ from postroom.core.clock import Clock
 from postroom.core.errors import InvalidInput, NotFound, PendingDeliveries, StorageError
 from postroom.core.ports import Completer, MessageStore
 from postroom.core.search import SearchQuery
-from postroom.core.types import MessagePage, MessageRecord, NewMessage
-from postroom.storage import codec
+from postroom.core.types import MessagePage, MessageRecord, MessageSlice, NewMessage
+from postroom.storage import codec, message_counts
 from postroom.storage.batch import (
     ID_CHUNK,
     BatchWriter,
@@ -98,6 +98,8 @@ DELETE_CHUNK = 2000
 
 _c = messages.c
 _NEWEST_FIRST = (_c.created_us.desc(), _c.seq.desc())
+# A search's page is first looked for among this many newest messages (`_page_rows`).
+PAGE_WINDOW = 5000
 # Everything a MessageRecord needs; listing leaves out the (possibly long) search text.
 _RECORD_COLUMNS = [
     _c.id,
@@ -172,6 +174,8 @@ class SqlMessageStore:
         self._sqlite_path = sqlite_path
         self._max_batch = max(1, max_batch)
         self.backend = write_engine.dialect.name  # "sqlite" or "postgresql"
+        self.page_window = PAGE_WINDOW  # see _page_rows
+        self._to_fold: set[str] = set()  # see _fold_counts
         # Writer state (event-loop side).
         self._pending: builtins.list[_Pending] = []
         self._wake: asyncio.Event | None = None
@@ -452,6 +456,29 @@ class SqlMessageStore:
         total, unread_count = conn.execute(select(func.count(), unread).where(where)).one()
         return int(total), int(unread_count)
 
+    def _project_counts(self, conn: Connection, project: str) -> tuple[int, int]:
+        """The project's (total, unread), kept by triggers (storage/message_counts.py). On
+        PostgreSQL, once their delta rows pile up, the project is noted for `_fold_counts`."""
+        total, unread, rows = message_counts.read(conn, project)
+        if rows > message_counts.FOLD_AT and self.backend == "postgresql":
+            self._to_fold.add(project)
+        return total, unread
+
+    def _fold_counts(self) -> None:
+        """Fold the delta rows of the projects noted by `_project_counts`, each in a
+        transaction of its own at READ COMMITTED (the writer's engine; a read's REPEATABLE
+        READ snapshot could not delete rows another fold deleted since). A failure is only
+        logged: the rows stay and are summed, the next read tries again."""
+        while self._to_fold:
+            try:
+                project = self._to_fold.pop()
+            except KeyError:
+                return
+            try:
+                self._run(self._write, functools.partial(message_counts.fold, project=project))
+            except StorageError as exc:
+                log.warning("folding the message counts of %s failed: %s", project, exc)
+
     def _target(
         self, project: str, query: SearchQuery | None
     ) -> builtins.list[ColumnElement[bool]]:
@@ -461,40 +488,91 @@ class SqlMessageStore:
             conds.append(cond)
         return conds
 
+    @staticmethod
+    def _check_window(start: int, limit: int) -> None:
+        if start < 0:
+            raise InvalidInput("start must not be negative", "start")
+        if limit < 0:
+            raise InvalidInput("limit must not be negative", "limit")
+
+    def _page_rows(
+        self,
+        conn: Connection,
+        project: str,
+        query: SearchQuery | None,
+        start: int,
+        limit: int,
+    ) -> builtins.list[Any]:
+        """Up to `limit` rows from `start`, newest first, walking the (project, created) index
+        newest first and stopping once the page is full.
+
+        A search first looks at the newest PAGE_WINDOW messages only (a range of that index:
+        the planners cannot start from a tag's or a term's many matches and sort them): when
+        they hold the page, those are the page, since every message outside the window is
+        older. Otherwise the whole project is searched."""
+        cond = query_condition(query, project, self.backend)
+        window_size = self.page_window
+        if cond is not None and start + limit <= window_size:
+            edge = conn.execute(
+                select(_c.created_us, _c.seq)
+                .where(_c.project == project)
+                .order_by(*_NEWEST_FIRST)
+                .offset(window_size - 1)
+                .limit(1)
+            ).first()
+            if edge is not None:
+                created, seq = int(edge.created_us), int(edge.seq)
+                window = and_(_c.created_us >= created, or_(_c.created_us > created, _c.seq >= seq))
+                probe = query_condition(query, project, self.backend, probe=True)
+                assert probe is not None
+                rows = self._select_page(conn, project, and_(probe, window), start, limit)
+                if len(rows) == limit:
+                    return rows
+        return self._select_page(conn, project, cond, start, limit)
+
+    @staticmethod
+    def _select_page(
+        conn: Connection, project: str, cond: ColumnElement[bool] | None, start: int, limit: int
+    ) -> builtins.list[Any]:
+        page: Select[tuple[Any]] = (
+            select(_c.seq)
+            .where(_c.project == project)
+            .order_by(*_NEWEST_FIRST)
+            .offset(start)
+            .limit(limit)
+        )
+        if cond is not None:
+            page = page.where(cond)
+        return builtins.list(
+            conn.execute(
+                select(*_RECORD_COLUMNS)
+                .where(_c.seq.in_(page.scalar_subquery()))
+                .order_by(*_NEWEST_FIRST)
+            ).all()
+        )
+
     # ------------------------------------------------------------------ reads
 
     def list(self, project: str, query: SearchQuery | None, start: int, limit: int) -> MessagePage:
         """One page newest first, with project and query counts.
 
+        The project's counts are kept by triggers; the query's are counted (every match is
+        read: at a million messages this is what a search costs, `page` skips it).
         Listed records carry `summary.search_text == ""`: listing never reads body text
         (`get` returns it).
         """
-        if start < 0:
-            raise InvalidInput("start must not be negative", "start")
-        if limit < 0:
-            raise InvalidInput("limit must not be negative", "limit")
+        self._check_window(start, limit)
         cond = query_condition(query, project, self.backend)
 
         def work(conn: Connection) -> MessagePage:
-            base = _c.project == project
-            total, unread = self._counts(conn, base)
+            total, unread = self._project_counts(conn, project)
             if cond is None:
                 matched, matched_unread = total, unread
             else:
-                matched, matched_unread = self._counts(conn, and_(base, cond))
+                matched, matched_unread = self._counts(conn, and_(_c.project == project, cond))
             records: tuple[MessageRecord, ...] = ()
             if limit and start < matched:
-                page: Select[tuple[Any]] = (
-                    select(_c.seq).where(base).order_by(*_NEWEST_FIRST).offset(start).limit(limit)
-                )
-                if cond is not None:
-                    page = page.where(cond)
-                rows = conn.execute(
-                    select(*_RECORD_COLUMNS)
-                    .where(_c.seq.in_(page.scalar_subquery()))
-                    .order_by(*_NEWEST_FIRST)
-                ).all()
-                records = self._records(conn, rows)
+                records = self._records(conn, self._page_rows(conn, project, query, start, limit))
             return MessagePage(
                 messages=records,
                 total=total,
@@ -504,7 +582,33 @@ class SqlMessageStore:
                 start=start,
             )
 
-        return self._run(self._read, work)
+        try:
+            return self._run(self._read, work)
+        finally:
+            self._fold_counts()
+
+    def page(self, project: str, query: SearchQuery | None, start: int, limit: int) -> MessageSlice:
+        """The page `list` returns, without counting the query's matches: one row more than
+        the page is read to tell whether more follow."""
+        self._check_window(start, limit)
+
+        def work(conn: Connection) -> MessageSlice:
+            total, unread = self._project_counts(conn, project)
+            rows: builtins.list[Any] = []
+            if limit and start < total:
+                rows = self._page_rows(conn, project, query, start, limit + 1)
+            return MessageSlice(
+                messages=self._records(conn, rows[:limit]),
+                total=total,
+                unread=unread,
+                more=len(rows) > limit,
+                start=start,
+            )
+
+        try:
+            return self._run(self._read, work)
+        finally:
+            self._fold_counts()
 
     def _records(self, conn: Connection, rows: Sequence[Any]) -> tuple[MessageRecord, ...]:
         tags = self._tags_of(conn, [r.id for r in rows])

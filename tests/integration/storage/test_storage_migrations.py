@@ -13,7 +13,13 @@ from postroom.core.clock import FakeClock
 from postroom.storage import SqlMessageStore, fulltext, migrate, open_store, resolve_target
 from postroom.storage.attempts import delivery_attempts
 from postroom.storage.events import events
-from postroom.storage.schema import message_raw, message_tags, messages, metadata
+from postroom.storage.schema import (
+    message_counts,
+    message_raw,
+    message_tags,
+    messages,
+    metadata,
+)
 
 
 def _revision(target: str) -> str | None:
@@ -40,7 +46,14 @@ async def test_reopening_is_idempotent(target: str, clock: FakeClock) -> None:
     assert _revision(target) == migrate.head_revision()
 
 
-MESSAGE_TABLES = {"messages", "message_raw", "message_tags", "events", "delivery_attempts"}
+MESSAGE_TABLES = {
+    "messages",
+    "message_raw",
+    "message_tags",
+    "message_counts",
+    "events",
+    "delivery_attempts",
+}
 
 
 def _message_tables_only(name: str | None, type_: str, parent_names: Any) -> bool:
@@ -54,7 +67,7 @@ def _message_tables_only(name: str | None, type_: str, parent_names: Any) -> boo
 
 def _message_metadata() -> MetaData:
     ours = MetaData(naming_convention=metadata.naming_convention)
-    for table in (messages, message_raw, message_tags, events, delivery_attempts):
+    for table in (messages, message_raw, message_tags, message_counts, events, delivery_attempts):
         table.to_metadata(ours)
     return ours
 
