@@ -60,6 +60,37 @@ Index("ix_delivery_attempts_project", delivery_attempts.c.project)
 _a = delivery_attempts.c
 
 
+def row(
+    entry_id: int,
+    message_id: str,
+    project: str,
+    recipient: str,
+    outcome: str,
+    attempt: Attempt,
+) -> dict[str, Any]:
+    """The `delivery_attempts` row of one attempt."""
+    return {
+        "entry_id": entry_id,
+        "message_id": message_id,
+        "project": project,
+        "recipient": recipient,
+        "outcome": outcome,
+        "started_us": codec.to_micros(attempt.started),
+        "duration_us": max(0, round(attempt.duration * 1_000_000)),
+        "mx_host": attempt.mx_host,
+        "ip": attempt.ip,
+        "port": attempt.port,
+        "local_address": attempt.local_address,
+        "tls_version": attempt.tls_version,
+        "tls_cipher": attempt.tls_cipher,
+        "code": attempt.code,
+        "enhanced": attempt.enhanced,
+        "reply": attempt.reply,
+        "earlier": json.dumps(list(attempt.earlier), ensure_ascii=False),
+        "tls_policy": attempt.tls_policy,
+    }
+
+
 def write(
     conn: Connection,
     entry_id: int,
@@ -70,28 +101,13 @@ def write(
     attempt: Attempt,
 ) -> None:
     """Insert one attempt in the caller's transaction."""
-    conn.execute(
-        insert(delivery_attempts).values(
-            entry_id=entry_id,
-            message_id=message_id,
-            project=project,
-            recipient=recipient,
-            outcome=outcome,
-            started_us=codec.to_micros(attempt.started),
-            duration_us=max(0, round(attempt.duration * 1_000_000)),
-            mx_host=attempt.mx_host,
-            ip=attempt.ip,
-            port=attempt.port,
-            local_address=attempt.local_address,
-            tls_version=attempt.tls_version,
-            tls_cipher=attempt.tls_cipher,
-            code=attempt.code,
-            enhanced=attempt.enhanced,
-            reply=attempt.reply,
-            earlier=json.dumps(list(attempt.earlier), ensure_ascii=False),
-            tls_policy=attempt.tls_policy,
-        )
-    )
+    write_rows(conn, [row(entry_id, message_id, project, recipient, outcome, attempt)])
+
+
+def write_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert attempts (rows from `row`) in the caller's transaction, in one statement."""
+    if rows:
+        conn.execute(insert(delivery_attempts), list(rows))
 
 
 def _record(found: Any) -> AttemptRecord:

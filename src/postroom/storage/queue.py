@@ -39,6 +39,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     case,
     exists,
     false,
@@ -225,6 +226,22 @@ def entry_from_row(row: Any) -> QueueEntry:
     )
 
 
+# Delivered: one executemany UPDATE for a batch of entries already checked to be pending and
+# leased to their reporter (SqlQueueStore.complete_many).
+_COMPLETE = (
+    update(queue_entries)
+    .where(queue_entries.c.id == bindparam("b_id"))
+    .values(
+        lease_owner=None,
+        lease_expires_us=None,
+        status=DELIVERED,
+        last_error=None,
+        attempts=queue_entries.c.attempts + 1,
+        finished_us=bindparam("b_finished"),
+    )
+)
+
+
 class SqlQueueStore:
     """The QueueStore port on the message store's database.
 
@@ -390,48 +407,53 @@ class SqlQueueStore:
             return []
 
         def work(conn: Connection) -> builtins.list[bool]:
-            changed: builtins.list[bool] = []
-            new: builtins.list[NewEvent] = []
-            touched: set[str] = set()
+            # Which entries are still pending and leased to their reporter (their rows locked
+            # on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock), then one
+            # UPDATE, one event INSERT and one attempt INSERT for all of them.
+            live: dict[int, tuple[str, str, str]] = {}
+            owners: dict[str, builtins.list[int]] = {}
             for done in delivered:
-                stmt = (
-                    update(queue_entries)
-                    .where(
-                        _q.id == done.entry_id, _q.status == QUEUED, _q.lease_owner == done.owner
+                owners.setdefault(done.owner, []).append(done.entry_id)
+            for owner, entry_ids in owners.items():
+                for start in range(0, len(entry_ids), 500):
+                    query = select(_q.id, _q.message_id, _q.project, _q.recipient).where(
+                        _q.id.in_(entry_ids[start : start + 500]),
+                        _q.status == QUEUED,
+                        _q.lease_owner == owner,
                     )
-                    .values(
-                        lease_owner=None,
-                        lease_expires_us=None,
-                        status=DELIVERED,
-                        last_error=None,
-                        attempts=_q.attempts + 1,
-                        finished_us=codec.to_micros(done.now),
-                    )
-                    .returning(_q.message_id, _q.project, _q.recipient)
-                )
-                row = conn.execute(stmt).first()
-                changed.append(row is not None)
-                if row is None:
+                    if self._skip_locked:  # PostgreSQL
+                        query = query.order_by(_q.id).with_for_update()
+                    for entry_id, message_id, project, recipient in conn.execute(query):
+                        live[int(entry_id)] = (message_id, project, recipient)
+            changed: builtins.list[bool] = []
+            updates: builtins.list[dict[str, Any]] = []
+            new: builtins.list[NewEvent] = []
+            attempts: builtins.list[dict[str, Any]] = []
+            touched: builtins.list[tuple[str, str, str]] = []
+            for done in delivered:
+                found = live.pop(done.entry_id, None)  # an id given twice changes once
+                changed.append(found is not None)
+                if found is None:
                     continue
-                message_id, project, recipient = row
+                touched.append(found)
+                message_id, project, recipient = found
+                updates.append({"b_id": done.entry_id, "b_finished": codec.to_micros(done.now)})
                 new.append(
                     NewEvent(
                         project, "delivery", done.now, message_id, recipient, done.detail or {}
                     )
                 )
                 if done.attempt is not None:
-                    attempt_log.write(
-                        conn,
-                        done.entry_id,
-                        message_id,
-                        project,
-                        recipient,
-                        "delivery",
-                        done.attempt,
+                    attempts.append(
+                        attempt_log.row(
+                            done.entry_id, message_id, project, recipient, "delivery", done.attempt
+                        )
                     )
-                touched.add(message_id)
+            if updates:
+                conn.execute(_COMPLETE, updates)
             event_log.write(conn, new)
-            refresh_statuses(conn, touched)
+            attempt_log.write_rows(conn, attempts)
+            refresh_statuses(conn, {found[0] for found in touched})
             return changed
 
         return self._run(self._write, work)
