@@ -143,6 +143,8 @@ def test_parse_warnings_in_the_message_and_the_check(setup: Setup) -> None:
         warnings = {w["Header"]: w for w in message["HeaderWarnings"]}
         assert set(warnings) == {"Date", "To"}
         assert warnings["To"]["Value"] == "<<not an address"
+        # the summary (list rows, search) keeps the field as written, not a fragment of it
+        assert [a["Address"] for a in message["To"]] == ["<<not an address"]
         assert warnings["Date"]["Value"] == "the day after tomorrow"
         assert "when Postroom received" in warnings["Date"]["Warning"]
         # the documented fields are unchanged: the Date shown is the receive time

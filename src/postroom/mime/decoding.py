@@ -213,7 +213,18 @@ def _parse_addresses(value: str) -> tuple[Address, ...]:
             address = after.split(">", 1)[0].strip()
         if name or address:
             found.append(Address(name=name, address=address))
+    if _mangled(text, found):
+        return (Address(name="", address=text.strip()),)
     return tuple(found)
+
+
+def _mangled(text: str, found: list[Address]) -> bool:
+    """The parser guessed: brackets that do not pair up (`<<not an address`) left an address
+    without `@` that is only a fragment of the field. Shown as written instead (the headers
+    check says what is wrong with it)."""
+    if all("@" in a.address for a in found):
+        return False
+    return text.count("<") != text.count(">") or "<<" in text or ">>" in text
 
 
 def parse_date(value: str | None) -> datetime | None:

@@ -85,6 +85,10 @@ def test_unfold_and_header_text() -> None:
         ('"Unclosed <nobody@example.com', [("Unclosed", "nobody@example.com")]),
         ("", []),
         ("Bob\r\n <bob@example.net>", [("Bob", "bob@example.net")]),
+        # Brackets that do not pair up: shown as written, not as the fragment "not".
+        ("<<not an address", [("", "<<not an address")]),
+        ("Joe <joe>", [("Joe", "joe")]),  # no domain, but read as written
+        ("root", [("", "root")]),
     ],
 )
 def test_parse_addresses(value: str, expected: list[tuple[str, str]]) -> None:
