@@ -248,15 +248,17 @@ def test_search_narrows_is_bookmarkable_and_deletes_matching(
 
     searches: list[str] = []
     page.on("request", lambda r: "/api/v1/search" in r.url and searches.append(r.url))
-    probe = f"{server.base_url}/api/v1/messages?start=0&limit=1"  # the check once live
+    probe = f"{server.base_url}/api/v1/messages?start=0&limit=1&counts=skip"  # the check once live
     with page.expect_response(lambda r: r.url == probe):
         page.reload()
     check(search).to_have_value("subject:password")
     check(page.locator(ROWS)).to_have_count(1)
     page.wait_for_timeout(500)  # room for a (wrong) second request to show up
-    # One request: the script's call reuses the one the shell preloaded.
+    # One request for the page: the script's call reuses the one the shell preloaded; then
+    # one for the count of matches (counts=skip left it out of the page).
     assert searches == [
-        f"{server.base_url}/api/v1/search?start=0&limit=50&query=subject%3Apassword"
+        f"{server.base_url}/api/v1/search?start=0&limit=50&counts=skip&query=subject%3Apassword",
+        f"{server.base_url}/api/v1/search?limit=0&query=subject%3Apassword",
     ]
 
     search.fill("tag:newsletter")

@@ -135,6 +135,34 @@ def test_search_and_delete_by_search(server: ServerThread, http: httpx.Client) -
     assert http.get("/api/v1/messages").json()["total"] == 2
 
 
+def test_counts_skip_answers_the_page_without_counting_matches(
+    server: ServerThread, http: httpx.Client
+) -> None:
+    for n in range(5):
+        send(server, simple(f"Invoice {n}" if n % 2 == 0 else f"Welcome {n}"))
+    http.put("/api/v1/messages", json={"IDs": [], "Read": True, "Search": "subject:welcome"})
+    params = {"query": "subject:invoice", "limit": 2, "counts": "skip"}
+    first = http.get("/api/v1/search", params=params).json()
+    assert [m["Subject"] for m in first["messages"]] == ["Invoice 4", "Invoice 2"]
+    # Never a guessed count: null, with whether more matches follow.
+    assert first["messages_count"] is None and first["messages_unread"] is None
+    assert first["more"] is True and first["count"] == 2
+    assert (first["total"], first["unread"], first["start"]) == (5, 3, 0)
+    last = http.get("/api/v1/search", params={**params, "start": 2}).json()
+    assert [m["Subject"] for m in last["messages"]] == ["Invoice 0"] and last["more"] is False
+    # The exact count comes with the default, or limit=0 (what the web UI asks next).
+    exact = http.get("/api/v1/search", params={"query": "subject:invoice", "limit": 0}).json()
+    assert (exact["messages_count"], exact["messages_unread"], exact["messages"]) == (3, 3, [])
+    assert "more" not in exact
+    # The inbox's counts are its own: exact with counts=skip too.
+    inbox = http.get("/api/v1/messages", params={"limit": 4, "counts": "skip"}).json()
+    validate(inbox, "MessagesSummary")
+    assert (inbox["messages_count"], inbox["messages_unread"], inbox["more"]) == (5, 3, True)
+    assert (inbox["total"], inbox["unread"], inbox["count"]) == (5, 3, 4)
+    bad = http.get("/api/v1/messages", params={"counts": "some"})
+    assert bad.status_code == 400 and bad.json()["Field"] == "counts"
+
+
 def test_read_flags_delete_and_paging(server: ServerThread, http: httpx.Client) -> None:
     for i in range(5):
         send(server, simple(f"message {i}"))

@@ -109,26 +109,50 @@ def string_list(body: dict[str, Any], key: str) -> list[str] | None:
     return value
 
 
+COUNTS = ("exact", "skip")
+
+
 async def list_response(request: Request, query: SearchQuery | None) -> Response:
+    """A page of summaries with Mailpit's counts. Postroom's `counts=skip` leaves the search's
+    matches uncounted (counting reads every match: seconds at a million messages):
+    `messages_count` and `messages_unread` are then null for a search (exact for the inbox,
+    which are its counts), and `more` says whether matches follow the page."""
     c = ctx(request)
     start = int_param(request, "start", 0)
     limit = int_param(request, "limit", 50, maximum=5000)
-    page = await blocking(c.store.list, c.project, query, start, limit)
-    tags = await blocking(c.store.tags, c.project)
-    return JSONResponse(
-        {
-            # Messages in this answer: no longer in Mailpit's spec, but Mailpit sends it and
-            # clients read it (mailpit-api-client raises KeyError without it).
+    counts = request.query_params.get("counts") or "exact"
+    if counts not in COUNTS:
+        raise InvalidInput(f"counts must be exact or skip, got {counts!r}", "counts")
+    body: dict[str, Any]
+    if counts == "skip":
+        part = await blocking(c.store.page, c.project, query, start, limit)
+        searched = query is not None and not query.empty
+        body = {
+            "count": len(part.messages),
+            "total": part.total,
+            "unread": part.unread,
+            "messages_count": None if searched else part.total,
+            "messages_unread": None if searched else part.unread,
+            "more": part.more,
+            "start": part.start,
+        }
+        summaries = part.messages
+    else:
+        page = await blocking(c.store.list, c.project, query, start, limit)
+        # count: messages in this answer: no longer in Mailpit's spec, but Mailpit sends it
+        # and clients read it (mailpit-api-client raises KeyError without it).
+        body = {
             "count": len(page.messages),
             "total": page.total,
             "unread": page.unread,
             "messages_count": page.matched,
             "messages_unread": page.matched_unread,
             "start": page.start,
-            "tags": tags,
-            "messages": [message_summary(m) for m in page.messages],
         }
-    )
+        summaries = page.messages
+    body["tags"] = await blocking(c.store.tags, c.project)
+    body["messages"] = [message_summary(m) for m in summaries]
+    return JSONResponse(body)
 
 
 async def list_messages(request: Request) -> Response:

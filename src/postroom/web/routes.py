@@ -160,7 +160,7 @@ def first_page_url(request: Request, base: str = "", page_size: int = PAGE_SIZE)
     `base`: the project's prefix (`/p/<project>`, "" for the default project)."""
     raw_start = request.query_params.get("start", "")
     start = int(raw_start) if raw_start.isdigit() and len(raw_start) < 10 else 0
-    params = f"start={start}&limit={page_size}"
+    params = f"start={start}&limit={page_size}&counts=skip"
     query = request.query_params.get("q", "").strip()
     if query:
         return f"{base}/api/v1/search?{params}&query={form_encode(query)}"

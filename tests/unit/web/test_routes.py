@@ -125,7 +125,15 @@ def test_form_encoding_matches_url_search_params() -> None:
 async def test_shell_preloads_the_first_list_request() -> None:
     client = make_client(HostPort("127.0.0.1", 1025))
     page = (await client.get("/")).text
-    assert '<link rel="preload" href="/api/v1/messages?start=0&amp;limit=50" as="fetch"' in page
+    assert (
+        '<link rel="preload" href="/api/v1/messages?start=0&amp;limit=50&amp;counts=skip" as="fetch"'
+        in page
+    )
     page = (await client.get("/message/X", params={"q": " tag:a b ", "start": "100"})).text
-    assert 'href="/api/v1/search?start=100&amp;limit=50&amp;query=tag%3Aa+b"' in page
-    assert 'href="/api/v1/messages?start=0&amp;limit=50"' in (await client.get("/?start=-5")).text
+    assert (
+        'href="/api/v1/search?start=100&amp;limit=50&amp;counts=skip&amp;query=tag%3Aa+b"' in page
+    )
+    assert (
+        'href="/api/v1/messages?start=0&amp;limit=50&amp;counts=skip"'
+        in (await client.get("/?start=-5")).text
+    )

@@ -65,11 +65,18 @@ export const api = {
    * browser use that preload (the API sends no caching headers, so nothing else is cached).
    */
   list(query, start, limit, signal) {
-    const params = new URLSearchParams({ start: String(start), limit: String(limit) });
+    // counts=skip: the page without counting a search's matches (messages_count is null,
+    // `more` says whether matches follow); `matchCounts` asks for the count afterwards.
+    const params = new URLSearchParams({ start: String(start), limit: String(limit), counts: 'skip' });
     const q = (query || '').trim();
     if (q) params.set('query', q);
     const path = q ? `${base}/api/v1/search` : `${base}/api/v1/messages`;
     return call('GET', `${path}?${params}`, { signal, cache: 'default' });
+  },
+  /** The exact counts of a search (no messages): messages_count and messages_unread. */
+  matchCounts(query, signal) {
+    const params = new URLSearchParams({ limit: '0', query: query.trim() });
+    return call('GET', `${base}/api/v1/search?${params}`, { signal });
   },
   message: (id) => call('GET', `${base}/api/v1/message/${enc(id)}`),
   headers: (id) => call('GET', `${base}/api/v1/message/${enc(id)}/headers`),

@@ -168,6 +168,7 @@ async function loadListNow() {
     state.tags = page.tags || [];
     pruneSelection();
     loadTagCountsSoon();
+    if (page.messages_count === null) countMatchesSoon(ticket, page);
   } catch (error) {
     if (ticket !== listRequest) return listLoading;
     if (error && error.name === 'AbortError') return listLoading;
@@ -177,6 +178,38 @@ async function loadListNow() {
   }
   renderList();
   return undefined;
+}
+
+/** A search's page comes without its count (counting reads every match): ask for the exact
+ * count once the rows are on screen and show it when it comes, if the list is still that one. */
+function countMatchesSoon(ticket, page) {
+  const query = state.q;
+  setTimeout(async () => {
+    if (ticket !== listRequest || state.page !== page) return;
+    try {
+      const counts = await api.matchCounts(query, listAbort ? listAbort.signal : undefined);
+      if (ticket !== listRequest || state.page !== page) return;
+      page.messages_count = counts.messages_count;
+      page.messages_unread = counts.messages_unread;
+      if (state.start > 0 && page.messages.length === 0 && page.messages_count > 0) {
+        state.start = Math.max(0, Math.floor((page.messages_count - 1) / pageSize) * pageSize);
+        syncUrl(false);
+        loadList();
+        return;
+      }
+      renderCounts();
+      renderNav();
+    } catch (error) {
+      // The count stays "counting…" (the rows are right); a newer list replaces it anyway.
+      if (!(error && error.name === 'AbortError')) console.warn('counting the matches failed', error);
+    }
+  }, 0);
+}
+
+/** Whether messages follow the page: from the count, or from `more` while it is unknown. */
+function moreAfter(page, shown) {
+  if (!page) return false;
+  return page.messages_count === null ? Boolean(page.more) : state.start + shown < page.messages_count;
 }
 
 const reloadSoon = debounce(loadList, 150);
@@ -280,15 +313,18 @@ function renderCounts() {
   const matched = page.messages_count;
   const shown = page.messages.length;
   const range = shown ? `${formatCount(state.start + 1)}–${formatCount(state.start + shown)} of ` : '';
-  el.count.textContent = state.q
-    ? `${range}${plural(matched, 'match', 'matches')}`
-    : `${range}${plural(page.total, 'message', 'messages')}${page.unread ? `, ${formatCount(page.unread)} unread` : ''}`;
+  const counting = matched === null;
+  let text = '';
+  if (counting) text = shown || state.start ? `${range}… matches (counting)` : plural(0, 'match', 'matches');
+  else if (state.q) text = `${range}${plural(matched, 'match', 'matches')}`;
+  else text = `${range}${plural(page.total, 'message', 'messages')}${page.unread ? `, ${formatCount(page.unread)} unread` : ''}`;
+  el.count.textContent = text;
   el.prev.disabled = state.start === 0;
-  el.next.disabled = state.start + shown >= matched;
-  el.deleteAll.disabled = matched === 0;
+  el.next.disabled = !moreAfter(page, shown);
+  el.deleteAll.disabled = counting ? shown === 0 && state.start === 0 : matched === 0;
   el.markAll.disabled = (state.q ? page.messages_unread : page.unread) === 0;
   const deleteLabel = state.q
-    ? `Delete the ${plural(matched, 'message', 'messages')} matching the search`
+    ? `Delete the ${counting ? 'messages' : plural(matched, 'message', 'messages')} matching the search`
     : 'Delete all messages';
   el.deleteAll.setAttribute('aria-label', deleteLabel);
   el.deleteAll.title = deleteLabel;
@@ -364,7 +400,7 @@ function renderNav() {
   const ids = rowIds();
   const index = ids.indexOf(id);
   const page = state.page;
-  const more = page && state.start + ids.length < page.messages_count;
+  const more = moreAfter(page, ids.length);
   const prev = el.message.querySelector('#prev-message');
   const next = el.message.querySelector('#next-message');
   if (prev) prev.disabled = index === -1 ? true : index === 0 && state.start === 0;
@@ -393,7 +429,9 @@ function markReadLocally(id) {
   if (!summary || summary.Read) return;
   summary.Read = true;
   page.unread = Math.max(0, page.unread - 1);
-  if (state.q) page.messages_unread = Math.max(0, page.messages_unread - 1);
+  if (state.q && page.messages_unread !== null) {
+    page.messages_unread = Math.max(0, page.messages_unread - 1);
+  }
   renderList();
 }
 
@@ -442,8 +480,9 @@ function removeMessages(ids) {
 function adjustCounts(page, messages, sign) {
   const unread = messages.filter((m) => !m.Read).length;
   page.total = Math.max(0, page.total + sign * messages.length);
-  page.messages_count = Math.max(0, page.messages_count + sign * messages.length);
   page.unread = Math.max(0, page.unread + sign * unread);
+  if (page.messages_count === null) return; // still being counted: the count will say
+  page.messages_count = Math.max(0, page.messages_count + sign * messages.length);
   page.messages_unread = Math.max(0, (page.messages_unread || 0) + sign * unread);
 }
 
@@ -500,8 +539,9 @@ async function deleteAll() {
   if (!page) return;
   const matched = page.messages_count;
   if (state.q) {
+    const which = matched === null ? 'messages' : plural(matched, 'message', 'messages');
     const ok = await confirmDialog(
-      `Delete the ${plural(matched, 'message', 'messages')} matching “${state.q}”? This cannot be undone.`,
+      `Delete the ${which} matching “${state.q}”? This cannot be undone.`,
       'Delete matching',
     );
     if (ok) await run(() => api.removeMatching(state.q), 'Matching messages deleted');
@@ -993,7 +1033,7 @@ async function moveCursor(delta, { open = Boolean(state.openId) } = {}) {
   if (index === -1) index = delta > 0 ? -1 : ids.length;
   index += delta;
   const page = state.page;
-  if (index >= ids.length && page && state.start + ids.length < page.messages_count) {
+  if (index >= ids.length && moreAfter(page, ids.length)) {
     await goToPage(state.start + pageSize);
     index = 0;
   } else if (index < 0 && state.start > 0) {
