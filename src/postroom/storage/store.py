@@ -709,15 +709,15 @@ class SqlMessageStore:
         return found
 
     def tags(self, project: str) -> builtins.list[str]:
-        """Tags in use in the project, sorted case-insensitively."""
+        """Tags in use in the project, sorted case-insensitively.
+
+        Every list answer carries them, so they are read by skipping through the (project,
+        tag_lc) index from one tag to the next, a few look-ups per tag, rather than grouping
+        every tagged message (about 30 ms with 100,000 tagged messages). A tag is spelled as
+        one of its rows spells it: the writers give all rows of a tag one spelling."""
 
         def work(conn: Connection) -> builtins.list[str]:
-            rows = conn.execute(
-                select(func.min(message_tags.c.tag))
-                .where(message_tags.c.project == project)
-                .group_by(message_tags.c.tag_lc)
-                .order_by(message_tags.c.tag_lc)
-            )
+            rows = conn.execute(_TAGS_IN_USE, {"project": project})
             return [str(tag) for (tag,) in rows]
 
         return self._run(self._read, work)
@@ -970,6 +970,21 @@ class SqlMessageStore:
                 raise NotFound(f"tag {tag!r} not found")
 
         self._run(self._write, work)
+
+
+# The project's tags by index skip-scan (store.tags): each step seeks the next tag_lc.
+_TAGS_IN_USE = text(
+    """WITH RECURSIVE t(tag_lc) AS (
+  SELECT min(tag_lc) FROM message_tags WHERE project = :project
+  UNION ALL
+  SELECT (SELECT min(m.tag_lc) FROM message_tags m
+          WHERE m.project = :project AND m.tag_lc > t.tag_lc)
+  FROM t WHERE t.tag_lc IS NOT NULL
+)
+SELECT (SELECT m.tag FROM message_tags m
+        WHERE m.project = :project AND m.tag_lc = t.tag_lc LIMIT 1)
+FROM t WHERE t.tag_lc IS NOT NULL ORDER BY t.tag_lc"""
+)
 
 
 def _after(edge: tuple[int, int]) -> ColumnElement[bool]:
