@@ -104,6 +104,20 @@ def _address(email: str, field: str, name: str = "") -> Address:
     local, at, domain = email.rpartition("@")
     if not at or not local or not domain or any(c in email for c in ' <>,;"\r\n'):
         raise InvalidInput(f"{field}: {email!r} is not a valid email address", field)
+    if not local.isascii():
+        # As SES: the API writes no SMTPUTF8 message (send such mail as raw MIME over SMTP).
+        raise InvalidInput(
+            f"{field}: {email!r} has a non-ASCII local part, which needs SMTPUTF8; "
+            "send it over SMTP or as raw MIME",
+            field,
+        )
+    if not domain.isascii():  # an internationalized domain goes out as its A-label
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise InvalidInput(
+                f"{field}: {email!r} has a domain that is not a valid IDN", field
+            ) from None
     try:
         return Address(display_name=name, username=local, domain=domain)
     except (ValueError, IndexError) as exc:

@@ -135,6 +135,8 @@ async def test_bad_input_names_the_field(env: Env) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"to": "a@example.net", "text": "x"}, "from"),
         (message(to=["a@example.net", "not an address"]), "to[1]"),
+        (message(cc=["jörg@example.net"]), "cc[0]"),  # needs SMTPUTF8: not written here
+        (message(to=["a@" + "ü" * 70 + ".example"]), "to[0]"),  # no valid IDN
         (message(to=[]), "to"),
         (message(attachments=[{"filename": "a.bin", "content": "%%%"}]), "attachments[0].content"),
         (message(attachments=[{"content": "AAAA"}]), "attachments[0].filename"),
@@ -166,6 +168,14 @@ async def test_bad_input_names_the_field(env: Env) -> None:
     assert not_json.status_code == 400 and not_json.json()["Field"] == "body"
     assert form.status_code == 415
     assert env.messages() == []
+
+
+async def test_an_internationalized_domain_goes_out_as_its_a_label(env: Env) -> None:
+    response = await post(env, key(env), message(to=["Jörg <j@bücher.example>"]))
+    assert response.status_code == 200, response.text
+    assert "j@xn--bcher-kva.example" in response.text
+    (stored,) = env.messages()
+    assert stored.envelope.recipients == ("j@xn--bcher-kva.example",)
 
 
 async def test_raw_mime_goes_the_same_way(env: Env) -> None:
