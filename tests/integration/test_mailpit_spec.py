@@ -277,6 +277,11 @@ def test_swagger_json_lists_exactly_the_served_operations(served: ServerThread) 
     }
     for method, path in EXTENSIONS:
         assert document["paths"][path][method]["x-postroom-extension"] is True
+    for path in ("/api/v1/messages", "/api/v1/search"):  # Postroom's counts=skip
+        (counts,) = [
+            p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "counts"
+        ]
+        assert counts["x-postroom-extension"] is True and counts["enum"] == ["exact", "skip"]
     assert len(document["x-postroom-not-served"]) == len(NOT_SERVED)
     # every $ref of the served document resolves inside it
     for ref in set(_refs(document)):

@@ -190,6 +190,22 @@ def mailpit_document() -> dict[str, Any]:
     return loaded
 
 
+COUNTS_PARAMETER: dict[str, Any] = {
+    "name": "counts",
+    "in": "query",
+    "type": "string",
+    "enum": ["exact", "skip"],
+    "default": "exact",
+    "description": (
+        "Postroom: `skip` leaves a search's matches uncounted (counting reads every match: "
+        "seconds at a million messages). messages_count and messages_unread are then null for "
+        "a search (the inbox's stay exact) and the answer gains `more` (boolean): whether "
+        "matches follow the page."
+    ),
+    "x-postroom-extension": True,
+}
+
+
 @cache
 def _served_document() -> dict[str, Any]:
     document = mailpit_document()
@@ -203,6 +219,8 @@ def _served_document() -> dict[str, Any]:
         if kept:
             paths[path] = kept
     extensions = extension_document()
+    for path in ("/api/v1/messages", "/api/v1/search"):
+        paths[path]["get"].setdefault("parameters", []).append(COUNTS_PARAMETER)
     paths.update(extensions["paths"])
     document["paths"] = paths
     document["definitions"].update(extensions["definitions"])
