@@ -4,6 +4,8 @@ actions, keyboard, narrow screens, dark mode, accessible names."""
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -34,6 +36,15 @@ def api_messages(server: ServerThread, query: str = "") -> dict[str, Any]:
     response.raise_for_status()
     data: dict[str, Any] = response.json()
     return data
+
+
+def wait_until(page: Any, condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    """Wait for a condition that only Playwright's callbacks (routes, events) make true: they run
+    while the page is being waited on, so keep waiting on it, not on a clock. Generous bound."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds:g} s: {what}"
+        page.wait_for_timeout(25)
 
 
 def no_page_errors(problems: PageProblems) -> None:
@@ -107,10 +118,18 @@ def test_mail_that_arrives_before_the_stream_opens_is_not_missed(
     page.route("**/api/v1/events", lambda route: held.append(route))  # hold the stream back
     page.goto(server.base_url + "/")
     check(page.locator(ROWS)).to_have_count(1)
+    # The browser holds the stream's request until the route continues it, whenever the route
+    # callback runs: the stream cannot open before this message is stored.
     send(server.smtp_port, simple("Arrived in between"))  # no stream yet: no event for it
+    # The rows showing says nothing about the callback: it runs when Playwright dispatches the
+    # route's event, which may come after the rows' (the first page is preloaded, the stream
+    # request goes through interception). Wait for it rather than assume it ran.
+    wait_until(page, lambda: len(held) >= 1, "the event stream's request reaches the route")
     assert len(held) == 1
     held[0].continue_()
-    check(page.locator(ROWS)).to_have_count(2)
+    # Stream open, then the one-row probe, the debounced reload and the render: several round
+    # trips on a loaded machine, so a bound wider than the default 10 s.
+    check(page.locator(ROWS)).to_have_count(2, timeout=30_000)
     check(page.locator(ROWS).first).to_contain_text("Arrived in between")
     check(page).to_have_title("(2) Postroom")
     no_page_errors(problems)
@@ -253,7 +272,10 @@ def test_search_narrows_is_bookmarkable_and_deletes_matching(
         page.reload()
     check(search).to_have_value("subject:password")
     check(page.locator(ROWS)).to_have_count(1)
-    page.wait_for_timeout(500)  # room for a (wrong) second request to show up
+    # The count is asked for after the rows show, and the request callback runs when Playwright
+    # dispatches it: wait for both requests, then leave room for a (wrong) third.
+    wait_until(page, lambda: len(searches) >= 2, "the page's and the count's search requests")
+    page.wait_for_timeout(500)
     # One request for the page: the script's call reuses the one the shell preloaded; then
     # one for the count of matches (counts=skip left it out of the page).
     assert searches == [
