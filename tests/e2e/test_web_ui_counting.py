@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.conftest import PageProblems, Shots
 from tests.e2e.mail import send, simple
-from tests.e2e.test_web_ui import ROWS, expect, no_page_errors
+from tests.e2e.test_web_ui import ROWS, expect, no_page_errors, wait_until
 from tests.harness import ServerThread
 
 pytestmark = pytest.mark.chromium
@@ -35,6 +35,9 @@ def test_rows_first_then_the_count(
     check(count).to_have_text("1–25 of … matches (counting)")
     check(page.get_by_role("button", name="Older messages")).to_be_enabled()  # `more` says so
     shots.take(page, "counting")
+    # The count is asked for after the rows show, and the route callback runs only when
+    # Playwright dispatches its event: wait for it rather than assume it already ran.
+    wait_until(page, lambda: len(held) >= 1, "the count request reaches the route")
     assert len(held) == 1 and "query=digest" in held[0].request.url
 
     held[0].continue_()
@@ -43,8 +46,7 @@ def test_rows_first_then_the_count(
     page.get_by_role("button", name="Older messages").click()
     check(page.locator(ROWS)).to_have_count(5)
     # The next page's count is asked for again and may be answered at once.
-    while len(held) < 2:
-        page.wait_for_timeout(50)
+    wait_until(page, lambda: len(held) >= 2, "the next page's count request reaches the route")
     held[1].continue_()
     check(count).to_have_text("26–30 of 30 matches")
     check(page.get_by_role("button", name="Older messages")).to_be_disabled()
