@@ -5,19 +5,14 @@ with their project (ON DELETE CASCADE); `id` keeps the order they were made in.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, delete, insert, select
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection
 
 from postroom.core.capture_routes import CaptureRoute, check_route
-from postroom.core.errors import NotFound, StorageError
+from postroom.core.errors import NotFound
 from postroom.storage.schema import SeqType, metadata
+from postroom.storage.sql_part import SqlPart
 
-T = TypeVar("T")
 MAX_ROUTES = 1000  # every message of the capture door is matched against all of them
 
 capture_routes = Table(
@@ -37,24 +32,8 @@ capture_routes = Table(
 _r = capture_routes.c
 
 
-class SqlCaptureRoutes:
-    def __init__(
-        self,
-        read_engine: Engine,
-        write_engine: Engine,
-        write_lock: contextlib.AbstractContextManager[Any] | None = None,
-    ) -> None:
-        self._read = read_engine
-        self._write = write_engine
-        self._lock = write_lock or contextlib.nullcontext()
-
-    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
-        lock = self._lock if engine is self._write else contextlib.nullcontext()
-        try:
-            with lock, engine.begin() as conn:
-                return work(conn)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"the capture routes failed: {exc}") from exc
+class SqlCaptureRoutes(SqlPart):
+    part = "the capture routes"
 
     def list(self) -> list[CaptureRoute]:
         """Every stored rule, oldest first (the order they are tried in)."""

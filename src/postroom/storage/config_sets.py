@@ -15,10 +15,8 @@ Sets and destinations go with their project, destinations with their set and the
 from __future__ import annotations
 
 import builtins
-import contextlib
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -36,8 +34,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection
 
 from postroom.core.config_sets import (
     MAX_CONFIGURATION_SETS,
@@ -50,15 +47,12 @@ from postroom.core.errors import (
     InvalidInput,
     LimitExceeded,
     NotFound,
-    PostroomError,
-    StorageError,
 )
 from postroom.core.webhooks import types_column, types_of
 from postroom.storage import codec
 from postroom.storage.schema import metadata
+from postroom.storage.sql_part import SqlPart
 from postroom.storage.webhooks import webhooks
-
-T = TypeVar("T")
 
 configuration_sets = Table(
     "ses_configuration_sets",
@@ -147,31 +141,11 @@ def _missing(name: str) -> NotFound:
     return NotFound(f"Configuration set <{name}> does not exist.")
 
 
-class SqlConfigSetStore:
+class SqlConfigSetStore(SqlPart):
     """Configuration sets and event destinations on the message store's database (reads on
     `read_engine`, changes on `write_engine` under `write_lock`, as SqlWebhookStore)."""
 
-    def __init__(
-        self,
-        read_engine: Engine,
-        write_engine: Engine,
-        write_lock: contextlib.AbstractContextManager[Any] | None = None,
-    ) -> None:
-        self._read = read_engine
-        self._write = write_engine
-        self._lock = write_lock or contextlib.nullcontext()
-
-    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
-        lock = self._lock if engine is self._write else contextlib.nullcontext()
-        try:
-            with lock, engine.begin() as conn:
-                return work(conn)
-        except PostroomError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StorageError(
-                f"the configuration sets failed: {type(exc).__name__}: {exc}"
-            ) from exc
+    part = "the configuration sets"
 
     @staticmethod
     def _set_row(conn: Connection, project: str, name: str) -> Any:

@@ -8,19 +8,15 @@ The row goes with its project (ON DELETE CASCADE).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Boolean, Column, ForeignKey, String, Table, insert, select, update
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection
 
-from postroom.core.errors import NotFound, StorageError
+from postroom.core.errors import NotFound
 from postroom.storage.schema import metadata
-
-T = TypeVar("T")
+from postroom.storage.sql_part import SqlPart
 
 delivery_settings = Table(
     "delivery_settings",
@@ -51,24 +47,8 @@ class _Keep:
 KEEP = _Keep()
 
 
-class SqlDeliverySettings:
-    def __init__(
-        self,
-        read_engine: Engine,
-        write_engine: Engine,
-        write_lock: contextlib.AbstractContextManager[Any] | None = None,
-    ) -> None:
-        self._read = read_engine
-        self._write = write_engine
-        self._lock = write_lock or contextlib.nullcontext()
-
-    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
-        lock = self._lock if engine is self._write else contextlib.nullcontext()
-        try:
-            with lock, engine.begin() as conn:
-                return work(conn)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"the delivery settings failed: {exc}") from exc
+class SqlDeliverySettings(SqlPart):
+    part = "the delivery settings"
 
     def get(self, project: str) -> DeliverySettingsRecord:
         stmt = select(_s.bounce_notices, _s.ip_pool).where(_s.project == project)

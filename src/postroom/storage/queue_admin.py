@@ -10,17 +10,15 @@ in the chunk's transaction, as every finishing report does (queue.py).
 from __future__ import annotations
 
 import builtins
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from postroom.core.errors import InvalidInput, StorageError
+from postroom.core.errors import InvalidInput
 from postroom.core.events import NewEvent
 from postroom.core.ports import QueueAdmin
 from postroom.core.types import (
@@ -40,8 +38,8 @@ from postroom.core.types import (
 from postroom.storage import codec
 from postroom.storage import events as event_log
 from postroom.storage.queue import entry_from_row, queue_entries, refresh_status
+from postroom.storage.sql_part import SqlPart
 
-T = TypeVar("T")
 CHUNK = 500
 MAX_LISTED = 1000
 CANCELLED_TEXT = "Cancelled by an operator"
@@ -83,24 +81,8 @@ def _unleased(now_us: int) -> ColumnElement[bool]:
     return or_(_q.lease_expires_us.is_(None), _q.lease_expires_us <= now_us)
 
 
-class SqlQueueAdmin:
-    def __init__(
-        self,
-        read_engine: Engine,
-        write_engine: Engine,
-        write_lock: contextlib.AbstractContextManager[Any] | None = None,
-    ) -> None:
-        self._read = read_engine
-        self._write = write_engine
-        self._lock = write_lock or contextlib.nullcontext()
-
-    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
-        lock = self._lock if engine is self._write else contextlib.nullcontext()
-        try:
-            with lock, engine.begin() as conn:
-                return work(conn)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"the queue failed: {type(exc).__name__}: {exc}") from exc
+class SqlQueueAdmin(SqlPart):
+    part = "the queue"
 
     # -- views -----------------------------------------------------------------------------
 

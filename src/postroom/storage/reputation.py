@@ -12,12 +12,11 @@ itself failed: what SES's bounce rate counts) and `complaint` events.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -33,10 +32,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection
 
-from postroom.core.errors import NotFound, StorageError
+from postroom.core.errors import NotFound
 from postroom.core.events import NewEvent
 from postroom.core.reputation import Counts
 from postroom.storage import codec
@@ -44,8 +42,7 @@ from postroom.storage import events as event_log
 from postroom.storage.events import events
 from postroom.storage.platform_store import projects
 from postroom.storage.schema import messages, metadata
-
-T = TypeVar("T")
+from postroom.storage.sql_part import SqlPart
 
 reputation = Table(
     "reputation",
@@ -88,26 +85,8 @@ def _counts(row: Any) -> Counts:
     return Counts(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
 
 
-class SqlReputationStore:
-    def __init__(
-        self,
-        read_engine: Engine,
-        write_engine: Engine,
-        write_lock: contextlib.AbstractContextManager[Any] | None = None,
-    ) -> None:
-        self._read = read_engine
-        self._write = write_engine
-        self._lock = write_lock or contextlib.nullcontext()
-
-    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
-        lock = self._lock if engine is self._write else contextlib.nullcontext()
-        try:
-            with lock, engine.begin() as conn:
-                return work(conn)
-        except NotFound:
-            raise
-        except SQLAlchemyError as exc:
-            raise StorageError(f"the reputation store failed: {exc}") from exc
+class SqlReputationStore(SqlPart):
+    part = "the reputation store"
 
     # -- reads ------------------------------------------------------------------------------
 

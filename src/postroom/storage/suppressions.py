@@ -15,7 +15,7 @@ import builtins
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -33,9 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from postroom.core.errors import InvalidInput, NotFound, StorageError
+from postroom.core.errors import InvalidInput, NotFound
 from postroom.core.suppression import (
     ACCOUNT,
     MAX_PAGE,
@@ -47,8 +46,7 @@ from postroom.core.suppression import (
 from postroom.storage import codec
 from postroom.storage.events import events
 from postroom.storage.schema import metadata
-
-T = TypeVar("T")
+from postroom.storage.sql_part import SqlPart
 
 suppressions = Table(
     "suppressions",
@@ -115,8 +113,10 @@ def _reader(stmt: Any) -> Callable[[Connection], list[Suppression]]:
     return lambda conn: [_entry(r) for r in conn.execute(stmt)]
 
 
-class SqlSuppressionStore:
+class SqlSuppressionStore(SqlPart):
     """The suppression list on the message store's database (its engines and write lock)."""
+
+    part = "the suppression list"
 
     def __init__(
         self,
@@ -124,22 +124,10 @@ class SqlSuppressionStore:
         write_engine: Engine,
         write_lock: contextlib.AbstractContextManager[Any] | None = None,
     ) -> None:
-        self._read = read_engine
-        self._write = write_engine
-        self._lock = write_lock or contextlib.nullcontext()
+        super().__init__(read_engine, write_engine, write_lock)
         dialect = write_engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._copy = dialect == "postgresql"
-
-    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
-        lock = self._lock if engine is self._write else contextlib.nullcontext()
-        try:
-            with lock, engine.begin() as conn:
-                return work(conn)
-        except (NotFound, InvalidInput, StorageError):
-            raise
-        except SQLAlchemyError as exc:
-            raise StorageError(f"the suppression list failed: {type(exc).__name__}: {exc}") from exc
 
     def _upsert(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         if self._copy and len(rows) > IMPORT_CHUNK:

@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, String, Table, Text, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from postroom.core.errors import StorageError
 from postroom.core.tls_reports import Session
 from postroom.storage import codec
 from postroom.storage.schema import metadata
-
-T = TypeVar("T")
+from postroom.storage.sql_part import SqlPart
 
 mta_sts_policies = Table(
     "mta_sts_policies",
@@ -68,9 +64,11 @@ _c = tls_report_counts.c
 _KEY = ("day", "domain", "policy_type", "policy_id", "mx_host", "sending_ip", "receiving_ip")
 
 
-class SqlTlsReports:
+class SqlTlsReports(SqlPart):
     """The policy cache (`delivery.mta_sts.PolicyStore`) and the counts
     (`delivery.tls_reports.CountStore`) in the store's database."""
+
+    part = "the TLS policy store"
 
     def __init__(
         self,
@@ -78,19 +76,9 @@ class SqlTlsReports:
         write_engine: Engine,
         write_lock: contextlib.AbstractContextManager[Any] | None = None,
     ) -> None:
-        self._read = read_engine
-        self._write = write_engine
-        self._lock = write_lock or contextlib.nullcontext()
+        super().__init__(read_engine, write_engine, write_lock)
         dialect = write_engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
-        lock = self._lock if engine is self._write else contextlib.nullcontext()
-        try:
-            with lock, engine.begin() as conn:
-                return work(conn)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"the TLS policy store failed: {type(exc).__name__}: {exc}") from exc
 
     # MTA-STS policies ------------------------------------------------------------------------
 

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -50,10 +49,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
-from postroom.core.errors import InvalidInput, NotFound, PostroomError, StorageError
+from postroom.core.errors import InvalidInput, NotFound
 from postroom.core.events import NewEvent
 from postroom.core.webhooks import (
     DISABLE_AFTER,
@@ -73,8 +71,7 @@ from postroom.core.webhooks import (
 from postroom.storage import codec
 from postroom.storage import events as event_log
 from postroom.storage.schema import SeqType, metadata
-
-T = TypeVar("T")
+from postroom.storage.sql_part import SqlPart
 
 # Characters of a request's and a response's body kept in the request log.
 LOGGED_REQUEST_BODY = 8192
@@ -235,12 +232,14 @@ def _request(row: Any) -> RequestRecord:
     )
 
 
-class SqlWebhookStore:
+class SqlWebhookStore(SqlPart):
     """Webhooks, the outbox and the request log on the message store's database.
 
     `read_engine` serves reads; `write_engine` (READ COMMITTED on PostgreSQL, `BEGIN
     IMMEDIATE` on SQLite) serves changes, under `write_lock` (the message store's SQLite
     write lock)."""
+
+    part = "the webhooks"
 
     def __init__(
         self,
@@ -248,20 +247,8 @@ class SqlWebhookStore:
         write_engine: Engine,
         write_lock: contextlib.AbstractContextManager[Any] | None = None,
     ) -> None:
-        self._read = read_engine
-        self._write = write_engine
-        self._lock = write_lock or contextlib.nullcontext()
+        super().__init__(read_engine, write_engine, write_lock)
         self._skip_locked = write_engine.dialect.name == "postgresql"
-
-    def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
-        lock = self._lock if engine is self._write else contextlib.nullcontext()
-        try:
-            with lock, engine.begin() as conn:
-                return work(conn)
-        except PostroomError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StorageError(f"the webhooks failed: {type(exc).__name__}: {exc}") from exc
 
     # -- webhooks ----------------------------------------------------------------------------
 
