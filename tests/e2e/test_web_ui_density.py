@@ -82,7 +82,7 @@ def test_ctrl_click_selects_and_the_page_size_is_remembered(
     assert listed and all("limit=25" in url for url in listed), asked
     # The shell preloads the page it asks for (one request, not two).
     preload = page.locator('link[rel="preload"]').get_attribute("href")
-    assert preload == "/api/v1/messages?start=25&limit=25", preload
+    assert preload == "/api/v1/messages?start=25&limit=25&counts=skip", preload
     shots.take(page, "density-02-page-size-25")
 
     # 100 a page: the page that held row 26 starts at 0 now; every message shows.
@@ -164,6 +164,9 @@ def test_compact_rows_full_width_list_and_a_resizable_remembered_pane(
     check(page.locator("#message h1")).to_have_text("Message 04")
     resizer = page.locator("#pane-resizer")
     check(resizer).to_be_visible()
+    # The tag sidebar comes back with the list's tag counts: measure once it is there.
+    check(page.locator("#panes")).to_have_class(re.compile(r"\bwith-tags\b"))
+    check(page.locator("#tag-side")).to_be_visible()
     before = width(page, "#list-pane")
     assert before < width(page, "#panes") * 0.6
     box = resizer.bounding_box()

@@ -750,7 +750,9 @@ el.resizer.addEventListener('pointerdown', (event) => {
   el.resizer.setPointerCapture(event.pointerId);
   el.app.classList.add('resizing');
   const move = (e) => listWidth.set(startWidth + e.clientX - startX, false);
-  const done = () => {
+  const done = (e) => {
+    // The release's own position: a busy browser coalesces moves, and the last may not come.
+    if (e.type === 'pointerup') move(e);
     el.resizer.removeEventListener('pointermove', move);
     el.resizer.removeEventListener('pointerup', done);
     el.resizer.removeEventListener('pointercancel', done);
