@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -42,7 +42,7 @@ from postroom.core.clock import Clock
 from postroom.core.errors import InvalidInput, PayloadTooLarge, PostroomError, Refusal
 from postroom.core.platform import DEFAULT_PROJECT
 from postroom.core.types import DoorName, Envelope
-from postroom.doors.http_send import HttpSendDoor
+from postroom.doors.http_send import HttpSendDoor, Outgoing
 from postroom.pipeline.destinations import destination_refusal
 from postroom.pipeline.projects import ProjectDirectory
 
@@ -117,6 +117,76 @@ class Sender:
         """Send `built`; its answer. `all_or_nothing` (the SES API): one refused recipient
         refuses the message. The suppressed recipients are those the pipeline found. `tags`:
         stored with the message besides its own (the SES API's, not written into it)."""
+        results, envelope = self._screen(built, await self.live(project), all_or_nothing)
+        suppressed: dict[str, tuple[str, str]] = {}  # what the pipeline found
+        message_id = await self.ctx.door.send(
+            envelope,
+            built.data,
+            project,
+            peer.host,
+            peer.port,
+            peer.principal,
+            peer.door,
+            suppressed_out=suppressed,
+            metadata=built.metadata,
+            send_at=built.send_at,
+            tags=tags,
+            summary=built.summary,
+        )
+        return _answer(message_id, project, built, results, suppressed)
+
+    async def send_built_many(
+        self,
+        project: str,
+        messages: Sequence[tuple[Built, tuple[str, ...]]],
+        peer: Peer,
+        *,
+        all_or_nothing: bool = False,
+    ) -> list[dict[str, Any] | PostroomError]:
+        """`send_built` for the (message, tags) pairs of one request (SendBulkEmail): each
+        accepted or refused on its own (its answer or its error, in order), the accepted ones
+        checked, signed and committed together (HttpSendDoor.send_many)."""
+        live = await self.live(project)
+        out: list[dict[str, Any] | PostroomError] = []
+        screened: list[tuple[int, list[dict[str, Any]], Outgoing]] = []
+        for index, (built, tags) in enumerate(messages):
+            try:
+                results, envelope = self._screen(built, live, all_or_nothing)
+            except PostroomError as exc:
+                out.append(exc)
+                continue
+            out.append({})  # its answer, once sent
+            outgoing = Outgoing(
+                envelope, built.data, built.metadata, built.send_at, tags, built.summary
+            )
+            screened.append((index, results, outgoing))
+        if not screened:
+            return out
+        suppressed: dict[str, tuple[str, str]] = {}
+        sent = await self.ctx.door.send_many(
+            [outgoing for _, _, outgoing in screened],
+            project,
+            peer.host,
+            peer.port,
+            peer.principal,
+            peer.door,
+            suppressed_out=suppressed,
+        )
+        for (index, results, _), message_id in zip(screened, sent, strict=True):
+            built = messages[index][0]
+            out[index] = (
+                message_id
+                if isinstance(message_id, PostroomError)
+                else _answer(message_id, project, built, results, suppressed)
+            )
+        return out
+
+    def _screen(
+        self, built: Built, live: bool, all_or_nothing: bool
+    ) -> tuple[list[dict[str, Any]], Envelope]:
+        """The size limit and the recipients a live project never delivers to: each
+        recipient's result so far and the envelope of the accepted ones; raises when the
+        message is refused whole."""
         ctx = self.ctx
         limit = ctx.config.max_message_size
         if limit and len(built.data) > limit:
@@ -128,7 +198,6 @@ class Sender:
         results: list[dict[str, Any]] = []
         accepted: list[str] = []
         first_refused: Refusal | None = None
-        live = await self.live(project)
         for recipient in built.envelope.recipients:
             refusal = destination_refusal(recipient, ctx.routed) if live else None
             if refusal is None:
@@ -147,38 +216,35 @@ class Sender:
         if first_refused is not None and (all_or_nothing or not accepted):
             raise first_refused
         envelope = Envelope(built.envelope.mail_from, tuple(accepted), built.envelope.mail_params)
-        suppressed: dict[str, tuple[str, str]] = {}  # what the pipeline found
-        message_id = await ctx.door.send(
-            envelope,
-            built.data,
-            project,
-            peer.host,
-            peer.port,
-            peer.principal,
-            peer.door,
-            suppressed_out=suppressed,
-            metadata=built.metadata,
-            send_at=built.send_at,
-            tags=tags,
-            summary=built.summary,
-        )
-        for result in results:
-            found = suppressed.get(result["email"].lower())
-            if found is not None and result["status"] == "accepted":
-                reason, scope = found
-                result.update(
-                    status="suppressed",
-                    reason=f"on the {scope}'s suppression list ({reason}): not delivered",
-                    code=reason,
-                )
-        answer: dict[str, Any] = {"id": message_id, "project": project, "recipients": results}
-        if built.tags:
-            answer["tags"] = list(built.tags)
-        if built.metadata:
-            answer["metadata"] = built.metadata
-        if built.send_at is not None:
-            answer["send_at"] = built.send_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        return answer
+        return results, envelope
+
+
+def _answer(
+    message_id: str,
+    project: str,
+    built: Built,
+    results: list[dict[str, Any]],
+    suppressed: dict[str, tuple[str, str]],
+) -> dict[str, Any]:
+    """The answer for a sent message: its recipients' results, those the pipeline found
+    suppressed marked so."""
+    for result in results:
+        found = suppressed.get(result["email"].lower())
+        if found is not None and result["status"] == "accepted":
+            reason, scope = found
+            result.update(
+                status="suppressed",
+                reason=f"on the {scope}'s suppression list ({reason}): not delivered",
+                code=reason,
+            )
+    answer: dict[str, Any] = {"id": message_id, "project": project, "recipients": results}
+    if built.tags:
+        answer["tags"] = list(built.tags)
+    if built.metadata:
+        answer["metadata"] = built.metadata
+    if built.send_at is not None:
+        answer["send_at"] = built.send_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return answer
 
 
 async def _project_of(request: Request, body: dict[str, Any], sender: Sender) -> str:

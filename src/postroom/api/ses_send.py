@@ -248,6 +248,14 @@ class SesSender:
         message_id: str = answer["id"]
         return message_id
 
+    async def send_many(
+        self, project: str, messages: list[tuple[Built, tuple[str, ...]]], peer: Peer
+    ) -> list[str | PostroomError]:
+        """`send` for the (message, tags) pairs of one request, each sent whole or refused on
+        its own: each one's id, or the error that refused it."""
+        answers = await self.s.sender.send_built_many(project, messages, peer, all_or_nothing=True)
+        return [a if isinstance(a, PostroomError) else str(a["id"]) for a in answers]
+
 
 def with_return_path(built: Built, value: Any, field: str) -> Built:
     """`built` with `value` (FeedbackForwardingEmailAddress, ReturnPath) as its envelope
@@ -287,46 +295,63 @@ async def send_bulk(
     if chosen is not None:
         default_tags.append(chosen)
     source = request.get("FromEmailAddress")
+    shared_headers = _pairs(spec.get("Headers"), "Headers")
 
-    async def one(entry: Any) -> dict[str, Any]:
+    def failed(exc: PostroomError) -> dict[str, Any]:
+        error = from_postroom(exc, version)
+        status = BULK_STATUS.get(error.code, "FAILED")
+        if error.code in ("TooManyRequestsException", "Throttling") and "Daily" in error.message:
+            status = "ACCOUNT_DAILY_QUOTA_EXCEEDED"
+        return {"Status": status, "Error": error.message}
+
+    def built(entry: Any) -> tuple[Built, tuple[str, ...]]:
+        """An entry's message (rendered with its data) and tags."""
+        if not isinstance(entry, dict):
+            raise InvalidInput("a BulkEmailEntry must be a structure", "BulkEmailEntries")
+        replacement = entry.get("ReplacementEmailContent") or {}
+        data = dict(defaults)
+        if isinstance(replacement, dict):
+            inner = replacement.get("ReplacementTemplate") or {}
+            data.update(template_data(inner.get("ReplacementTemplateData")))
+        rendered = render_parts(template, data, "TemplateData")
+        tags = default_tags + tags_of(entry.get("ReplacementTags"), "ReplacementTags")
+        headers = shared_headers + _pairs(entry.get("ReplacementHeaders"), "ReplacementHeaders")
+        body = rendered_body(
+            rendered,
+            source,
+            destination(entry.get("Destination")),
+            request.get("ReplyToAddresses"),
+            headers=[{"Name": n, "Value": v} for n, v in headers],
+        )
+        message = with_return_path(
+            ses.build(body),
+            request.get("FeedbackForwardingEmailAddress"),
+            "FeedbackForwardingEmailAddress",
+        )
+        return message, tuple(tags)
+
+    # Each entry is built on its own (a bad one fails alone); the good ones are sent together:
+    # checked, signed and committed as one request, each still accepted or refused on its own.
+    results: list[dict[str, Any]] = []
+    messages: list[tuple[Built, tuple[str, ...]]] = []
+    slots: list[int] = []
+    for entry in entries:
         try:
-            if not isinstance(entry, dict):
-                raise InvalidInput("a BulkEmailEntry must be a structure", "BulkEmailEntries")
-            replacement = entry.get("ReplacementEmailContent") or {}
-            data = dict(defaults)
-            if isinstance(replacement, dict):
-                inner = replacement.get("ReplacementTemplate") or {}
-                data.update(template_data(inner.get("ReplacementTemplateData")))
-            rendered = render_parts(template, data, "TemplateData")
-            tags = default_tags + tags_of(entry.get("ReplacementTags"), "ReplacementTags")
-            headers = _pairs(spec.get("Headers"), "Headers") + _pairs(
-                entry.get("ReplacementHeaders"), "ReplacementHeaders"
-            )
-            body = rendered_body(
-                rendered,
-                source,
-                destination(entry.get("Destination")),
-                request.get("ReplyToAddresses"),
-                headers=[{"Name": n, "Value": v} for n, v in headers],
-            )
-            built = with_return_path(
-                ses.build(body),
-                request.get("FeedbackForwardingEmailAddress"),
-                "FeedbackForwardingEmailAddress",
-            )
-            message_id = await ses.send(project, built, peer, tags)
+            messages.append(built(entry))
         except PostroomError as exc:
-            error = from_postroom(exc, version)
-            status = BULK_STATUS.get(error.code, "FAILED")
-            if (
-                error.code in ("TooManyRequestsException", "Throttling")
-                and "Daily" in error.message
-            ):
-                status = "ACCOUNT_DAILY_QUOTA_EXCEEDED"
-            return {"Status": status, "Error": error.message}
-        return {"Status": "SUCCESS", "MessageId": message_id}
-
-    return list(await asyncio.gather(*(one(entry) for entry in entries)))
+            results.append(failed(exc))
+            continue
+        slots.append(len(results))
+        results.append({})
+    if messages:
+        answers = await ses.send_many(project, messages, peer)
+        for slot, answer in zip(slots, answers, strict=True):
+            results[slot] = (
+                failed(answer)
+                if isinstance(answer, PostroomError)
+                else {"Status": "SUCCESS", "MessageId": answer}
+            )
+    return results
 
 
 __all__ = ["MAX_BULK", "SesError", "SesSender", "SesSending", "send_bulk", "with_return_path"]

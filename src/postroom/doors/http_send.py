@@ -15,9 +15,13 @@ address) and hands it to the acceptance pipeline, into the project the API key b
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+from postroom.core.errors import PostroomError
+from postroom.core.platform import DEFAULT_PROJECT
 from postroom.core.types import DoorName, Envelope, IncomingMessage, SessionInfo, Summary
 from postroom.doors.common import Acceptor
 from postroom.pipeline.projects import ProjectDirectory
@@ -26,9 +30,22 @@ from postroom.pipeline.submission import Submitter
 HELO = "http-api"  # what Received: names as the client's greeting
 
 
+class BatchAcceptor(Acceptor, Protocol):
+    """The acceptance pipeline with its entry for the messages of one request."""
+
+    async def accept_many(
+        self,
+        incomings: Sequence[IncomingMessage],
+        project: str = DEFAULT_PROJECT,
+        *,
+        submitter: Submitter | None = None,
+        suppressed_out: dict[str, tuple[str, str]] | None = None,
+    ) -> list[str | PostroomError]: ...
+
+
 class HttpSendDoor:
     def __init__(
-        self, pipeline: Acceptor, hostname: str, directory: ProjectDirectory | None = None
+        self, pipeline: BatchAcceptor, hostname: str, directory: ProjectDirectory | None = None
     ) -> None:
         """`directory` tells capture projects from live ones; without it (no platform store)
         every message is captured."""
@@ -81,3 +98,59 @@ class HttpSendDoor:
                     incoming, project, submitter=submitter, suppressed_out=suppressed_out
                 )
         return await self._pipeline.accept(incoming, project)
+
+    async def send_many(
+        self,
+        messages: Sequence[Outgoing],
+        project: str,
+        peer_host: str,
+        peer_port: int,
+        principal: str = "api",
+        door: DoorName = "http",
+        suppressed_out: dict[str, tuple[str, str]] | None = None,
+    ) -> list[str | PostroomError]:
+        """`send` for the messages of one request (SendBulkEmail): one session, and the
+        pipeline's accept_many, which checks, signs and stores them together while accepting
+        or refusing each on its own; each one's id once durably stored, or its error."""
+        session = SessionInfo(
+            door=door,
+            session_id=secrets.token_hex(6),
+            peer_host=peer_host,
+            peer_port=peer_port,
+            server_name=self._hostname,
+            helo=HELO,
+        )
+        incomings = [
+            IncomingMessage(
+                m.envelope,
+                m.data,
+                session,
+                metadata=m.metadata or {},
+                send_at=m.send_at,
+                tags=m.tags,
+                summary=m.summary,
+            )
+            for m in messages
+        ]
+        if self._directory is not None:
+            view = await self._directory.get(project)
+            if view.project.mode == "live":
+                return await self._pipeline.accept_many(
+                    incomings,
+                    project,
+                    submitter=Submitter(project, principal),
+                    suppressed_out=suppressed_out,
+                )
+        return await self._pipeline.accept_many(incomings, project)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message of a `send_many` request: what `send` takes besides the request's facts."""
+
+    envelope: Envelope
+    data: bytes
+    metadata: Mapping[str, str] | None = None
+    send_at: datetime | None = None
+    tags: tuple[str, ...] = ()
+    summary: Summary | None = None

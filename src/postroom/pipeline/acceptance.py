@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from prometheus_client import Counter
 
 from postroom.core.clock import Clock
-from postroom.core.errors import ConfigError, StorageError
+from postroom.core.errors import ConfigError, PostroomError, Refusal, StorageError
 from postroom.core.ids import new_id
 from postroom.core.platform import DEFAULT_PROJECT
 from postroom.core.ports import MessageStore
@@ -169,6 +169,132 @@ class AcceptancePipeline:
         )
         self._bus.publish(MessageEvent("new", project, record=record))
         return message_id
+
+    async def accept_many(
+        self,
+        incomings: Sequence[IncomingMessage],
+        project: str = DEFAULT_PROJECT,
+        *,
+        submitter: Submitter | None = None,
+        suppressed_out: dict[str, tuple[str, str]] | None = None,
+    ) -> list[str | PostroomError]:
+        """`accept` for the messages of one request (SendBulkEmail, a native batch): each is
+        accepted or refused on its own, and its answer (its id once durably committed, or the
+        error that refused it) is in the list, in order. What every message shares is done
+        once: one suppression query for all their recipients, their signatures in one worker
+        thread (SubmissionSteps.prepare_many), their rows handed to the store together (one
+        group commit). `suppressed_out` receives the suppressed recipients of all of them."""
+        now = self._clock.now()
+        started = self._clock.monotonic()
+        ids = [new_id(now) for _ in incomings]
+        self.in_flight.update(ids)
+        try:
+            return await self._accept_many(
+                incomings, project, ids, now, started, submitter, suppressed_out
+            )
+        finally:
+            self.in_flight.difference_update(ids)
+
+    async def _accept_many(
+        self,
+        incomings: Sequence[IncomingMessage],
+        project: str,
+        ids: list[str],
+        now: datetime,
+        started: float,
+        submitter: Submitter | None,
+        suppressed_out: dict[str, tuple[str, str]] | None,
+    ) -> list[str | PostroomError]:
+        answers: list[str | PostroomError] = []
+        drafts: list[tuple[int, NewMessage, Prepared | None]] = []
+        if submitter is None:
+            for index, incoming in enumerate(incomings):
+                drafts.append((index, self._draft(incoming, project, ids[index], now), None))
+                answers.append(ids[index])
+        else:
+            if self.submission is None:
+                raise ConfigError("submission needs the platform store (no SubmissionSteps)")
+            project = submitter.project
+            prepared = await self.submission.prepare_many(incomings, submitter, ids, now)
+            quota = self.submission.quota
+            try:
+                queued = [
+                    r
+                    for incoming, p in zip(incomings, prepared, strict=True)
+                    if isinstance(p, Prepared) and p.status == "queued"
+                    for r in incoming.envelope.recipients
+                ]
+                suppressed: dict[str, tuple[str, str]] = {}
+                if queued and self._suppressions is not None:
+                    suppressed = await asyncio.to_thread(
+                        self._suppressions, project, list(dict.fromkeys(queued))
+                    )
+                if suppressed_out is not None:
+                    suppressed_out.update(suppressed)
+                for index, (incoming, outcome) in enumerate(zip(incomings, prepared, strict=True)):
+                    if isinstance(outcome, Refusal):
+                        answers.append(outcome)
+                        continue
+                    mine = {
+                        key: suppressed[key]
+                        for key in (r.lower() for r in incoming.envelope.recipients)
+                        if key in suppressed
+                    }
+                    draft = self._draft(incoming, project, ids[index], now, outcome, mine)
+                    drafts.append((index, draft, outcome))
+                    answers.append(ids[index])
+            except BaseException:
+                for outcome in prepared:
+                    if isinstance(outcome, Prepared):
+                        quota.release(outcome.reservation)
+                raise
+        stored = await asyncio.gather(
+            *(self._add(draft) for _, draft, _ in drafts), return_exceptions=True
+        )
+        elapsed = self._clock.monotonic() - started
+        for (index, draft, done), message in zip(drafts, stored, strict=True):
+            if isinstance(message, BaseException):
+                if done is not None and self.submission is not None:
+                    self.submission.quota.release(done.reservation)
+                if not isinstance(message, PostroomError):
+                    raise message
+                answers[index] = message
+                continue
+            if done is not None and self.submission is not None:
+                self.submission.quota.commit(done.reservation)
+            self._announce(incomings[index], project, draft.id, now, message, elapsed)
+        return answers
+
+    def _announce(
+        self,
+        incoming: IncomingMessage,
+        project: str,
+        message_id: str,
+        now: datetime,
+        message: NewMessage,
+        elapsed: float,
+    ) -> None:
+        """Metrics and the bus's `new` event for a stored message (accept_many)."""
+        stored_summary = message.summary
+        assert stored_summary is not None, "the store returns messages with their summary"
+        received, received_bytes = self._door_counters(incoming.session.door)
+        self._metrics.commit_seconds.observe(elapsed)
+        received.inc()
+        received_bytes.inc(message.size)
+        record = MessageRecord(
+            id=message_id,
+            project=project,
+            created=now,
+            size=message.size,
+            read=False,
+            envelope=message.envelope,
+            summary=stored_summary,
+            tags=message.tags,
+            username=message.username,
+            status=message.status,
+            warnings=message.warnings,
+        )
+        self._bus.publish(MessageEvent("new", project, record=record))
 
     async def _add(self, draft: NewMessage) -> NewMessage:
         """store.add, telling write_health (for /readyz) whether the commit succeeded."""

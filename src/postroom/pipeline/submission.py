@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.spooled import SpooledData, read_head, read_spooled, spooled_chunks
 from postroom.core.types import IncomingMessage
+from postroom.dns.dkim import DkimSigner
 from postroom.pipeline.destinations import first_refusal
 from postroom.pipeline.headers import (
     address_domain,
@@ -99,6 +101,73 @@ class SubmissionSteps:
         """Check the message and return it fixed up (and signed for a live project), with its
         quota reservation. Raises a Refusal (content invalid, identity not verified, quota,
         not signable, project gone)."""
+        checked = await self._check(incoming, submitter, message_id, now)
+        if checked.signers:
+            try:
+                if checked.body is not None:
+                    digest = await asyncio.to_thread(body_hash, spooled_chunks(checked.body))
+                    signatures = await asyncio.to_thread(
+                        sign_head, checked.data, digest, checked.signers
+                    )
+                elif any(signer.algorithm == "rsa-sha256" for signer in checked.signers):
+                    # An RSA signature takes about half a millisecond with the GIL released:
+                    # on a worker thread the event loop serves other sessions meanwhile.
+                    signatures = await asyncio.to_thread(sign, checked.data, checked.signers)
+                else:
+                    signatures = sign(checked.data, checked.signers)
+            except BaseException:
+                self.quota.release(checked.reservation)
+                raise
+            return checked.signed(signatures)
+        return checked.prepared()
+
+    async def prepare_many(
+        self,
+        incomings: Sequence[IncomingMessage],
+        submitter: Submitter,
+        message_ids: Sequence[str],
+        now: datetime,
+    ) -> list[Prepared | Refusal]:
+        """`prepare` for the messages of one request (SendBulkEmail, a native batch), each
+        checked on its own (its own Prepared or Refusal, in order), with the signatures of
+        all of them made in one worker thread instead of one thread hop per message. The
+        messages are small (built by the send APIs: none is spooled)."""
+        outcomes: list[_Checked | Refusal] = []
+        for incoming, message_id in zip(incomings, message_ids, strict=True):
+            try:
+                outcomes.append(await self._check(incoming, submitter, message_id, now))
+            except Refusal as refusal:
+                outcomes.append(refusal)
+        to_sign = [o for o in outcomes if isinstance(o, _Checked) and o.signers]
+        signed: list[bytes | Refusal] = []
+        if to_sign:
+            try:
+                signed = await asyncio.to_thread(_sign_each, to_sign)
+            except BaseException:
+                for checked in to_sign:
+                    self.quota.release(checked.reservation)
+                raise
+        signatures = dict(zip(map(id, to_sign), signed, strict=True))
+        prepared: list[Prepared | Refusal] = []
+        for outcome in outcomes:
+            if isinstance(outcome, Refusal):
+                prepared.append(outcome)
+            elif not outcome.signers:
+                prepared.append(outcome.prepared())
+            else:
+                made = signatures[id(outcome)]
+                if isinstance(made, Refusal):
+                    self.quota.release(outcome.reservation)
+                    prepared.append(made)
+                else:
+                    prepared.append(outcome.signed(made))
+        return prepared
+
+    async def _check(
+        self, incoming: IncomingMessage, submitter: Submitter, message_id: str, now: datetime
+    ) -> _Checked:
+        """Every check and fix-up of `prepare` but the signature: the message to sign, its
+        signers (none: not signed) and its quota reservation."""
         view = await self.directory.get(submitter.project)
         if view.project.mode == "live" and view.project.paused is not None:
             raise SENDING_PAUSED  # by the reputation guard, until an admin resumes it
@@ -137,23 +206,37 @@ class SubmissionSteps:
         reservation = await self.quota.reserve(project, sends_of(incoming.envelope.recipients))
         live = project.mode == "live"
         domain = view.domains.get(from_domain) if live else None
-        if domain is not None:
-            signers = self.signers.signers_for(domain)
-            try:
-                if body is not None:
-                    digest = await asyncio.to_thread(body_hash, spooled_chunks(body))
-                    signatures = await asyncio.to_thread(sign_head, data, digest, signers)
-                elif any(signer.algorithm == "rsa-sha256" for signer in signers):
-                    # An RSA signature takes about half a millisecond with the GIL released:
-                    # on a worker thread the event loop serves other sessions meanwhile.
-                    signatures = await asyncio.to_thread(sign, data, signers)
-                else:
-                    signatures = sign(data, signers)
-                data = signatures + data
-            except BaseException:
-                self.quota.release(reservation)
-                raise
-        return Prepared(data, "queued" if live else "captured", reservation, body)
+        signers = self.signers.signers_for(domain) if domain is not None else []
+        return _Checked(data, "queued" if live else "captured", reservation, body, signers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A message that passed `SubmissionSteps._check`, before its signature."""
+
+    data: bytes
+    status: str
+    reservation: Reservation
+    body: SpooledData | None
+    signers: list[DkimSigner]
+
+    def prepared(self) -> Prepared:
+        return Prepared(self.data, self.status, self.reservation, self.body)
+
+    def signed(self, signatures: bytes) -> Prepared:
+        return Prepared(signatures + self.data, self.status, self.reservation, self.body)
+
+
+def _sign_each(messages: list[_Checked]) -> list[bytes | Refusal]:
+    """The signatures of small messages (worker thread), or the Refusal of each that cannot
+    be signed."""
+    out: list[bytes | Refusal] = []
+    for checked in messages:
+        try:
+            out.append(sign(checked.data, checked.signers))
+        except Refusal as refusal:
+            out.append(refusal)
+    return out
 
 
 HEAD_LIMIT = 1024 * 1024  # a spooled message's header section is read up to this size
