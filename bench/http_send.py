@@ -233,9 +233,10 @@ def main() -> int:
     parser.add_argument("--key", choices=("rsa", "ed25519", "none"), default="rsa")
     parser.add_argument(
         "--only",
-        choices=("all", "bulk", "bulk-capture"),
+        choices=("all", "bulk", "bulk-capture", "native"),
         default="all",
-        help="bulk: only the SendBulkEmail runs (live and capture); bulk-capture: capture only",
+        help="bulk: only the SendBulkEmail runs (live and capture); bulk-capture: capture only; "
+        "native: only the native API runs",
     )
     args = parser.parse_args()
 
@@ -283,7 +284,7 @@ def main() -> int:
             used, child = cpu_seconds(pid) - cpu, children_cpu(pid) - child
             report("SMTP submission (live, STARTTLS + AUTH)", sent, seconds, used, "msgs", child)
         for project, label in (("bench", "live"), ("benchcap", "capture")):
-            if args.only != "all":
+            if args.only not in ("all", "native"):
                 break
             token = secrets["tokens"][project]
             cpu, child = cpu_seconds(pid), children_cpu(pid)
@@ -299,7 +300,7 @@ def main() -> int:
             )
         endpoint = f"http://{LOOPBACK}:{ses_port}"
         for project, label in (("bench", "live"), ("benchcap", "capture")):
-            if args.only == "bulk-capture" and project == "bench":
+            if args.only == "native" or (args.only == "bulk-capture" and project == "bench"):
                 continue
             pair = secrets["ses"][project]
             cpu, child = cpu_seconds(pid), children_cpu(pid)

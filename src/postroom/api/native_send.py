@@ -21,7 +21,6 @@ answer, in order). `Idempotency-Key` (api/idempotency.py) covers single and batc
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -49,7 +48,6 @@ from postroom.pipeline.projects import ProjectDirectory
 __all__ = ["MAX_BATCH", "SendingContext", "routes"]
 
 MAX_BATCH = 500
-BATCH_CONCURRENCY = 64  # messages of one batch in the pipeline at once (their commits group)
 
 # Renders a send request's template fields into plain ones (api/templates_api.py), if any.
 TemplateRenderer = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -97,13 +95,16 @@ class Sender:
         return view.project.mode == "live"
 
     async def send(self, project: str, body: dict[str, Any], peer: Peer) -> dict[str, Any]:
+        return await self.send_built(project, await self.build(project, body), peer)
+
+    async def build(self, project: str, body: dict[str, Any]) -> Built:
+        """The message a request body asks for, its template rendered."""
         ctx = self.ctx
         if body.get("template") is not None:
             if ctx.render_template is None:
                 raise InvalidInput("templates are not available on this server", "template")
             body = await ctx.render_template(project, body)
-        built = build(body, ctx.clock, ctx.config.hostname)
-        return await self.send_built(project, built, peer)
+        return build(body, ctx.clock, ctx.config.hostname)
 
     async def send_built(
         self,
@@ -317,24 +318,41 @@ def routes(ctx: SendingContext) -> list[BaseRoute]:
         project = await _project_of(request, body, sender)
 
         async def run_batch() -> Answer:
-            gate = asyncio.Semaphore(BATCH_CONCURRENCY)
-
-            async def item(index: int, value: Any) -> dict[str, Any]:
-                async with gate:
+            # Each message is built on its own (a bad one fails alone); the good ones go
+            # through the pipeline together (Sender.send_built_many: one suppression query,
+            # their signatures in one worker thread, one group commit), each still accepted
+            # or refused on its own.
+            peer = _peer(request)
+            answers: list[Answer | None] = []
+            built: list[tuple[Built, tuple[str, ...]]] = []
+            slots: list[int] = []
+            for index, value in enumerate(items):
+                try:
                     if not isinstance(value, dict):
-                        error = InvalidInput(f"messages[{index}] must be an object", "messages")
-                        status, answer, _ = await error_answer(request, error)
-                    else:
-                        if "project" in value:
-                            error = InvalidInput(
-                                "project is given once for the batch", f"messages[{index}].project"
-                            )
-                            status, answer, _ = await error_answer(request, error)
-                        else:
-                            status, answer, _ = await one(request, project, value)
-                return {"index": index, "status": status, **answer}
-
-            results = await asyncio.gather(*(item(i, v) for i, v in enumerate(items)))
+                        raise InvalidInput(f"messages[{index}] must be an object", "messages")
+                    if "project" in value:
+                        raise InvalidInput(
+                            "project is given once for the batch", f"messages[{index}].project"
+                        )
+                    built.append((await sender.build(project, value), ()))
+                except PostroomError as exc:
+                    answers.append(await error_answer(request, exc))
+                    continue
+                slots.append(index)
+                answers.append(None)
+            if built:
+                sent = await sender.send_built_many(project, built, peer)
+                for index, outcome in zip(slots, sent, strict=True):
+                    answers[index] = (
+                        await error_answer(request, outcome)
+                        if isinstance(outcome, PostroomError)
+                        else (200, outcome, {})
+                    )
+            results = []
+            for index, answer in enumerate(answers):
+                assert answer is not None
+                status, content, _ = answer
+                results.append({"index": index, "status": status, **content})
             accepted = sum(1 for r in results if r["status"] == 200)
             return (
                 200,

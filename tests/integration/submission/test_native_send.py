@@ -279,6 +279,53 @@ async def test_batch_answers_each_message_on_its_own(env: Env) -> None:
     assert empty.status_code == 400
 
 
+async def test_batch_messages_go_through_the_pipeline_together_each_on_its_own(
+    env: Env,
+) -> None:
+    """A batch's messages are checked, signed and committed together (accept_many): a
+    suppressed recipient, a refused recipient and the daily quota answer per message, and
+    no accepted message is lost to another's refusal."""
+    from postroom.suppression.service import SuppressionList
+
+    SuppressionList(env.store.suppressions, env.clock).add("acme", "gone@example.net", "bounce")
+    env.set_project(daily_quota=5)
+    token = key(env)
+    batch = {
+        "messages": [
+            message(to=["one@example.net", "gone@example.net"], subject="first"),
+            message(to=["two@example.net", "root@localhost"], subject="second"),
+            message(to="three@example.net", subject="third"),
+            message(to="gone@example.net", subject="only suppressed"),
+            message(to="four@example.net", subject="over"),  # the sixth send of 5
+        ]
+    }
+    response = await post(env, token, batch, "/api/v2/messages/batch")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    statuses = [(m["index"], m["status"]) for m in answer["messages"]]
+    assert statuses == [(0, 200), (1, 200), (2, 200), (3, 200), (4, 429)]
+    first, second, third, fourth, _ = answer["messages"]
+    assert [(r["email"], r["status"]) for r in first["recipients"]] == [
+        ("one@example.net", "accepted"),
+        ("gone@example.net", "suppressed"),
+    ]
+    assert [(r["email"], r["status"]) for r in second["recipients"]] == [
+        ("two@example.net", "accepted"),
+        ("root@localhost", "refused"),
+    ]
+    assert fourth["recipients"][0]["status"] == "suppressed"
+    assert [e.recipient for e in env.queue(first["id"])] == ["one@example.net"]
+    assert [e.recipient for e in env.queue(second["id"])] == ["two@example.net"]
+    assert [e.recipient for e in env.queue(third["id"])] == ["three@example.net"]
+    assert env.queue(fourth["id"]) == []
+    records = {m.id: m for m in env.messages()}
+    assert set(records) == {first["id"], second["id"], third["id"], fourth["id"]}
+    for sent, subject in ((first, "first"), (second, "second"), (third, "third")):
+        assert records[sent["id"]].status == "queued"
+        assert parsed(env, sent["id"])["Subject"] == subject
+        assert await asyncio.to_thread(dkimpy_verify, env.raw(records[sent["id"]]), env.zone)
+
+
 async def test_full_batch_of_500(env: Env) -> None:
     token = key(env, "sandbox")
     batch = {"messages": [message(to=f"r{i}@example.net", subject=f"n{i}") for i in range(500)]}
