@@ -193,6 +193,12 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu() -> float:
+    """This process's user + system CPU time so far (the benchmark's clients)."""
+    times = os.times()
+    return times.user + times.system
+
+
 def children_cpu(pid: int) -> float:
     """CPU time of the process's live children (the writer child), which `cpu_seconds` does
     not count until they have exited."""
@@ -303,11 +309,12 @@ def main() -> int:
             if args.only == "native" or (args.only == "bulk-capture" and project == "bench"):
                 continue
             pair = secrets["ses"][project]
-            cpu, child = cpu_seconds(pid), children_cpu(pid)
+            cpu, child, own = cpu_seconds(pid), children_cpu(pid), process_cpu()
             total, seconds = bulk(
                 endpoint, pair, args.bulk_clients, args.bulk_calls, args.destinations
             )
             used, child = cpu_seconds(pid) - cpu, children_cpu(pid) - child
+            print(f"  (the boto3 clients' CPU: {1000 * (process_cpu() - own) / total:.2f} ms each)")
             report(
                 f"SES SendBulkEmail ({label}, {args.destinations} destinations per call, "
                 f"{args.bulk_clients} clients)",

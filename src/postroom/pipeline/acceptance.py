@@ -248,9 +248,15 @@ class AcceptancePipeline:
                     if isinstance(outcome, Prepared):
                         quota.release(outcome.reservation)
                 raise
-        stored = await asyncio.gather(
-            *(self._add(draft) for _, draft, _ in drafts), return_exceptions=True
-        )
+        try:
+            stored = await asyncio.gather(
+                *(self._add(draft) for _, draft, _ in drafts), return_exceptions=True
+            )
+        except BaseException:  # cancelled while committing: as accept, count none of them
+            for _, _, done in drafts:
+                if done is not None and self.submission is not None:
+                    self.submission.quota.release(done.reservation)
+            raise
         elapsed = self._clock.monotonic() - started
         for (index, draft, done), message in zip(drafts, stored, strict=True):
             if isinstance(message, BaseException):

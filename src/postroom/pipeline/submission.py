@@ -133,11 +133,17 @@ class SubmissionSteps:
         all of them made in one worker thread instead of one thread hop per message. The
         messages are small (built by the send APIs: none is spooled)."""
         outcomes: list[_Checked | Refusal] = []
-        for incoming, message_id in zip(incomings, message_ids, strict=True):
-            try:
-                outcomes.append(await self._check(incoming, submitter, message_id, now))
-            except Refusal as refusal:
-                outcomes.append(refusal)
+        try:
+            for incoming, message_id in zip(incomings, message_ids, strict=True):
+                try:
+                    outcomes.append(await self._check(incoming, submitter, message_id, now))
+                except Refusal as refusal:
+                    outcomes.append(refusal)
+        except BaseException:  # no answer for any of them: none of their sends counts
+            for outcome in outcomes:
+                if isinstance(outcome, _Checked):
+                    self.quota.release(outcome.reservation)
+            raise
         to_sign = [o for o in outcomes if isinstance(o, _Checked) and o.signers]
         signed: list[bytes | Refusal] = []
         if to_sign:

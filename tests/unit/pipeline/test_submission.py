@@ -303,3 +303,55 @@ async def test_a_spooled_body_line_over_998_octets_is_refused(
         )
     assert refused.value.kind is RefusalKind.CONTENT_INVALID
     assert refused.value.field == "body"
+
+
+async def test_prepare_many_answers_each_message_and_signs_them(
+    store: FakePlatformStore, clock: FakeClock
+) -> None:
+    """The messages of one request: each its own Prepared or Refusal, in order; the
+    reservations of the refused ones count nothing."""
+    store.update_project(project("acme", "live", daily_quota=3))
+    steps = steps_for(store, clock)
+    stranger = crlf("From: ceo@elsewhere.example\nTo: r@example.net\nSubject: x\n\nHi\n")
+    batch = [
+        incoming(MESSAGE),
+        incoming(stranger, mail_from="ceo@elsewhere.example"),
+        incoming(MESSAGE, rcpts=("a@example.net", "b@example.net")),
+        incoming(MESSAGE),  # the fourth send of 3
+    ]
+    ids = ["01A", "01B", "01C", "01D"]
+    outcomes = await steps.prepare_many(batch, Submitter("acme", "api:k"), ids, clock.now())
+    first, second, third, fourth = outcomes
+    assert isinstance(second, Refusal) and second.kind is RefusalKind.IDENTITY_NOT_VERIFIED
+    assert isinstance(fourth, Refusal) and fourth.kind is RefusalKind.DAILY_QUOTA
+    for prepared, message_id in ((first, b"01a"), (third, b"01c")):
+        assert not isinstance(prepared, Refusal) and prepared.status == "queued"
+        assert prepared.data.count(b"DKIM-Signature:") == 2
+        assert b"Message-ID: <" + message_id + b"@example.com>\r\n" in prepared.data
+        assert dkim.verify(prepared.data, dnsfunc=dnsfunc)
+    assert steps.quota.daily_used("acme") == 3
+
+
+async def test_prepare_many_counts_nothing_when_a_check_fails_unexpectedly(
+    store: FakePlatformStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = steps_for(store, clock)
+    checks = 0
+    real = steps._check
+
+    async def failing_second(*args: object, **kwargs: object) -> object:
+        nonlocal checks
+        checks += 1
+        if checks == 2:
+            raise RuntimeError("the platform store went away")
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(steps, "_check", failing_second)
+    with pytest.raises(RuntimeError):
+        await steps.prepare_many(
+            [incoming(MESSAGE), incoming(MESSAGE)],
+            Submitter("acme", "api:k"),
+            ["01A", "01B"],
+            clock.now(),
+        )
+    assert steps.quota.daily_used("acme") == 0
