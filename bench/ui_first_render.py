@@ -40,8 +40,10 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -156,33 +158,96 @@ ROWS_PAINTED = """() => new Promise((resolve) => {
 })"""
 
 
-def measure(base_url: str, runs: int) -> list[tuple[float, float, float]]:
-    """(rows painted, rows rendered, wall) in ms for each fresh page load."""
+# Where the time of a page load goes, from the page's own timings (ms after navigation start):
+# Navigation Timing (the shell), Resource Timing (stylesheets, modules, the list request), paint
+# timings and the page's marks. Each stage is the time its last piece finished.
+BREAKDOWN = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const resources = performance.getEntriesByType('resource');
+  const last = (pick) => {
+    const ends = resources.filter(pick).map((r) => r.responseEnd);
+    return ends.length ? Math.max(...ends) : null;
+  };
+  const first = (pick) => {
+    const starts = resources.filter(pick).map((r) => r.startTime);
+    return starts.length ? Math.min(...starts) : null;
+  };
+  const paint = (name) => {
+    const entry = performance.getEntriesByName(name)[0];
+    return entry ? entry.startTime : null;
+  };
+  // The page's list request (none when the shell carries the page), not the one-row probe.
+  const isList = (r) =>
+    (r.name.includes('/api/v1/messages?') || r.name.includes('/api/v1/search?')) &&
+    !r.name.includes('limit=1&');
+  return {
+    'shell: first byte': nav.responseStart,
+    'shell: last byte': nav.responseEnd,
+    'stylesheets loaded': last((r) => r.initiatorType === 'link' && r.name.endsWith('.css')),
+    'modules loaded': last((r) => r.name.endsWith('.js')),
+    'list request sent': first(isList),
+    'list response in': (resources.filter(isList)[0] || {}).responseEnd ?? null,
+    'DOM parsed (interactive)': nav.domInteractive,
+    'scripts started (boot)': paint('postroom:boot'),
+    'first contentful paint': paint('first-contentful-paint'),
+    'rows in the DOM (script)': paint('postroom:list-rendered'),
+    'DOMContentLoaded end': nav.domContentLoadedEventEnd,
+  };
+}"""
+
+
+@dataclass
+class Load:
+    """One page load: ms after navigation start (wall: around Playwright, from goto)."""
+
+    painted: float
+    rendered: float
+    wall: float
+    stages: dict[str, float | None]
+
+
+# The page's follow-up requests (its tag counts, for the sidebar of a wide window: hundreds of
+# ms of queries at a million) are waited for before the next load, so that a load is not
+# measured behind the last one's queries.
+SETTLED = """() => performance.getEntriesByType('resource')
+  .some((r) => r.name.includes('/api/v1/tag-counts'))"""
+
+
+def load_once(page: Any, url: str) -> Load:
+    t0 = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    page.wait_for_selector("#message-list a.row", state="visible")
+    wall = (time.perf_counter() - t0) * 1000
+    page.wait_for_function(
+        "() => performance.getEntriesByName('postroom:list-rendered').length > 0"
+    )
+    painted = page.evaluate(ROWS_PAINTED)
+    rendered = page.evaluate(
+        "() => performance.getEntriesByName('postroom:list-rendered')[0].startTime"
+    )
+    stages = page.evaluate(BREAKDOWN)
+    page.wait_for_function(SETTLED, timeout=60_000)
+    return Load(float(painted or "nan"), float(rendered), wall, stages)
+
+
+def measure(base_url: str, runs: int) -> tuple[list[Load], list[Load]]:
+    """`runs` fresh browser contexts, each loading the inbox twice: with an empty cache, then
+    again with the static files cached (as a browser that has opened the inbox before)."""
     from playwright.sync_api import sync_playwright
 
-    results = []
+    empty, cached = [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for _ in range(runs):
                 context = browser.new_context(viewport={"width": 1280, "height": 800})
                 page = context.new_page()
-                t0 = time.perf_counter()
-                page.goto(base_url + "/", wait_until="commit")
-                page.wait_for_selector("#message-list a.row", state="visible")
-                wall = (time.perf_counter() - t0) * 1000
-                page.wait_for_function(
-                    "performance.getEntriesByName('postroom:list-rendered').length > 0"
-                )
-                painted = page.evaluate(ROWS_PAINTED)
-                scripts = page.evaluate(
-                    "performance.getEntriesByName('postroom:list-rendered')[0].startTime"
-                )
-                results.append((float(painted or "nan"), float(scripts), wall))
+                empty.append(load_once(page, base_url + "/"))
+                cached.append(load_once(page, base_url + "/"))
                 context.close()
         finally:
             browser.close()
-    return results
+    return empty, cached
 
 
 def main() -> None:
@@ -197,7 +262,9 @@ def main() -> None:
         "--direct", action="store_true", help="seed by writing rows (search_million.py)"
     )
     parser.add_argument("--database", default="", help="a PostgreSQL URL (with --direct)")
-    parser.add_argument("--api-runs", type=int, default=5, help="timed runs of each API call")
+    parser.add_argument(
+        "--api-runs", type=int, default=5, help="timed runs of each API call (0: none)"
+    )
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -229,21 +296,37 @@ def main() -> None:
     try:
         total = httpx.get(server.base_url + "/api/v1/messages?limit=1", timeout=60).json()["total"]
         print(f"server {server.base_url} with {total:,} messages stored\n")
-        timings = measure(server.base_url, args.runs)
-        api = api_timings(server.base_url, args.direct, args.api_runs)
+        empty, cached = measure(server.base_url, args.runs)
+        api = api_timings(server.base_url, args.direct, args.api_runs) if args.api_runs else {}
     finally:
         server.stop()
         if temp:
             temp.cleanup()
 
-    def row(label: str, values: list[tuple[float, float, float]]) -> None:
-        painted, scripts, wall = (statistics.median(v[i] for v in values) for i in range(3))
-        print(f"  {label:24s} {painted:8.1f} {scripts:16.1f} {wall:8.1f}")
+    def row(label: str, loads: list[Load]) -> None:
+        painted, rendered, wall = (
+            statistics.median(getattr(load, name) for load in loads)
+            for name in ("painted", "rendered", "wall")
+        )
+        print(f"  {label:32s} {painted:8.1f} {rendered:9.1f} {wall:8.1f}")
 
     print("first render of the message list (50 rows), ms after navigation start:")
-    print(f"  {'':24s} {'painted':>8s} {'rendered':>16s} {'wall':>8s}")
-    row("cold (first load)", timings[:1])
-    row(f"warm (median of {len(timings) - 1})", timings[1:] or timings)
+    print(f"  {'':32s} {'painted':>8s} {'rendered':>9s} {'wall':>8s}")
+    row("first load (browser just started)", empty[:1])
+    row(f"empty cache (median of {len(empty) - 1})", empty[1:] or empty)
+    row(f"static files cached (median of {len(cached)})", cached)
+    print(
+        "\nwhere the time goes (ms after navigation start, medians): empty cache, static "
+        "files cached"
+    )
+    for name in empty[0].stages:
+        cells = []
+        for loads in (empty[1:] or empty, cached):
+            values = [v for load in loads if (v := load.stages[name]) is not None]
+            cells.append(f"{statistics.median(values):8.1f}" if values else f"{'-':>8s}")
+        print(f"  {name:32s} {' '.join(cells)}")
+    if not api:
+        return
     print(
         f"\nAPI latency, median of {args.api_runs} (ms): counts=skip (the UI's page), "
         "exact counts (default)"
