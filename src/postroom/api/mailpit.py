@@ -20,6 +20,7 @@ from postroom.api.auth import principal_of
 from postroom.api.big_reads import BIG_READ
 from postroom.api.context import ApiContext
 from postroom.api.disposition import content_disposition, inline_media_type
+from postroom.api.list_page import uncounted_page
 from postroom.api.send import build_message
 from postroom.api.serialize import (
     address,
@@ -113,45 +114,29 @@ COUNTS = ("exact", "skip")
 
 
 async def list_response(request: Request, query: SearchQuery | None) -> Response:
-    """A page of summaries with Mailpit's counts. Postroom's `counts=skip` leaves the search's
-    matches uncounted (counting reads every match: seconds at a million messages):
-    `messages_count` and `messages_unread` are then null for a search (exact for the inbox,
-    which are its counts), and `more` says whether matches follow the page."""
+    """A page of summaries with Mailpit's counts, or without counting a search's matches
+    (Postroom's `counts=skip`: api/list_page.py)."""
     c = ctx(request)
     start = int_param(request, "start", 0)
     limit = int_param(request, "limit", 50, maximum=5000)
     counts = request.query_params.get("counts") or "exact"
     if counts not in COUNTS:
         raise InvalidInput(f"counts must be exact or skip, got {counts!r}", "counts")
-    body: dict[str, Any]
     if counts == "skip":
-        part = await blocking(c.store.page, c.project, query, start, limit)
-        searched = query is not None and not query.empty
-        body = {
-            "count": len(part.messages),
-            "total": part.total,
-            "unread": part.unread,
-            "messages_count": None if searched else part.total,
-            "messages_unread": None if searched else part.unread,
-            "more": part.more,
-            "start": part.start,
-        }
-        summaries = part.messages
-    else:
-        page = await blocking(c.store.list, c.project, query, start, limit)
-        # count: messages in this answer: no longer in Mailpit's spec, but Mailpit sends it
-        # and clients read it (mailpit-api-client raises KeyError without it).
-        body = {
-            "count": len(page.messages),
-            "total": page.total,
-            "unread": page.unread,
-            "messages_count": page.matched,
-            "messages_unread": page.matched_unread,
-            "start": page.start,
-        }
-        summaries = page.messages
+        return JSONResponse(await blocking(uncounted_page, c.store, c.project, query, start, limit))
+    page = await blocking(c.store.list, c.project, query, start, limit)
+    # count: messages in this answer: no longer in Mailpit's spec, but Mailpit sends it
+    # and clients read it (mailpit-api-client raises KeyError without it).
+    body: dict[str, Any] = {
+        "count": len(page.messages),
+        "total": page.total,
+        "unread": page.unread,
+        "messages_count": page.matched,
+        "messages_unread": page.matched_unread,
+        "start": page.start,
+    }
     body["tags"] = await blocking(c.store.tags, c.project)
-    body["messages"] = [message_summary(m) for m in summaries]
+    body["messages"] = [message_summary(m) for m in page.messages]
     return JSONResponse(body)
 
 

@@ -7,7 +7,14 @@ stay inside the same hashed folder.
 
 Every page the UI renders is covered by the application's default Content-Security-Policy
 (`script-src 'self'; style-src 'self'`), so the shell has no inline script or style: the few
-values the scripts need (addresses, version) travel as `data-` attributes on `<body>`.
+values the scripts need (addresses, version) travel as `data-` attributes on `<body>`, and the
+inbox's first page as a JSON data block (`<script type="application/json">`, which is data,
+never run).
+
+The inbox's first page is rendered into the shell (web/rows.py) so its rows are painted with
+the page, before the scripts have loaded; app.js adopts them. A search's page is not (a rare
+term may take seconds at a million messages): the shell has the browser fetch it at once
+(`<link rel=preload>`) while the scripts load, as it does when the store is slow to answer.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
+import logging
 import mimetypes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -30,15 +40,23 @@ from starlette.routing import BaseRoute, Route
 from postroom import __version__
 from postroom.api.auth import CSRF_FIELD, Principal, principal_of
 from postroom.api.context import ApiContext
+from postroom.api.list_page import uncounted_page
 from postroom.config import HostPort
+from postroom.core.errors import PostroomError
 from postroom.core.platform import DEFAULT_PROJECT, Project
+from postroom.web.rows import first_rows, list_count
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 STATIC_PREFIX = "/ui/static"
 PAGE_SIZE = 50  # rows per page of the list by default; the scripts read it from the shell
 PAGE_SIZES = (25, 50, 100, 200)  # the page size choices (static/prefs.js, postroom_page_size)
+# How long the shell waits for the inbox's first page before it goes without (the page then
+# comes from the preloaded API call, as a search's does): a store busy writing must not hold
+# the whole page back.
+FIRST_PAGE_WAIT = 0.5
 _FORM_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789*-._")
 
 _TYPES = {
@@ -154,17 +172,30 @@ def form_encode(value: str) -> str:
     return "".join(out)
 
 
+def start_of(request: Request) -> int:
+    """The list's offset in the page's URL (`?start=`), as app.js reads it."""
+    raw_start = request.query_params.get("start", "")
+    return int(raw_start) if raw_start.isdigit() and len(raw_start) < 10 else 0
+
+
 def first_page_url(request: Request, base: str = "", page_size: int = PAGE_SIZE) -> str:
     """The API call the page makes first, so the shell can have the browser start it at once
     (`<link rel=preload as=fetch>`) while the scripts load. Must match api.js byte for byte.
     `base`: the project's prefix (`/p/<project>`, "" for the default project)."""
-    raw_start = request.query_params.get("start", "")
-    start = int(raw_start) if raw_start.isdigit() and len(raw_start) < 10 else 0
+    start = start_of(request)
     params = f"start={start}&limit={page_size}&counts=skip"
     query = request.query_params.get("q", "").strip()
     if query:
         return f"{base}/api/v1/search?{params}&query={form_encode(query)}"
     return f"{base}/api/v1/messages?{params}"
+
+
+def json_data_block(value: Any) -> Markup:
+    """JSON for a `<script type="application/json">` element: its text is not HTML-decoded, so
+    nothing may be escaped as HTML, and `<` (which could close the element) is written as
+    `\\u003c`, which JSON.parse reads back."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 THEMES = ("system", "light", "dark")
@@ -236,11 +267,31 @@ def routes(
     # also when a key session of that project opened it at `/`.
     base = project_prefix(project)
 
+    async def inbox_page(start: int, page_size: int) -> dict[str, Any] | None:
+        """The inbox's page for the shell, or None when the store does not answer in time (or
+        fails: the scripts' own request then shows why)."""
+        work = asyncio.ensure_future(
+            asyncio.to_thread(uncounted_page, context.store, project, None, start, page_size)
+        )
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), FIRST_PAGE_WAIT)
+        except TimeoutError:
+            work.add_done_callback(lambda done: done.cancelled() or done.exception())
+            log.info(
+                "the inbox's first page took over %.1f s: the shell goes without", FIRST_PAGE_WAIT
+            )
+        except PostroomError as exc:
+            log.warning("the inbox's first page could not be read for the shell: %s", exc)
+        return None
+
     async def shell(request: Request) -> Response:
         config = ui_config(context, request)
         principal = principal_of(request)
         page_size = page_size_of(request)
         width = list_width_of(request)
+        start = start_of(request)
+        searched = bool(request.query_params.get("q", "").strip())
+        inline = None if searched else await inbox_page(start, page_size)
         page = shell_template.render(
             static=static_base,
             modules=modules,
@@ -252,6 +303,11 @@ def routes(
             # A deep link renders the message layout at once (no flash of the full-width list).
             view="message" if "id" in request.path_params else "list",
             first_page=first_page_url(request, base, page_size),
+            # The inbox's first page, in the shell (rows, count, and the data app.js adopts).
+            inline_page=json_data_block(inline) if inline is not None else None,
+            inline_start=start,
+            rows=first_rows(inline, base, context.clock.now()) if inline else Markup(),
+            count=list_count(inline) if inline else "",
             base=base,
             project=project,
             who=who(principal),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -14,14 +18,70 @@ from starlette.applications import Starlette
 from postroom import __version__
 from postroom.api.context import ApiContext
 from postroom.config import Config, HostPort
+from postroom.core.clock import FakeClock
+from postroom.core.types import Envelope, MessageRecord, MessageSlice
+from postroom.mime.summary import summarize
+from postroom.web import routes as web_routes
 from postroom.web.routes import client_host, form_encode, load_static, module_order, routes
 
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 
-def make_client(smtp: HostPort, smtp_port: Callable[[], int] | None = None) -> httpx.AsyncClient:
+
+def record(n: int, subject: str, read: bool = False) -> MessageRecord:
+    summary = summarize(
+        f"From: Alice <alice@example.com>\r\nTo: bob@example.com\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{n}@example.com>\r\n\r\nHello {n}\r\n".encode()
+    )
+    return MessageRecord(
+        id=f"ID{n}",
+        project="default",
+        created=NOW - timedelta(minutes=n),
+        size=100 + n,
+        read=read,
+        envelope=Envelope("alice@example.com", ("bob@example.com",)),
+        summary=summary,
+        tags=(),
+        username=None,
+        status="captured",
+        warnings=(),
+    )
+
+
+class ListedStore:
+    """What the shell reads of the store: a page of the inbox and the project's tags.
+    `hold`: page() waits for it (a store busy writing)."""
+
+    def __init__(
+        self, messages: tuple[MessageRecord, ...] = (), hold: threading.Event | None = None
+    ) -> None:
+        self.messages = messages
+        self.hold = hold
+        self.asked: list[tuple[str, Any, int, int]] = []
+
+    def page(self, project: str, query: Any, start: int, limit: int) -> MessageSlice:
+        self.asked.append((project, query, start, limit))
+        if self.hold is not None:
+            self.hold.wait(10)
+        shown = self.messages[start : start + limit]
+        unread = sum(1 for m in self.messages if not m.read)
+        more = start + limit < len(self.messages)
+        return MessageSlice(shown, len(self.messages), unread, more, start)
+
+    def tags(self, project: str) -> list[str]:
+        return []
+
+
+def make_client(
+    smtp: HostPort,
+    smtp_port: Callable[[], int] | None = None,
+    store: ListedStore | None = None,
+) -> httpx.AsyncClient:
     context: Any = SimpleNamespace(
         config=Config(smtp=smtp, hostname="postroom.test"),
         smtp_port=smtp_port or (lambda: 0),
         project="default",
+        store=store or ListedStore(),
+        clock=FakeClock(NOW),
     )
     app = Starlette(routes=routes(cast(ApiContext, context)))
     return httpx.AsyncClient(
@@ -122,18 +182,79 @@ def test_form_encoding_matches_url_search_params() -> None:
     assert form_encode("a b:c~*'é-._/") == "a+b%3Ac%7E*%27%C3%A9-._%2F"
 
 
-async def test_shell_preloads_the_first_list_request() -> None:
-    client = make_client(HostPort("127.0.0.1", 1025))
-    page = (await client.get("/")).text
-    assert (
-        '<link rel="preload" href="/api/v1/messages?start=0&amp;limit=50&amp;counts=skip" as="fetch"'
-        in page
-    )
+async def test_shell_preloads_a_search_and_carries_the_inbox_page() -> None:
+    store = ListedStore()
+    client = make_client(HostPort("127.0.0.1", 1025), store=store)
+    # A search's page is fetched by the browser while the scripts load (preload).
     page = (await client.get("/message/X", params={"q": " tag:a b ", "start": "100"})).text
     assert (
         'href="/api/v1/search?start=100&amp;limit=50&amp;counts=skip&amp;query=tag%3Aa+b"' in page
     )
+    assert 'id="first-page"' not in page
+    assert store.asked == []  # the shell does not run the search itself
+    # The inbox's page is in the shell: no preload.
+    page = (await client.get("/?start=-5")).text
+    assert 'rel="preload"' not in page
+    assert '<script type="application/json" id="first-page" data-start="0" data-limit="50">' in page
+    assert store.asked == [("default", None, 0, 50)]
+    page = (
+        await client.get("/", params={"start": "100"}, headers={"Cookie": "postroom_page_size=25"})
+    ).text
+    assert 'id="first-page" data-start="100" data-limit="25"' in page
+    assert store.asked[-1] == ("default", None, 100, 25)
+
+
+def inline_page(html: str) -> Any:
+    found = re.search(r'<script type="application/json" id="first-page"[^>]*>(.*?)</script>', html)
+    assert found, html
+    return json.loads(found.group(1))
+
+
+async def test_the_inbox_shell_renders_its_first_rows() -> None:
+    hostile = "</script><script>alert(1)</script> & <b>bold</b>"
+    messages = (record(1, hostile), record(2, "Second", read=True), record(3, "Third"))
+    client = make_client(HostPort("127.0.0.1", 1025), store=ListedStore(messages))
+    html = (await client.get("/", headers={"Cookie": "postroom_page_size=25"})).text
+    listed = re.search(r'<ul class="message-list"[^>]*>(.*?)</ul>', html, re.S)
+    assert listed
+    rows = listed.group(1)
+    assert rows.count('<li class="row-item">') == 3
+    assert '<a class="row unread" href="/message/ID1" data-id="ID1">' in rows
+    assert '<a class="row" href="/message/ID2" data-id="ID2">' in rows
     assert (
-        'href="/api/v1/messages?start=0&amp;limit=50&amp;counts=skip"'
-        in (await client.get("/?start=-5")).text
+        "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in rows
     )
+    assert "<script>alert(1)" not in html
+    assert (
+        '<time class="row-time" datetime="2026-03-04T11:59:00Z" data-ts="2026-03-04T11:59:00Z">1 min ago</time>'
+        in rows
+    )
+    assert (
+        '<span class="list-count" id="list-count" aria-live="polite">1–3 of 3 messages, 2 unread</span>'
+        in html
+    )
+    # The data block is the API's answer, read back whole (its "<" written as \u003c).
+    data = inline_page(html)
+    assert [m["ID"] for m in data["messages"]] == ["ID1", "ID2", "ID3"]
+    assert data["messages"][0]["Subject"] == hostile
+    assert (data["total"], data["unread"], data["messages_count"], data["more"]) == (3, 2, 3, False)
+    assert "<" not in html.split('id="first-page"', 1)[1].split("</script>", 1)[0]
+
+
+async def test_a_slow_store_leaves_the_first_page_to_the_browser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(web_routes, "FIRST_PAGE_WAIT", 0.05)
+    hold = threading.Event()
+    store = ListedStore((record(1, "Late"),), hold=hold)
+    client = make_client(HostPort("127.0.0.1", 1025), store=store)
+    try:
+        page = (await client.get("/")).text
+    finally:
+        hold.set()
+    assert store.asked  # it was asked, and did not answer in time
+    assert (
+        '<link rel="preload" href="/api/v1/messages?start=0&amp;limit=50&amp;counts=skip"' in page
+    )
+    assert 'id="first-page"' not in page
+    assert "Late" not in page

@@ -58,6 +58,23 @@ async function call(
   return response.json();
 }
 
+/**
+ * The inbox's first page as the shell carries it (a JSON data block; web/routes.py renders its
+ * rows into the list too), taken once: null when the shell has none or it is not this page.
+ */
+export function takeInlinePage(query, start, limit) {
+  const block = document.getElementById('first-page');
+  if (!block) return null;
+  block.remove();
+  if ((query || '').trim()) return null;
+  if (Number(block.dataset.start) !== start || Number(block.dataset.limit) !== limit) return null;
+  try {
+    return JSON.parse(block.textContent);
+  } catch {
+    return null;
+  }
+}
+
 export const api = {
   /**
    * A page of summaries, newest first; a search when `query` is not empty. The URL must stay

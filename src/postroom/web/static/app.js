@@ -4,7 +4,7 @@
 // `/#/message/<ID>` and Mailpit's `/view/<ID>` are accepted and rewritten to `/message/<ID>`.
 // Another project than the default one: the same under `/p/<project>` (api.js `base`).
 
-import { ApiError, api, base, urls } from './api.js';
+import { ApiError, api, base, takeInlinePage, urls } from './api.js';
 import { debounce, h, srOnly } from './dom.js';
 import { formatCount, plural } from './format.js';
 import { ListView } from './list.js';
@@ -154,8 +154,11 @@ async function loadListNow() {
   listAbort = new AbortController();
   el.listPane.setAttribute('aria-busy', 'true');
   try {
-    const page = await api.list(state.q, state.start, pageSize, listAbort.signal);
+    // The first time, the page the shell carries (its rows are on screen already), if any.
+    const inline = state.firstRender ? takeInlinePage(state.q, state.start, pageSize) : null;
+    const page = inline || (await api.list(state.q, state.start, pageSize, listAbort.signal));
     if (ticket !== listRequest) return listLoading; // superseded: wait for the newer load
+    if (inline) listView.adopt(page.messages);
     if (state.start > 0 && page.messages.length === 0 && page.messages_count > 0) {
       // The page we were on is gone (deletions): go to the last one that exists.
       state.start = Math.max(0, Math.floor((page.messages_count - 1) / pageSize) * pageSize);
@@ -1261,7 +1264,7 @@ setInterval(() => listView.tick(), 30000);
     state.scrollToOpen = true;
     openMessage(loc.id, { push: false });
   } else syncUrl(false);
-  loadList(); // the shell has the browser fetch this already (<link rel=preload>)
+  loadList(); // the shell carries this page, or has the browser fetch it already (preload)
   connectEvents();
   loadProjects();
   setInterval(loadProjects, PROJECTS_REFRESH_MS);

@@ -91,6 +91,25 @@ export class ListView {
   constructor(ul) {
     this.ul = ul;
     this.rows = new Map(); // ID -> <li>
+    // The rows the server rendered into the shell (web/rows.py, the same markup as here) are
+    // kept: `adopt` takes them as they are, else the first render fills them again.
+    for (const li of ul.children) {
+      const id = li.firstElementChild && li.firstElementChild.dataset.id;
+      if (id) this.rows.set(id, li);
+    }
+  }
+
+  /**
+   * The shell's rows were rendered from `messages` (the page it carries): take them as they are
+   * (no second rendering before the first paint), only the times read again in the browser's
+   * own time zone.
+   */
+  adopt(messages) {
+    for (const m of messages) {
+      const li = this.rows.get(m.ID);
+      if (li && !li.firstElementChild.dataset.sig) li.firstElementChild.dataset.sig = signature(m);
+    }
+    this.tick();
   }
 
   /** Make the list show `messages` in order, reusing existing rows; `selected`: ticked IDs. */
