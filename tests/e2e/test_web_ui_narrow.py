@@ -3,15 +3,21 @@ action is a 44 px target, and no page scrolls sideways."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from postroom.core.clock import FakeClock
+from postroom.core.types import Attempt
+from postroom.pipeline.deliveries import deliveries_for
 from tests.e2e.conftest import PageProblems, Shots, watch
 from tests.e2e.mail import rich, send, simple
 from tests.e2e.test_web_ui_moving import ROWS, clean, expect
 from tests.harness import ServerThread
+from tests.integration.storage.factory import make_message
 
 pytestmark = pytest.mark.chromium
 
@@ -131,6 +137,10 @@ def test_every_inbox_target_is_44px_at_375px(
         page.wait_for_timeout(150)  # let the panel settle (the checks load on demand)
         no_small_targets(page, names[index])
         assert page.evaluate(OVERFLOW) <= 0, names[index]
+        # The tab strip wraps: no tab is scrolled out of sight.
+        assert page.evaluate(SIDEWAYS) == [], names[index]
+        tab_box = tabs.nth(index).bounding_box()
+        assert tab_box is not None and tab_box["x"] >= 0 and tab_box["x"] + tab_box["width"] <= 375
     shots.take(page, "narrow-05-last-tab")
     view.get_by_role("button", name="Back to the list").tap()
     page.get_by_role("button", name="Search syntax help").tap()
@@ -217,3 +227,53 @@ def test_every_admin_page_fits_375px(
     assert not walk.wrong, "\n".join(walk.wrong)
     assert len(walk.seen) == 19
     assert problems.errors == [], problems.errors  # (the 404 and 400 pages log their status)
+
+
+def test_a_delivery_message_page_fits_375px(
+    server: ServerThread, phone: Any, shots: Shots, problems: PageProblems
+) -> None:
+    """templates/delivery_message.html with a recipient, a long error and an attempt whose
+    reply, servers and cipher are long lines (the walk above sees no message of the queue)."""
+    check = expect()
+    store = server.app.store
+    assert store is not None
+    recipient = "someone.with.a.rather.long.address@mail.a-long-domain-name.example.test"
+    message = make_message(FakeClock(), subject="Order shipped", to=(recipient,), status="queued")
+    message = dataclasses.replace(message, deliveries=deliveries_for(message.envelope))
+    server.call(store.add(message))
+    queue = store.queue
+    now = datetime.now(UTC)
+    (entry,) = queue.claim("narrow-test", now, timedelta(minutes=1), 10)
+    reply = (
+        "451-4.7.1 Greylisted: please try again later, this server keeps a very long line "
+        "to explain itself\n451 4.7.1 "
+        "see https://postmaster.a-long-domain-name.example.test/greylisting/why-and-how-long"
+    )
+    attempt = Attempt(
+        started=now,
+        duration=1.25,
+        code=451,
+        enhanced="4.7.1",
+        reply=reply,
+        mx_host="mx1.mail.a-long-domain-name.example.test",
+        ip="2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff",
+        port=25,
+        local_address="2001:db8:1111:2222:3333:4444:5555:6666",
+        tls_version="TLSv1.3",
+        tls_cipher="TLS_CHACHA20_POLY1305_SHA256",
+        earlier=("mx0.mail.a-long-domain-name.example.test[192.0.2.1]: 421 4.4.2 timed out",),
+        tls_policy="mta-sts enforce: mx pattern *.mail.a-long-domain-name.example.test",
+    )
+    assert queue.defer(
+        entry.id, "narrow-test", now + timedelta(minutes=5), reply, now=now, attempt=attempt
+    )
+    page = watch(phone.new_page(), problems)
+    response = page.goto(f"{server.base_url}/admin/projects/default/delivery/messages/{message.id}")
+    assert response is not None and response.status == 200
+    check(page.get_by_role("heading", name="Order shipped")).to_be_visible()
+    check(page.locator("table")).to_contain_text("Greylisted")
+    shots.take(page, "narrow-admin-delivery-message", full_page=True)
+    assert page.evaluate(OVERFLOW) <= 0
+    assert page.evaluate(SIDEWAYS) == []
+    no_small_targets(page)
+    clean(problems)
