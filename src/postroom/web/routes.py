@@ -180,7 +180,8 @@ def start_of(request: Request) -> int:
 
 def first_page_url(request: Request, base: str = "", page_size: int = PAGE_SIZE) -> str:
     """The API call the page makes first, so the shell can have the browser start it at once
-    (`<link rel=preload as=fetch>`) while the scripts load. Must match api.js byte for byte.
+    (`<link rel=preload as=fetch>`) while the scripts load. Must match static/query.js
+    `listUrl` byte for byte (tests/unit/web/test_query_js.py).
     `base`: the project's prefix (`/p/<project>`, "" for the default project)."""
     start = start_of(request)
     params = f"start={start}&limit={page_size}&counts=skip"

@@ -1,5 +1,7 @@
 // The HTTP API the UI uses: the same Mailpit-compatible /api/v1 everyone else uses.
 
+import { listUrl } from './query.js';
+
 export class ApiError extends Error {
   constructor(message, status) {
     super(message);
@@ -84,11 +86,7 @@ export const api = {
   list(query, start, limit, signal) {
     // counts=skip: the page without counting a search's matches (messages_count is null,
     // `more` says whether matches follow); `matchCounts` asks for the count afterwards.
-    const params = new URLSearchParams({ start: String(start), limit: String(limit), counts: 'skip' });
-    const q = (query || '').trim();
-    if (q) params.set('query', q);
-    const path = q ? `${base}/api/v1/search` : `${base}/api/v1/messages`;
-    return call('GET', `${path}?${params}`, { signal, cache: 'default' });
+    return call('GET', listUrl(base, query, start, limit), { signal, cache: 'default' });
   },
   /** The exact counts of a search (no messages): messages_count and messages_unread. */
   matchCounts(query, signal) {

@@ -10,6 +10,7 @@ import { formatCount, plural } from './format.js';
 import { ListView } from './list.js';
 import { MessageView } from './message.js';
 import { LIST_WIDTH, PAGE_SIZES, remember } from './prefs.js';
+import { tagQuery } from './query.js';
 import './theme.js';
 
 const body = document.body;
@@ -785,10 +786,6 @@ el.resizer.addEventListener('dblclick', () => {
 });
 
 // ---------------------------------------------------------------- tags
-
-function tagQuery(tag) {
-  return /^[^\s"]+$/.test(tag) ? `tag:${tag}` : `tag:"${tag.replace(/"/g, '')}"`;
-}
 
 function filterByTag(tag) {
   if (state.openId) closeMessage();
