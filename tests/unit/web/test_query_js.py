@@ -29,7 +29,7 @@ QUERIES = [
     '-tag:"two words"',
     '!subject:"order 42" invoice',
     "is:unread has:attachment larger:100kb",
-    'after:2025-01-31 before:2025-02-01 -from:noreply@example.com',
+    "after:2025-01-31 before:2025-02-01 -from:noreply@example.com",
     'ünïcode "a quoted phrase" 日本語',
     "it's ~*+%&=#?/\\",
     "  padded:with spaces\t",
