@@ -62,7 +62,16 @@ class MessageStore(Protocol):
         ...
 
     def get_with_raw(self, project: str, message_id: str) -> tuple[MessageRecord, bytes]:
-        """`get` and `raw` in one read (the delivery worker's, once per message)."""
+        """`get` and `raw` in one read. Raises NotFound."""
+        ...
+
+    def get_many_with_raw(
+        self, keys: Sequence[tuple[str, str]], max_size: int
+    ) -> dict[str, tuple[MessageRecord, bytes] | None]:
+        """`get_with_raw` of many (project, message id) pairs in one read (the delivery
+        worker's, once per claimed batch): {message id: (record, bytes)}, None for a message
+        larger than `max_size` octets (left for `get_with_raw`); messages not found are left
+        out. Raises StorageError."""
         ...
 
     def raw_chunks(self, project: str, message_id: str) -> Iterator[bytes]:

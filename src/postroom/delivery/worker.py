@@ -65,6 +65,13 @@ from postroom.smtp.client_protocol import (
 
 log = logging.getLogger("postroom.delivery")
 
+# Messages up to this size are loaded with their claimed batch, in one read; bigger ones one
+# by one when their turn comes (a batch never holds many big messages in memory at once).
+BATCH_LOAD_MAX = 64 * 1024
+# A claimed batch's messages by id: (record, bytes), or None for one left to load on its own.
+_Loaded = dict[str, tuple[MessageRecord, bytes] | None]
+_NOT_LOADED = object()
+
 RelayTls = Literal["none", "starttls", "implicit"]
 # TLS to a destination: none; opportunistic (STARTTLS when offered, any certificate, plain when
 # it fails); required (STARTTLS, any certificate); verify (STARTTLS, a certificate valid for the
@@ -359,7 +366,8 @@ class DeliveryWorker:
         for entry in entries:
             messages.setdefault(entry.message_id, []).append(entry)
         try:
-            await asyncio.gather(*(self._message(group) for group in messages.values()))
+            loaded = await self._load(entries)
+            await asyncio.gather(*(self._message(group, loaded) for group in messages.values()))
         finally:
             await self._close_idle(self.settings.connection_idle)
         return len(entries)
@@ -415,17 +423,39 @@ class DeliveryWorker:
         if self.tls_reports is not None:
             await self.tls_reports.flush()
 
-    async def _message(self, entries: list[QueueEntry]) -> None:
-        """One message's claimed recipients: load it, route each recipient domain, and
-        deliver to each destination (domains with the same next hops share a transaction,
-        unless one has a TLS policy or wants TLS reports)."""
+    async def _load(self, entries: Sequence[QueueEntry]) -> _Loaded | None:
+        """The messages of a claimed batch, in one read (those up to BATCH_LOAD_MAX octets;
+        bigger ones are left to load one by one); None when that read failed (each message
+        is then loaded on its own, so that one corrupt message fails alone)."""
+        keys = list(dict.fromkeys((e.project, e.message_id) for e in entries))
+        try:
+            return await asyncio.to_thread(self._store.get_many_with_raw, keys, BATCH_LOAD_MAX)
+        except PostroomError as exc:
+            log.warning("loading %d messages at once failed (%s): one by one", len(keys), exc)
+            return None
+
+    async def _source(
+        self, first: QueueEntry, loaded: _Loaded | None
+    ) -> tuple[MessageRecord, bytes]:
+        """The message of `first` (taken out of the batch's `loaded`, if there). Raises
+        NotFound."""
+        if loaded is not None:
+            found = loaded.pop(first.message_id, _NOT_LOADED)
+            if found is _NOT_LOADED:
+                raise NotFound(f"message {first.message_id} not found")
+            if isinstance(found, tuple):
+                return found
+        return await asyncio.to_thread(self._store.get_with_raw, first.project, first.message_id)
+
+    async def _message(self, entries: list[QueueEntry], loaded: _Loaded | None = None) -> None:
+        """One message's claimed recipients: load it (unless `loaded` holds it), route each
+        recipient domain, and deliver to each destination (domains with the same next hops
+        share a transaction, unless one has a TLS policy or wants TLS reports)."""
         first = entries[0]
         began = (self._clock.now(), self._clock.monotonic())
         try:
             try:
-                record, raw = await asyncio.to_thread(
-                    self._store.get_with_raw, first.project, first.message_id
-                )
+                record, raw = await self._source(first, loaded)
             except NotFound:
                 gone = local_reply(550, "5.0.0", "The message is no longer stored")
                 for entry in entries:

@@ -668,6 +668,39 @@ class SqlMessageStore:
         record, compressed = self._run(self._read, work)
         return record, self._decompress(message_id, compressed)
 
+    def get_many_with_raw(
+        self, keys: Sequence[tuple[str, str]], max_size: int
+    ) -> dict[str, tuple[MessageRecord, bytes] | None]:
+        """`get_with_raw` for many (project, message id) pairs in one read transaction (one
+        query per ID_CHUNK ids, and one for their tags): {message id: (record, bytes)}, or
+        None for a message larger than `max_size` octets (its bytes are left for
+        `get_with_raw`, so a batch never holds many big messages at once). A message not
+        found (or of another project) is left out. Raises StorageError when one is corrupt."""
+        wanted = dict((message_id, project) for project, message_id in keys)
+        if not wanted:
+            return {}
+        size = _c.size <= max_size
+        data = case((size, message_raw.c.data), else_=None).label("data")
+
+        def work(conn: Connection) -> builtins.list[tuple[Any, MessageRecord]]:
+            rows: builtins.list[Any] = []
+            for chunk in chunks(builtins.list(wanted), ID_CHUNK):
+                stmt = (
+                    select(*_RECORD_COLUMNS, _c.search_text, data)
+                    .join(message_raw, message_raw.c.message_id == _c.id)
+                    .where(_c.id.in_(chunk))
+                )
+                rows.extend(r for r in conn.execute(stmt) if wanted.get(r.id) == r.project)
+            return builtins.list(zip(rows, self._records(conn, rows), strict=True))
+
+        found: dict[str, tuple[MessageRecord, bytes] | None] = {}
+        for row, record in self._run(self._read, work):
+            stored = row.data
+            found[row.id] = (
+                None if stored is None else (record, self._decompress(row.id, bytes(stored)))
+            )
+        return found
+
     def _compressed(self, project: str, message_id: str) -> bytes:
         """The stored (zstd) bytes of a message. Raises NotFound."""
 

@@ -14,13 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from postroom.core.clock import FakeClock
 from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.types import DELIVERED, FAILED, QUEUED, Envelope, IncomingMessage, SessionInfo
 from postroom.delivery.schedule import RetrySchedule
 from postroom.delivery.shaping import Shaper, parse_rules
-from postroom.delivery.worker import DeliverySettings, DeliveryWorker, Relay, parse_routes
+from postroom.delivery.worker import (
+    BATCH_LOAD_MAX,
+    DeliverySettings,
+    DeliveryWorker,
+    Relay,
+    parse_routes,
+)
 from postroom.dns.resolver import DnsPythonResolver
 from postroom.pipeline.complete import complete_message
 from postroom.pipeline.deliveries import deliveries_for
@@ -28,6 +35,7 @@ from postroom.smtp.protocol import SessionPolicy
 from postroom.smtp.server import Listener, SmtpServer
 from postroom.smtp.tls import generate_self_signed, server_context
 from postroom.storage import SqlMessageStore, open_store
+from postroom.storage.schema import message_raw
 from tests.dnszone import DnsZone, dns_zone
 from tests.integration.storage.factory import make_message
 
@@ -124,9 +132,13 @@ async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqlMessageSto
 
 
 async def queue_message(
-    store: SqlMessageStore, clock: FakeClock, *recipients: str, sender: str = "app@example.com"
+    store: SqlMessageStore,
+    clock: FakeClock,
+    *recipients: str,
+    sender: str = "app@example.com",
+    raw: bytes = RAW,
 ) -> str:
-    base = make_message(clock, to=recipients, project="acme", status="queued", raw=RAW)
+    base = make_message(clock, to=recipients, project="acme", status="queued", raw=raw)
     envelope = Envelope(sender, tuple(recipients), {}, tuple({} for _ in recipients))
     message = dataclasses.replace(base, envelope=envelope, deliveries=deliveries_for(envelope))
     await store.add(message)
@@ -211,6 +223,58 @@ async def test_per_recipient_results_retry_and_expiry(
     status, _, error = states(store, message_id)["full@example.net"]
     assert status == FAILED and error.startswith("5.4.7") and "451 4.3.0" in error
     assert [m.envelope.recipients for m in receiver.messages] == [("ok@example.net",)]
+
+
+class CountingStore:
+    """The message store, counting how the worker reads messages."""
+
+    def __init__(self, store: SqlMessageStore) -> None:
+        self._store = store
+        self.batch_reads: list[int] = []
+        self.single_reads: list[str] = []
+
+    def get_many_with_raw(self, keys: Any, max_size: int) -> Any:
+        self.batch_reads.append(len(keys))
+        return self._store.get_many_with_raw(keys, max_size)
+
+    def get_with_raw(self, project: str, message_id: str) -> Any:
+        self.single_reads.append(message_id)
+        return self._store.get_with_raw(project, message_id)
+
+
+async def test_a_batch_loads_its_messages_in_one_read_big_and_corrupt_ones_alone(
+    store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone, start_receiver: StartReceiver
+) -> None:
+    receiver, port = await start_receiver(tls=False)
+    dns_zone.add_a("example.net", "127.0.0.1")
+    small = [await queue_message(store, clock, f"s{i}@example.net") for i in range(3)]
+    big_raw = RAW + (b"y" * 998 + b"\r\n") * (BATCH_LOAD_MAX // 1000 + 1)
+    big = await queue_message(store, clock, "big@example.net", raw=big_raw)
+    counting = CountingStore(store)
+    delivery = worker(store, dns_zone, clock, port)
+    delivery._store = counting  # type: ignore[assignment]
+    assert await delivery.run_once() == 4
+    assert counting.batch_reads == [4]  # one read for the batch's four messages
+    assert counting.single_reads == [big]  # the big one was left to be read on its own
+    for message_id in [*small, big]:
+        assert {s[0] for s in states(store, message_id).values()} == {DELIVERED}
+    assert sorted(m.data for m in receiver.messages) == sorted([RAW, RAW, RAW, big_raw])
+
+    # A corrupt message fails the batch read: each is then read on its own, and only the
+    # corrupt one fails (temporarily: an internal error, not the receiver's answer).
+    good = await queue_message(store, clock, "good@example.net")
+    bad = await queue_message(store, clock, "bad@example.net")
+    with store._write.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            update(message_raw).where(message_raw.c.message_id == bad).values(data=b"garbage")
+        )
+    counting.single_reads.clear()
+    assert await delivery.run_once() == 2
+    assert sorted(counting.single_reads) == sorted([good, bad])
+    assert states(store, good)["good@example.net"][0] == DELIVERED
+    status, attempts, error = states(store, bad)["bad@example.net"]
+    assert (status, attempts) == (QUEUED, 1) and "451 4.3.0" in error
+    assert len(receiver.messages) == 5
 
 
 def _unused_port(host: str) -> int:

@@ -39,6 +39,31 @@ async def test_raw_is_byte_exact(store: SqlMessageStore, clock: FakeClock, sampl
         store.get_with_raw("default", "no-such-id")
 
 
+async def test_many_with_raw_in_one_read(store: SqlMessageStore, clock: FakeClock) -> None:
+    small = make_message(clock, raw=RAW_SAMPLES["binary"], tags=("b", "a"))
+    empty = make_message(clock, raw=b"")
+    large = make_message(clock, raw=RAW_SAMPLES["large"])
+    other = make_message(clock, raw=b"x", project="other")
+    for message in (small, empty, large, other):
+        await store.add(message)
+    keys = [
+        ("default", small.id),
+        ("default", empty.id),
+        ("default", large.id),
+        ("default", other.id),  # another project's: left out, as not found
+        ("default", "no-such-id"),
+        ("default", small.id),  # twice: once in the answer
+    ]
+    found = store.get_many_with_raw(keys, max_size=64 * 1024)
+    assert found == {
+        small.id: store.get_with_raw("default", small.id),
+        empty.id: (store.get("default", empty.id), b""),
+        large.id: None,  # bigger than max_size: left for get_with_raw
+    }
+    assert found[small.id] is not None and found[small.id][0].tags == ("a", "b")
+    assert store.get_many_with_raw([], max_size=1) == {}
+
+
 async def test_record_round_trips_every_field(store: SqlMessageStore, clock: FakeClock) -> None:
     base = make_message(
         clock,
