@@ -7,12 +7,15 @@ for its own result, as before, but the calls that arrive while a transaction is 
 go together into the next one (`QueueStore.complete_many`): an idle worker still writes each
 result at once, a busy one writes many per commit. Nothing is reported before its transaction
 committed, so a crash loses at most the results not yet committed, whose recipients are
-delivered again (as for any transaction cut by a crash).
+delivered again (as for any transaction cut by a crash). When a transaction of several results
+fails, each of them is written again in a transaction of its own: a result the database
+refuses fails alone, the others are recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 
 from postroom.core.types import Delivered
@@ -49,14 +52,28 @@ class CompletionRecorder:
                 batch = self._waiting[: self._limit]
                 del self._waiting[: self._limit]
                 try:
-                    changed = await asyncio.to_thread(self._write, [d for d, _ in batch])
-                except Exception as exc:
-                    for _, result in batch:
-                        if not result.done():
-                            result.set_exception(exc)
-                    continue
-                for (_, result), ok in zip(batch, changed, strict=True):
-                    if not result.done():
-                        result.set_result(ok)
+                    await self._write_batch(batch)
+                except Exception:
+                    # One result the database refuses must not take the others with it:
+                    # each is written again alone, and only those that fail again fail.
+                    for one in batch:
+                        with contextlib.suppress(Exception):
+                            await self._write_batch([one])
         finally:
             self._writer = None
+
+    async def _write_batch(self, batch: list[tuple[Delivered, asyncio.Future[bool]]]) -> None:
+        """One transaction for `batch`; its callers get their answers, or (when it fails and
+        it holds a single result) the error, which is raised."""
+        try:
+            changed = await asyncio.to_thread(self._write, [d for d, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                raise
+            for _, result in batch:
+                if not result.done():
+                    result.set_exception(exc)
+            raise
+        for (_, result), ok in zip(batch, changed, strict=True):
+            if not result.done():
+                result.set_result(ok)

@@ -242,6 +242,43 @@ _COMPLETE = (
 )
 
 
+# Statements of the hot reports, built once (building one costs more than running it on a
+# small batch); `ids` is an expanding list parameter.
+_ONE = literal(1)
+_LOCK_MESSAGES = (
+    select(messages.c.id)
+    .where(messages.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(messages.c.id)
+    .with_for_update()
+)
+_STATE_COUNTS = (
+    select(
+        _q.message_id,
+        func.coalesce(func.sum(case((_q.status.in_(PENDING_STATES), _ONE), else_=0)), 0),
+        func.coalesce(func.sum(case((_q.status == DELIVERED, _ONE), else_=0)), 0),
+        func.coalesce(func.sum(case((_q.status == FAILED, _ONE), else_=0)), 0),
+        func.coalesce(func.sum(case((_q.status == CANCELLED, _ONE), else_=0)), 0),
+    )
+    .where(_q.message_id.in_(bindparam("ids", expanding=True)))
+    .group_by(_q.message_id)
+)
+_SET_STATUS = (
+    update(messages)
+    .where(
+        messages.c.id.in_(bindparam("ids", expanding=True)),
+        messages.c.status != bindparam("b_status"),
+    )
+    .values(status=bindparam("b_status"))
+)
+# The entries of a report still pending and leased to their reporter (`owner`).
+_LIVE = select(_q.id, _q.message_id, _q.project, _q.recipient).where(
+    _q.id.in_(bindparam("ids", expanding=True)),
+    _q.status == QUEUED,
+    _q.lease_owner == bindparam("owner"),
+)
+_LIVE_LOCKED = _LIVE.order_by(_q.id).with_for_update()  # PostgreSQL: their rows locked
+
+
 class SqlQueueStore:
     """The QueueStore port on the message store's database.
 
@@ -414,16 +451,11 @@ class SqlQueueStore:
             owners: dict[str, builtins.list[int]] = {}
             for done in delivered:
                 owners.setdefault(done.owner, []).append(done.entry_id)
+            query = _LIVE_LOCKED if self._skip_locked else _LIVE
             for owner, entry_ids in owners.items():
-                for start in range(0, len(entry_ids), 500):
-                    query = select(_q.id, _q.message_id, _q.project, _q.recipient).where(
-                        _q.id.in_(entry_ids[start : start + 500]),
-                        _q.status == QUEUED,
-                        _q.lease_owner == owner,
-                    )
-                    if self._skip_locked:  # PostgreSQL
-                        query = query.order_by(_q.id).with_for_update()
-                    for entry_id, message_id, project, recipient in conn.execute(query):
+                for start in range(0, len(entry_ids), _ID_CHUNK):
+                    chunk = {"ids": entry_ids[start : start + _ID_CHUNK], "owner": owner}
+                    for entry_id, message_id, project, recipient in conn.execute(query, chunk):
                         live[int(entry_id)] = (message_id, project, recipient)
             changed: builtins.list[bool] = []
             updates: builtins.list[dict[str, Any]] = []
@@ -543,32 +575,20 @@ def refresh_statuses(conn: Connection, message_ids: Iterable[str]) -> None:
     message at once count each other's result: the second waits for the first to commit,
     then counts in a new statement (READ COMMITTED sees the commit)."""
     ids = sorted(set(message_ids))
-    m = messages.c
-    one = literal(1)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start : start + _ID_CHUNK]
         if conn.dialect.name == "postgresql":
-            conn.execute(select(m.id).where(m.id.in_(chunk)).order_by(m.id).with_for_update())
-        counts = conn.execute(
-            select(
-                _q.message_id,
-                func.coalesce(func.sum(case((_q.status.in_(PENDING_STATES), one), else_=0)), 0),
-                func.coalesce(func.sum(case((_q.status == DELIVERED, one), else_=0)), 0),
-                func.coalesce(func.sum(case((_q.status == FAILED, one), else_=0)), 0),
-                func.coalesce(func.sum(case((_q.status == CANCELLED, one), else_=0)), 0),
-            )
-            .where(_q.message_id.in_(chunk))
-            .group_by(_q.message_id)
-        ).all()
-        found = {row[0]: tuple(int(c) for c in row[1:]) for row in counts}
+            conn.execute(_LOCK_MESSAGES, {"ids": chunk})
+        found = {
+            row[0]: tuple(int(c) for c in row[1:])
+            for row in conn.execute(_STATE_COUNTS, {"ids": chunk})
+        }
         by_status: dict[str, builtins.list[str]] = {}
         for message_id in chunk:  # one without entries counts as (0, 0, 0, 0), as before
             status = message_status(*found.get(message_id, (0, 0, 0, 0)))
             by_status.setdefault(status, []).append(message_id)
         for status, same in by_status.items():
-            conn.execute(
-                update(messages).where(m.id.in_(same), m.status != status).values(status=status)
-            )
+            conn.execute(_SET_STATUS, {"ids": same, "b_status": status})
 
 
 def without_pending(where: ColumnElement[bool]) -> ColumnElement[bool]:

@@ -70,6 +70,33 @@ async def test_a_failed_write_fails_its_callers_only() -> None:
     assert await recorder.complete(done(4)) is True
 
 
+class Refusing(Store):
+    """A database that refuses every transaction holding entry `bad`."""
+
+    def __init__(self, bad: int) -> None:
+        super().__init__()
+        self.bad = bad
+        self.gate.set()
+
+    def write(self, delivered: Sequence[Delivered]) -> list[bool]:
+        self.batches.append([d.entry_id for d in delivered])
+        if any(d.entry_id == self.bad for d in delivered):
+            raise StorageError(f"entry {self.bad} refused")
+        return [True for _ in delivered]
+
+
+async def test_one_refused_result_does_not_lose_the_others_of_its_batch() -> None:
+    store = Refusing(bad=6)
+    recorder = CompletionRecorder(store.write)
+    results = await asyncio.gather(
+        *(recorder.complete(done(i)) for i in (2, 4, 6, 8)), return_exceptions=True
+    )
+    assert results[:2] == [True, True] and results[3] is True
+    assert isinstance(results[2], StorageError)
+    # The batch failed as a whole, then each of its results was written alone.
+    assert store.batches == [[2, 4, 6, 8], [2], [4], [6], [8]]
+
+
 async def test_a_cancelled_caller_leaves_its_transaction_to_finish() -> None:
     store = Store()
     recorder = CompletionRecorder(store.write)
