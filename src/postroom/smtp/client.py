@@ -125,16 +125,19 @@ class SmtpClient:
             # a Send failed or TLS started: the loop continues with the new outputs
 
     async def _write(self, data: bytes) -> bool:
+        # asyncio.timeout, not wait_for: no task per write and read (one per command adds up).
         try:
             self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), self._write_timeout)
+            async with asyncio.timeout(self._write_timeout):
+                await self._writer.drain()
         except (TimeoutError, OSError):
             return False
         return True
 
     async def _read(self) -> list[Output]:
         try:
-            data = await asyncio.wait_for(self._reader.read(READ_SIZE), self.session.timeout())
+            async with asyncio.timeout(self.session.timeout()):
+                data = await self._reader.read(READ_SIZE)
         except TimeoutError:
             return self.session.timed_out()
         except OSError:
