@@ -535,7 +535,8 @@ class DeliveryWorker:
         began: tuple[datetime, float],
     ) -> None:
         """Deliver one message to one destination (one or more domains with the same next
-        hops) and report each recipient."""
+        hops) and report each recipient. The recording happens after the delivery's slot of
+        `settings.concurrency` is given back: the next delivery does not wait for a commit."""
         async with self._limit:
             if self._stopping:
                 return  # stopping: no new transaction; stop() gives the entries back
@@ -554,8 +555,21 @@ class DeliveryWorker:
                 log.exception("delivery of message %s failed unexpectedly", record.id)
                 failed = _Outcome(local_reply(451, "4.3.0", "Internal error"))
                 outcomes = [failed for _ in entries]
-            for entry, outcome in zip(entries, outcomes, strict=True):
-                await self._report(entry, outcome, began, (record, raw))
+        # In recipient order; each run of recipients delivered goes into one group commit
+        # together, not one commit after the other.
+        source = (record, raw)
+        run: list[Coroutine[object, object, None]] = []
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            report = self._report(entry, outcome, began, source)
+            if outcome.reply.positive:
+                run.append(report)
+                continue
+            if run:
+                await asyncio.gather(*run)
+                run = []
+            await report
+        if run:
+            await asyncio.gather(*run)
 
     # Routing and sending ------------------------------------------------------------------
 
