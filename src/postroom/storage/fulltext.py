@@ -15,6 +15,20 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   capture door's durable acceptance rate (bench/smtp_acceptance.py, A/B in CHANGELOG.md), and
   answered common terms more slowly than the scan because the exact counts read every match;
   migration 0020 drops it where it was created.
+
+  Cheaper FTS5 forms measured since (issue 12; 1M rows of bench/search_million.py):
+  a contentless table of one column (the seven fields joined by newlines), `detail=none`,
+  `columnsize=0`, trigram tokens, kept by triggers, the `LIKE` beside it as the exact test
+  (`seq IN (SELECT rowid ... MATCH '"abc" "bcd" ...')`), answers rare free text in ~50 ms
+  instead of 1.2-2.9 s, but indexing costs CPU per character of body: about 0.45 ms per 2 KB of
+  English text and 0.85 ms per 2 KB of random words, in the writer's transaction (automerge 0
+  or 2 or 16, crisismerge 64 and batches of 64 moved it by less than 20%), and still 0.07 ms for
+  the 2 KB of `X` lines bench/smtp_acceptance.py sends, where the interleaved A/B gave a
+  median 1,058 -> 767 msg/s (-27%). Indexing the header fields only (subject, From, To, Cc,
+  Bcc, Message-ID: 0.04-0.07 ms per message) answers a rare `subject:` in ~50 ms instead of
+  1.5 s, but not free text, and ANDing every trigram of a term reads the whole doclists of the
+  common ones (`from:sender42@`: 80 ms in FTS5 for all seven trigrams, 0.7 ms for the two
+  rare ones): choosing a term's rare trigrams needs per-trigram counts first.
 """
 
 from __future__ import annotations

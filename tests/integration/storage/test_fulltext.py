@@ -135,6 +135,24 @@ def _expected(corpus: list[NewMessage], query: str) -> set[str]:
         ),
         # Straddles the subject and From columns of PostgreSQL's concatenated index expression.
         '"42billing"': lambda m: False,
+        '"42\nbilling"': lambda m: False,
+        # negated free text, alone and beside other terms
+        "-order": lambda m: not contains("text", "order", m),
+        "-serial-007 order": lambda m: (
+            contains("text", "order", m) and not contains("text", "serial-007", m)
+        ),
+        "serial-0 -serial-00": lambda m: (
+            contains("text", "serial-0", m) and not contains("text", "serial-00", m)
+        ),
+        # a quoted phrase across the body's words, non-ASCII
+        '"fermé serial"': lambda m: contains("text", "fermé serial", m),
+        "subject:invoice from:billing tag:finance": lambda m: (
+            contains("subject", "invoice", m)
+            and contains("from", "billing", m)
+            and "Finance" in m.tags
+        ),
+        "absent-term-xyz": lambda m: False,
+        "24h": lambda m: contains("text", "24h", m),
     }
     return {m.id for m in corpus if checks[query](m)}
 
@@ -164,6 +182,14 @@ QUERIES = [
     "before:2026-03-02",
     "after:2026-03-01T20:00:00Z order",
     '"42billing"',
+    '"42\nbilling"',
+    "-order",
+    "-serial-007 order",
+    "serial-0 -serial-00",
+    '"fermé serial"',
+    "subject:invoice from:billing tag:finance",
+    "absent-term-xyz",
+    "24h",
 ]
 
 
