@@ -292,7 +292,9 @@ def routes(
         width = list_width_of(request)
         start = start_of(request)
         searched = bool(request.query_params.get("q", "").strip())
-        inline = None if searched else await inbox_page(start, page_size)
+        # HEAD gets the headers only: no page is read for it.
+        wanted = not searched and request.method != "HEAD"
+        inline = await inbox_page(start, page_size) if wanted else None
         page = shell_template.render(
             static=static_base,
             modules=modules,

@@ -202,6 +202,9 @@ async def test_shell_preloads_a_search_and_carries_the_inbox_page() -> None:
     ).text
     assert 'id="first-page" data-start="100" data-limit="25"' in page
     assert store.asked[-1] == ("default", None, 100, 25)
+    asked = len(store.asked)
+    assert (await client.head("/")).status_code == 200
+    assert len(store.asked) == asked  # a HEAD reads no page
 
 
 def inline_page(html: str) -> Any:
