@@ -1068,12 +1068,16 @@ def _suppression_check(store: Any, clock: Clock) -> Any:
 
     suppressions = store.suppressions
 
-    def check(project: str, recipients: list[str]) -> dict[str, tuple[str, str]]:
-        found = suppressions.suppressed(project, recipients, clock.now())
-        return {
-            key: (entry.reason, "account" if entry.scope == ACCOUNT else "project")
-            for key, entry in found.items()
-        }
+    def check(
+        questions: Sequence[tuple[str, Sequence[str]]],
+    ) -> list[dict[str, tuple[str, str]]]:
+        return [
+            {
+                key: (entry.reason, "account" if entry.scope == ACCOUNT else "project")
+                for key, entry in found.items()
+            }
+            for found in suppressions.suppressed_many(questions, clock.now())
+        ]
 
     return check
 

@@ -6,10 +6,12 @@ failures per client), IP credentials for clients that submit without AUTH, and t
 each session to its credential's project. At every MAIL the door reads the platform's change
 counter (`PlatformStore.generation`, raised by the database in the transaction of any change
 to projects, credentials, domains, DKIM keys and verified addresses, whoever makes it) on a
-worker thread; only when it moved since the session's credential (or the IP credentials) were
-last read are they and their project read again. So a credential deleted or changed (by the
-API, the CLI or plain SQL, in this process or another on the same database) takes effect on
-the next transaction of a session already open, without re-reading the rows at every MAIL.
+worker thread (one read for the MAILs of every session waiting meanwhile, each answered by a
+read that began after its MAIL: pipeline/shared_reads.py); only when it moved since the
+session's credential (or the IP credentials) were last read are they and their project read
+again. So a credential deleted or changed (by the API, the CLI or plain SQL, in this process
+or another on the same database) takes effect on the next transaction of a session already
+open, without re-reading the rows at every MAIL.
 The project snapshots of the pipeline (ProjectDirectory) are told of the counter too. The
 checks of the message itself run in the pipeline (pipeline/submission.py).
 
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,7 @@ from postroom.metrics import Metrics
 from postroom.pipeline.destinations import destination_refusal
 from postroom.pipeline.identity import IpCredentials, check_smtp_credential
 from postroom.pipeline.projects import NO_PROJECT, ProjectDirectory
+from postroom.pipeline.shared_reads import SharedReads
 from postroom.pipeline.submission import Submitter
 from postroom.pipeline.throttle import AuthThrottle
 
@@ -122,6 +125,11 @@ class SubmissionDoor:
         self._touched: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._auth_waiters: set[asyncio.Future[None]] = set()
+        self._generations: SharedReads[None, int] = SharedReads(self._read_generations)
+
+    def _read_generations(self, questions: Sequence[None]) -> list[int]:
+        """Blocking: the change counter, for every MAIL that asked for it."""
+        return [self._platform.generation()] * len(questions)
 
     # IP credentials ---------------------------------------------------------------------------
 
@@ -161,11 +169,13 @@ class SubmissionDoor:
         return self._recheck_ip(session.peer_host)
 
     async def _recheck_binding(self, binding: _Binding) -> Refusal | None:
-        generation, read = await asyncio.to_thread(self._credential_if_changed, binding)
+        # The counter is read first: a change committed between the two reads moves it
+        # again, and the next MAIL reads once more.
+        generation = await self._generations.ask(None)
         self._saw(generation)
-        if read is None:  # nothing changed since the credential was last read
+        if generation == binding.generation:  # nothing changed since the credential was read
             return None
-        credential, project = read
+        credential, project = await asyncio.to_thread(self._read_credential, binding.username)
         if (
             credential is None
             or credential.id != binding.credential_id
@@ -185,18 +195,6 @@ class SubmissionDoor:
         binding.generation = generation  # a refusal above leaves it: the next MAIL reads again
         return None
 
-    def _credential_if_changed(
-        self, binding: _Binding
-    ) -> tuple[int, tuple[SmtpCredential | None, Project | None] | None]:
-        """Blocking: the change counter, and the credential and its project as stored now
-        (None when the counter has not moved since the binding's credential was read). The
-        counter is read first: a change committed between the two reads moves it again, and
-        the next MAIL reads once more."""
-        generation = self._platform.generation()
-        if generation == binding.generation:
-            return generation, None
-        return generation, self._read_credential(binding.username)
-
     def _read_credential(self, username: str) -> tuple[SmtpCredential | None, Project | None]:
         """Blocking: the credential named `username` and its project, as stored now (one
         transaction); (None, None) when either is gone."""
@@ -213,10 +211,14 @@ class SubmissionDoor:
         return True
 
     async def _recheck_ip(self, host: str) -> Refusal | None:
-        known = self._ip
-        state = await asyncio.to_thread(self._read_ip_state, known)
-        if state.generation is not None:
-            self._saw(state.generation)
+        generation = await self._generations.ask(None)
+        self._saw(generation)
+        known = self._ip  # perhaps read again by another session meanwhile
+        state = known
+        if generation != known.generation:  # read again (the counter first, once more)
+            state = await asyncio.to_thread(self._read_ip_state, None)
+            if state.generation is not None:
+                self._saw(state.generation)
         if state is not known:
             self._ip = state
         ip = state.credentials.match(host)

@@ -17,7 +17,6 @@ is committed once it is stored, released otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -44,13 +43,17 @@ from postroom.pipeline.complete import summary_and_tags
 from postroom.pipeline.deliveries import deliveries_for
 from postroom.pipeline.health import WriteHealth
 from postroom.pipeline.received import received_header
+from postroom.pipeline.shared_reads import SharedReads
 from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 
 log = logging.getLogger("postroom.pipeline")
 
-# The suppression list's answer for a project's recipients: (reason, scope) of each suppressed
-# one, by lower-cased address (blocking: called in a worker thread).
-SuppressionCheck = Callable[[str, list[str]], dict[str, tuple[str, str]]]
+# The suppression list's answers for (project, recipients) questions, one per question in
+# order: (reason, scope) of each suppressed recipient, by lower-cased address (blocking: called
+# in a worker thread, for the questions of every message accepted meanwhile: SharedReads).
+SuppressionCheck = Callable[
+    [Sequence[tuple[str, Sequence[str]]]], Sequence[dict[str, tuple[str, str]]]
+]
 
 INLINE_PARSE_LIMIT = 64 * 1024
 BARE_LINE_ENDINGS_TAG = "bare-line-endings"
@@ -71,7 +74,7 @@ class AcceptancePipeline:
         suppressions: SuppressionCheck | None = None,
     ) -> None:
         self._store = store
-        self._suppressions = suppressions
+        self._suppressions = None if suppressions is None else SharedReads(suppressions)
         self._clock = clock
         self._bus = bus
         self._metrics = metrics
@@ -137,8 +140,8 @@ class AcceptancePipeline:
             try:
                 suppressed: dict[str, tuple[str, str]] = {}
                 if prepared.status == "queued" and self._suppressions is not None:
-                    suppressed = await asyncio.to_thread(
-                        self._suppressions, project, list(incoming.envelope.recipients)
+                    suppressed = await self._suppressions.ask(
+                        (project, incoming.envelope.recipients)
                     )
                 if suppressed_out is not None:
                     suppressed_out.update(suppressed)

@@ -100,7 +100,7 @@ def _entry(found: Any) -> Suppression:
 SUPPRESSED_CHUNK = 500
 _SUPPRESSED = (
     f"SELECT {', '.join(_COLUMNS)} FROM suppressions"
-    " WHERE scope IN ({mark}, {mark}) AND address_lc IN ({keys})"
+    " WHERE scope IN ({scopes}) AND address_lc IN ({keys})"
     " AND (expires_us IS NULL OR expires_us > {mark})"
 )
 
@@ -280,21 +280,36 @@ class SqlSuppressionStore(SqlPart):
     ) -> builtins.dict[str, Suppression]:
         """The entries (the project's, else the account's) that suppress any of `addresses`
         now, by lower-cased address."""
-        keys = sorted({address_key(a) for a in addresses})
+        return self.suppressed_many([(project, addresses)], now)[0]
+
+    def suppressed_many(
+        self, questions: Sequence[tuple[str, Sequence[str]]], now: datetime
+    ) -> builtins.list[builtins.dict[str, Suppression]]:
+        """`suppressed` for several (project, addresses) at once, in one statement (per
+        SUPPRESSED_CHUNK addresses): one answer per question, in order."""
+        wanted = [{address_key(a) for a in addresses} for _, addresses in questions]
+        keys = sorted(set().union(*wanted))
+        answers: list[dict[str, Suppression]] = [{} for _ in questions]
         if not keys:
-            return {}
-        now_us = codec.to_micros(now)
-        found: dict[str, Suppression] = {}
+            return answers
+        scopes = sorted({project for project, _ in questions} | {ACCOUNT})
+        rows: list[tuple[Any, ...]] = []
         mark = self._mark()
+        in_scopes = ", ".join([mark] * len(scopes))
         for start in range(0, len(keys), SUPPRESSED_CHUNK):
             chunk = keys[start : start + SUPPRESSED_CHUNK]
-            sql = _SUPPRESSED.format(mark=mark, keys=", ".join([mark] * len(chunk)))
-            for row in self._select(sql, (project, ACCOUNT, *chunk, now_us)):
-                entry = _entry_of(row)
-                key = row[1]
-                if key not in found or entry.scope != ACCOUNT:
-                    found[key] = entry
-        return found
+            sql = _SUPPRESSED.format(
+                mark=mark, scopes=in_scopes, keys=", ".join([mark] * len(chunk))
+            )
+            rows.extend(self._select(sql, (*scopes, *chunk, codec.to_micros(now))))
+        for (project, _), keys_wanted, found in zip(questions, wanted, answers, strict=True):
+            for row in rows:
+                scope, key = row[0], row[1]
+                if key not in keys_wanted or scope not in (project, ACCOUNT):
+                    continue
+                if key not in found or scope != ACCOUNT:  # the project's entry wins
+                    found[key] = _entry_of(row)
+        return answers
 
     # -- the feed from the event log (suppression/feed.py) ------------------------------------
 

@@ -8,6 +8,7 @@ every recipient is suppressed is accepted with only events."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -219,3 +220,42 @@ def test_a_hard_bounce_suppresses_the_next_message(env: Env) -> None:
         smtp.sendmail("app@example.com", ["gone@example.net"], MESSAGE)
     (latest,) = [m for m in env.messages() if len(m.envelope.recipients) == 1]
     assert latest.status == "suppressed" and env.queue(latest.id) == []
+
+
+def test_a_change_to_the_list_applies_to_the_next_message_of_an_open_session(env: Env) -> None:
+    """No cache stands between the list and the door: an address added (or removed) between
+    two messages of one SMTP session applies to the second."""
+    with env.smtp() as smtp, client(env, "acme") as api:
+        smtp.sendmail("app@example.com", ["ann@example.net"], MESSAGE)
+        call(api, "POST", PJ, 201, {"address": "ann@example.net"}, project="acme")
+        smtp.sendmail("app@example.com", ["ann@example.net"], MESSAGE)
+        response = api.delete(PJ.format(project="acme") + "/ann@example.net")
+        assert response.status_code == 200, response.text
+        smtp.sendmail("app@example.com", ["ann@example.net"], MESSAGE)
+    statuses = [m.status for m in sorted(env.messages(), key=lambda m: m.id)]
+    assert statuses == ["queued", "suppressed", "queued"]
+
+
+def test_messages_accepted_at_once_each_get_their_own_answer(env: Env) -> None:
+    """Sessions submitting at the same time share the list's reads (pipeline/shared_reads.py):
+    each message still leaves out exactly its own suppressed recipients."""
+    with client(env, "acme") as api:
+        for i in range(0, 8, 2):  # every other session's own recipient is suppressed
+            call(api, "POST", PJ, 201, {"address": f"own{i}@example.net"}, project="acme")
+    account(env, "everyone-hates@example.net", "complaint")
+
+    def send(i: int) -> None:
+        with env.smtp() as smtp:
+            for _ in range(3):
+                recipients = [f"own{i}@example.net", "everyone-hates@example.net", "x@example.net"]
+                smtp.sendmail("app@example.com", recipients, MESSAGE)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(send, range(8)))
+    messages = env.messages()
+    assert len(messages) == 24
+    for message in messages:
+        own = message.envelope.recipients[0]
+        delivered = sorted(e.recipient for e in env.queue(message.id))
+        expected = ["x@example.net"] if int(own[3]) % 2 == 0 else [own, "x@example.net"]
+        assert delivered == sorted(expected), (own, delivered)
