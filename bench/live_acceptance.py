@@ -11,7 +11,8 @@ the submission door commits messages (250 only after the commit), alone on the m
 tree (`PYTHONPATH=DIR`), e.g. a `git worktree` of main, to compare two versions in one run:
 the rounds interleave the trees (A, B, A, B, ...) and the medians are printed.
 `--profile FILE` records the server of each run with `py-spy` (when installed) into
-FILE.<round>.<tree>.txt (py-spy's "raw" format, for speedscope or flamegraph.pl).
+FILE.<round>.<tree>.txt (py-spy's "raw" format, for speedscope or flamegraph.pl); with `--gil`
+only the thread holding the GIL is sampled (where the server's Python time goes).
 
     .venv/bin/python bench/live_acceptance.py [--messages N] [--sessions N] [--size N]
         [--rounds N] [--src DIR ...] [--dkim rsa|ed25519] [--profile FILE] [--keep]
@@ -112,7 +113,7 @@ def serving(
 
 
 def one_run(
-    src: str, load: Load, workdir: Path, algorithm: str, profile: Path | None
+    src: str, load: Load, workdir: Path, algorithm: str, profile: Path | None, gil: bool
 ) -> tuple[float, float]:
     """(messages per second, server CPU ms per message) of one run."""
     data = ["--data-dir", str(workdir / "data")]
@@ -125,7 +126,7 @@ def one_run(
         if profile is not None and spy_bin.exists():
             spy = subprocess.Popen(
                 [str(spy_bin), "record", "-p", str(process.pid), "-f", "raw", "-r", "200",
-                 "-o", str(profile), "--nonblocking"],
+                 "-o", str(profile), "--nonblocking", *(["--gil"] if gil else [])],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             time.sleep(1.0)
@@ -150,6 +151,7 @@ def main() -> int:
     parser.add_argument("--src", action="append", default=[], help="source tree (repeat)")
     parser.add_argument("--dkim", choices=("rsa", "ed25519"), default="rsa")
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--gil", action="store_true", help="profile only the GIL's holder")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     trees = args.src or [""]
@@ -164,7 +166,7 @@ def main() -> int:
                 profile = None
                 if args.profile is not None:
                     profile = args.profile.with_name(f"{args.profile.name}.{round_}.{index}.txt")
-                rate, cpu = one_run(tree, load, run_dir, args.dkim, profile)
+                rate, cpu = one_run(tree, load, run_dir, args.dkim, profile, args.gil)
                 rates[tree].append(rate)
                 print(
                     f"round {round_} {tree or 'this tree'}: {rate:.1f} msg/s, "

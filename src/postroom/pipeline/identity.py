@@ -50,6 +50,9 @@ def check_smtp_credential(
     return None
 
 
+MAX_MATCHED = 4096  # client addresses whose IP credential (or none) IpCredentials remembers
+
+
 class IpCredentials:
     """IP credentials compiled for matching client addresses (immutable; build a new one to
     refresh). Credentials whose network does not parse are logged and left out."""
@@ -68,6 +71,10 @@ class IpCredentials:
         # Most specific network first; ties: the oldest credential, then the smallest id.
         networks.sort(key=lambda item: (-item[0].prefixlen, item[1].created, item[1].id))
         self._networks = networks
+        # The answers by client address: a session asks several times (MAIL, the message),
+        # and parsing the address cost more than the rest of the match. This object is
+        # rebuilt whenever the credentials change, so the answers never outlive them.
+        self._matched: dict[str, IpCredential | None] = {}
 
     def __len__(self) -> int:
         return len(self._networks)
@@ -77,6 +84,17 @@ class IpCredentials:
         IPv6 counting as IPv4; a zone index is ignored), or None."""
         if not self._networks:
             return None
+        try:
+            return self._matched[host]
+        except KeyError:
+            pass
+        found = self._match(host)
+        if len(self._matched) >= MAX_MATCHED:
+            self._matched.clear()
+        self._matched[host] = found
+        return found
+
+    def _match(self, host: str) -> IpCredential | None:
         try:
             address = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:

@@ -7,7 +7,6 @@ loading a PEM key costs far more than a signature, so a DkimSigner is kept per k
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable
 
@@ -38,7 +37,9 @@ def signing_keys(domain: Domain) -> list[DkimKey]:
 
 
 class SignerCache:
-    """DkimSigners by (domain, selector, key digest); safe to share between sessions."""
+    """DkimSigners by (domain, selector, private key PEM); safe to share between sessions.
+    The PEM itself is in the key (a str caches its hash: looking a signer up costs no digest
+    of the key per message)."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
@@ -55,8 +56,7 @@ class SignerCache:
         return found
 
     def _signer(self, domain: str, key: DkimKey) -> DkimSigner | None:
-        digest = hashlib.sha256(key.private_pem.encode("utf-8", "replace")).hexdigest()
-        cache_key = (domain, key.selector, digest)
+        cache_key = (domain, key.selector, key.private_pem)
         if cache_key in self._signers:
             return self._signers[cache_key]
         signer: DkimSigner | None

@@ -75,6 +75,19 @@ def test_ip_credentials_most_specific_then_oldest() -> None:
     assert IpCredentials(same[::-1]).match("192.0.2.9").id == "a"  # type: ignore[union-attr]
 
 
+def test_ip_credentials_answer_again_as_the_first_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers are remembered per address (a session asks at MAIL and for its message), the
+    same answers, within a bound."""
+    monkeypatch.setattr(identity, "MAX_MATCHED", 3)
+    table = IpCredentials([ip("host", "10.1.2.3/32"), ip("wide", "10.0.0.0/8")])
+    hosts = ["10.1.2.3", "10.9.9.9", "192.0.2.1", "::ffff:10.1.2.3", "10.1.2.3", "192.0.2.1"]
+    first = [table.match(host) for host in hosts]
+    again = [table.match(host) for host in hosts]
+    assert [c and c.id for c in first] == ["host", "wide", None, "host", "host", None]
+    assert again == first
+    assert len(table._matched) <= 3
+
+
 async def test_sender_identities() -> None:
     store = FakePlatformStore()
     store.create_project(project("acme", "live"))
