@@ -17,6 +17,7 @@ is committed once it is stored, released otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -229,8 +230,8 @@ class AcceptancePipeline:
                 ]
                 suppressed: dict[str, tuple[str, str]] = {}
                 if queued and self._suppressions is not None:
-                    suppressed = await asyncio.to_thread(
-                        self._suppressions, project, list(dict.fromkeys(queued))
+                    suppressed = await self._suppressions.ask(
+                        (project, list(dict.fromkeys(queued)))
                     )
                 if suppressed_out is not None:
                     suppressed_out.update(suppressed)
