@@ -37,6 +37,7 @@ class Connection:
     source: str  # the shaper's source label
     messages: int = 0  # transactions carried
     idle_since: float = 0.0
+    unproven: bool = False  # reused without an RSET round trip: not yet known to be alive
 
 
 class ConnectionCache:

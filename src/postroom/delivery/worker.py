@@ -71,6 +71,11 @@ BATCH_LOAD_MAX = 64 * 1024
 # A claimed batch's messages by id: (record, bytes), or None for one left to load on its own.
 _Loaded = dict[str, tuple[MessageRecord, bytes] | None]
 _NOT_LOADED = object()
+# A kept connection idle for less than this many seconds is reused without an RSET round trip
+# of its own: the RSET goes in the next transaction's pipelined group (if the connection turns
+# out dead, before any reply, the transaction goes on another). One idle longer is proven
+# alive with RSET first, as Postfix does.
+HOT_IDLE = 2.0
 
 RelayTls = Literal["none", "starttls", "implicit"]
 # TLS to a destination: none; opportunistic (STARTTLS when offered, any certificate, plain when
@@ -238,6 +243,11 @@ def _outbound(
 
 class _Stopping(Exception):
     """The worker is stopping: a delivery that has no connection yet does not begin."""
+
+
+class _Stale(Exception):
+    """A kept connection reused without an RSET round trip was dead: the server closed it
+    (or refused the RSET) before answering the transaction's MAIL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -697,56 +707,55 @@ class DeliveryWorker:
                     continue
                 notes.notes.append(f"{why} (testing mode: delivered anyway)")
             for address in host.addresses:
-                hop = self._hop(address, host.port, member, relay, mode)
-                source = hop.source or "default"  # the shaper counts per site and source
-                failure: SmtpClientError | None = None
-                retried = False  # the session was counted (failed) before the second try
-                try:
-                    connection = await self._connection(hop, site, source, host.name, relay)
-                except SmtpClientError as exc:
-                    failure = exc
-                if failure is not None:
-                    retry = self._tls_failed(tls, notes, host.name, hop, failure, mode)
-                    if retry is not None:  # testing mode: once more as without the policy
-                        retried = True
-                        hop = self._hop(address, host.port, member, relay, retry)
-                        try:
-                            connection = await self._connection(hop, site, source, host.name, relay)
-                            failure = None
-                        except SmtpClientError as again:
-                            failure = again
-                if failure is not None:
-                    last = _Outcome(
-                        failure.reply, host.name, address, host.port, None, tuple(earlier)
-                    )
-                    earlier.append(f"{last.host}: {failure.reply}")
-                    # A relay refusing our credentials or TLS is our configuration to fix:
-                    # never bounce the mail for it (Postfix's smtp_sasl_auth_soft_bounce).
-                    permanent_everywhere = (
-                        permanent_everywhere
-                        and failure.reply.permanent
-                        and failure.stage not in ("auth", "starttls")
-                    )
-                    self._maybe_back_off(site, source, failure.reply)
-                    continue
-                if connection.messages == 0 and tls is not None and not retried:
-                    self._connected(tls, notes, host.name, connection, mode)
-                kept = False
-                try:
-                    results = await self._transactions(connection, messages)
-                    kept = self._keep(connection)
-                finally:
-                    if not kept:
-                        await self._drop(connection, succeeded=True)
-                for recipient in results:
-                    self._maybe_back_off(site, source, recipient.reply)
-                answered = connection.client.facts
-                before = tuple(earlier)
-                text = notes.text()
-                return [
-                    _Outcome(r.reply, host.name, address, host.port, answered, before, text)
-                    for r in results
-                ]
+                while True:
+                    hop = self._hop(address, host.port, member, relay, mode)
+                    source = hop.source or "default"  # the shaper counts per site and source
+                    failure: SmtpClientError | None = None
+                    retried = False  # the session was counted (failed) before the second try
+                    try:
+                        connection = await self._connection(hop, site, source, host.name, relay)
+                    except SmtpClientError as exc:
+                        failure = exc
+                    if failure is not None:
+                        retry = self._tls_failed(tls, notes, host.name, hop, failure, mode)
+                        if retry is not None:  # testing mode: once more as without the policy
+                            retried = True
+                            hop = self._hop(address, host.port, member, relay, retry)
+                            try:
+                                connection = await self._connection(
+                                    hop, site, source, host.name, relay
+                                )
+                                failure = None
+                            except SmtpClientError as again:
+                                failure = again
+                    if failure is not None:
+                        last = _Outcome(
+                            failure.reply, host.name, address, host.port, None, tuple(earlier)
+                        )
+                        earlier.append(f"{last.host}: {failure.reply}")
+                        # A relay refusing our credentials or TLS is our configuration to fix:
+                        # never bounce the mail for it (Postfix's smtp_sasl_auth_soft_bounce).
+                        permanent_everywhere = (
+                            permanent_everywhere
+                            and failure.reply.permanent
+                            and failure.stage not in ("auth", "starttls")
+                        )
+                        self._maybe_back_off(site, source, failure.reply)
+                        break  # the next address
+                    if connection.messages == 0 and tls is not None and not retried:
+                        self._connected(tls, notes, host.name, connection, mode)
+                    results = await self._carry(connection, messages)
+                    if results is None:
+                        continue  # a kept connection found dead before any reply: another
+                    for recipient in results:
+                        self._maybe_back_off(site, source, recipient.reply)
+                    answered = connection.client.facts
+                    before = tuple(earlier)
+                    text = notes.text()
+                    return [
+                        _Outcome(r.reply, host.name, address, host.port, answered, before, text)
+                        for r in results
+                    ]
         if not permanent_everywhere:
             reply = last.reply
             if reply.permanent:
@@ -828,6 +837,10 @@ class DeliveryWorker:
             if self._stopping:
                 raise _Stopping
             while (kept := self._cache.take(hop)) is not None:
+                idle = self._clock.monotonic() - kept.idle_since
+                if idle < HOT_IDLE and kept.client.reuse():
+                    kept.unproven = True  # its RSET goes with the next MAIL
+                    return kept
                 if await kept.client.reset():
                     return kept
                 await self._drop(kept, succeeded=False)  # closed by the server meanwhile
@@ -890,8 +903,31 @@ class DeliveryWorker:
                 continue
             await self._pace(connection.site, connection.source)
             connection.messages += 1
-            results.extend((await client.send(message)).recipients)
+            result = await client.send(message)
+            if connection.unproven:
+                connection.unproven = False
+                if result.mail is None and client.closed:
+                    raise _Stale
+            results.extend(result.recipients)
         return results
+
+    async def _carry(
+        self, connection: Connection, messages: Sequence[OutboundMessage]
+    ) -> list[RecipientResult] | None:
+        """Run the transactions on `connection`, then keep it for reuse or close it. None when
+        it was reused unproven and turned out dead before the server answered anything of
+        the first transaction (nothing can have been accepted: the caller takes another)."""
+        kept = stale = False
+        try:
+            results = await self._transactions(connection, messages)
+            kept = self._keep(connection)
+            return results
+        except _Stale:
+            stale = True
+            return None
+        finally:
+            if not kept:
+                await self._drop(connection, succeeded=not stale)
 
     def _keep(self, connection: Connection) -> bool:
         """Put a connection back for reuse, unless it is closed or has carried the site's

@@ -183,6 +183,14 @@ class SmtpClient:
         self._abort()
         return False
 
+    def reuse(self) -> bool:
+        """Take an idle connection for the next transaction without a round trip (its RSET
+        goes out with the transaction's MAIL): False when the session is closed, the server
+        already hung up, or it does not offer PIPELINING (then `reset()`)."""
+        if self.session.closed or self._reader.at_eof() or self._writer.is_closing():
+            return False
+        return self.session.reuse()
+
     async def quit(self) -> None:
         """QUIT politely (bounded by the command timeout), then close."""
         if not self.session.closed:

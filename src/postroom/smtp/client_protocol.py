@@ -11,7 +11,8 @@ and calls `timed_out()` or `connection_lost()`.
 A session runs: greeting, EHLO (HELO when EHLO is refused as unknown), STARTTLS when offered
 and the policy asks for TLS (then EHLO again), AUTH when the policy carries credentials, then
 `Ready`. Each `send(message)` runs one transaction: MAIL, RCPT per recipient, DATA or BDAT;
-`reset()` sends RSET on an idle session before a kept connection is reused.
+`reset()` sends RSET on an idle session before a kept connection is reused, or `reuse()` has
+the next transaction begin with RSET in its pipelined group (no round trip of its own).
 With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out in one write; BDAT is used when the
 message needs BINARYMIME (RFC 3030). ESMTP parameters are sent only where the server offers the
 extension: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), RET/ENVID/NOTIFY/
@@ -340,6 +341,18 @@ class ClientSession:
             raise RuntimeError(f"reset() in state {self._state}")
         self._command(_RSET, "RSET")
         return self._flush()
+
+    def reuse(self) -> bool:
+        """Take an idle session for the next transaction without a round trip: with
+        PIPELINING its RSET goes out in the same write as the next `send`'s MAIL (RFC 2920
+        allows RSET in a group). False (nothing changes) when the server does not offer
+        PIPELINING: then `reset()` first."""
+        if self._state != _READY:
+            raise RuntimeError(f"reuse() in state {self._state}")
+        if "PIPELINING" not in self.extensions:
+            return False
+        self._dirty = True
+        return True
 
     def quit(self) -> list[Output]:
         if self._state in (_CLOSED, _QUIT):

@@ -3,7 +3,8 @@ connection (the client's address and EHLO name, every command) and each mail tra
 
 Plain asyncio, no Postroom code: it answers EHLO with `extensions`, 250 to MAIL, RCPT, RSET
 and NOOP, 354 to DATA then 250 after the dot, 221 to QUIT. `drop_after` closes a connection
-without a word after that many transactions (a server dropping an idle kept connection).
+without a word after that many transactions (a server dropping an idle kept connection);
+`close_on_rset` answers RSET with 421 and closes (one that timed the connection out).
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ class ScriptedServer:
         host: str = "127.0.0.1",
         extensions: tuple[str, ...] = ("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"),
         drop_after: int | None = None,
+        close_on_rset: bool = False,
     ) -> None:
         self.host = host
         self.extensions = extensions
         self.drop_after = drop_after
+        self.close_on_rset = close_on_rset
         self.connections: list[Seen] = []
         self.transactions: list[Transaction] = []
         self.port = 0
@@ -108,6 +111,10 @@ class ScriptedServer:
                     if self.drop_after is not None and done >= self.drop_after:
                         await writer.drain()
                         return
+                elif verb == "RSET" and self.close_on_rset:
+                    reply("421 4.4.2 mx.scripted.test Error: timeout exceeded")
+                    await writer.drain()
+                    return
                 elif verb in ("RSET", "NOOP"):
                     reply("250 2.0.0 Ok")
                 elif verb == "QUIT":

@@ -8,6 +8,7 @@ from __future__ import annotations
 from postroom.core.clock import FakeClock
 from postroom.core.types import DELIVERED
 from postroom.delivery.shaping import Shaper, parse_rules
+from postroom.delivery.worker import HOT_IDLE
 from postroom.storage import SqlMessageStore
 from tests.dnszone import DnsZone
 
@@ -89,3 +90,26 @@ async def test_a_kept_connection_the_server_dropped_is_replaced(
         assert states(store, second)["b@example.net"][0] == DELIVERED
         assert [t.recipients for t in server.transactions] == [["a@example.net"], ["b@example.net"]]
         assert len(server.connections) == 2
+
+
+async def test_a_hot_connection_is_reused_without_a_round_trip_and_replaced_if_dead(
+    store: SqlMessageStore, clock: FakeClock, dns_zone: DnsZone
+) -> None:
+    # Reused within HOT_IDLE, the kept connection's RSET goes with the next MAIL; this server
+    # answers it 421 and hangs up: nothing was accepted, so the transaction goes on a new
+    # connection at once (delivered, one attempt), never deferred.
+    shared_mx(dns_zone, "example.net")
+    async with ScriptedServer(close_on_rset=True) as server:
+        delivery = worker(store, dns_zone, clock, server.port, tls="none")
+        first = await queue_message(store, clock, "a@example.net")
+        await delivery.run_once()
+        clock.advance(HOT_IDLE / 2)
+        second = await queue_message(store, clock, "b@example.net")
+        assert await delivery.run_once() == 1
+        await delivery.close()
+        assert states(store, first)["a@example.net"][:2] == (DELIVERED, 1)
+        assert states(store, second)["b@example.net"][:2] == (DELIVERED, 1)
+        assert [t.connection for t in server.transactions] == [0, 1]
+        assert server.connections[0].commands[-1] == "RSET"
+        assert [c.count("MAIL") for c in server.connections] == [1, 1]
+        assert len(store.queue.attempts("acme", second)) == 1

@@ -359,6 +359,34 @@ def test_reset_before_reusing_a_kept_connection() -> None:
     assert sent(session.send(message())) == b"MAIL FROM:<a@example.com>\r\n"
 
 
+def test_reuse_pipelines_the_rset_with_the_next_transaction() -> None:
+    session = ready(ehlo=EHLO_FULL)
+    assert session.reuse() is True
+    out = session.send(message())
+    # One write: RSET, MAIL, RCPT and DATA (RFC 2920 allows RSET in the group).
+    assert [o.data for o in out if isinstance(o, Send)] == [
+        b"RSET\r\nMAIL FROM:<a@example.com> SIZE=21\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+    ]
+    session.feed(b"250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n")
+    result = finished(session.feed(b"250 2.0.0 queued\r\n"))
+    assert result.delivered == ("b@example.net",)
+
+
+def test_reuse_refused_rset_fails_the_transaction_before_mail() -> None:
+    session = ready(ehlo=EHLO_FULL)
+    session.reuse()
+    session.send(message())
+    result = finished(session.feed(b"421 4.4.2 idle too long\r\n"))
+    assert result.mail is None and session.closed  # nothing was accepted
+    assert [r.reply.code for r in result.recipients] == [421]
+
+
+def test_reuse_needs_pipelining() -> None:
+    session = ready()  # no PIPELINING: reset() first
+    assert session.reuse() is False
+    assert sent(session.send(message())) == b"MAIL FROM:<a@example.com>\r\n"
+
+
 def test_reset_after_a_failed_transaction_leaves_nothing_open() -> None:
     session = ready()
     session.send(message())
