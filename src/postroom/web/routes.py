@@ -317,7 +317,8 @@ def routes(
             section="inbox",
             theme=theme_of(request),
         )
-        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+        # private: the shell carries the inbox's first page (messages), for this caller only.
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache, private"})
 
     async def project_list(request: Request) -> Response:
         """The projects this caller may open, with their message and unread counts."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Any
@@ -90,10 +90,12 @@ def to_fixed(value: float, digits: int) -> str:
 
 
 def parse_date(value: Any) -> datetime | None:
+    """An RFC 3339 time; one without an offset is taken as UTC."""
     try:
-        return datetime.fromisoformat(str(value))
+        date = datetime.fromisoformat(str(value))
     except ValueError:
         return None
+    return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
 
 
 def relative_time(date: datetime | None, now: datetime) -> str:

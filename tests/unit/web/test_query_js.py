@@ -5,21 +5,17 @@ negations, operators, non-ASCII), so the script's request is the preloaded one."
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from starlette.requests import Request
 
 from postroom.core.search import Term, parse_query
-from postroom.web.routes import STATIC_DIR, first_page_url
+from postroom.web.routes import first_page_url
+from tests.unit.web.run_js import needs_node, run_module
 
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+pytestmark = needs_node
 
 QUERIES = [
     "",
@@ -47,36 +43,12 @@ TAGS = {
 }
 
 
-def run_module(calls: list[tuple[str, list[Any]]]) -> list[Any]:
-    """Each (function, arguments) of query.js called in Node; their results, in order."""
-    assert NODE is not None
-    script = (
-        f"import * as q from {json.dumps((STATIC_DIR / 'query.js').as_uri())};\n"
-        "let input = '';\n"
-        "process.stdin.on('data', (chunk) => { input += chunk; });\n"
-        "process.stdin.on('end', () => {\n"
-        "  const out = JSON.parse(input).map(([name, args]) => q[name](...args));\n"
-        "  process.stdout.write(JSON.stringify(out));\n"
-        "});\n"
-    )
-    done = subprocess.run(
-        [NODE, "--input-type=module", "-e", script],
-        input=json.dumps(calls),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    results: list[Any] = json.loads(done.stdout)
-    return results
-
-
 def page_request(params: dict[str, str]) -> Request:
     return Request({"type": "http", "query_string": urlencode(params).encode(), "headers": []})
 
 
 def test_a_tag_filter_is_read_back_as_that_tag() -> None:
-    written = run_module([("tagQuery", [tag]) for tag in TAGS])
+    written = run_module("query.js", [("tagQuery", [tag]) for tag in TAGS])
     assert written[:3] == ["tag:signup", 'tag:"two words"', 'tag:"say hi"']
     now = datetime(2026, 1, 1, tzinfo=UTC)
     for (tag, expected), query in zip(TAGS.items(), written, strict=True):
@@ -87,7 +59,7 @@ def test_a_tag_filter_is_read_back_as_that_tag() -> None:
 @pytest.mark.parametrize("base", ["", "/p/acme"])
 def test_the_list_url_is_the_one_the_shell_preloads(base: str) -> None:
     cases = [(q, start, size) for q in QUERIES for start, size in ((0, 50), (100, 25))]
-    urls = run_module([("listUrl", [base, q, start, size]) for q, start, size in cases])
+    urls = run_module("query.js", [("listUrl", [base, q, start, size]) for q, start, size in cases])
     for (q, start, size), url in zip(cases, urls, strict=True):
         request = page_request({"q": q, "start": str(start)} if start else {"q": q})
         assert url == first_page_url(request, base, size), (q, url)
