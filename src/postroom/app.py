@@ -1180,7 +1180,7 @@ def _admin_pages(
     extra = delivery_routes(pages, *delivery) if delivery is not None else []
     from postroom.api.sending_setup import admin_template_routes
 
-    extra += admin_template_routes(pages, service.store, service.clock)
+    extra += admin_template_routes(pages, service.store, service.clock, cfg.max_templates)
     if webhooks is not None:
         from postroom.web.admin.webhook_pages import webhook_routes
 

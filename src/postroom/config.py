@@ -103,6 +103,8 @@ class Config:
     submissions: HostPort | None = None
     ses: HostPort | None = None
     ses_prefix: str = ""
+    max_templates: int = 10_000  # per project, as SES's email templates per account
+    max_identities: int = 10_000  # per project: domains and addresses, as SES's
     mx: HostPort | None = None
     submission_allow_insecure_auth: bool = False
     submission_auth_max_failures: int = 5
@@ -205,6 +207,10 @@ HELP: dict[str, str] = {
     "ses_prefix": "Serve the SES-compatible API on the HTTP listener under this path too, e.g. "
     "/ses (an SDK's endpoint_url is then http://HOST:PORT/ses). Off if unset.",
     "submission_allow_insecure_auth": "Allow AUTH on the submission door before STARTTLS.",
+    "max_templates": "Email templates a project may have (SES: 10,000); creating one more is "
+    "refused (SES LimitExceededException, HTTP 400 on /api/v2).",
+    "max_identities": "Sending identities (domains and addresses together) a project may have "
+    "(SES: 10,000); adding one more is refused (SES LimitExceededException, HTTP 400 on /api/v2).",
     "submission_auth_max_failures": "Failed AUTH per client IP in the window before throttling "
     "(0 = never throttle).",
     "submission_auth_window": "The window of submission_auth_max_failures, e.g. 5m.",
@@ -424,6 +430,9 @@ def load_config(
     if config.suppression_soft_bounces < 0:
         raise ConfigError("--suppression-soft-bounces: expected 0 (off) or more")
     check_ses_prefix(config.ses_prefix)
+    for name in ("max_templates", "max_identities"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')}: expected 1 or more")
     parse_rates(config.reputation_bounce_rates, "--reputation-bounce-rates")
     parse_rates(config.reputation_complaint_rates, "--reputation-complaint-rates")
     if config.reputation_min_volume < 1:

@@ -27,7 +27,11 @@ def sending_routes(
     context: ApiContext, steps: SubmissionSteps, platform: PlatformStore
 ) -> list[Any]:
     store = sending_store(platform)
-    templates = TemplateService(store, context.clock) if store is not None else None
+    templates = (
+        TemplateService(store, context.clock, context.config.max_templates)
+        if store is not None
+        else None
+    )
 
     async def render(project: str, body: dict[str, Any]) -> dict[str, Any]:
         assert templates is not None
@@ -49,9 +53,13 @@ def sending_routes(
     return [*routes(ctx), *extra]
 
 
-def admin_template_routes(pages: Any, platform: PlatformStore, clock: Clock) -> list[Any]:
+def admin_template_routes(
+    pages: Any, platform: PlatformStore, clock: Clock, max_templates: int
+) -> list[Any]:
     """The admin pages' Templates tab (web/admin/template_pages.py), on the SQL store."""
     from postroom.web.admin.template_pages import template_routes
 
     store = sending_store(platform)
-    return template_routes(pages, TemplateService(store, clock)) if store is not None else []
+    if store is None:
+        return []
+    return template_routes(pages, TemplateService(store, clock, max_templates))

@@ -16,8 +16,9 @@ SDKs raise the exception classes applications already catch.
 * no such template, identity or configuration set: v2 NotFoundException (404), v1
   TemplateDoesNotExist (400) (a configuration set on send: ConfigurationSetDoesNotExist);
 * a name taken: v2 AlreadyExistsException; one more than the documented maximum (100
-  configuration sets per project, 10 event destinations per set): v2 LimitExceededException
-  (v1: AlreadyExists, LimitExceeded);
+  configuration sets per project, 10 event destinations per set, max_templates email
+  templates and max_identities identities per project, 10,000 each by default, as SES):
+  v2 LimitExceededException (v1: AlreadyExists, LimitExceeded);
 * storage unavailable, temporary failure: ServiceUnavailable (503).
 """
 

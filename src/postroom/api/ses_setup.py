@@ -115,7 +115,7 @@ def build_ses_gate(
     keys = ses_key_service(config, platform, clock)
     store = SqlSendingStore(platform) if isinstance(platform, SqlPlatformStore) else None
     assert store is not None and isinstance(context.store, SqlMessageStore)
-    templates = TemplateService(store, clock)
+    templates = TemplateService(store, clock, config.max_templates)
     suppressions = SuppressionList(context.store.suppressions, clock)
     sending = SendingContext(
         config, clock, context.http_send, steps.directory, steps.routed, None, None

@@ -74,9 +74,11 @@ class SendingStore(Protocol):
         now: datetime,
         *,
         create: bool,
+        limit: int | None = None,
     ) -> Template:
         """Add a version (subject, text, html) of template `name`: the first one when `create`
-        (InvalidInput when it exists), the next one otherwise (NotFound when it does not)."""
+        (InvalidInput when it exists), the next one otherwise (NotFound when it does not).
+        LimitExceeded when a new name would make the project have more than `limit`."""
         ...
 
     def get_template(self, project_id: str, name: str, version: int | None = None) -> Template: ...

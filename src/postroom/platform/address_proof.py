@@ -59,10 +59,17 @@ class IssuedAddressToken:
 class AddressProofs:
     """The rules of address identities, on the PlatformStore (synchronous: call from threads)."""
 
-    def __init__(self, store: PlatformStore, clock: Clock, settings: AddressProofSettings) -> None:
+    def __init__(
+        self,
+        store: PlatformStore,
+        clock: Clock,
+        settings: AddressProofSettings,
+        max_identities: int | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
+        self.max_identities = max_identities  # domains and addresses per project (None: any)
 
     def _issue(self, identity: AddressIdentity, now: datetime) -> IssuedAddressToken:
         token = new_secret(TOKEN_PREFIX)
@@ -82,12 +89,13 @@ class AddressProofs:
 
     def add(self, project_id: str, address: str) -> IssuedAddressToken:
         """A new pending identity of the project with its first token. InvalidInput when the
-        project has the address already (pending or verified)."""
+        project has the address already (pending or verified); LimitExceeded when it has
+        `max_identities` domains and addresses."""
         self.store.get_project(project_id)
         now = self.clock.now()
         pending = AddressIdentity(project_id, rules.email_address(address), now, "pending")
         issued = self._issue(pending, now)
-        self.store.add_address_identity(issued.identity)
+        self.store.add_address_identity(issued.identity, limit=self.max_identities)
         return issued
 
     def renew(self, project_id: str, address: str) -> IssuedAddressToken:

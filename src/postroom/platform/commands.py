@@ -209,7 +209,12 @@ def add_commands(
         parser.add_argument("--selector", help="default: pr<YYYYMMDD>")
 
     p = command(
-        domains, "add", "add a domain; prints the records to publish", "domain_add", True, dns
+        domains,
+        "add",
+        "add a domain; prints the records to publish",
+        "domain_add",
+        True,
+        (*dns, "max_identities"),
     )
     p.add_argument("domain", metavar="DOMAIN")
     key_options(p)
@@ -241,7 +246,7 @@ def add_commands(
         "(the running server's delivery worker sends it)",
         "address_add",
         True,
-        mail,
+        (*mail, "max_identities"),
     )
     p.add_argument("address", metavar="ADDRESS")
     p = command(

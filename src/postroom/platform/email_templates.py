@@ -24,6 +24,7 @@ from postroom.pipeline.templates import MissingVariable, TemplateError, parse, r
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PARTS = ("subject", "text", "html")
+MAX_TEMPLATES = 10_000  # per project, as SES per account and region (config: max_templates)
 # Parsed trees of recent templates (rendering only reads them): bulk sends parse once.
 _parse = functools.lru_cache(maxsize=512)(parse)
 
@@ -78,9 +79,15 @@ def render_parts(template: Template, data: Any, field: str = "template") -> Rend
 
 
 class TemplateService:
-    def __init__(self, store: SendingStore, clock: Clock) -> None:
+    """`max_templates`: the most templates (names) a project may have; creating one more is
+    LimitExceeded (SES's LimitExceededException; the config option max_templates)."""
+
+    def __init__(
+        self, store: SendingStore, clock: Clock, max_templates: int = MAX_TEMPLATES
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.max_templates = max_templates
 
     def save(
         self, project: str, name: str, subject: str, text: str, html: str, *, create: bool
@@ -88,7 +95,12 @@ class TemplateService:
         check_name(name)
         _check_parts(subject, text, html)
         return self.store.save_template(
-            project, name, (subject, text, html), self.clock.now(), create=create
+            project,
+            name,
+            (subject, text, html),
+            self.clock.now(),
+            create=create,
+            limit=self.max_templates,
         )
 
     def get(self, project: str, name: str, version: int | None = None) -> Template:

@@ -51,6 +51,7 @@ def platform_service(
         resolver or LazyResolver(config.resolver or None),
         DomainSettings(hostname=config.hostname),
         AddressProofSettings(token_lifetime=timedelta(seconds=config.address_token_lifetime)),
+        max_identities=config.max_identities,
     )
 
 

@@ -80,6 +80,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("postroom.platform")
+# Sending identities (domains and addresses together) per project, as SES per account and
+# region; the config option max_identities.
+MAX_IDENTITIES = 10_000
 
 _USERNAME_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 SMTP_PASSWORD_PREFIX = "prs"
@@ -120,12 +123,16 @@ class PlatformService:
         resolver: Resolver,
         settings: DomainSettings,
         proofs: AddressProofSettings | None = None,
+        max_identities: int = MAX_IDENTITIES,
     ) -> None:
         self.store = store
         self.clock = clock
         self.resolver = resolver
         self.settings = settings
-        self.addresses = AddressProofs(store, clock, proofs or AddressProofSettings())
+        self.max_identities = max_identities
+        self.addresses = AddressProofs(
+            store, clock, proofs or AddressProofSettings(), max_identities
+        )
         # A valid hash to verify against when the user does not exist (same work either way).
         self._dummy_hash: str | None = None
 
@@ -398,7 +405,8 @@ class PlatformService:
     ) -> DomainReport:
         """Add a sending domain with a verification token and its first (active) DKIM key:
         RSA-2048 by default, Ed25519, or the given private key. Returns the records to
-        publish; run `verify` once they are."""
+        publish; run `verify` once they are. LimitExceeded when the project has
+        `max_identities` domains and addresses already."""
         self.store.get_project(project_id)
         domain_name = normalize_domain(name)
         now = self.clock.now()
@@ -423,7 +431,7 @@ class PlatformService:
             last_checked=None,
             dkim_keys=(key,),
         )
-        self.store.add_domain(domain)
+        self.store.add_domain(domain, limit=self.max_identities)
         log.info("domain added", extra={"path": f"{project_id}/{domain_name}"})
         return report(domain, self.settings)
 

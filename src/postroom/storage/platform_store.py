@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from postroom.core.errors import InvalidInput, NotFound, StorageError
+from postroom.core.errors import InvalidInput, LimitExceeded, NotFound, StorageError
 from postroom.core.platform import (
     AddressIdentity,
     AddressStatus,
@@ -725,9 +725,34 @@ class SqlPlatformStore:
             out[row.domain_id].append(_dkim_key(row))
         return out
 
-    def add_domain(self, domain: Domain) -> None:
+    @staticmethod
+    def _identity_room(conn: Connection, project_id: str, limit: int | None, field: str) -> None:
+        """LimitExceeded when the project has `limit` identities (domains and addresses)."""
+        if limit is None:
+            return
+        count = (
+            conn.execute(
+                select(func.count()).select_from(domains).where(domains.c.project == project_id)
+            ).scalar_one()
+            + conn.execute(
+                select(func.count())
+                .select_from(verified_addresses)
+                .where(verified_addresses.c.project == project_id)
+            ).scalar_one()
+        )
+        if count >= limit:
+            raise LimitExceeded(
+                f"a project has at most {limit} email identities, domains and addresses "
+                "together (max_identities)",
+                field,
+            )
+
+    def add_domain(self, domain: Domain, *, limit: int | None = None) -> None:
+        """Store a new domain; LimitExceeded when the project has `limit` identities."""
+
         def work(conn: Connection) -> None:
             self._require_project(conn, domain.project_id)
+            self._identity_room(conn, domain.project_id, limit, "domain")
             conn.execute(
                 insert(domains).values(
                     id=domain.id,
@@ -811,9 +836,13 @@ class SqlPlatformStore:
 
     # -- address identities --------------------------------------------------------------
 
-    def add_address_identity(self, identity: AddressIdentity) -> None:
+    def add_address_identity(self, identity: AddressIdentity, *, limit: int | None = None) -> None:
+        """Store a new address identity; LimitExceeded when the project has `limit`
+        identities (domains and addresses)."""
+
         def work(conn: Connection) -> None:
             self._require_project(conn, identity.project_id)
+            self._identity_room(conn, identity.project_id, limit, "address")
             conn.execute(
                 insert(verified_addresses).values(
                     project=identity.project_id,

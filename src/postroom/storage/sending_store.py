@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Row
 
-from postroom.core.errors import InvalidInput, NotFound
+from postroom.core.errors import InvalidInput, LimitExceeded, NotFound
 from postroom.core.sending import IdempotencyRecord, SesKey, Template
 from postroom.storage.platform_store import (
     SqlPlatformStore,
@@ -193,6 +193,7 @@ class SqlSendingStore:
         now: datetime,
         *,
         create: bool,
+        limit: int | None = None,
     ) -> Template:
         subject, text, html = content
 
@@ -207,6 +208,18 @@ class SqlSendingStore:
                 raise InvalidInput(f"template {name!r} already exists", "name")
             if not create and latest is None:
                 raise NotFound(f"no template {name!r}")
+            if latest is None and limit is not None:
+                count = conn.execute(
+                    select(func.count(func.distinct(email_templates.c.name))).where(
+                        email_templates.c.project == project_id
+                    )
+                ).scalar_one()
+                if count >= limit:
+                    raise LimitExceeded(
+                        f"a project has at most {limit} email templates (max_templates): "
+                        f"delete one to create {name!r}",
+                        "name",
+                    )
             version = 1 if latest is None else int(latest) + 1
             conn.execute(
                 insert(email_templates).values(

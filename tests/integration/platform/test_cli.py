@@ -242,6 +242,18 @@ def test_addresses_are_pending_until_the_mailed_code_is_given(cli: Cli, data_dir
     assert cli.run("address", "delete", "ops@example.com") == {"deleted": "ops@example.com"}
 
 
+def test_identities_past_max_identities(cli: Cli) -> None:
+    limit = ("--max-identities", "2")
+    cli.run("domain", "add", "one.example", *limit)
+    mail = ("--public-url", "https://mail.example.org", "--system-sender", "proof@example.org")
+    cli.run("address", "add", "ops@two.example", *mail, *limit)
+    refused = cli.run("domain", "add", "three.example", *limit, code=2)
+    assert refused["Field"] == "domain" and "at most 2 email identities" in refused["Error"]
+    refused = cli.run("address", "add", "ops@three.example", *mail, *limit, code=2)
+    assert refused["Field"] == "address" and "max_identities" in refused["Error"]
+    assert cli.run("domain", "add", "three.example", "--max-identities", "3")["name"]
+
+
 def test_admins(cli: Cli, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough secret\n"))
     created = cli.run("admin", "create", "alice", "--password-stdin")

@@ -131,7 +131,7 @@ class FakePlatformStore:
         pass
 
     # domains
-    def add_domain(self, domain: Domain) -> None:
+    def add_domain(self, domain: Domain, *, limit: int | None = None) -> None:
         self.domains[(domain.project_id, domain.name)] = domain
 
     def get_domain(self, project_id: str, name: str) -> Domain:
@@ -153,7 +153,7 @@ class FakePlatformStore:
     def delete_domain(self, project_id: str, name: str) -> None:
         self.domains.pop((project_id, name), None)
 
-    def add_address_identity(self, identity: AddressIdentity) -> None:
+    def add_address_identity(self, identity: AddressIdentity, *, limit: int | None = None) -> None:
         key = (identity.project_id, identity.address)
         if key in self.addresses:
             raise InvalidInput(f"{identity.address} exists", "address")
