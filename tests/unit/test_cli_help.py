@@ -92,6 +92,8 @@ def test_own_options_first_then_only_the_configuration_used(command: str) -> Non
         expected = STORAGE | {"--webhook-allow-private"}  # URLs are checked as the server does
     else:
         expected = STORAGE
+    if command in ("domain add", "address add"):
+        expected = expected | {"--max-identities"}  # the project's maximum of identities
     assert configuration == expected
     assert flags(text) & CONFIG_FLAGS == expected
     usage = text.split("\n\n", 1)[0]
