@@ -7,6 +7,8 @@ blocking read at a time on a worker thread for every question asked so far: the 
 arrive while it runs wait for the next one. So each answer comes from a read that began after
 its question was asked, and sees everything committed before that (a suppression added, a
 credential deleted), exactly as a read of its own would; under load one hop serves many.
+The same batching serves other blocking work asked for message by message (the RSA
+signatures of pipeline/submission.py).
 """
 
 from __future__ import annotations

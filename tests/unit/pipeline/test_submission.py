@@ -3,6 +3,7 @@ FakeClock. The door (AUTH, IP credentials) is tested in tests/unit/doors."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,12 +14,13 @@ from postroom.core.clock import FakeClock
 from postroom.core.errors import Refusal, RefusalKind
 from postroom.core.spooled import SpooledData, read_spooled
 from postroom.core.types import Envelope, IncomingMessage, SessionInfo
-from postroom.dns.dkim import dns_record, generate_ed25519, generate_rsa
+from postroom.dns.dkim import DkimSigner, dns_record, generate_ed25519, generate_rsa
 from postroom.metrics import Metrics
+from postroom.pipeline import submission as submission_module
 from postroom.pipeline.projects import ProjectDirectory
 from postroom.pipeline.quota import QuotaTracker
 from postroom.pipeline.signing import SignerCache
-from postroom.pipeline.submission import SubmissionSteps, Submitter
+from postroom.pipeline.submission import Prepared, SubmissionSteps, Submitter
 from tests.dnszone import _ensure_dkimpy_ed25519
 
 from .fakes import (
@@ -355,3 +357,39 @@ async def test_prepare_many_counts_nothing_when_a_check_fails_unexpectedly(
             clock.now(),
         )
     assert steps.quota.daily_used("acme") == 0
+
+
+async def test_messages_signed_at_once_each_get_their_own_signature_or_refusal(
+    store: FakePlatformStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions preparing at the same time share the RSA signing thread (a batch at a time):
+    each message still gets its own signature, and one that cannot be signed is refused
+    alone, its reservation released."""
+    real_sign = submission_module.sign
+
+    def sign(data: bytes, signers: list[DkimSigner]) -> bytes:
+        if b"Subject: unsignable" in data:
+            raise Refusal(RefusalKind.NOT_SIGNABLE, "The message cannot be DKIM-signed: test")
+        return real_sign(data, signers)
+
+    monkeypatch.setattr(submission_module, "sign", sign)
+    store.update_project(project("acme", "live", daily_quota=10))
+    steps = steps_for(store, clock)
+    bad = MESSAGE.replace(b"Subject: hi", b"Subject: unsignable")
+    messages = [MESSAGE, MESSAGE, bad, MESSAGE, MESSAGE]
+    outcomes = await asyncio.gather(
+        *(
+            steps.prepare(incoming(m), Submitter("acme", "smtp:app"), f"01M{i}", clock.now())
+            for i, m in enumerate(messages)
+        ),
+        return_exceptions=True,
+    )
+    refused = outcomes[2]
+    assert isinstance(refused, Refusal) and refused.kind is RefusalKind.NOT_SIGNABLE
+    for i, prepared in enumerate(outcomes):
+        if i == 2:
+            continue
+        assert isinstance(prepared, Prepared), prepared
+        assert f"Message-ID: <01m{i}@example.com>\r\n".encode() in prepared.data
+        assert dkim.verify(prepared.data, dnsfunc=dnsfunc)
+    assert steps.quota.daily_used("acme") == 4
