@@ -24,23 +24,27 @@ A = TypeVar("A")
 class SharedReads(Generic[Q, A]):
     """`read(questions)` (blocking, run on a worker thread) answers a batch of questions, one
     answer per question in order; `ask` queues one question and waits for its answer. A
-    failed read fails every question of its batch."""
+    failed read fails every question of its batch. At most `parallel` reads run at once
+    (CPU-bound work that releases the GIL, such as RSA signatures, may use several cores)."""
 
-    def __init__(self, read: Callable[[Sequence[Q]], Sequence[A]]) -> None:
+    def __init__(self, read: Callable[[Sequence[Q]], Sequence[A]], parallel: int = 1) -> None:
         self._read = read
+        self._parallel = max(1, parallel)
         self._waiting: list[tuple[Q, asyncio.Future[A]]] = []
-        self._running: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
 
     async def ask(self, question: Q) -> A:
         future: asyncio.Future[A] = asyncio.get_running_loop().create_future()
         self._waiting.append((question, future))
-        if self._running is None:
+        if len(self._running) < self._parallel:
             self._start()
         return await future
 
     def _start(self) -> None:
         batch, self._waiting = self._waiting, []
-        self._running = asyncio.ensure_future(self._answer(batch))
+        task = asyncio.ensure_future(self._answer(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _answer(self, batch: list[tuple[Q, asyncio.Future[A]]]) -> None:
         try:
@@ -55,12 +59,15 @@ class SharedReads(Generic[Q, A]):
             for _, future in [*batch, *self._waiting]:
                 future.cancel()
             self._waiting = []
-            self._running = None
             raise
         else:
             for (_, future), answer in zip(batch, answers, strict=True):
                 if not future.done():
                     future.set_result(answer)
-        self._running = None
-        if self._waiting:
+        # This read is over (out of the count now: a question asked before its task is done
+        # must find the room free), and the next batch starts in its place.
+        current = asyncio.current_task()
+        if current is not None:
+            self._running.discard(current)
+        if self._waiting and len(self._running) < self._parallel:
             self._start()

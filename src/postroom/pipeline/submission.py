@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,9 +96,12 @@ class SubmissionSteps:
         self.quota = quota
         self.signers = signers
         self._hostname = hostname
-        # The RSA signatures of messages submitted at once (several sessions) are made on one
-        # worker thread, a batch at a time: one thread hop for the messages waiting meanwhile.
-        self._signing: SharedReads[_Checked, bytes | Refusal] = SharedReads(_sign_each)
+        # The RSA signatures of messages submitted at once (several sessions) are made in
+        # batches on worker threads (as many at once as cores: RSA releases the GIL), one
+        # thread hop for the messages waiting meanwhile instead of one each.
+        self._signing: SharedReads[_Checked, bytes | Refusal] = SharedReads(
+            _sign_each, parallel=os.cpu_count() or 1
+        )
 
     async def prepare(
         self, incoming: IncomingMessage, submitter: Submitter, message_id: str, now: datetime

@@ -82,3 +82,31 @@ async def test_a_waiter_that_gives_up_leaves_the_others_their_answers() -> None:
     assert await running == "a=0"
     assert await kept == "c=0"
     assert gone.cancelled()
+
+
+async def test_a_question_asked_as_a_read_ends_is_answered() -> None:
+    """A question asked after a read answered its batch, before that read's task is over,
+    starts the next read (it is not left waiting for a read that never comes)."""
+    db = Database()
+    reads = SharedReads(db.read)
+    first = asyncio.ensure_future(reads.ask("a"))
+    assert await first == "a=0"  # answered; the read's task may still be finishing
+    assert await asyncio.wait_for(reads.ask("b"), 30) == "b=0"
+
+
+async def test_parallel_reads_run_side_by_side() -> None:
+    """With parallel=2 a second question does not wait for the first read; a third waits
+    for one of them, and the questions after it share its read."""
+    db = Database()
+    reads = SharedReads(db.read, parallel=2)
+    db.release.clear()
+    first = asyncio.ensure_future(reads.ask("a"))
+    second = asyncio.ensure_future(reads.ask("b"))
+    await asyncio.sleep(0)
+    await until(db.started)
+    later = [asyncio.ensure_future(reads.ask(q)) for q in ("c", "d")]
+    await asyncio.sleep(0)
+    db.release.set()
+    assert await asyncio.gather(first, second, *later) == ["a=0", "b=0", "c=0", "d=0"]
+    assert sorted(db.batches[:2]) == [["a"], ["b"]]
+    assert db.batches[2:] == [["c", "d"]]
