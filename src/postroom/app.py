@@ -379,6 +379,8 @@ class Application:
             routed=frozenset(parse_routes(cfg.routes)),
         )
         self._steps = steps
+        if self.auth is not None:  # the HTTP doors' key checks read the change counter
+            self.auth.watch_generation(steps.directory.saw_generation)
         self.pipeline = AcceptancePipeline(
             store, self.clock, self.bus, self.metrics, steps, _suppression_check(store, self.clock)
         )

@@ -29,6 +29,16 @@ The rule, in one place (`AuthGate` applies it to every HTTP request):
   testing API (`/p/P/api/v1/...`) and `/p/P/view/...` of project P. An admin or open mode may
   name any existing project (404 otherwise); a key (or key session) its own project only (403).
 
+API keys: a key checked once is kept (by the SHA-256 of its token) with the platform's change
+counter read before it was checked (`PlatformStore.generation`, which the database raises in
+the transaction of any change to API keys and projects, by whoever makes it: migrations 0007
+and 0023). Every request with a key reads the counter again (one primary-key read, shared by
+the requests that ask meanwhile: pipeline/shared_reads.py) and trusts the kept key only when
+the counter has not moved; so a key revoked or changed from the CLI, the API or another
+process is refused, or holds its new scopes, from the very next request. The counter read is
+also handed to the send door's project snapshots (`watch_generation`), so a project changed
+applies to the next key's send too. Key sessions' keys are kept the same way.
+
 Sessions are opaque random tokens kept in this process's memory (only their SHA-256 digest is
 held), with an idle timeout and an absolute lifetime from the injected clock; logging out,
 deleting the admin user or restarting the server ends them.
@@ -50,7 +60,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qs, quote
@@ -64,8 +74,9 @@ from postroom.core.clock import Clock
 from postroom.core.errors import ConfigError, InvalidInput, NotFound, PostroomError
 from postroom.core.platform import ApiKey
 from postroom.core.platform import Scope as KeyScope
+from postroom.pipeline.shared_reads import SharedReads
 from postroom.pipeline.throttle import AuthThrottle
-from postroom.platform.service import PlatformService
+from postroom.platform.service import KEY_TOUCH_INTERVAL, PlatformService
 
 __all__ = [
     "CSRF_COOKIE",
@@ -116,6 +127,10 @@ CAPTURE_ROUTES = "/api/v2/capture-routes"  # admins and open mode only (api/capt
 
 ADMIN_CACHE_SECONDS = 2.0  # how long the list of admin users is trusted before reading it again
 MAX_SESSIONS = 10_000  # beyond, the least recently used sessions are dropped
+MAX_CHECKED_KEYS = 10_000  # beyond, the checked API keys are all forgotten
+# A checked key is checked again (its last use recorded) after this long even when nothing
+# changed; otherwise only when the platform's change counter moves.
+KEY_RECHECK_SECONDS = KEY_TOUCH_INTERVAL.total_seconds()
 MAX_FORM_BYTES = 1024 * 1024  # form bodies read to find the CSRF field
 
 _LOGIN_FAILED = "invalid username or password"
@@ -399,6 +414,15 @@ class KeyRefused(PostroomError):
         self.status = status
 
 
+@dataclass(frozen=True, slots=True)
+class _CheckedKey:
+    """An API key as read, trusted while the change counter is still `generation`."""
+
+    key: ApiKey
+    generation: int  # the change counter read before the key was
+    checked: float  # clock.monotonic() when the key was read
+
+
 # -- the authenticator ------------------------------------------------------------------------
 
 
@@ -423,7 +447,10 @@ class Authenticator:
         self._admins: frozenset[str] = frozenset()
         self._admins_read: float | None = None
         self._refreshing: asyncio.Lock | None = None
-        self._keys: dict[str, tuple[float, ApiKey]] = {}  # key sessions' keys, when read
+        self._keys: dict[str, _CheckedKey] = {}  # key sessions' keys, by key id
+        self._checked: dict[str, _CheckedKey] = {}  # bearer keys, by their token's SHA-256
+        self._generations: SharedReads[None, int] = SharedReads(self._read_generations)
+        self._watchers: list[Callable[[int], None]] = []
         self._projects: frozenset[str] = frozenset()
         self._projects_read: float | None = None
 
@@ -510,7 +537,6 @@ class Authenticator:
                 403, "this API key lacks the read scope, which opening the inbox needs"
             )
         session_token, session = self.sessions.create(key.name, key.id)
-        self._keys[key.id] = (self.clock.monotonic(), key)
         log.info("web login with an API key", extra={"key": key.id, "client": client})
         return session_token, session, key
 
@@ -525,12 +551,12 @@ class Authenticator:
         return session
 
     async def session_key(self, session: Session) -> ApiKey | None:
-        """The API key of a key session, read again at most every ADMIN_CACHE_SECONDS; None
+        """The API key of a key session, read again when the change counter moved; None
         (and every session of that key ended) once the key is revoked."""
-        now = self.clock.monotonic()
+        generation = await self.generation()
         cached = self._keys.get(session.key_id)
-        if cached is not None and now - cached[0] < ADMIN_CACHE_SECONDS:
-            return cached[1]
+        if cached is not None and cached.generation == generation:
+            return cached.key
         try:
             key: ApiKey | None = await asyncio.to_thread(self.service.store.api_key, session.key_id)
         except NotFound:
@@ -541,7 +567,7 @@ class Authenticator:
             return None
         if len(self._keys) > MAX_SESSIONS:
             self._keys.clear()
-        self._keys[session.key_id] = (now, key)
+        self._keys[session.key_id] = _CheckedKey(key, generation, self.clock.monotonic())
         return key
 
     async def project_exists(self, project: str) -> bool:
@@ -559,18 +585,50 @@ class Authenticator:
 
     # API keys -------------------------------------------------------------------------------
 
+    def watch_generation(self, callback: Callable[[int], None]) -> None:
+        """Call `callback` with every change counter read (e.g. the send door's project
+        snapshots' `saw_generation`)."""
+        self._watchers.append(callback)
+
+    def _read_generations(self, questions: Sequence[None]) -> list[int]:
+        return [self.service.store.generation()] * len(questions)
+
+    async def generation(self) -> int:
+        """The platform's change counter, from a read that began after this call."""
+        generation = await self._generations.ask(None)
+        for callback in self._watchers:
+            callback(generation)
+        return generation
+
     async def api_key(self, token: str) -> ApiKey:
-        """The key `token` is; KeyRefused(401) naming what is wrong (never echoing it)."""
+        """The key `token` is; KeyRefused(401) naming what is wrong (never echoing it).
+        Kept once checked, and trusted while the change counter has not moved."""
         if not token.strip():
             raise KeyRefused(401, "the Authorization header has no token after Bearer")
+        generation = await self.generation()
+        digest = _digest(token)
+        checked = self._checked.get(digest)
+        now = self.clock.monotonic()
+        if (
+            checked is not None
+            and checked.generation == generation
+            and now - checked.checked < KEY_RECHECK_SECONDS
+        ):
+            return checked.key
+        self._checked.pop(digest, None)
         try:
-            return await asyncio.to_thread(self.service.authenticate_api_key, token)
+            key = await asyncio.to_thread(self.service.authenticate_api_key, token)
         except InvalidInput:
             raise KeyRefused(
                 401, "malformed API key: expected prk_<key id>_<secret> after Bearer"
             ) from None
         except NotFound:
             raise KeyRefused(401, "unknown or revoked API key") from None
+        if len(self._checked) >= MAX_CHECKED_KEYS:
+            self._checked.clear()
+        # Kept under the counter read before the key was: a change committed since moved it.
+        self._checked[digest] = _CheckedKey(key, generation, now)
+        return key
 
     # CSRF -----------------------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ class PlatformStore(Protocol):
 
     def generation(self) -> int:
         """A counter the database raises in the same transaction as any change to projects,
-        SMTP/IP credentials, domains, DKIM keys or verified addresses, by whoever makes it
+        SMTP/IP credentials, API keys, domains, DKIM keys or verified addresses, by whoever
+        makes it
         (recording a credential's last use is no change). Cheap: read it to tell whether
         what a cache holds may have changed."""
         ...

@@ -225,8 +225,9 @@ admin_users = Table(
     UniqueConstraint("username", name="uq_admin_users_username"),
 )
 
-# One row (id 1) whose value the database raises (triggers, migration 0007) in the transaction
-# of any change to projects, credentials, domains, DKIM keys or verified addresses.
+# One row (id 1) whose value the database raises (triggers, migrations 0007 and 0023) in the
+# transaction of any change to projects, credentials, API keys, domains, DKIM keys or verified
+# addresses.
 platform_generation = Table(
     "platform_generation",
     metadata,
@@ -443,7 +444,7 @@ class SqlPlatformStore:
 
     def generation(self) -> int:
         """The platform's change counter (raised by the database with every change to
-        projects, credentials, domains, DKIM keys and verified addresses): one primary-key
+        projects, credentials, API keys, domains, DKIM keys and verified addresses): one primary-key
         read on a pooled driver connection, without SQLAlchemy's transaction handling (a
         single statement is atomic; read at every MAIL, so its cost counts)."""
         driver_error = self._read.dialect.loaded_dbapi.Error
