@@ -73,14 +73,7 @@ class HttpSendDoor:
         "ses" for the SES-compatible API; `suppressed_out` receives the suppressed recipients
         (see AcceptancePipeline.accept); `tags` are stored with the message, not put in it;
         `summary`: the message's, when known without parsing it (the send APIs')."""
-        session = SessionInfo(
-            door=door,
-            session_id=secrets.token_hex(6),
-            peer_host=peer_host,
-            peer_port=peer_port,
-            server_name=self._hostname,
-            helo=HELO,
-        )
+        session = self._session(door, peer_host, peer_port)
         incoming = IncomingMessage(
             envelope,
             data,
@@ -99,6 +92,17 @@ class HttpSendDoor:
                 )
         return await self._pipeline.accept(incoming, project)
 
+    def _session(self, door: DoorName, peer_host: str, peer_port: int) -> SessionInfo:
+        """A new session of this door for one HTTP request."""
+        return SessionInfo(
+            door=door,
+            session_id=secrets.token_hex(6),
+            peer_host=peer_host,
+            peer_port=peer_port,
+            server_name=self._hostname,
+            helo=HELO,
+        )
+
     async def send_many(
         self,
         messages: Sequence[Outgoing],
@@ -112,14 +116,7 @@ class HttpSendDoor:
         """`send` for the messages of one request (SendBulkEmail): one session, and the
         pipeline's accept_many, which checks, signs and stores them together while accepting
         or refusing each on its own; each one's id once durably stored, or its error."""
-        session = SessionInfo(
-            door=door,
-            session_id=secrets.token_hex(6),
-            peer_host=peer_host,
-            peer_port=peer_port,
-            server_name=self._hostname,
-            helo=HELO,
-        )
+        session = self._session(door, peer_host, peer_port)
         incomings = [
             IncomingMessage(
                 m.envelope,

@@ -152,26 +152,9 @@ class AcceptancePipeline:
                 quota.release(prepared.reservation)
                 raise
             quota.commit(prepared.reservation)
-        stored_summary = message.summary
-        assert stored_summary is not None, "the store returns messages with their summary"
-        received, received_bytes = self._door_counters(incoming.session.door)
-        self._metrics.commit_seconds.observe(self._clock.monotonic() - started)
-        received.inc()
-        received_bytes.inc(message.size)
-        record = MessageRecord(
-            id=message_id,
-            project=project,
-            created=now,
-            size=message.size,
-            read=False,
-            envelope=message.envelope,
-            summary=stored_summary,
-            tags=message.tags,
-            username=message.username,
-            status=message.status,
-            warnings=message.warnings,
+        self._announce(
+            incoming, project, message_id, now, message, self._clock.monotonic() - started
         )
-        self._bus.publish(MessageEvent("new", project, record=record))
         return message_id
 
     async def accept_many(
@@ -284,7 +267,7 @@ class AcceptancePipeline:
         message: NewMessage,
         elapsed: float,
     ) -> None:
-        """Metrics and the bus's `new` event for a stored message (accept_many)."""
+        """Metrics and the bus's `new` event for a stored message."""
         stored_summary = message.summary
         assert stored_summary is not None, "the store returns messages with their summary"
         received, received_bytes = self._door_counters(incoming.session.door)
