@@ -149,4 +149,25 @@ message_counts = Table(
 )
 Index("ix_message_counts_project", message_counts.c.project)
 
-__all__ = ["message_counts", "message_raw", "message_tags", "messages", "metadata"]
+# Each (project, tag)'s total and unread messages: rows whose sums are the counts, kept by
+# triggers on `message_tags` and `messages` (storage/tag_counters.py, migration 0024).
+tag_counts = Table(
+    "tag_counts",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("project", String(100), nullable=False),
+    Column("tag_lc", Text, nullable=False),
+    Column("tag", Text, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("unread", BigInteger, nullable=False),
+)
+Index("ix_tag_counts_project_tag", tag_counts.c.project, tag_counts.c.tag_lc, tag_counts.c.tag)
+
+__all__ = [
+    "message_counts",
+    "message_raw",
+    "message_tags",
+    "messages",
+    "metadata",
+    "tag_counts",
+]

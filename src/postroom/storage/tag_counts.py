@@ -1,15 +1,20 @@
-"""Each tag of a project with its number of messages and of unread ones, in one grouped query
-(the inbox's tag sidebar, `GET /api/v1/tag-counts`)."""
+"""Each tag of a project with its number of messages and of unread ones (the inbox's tag
+sidebar, `GET /api/v1/tag-counts`), read from the counters the triggers keep
+(storage/tag_counters.py, migration 0024): one row per tag, whatever the number of messages."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from functools import partial
 
-from sqlalchemy import Integer, case, func, select
 from sqlalchemy.engine import Connection
 
-from postroom.storage.schema import message_tags, messages
+from postroom.core.errors import StorageError
+from postroom.storage import tag_counters
 from postroom.storage.store import SqlMessageStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,18 +26,14 @@ class TagCount:
 
 def tag_counts(store: SqlMessageStore, project: str, limit: int) -> list[TagCount]:
     """The first `limit` tags (case-insensitive order, as `tags()`), with their counts."""
-    t, m = message_tags.c, messages.c
-    unread = func.sum(case((m.read.is_(False), 1), else_=0)).cast(Integer)
-    stmt = (
-        select(func.min(t.tag), func.count(), unread)
-        .select_from(message_tags.join(messages, messages.c.id == t.message_id))
-        .where(t.project == project)
-        .group_by(t.tag_lc)
-        .order_by(t.tag_lc)
-        .limit(max(0, limit))
-    )
 
-    def work(conn: Connection) -> list[TagCount]:
-        return [TagCount(str(n), int(c), int(u or 0)) for n, c, u in conn.execute(stmt)]
+    def work(conn: Connection) -> tuple[list[tuple[str, int, int]], int]:
+        return tag_counters.read(conn, project)
 
-    return store._run(store._read, work)
+    found, summed = store._run(store._read, work)
+    if summed > tag_counters.FOLD_AT and store.backend == "postgresql":
+        try:
+            store._run(store._write, partial(tag_counters.fold, project=project))
+        except StorageError as exc:  # the rows stay and are summed; the next read tries again
+            log.warning("folding the tag counts of %s failed: %s", project, exc)
+    return [TagCount(n, t, u) for n, t, u in found[: max(0, limit)]]
