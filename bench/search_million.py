@@ -53,6 +53,7 @@ from postroom.core.types import (  # noqa: E402
 from postroom.storage import codec, open_store  # noqa: E402
 from postroom.storage.engine import writer_engine  # noqa: E402
 from postroom.storage.schema import message_tags, messages  # noqa: E402
+from postroom.storage.tag_counts import tag_counts  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -187,6 +188,21 @@ def timings(
         asyncio.run(store.close())
 
 
+def tag_count_timing(target: str, runs: int) -> tuple[float, float, int]:
+    """`GET /api/v1/tag-counts`'s storage read (storage/tag_counts.py): cold ms, warm ms
+    (median of `runs`), tags found."""
+    store = open_store(target, SystemClock())
+    try:
+        samples, found = [], 0
+        for _ in range(runs + 1):
+            t0 = time.perf_counter()
+            found = len(tag_counts(store, "default", 200))
+            samples.append((time.perf_counter() - t0) * 1000)
+        return samples[0], statistics.median(samples[1:]), found
+    finally:
+        asyncio.run(store.close())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -234,6 +250,11 @@ def main() -> None:
                 f"  {label:28s} {text[:26]:26s} {cold:8.1f} {warm:8.1f} {count_ms:>8s} "
                 f"{found:>9s}{flag}"
             )
+        cold, warm, found = tag_count_timing(target, args.runs)
+        print(
+            f"  {'tag counts (sidebar)':28s} {'':26s} {cold:8.1f} {warm:8.1f} "
+            f"{'-':>8s} {found:>9,d}"
+        )
     finally:
         if drop:
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
