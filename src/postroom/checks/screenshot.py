@@ -112,9 +112,16 @@ class _Pipe:
             try:
                 written = os.write(self.write_fd, data)
             except BrokenPipeError:
-                raise ScreenshotFailed(CLOSED) from None
+                raise self._closed() from None
             data = data[written:]
         return self.next_id
+
+    def _closed(self) -> ScreenshotFailed:
+        """The pipe's end: the browser exited, or was killed at the deadline (then it is the
+        deadline's failure, whichever of the kill and the wait's own timeout came first)."""
+        if time.monotonic() >= self.deadline:
+            return ScreenshotFailed("Chromium took too long")
+        return ScreenshotFailed(CLOSED)
 
     def _read(self, until: float) -> dict[str, Any] | None:
         """The next message, or None when `until` (a monotonic time) passed first."""
@@ -129,7 +136,7 @@ class _Pipe:
                 continue
             chunk = os.read(self.read_fd, 1 << 20)
             if not chunk:
-                raise ScreenshotFailed(CLOSED)
+                raise self._closed()
             self.buffer += chunk
             if len(self.buffer) > MAX_MESSAGE:
                 raise ScreenshotFailed("Chromium's answer is too big")
