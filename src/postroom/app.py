@@ -1047,10 +1047,14 @@ def _web_routes(context: ApiContext, service: PlatformService | None = None) -> 
 def _management_routes(service: PlatformService, verifier: AddressVerifier) -> list[Any]:
     """/api/v2 on the platform service (the AuthGate in front of the app guards it), and the
     public end of address verification (`POST /confirm-address`)."""
-    from postroom.api import address_confirm
+    from postroom.api import address_confirm, suspension
     from postroom.api.management import ManagementContext, routes
 
-    return [*routes(ManagementContext(service, verifier)), *address_confirm.routes(service)]
+    return [
+        *routes(ManagementContext(service, verifier)),
+        *suspension.routes(service),
+        *address_confirm.routes(service),
+    ]
 
 
 def _sending_routes(

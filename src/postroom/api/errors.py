@@ -44,6 +44,7 @@ STATUS: dict[RefusalKind, int] = {
     RefusalKind.SERVER_BUSY: 503,
     RefusalKind.INJECTED: 503,
     RefusalKind.SENDING_PAUSED: 403,
+    RefusalKind.ACCOUNT_SUSPENDED: 403,
 }
 
 # Seconds to wait before trying again, when the refusal does not say.

@@ -114,8 +114,24 @@ SCHEMAS: Json = {
             "daily_quota": _QUOTA,
             "rate_limit": _QUOTA,
             "created": _TIME,
+            "suspended": {
+                **_TIME_OR_NULL,
+                "description": "when an admin suspended its sending; null: it may send",
+            },
+            "suspend_reason": {"type": ["string", "null"]},
         }
     ),
+    "SuspendRequest": _object(
+        {
+            "reason": {
+                "type": ["string", "null"],
+                "maxLength": 500,
+                "description": "why; shown to its senders in the refusal",
+            }
+        },
+        required=[],
+    ),
+    "ResumeSuspensionRequest": _object({}, required=[]),
     "ProjectCreate": _object(
         {
             "id": {"type": "string"},
@@ -601,6 +617,23 @@ def _paths() -> Json:
                 "Deleted",
                 params=pj,
             ),
+        },
+        f"{project}/suspension": {
+            "post": _op(
+                "suspend the project's sending (admin login only): every door refuses its "
+                "mail (SMTP 550 5.7.1, HTTP 403, SES AccountSuspendedException) until resumed",
+                "Project",
+                body="SuspendRequest",
+                params=pj,
+            )
+        },
+        f"{project}/suspension/resume": {
+            "post": _op(
+                "lift an admin's suspension of the project's sending (admin login only)",
+                "Project",
+                body="ResumeSuspensionRequest",
+                params=pj,
+            )
         },
         f"{project}/usage": {
             "get": _op("recipients accepted in the last 24 h, and the quotas", "Usage", params=pj)

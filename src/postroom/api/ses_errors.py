@@ -10,6 +10,9 @@ SDKs raise the exception classes applications already catch.
   MailFromDomainNotVerifiedException (400);
 * the project's sending paused by the reputation guard: v2 SendingPausedException, v1
   AccountSendingPausedException (400);
+* the project's sending suspended by an admin (pipeline/suspension.py): v2
+  AccountSuspendedException (400, as botocore's sesv2 model says); v1 has no such error
+  (its model knows none), so the closest it documents: AccountSendingPausedException (400);
 * daily quota, sending rate: v2 TooManyRequestsException (429), v1 Throttling (400);
 * a recipient the MTA never delivers to, bad input: v2 BadRequestException, v1
   InvalidParameterValue (400);
@@ -73,6 +76,9 @@ def from_postroom(exc: PostroomError, version: int) -> SesError:
             return SesError("MailFromDomainNotVerifiedException", exc.detail)
         if exc.kind in _REJECTED:
             return SesError("MessageRejected", exc.detail)
+        if exc.kind == RefusalKind.ACCOUNT_SUSPENDED:
+            code = "AccountSuspendedException" if version == 2 else "AccountSendingPausedException"
+            return SesError(code, exc.detail, 400)
         if exc.kind == RefusalKind.SENDING_PAUSED:
             code = "SendingPausedException" if version == 2 else "AccountSendingPausedException"
             return SesError(code, exc.detail, 400)

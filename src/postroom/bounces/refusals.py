@@ -25,6 +25,7 @@ REASONS: dict[RefusalKind, str] = {
     RefusalKind.STORAGE_UNAVAILABLE: "systemfull",
     RefusalKind.SERVER_BUSY: "systemfull",
     RefusalKind.SENDING_PAUSED: "rejected",  # the sender is refused
+    RefusalKind.ACCOUNT_SUSPENDED: "rejected",
     RefusalKind.INJECTED: "undefined",
 }
 

@@ -76,6 +76,7 @@ class RefusalKind(StrEnum):
     SERVER_BUSY = "server_busy"  # the server's memory for message data is spent for now
     INJECTED = "injected"  # an error injected on purpose (Chaos); its reply code is chosen
     SENDING_PAUSED = "sending_paused"  # the reputation guard paused the project's sending
+    ACCOUNT_SUSPENDED = "account_suspended"  # an admin suspended the project's sending
 
 
 TEMPORARY_KINDS = frozenset(

@@ -40,6 +40,10 @@ class Project:
     # None while it may send. Only an admin resumes it.
     paused: datetime | None = None
     pause_reason: str = ""
+    # Set by an admin (PlatformService.suspend_project) to refuse every message the project
+    # submits, whatever its mode, until an admin resumes it; None while it may send.
+    suspended: datetime | None = None
+    suspend_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +152,15 @@ class PlatformStore(Protocol):
     def create_project(self, project: Project) -> Project: ...
     def get_project(self, project_id: str) -> Project: ...
     def list_projects(self) -> list[Project]: ...
-    def update_project(self, project: Project) -> Project: ...
+    def update_project(self, project: Project) -> Project:
+        """Name, mode and quotas (never the pause or the suspension)."""
+        ...
+
+    def set_suspension(self, project_id: str, when: datetime | None, reason: str = "") -> Project:
+        """Suspend the project's sending (`when`, `reason`) or lift it (`when` None); returns
+        the project as stored. NotFound when it does not exist."""
+        ...
+
     def delete_project(self, project_id: str) -> None: ...
 
     # SMTP and IP credentials

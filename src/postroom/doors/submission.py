@@ -22,6 +22,10 @@ Replies (code, enhanced code, text):
     535 5.7.8 ... no longer valid ...                     MAIL after the session's credential
                                                           was deleted or replaced
     451 4.3.0 The project of these credentials ...        MAIL after the project was deleted
+    550 5.7.1 Account suspended: ...                      MAIL while an admin has suspended
+                                                          the project's sending (the counter
+                                                          moves with it: the next MAIL of an
+                                                          open session sees it)
     535 5.7.8 Authentication credentials invalid          wrong user name or password
     454 4.7.0 Too many failed authentication attempts...  AUTH while the client is throttled
     421 4.7.0 ... closing connection                      AUTH again in that session
@@ -50,6 +54,7 @@ from postroom.pipeline.identity import IpCredentials, check_smtp_credential
 from postroom.pipeline.projects import NO_PROJECT, ProjectDirectory
 from postroom.pipeline.shared_reads import SharedReads
 from postroom.pipeline.submission import Submitter
+from postroom.pipeline.suspension import suspension_refusal
 from postroom.pipeline.throttle import AuthThrottle
 
 log = logging.getLogger("postroom.doors")
@@ -174,7 +179,7 @@ class SubmissionDoor:
         generation = await self._generations.ask(None)
         self._saw(generation)
         if generation == binding.generation:  # nothing changed since the credential was read
-            return None
+            return await self._suspended(binding.submitter.project)
         credential, project = await asyncio.to_thread(self._read_credential, binding.username)
         if (
             credential is None
@@ -193,7 +198,7 @@ class SubmissionDoor:
                 credential.project_id, f"smtp:{credential.username}", credential.allowed_from
             )
         binding.generation = generation  # a refusal above leaves it: the next MAIL reads again
-        return None
+        return suspension_refusal(project)
 
     def _read_credential(self, username: str) -> tuple[SmtpCredential | None, Project | None]:
         """Blocking: the credential named `username` and its project, as stored now (one
@@ -229,7 +234,19 @@ class SubmissionDoor:
             return NO_PROJECT
         if state is not known:
             self._observe(project)
-        return None
+        return suspension_refusal(project)
+
+    async def _suspended(self, project_id: str) -> Refusal | None:
+        """The suspension refusal of the project as its snapshot holds it (dropped when the
+        change counter moved: `_saw` ran first), None when it may send or without a
+        directory (the pipeline refuses the message then)."""
+        if self._directory is None:
+            return None
+        try:
+            view = await self._directory.get(project_id)
+        except Refusal as refusal:
+            return refusal
+        return suspension_refusal(view.project)
 
     def _observe(self, project: Project) -> None:
         if self._directory is not None:

@@ -18,6 +18,9 @@ Refusals (core.errors.Refusal), as the SMTP doors render them (smtp/refusals.py)
                                                           on a private name
     454 4.7.0 Throttling failure: Daily message quota exceeded
     454 4.7.0 Throttling failure: Maximum sending rate exceeded
+    550 5.7.1 Account suspended: ...                      an admin suspended the project's
+                                                          sending (pipeline/suspension.py)
+    554 5.7.1 Sending paused for this project             the reputation guard paused it
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from postroom.pipeline.projects import ProjectDirectory, ascii_domain
 from postroom.pipeline.quota import QuotaTracker, Reservation, sends_of
 from postroom.pipeline.shared_reads import SharedReads
 from postroom.pipeline.signing import SignerCache, body_hash, sign, sign_head
+from postroom.pipeline.suspension import suspension_refusal
 
 log = logging.getLogger("postroom.pipeline")
 
@@ -186,6 +190,9 @@ class SubmissionSteps:
         """Every check and fix-up of `prepare` but the signature: the message to sign, its
         signers (none: not signed) and its quota reservation."""
         view = await self.directory.get(submitter.project)
+        suspended = suspension_refusal(view.project)
+        if suspended is not None:
+            raise suspended  # by an admin, until an admin resumes it
         if view.project.mode == "live" and view.project.paused is not None:
             raise SENDING_PAUSED  # by the reputation guard, until an admin resumes it
         if view.project.mode == "live":

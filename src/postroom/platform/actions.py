@@ -51,7 +51,11 @@ def when(value: str | None) -> str:
 def project_text(p: Json) -> str:
     quota = p["daily_quota"] if p["daily_quota"] is not None else "no limit"
     rate = p["rate_limit"] if p["rate_limit"] is not None else "no limit"
-    return f"{p['id']}\t{p['mode']}\tdaily quota {quota}\trate {rate}/s\t{p['name']}"
+    text = f"{p['id']}\t{p['mode']}\tdaily quota {quota}\trate {rate}/s\t{p['name']}"
+    if p.get("suspended"):
+        reason = f": {p['suspend_reason']}" if p.get("suspend_reason") else ""
+        text += f"\tSUSPENDED since {p['suspended']}{reason}"
+    return text
 
 
 def report_text(rep: Json) -> str:
@@ -104,6 +108,16 @@ def project_update(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str
         )
     )
     return p, f"updated project {project_text(p)}"
+
+
+def project_suspend(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
+    p = views.project(s.suspend_project(a.id, a.reason))
+    return p, f"suspended project {project_text(p)}"
+
+
+def project_resume(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:
+    p = views.project(s.resume_project(a.id))
+    return p, f"resumed project {project_text(p)}"
 
 
 def project_delete(s: PlatformService, a: argparse.Namespace) -> tuple[Json, str]:

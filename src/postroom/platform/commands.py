@@ -148,6 +148,16 @@ def add_commands(
     p.add_argument("--name")
     p.add_argument("--mode", choices=["capture", "live"])
     quotas(p, KEEP)
+    p = command(
+        projects,
+        "suspend",
+        "suspend a project's sending: every door refuses its mail until resumed",
+        "project_suspend",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--reason", help="why (shown to its senders in the refusal)")
+    p = command(projects, "resume", "lift a project's suspension", "project_resume")
+    p.add_argument("id", metavar="ID")
     p = command(projects, "delete", "delete a project and all it owns", "project_delete")
     p.add_argument("id", metavar="ID")
     p.add_argument("--yes", action="store_true", help="confirm: its messages go too")

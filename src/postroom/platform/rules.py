@@ -45,6 +45,23 @@ def display_name(value: object, field: str = "name") -> str:
     return text
 
 
+MAX_REASON = 500
+
+
+def suspend_reason(value: object) -> str:
+    """An optional sentence saying why a project is suspended (shown to its senders)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput("reason must be a string (or null)", "reason")
+    text = value.strip()
+    if len(text) > MAX_REASON:
+        raise InvalidInput(f"reason is longer than {MAX_REASON} characters", "reason")
+    if _CONTROL.search(text):
+        raise InvalidInput("reason contains control characters", "reason")
+    return text
+
+
 def mode(value: object) -> ProjectMode:
     if value == "capture":
         return "capture"

@@ -192,6 +192,24 @@ class PlatformService:
             project = replace(project, rate_limit=rules.quota(rate_limit, "rate_limit"))
         return self.store.update_project(project)
 
+    def suspend_project(self, project_id: str, reason: object = None) -> Project:
+        """An admin suspends the project's sending (any mode): every door refuses its next
+        message (pipeline/submission.py) until `resume_project`. Suspending a suspended
+        project keeps its first time and takes the new reason. InvalidInput (field `reason`);
+        NotFound when it does not exist."""
+        text = rules.suspend_reason(reason)
+        project = self.store.get_project(project_id)
+        when = project.suspended or self.clock.now()
+        return self.store.set_suspension(project.id, when, text)
+
+    def resume_project(self, project_id: str) -> Project:
+        """Lift an admin's suspension. InvalidInput (field `id`) when the project is not
+        suspended; NotFound when it does not exist."""
+        project = self.store.get_project(project_id)
+        if project.suspended is None:
+            raise InvalidInput(f"project {project_id!r} is not suspended", "id")
+        return self.store.set_suspension(project.id, None)
+
     def delete_project(self, project_id: str) -> None:
         """Delete the project with its credentials, keys, domains and messages."""
         if project_id == DEFAULT_PROJECT:

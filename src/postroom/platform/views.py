@@ -37,6 +37,8 @@ def project(p: Project) -> Json:
         "daily_quota": p.daily_quota,
         "rate_limit": p.rate_limit,
         "created": when(p.created),
+        "suspended": when(p.suspended),
+        "suspend_reason": p.suspend_reason or None,
     }
 
 

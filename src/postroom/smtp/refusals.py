@@ -28,6 +28,7 @@ REPLIES: dict[RefusalKind, tuple[int, str]] = {
     RefusalKind.STORAGE_UNAVAILABLE: (451, "4.3.0"),
     RefusalKind.SERVER_BUSY: (452, "4.3.1"),
     RefusalKind.SENDING_PAUSED: (554, "5.7.1"),
+    RefusalKind.ACCOUNT_SUSPENDED: (550, "5.7.1"),  # 550: a reply MAIL may give (RFC 5321)
     RefusalKind.INJECTED: (451, "4.0.0"),  # the refusal's own code, when it has one
 }
 

@@ -111,6 +111,8 @@ projects = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("paused_us", BigInteger, nullable=True),  # the reputation guard paused sending
     Column("pause_reason", Text, nullable=True),
+    Column("suspended_us", BigInteger, nullable=True),  # an admin suspended sending (0025)
+    Column("suspend_reason", Text, nullable=True),
     PrimaryKeyConstraint("id", name="pk_projects"),
 )
 
@@ -277,6 +279,8 @@ def _project(row: Row[Any]) -> Project:
         rate_limit=row.rate_limit,
         paused=_opt_dt(row.paused_us),
         pause_reason=row.pause_reason or "",
+        suspended=_opt_dt(row.suspended_us),
+        suspend_reason=row.suspend_reason or "",
     )
 
 
@@ -519,6 +523,26 @@ class SqlPlatformStore:
             if result.rowcount == 0:
                 raise NotFound(f"no project {project.id!r}")
             return project
+
+        return self._writing(work)
+
+    def set_suspension(self, project_id: str, when: datetime | None, reason: str = "") -> Project:
+        """Suspend the project's sending at `when` with `reason`, or lift the suspension
+        (`when` None); the update raises the change counter in the same transaction."""
+
+        def work(conn: Connection) -> Project:
+            result = conn.execute(
+                update(projects)
+                .where(projects.c.id == project_id)
+                .values(
+                    suspended_us=_opt_us(when),
+                    suspend_reason=(reason or None) if when is not None else None,
+                )
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"no project {project_id!r}")
+            row = conn.execute(select(projects).where(projects.c.id == project_id)).one()
+            return _project(row)
 
         return self._writing(work)
 

@@ -28,6 +28,7 @@ from postroom.api.queue import routes as queue_routes
 from postroom.api.reputation import routes as reputation_routes
 from postroom.api.ses_setup import key_routes
 from postroom.api.suppressions import routes as suppression_routes
+from postroom.api.suspension import routes as suspension_routes
 from postroom.api.templates_api import routes as template_routes
 from postroom.api.tls_reports import routes as tls_report_routes
 from postroom.api.webhooks import routes as webhook_routes
@@ -127,6 +128,7 @@ def test_the_document_lists_every_route() -> None:
         *suppression_routes(service, None),  # type: ignore[arg-type]
         *webhook_routes(None),  # type: ignore[arg-type]  # only bound, never called
         *reputation_routes(service, None),  # type: ignore[arg-type]  # only bound, never called
+        *suspension_routes(service),
         *capture_route_routes(None),  # type: ignore[arg-type]  # only bound, never called
         *tls_report_routes(None, FakeClock(), "h", "postmaster@h"),  # type: ignore[arg-type]
     ]

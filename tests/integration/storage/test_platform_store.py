@@ -154,6 +154,31 @@ def test_projects(pstore: SqlPlatformStore) -> None:
         pstore.delete_project("acme")
 
 
+def test_a_suspension_is_stored_apart_from_the_rest_and_moves_the_counter(
+    pstore: SqlPlatformStore,
+) -> None:
+    """An admin's suspension (migration 0025): its time and reason round-trip, an update of
+    name, mode or quotas leaves it, lifting it clears both, and each change raises the change
+    counter (the send doors drop their project snapshots on it)."""
+    created = pstore.create_project(project())
+    assert created.suspended is None and created.suspend_reason == ""
+    before = pstore.generation()
+    suspended = pstore.set_suspension("acme", T0, "unpaid invoices")
+    assert (suspended.suspended, suspended.suspend_reason) == (T0, "unpaid invoices")
+    assert pstore.get_project("acme") == suspended
+    assert pstore.generation() != before
+    pstore.update_project(replace(created, name="Renamed"))
+    kept = pstore.get_project("acme")
+    assert (kept.name, kept.suspended, kept.suspend_reason) == ("Renamed", T0, "unpaid invoices")
+    before = pstore.generation()
+    lifted = pstore.set_suspension("acme", None, "ignored when lifting")
+    assert (lifted.suspended, lifted.suspend_reason) == (None, "")
+    assert pstore.generation() != before
+    assert pstore.set_suspension("acme", T0).suspend_reason == ""  # no reason: none stored
+    with pytest.raises(NotFound):
+        pstore.set_suspension("ghost", T0, "x")
+
+
 def test_smtp_credentials(pstore: SqlPlatformStore) -> None:
     pstore.create_project(project())
     cred = SmtpCredential("C1", "acme", "prj-one", "d" * 64, ("example.com", "a@b.org"), T0)

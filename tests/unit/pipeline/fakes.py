@@ -75,6 +75,13 @@ class FakePlatformStore:
         self.projects[project.id] = project
         return project
 
+    def set_suspension(self, project_id: str, when: datetime | None, reason: str = "") -> Project:
+        project = replace(
+            self.get_project(project_id), suspended=when, suspend_reason=reason if when else ""
+        )
+        self.projects[project_id] = project
+        return project
+
     def delete_project(self, project_id: str) -> None:
         self.projects.pop(project_id, None)
 
