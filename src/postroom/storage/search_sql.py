@@ -57,7 +57,7 @@ def _reply_to(needle: str) -> ColumnElement[bool]:
     return _contains(func.lower(_c.reply_to_json), needle)
 
 
-def _tag_condition(
+def tag_condition(
     project: str, backend: str, tag: str | None, probe: bool = False
 ) -> ColumnElement[bool]:
     """The message has the tag `tag` (lower-cased), or any tag when `tag` is None. `probe`:
@@ -127,9 +127,9 @@ def term_condition(
             else true()
         )
     elif field == "tag":
-        cond = _tag_condition(project, backend, term.text.strip().lower(), probe)
+        cond = tag_condition(project, backend, term.text.strip().lower(), probe)
     elif field == "is-tagged":
-        cond = _tag_condition(project, backend, None, probe)
+        cond = tag_condition(project, backend, None, probe)
     elif field == "is-read":
         cond = _c.read.is_(True)
     elif field == "has-attachment":
@@ -166,4 +166,4 @@ def query_condition(
     return conditions[0] if len(conditions) == 1 else and_(*conditions)
 
 
-__all__ = ["query_condition", "term_condition"]
+__all__ = ["query_condition", "tag_condition", "term_condition"]

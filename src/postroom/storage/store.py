@@ -53,7 +53,7 @@ from postroom.core.errors import InvalidInput, NotFound, PendingDeliveries, Stor
 from postroom.core.ports import Completer, MessageStore
 from postroom.core.search import SearchQuery
 from postroom.core.types import MessagePage, MessageRecord, MessageSlice, NewMessage
-from postroom.storage import codec, message_counts
+from postroom.storage import codec, message_counts, tag_search
 from postroom.storage.batch import (
     ID_CHUNK,
     BatchWriter,
@@ -175,6 +175,7 @@ class SqlMessageStore:
         self._max_batch = max(1, max_batch)
         self.backend = write_engine.dialect.name  # "sqlite" or "postgresql"
         self.page_window = PAGE_WINDOW  # see _page_rows
+        self.tag_drive_max = tag_search.DRIVE_MAX  # see _page_rows
         self._to_fold: set[str] = set()  # see _fold_counts
         # Writer state (event-loop side).
         self._pending: builtins.list[_Pending] = []
@@ -495,6 +496,19 @@ class SqlMessageStore:
         if limit < 0:
             raise InvalidInput("limit must not be negative", "limit")
 
+    def _match(self, conn: Connection, project: str, query: SearchQuery) -> ColumnElement[bool]:
+        """The condition of the query's matches in the project, driven by its rarest tag when
+        that has at most `tag_drive_max` messages (tag_search.py)."""
+        rarest = tag_search.rarest(conn, project, query, self.backend)
+        if rarest is not None and rarest[1] <= self.tag_drive_max:
+            return and_(
+                tag_search.project_match(project, True),
+                tag_search.driven_condition(query, project, self.backend, rarest[0]),
+            )
+        cond = query_condition(query, project, self.backend)
+        assert cond is not None
+        return and_(_c.project == project, cond)
+
     def _page_rows(
         self,
         conn: Connection,
@@ -509,10 +523,18 @@ class SqlMessageStore:
         A search first looks at the newest PAGE_WINDOW messages only (a range of that index:
         the planners cannot start from a tag's or a term's many matches and sort them): when
         they hold the page, those are the page, since every message outside the window is
-        older. Otherwise the whole project is searched."""
+        older. Otherwise the whole project is searched, driven by a rare tag of the query
+        when it has one (tag_search.py). A query whose rarest tag has too few messages to
+        fill the window's share of a page (at most `tag_drive_max / 10`) skips the window."""
         cond = query_condition(query, project, self.backend)
+        if cond is None or query is None:
+            return self._select_page(conn, project, cond, start, limit)
+        rarest = tag_search.rarest(conn, project, query, self.backend)
+        drive = rarest is not None and rarest[1] <= self.tag_drive_max
         window_size = self.page_window
-        if cond is not None and start + limit <= window_size:
+        if start + limit <= window_size and not (
+            rarest is not None and rarest[1] <= self.tag_drive_max // 10
+        ):
             edge = conn.execute(
                 select(_c.created_us, _c.seq)
                 .where(_c.project == project)
@@ -528,15 +550,23 @@ class SqlMessageStore:
                 rows = self._select_page(conn, project, and_(probe, window), start, limit)
                 if len(rows) == limit:
                     return rows
-        return self._select_page(conn, project, cond, start, limit)
+        if rarest is not None and drive:
+            cond = tag_search.driven_condition(query, project, self.backend, rarest[0])
+        return self._select_page(conn, project, cond, start, limit, drive)
 
     @staticmethod
     def _select_page(
-        conn: Connection, project: str, cond: ColumnElement[bool] | None, start: int, limit: int
+        conn: Connection,
+        project: str,
+        cond: ColumnElement[bool] | None,
+        start: int,
+        limit: int,
+        driven: bool = False,
     ) -> builtins.list[Any]:
+        """`driven`: the project is matched as tag_search.project_match(driven=True)."""
         page: Select[tuple[Any]] = (
             select(_c.seq)
-            .where(_c.project == project)
+            .where(tag_search.project_match(project, driven))
             .order_by(*_NEWEST_FIRST)
             .offset(start)
             .limit(limit)
@@ -566,10 +596,13 @@ class SqlMessageStore:
 
         def work(conn: Connection) -> MessagePage:
             total, unread = self._project_counts(conn, project)
-            if cond is None:
+            tagged = tag_search.counts(conn, project, query)
+            if cond is None or query is None:
                 matched, matched_unread = total, unread
+            elif tagged is not None:
+                matched, matched_unread = tagged
             else:
-                matched, matched_unread = self._counts(conn, and_(_c.project == project, cond))
+                matched, matched_unread = self._counts(conn, self._match(conn, project, query))
             records: tuple[MessageRecord, ...] = ()
             if limit and start < matched:
                 records = self._records(conn, self._page_rows(conn, project, query, start, limit))

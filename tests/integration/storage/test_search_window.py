@@ -1,7 +1,10 @@
 """A search's page is first looked for among the newest `page_window` messages (store.py
 `_page_rows`); whether the window holds the page or the search falls back to the whole
 project, the pages are exactly those of a search without the window, on SQLite and
-PostgreSQL, for every kind of term (tags are looked up per message inside the window)."""
+PostgreSQL, for every kind of term (tags are looked up per message inside the window).
+Likewise when a rare tag drives the search on SQLite (`tag_drive_max`, tag_search.py), for
+its pages and its counts, and the counts of a single `tag:` term read from the tag
+counters are those counted from the messages."""
 
 from __future__ import annotations
 
@@ -27,7 +30,14 @@ QUERIES = [
     "subject:order -tag:common",
     "before:2026-03-02",
     "is:unread order",
+    "tag:rare tag:common",
+    "tag:COMMON has:attachment",
+    "tag:common -subject:order is:unread",
+    "tag:rare -tag:common",
+    "tag:absent",
+    "tag:common before:2026-03-01T16:00",
 ]
+NEVER, ALWAYS = -1, 10**9
 
 
 async def test_windowed_pages_equal_the_whole_search(store: SqlMessageStore) -> None:
@@ -50,17 +60,25 @@ async def test_windowed_pages_equal_the_whole_search(store: SqlMessageStore) -> 
     for text in QUERIES:
         query = parse_query(text, now)
         for start, limit in ((0, 3), (0, 8), (2, 4), (5, 5), (0, 40)):
-            store.page_window = 10**9  # no window: the planner's plan over the project
+            # No window, no tag driving: the planner's plan over the project.
+            store.page_window, store.tag_drive_max = ALWAYS, NEVER
             whole = store.page("default", query, start, limit)
             listed = store.list("default", query, start, limit)
-            store.page_window = 12
-            windowed = store.page("default", query, start, limit)
-            windowed_list = store.list("default", query, start, limit)
             expected = [m.id for m in whole.messages]
-            assert [m.id for m in windowed.messages] == expected, (text, start, limit)
-            assert [m.id for m in listed.messages] == expected, (text, start, limit)
-            assert [m.id for m in windowed_list.messages] == expected, (text, start, limit)
-            assert windowed.more == whole.more == (start + limit < listed.matched), text
+            assert listed.matched >= len(expected), text
+            for window, drive in ((12, NEVER), (12, 2), (12, ALWAYS), (ALWAYS, ALWAYS)):
+                store.page_window, store.tag_drive_max = window, drive
+                variant = (text, start, limit, window, drive)
+                windowed = store.page("default", query, start, limit)
+                windowed_list = store.list("default", query, start, limit)
+                assert [m.id for m in windowed.messages] == expected, variant
+                assert [m.id for m in listed.messages] == expected, variant
+                assert [m.id for m in windowed_list.messages] == expected, variant
+                assert windowed.more == whole.more == (start + limit < listed.matched), variant
+                assert (windowed_list.matched, windowed_list.matched_unread) == (
+                    listed.matched,
+                    listed.matched_unread,
+                ), variant
 
 
 @pytest.mark.parametrize("window", [1, 2])
@@ -71,3 +89,25 @@ async def test_tiny_windows(store: SqlMessageStore, window: int) -> None:
     store.page_window = window
     page = store.page("default", parse_query("s1", clock.now()), 0, 1)
     assert [m.summary.subject for m in page.messages] == ["s1"] and page.more
+
+
+async def test_single_tag_counts_are_the_counted_ones(store: SqlMessageStore) -> None:
+    """`tag:X` alone is answered from the tag counters; `tag:X tag:X` (same matches, two
+    terms) is counted from the messages."""
+    clock = FakeClock(START)
+    for n in range(30):
+        tag = "Common" if n % 3 else "common"  # two spellings, one tag
+        await store.add(make_message(clock, tags=(tag,) + (("rare",) if n == 4 else ())))
+    ids = [m.id for m in store.page("default", None, 0, 30).messages]
+    store.set_read("default", ids[::4], None, True)
+    store.tag_drive_max = NEVER
+    now = clock.now()
+    for tag in ("common", "COMMON", "rare", "absent"):
+        single = store.list("default", parse_query(f"tag:{tag}", now), 0, 0)
+        counted = store.list("default", parse_query(f"tag:{tag} tag:{tag}", now), 0, 0)
+        assert (single.matched, single.matched_unread) == (
+            counted.matched,
+            counted.matched_unread,
+        ), tag
+    common = store.list("default", parse_query("tag:common", now), 0, 0)
+    assert (common.matched, common.matched_unread) == (30, 30 - len(ids[::4]))

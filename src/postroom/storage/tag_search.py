@@ -1,0 +1,98 @@
+"""Searches with a `tag:` term, read from the per-tag counters (storage/tag_counters.py).
+
+The counters give each tag's number of messages before any message is read, which the query
+planners cannot know:
+
+* A query that is one `tag:` term has its exact counts there (`counts`): the default API
+  answer and the UI's second request need not read every tagged message.
+* SQLite: a page or count whose query has a rare tag (at most `DRIVE_MAX` messages, the
+  rarest of its positive `tag:` terms) is driven by that tag (`project_match` with
+  `driven=True`): the project is tested as `+project`, which no index serves, so SQLite
+  reads the tag's messages by rowid from the `seq IN (...)` set of search_sql.py and sorts
+  them, instead of walking the project's messages newest first until enough match (every
+  message of the project when the tag is rare: 0.1-0.2 s at a million messages). A common
+  tag keeps the walk: its matches are near the top, and reading them all would cost more.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+
+from postroom.core.search import SearchQuery
+from postroom.storage.schema import messages, tag_counts
+from postroom.storage.search_sql import query_condition, tag_condition
+
+# A tag with at most this many messages drives the search on SQLite: reading and sorting
+# 20,000 messages by rowid takes 20-60 ms at a million messages (bench/search_million.py).
+DRIVE_MAX = 20_000
+
+_c = messages.c
+_t = tag_counts.c
+
+
+def positive_tags(query: SearchQuery | None) -> list[str]:
+    """The lower-cased tags the query's messages must have (its `tag:` terms not negated)."""
+    if query is None:
+        return []
+    return [t.text.strip().lower() for t in query.terms if t.field == "tag" and not t.negated]
+
+
+def tag_totals(conn: Connection, project: str, tag: str) -> tuple[int, int]:
+    """The number of the project's messages tagged `tag` (lower-cased), and of unread ones."""
+    total, unread = conn.execute(
+        select(func.coalesce(func.sum(_t.total), 0), func.coalesce(func.sum(_t.unread), 0)).where(
+            _t.project == project, _t.tag_lc == tag
+        )
+    ).one()
+    return int(total), int(unread)
+
+
+def counts(conn: Connection, project: str, query: SearchQuery | None) -> tuple[int, int] | None:
+    """The exact (matched, unread) of a query that is a single `tag:` term; None otherwise."""
+    tags = positive_tags(query)
+    if query is None or len(query.terms) != 1 or len(tags) != 1:
+        return None
+    return tag_totals(conn, project, tags[0])
+
+
+def rarest(
+    conn: Connection, project: str, query: SearchQuery | None, backend: str
+) -> tuple[str, int] | None:
+    """The query's rarest positive tag and its number of messages; None without one, and on
+    PostgreSQL (its planner starts from the tag index by itself)."""
+    tags = positive_tags(query)
+    if backend != "sqlite" or not tags:
+        return None
+    return min(((tag, tag_totals(conn, project, tag)[0]) for tag in tags), key=lambda t: t[1])
+
+
+def driven_condition(
+    query: SearchQuery, project: str, backend: str, tag: str
+) -> ColumnElement[bool]:
+    """The query's condition driven by `tag`: the set of the tag's messages (which SQLite
+    reads by rowid), every term (that tag's too) tested per message."""
+    probe = query_condition(query, project, backend, probe=True)
+    assert probe is not None
+    return and_(tag_condition(project, backend, tag), probe)
+
+
+def project_match(project: str, driven: bool) -> ColumnElement[bool]:
+    """`messages.project = project`, as `+project` (served by no index) when `driven`."""
+    if not driven:
+        return _c.project == project
+    plus = UnaryExpression(_c.project, operator=operators.custom_op("+"), type_=_c.project.type)
+    return plus == project
+
+
+__all__ = [
+    "DRIVE_MAX",
+    "counts",
+    "driven_condition",
+    "positive_tags",
+    "project_match",
+    "rarest",
+    "tag_totals",
+]
