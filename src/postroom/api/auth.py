@@ -37,7 +37,8 @@ the requests that ask meanwhile: pipeline/shared_reads.py) and trusts the kept k
 the counter has not moved; so a key revoked or changed from the CLI, the API or another
 process is refused, or holds its new scopes, from the very next request. The counter read is
 also handed to the send door's project snapshots (`watch_generation`), so a project changed
-applies to the next key's send too. Key sessions' keys are kept the same way.
+applies to the next key's send too; a state-changing request of an admin session or of open
+mode reads it as well, so their sends see it at once too. Key sessions' keys are kept the same way.
 
 Sessions are opaque random tokens kept in this process's memory (only their SHA-256 digest is
 held), with an idle timeout and an absolute lifetime from the injected clock; logging out,
@@ -940,6 +941,11 @@ class AuthGate:
                 await _forbidden(refusal, "Authorization")(scope, receive, send)
                 return
         scope[PRINCIPAL_KEY] = principal
+        if principal.kind in ("admin", "open") and request.method not in SAFE_METHODS:
+            # An admin's or open mode's change or send: the counter a key's request reads
+            # anyway, so that the send door's project snapshots see a change (a project
+            # suspended by another process) at once, not after their TTL.
+            await self.auth.generation()
         if request.method not in SAFE_METHODS and self._needs_csrf(principal, path):
             checked = await self._check_csrf(request, receive, principal)
             if isinstance(checked, Response):

@@ -13,6 +13,9 @@ Every request meets, in order, before any handler runs:
    are reads or idempotent (a repeated create or delete fails on its own), and a failed send
    may be repeated as it was, so that an SDK's retry signed within the same second (hence
    identically) goes through.
+4. For a send, the platform's change counter is read (`before_send`): the project snapshots
+   of the send door are dropped when it moved, so a project suspended or changed (by the CLI,
+   another process) applies to this very send, not after the snapshots' TTL.
 
 Only then does the request reach the API v1 (query, `POST /`) or v2 (`/v2/email/...`) handlers,
 acting on the key's project only. This is the one place where Postroom takes form-encoded
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -48,6 +51,7 @@ from postroom.api.sigv4 import (
     verify,
 )
 from postroom.core.clock import Clock
+from postroom.core.errors import PostroomError
 
 log = logging.getLogger("postroom.ses")
 
@@ -89,7 +93,12 @@ class SesGate:
         hosts: HostRule,
         max_message_size: int,
         prefix: str = "",
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`before_send` runs after a send's signature is checked, before its handler (the
+        platform's change counter read, which drops the send door's stale project
+        snapshots: a project suspended applies to the very next send)."""
+        self.before_send = before_send
         self.app = app
         self.prefix = prefix  # served under it on the HTTP listener (SesPrefix), else ""
         self.secret_for = secret_for
@@ -136,6 +145,14 @@ class SesGate:
         if verified is None:
             await self.app(scope, _replay(body), send)
             return
+        if self.before_send is not None:
+            try:
+                await self.before_send()
+            except PostroomError:
+                self.replays.forget(verified)  # nothing was sent: it may come again
+                error = SesError("ServiceUnavailable", "storage unavailable, try again", 503, 5)
+                await _error(path, error)(scope, receive, send)
+                return
         status = 500
 
         async def observe(message: Message) -> None:

@@ -49,6 +49,7 @@ BULK_STATUS = {
     "BadRequestException": "INVALID_PARAMETER",
     "InvalidParameterValue": "INVALID_PARAMETER",
     "ServiceUnavailable": "TRANSIENT_FAILURE",
+    "AccountSuspendedException": "ACCOUNT_SUSPENDED",
 }
 
 

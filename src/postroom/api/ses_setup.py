@@ -25,6 +25,7 @@ from postroom.core.clock import Clock
 from postroom.core.errors import ConfigError
 from postroom.core.platform import PlatformStore
 from postroom.core.sending import SesKey
+from postroom.pipeline.shared_reads import SharedReads
 from postroom.pipeline.submission import SubmissionSteps
 from postroom.platform.address_mail import AddressVerifier
 from postroom.platform.email_templates import TemplateService
@@ -133,6 +134,19 @@ def build_ses_gate(
         suppressions=suppressions,
         configuration_sets=configuration_sets,
     )
+    generations: SharedReads[None, int] = SharedReads(
+        lambda asked: [platform.generation()] * len(asked)
+    )
+
+    async def before_send() -> None:
+        steps.directory.saw_generation(await generations.ask(None))
+
     return SesGate(
-        build_ses_app(api), keys.secret_for, clock, hosts, config.max_message_size, prefix
+        build_ses_app(api),
+        keys.secret_for,
+        clock,
+        hosts,
+        config.max_message_size,
+        prefix,
+        before_send,
     )

@@ -159,9 +159,11 @@ def routes(api: SesApi) -> list[BaseRoute]:
                     "MaxSendRate": float(usage.rate_limit or -1),
                     "SentLast24Hours": float(usage.sent_24h),
                 },
-                "SendingEnabled": found.paused is None,  # the reputation guard's pause
+                # the reputation guard's pause, an admin's suspension
+                "SendingEnabled": found.paused is None and found.suspended is None,
                 "ProductionAccessEnabled": mode == "live",
-                "EnforcementStatus": "HEALTHY",
+                # SES's words: SHUTDOWN when the account may no longer send
+                "EnforcementStatus": "HEALTHY" if found.suspended is None else "SHUTDOWN",
                 "DedicatedIpAutoWarmupEnabled": False,
             }
         )

@@ -4,6 +4,8 @@ The API edge (api/mailpit.py) turns the JSON body into an envelope and a MIME me
 (api/send.py); this door stamps it with the facts of the request (door "http", the client's
 address) and hands it to the acceptance pipeline, into the project the API key belongs to.
 
+* A project an admin suspended, capture or live, is refused (pipeline/suspension.py: the
+  submission checks refuse a live one's messages the same way).
 * A capture project (and the open inbox) stores the message as captured, as Mailpit does:
   no identity checks, no quota, no signature.
 * A live project's message runs the same submission checks as the SMTP submission doors
@@ -26,6 +28,7 @@ from postroom.core.types import DoorName, Envelope, IncomingMessage, SessionInfo
 from postroom.doors.common import Acceptor
 from postroom.pipeline.projects import ProjectDirectory
 from postroom.pipeline.submission import Submitter
+from postroom.pipeline.suspension import suspension_refusal
 
 HELO = "http-api"  # what Received: names as the client's greeting
 
@@ -85,6 +88,9 @@ class HttpSendDoor:
         )
         if self._directory is not None:
             view = await self._directory.get(project)
+            refusal = suspension_refusal(view.project)  # a capture project's too
+            if refusal is not None:
+                raise refusal
             if view.project.mode == "live":
                 submitter = Submitter(project, principal)
                 return await self._pipeline.accept(
@@ -131,6 +137,9 @@ class HttpSendDoor:
         ]
         if self._directory is not None:
             view = await self._directory.get(project)
+            refusal = suspension_refusal(view.project)  # a capture project's too
+            if refusal is not None:
+                return [refusal] * len(messages)
             if view.project.mode == "live":
                 return await self._pipeline.accept_many(
                     incomings,
