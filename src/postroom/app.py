@@ -54,6 +54,8 @@ from postroom.core.platform import DEFAULT_PROJECT, PlatformStore
 from postroom.core.ports import MessageStore
 from postroom.core.reputation import Thresholds, parse_rates
 from postroom.core.types import DoorName
+from postroom.delivery.due import DueSchedule
+from postroom.delivery.loop import DeliveryLoop
 from postroom.delivery.mta_sts import HttpsPolicyFetcher, MtaSts
 from postroom.delivery.notices import Notices
 from postroom.delivery.pools import pool_names, project_pools
@@ -115,7 +117,6 @@ def bind_tcp(address: HostPort) -> socket.socket:
 
 
 MAINTENANCE_INTERVAL = 5.0  # seconds between IP credential refreshes
-DELIVERY_INTERVAL = 1.0  # seconds between looks for due queue entries
 TLS_REPORT_INTERVAL = 60.0  # seconds between writes of the TLS-RPT counts gathered
 SUPPRESSION_INTERVAL = 2.0  # seconds between reads of the event log for the suppression list
 FEED_INTERVAL = 0.5  # seconds between looks for messages stored by other processes
@@ -173,6 +174,7 @@ class Application:
         self.pipeline: AcceptancePipeline | None = None
         self.tls: ReloadableContext | None = None
         self.delivery: DeliveryWorker | None = None
+        self.delivery_loop: DeliveryLoop | None = None
         self.webhook_service: Any = None  # events/webhook_service.py, with a SQL store
         self.webhook_worker: Any = None  # events/webhook_worker.py, with --webhooks
         self.reputation: ReputationGuard | None = None  # reputation/guard.py, with a SQL store
@@ -752,7 +754,7 @@ class Application:
         self.jobs.every("suppression-feed", SUPPRESSION_INTERVAL, feed_once)
 
     async def _delivery(self, stack: contextlib.AsyncExitStack) -> None:
-        """The outbound MTA (--delivery, SQL stores): deliver what is due, every second."""
+        """The outbound MTA (--delivery, SQL stores): deliver what is due when it is due."""
         cfg, store = self.config, self.store
         if not (cfg.delivery and isinstance(store, SqlMessageStore)):
             return
@@ -772,7 +774,19 @@ class Application:
         # kept for reuse, store the TLS report counts (the jobs, cancelled first, start no
         # pass; a pass in progress is shielded from that cancellation).
         stack.push_async_callback(delivery.shutdown)
-        self.jobs.every("delivery", DELIVERY_INTERVAL, delivery.drain)
+        # The in-memory schedule of due work (delivery/due.py), told by the store when this
+        # process commits entries that are due; the loop claims only when it says so, and
+        # reads the database's due times at start and every --delivery-poll-interval.
+        schedule = DueSchedule(self.clock)
+        stack.callback(store.due.subscribe(schedule.push))
+        self.delivery_loop = DeliveryLoop(
+            delivery,
+            schedule,
+            store.queue.due_times,
+            self.clock,
+            poll_interval=cfg.delivery_poll_interval,
+        )
+        self.jobs.worker("delivery", self.delivery_loop.run)
         if delivery.tls_reports is not None:
             self.jobs.every("tls-report-counts", TLS_REPORT_INTERVAL, delivery.tls_reports.flush)
 
@@ -1025,6 +1039,7 @@ def _delivery_worker(
         pools=project_pools(cfg, project_settings.ip_pool, clock),
         mta_sts=mta_sts,
         tls_reports=tls_reports,
+        due=store.due,
     )
 
 

@@ -125,6 +125,7 @@ class Config:
     tls_rpt: bool = True
     delivery_concurrency: int = 20
     delivery_lease: float = 600.0
+    delivery_poll_interval: float = 10.0
     delivery_stop_timeout: float = 30.0
     delivery_allow_private: bool = False
     webhooks: bool = True
@@ -249,6 +250,10 @@ HELP: dict[str, str] = {
     "delivery_lease": "How long a delivering process holds the queue entries it claimed (a "
     "batch of up to 200) before another process may take them over, e.g. 10m: after a crash "
     "its entries wait this long. Keep it well above the time a batch takes.",
+    "delivery_poll_interval": "How often the delivery worker reads the queue's due times "
+    "from the database, e.g. 10s: a safety read for entries queued by other processes on the "
+    "same database (this process's own are claimed at once, deferrals when due, without "
+    "reading) and for leases of dead processes that ran out.",
     "delivery_stop_timeout": "When the server stops (SIGTERM), how long deliveries in progress "
     "may take to finish, e.g. 30s; then they are cut and their entries given back untried.",
     "webhooks": "Send the projects' webhook requests from this process (off: only queue them, "
@@ -393,6 +398,8 @@ def load_config(
         )
     if config.delivery_lease <= 0:
         raise ConfigError("--delivery-lease: expected a positive duration")
+    if config.delivery_poll_interval <= 0:
+        raise ConfigError("--delivery-poll-interval: expected a positive duration, e.g. 10s")
     if config.delivery_stop_timeout < 0:
         raise ConfigError("--delivery-stop-timeout: expected a duration, e.g. 30s")
     if config.smtp_bare_line_endings not in ("accept", "reject"):

@@ -310,7 +310,10 @@ class DeliveryWorker:
         pools: ProjectPools | None = None,
         mta_sts: MtaSts | None = None,
         tls_reports: TlsReporting | None = None,
+        due: Callable[[datetime], None] | None = None,
     ) -> None:
+        """`due` is told when an entry this worker holds is due again without a commit saying
+        so: its result could not be recorded, so it waits for its lease to run out."""
         self._queue = queue
         self._store = store
         self._resolver = resolver
@@ -338,6 +341,8 @@ class DeliveryWorker:
         self._unreported: set[int] = set()  # entries claimed whose result is not recorded yet
         self._records: set[asyncio.Task[object]] = set()  # recording writes in progress
         self._completions = CompletionRecorder(queue.complete_many)
+        self._due = due
+        self.claims = 0  # claim queries made (each one write transaction)
 
     # Passes ------------------------------------------------------------------------------
 
@@ -368,6 +373,7 @@ class DeliveryWorker:
     async def _pass(self) -> int:
         now = self._clock.now()
         lease = timedelta(seconds=self.settings.lease)
+        self.claims += 1
         entries = await asyncio.to_thread(
             self._queue.claim, self.owner, now, lease, self.settings.batch
         )
@@ -1113,6 +1119,8 @@ class DeliveryWorker:
                     )
         except PostroomError:
             log.exception("recording the result for queue entry %s failed", entry.id)
+            if self._due is not None and entry.lease_expires is not None:
+                self._due(entry.lease_expires)  # taken over (by anyone) once the lease is over
         else:
             self._unreported.discard(entry.id)
 

@@ -18,12 +18,19 @@ only when the row changed; a report that finishes a recipient also sets the mess
 (`refresh_status`: queued, delivering, delivered, bounced, partially_bounced).
 
 Times are integer microseconds since the epoch (UTC), as in the message tables.
+
+`DueSignal`: after a commit that makes entries due (new messages with recipients, deferrals,
+notices written with a report, entries given back, retry-now and release), the store tells
+the listeners of this process when they are due; the delivery worker's in-memory schedule
+(delivery/due.py) listens, so that it claims only when something is due. `due_times` reads
+the next due times for that schedule's rebuild.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -83,6 +90,8 @@ from postroom.storage.schema import SeqType, messages, metadata
 
 T = TypeVar("T")
 
+log = logging.getLogger("postroom.queue")
+
 # Ids per statement for id lists.
 _ID_CHUNK = 500
 
@@ -141,6 +150,43 @@ INSERT_COLUMNS = (
     "created_us",
 )
 QueueRow = tuple[str, str, str, str, str | None, str | None, str | None, str | None, str, int, int]
+
+
+DueListener = Callable[[datetime], None]
+
+
+class DueSignal:
+    """Who to tell, in this process, that committed queue entries are due at a time.
+    Listeners are called on the thread that committed (the event loop or a worker thread):
+    they must be quick and thread-safe; one that raises does not stop the others."""
+
+    def __init__(self) -> None:
+        self._listeners: tuple[DueListener, ...] = ()
+
+    def subscribe(self, listener: DueListener) -> Callable[[], None]:
+        """Add `listener`; returns a function that removes it again."""
+        self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return unsubscribe
+
+    def __call__(self, when: datetime) -> None:
+        for listener in self._listeners:
+            try:
+                listener(when)
+            except Exception:
+                log.exception("a queue due listener failed")
+
+
+def due_of(message: NewMessage) -> datetime | None:
+    """When the queue entries of a new message are due (None: it has none)."""
+    if not message.deliveries:
+        return None
+    if message.send_at is not None and message.send_at > message.created:
+        return message.send_at
+    return message.created
 
 
 def rows(message: NewMessage) -> tuple[QueueRow, ...]:
@@ -293,15 +339,17 @@ class SqlQueueStore:
         write_lock: contextlib.AbstractContextManager[Any] | None = None,
         clock: Clock | None = None,
         add_message: Callable[[Connection, NewMessage], None] | None = None,
+        due: DueSignal | None = None,
     ) -> None:
         """`add_message` writes a new message in the caller's transaction (the notices that
-        `fail` is given)."""
+        `fail` is given); `due` is told when entries become due after a report's commit."""
         self._read = read_engine
         self._add_message = add_message
         self._write = write_engine
         self._lock = write_lock or contextlib.nullcontext()
         self._clock = clock or SystemClock()
         self._skip_locked = write_engine.dialect.name == "postgresql"
+        self._due = due or DueSignal()
 
     def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
         lock = self._lock if engine is self._write else contextlib.nullcontext()
@@ -342,6 +390,25 @@ class SqlQueueStore:
             _q.message_id == message_id, _q.status.in_(PENDING_STATES)
         )
         return self._run(self._read, lambda conn: int(conn.execute(stmt).scalar_one()))
+
+    def due_times(self, now: datetime, limit: int) -> builtins.list[datetime]:
+        """When the first `limit` entries a claim could take are due (oldest first): pending
+        and not leased (or their lease over at `now`), due now or later. One indexed read,
+        no lock taken: for the in-memory schedule (delivery/due.py), not for claiming."""
+        now_us = codec.to_micros(now)
+        stmt = (
+            select(_q.next_attempt_us)
+            .where(
+                _q.status == QUEUED,
+                or_(_q.lease_expires_us.is_(None), _q.lease_expires_us <= now_us),
+            )
+            .order_by(_q.next_attempt_us)
+            .limit(limit)
+        )
+        return self._run(
+            self._read,
+            lambda conn: [codec.from_micros(t) for t in conn.execute(stmt).scalars()],
+        )
 
     # -- leases ----------------------------------------------------------------------------
 
@@ -389,6 +456,7 @@ class SqlQueueStore:
         event: tuple[EventType, datetime, Mapping[str, Any] | None] | None,
         attempt: Attempt | None = None,
         notice: NewMessage | None = None,
+        due: datetime | None = None,
         **values: Any,
     ) -> bool:
         """Apply `values` to a pending entry leased to `owner`, and write `event` (type, time,
@@ -421,10 +489,17 @@ class SqlQueueStore:
                     self._add_message(conn, notice)
             return True
 
-        return self._run(self._write, work)
+        changed = self._run(self._write, work)
+        if changed:
+            if due is not None:
+                self._due(due)
+            notice_due = due_of(notice) if notice is not None else None
+            if notice_due is not None:
+                self._due(notice_due)
+        return changed
 
     def release(self, entry_id: int, owner: str) -> bool:
-        return self._report(entry_id, owner, None)
+        return self._report(entry_id, owner, None, due=self._clock.now())
 
     def complete(
         self,
@@ -508,6 +583,7 @@ class SqlQueueStore:
             ("deferred", now or self._clock.now(), detail),
             attempt,
             notice,
+            next_attempt,
             **marks,
             attempts=_q.attempts + 1,
             last_error=error,

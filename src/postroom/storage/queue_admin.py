@@ -4,18 +4,20 @@ and act on entries, one or many (by a QueueFilter): retry now, hold, release, ca
 Actions touch only entries not leased to a worker at the time (a delivery in flight ends as
 its worker reports); the ids changed are returned. Each action commits per chunk of
 CHUNK entries. Cancelling writes a `cancelled` event per entry and sets its message's status
-in the chunk's transaction, as every finishing report does (queue.py).
+in the chunk's transaction, as every finishing report does (queue.py). Retry and release
+make their entries due at once: the queue's `DueSignal` is told after each chunk's commit.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.errors import InvalidInput
@@ -37,7 +39,7 @@ from postroom.core.types import (
 )
 from postroom.storage import codec
 from postroom.storage import events as event_log
-from postroom.storage.queue import entry_from_row, queue_entries, refresh_status
+from postroom.storage.queue import DueSignal, entry_from_row, queue_entries, refresh_status
 from postroom.storage.sql_part import SqlPart
 
 CHUNK = 500
@@ -83,6 +85,16 @@ def _unleased(now_us: int) -> ColumnElement[bool]:
 
 class SqlQueueAdmin(SqlPart):
     part = "the queue"
+
+    def __init__(
+        self,
+        read_engine: Engine,
+        write_engine: Engine,
+        write_lock: contextlib.AbstractContextManager[Any] | None = None,
+        due: DueSignal | None = None,
+    ) -> None:
+        super().__init__(read_engine, write_engine, write_lock)
+        self._due = due or DueSignal()
 
     # -- views -----------------------------------------------------------------------------
 
@@ -217,7 +229,10 @@ class SqlQueueAdmin(SqlPart):
                         refresh_status(conn, message_id)
                 return [int(i) for i, _, _ in rows]
 
-            changed.extend(sorted(self._run(self._write, work)))
+            done = self._run(self._write, work)
+            changed.extend(sorted(done))
+            if done and action in ("retry", "release"):
+                self._due(now)
 
 
 def _conforms_to_the_port(admin: SqlQueueAdmin) -> QueueAdmin:

@@ -69,8 +69,10 @@ from postroom.storage.delivery_settings import SqlDeliverySettings
 from postroom.storage.events import SqlEventStore
 from postroom.storage.notice_writer import insert_message
 from postroom.storage.queue import (
+    DueSignal,
     SqlQueueStore,
     delete_finished,
+    due_of,
     pending_of,
     pending_recipients,
     without_pending,
@@ -196,6 +198,9 @@ class SqlMessageStore:
         self._batch_writer = BatchWriter(write_engine, self._write_lock, complete)
         self._writer_process = writer_process
         self._queue: SqlQueueStore | None = None
+        # Told when committed queue entries are due (storage/queue.py); the delivery worker's
+        # schedule listens.
+        self.due = DueSignal()
         self._events: SqlEventStore | None = None
         self._suppressions: SqlSuppressionStore | None = None
         # Counters (updated on the event loop).
@@ -223,14 +228,14 @@ class SqlMessageStore:
         """The outbound queue (QueueStore) in this store's database, on its engines."""
         if self._queue is None:
             self._queue = SqlQueueStore(
-                self._read, self._write, self._write_lock, self._clock, insert_message
+                self._read, self._write, self._write_lock, self._clock, insert_message, self.due
             )
         return self._queue
 
     @property
     def queue_admin(self) -> SqlQueueAdmin:
         """Operators' views and actions on the queue (QueueAdmin)."""
-        return SqlQueueAdmin(self._read, self._write, self._write_lock)
+        return SqlQueueAdmin(self._read, self._write, self._write_lock, self.due)
 
     @property
     def suppressions(self) -> SqlSuppressionStore:
@@ -375,6 +380,7 @@ class SqlMessageStore:
             self._max_batch_seen = max(self._max_batch_seen, committed)
         if failures:
             self._failed += 1
+        self._signal_due(batch, outcomes)
         for p, outcome in zip(batch, outcomes, strict=True):
             if p.future.done():  # the waiter was cancelled; nothing to tell it
                 continue
@@ -388,6 +394,26 @@ class SqlMessageStore:
             else:
                 summary, tags = outcome
                 p.future.set_result(dataclasses.replace(p.message, summary=summary, tags=tags))
+
+    def _signal_due(self, batch: builtins.list[_Pending], outcomes: Sequence[Outcome]) -> None:
+        """Tell `due` when the queue entries of the messages just committed are due: once
+        for those due at once (the earliest), once per later scheduled send."""
+        at_once: datetime | None = None
+        later: set[datetime] = set()
+        for p, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, StorageError):
+                continue
+            when = due_of(p.message)
+            if when is None:
+                continue
+            if when > p.message.created:
+                later.add(when)
+            elif at_once is None or when < at_once:
+                at_once = when
+        if at_once is not None:
+            self.due(at_once)
+        for when in sorted(later):
+            self.due(when)
 
     async def close(self) -> None:
         """Commit what is queued, stop the writer, release connections. Idempotent."""

@@ -1,0 +1,228 @@
+"""The delivery worker's in-memory schedule of due work (delivery/due.py, delivery/loop.py),
+end to end: mail submitted over real SMTP to a live project is delivered to a receiving MX on
+loopback at once (the server's clock is never moved), a deferral (451 from the receiver) is
+retried when the injected clock passes its retry time with no claim in between, retry-now
+wakes the worker, and a server started on a queue filled before it delivers what it finds.
+
+Claims are counted by a hook on the server's queue store (each call of `claim` is one claim
+query); the safety read is set to an hour so that only the schedule makes the worker claim."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from postroom.core.errors import Refusal, RefusalKind
+from postroom.core.types import DELIVERED, IncomingMessage, QueueEntry, QueueFilter
+from postroom.delivery.loop import DeliveryLoop
+from postroom.storage.queue import SqlQueueStore
+from postroom.storage.store import SqlMessageStore
+from tests.dnszone import DnsZone
+from tests.harness import ServerThread
+
+from .conftest import Env, start_env
+from .test_delivery_e2e import MESSAGE, Receiver
+
+HOUR = 3600.0
+
+
+class FlakyReceiver(Receiver):
+    """The receiving MX: answers 451 to the first `refuse` messages, then takes them."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.refuse = refuse
+        self.refused_count = 0
+        super().__init__()
+
+    async def deliver(self, message: IncomingMessage) -> str:
+        if self.refused_count < self.refuse:
+            self.refused_count += 1
+            raise Refusal(RefusalKind.TEMPORARY_FAILURE, "Mailbox busy, no harm done")
+        return await super().deliver(message)
+
+
+class ClaimCounter:
+    """Counts the claim queries of the server's queue store (a hook on its `claim`)."""
+
+    def __init__(self, queue: SqlQueueStore) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+        real = queue.claim
+
+        def counted(*args: Any, **kwargs: Any) -> list[QueueEntry]:
+            with self._lock:
+                self.calls += 1
+            return real(*args, **kwargs)
+
+        queue.claim = counted  # type: ignore[method-assign]
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 20.0) -> bool:
+    """Poll `check` in real time (the server's fake clock is not moved)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
+
+
+def loop_of(env: Env) -> DeliveryLoop:
+    found = env.server.app.delivery_loop
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def receiver(request: pytest.FixtureRequest) -> Iterator[FlakyReceiver]:
+    started = FlakyReceiver(refuse=int(getattr(request, "param", 0)))
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def delivering_env(
+    tmp_path: Path, ca: trustme.CA, zone: DnsZone, receiver: Receiver, **overrides: Any
+) -> Env:
+    zone.add_mx("example.net", 10, "mx.example.net")
+    zone.add_a("mx.example.net", "127.0.0.1")
+    values: dict[str, Any] = {
+        "delivery": True,
+        "resolver": zone.nameserver,
+        "delivery_allow_private": True,
+        "delivery_mx_port": receiver.port,
+        "delivery_poll_interval": HOUR,  # only the schedule makes the worker claim
+    }
+    values.update(overrides)
+    return start_env(tmp_path, ca, zone, **values)
+
+
+@pytest.fixture
+def delivering(
+    tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone, receiver: FlakyReceiver
+) -> Iterator[Env]:
+    environment = delivering_env(tmp_path, ca, dns_zone, receiver)
+    try:
+        yield environment
+    finally:
+        environment.server.stop()
+
+
+def idle(env: Env) -> None:
+    """Until the delivery loop waits on the clock (its start-up read done)."""
+    assert wait_for(lambda: loop_of(env).reads >= 1 and env.clock.sleepers > 0)
+
+
+def test_a_message_queued_now_is_claimed_at_once_without_moving_the_clock(
+    delivering: Env, receiver: FlakyReceiver
+) -> None:
+    idle(delivering)
+    claims = ClaimCounter(delivering.store.queue)
+    reads = loop_of(delivering).reads
+    started = delivering.clock.now()
+    with delivering.smtp() as client:
+        client.sendmail("app@example.com", ["reader@example.net"], MESSAGE)
+    assert wait_for(lambda: len(receiver.messages) == 1)
+    (record,) = delivering.messages()
+    assert wait_for(lambda: [e.status for e in delivering.queue(record.id)] == [DELIVERED])
+    assert delivering.clock.now() == started  # no clock move was needed
+    assert 1 <= claims.calls <= 3  # the claim that took it (and one finding nothing more)
+    assert loop_of(delivering).reads == reads  # no read of the database's due times
+
+
+@pytest.mark.parametrize("receiver", [1], indirect=True)
+def test_a_deferral_is_retried_when_the_clock_passes_its_time_with_no_claim_before(
+    delivering: Env, receiver: FlakyReceiver
+) -> None:
+    idle(delivering)
+    with delivering.smtp() as client:
+        client.sendmail("app@example.com", ["reader@example.net"], MESSAGE)
+    (record,) = delivering.messages()
+
+    def deferred() -> list[QueueEntry]:
+        return [e for e in delivering.queue(record.id) if e.attempts == 1 and e.pending]
+
+    assert wait_for(lambda: bool(deferred()) and delivering.clock.sleepers > 0)
+    (entry,) = deferred()
+    assert receiver.refused_count == 1 and receiver.messages == []
+    retry_in = (entry.next_attempt - delivering.clock.now()).total_seconds()
+    assert 45 <= retry_in <= 75  # the first retry delay, 60 s with jitter
+    claims = ClaimCounter(delivering.store.queue)
+    reads = loop_of(delivering).reads
+    # The clock moves to just before the retry time in steps: the worker wakes for nothing,
+    # makes no claim and no read.
+    while delivering.clock.now() + timedelta(seconds=5) < entry.next_attempt:
+        delivering.tick(5)
+        time.sleep(0.02)
+    assert wait_for(lambda: delivering.clock.sleepers > 0)
+    time.sleep(0.2)
+    assert claims.calls == 0
+    assert receiver.messages == []
+    # Past the retry time (rounded up to the schedule's second): claimed and delivered.
+    delivering.tick((entry.next_attempt - delivering.clock.now()).total_seconds() + 1.0)
+    assert wait_for(lambda: len(receiver.messages) == 1)
+    assert wait_for(lambda: [e.status for e in delivering.queue(record.id)] == [DELIVERED])
+    assert 1 <= claims.calls <= 3
+    assert loop_of(delivering).reads == reads
+
+
+@pytest.mark.parametrize("receiver", [1], indirect=True)
+def test_retry_now_wakes_the_worker_for_a_deferred_entry(
+    delivering: Env, receiver: FlakyReceiver
+) -> None:
+    idle(delivering)
+    with delivering.smtp() as client:
+        client.sendmail("app@example.com", ["reader@example.net"], MESSAGE)
+    (record,) = delivering.messages()
+    assert wait_for(lambda: [e.attempts for e in delivering.queue(record.id)] == [1])
+    assert wait_for(lambda: delivering.clock.sleepers > 0)
+    claims = ClaimCounter(delivering.store.queue)
+    changed = delivering.store.queue_admin.act(
+        "acme", "retry", QueueFilter(message_ids=(record.id,)), delivering.clock.now()
+    )
+    assert len(changed) == 1
+    assert wait_for(lambda: len(receiver.messages) == 1)
+    assert wait_for(lambda: [e.status for e in delivering.queue(record.id)] == [DELIVERED])
+    assert claims.calls >= 1
+
+
+def test_a_server_started_on_a_filled_queue_delivers_what_it_finds(
+    tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone, receiver: FlakyReceiver
+) -> None:
+    """Entries queued while no process delivered (a process without the delivery role, as
+    before a restart) are in no schedule: the start-up read of the database finds them."""
+    queueing = delivering_env(tmp_path, ca, dns_zone, receiver, roles=("smtp", "http"))
+    try:
+        assert "delivery" not in queueing.server.app.jobs.names
+        with queueing.smtp() as client:
+            for number in range(3):
+                client.sendmail("app@example.com", [f"r{number}@example.net"], MESSAGE)
+        assert len(queueing.queue()) == 3 and all(e.pending for e in queueing.queue())
+        config = queueing.server.app.config
+    finally:
+        queueing.server.stop()
+    assert receiver.messages == []
+    roles = ("smtp", "http", "delivery")
+    moved = queueing.clock.now()
+    server = ServerThread(dataclasses.replace(config, roles=roles), queueing.clock).start()
+    try:
+        assert wait_for(lambda: len(receiver.messages) == 3)
+        store = server.app.store
+        assert isinstance(store, SqlMessageStore)
+        assert wait_for(lambda: {e.status for e in store.queue.all_entries()} == {DELIVERED})
+        delivery_loop = server.app.delivery_loop
+        assert delivery_loop is not None and delivery_loop.reads == 1  # the start-up read
+    finally:
+        server.stop()
+    assert queueing.clock.now() == moved  # no clock move was needed
+    got = sorted(m.envelope.recipients for m in receiver.messages)
+    assert got == [("r0@example.net",), ("r1@example.net",), ("r2@example.net",)]
