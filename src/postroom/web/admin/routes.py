@@ -72,6 +72,8 @@ NOTICES = {
     "project-created": "Project created. Add SMTP credentials, API keys or a sending domain below.",
     "project-saved": "Project settings saved.",
     "project-deleted": "Project deleted.",
+    "project-suspended": "Sending suspended: every door refuses this project's mail from now on.",
+    "project-resumed": "Suspension lifted: the project may send again.",
     "credential-deleted": "SMTP credential deleted: it no longer authenticates.",
     "ip-added": "IP credential added.",
     "ip-deleted": "IP credential deleted.",
@@ -426,6 +428,30 @@ class AdminPages:
         except InvalidInput as exc:
             return await self.project(request, exc, form)
         return self.redirect(f"/admin/projects/{quote(project.id)}?done=project-saved")
+
+    async def suspend_project(self, request: Request) -> Response:
+        """Suspend the project's sending (the checkbox confirms it, as a delete's does)."""
+        project = await self._project(request)
+        form = await read_form(request)
+        try:
+            if field(form, "confirm") != "yes":
+                raise InvalidInput(
+                    "tick the box to confirm that every door refuses this project's mail",
+                    "confirm",
+                )
+            await self.run(self.service.suspend_project, project.id, field(form, "reason"))
+        except InvalidInput as exc:
+            return await self.project(request, exc, form)
+        return self.redirect(f"/admin/projects/{quote(project.id)}?done=project-suspended")
+
+    async def resume_project(self, request: Request) -> Response:
+        project = await self._project(request)
+        await read_form(request)  # the CSRF token only
+        try:
+            await self.run(self.service.resume_project, project.id)
+        except InvalidInput as exc:
+            return await self.project(request, exc)
+        return self.redirect(f"/admin/projects/{quote(project.id)}?done=project-resumed")
 
     async def delete_project(self, request: Request) -> Response:
         project = await self._project(request)
@@ -843,6 +869,8 @@ def routes(pages: AdminPages) -> list[BaseRoute]:
         (p, ["GET", "HEAD"], pages.project),
         (p, ["POST"], pages.update_project),
         (p + "/delete", ["POST"], pages.delete_project),
+        (p + "/suspend", ["POST"], pages.suspend_project),
+        (p + "/resume", ["POST"], pages.resume_project),
         (p + "/credentials", ["GET", "HEAD"], pages.credentials),
         (p + "/credentials", ["POST"], pages.create_credential),
         (p + "/credentials/{credential}/delete", ["POST"], pages.delete_credential),
