@@ -6,7 +6,9 @@ clients each open one connection, upgrade it with STARTTLS, log in once with AUT
 submit `--messages` messages of about `--size` octets on it, one after the other. Every 250 is
 sent only after the message, signed, and its queue entry are durably committed.
 
-Prints the wall time and the rate (messages per second). Everything listens on 127.0.0.1
+Prints the wall time and the rate (messages per second), and the server's CPU time per message
+(user + system of the server process and its children while the clients ran, from /proc:
+steadier than the rate on a shared machine). Everything listens on 127.0.0.1
 only; the server is stopped at the end, also on errors and Ctrl-C.
 
     .venv/bin/python bench/submission_acceptance.py [--clients 8] [--messages 250]
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import shutil
 import socket
 import ssl
@@ -113,6 +117,22 @@ async def run_clients(
     return sum(counts), time.perf_counter() - start
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` and its live children so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -159,9 +179,11 @@ def main() -> int:
                     return 1
                 time.sleep(0.1)
         context = ssl.create_default_context(cafile=str(cert))
+        cpu_before = cpu_seconds(process.pid)
         sent, seconds = asyncio.run(
             run_clients(port, context, password, args.clients, args.messages, args.size)
         )
+        cpu = cpu_seconds(process.pid) - cpu_before
         backend = "PostgreSQL" if args.database_url else "SQLite"
         print(
             f"submission door, {backend}, STARTTLS + AUTH PLAIN, DKIM {args.key}, "
@@ -170,6 +192,7 @@ def main() -> int:
             f"on one connection each"
         )
         print(f"  {sent} messages in {seconds:.2f} s = {sent / seconds:.0f} msg/s")
+        print(f"  server CPU {cpu:.2f} s = {1000 * cpu / max(sent, 1):.3f} ms per message")
         return 0
     finally:
         if process is not None and process.poll() is None:

@@ -6,6 +6,7 @@ suspension), an SMTP session already open included, at its next MAIL; resuming l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import smtplib
@@ -18,8 +19,9 @@ import pytest
 
 from tests.integration.auth.conftest import Browser
 
+from .client import Client
 from .conftest import SANDBOX_PASSWORD, Env
-from .test_key_changes import any_env  # noqa: F401  (the SQLite + PostgreSQL server fixture)
+from .test_key_changes import any_env, plain_sql  # noqa: F401  (any_env: SQLite + PostgreSQL)
 from .test_native_send import key
 
 MESSAGE = b"From: App <app@example.com>\r\nTo: a@example.net\r\nSubject: Hi\r\n\r\nHello.\r\n"
@@ -149,4 +151,31 @@ def test_the_api_suspends_for_admins_only_and_the_native_api_refuses_with_403(
         browser.close()
     with bearer(env, acme) as api:
         assert api.post("/api/v2/messages", json=NATIVE).status_code in (200, 201, 202)
+    assert len(env.messages()) == 2
+
+
+async def test_an_ip_credential_session_is_refused_at_its_next_mail_and_plain_sql_counts(
+    any_env: Env,  # noqa: F811
+) -> None:
+    """A client sending without AUTH under an IP credential: the suspension, written with
+    plain SQL on a connection of its own (nothing in the server hears of it but the database's
+    change counter), refuses its next MAIL; lifting it the same way lets it send."""
+    env = any_env
+    env.add_ip_credential("127.0.0.2/32")
+    client = await Client.connect(env.submission_port, local_host="127.0.0.2")
+    await client.ehlo()
+    reply = await client.message("app@example.com", ["r@example.net"], MESSAGE)
+    assert reply.startswith("250 2.0.0 Ok: queued as "), reply
+    await asyncio.to_thread(
+        plain_sql,
+        env,
+        "UPDATE projects SET suspended_us = 1, suspend_reason = 'by SQL' WHERE id = 'acme'",
+    )
+    assert await client.command("MAIL FROM:<app@example.com>") == f"550 {REFUSED} (by SQL)"
+    await asyncio.to_thread(
+        plain_sql, env, "UPDATE projects SET suspended_us = NULL WHERE id = 'acme'"
+    )
+    reply = await client.message("app@example.com", ["r@example.net"], MESSAGE)
+    assert reply.startswith("250 2.0.0 Ok: queued as "), reply
+    await client.close()
     assert len(env.messages()) == 2
