@@ -13,7 +13,8 @@ Everything listens on 127.0.0.1 only, and every process started is stopped at th
 also on errors and Ctrl-C.
 
     .venv/bin/python bench/smtp_acceptance.py [--messages N] [--sessions N] [--size N]
-        [--only sink|postfix|postroom] [--database-url postgresql://...] [--keep]
+        [--only sink|postfix|postroom] [--database-url postgresql://...] [--sqlite-fulltext]
+        [--keep]
 
 See bench/README.md.
 """
@@ -245,8 +246,23 @@ def running_postroom(
             stop_process(process, grace=15.0)
 
 
-def bench_postroom(load: Load, workdir: Path, database_url: str | None) -> Result:
+def bench_postroom(
+    load: Load, workdir: Path, database_url: str | None, fulltext: bool = False
+) -> Result:
     smtp_port = free_port()
+    if fulltext:  # SQLite's full-text index, made before the server starts
+        subprocess.run(
+            [
+                str(postroom_command()),
+                "fulltext",
+                "on",
+                "--data-dir",
+                str(workdir / "postroom-data"),
+            ],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
     with running_postroom(
         workdir, ["--smtp", f"{LOOPBACK}:{smtp_port}"], load.sessions, database_url
     ) as (base, process):
@@ -291,6 +307,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=_positive,
         default=1,
         help="repeat all targets this many times, interleaved; the ratio uses medians",
+    )
+    parser.add_argument(
+        "--sqlite-fulltext",
+        action="store_true",
+        help="run `postroom fulltext on` on Postroom's data directory first (SQLite's index)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
@@ -368,7 +389,7 @@ def run_target(
     elif target == "postfix":
         result = bench_postfix(load, run_dir)
     else:
-        result = bench_postroom(load, run_dir, args.database_url)
+        result = bench_postroom(load, run_dir, args.database_url, args.sqlite_fulltext)
     return dataclasses.replace(result, round=round_)
 
 

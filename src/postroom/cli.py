@@ -25,6 +25,7 @@ from postroom.bounces.output import report_json
 from postroom.bounces.parse import parse_report
 from postroom.config import HELP, Config, load_config
 from postroom.core.errors import PostroomError
+from postroom.fulltext_commands import add_fulltext_commands
 from postroom.platform.commands import add_commands
 from postroom.queue_commands import add_queue_commands
 from postroom.suppression.commands import add_suppression_commands
@@ -372,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_webhook_commands(
+        sub,
+        lambda parser, more: _add_config_options(parser, (*STORAGE_OPTIONS, *more)),
+        _config_from,
+    )
+
+    add_fulltext_commands(
         sub,
         lambda parser, more: _add_config_options(parser, (*STORAGE_OPTIONS, *more)),
         _config_from,

@@ -1,4 +1,4 @@
-"""`postroom version|send|ingest` through the real entry point."""
+"""`postroom version|send|ingest|fulltext` through the real entry point."""
 
 from __future__ import annotations
 
@@ -104,3 +104,30 @@ def test_ingest_eml_maildir_and_mbox(tmp_path: Path, capsys: pytest.CaptureFixtu
     ]
     assert main(["ingest", "--data-dir", str(data), str(tmp_path / "missing")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_fulltext_on_status_off(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    files = []
+    for n in range(3):
+        file = tmp_path / f"{n}.eml"
+        file.write_bytes(eml(f"report quokka-{n:03d}"))
+        files.append(str(file))
+    assert main(["ingest", "--data-dir", str(data), *files]) == 0
+    assert main(["fulltext", "status", "--data-dir", str(data)]) == 0
+    assert main(["fulltext", "on", "--data-dir", str(data)]) == 0
+    assert main(["fulltext", "status", "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "full-text index: off\nfull-text index: on\nfull-text index: on\n" in out
+
+    server = ServerThread(make_config(data)).start()
+    try:
+        with httpx.Client(base_url=server.base_url) as http:
+            found = http.get("/api/v1/search", params={"query": "quokka-001"}).json()
+            assert [m["Subject"] for m in found["messages"]] == ["report quokka-001"]
+            assert main(["fulltext", "off", "--data-dir", str(data)]) == 0
+            found = http.get("/api/v1/search", params={"query": "subject:QUOKKA-002"}).json()
+            assert [m["Subject"] for m in found["messages"]] == ["report quokka-002"]
+    finally:
+        server.stop()
+    assert capsys.readouterr().out.endswith("full-text index: off\n")

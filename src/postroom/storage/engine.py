@@ -26,7 +26,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import ConfigError, StorageError
 from postroom.core.ports import Completer
-from postroom.storage import migrate
+from postroom.storage import fulltext, migrate
 from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.private import private_dir, private_file, warn_if_loose
 from postroom.storage.store import SqlMessageStore
@@ -228,6 +228,32 @@ def open_store(
         writer_process=child,
         complete=complete,
     )
+
+
+def set_sqlite_fulltext(target: StorageSettings | str | os.PathLike[str], on: bool | None) -> bool:
+    """Make (`on`) or drop (not `on`) SQLite's full-text index of messages (storage/fulltext.py),
+    in one transaction (making it indexes every stored message: the server's writer waits
+    meanwhile); None changes nothing. Returns whether the index is there now. Raises
+    ConfigError on PostgreSQL, whose index is always kept, and StorageError."""
+    resolved, reader, writer = _open_engines(target, 1)
+    reader.dispose()
+    try:
+        if resolved.sqlite_path is None:
+            raise ConfigError("PostgreSQL keeps its full-text index (pg_trgm) always")
+        with writer.begin() as conn:
+            present = fulltext.sqlite_present(conn)
+            if on is not None and on != present:
+                made = (
+                    fulltext.sqlite_create_statements() if on else fulltext.sqlite_drop_statements()
+                )
+                for statement in made:
+                    conn.exec_driver_sql(statement)
+                present = on
+        return present
+    except SQLAlchemyError as exc:
+        raise StorageError(f"changing the full-text index failed: {exc}") from exc
+    finally:
+        writer.dispose()
 
 
 def open_platform_store(target: StorageSettings | str | os.PathLike[str]) -> SqlPlatformStore:

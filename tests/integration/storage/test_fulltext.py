@@ -1,8 +1,8 @@
-"""The full-text index (storage/fulltext.py, migration 0018): every operator answers exactly
-what a case-insensitive substring scan answers (SQLite and PostgreSQL); on PostgreSQL the index
-follows inserts and deletes in the same transaction, search plans use it, and the migration
-indexes rows stored before it; on SQLite migration 0020 removes the FTS5 table the first form
-of 0018 created."""
+"""The full-text index (storage/fulltext.py, migration 0018, `postroom fulltext on`): every
+operator answers exactly what a case-insensitive substring scan answers (SQLite with and
+without its index, PostgreSQL); the index follows inserts, deletes and text updates in the same
+transaction, search plans use it, and making it indexes rows stored before; on SQLite migration
+0020 removes the FTS5 table the first form of 0018 created."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from postroom.core.clock import FakeClock
 from postroom.core.search import SearchQuery, Term, parse_query
 from postroom.core.types import NewMessage
 from postroom.storage import SqlMessageStore, codec, fulltext, migrate, open_store, resolve_target
-from postroom.storage.engine import writer_engine
+from postroom.storage.engine import set_sqlite_fulltext, writer_engine
 from postroom.storage.schema import message_raw, messages
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -202,12 +202,45 @@ async def _fill(store: SqlMessageStore) -> list[NewMessage]:
 
 
 async def test_each_operator_answers_as_the_substring_scan(store: SqlMessageStore) -> None:
-    corpus = await _fill(store)
+    _answers_as_the_scan(store, await _fill(store))
+
+
+async def test_sqlite_index_answers_as_the_substring_scan(tmp_path: Path) -> None:
+    """With `postroom fulltext on`, made after the messages (it indexes them) and before more
+    come (its triggers index those)."""
+    target = str(tmp_path / "data")
+    store = open_store(target, FakeClock(START))
+    try:
+        corpus = await _fill(store)
+        moved = corpus[12:]
+        store.delete("default", [m.id for m in moved], None)
+        assert set_sqlite_fulltext(target, True) is True
+        for m in moved:
+            await store.add(m)
+        with store._read.connect() as conn:
+            assert fulltext.sqlite_present(conn)
+            found = fulltext.sqlite_match(conn, ["serial-007"])
+            assert found is not None and found.few  # fewer than RARE candidates
+            assert _sqlite_hits(conn, "serial-007") == {corpus[7].id}
+            assert _sqlite_hits(conn, "serial-013") == {corpus[13].id}
+        _answers_as_the_scan(store, corpus)
+        assert set_sqlite_fulltext(target, None) is True
+        assert set_sqlite_fulltext(target, False) is False
+        with store._read.connect() as conn:
+            assert not fulltext.sqlite_present(conn)
+        _answers_as_the_scan(store, corpus)
+    finally:
+        await store.close()
+
+
+def _answers_as_the_scan(store: SqlMessageStore, corpus: list[NewMessage]) -> None:
     for query in QUERIES:
         page = store.list("default", parse_query(query, NOW), 0, 100)
         found = {m.id for m in page.messages}
         assert found == _expected(corpus, query), query
         assert page.matched == len(found), query
+        first = store.page("default", parse_query(query, NOW), 0, 5)
+        assert [m.id for m in first.messages] == [m.id for m in page.messages[:5]], query
     # A double quote reaches the FTS5 phrase quoted (the parser cannot spell one in a term).
     quoted = store.list("default", SearchQuery((Term("text", text='"RESET" link'),)), 0, 100)
     assert (
@@ -253,6 +286,73 @@ async def test_pg_index_follows_inserts_and_deletes(postgres_database: str) -> N
         assert [m.id for m in page.messages] == [added.id]
     finally:
         await store.close()
+
+
+def _sqlite_hits(conn: Connection, needle: str) -> set[str]:
+    """Ids of project "default" that SQLite's FTS5 table yields for all the trigrams of
+    `needle` (lower-case)."""
+    match = " ".join(f'"{g}"' for g in fulltext.trigrams(needle))
+    sql = (
+        f"SELECT id FROM messages WHERE project = 'default' AND seq IN (SELECT rowid FROM "
+        f"{fulltext.SQLITE_TABLE} WHERE {fulltext.SQLITE_TABLE} MATCH :m)"
+    )
+    return {r[0] for r in conn.execute(text(sql), {"m": match})}
+
+
+def _sqlite_intact(conn: Connection) -> None:
+    table = fulltext.SQLITE_TABLE
+    conn.execute(text(f"INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 0)"))
+
+
+async def test_sqlite_index_follows_inserts_deletes_and_updates(tmp_path: Path) -> None:
+    target = str(tmp_path / "data")
+    store = open_store(target, FakeClock(START))
+    try:
+        set_sqlite_fulltext(target, True)
+        corpus = await _fill(store)
+        with store._write.begin() as conn:
+            assert _sqlite_hits(conn, "serial-007") == {corpus[7].id}
+            assert (
+                _sqlite_hits(conn, "jurgen@bücher")
+                == {m.id for m in corpus if "jurgen@bücher" in _fields(m)["from"].lower()}
+                != set()
+            )
+        store.delete("default", [corpus[7].id], None)
+        store.delete("default", None, parse_query("subject:invoice", NOW))
+        with store._write.begin() as conn:
+            assert _sqlite_hits(conn, "serial-007") == set()
+            assert _sqlite_hits(conn, "your invoice") == set()
+            assert _sqlite_hits(conn, "serial-013") == {corpus[13].id}
+            conn.execute(
+                text("UPDATE messages SET subject_lc = 'renamed quokka' WHERE id = :id"),
+                {"id": corpus[13].id},
+            )
+            assert _sqlite_hits(conn, "quokka") == {corpus[13].id}
+            assert _sqlite_hits(conn, "serial-013") == {corpus[13].id}  # the body's
+            conn.execute(
+                text("UPDATE messages SET search_text = 'gone' WHERE id = :id"),
+                {"id": corpus[13].id},
+            )
+            assert _sqlite_hits(conn, "serial-013") == set()
+            _sqlite_intact(conn)
+        added = make_message(FakeClock(NOW), subject="Fresh arrival zebra")
+        await store.add(added)
+        with store._write.begin() as conn:
+            assert _sqlite_hits(conn, "zebra") == {added.id}
+            _sqlite_intact(conn)
+        page = store.list("default", parse_query("zebra", NOW), 0, 10)
+        assert [m.id for m in page.messages] == [added.id]
+        assert [m.id for m in store.page("default", parse_query("zebra", NOW), 0, 10).messages] == [
+            added.id
+        ]
+    finally:
+        await store.close()
+
+
+def test_trigrams_are_distinct_and_in_order() -> None:
+    assert fulltext.trigrams("abcabc") == ["abc", "bca", "cab"]
+    assert fulltext.trigrams("ab") == []
+    assert fulltext.trigrams("日本語の") == ["日本語", "本語の"]
 
 
 def _insert_0017(conn: Connection, message: NewMessage) -> None:
