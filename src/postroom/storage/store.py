@@ -568,8 +568,9 @@ class SqlMessageStore:
         the planners cannot start from a tag's or a term's many matches and sort them): when
         they hold the page, those are the page, since every message outside the window is
         older. Otherwise the whole project is searched, driven by a rare tag of the query
-        when it has one (tag_search.py), else narrowed by SQLite's full-text index if made. A query whose rarest tag has too few messages to
-        fill the window's share of a page (at most `tag_drive_max / 10`) skips the window."""
+        when it has one (tag_search.py), else narrowed by SQLite's full-text index if it was
+        made. A query whose rarest tag has too few messages to fill the window's share of a
+        page (at most `tag_drive_max / 10`) skips the window."""
         cond = query_condition(query, project, self.backend)
         if cond is None or query is None:
             return self._select_page(conn, project, cond, start, limit)
