@@ -11,45 +11,44 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   concatenation is never a result. Terms shorter than three characters have no trigram and
   are answered by the scan.
 * SQLite: a choice per database, off by default (`postroom fulltext on|off`, engine.py
-  `set_sqlite_fulltext`): a contentless FTS5 table `messages_fts` of one column (the seven
-  fields joined by newlines; `detail=none`, `columnsize=0`, trigram tokens, `case_sensitive 1`
-  since the text is lower-cased already), kept by triggers in the transaction of each insert,
-  delete (FTS5's 'delete' with the row's text rebuilt) and text update of a message; `on`
-  indexes the stored messages (about 40 s per million short ones), `off` drops it. A search
-  (store.py) uses it when it is there: `sqlite_match` counts each trigram of the required
-  text terms by reading at most RARE rowids of its doclist (then MANY) and ANDs the PICK
-  rarest, since ANDing every trigram reads the whole doclists of the common ones (`ref` is in
-  every message of bench/search_million.py: ~40 ms to read at 1M; an fts5vocab 'row' table
-  gives the same counts by reading the same doclists whole, so capped counts are cheaper);
-  with fewer than FEW candidates the page's statement reads them and sorts them, the unary `+`
-  keeping SQLite from walking the (project, created) index newest first and probing the candidates, which reads
-  all its million entries when the term is rare or absent (140-260 ms). The per-field `LIKE`
-  stays the exact test; terms under three characters scan.
+  `set_sqlite_fulltext`): a contentless FTS5 table `messages_fts` of one column (the seven fields
+  joined by newlines; `detail=none`, `columnsize=0`, trigram tokens, `case_sensitive 1` since the
+  text is lower-cased already), kept by triggers in the transaction of each insert, delete
+  (FTS5's 'delete' with the row's text rebuilt) and text update of a message; `on` indexes the
+  stored messages (about 40 s per million short ones), `off` drops it. A search (store.py) uses
+  it when it is there: `sqlite_match` counts each trigram of the required text terms by reading
+  at most RARE rowids of its doclist (then MANY) and ANDs the PICK rarest, since ANDing every
+  trigram reads the whole doclists of the common ones (`ref` is in every message of
+  bench/search_million.py: ~40 ms to read at 1M; an fts5vocab 'row' table gives the same counts
+  by reading the same doclists whole, so capped counts are cheaper); with fewer than FEW
+  candidates the page's statement reads them and sorts them, the unary `+` keeping SQLite from
+  walking the (project, created) index newest first and probing the candidates, which reads all
+  its million entries when the term is rare or absent (140-260 ms). The per-field `LIKE` stays
+  the exact test; terms under three characters scan.
 
   Why off by default: the index costs the writer's transaction about 0.1 ms of CPU per message
   even for the 2 KB of `X` lines that bench/smtp_acceptance.py sends. Measured with the store's
   BatchWriter (batches of 20, 20,000 messages on 20,000 stored, those lines and
   bench/search_million.py's headers): no index 0.075 ms per message; an FTS row of empty text
-  +0.013; the header fields alone +0.06; all seven fields +0.09. So the body's ~2,200 tokens
-  (4 distinct trigrams) cost ~0.03 and the rest is per distinct trigram of a message (the
+  +0.013; the header fields alone +0.06; all seven fields +0.09. So the body's ~2,200 tokens (4
+  distinct trigrams) cost ~0.03 and the rest is per distinct trigram of a message (the
   Message-ID's and addresses' ~60-70, each a new entry in FTS5's pending hash and a posting
   flushed to a segment, 0.5-1 µs), plus a flush per transaction (~0.4 ms: at batches of 5 the
-  cost per message doubles, at 100 it is 0.065). English bodies have ~1,000 distinct trigrams
-  per 2 KB: 0.45 ms (0.85 for random words). Not the cause: automerge 0, usermerge 16 or
-  crisismerge 100 (within noise), WAL growth (0.6 -> 0.7 KiB per message), the trigger (the
-  empty row's +0.013 bounds what inserting the rows from the writer could save).
-  Pre-computing each message's distinct trigrams outside the writer keeps the postings (the
-  cost) and adds ~0.1 ms of Python per message elsewhere on the same two cores. In the capture
-  door (bench/smtp_acceptance.py --only postroom --messages 20000, with and without
-  --sqlite-fulltext, interleaved, 2026-12-04, load average 5-10 from other builds) the CPU per
-  message rose by ~0.1 ms (medians of 8 rounds 1.02 -> 1.12 ms, smtp-source's included, the
-  `fulltext on` run taken out) and the rate fell by more, since the serial writer's longer
-  transactions make the 20 sessions wait: medians 448 -> 390 msg/s (-13%; median of the
-  paired rounds' ratios -16%); in a quieter hour 1,456 -> 1,216 and 1,418 -> 1,246 (-16%,
-  -12%). The issue's bar is -10%, hence the choice. The search side at 1M (bench/search_million.py --no-seed
-  --no-count, warm medians, load 2-10): a rare term 34-120 ms instead of 1.3-5.5 s, an absent
-  one 15-27 ms instead of 1-5 s, a rare `subject:` 44-93 ms instead of 1.2-3 s,
-  `from:sender42@` 90-105 ms instead of 87-410 ms.
+  cost per message doubles, at 100 it is 0.065). English bodies have ~1,000 distinct trigrams per
+  2 KB: 0.45 ms (0.85 for random words). Not the cause: automerge 0, usermerge 16 or crisismerge
+  100 (within noise), WAL growth (0.6 -> 0.7 KiB per message), the trigger (the empty row's
+  +0.013 bounds what inserting the rows from the writer could save). Pre-computing each message's
+  distinct trigrams outside the writer keeps the postings (the cost) and adds ~0.1 ms of Python
+  per message elsewhere on the same two cores. In the capture door (bench/smtp_acceptance.py
+  --only postroom --messages 20000, with and without --sqlite-fulltext, interleaved, 2026-12-04,
+  load average 5-10 from other builds) the CPU per message rose by ~0.1 ms (medians of 8 rounds
+  1.02 -> 1.12 ms, smtp-source's included, the `fulltext on` run taken out) and the rate fell by
+  more, since the serial writer's longer transactions make the 20 sessions wait: medians 448 ->
+  390 msg/s (-13%; median of the paired rounds' ratios -16%); in a quieter hour 1,456 -> 1,216
+  and 1,418 -> 1,246 (-16%, -12%). The issue's bar is -10%, hence the choice. The search side at
+  1M (bench/search_million.py --no-seed --no-count, warm medians, load 2-10): a rare term 34-120
+  ms instead of 1.3-5.5 s, an absent one 15-27 ms instead of 1-5 s, a rare `subject:` 44-93 ms
+  instead of 1.2-3 s, `from:sender42@` 90-105 ms instead of 87-410 ms.
 """
 
 from __future__ import annotations
