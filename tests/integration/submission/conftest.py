@@ -152,8 +152,9 @@ class Env:
         return client
 
     def tick(self, seconds: float = 1.0) -> None:
-        """Move the server's fake clock on: its background jobs (delivery every second,
-        postroom/supervisor.py) run when their time on this clock has come."""
+        """Move the server's fake clock on: its background jobs (postroom/supervisor.py) run
+        when their time on this clock has come, and so do deferred deliveries (the delivery
+        loop claims what was queued at once, and a deferral when its retry time comes)."""
         self.clock.advance(seconds)
 
     def invalidate(self) -> None:

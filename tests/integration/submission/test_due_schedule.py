@@ -9,6 +9,7 @@ query); the safety read is set to an hour so that only the schedule makes the wo
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -20,9 +21,21 @@ from typing import Any
 import pytest
 import trustme
 
+from postroom.core.clock import FakeClock
 from postroom.core.errors import Refusal, RefusalKind
-from postroom.core.types import DELIVERED, IncomingMessage, QueueEntry, QueueFilter
+from postroom.core.ids import new_id
+from postroom.core.types import (
+    DELIVERED,
+    Envelope,
+    IncomingMessage,
+    NewMessage,
+    QueueEntry,
+    QueueFilter,
+)
 from postroom.delivery.loop import DeliveryLoop
+from postroom.pipeline.complete import complete_message
+from postroom.pipeline.deliveries import deliveries_for
+from postroom.storage.engine import open_store
 from postroom.storage.queue import SqlQueueStore
 from postroom.storage.store import SqlMessageStore
 from tests.dnszone import DnsZone
@@ -226,3 +239,56 @@ def test_a_server_started_on_a_filled_queue_delivers_what_it_finds(
     assert queueing.clock.now() == moved  # no clock move was needed
     got = sorted(m.envelope.recipients for m in receiver.messages)
     assert got == [("r0@example.net",), ("r1@example.net",), ("r2@example.net",)]
+
+
+def queue_elsewhere(data_dir: Path, clock: FakeClock, recipient: str) -> None:
+    """Queue a live message through a store of its own on the server's database, as another
+    process sharing it would: the server's store signals nothing."""
+
+    async def add() -> None:
+        store = open_store(str(data_dir), clock, writer_process=False, complete=complete_message)
+        try:
+            raw = (
+                f"From: App <app@example.com>\r\nTo: {recipient}\r\n"
+                f"Subject: from elsewhere\r\n\r\nQueued by another process.\r\n"
+            ).encode()
+            envelope = Envelope("app@example.com", (recipient,), {}, ({},))
+            await store.add(
+                NewMessage(
+                    id=new_id(clock.now()),
+                    project="acme",
+                    created=clock.now(),
+                    raw=raw,
+                    envelope=envelope,
+                    summary=None,
+                    tags=(),
+                    status="queued",
+                    deliveries=deliveries_for(envelope),
+                    sends=1,
+                )
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(add())
+
+
+def test_the_safety_read_finds_what_another_process_queued(
+    tmp_path: Path, ca: trustme.CA, dns_zone: DnsZone, receiver: FlakyReceiver
+) -> None:
+    env = delivering_env(tmp_path, ca, dns_zone, receiver, delivery_poll_interval=10.0)
+    try:
+        idle(env)
+        claims = ClaimCounter(env.store.queue)
+        reads = loop_of(env).reads
+        queue_elsewhere(tmp_path / "data", env.clock, "other@example.net")
+        assert len(env.queue()) == 1
+        time.sleep(0.3)
+        assert claims.calls == 0 and receiver.messages == []  # this process was not told
+        env.tick(10)  # the safety read's time
+        assert wait_for(lambda: len(receiver.messages) == 1)
+        assert wait_for(lambda: [e.status for e in env.queue()] == [DELIVERED])
+        assert loop_of(env).reads == reads + 1
+        assert claims.calls >= 1
+    finally:
+        env.server.stop()
