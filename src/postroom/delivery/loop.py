@@ -65,7 +65,6 @@ class DeliveryLoop:
         self._read_limit = max(1, read_limit)
         self._batch_window = max(0.0, batch_window)
         self.reads = 0  # reads of due times from the database
-        self.drains = 0  # drains begun (each one or more claim queries)
 
     async def read(self) -> None:
         """Merge the database's next due times into the schedule."""
@@ -95,7 +94,6 @@ class DeliveryLoop:
                     await asyncio.sleep(gather)  # busy: let the next batch fill
                     now = clock.now()
                 mark = schedule.mark()
-                self.drains += 1
                 handled = await self.worker.drain()
                 schedule.settle(now, mark)
                 busy_until = loop.time() + self._batch_window if handled else 0.0

@@ -342,7 +342,6 @@ class DeliveryWorker:
         self._records: set[asyncio.Task[object]] = set()  # recording writes in progress
         self._completions = CompletionRecorder(queue.complete_many)
         self._due = due
-        self.claims = 0  # claim queries made (each one write transaction)
 
     # Passes ------------------------------------------------------------------------------
 
@@ -373,7 +372,6 @@ class DeliveryWorker:
     async def _pass(self) -> int:
         now = self._clock.now()
         lease = timedelta(seconds=self.settings.lease)
-        self.claims += 1
         entries = await asyncio.to_thread(
             self._queue.claim, self.owner, now, lease, self.settings.batch
         )
