@@ -15,16 +15,16 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   joined by newlines; `detail=none`, `columnsize=0`, trigram tokens, `case_sensitive 1` since the
   text is lower-cased already), kept by triggers in the transaction of each insert, delete
   (FTS5's 'delete' with the row's text rebuilt) and text update of a message; `on` indexes the
-  stored messages (about 40 s per million short ones), `off` drops it. A search (store.py) uses
-  it when it is there: `sqlite_match` counts each trigram of the required text terms by reading
-  at most RARE rowids of its doclist (then MANY) and ANDs the PICK rarest, since ANDing every
-  trigram reads the whole doclists of the common ones (`ref` is in every message of
-  bench/search_million.py: ~40 ms to read at 1M; an fts5vocab 'row' table gives the same counts
-  by reading the same doclists whole, so capped counts are cheaper); with fewer than FEW
-  candidates the page's statement reads them and sorts them, the unary `+` keeping SQLite from
-  walking the (project, created) index newest first and probing the candidates, which reads all
-  its million entries when the term is rare or absent (140-260 ms). The per-field `LIKE` stays
-  the exact test; terms under three characters scan.
+  stored messages (bench/search_million.py's million: 30 s of CPU, 886 MB -> 1.2 GB), `off` drops
+  it. A search (store.py) uses it when it is there: `sqlite_match` counts each trigram of the
+  required text terms by reading at most RARE rowids of its doclist (then MANY) and ANDs the PICK
+  rarest, since ANDing every trigram reads the whole doclists of the common ones (`ref` is in
+  every message of bench/search_million.py: ~40 ms to read at 1M; an fts5vocab 'row' table gives
+  the same counts by reading the same doclists whole, so capped counts are cheaper); with fewer
+  than FEW candidates the page's statement reads them and sorts them, the unary `+` keeping
+  SQLite from walking the (project, created) index newest first and probing the candidates, which
+  reads all its million entries when the term is rare or absent (140-260 ms). The per-field
+  `LIKE` stays the exact test; terms under three characters scan.
 
   Why off by default: the index costs the writer's transaction about 0.1 ms of CPU per message
   even for the 2 KB of `X` lines that bench/smtp_acceptance.py sends. Measured with the store's
