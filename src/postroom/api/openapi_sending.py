@@ -262,7 +262,11 @@ def _send_errors() -> Json:
     return {
         "400": _answer("invalid input (Field names it), or no recipient may be sent to"),
         "401": _answer("authentication required, or the API key is not valid"),
-        "403": _answer("the key lacks the send scope, or the sender is not a verified identity"),
+        "403": _answer(
+            "the key lacks the send scope, the sender is not a verified identity, or the "
+            "project's sending is paused (Field sending_paused) or suspended by an admin "
+            "(Field account_suspended)"
+        ),
         "409": _answer("a request with this Idempotency-Key is still running"),
         "413": _answer("the message is larger than --max-message-size"),
         "415": _answer("Content-Type is not application/json"),
