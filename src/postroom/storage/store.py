@@ -53,7 +53,7 @@ from postroom.core.errors import InvalidInput, NotFound, PendingDeliveries, Stor
 from postroom.core.ports import Completer, MessageStore
 from postroom.core.search import SearchQuery
 from postroom.core.types import MessagePage, MessageRecord, MessageSlice, NewMessage
-from postroom.storage import codec, message_counts, tag_search
+from postroom.storage import codec, message_counts, sender_search, tag_search
 from postroom.storage.batch import (
     ID_CHUNK,
     BatchWriter,
@@ -101,6 +101,11 @@ DELETE_CHUNK = 2000
 
 _c = messages.c
 _NEWEST_FIRST = (_c.created_us.desc(), _c.seq.desc())
+# The same order as `+created_us DESC, +seq DESC`, which no index serves (`_select_page`).
+_SORTED_NEWEST_FIRST = (
+    tag_search.unindexed(_c.created_us).desc(),
+    tag_search.unindexed(_c.seq).desc(),
+)
 # A search's page is first looked for among this many newest messages (`_page_rows`).
 PAGE_WINDOW = 5000
 # Everything a MessageRecord needs; listing leaves out the (possibly long) search text.
@@ -532,9 +537,25 @@ class SqlMessageStore:
                 tag_search.project_match(project, True),
                 tag_search.driven_condition(query, project, self.backend, rarest[0]),
             )
+        senders = self._senders(conn, project, query)
+        if senders is not None:
+            return senders
         cond, few = self._condition(conn, project, query)
         assert cond is not None
         return and_(tag_search.project_match(project, few), cond)
+
+    def _senders(
+        self, conn: Connection, project: str, query: SearchQuery
+    ) -> ColumnElement[bool] | None:
+        """SQLite: the query's condition in the project restricted to the senders its `from:`
+        terms match, to be read from the sender index, when they are expected to have at most
+        `tag_drive_max` messages (sender_search.py); None otherwise."""
+        if self.backend != "sqlite" or not sender_search.sender_terms(query):
+            return None
+        total = self._project_counts(conn, project)[0]
+        return sender_search.driven_condition(
+            conn, project, query, self.backend, total, self.tag_drive_max
+        )
 
     def _condition(
         self, conn: Connection, project: str, query: SearchQuery | None
@@ -568,9 +589,10 @@ class SqlMessageStore:
         the planners cannot start from a tag's or a term's many matches and sort them): when
         they hold the page, those are the page, since every message outside the window is
         older. Otherwise the whole project is searched, driven by a rare tag of the query
-        when it has one (tag_search.py), else narrowed by SQLite's full-text index if it was
-        made. A query whose rarest tag has too few messages to fill the window's share of a
-        page (at most `tag_drive_max / 10`) skips the window."""
+        when it has one (tag_search.py), else by the senders its `from:` terms match
+        (`_senders`), else narrowed by SQLite's full-text index if it was made. A query
+        whose rarest tag has too few messages to fill the window's share of a page (at most
+        `tag_drive_max / 10`) skips the window."""
         cond = query_condition(query, project, self.backend)
         if cond is None or query is None:
             return self._select_page(conn, project, cond, start, limit)
@@ -598,6 +620,9 @@ class SqlMessageStore:
         if rarest is not None and drive:
             cond = tag_search.driven_condition(query, project, self.backend, rarest[0])
             return self._select_page(conn, project, cond, start, limit, True)
+        senders = self._senders(conn, project, query)
+        if senders is not None:
+            return self._select_page(conn, project, senders, start, limit, sort=True)
         cond, few = self._condition(conn, project, query)
         return self._select_page(conn, project, cond, start, limit, few)
 
@@ -609,12 +634,15 @@ class SqlMessageStore:
         start: int,
         limit: int,
         driven: bool = False,
+        sort: bool = False,
     ) -> builtins.list[Any]:
-        """`driven`: the project is matched as tag_search.project_match(driven=True)."""
+        """`driven`: the project is matched as tag_search.project_match(driven=True). `sort`:
+        ordered as `+created_us, +seq`, which no index serves, so that SQLite reads the rows
+        by the index the condition names (the sender index) and sorts them."""
         page: Select[tuple[Any]] = (
             select(_c.seq)
             .where(tag_search.project_match(project, driven))
-            .order_by(*_NEWEST_FIRST)
+            .order_by(*(_SORTED_NEWEST_FIRST if sort else _NEWEST_FIRST))
             .offset(start)
             .limit(limit)
         )

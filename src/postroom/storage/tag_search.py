@@ -16,6 +16,8 @@ planners cannot know:
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators
@@ -30,6 +32,7 @@ from postroom.storage.search_sql import query_condition, tag_condition
 DRIVE_MAX = 20_000
 
 _c = messages.c
+T = TypeVar("T", bound=Any)
 _t = tag_counts.c
 
 
@@ -79,12 +82,14 @@ def driven_condition(
     return and_(tag_condition(project, backend, tag), probe)
 
 
+def unindexed(column: ColumnElement[T]) -> ColumnElement[T]:
+    """`+column`: the same value, which SQLite serves by no index."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+
+
 def project_match(project: str, driven: bool) -> ColumnElement[bool]:
     """`messages.project = project`, as `+project` (served by no index) when `driven`."""
-    if not driven:
-        return _c.project == project
-    plus = UnaryExpression(_c.project, operator=operators.custom_op("+"), type_=_c.project.type)
-    return plus == project
+    return (unindexed(_c.project) if driven else _c.project) == project
 
 
 __all__ = [

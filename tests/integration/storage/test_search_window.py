@@ -2,8 +2,8 @@
 `_page_rows`); whether the window holds the page or the search falls back to the whole
 project, the pages are exactly those of a search without the window, on SQLite and
 PostgreSQL, for every kind of term (tags are looked up per message inside the window).
-Likewise when a rare tag drives the search on SQLite (`tag_drive_max`, tag_search.py), for
-its pages and its counts, and the counts of a single `tag:` term read from the tag
+Likewise when a rare tag or the matching senders drive the search on SQLite (`tag_drive_max`,
+tag_search.py, sender_search.py), for its pages and its counts, and the counts of a single `tag:` term read from the tag
 counters are those counted from the messages."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tests.integration.storage.factory import attachment, make_message
 
 from postroom.core.clock import FakeClock
 from postroom.core.search import parse_query
-from postroom.storage import SqlMessageStore
+from postroom.storage import SqlMessageStore, sender_search
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -36,11 +36,23 @@ QUERIES = [
     "tag:rare -tag:common",
     "tag:absent",
     "tag:common before:2026-03-01T16:00",
+    "from:s3@",
+    "from:D1.example",
+    "from:s3@ tag:common",
+    "from:s3@ tag:rare",
+    "from:nobody",
+    "from:sender from:d2 -subject:order",
+    "from:example is:unread",
 ]
 NEVER, ALWAYS = -1, 10**9
 
 
-async def test_windowed_pages_equal_the_whole_search(store: SqlMessageStore) -> None:
+@pytest.mark.parametrize("max_senders", [sender_search.MAX_SENDERS, 3])
+async def test_windowed_pages_equal_the_whole_search(
+    store: SqlMessageStore, max_senders: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`max_senders` 3: fewer than the 7 senders, so `from:` is never driven by them."""
+    monkeypatch.setattr(sender_search, "MAX_SENDERS", max_senders)
     clock = FakeClock(START)
     for n in range(60):
         tags = (("common",) if n % 2 else ()) + (("rare",) if n == 3 else ())
@@ -49,6 +61,7 @@ async def test_windowed_pages_equal_the_whole_search(store: SqlMessageStore) -> 
                 clock,
                 step=600,
                 subject=f"order {n}" if n % 3 == 0 else f"note {n}",
+                from_=f"Sender {n % 7} <s{n % 7}@d{n % 4}.example>",
                 body=f"rare-{n}" if n == 7 else "text",
                 tags=tags,
                 attachments=(attachment("a.pdf"),) if n % 5 == 0 else (),

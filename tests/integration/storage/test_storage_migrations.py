@@ -10,7 +10,14 @@ from sqlalchemy import MetaData, create_engine, inspect, text
 from tests.integration.storage.factory import make_message
 
 from postroom.core.clock import FakeClock
-from postroom.storage import SqlMessageStore, fulltext, migrate, open_store, resolve_target
+from postroom.storage import (
+    SqlMessageStore,
+    fulltext,
+    migrate,
+    open_store,
+    resolve_target,
+    sender_search,
+)
 from postroom.storage.attempts import delivery_attempts
 from postroom.storage.events import events
 from postroom.storage.schema import (
@@ -61,8 +68,9 @@ def _message_tables_only(name: str | None, type_: str, parent_names: Any) -> boo
     if type_ == "table":
         return name in MESSAGE_TABLES
     # The full-text index is an expression index that the Table cannot declare
-    # (storage/fulltext.py); test_fulltext.py checks it.
-    return not (type_ == "index" and name == fulltext.PG_INDEX)
+    # (storage/fulltext.py); test_fulltext.py checks it. The sender index is SQLite's only
+    # (storage/sender_search.py); test_sender_index_is_sqlites_only checks it.
+    return not (type_ == "index" and name in (fulltext.PG_INDEX, sender_search.INDEX))
 
 
 def _message_metadata() -> MetaData:
@@ -83,6 +91,22 @@ async def test_migrated_schema_matches_the_tables(store: SqlMessageStore, target
         engine.dispose()
     assert diff == []
     assert {*MESSAGE_TABLES, "alembic_version"} <= names
+
+
+async def test_sender_index_is_sqlites_only(
+    store: SqlMessageStore, target: str, backend: str
+) -> None:
+    engine = create_engine(resolve_target(target).url)
+    try:
+        with engine.connect() as conn:
+            indexes = {i["name"]: i["column_names"] for i in inspect(conn).get_indexes("messages")}
+    finally:
+        engine.dispose()
+    if backend == "sqlite":
+        columns = ["project", "from_text", "created_us", "seq", "read"]
+        assert indexes[sender_search.INDEX] == columns
+    else:
+        assert sender_search.INDEX not in indexes
 
 
 async def test_sqlite_connections_are_durable(store: SqlMessageStore, backend: str) -> None:
