@@ -37,12 +37,13 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
+from starlette.routing import BaseRoute, Route
 
 from postroom.api.app import SecurityHeaders, build_app
 from postroom.api.auth import Authenticator, AuthGate, AuthSettings
 from postroom.api.context import ApiContext
 from postroom.api.guard import HostRule, RequestGuard
-from postroom.api.limits import BodyLimit, BodyLimits
+from postroom.api.limits import SEND_PATHS, BodyLimit, BodyLimits
 from postroom.api.serving import HttpListener, serve_config
 from postroom.bounces.verp import Verp
 from postroom.checks.http_probe import HttpProbe
@@ -606,14 +607,17 @@ class Application:
                 management += _reputation_routes(service, self.reputation)
             management += _queue_routes(service, store, clock, self._sites_of)
             management += _tls_report_routes(cfg, store, clock)
+        sending = _sending_routes(context, steps, platform)
+        hot: list[BaseRoute] = [r for r in sending if isinstance(r, Route) and r.path in SEND_PATHS]
         main_app = build_app(
             context,
             extra_routes=[
                 *_web_routes(context, service),
                 *(admin.routes if admin else []),
                 *management,
-                *_sending_routes(context, steps, platform),
+                *(r for r in sending if r not in hot),
             ],
+            first_routes=hot,
         )
 
         def project_app(project: str) -> Any:

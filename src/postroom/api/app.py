@@ -67,9 +67,17 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
     return json_error(405, f"{request.method} is not allowed on {request.url.path}")
 
 
-def build_app(context: ApiContext, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+def build_app(
+    context: ApiContext,
+    extra_routes: list[BaseRoute] | None = None,
+    first_routes: list[BaseRoute] | None = None,
+) -> Starlette:
+    """The application; `first_routes` are tried before all others (Starlette's router tries
+    each route in turn: the hot send paths are found at once, not after some hundred
+    routes; they must not share a path with another route)."""
     app = Starlette(
         routes=[
+            *(first_routes or []),
             *health.ROUTES,
             *live.ROUTES,
             *tag_counts.ROUTES,
