@@ -252,10 +252,13 @@ class Application:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start, serve until `stop` is set, then stop (also when start fails half way)."""
+        # The handler is in place before the doors open: SIGHUP's default action would end a
+        # server still starting (its listeners already accepting). Before the certificate is
+        # loaded there is nothing to reload; it is read from disk when loaded.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_tls)
         try:
             await self.start()
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_tls)
             await stop.wait()
         finally:
             await self.stop()
