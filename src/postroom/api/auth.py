@@ -199,6 +199,7 @@ _OPEN_MODE_WHAT = {
     "delivery-settings": "delivery settings",
     "webhooks": "webhooks (they send the project's events to any URL)",
     "reputation": "a paused project's sending (resumed by an admin only)",
+    "suspension": "a project's suspension (suspended and resumed by an admin only)",
 }
 OPEN_MODE_ADVICE = (
     "Create an admin (`postroom admin create NAME`) and log in, or use an API key with the "
@@ -222,10 +223,10 @@ def open_mode_refusal(method: str, path: str) -> str | None:
     parts = path.rstrip("/").split("/")  # "", "api", "v2", "projects", PROJECT, WHAT, ...
     if parts[3:4] == ["projects"] and len(parts) <= 5:
         return None
-    what = _OPEN_MODE_WHAT.get(parts[5] if len(parts) > 5 else "", "this")
+    what = _OPEN_MODE_WHAT.get(parts[5] if len(parts) > 5 else "", "these settings")
     return (
-        f"no admin user exists (open mode): {what} are created and changed through the API "
-        f"only by an admin or with a manage key. {OPEN_MODE_ADVICE}"
+        f"no admin user exists (open mode): {what} can be changed through the API only by an "
+        f"admin or with a manage key. {OPEN_MODE_ADVICE}"
     )
 
 
