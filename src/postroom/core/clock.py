@@ -79,6 +79,13 @@ class FakeClock:
         with self._lock:
             return sum(1 for s in self._sleepers if not s.future.done())
 
+    @property
+    def wakeups(self) -> list[float]:
+        """The monotonic times the waiting sleeps wake at, earliest first (tests check what
+        a job waits for)."""
+        with self._lock:
+            return sorted(s.wake_at for s in self._sleepers if not s.future.done())
+
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             await asyncio.sleep(0)

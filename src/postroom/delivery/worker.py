@@ -14,7 +14,9 @@ reported exactly once: delivered (`complete`), failed for good (`fail`, a 5xx or
 routing answer), or deferred to the retry schedule (`defer`), or failed as expired (5.4.7)
 once the queue lifetime is over. Destinations run concurrently up to `settings.concurrency`;
 per site limits (connections, messages per connection, message and connection rates) come
-from the shaper.
+from the shaper. Every shaping wait (a site suspended after a push-back, the connection and
+message rates) is on the injected clock: a test moves its fake clock past the wait, never
+sleeps it out.
 
 The worker never decides SMTP codes of its own beyond the client's local replies; every
 outcome carries the remote host and its full reply in the entry's `last_error`.
@@ -337,6 +339,7 @@ class DeliveryWorker:
         self.mta_sts = mta_sts
         self.tls_reports = tls_reports
         self._stopping = False
+        self._stopped = asyncio.Event()  # set with _stopping: wakes the shaping waits
         self._passes: set[asyncio.Task[int]] = set()  # delivery passes in progress
         self._unreported: set[int] = set()  # entries claimed whose result is not recorded yet
         self._records: set[asyncio.Task[object]] = set()  # recording writes in progress
@@ -397,6 +400,7 @@ class DeliveryWorker:
         knowing (the entry is then delivered again, as after a crash); one that finished in
         time is recorded, never repeated."""
         self._stopping = True
+        self._stopped.set()
         for event in self._closed.values():  # deliveries waiting for a connection slot
             event.set()
         wait = self.settings.stop_timeout if timeout is None else timeout
@@ -864,7 +868,7 @@ class DeliveryWorker:
                 event.clear()
                 await event.wait()
             else:
-                await asyncio.sleep(min(wait, 5.0))
+                await self._wait(wait)  # suspended, or the connection rate
         try:
             client = await self._connect(hop, name, relay)
         except BaseException:
@@ -977,11 +981,25 @@ class DeliveryWorker:
         return found
 
     async def _pace(self, site: str, source: str) -> None:
-        """Wait until the site's message rate lets one more message go."""
+        """Wait, on the injected clock, until the site's message rate lets one more message
+        go (and its suspension, if a push-back on another connection began one, is over)."""
         if self._shaper is None:
             return
         while (wait := self._shaper.send_message(site, source, self._clock.monotonic())) > 0:
-            await asyncio.sleep(min(wait, 5.0))
+            await self._clock.sleep(wait)
+
+    async def _wait(self, seconds: float) -> None:
+        """Wait `seconds` of the injected clock (a site's suspension, its connection rate),
+        or until the worker stops, whichever comes first."""
+        if self._stopping:
+            return
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({sleeper, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopped.cancel()
 
     def _close(self, site: str, source: str, succeeded: bool) -> None:
         if self._shaper is not None:

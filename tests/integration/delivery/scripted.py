@@ -5,6 +5,8 @@ Plain asyncio, no Postroom code: it answers EHLO with `extensions`, 250 to MAIL,
 and NOOP, 354 to DATA then 250 after the dot, 221 to QUIT. `drop_after` closes a connection
 without a word after that many transactions (a server dropping an idle kept connection);
 `close_on_rset` answers RSET with 421 and closes (one that timed the connection out).
+`rcpt_replies` are given, one each, to the first RCPT commands instead of 250 (a 421 one
+closes the connection after it, as RFC 5321 §3.8 has it): a server pushing back.
 """
 
 from __future__ import annotations
@@ -41,11 +43,13 @@ class ScriptedServer:
         extensions: tuple[str, ...] = ("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"),
         drop_after: int | None = None,
         close_on_rset: bool = False,
+        rcpt_replies: tuple[str, ...] = (),
     ) -> None:
         self.host = host
         self.extensions = extensions
         self.drop_after = drop_after
         self.close_on_rset = close_on_rset
+        self.rcpt_replies = list(rcpt_replies)
         self.connections: list[Seen] = []
         self.transactions: list[Transaction] = []
         self.port = 0
@@ -92,6 +96,12 @@ class ScriptedServer:
                 elif verb == "MAIL":
                     mail_from, recipients = command.split(":", 1)[1].split(">")[0][1:], []
                     reply("250 2.1.0 Ok")
+                elif verb == "RCPT" and self.rcpt_replies:
+                    answer = self.rcpt_replies.pop(0)
+                    reply(answer)
+                    if answer.startswith("421"):
+                        await writer.drain()
+                        return
                 elif verb == "RCPT":
                     recipients.append(command.split(":", 1)[1].split(">")[0][1:])
                     reply("250 2.1.5 Ok")

@@ -1,8 +1,10 @@
 """The delivery worker's in-memory schedule of due work (delivery/due.py, delivery/loop.py),
 end to end: mail submitted over real SMTP to a live project is delivered to a receiving MX on
-loopback at once (the server's clock is never moved), a deferral (451 from the receiver) is
-retried when the injected clock passes its retry time with no claim in between, retry-now
-wakes the worker, and a server started on a queue filled before it delivers what it finds.
+loopback at once (the server's clock is never moved), a deferral (451 "try again later" from
+the receiver) is retried when the injected clock passes its retry time with no claim in
+between and once the clock has passed the site's suspension that the reply began (nothing goes
+to the site before), retry-now wakes the worker, and a server started on a queue filled before
+it delivers what it finds.
 
 Claims are counted by a hook on the server's queue store (each call of `claim` is one claim
 query); the safety read is set to an hour so that only the schedule makes the worker claim."""
@@ -48,7 +50,9 @@ HOUR = 3600.0
 
 
 class FlakyReceiver(Receiver):
-    """The receiving MX: answers 451 to the first `refuse` messages, then takes them."""
+    """The receiving MX: answers 451 4.3.0 "... try again later" to the first `refuse`
+    messages, then takes them. The text asks the sender to slow down: the delivering server
+    suspends the site (the shipped default: 300 s)."""
 
     def __init__(self, refuse: int = 0) -> None:
         self.refuse = refuse
@@ -58,7 +62,7 @@ class FlakyReceiver(Receiver):
     async def deliver(self, message: IncomingMessage) -> str:
         if self.refused_count < self.refuse:
             self.refused_count += 1
-            raise Refusal(RefusalKind.TEMPORARY_FAILURE, "Mailbox busy, no harm done")
+            raise Refusal(RefusalKind.TEMPORARY_FAILURE, "Mailbox busy, try again later")
         return await super().deliver(message)
 
 
@@ -130,6 +134,20 @@ def delivering(
         environment.server.stop()
 
 
+def suspension_end(env: Env) -> float:
+    """When (on the server's monotonic clock) the suspension of example.net's site ends."""
+    delivery = env.server.app.delivery
+    assert delivery is not None
+    site = delivery.sites_of(["example.net"])["example.net"]
+    assert site.suspended_for > 0 and "try again later" in site.reason
+    return env.clock.monotonic() + site.suspended_for
+
+
+def waits_for(env: Env, when: float) -> bool:
+    """Whether something sleeps on the server's clock until `when` (monotonic)."""
+    return any(abs(wake - when) < 0.001 for wake in env.clock.wakeups)
+
+
 def idle(env: Env) -> None:
     """Until the delivery loop waits on the clock (its start-up read done)."""
     assert wait_for(lambda: loop_of(env).reads >= 1 and env.clock.sleepers > 0)
@@ -169,6 +187,8 @@ def test_a_deferral_is_retried_when_the_clock_passes_its_time_with_no_claim_befo
     assert receiver.refused_count == 1 and receiver.messages == []
     retry_in = (entry.next_attempt - delivering.clock.now()).total_seconds()
     assert 45 <= retry_in <= 75  # the first retry delay, 60 s with jitter
+    resumes = suspension_end(delivering)
+    assert resumes - delivering.clock.monotonic() > retry_in + 5
     claims = ClaimCounter(delivering.store.queue)
     reads = loop_of(delivering).reads
     # The clock moves to just before the retry time in steps: the worker wakes for nothing,
@@ -180,8 +200,15 @@ def test_a_deferral_is_retried_when_the_clock_passes_its_time_with_no_claim_befo
     time.sleep(0.2)
     assert claims.calls == 0
     assert receiver.messages == []
-    # Past the retry time (rounded up to the schedule's second): claimed and delivered.
+    # Past the retry time (rounded up to the schedule's second): claimed, but the site is
+    # suspended: the delivery waits on the clock, nothing goes to the receiver.
     delivering.tick((entry.next_attempt - delivering.clock.now()).total_seconds() + 1.0)
+    assert wait_for(lambda: claims.calls >= 1 and waits_for(delivering, resumes))
+    delivering.tick(resumes - 1 - delivering.clock.monotonic())
+    time.sleep(0.2)
+    assert receiver.messages == [] and receiver.refused_count == 1
+    # Past the suspension: delivered.
+    delivering.tick(1)
     assert wait_for(lambda: len(receiver.messages) == 1)
     assert wait_for(lambda: [e.status for e in delivering.queue(record.id)] == [DELIVERED])
     assert 1 <= claims.calls <= 3
@@ -198,11 +225,17 @@ def test_retry_now_wakes_the_worker_for_a_deferred_entry(
     (record,) = delivering.messages()
     assert wait_for(lambda: [e.attempts for e in delivering.queue(record.id)] == [1])
     assert wait_for(lambda: delivering.clock.sleepers > 0)
+    resumes = suspension_end(delivering)
     claims = ClaimCounter(delivering.store.queue)
     changed = delivering.store.queue_admin.act(
         "acme", "retry", QueueFilter(message_ids=(record.id,)), delivering.clock.now()
     )
     assert len(changed) == 1
+    # Claimed at once; retry-now does not lift the site's suspension: sent when it ends.
+    assert wait_for(lambda: claims.calls >= 1 and waits_for(delivering, resumes))
+    time.sleep(0.2)
+    assert receiver.messages == []
+    delivering.tick(resumes - delivering.clock.monotonic())
     assert wait_for(lambda: len(receiver.messages) == 1)
     assert wait_for(lambda: [e.status for e in delivering.queue(record.id)] == [DELIVERED])
     assert claims.calls >= 1
