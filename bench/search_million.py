@@ -54,7 +54,7 @@ from postroom.core.types import (  # noqa: E402
     NewMessage,
     Summary,
 )
-from postroom.storage import codec, open_store  # noqa: E402
+from postroom.storage import codec, fulltext, open_store  # noqa: E402
 from postroom.storage.engine import set_sqlite_fulltext, writer_engine  # noqa: E402
 from postroom.storage.schema import message_tags, messages  # noqa: E402
 from postroom.storage.tag_counts import tag_counts  # noqa: E402
@@ -86,6 +86,8 @@ QUERIES = [
     ("from: domain (2%)", "from:domain7.example"),
     ("subject: (25%)", "subject:invoice"),
     ("subject: rare", "subject:user77777"),
+    ("to: rare (10 hits)", "to:user77777@"),
+    ("message-id: (1 hit)", "message-id:500001.bench@"),
     ("tag: (10%)", "tag:bench"),
     ("tag: rare (0.01%)", "tag:vip"),
     ("has:attachment (5%)", "has:attachment"),
@@ -151,6 +153,8 @@ def seed(target: str, count: int, batch: int) -> None:
                 conn.execute(insert(messages), rows)
                 if tags:
                     conn.execute(insert(message_tags), tags)
+                if engine.dialect.name == "sqlite":
+                    fulltext.sqlite_drain(conn)  # what the writer does (storage/batch.py)
             done = first + len(chunk)
             rate = (done - existing) / (time.perf_counter() - started)
             print(f"\r  seeded {done:,} / {count:,} ({rate:,.0f}/s)", end="", flush=True)

@@ -13,7 +13,8 @@ Everything listens on 127.0.0.1 only, and every process started is stopped at th
 also on errors and Ctrl-C.
 
     .venv/bin/python bench/smtp_acceptance.py [--messages N] [--sessions N] [--size N]
-        [--only sink|postfix|postroom] [--database-url postgresql://...] [--sqlite-fulltext]
+        [--only sink|postfix|postroom] [--database-url postgresql://...]
+        [--sqlite-fulltext on|off]
         [--keep]
 
 See bench/README.md.
@@ -247,15 +248,15 @@ def running_postroom(
 
 
 def bench_postroom(
-    load: Load, workdir: Path, database_url: str | None, fulltext: bool = False
+    load: Load, workdir: Path, database_url: str | None, fulltext: str | None = None
 ) -> Result:
     smtp_port = free_port()
-    if fulltext:  # SQLite's full-text index, made before the server starts
+    if fulltext:  # SQLite's full-text index, made or dropped before the server starts
         subprocess.run(
             [
                 str(postroom_command()),
                 "fulltext",
-                "on",
+                fulltext,
                 "--data-dir",
                 str(workdir / "postroom-data"),
             ],
@@ -310,8 +311,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--sqlite-fulltext",
-        action="store_true",
-        help="run `postroom fulltext on` on Postroom's data directory first (SQLite's index)",
+        choices=("on", "off"),
+        help="run `postroom fulltext on|off` on Postroom's data directory first (SQLite's "
+        "index, on by default in a new database)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(

@@ -114,11 +114,16 @@ def test_fulltext_on_status_off(tmp_path: Path, capsys: pytest.CaptureFixture[st
         file.write_bytes(eml(f"report quokka-{n:03d}"))
         files.append(str(file))
     assert main(["ingest", "--data-dir", str(data), *files]) == 0
+    assert main(["fulltext", "status", "--data-dir", str(data)]) == 0  # on in a new database
+    assert main(["fulltext", "off", "--data-dir", str(data)]) == 0
     assert main(["fulltext", "status", "--data-dir", str(data)]) == 0
     assert main(["fulltext", "on", "--data-dir", str(data)]) == 0
     assert main(["fulltext", "status", "--data-dir", str(data)]) == 0
     out = capsys.readouterr().out
-    assert "full-text index: off\nfull-text index: on\nfull-text index: on\n" in out
+    assert (
+        "full-text index: on\nfull-text index: off\nfull-text index: off\n"
+        "full-text index: on\nfull-text index: on\n"
+    ) in out
 
     server = ServerThread(make_config(data)).start()
     try:

@@ -30,7 +30,7 @@ from postroom.core.events import NewEvent
 from postroom.core.ports import Completer
 from postroom.core.spooled import SpooledData, spooled_chunks
 from postroom.core.types import NewMessage, Summary
-from postroom.storage import codec
+from postroom.storage import codec, fulltext
 from postroom.storage.events import INSERT_COLUMNS as EVENT_COLUMNS
 from postroom.storage.events import EventRow, events
 from postroom.storage.events import row as event_row
@@ -248,6 +248,10 @@ class BatchWriter:
         self._insert_queue = _BulkInsert(dialect, queue_entries, QUEUE_COLUMNS)
         self._insert_events = _BulkInsert(dialect, events, EVENT_COLUMNS)
         self._count_sends = _CountSends(dialect)
+        # SQLite's full-text index: messages written since the waiting ones were last indexed
+        # (fulltext.sqlite_drain); the first batch indexes what others left waiting.
+        self._sqlite = dialect.name == "sqlite"
+        self._since_drain = fulltext.DRAIN_EVERY
 
     def write_messages(self, messages: Sequence[NewMessage | Prepared]) -> Outcomes:
         """Complete the messages that came without a summary, build the rows of those not
@@ -358,3 +362,9 @@ class BatchWriter:
             if new_events:  # send events, and suppressed ones (a message may have only those)
                 self._insert_events(conn, new_events)
             self._count_sends(conn, batch)
+            if self._sqlite:
+                self._since_drain += len(batch)
+                if self._since_drain >= fulltext.DRAIN_EVERY:
+                    # One FTS5 segment for ~DRAIN_EVERY messages rather than one per batch.
+                    fulltext.sqlite_drain(conn)
+                    self._since_drain = 0

@@ -10,45 +10,69 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   every field; the per-field `LIKE` stays beside it, so a match straddling two columns of the
   concatenation is never a result. Terms shorter than three characters have no trigram and
   are answered by the scan.
-* SQLite: a choice per database, off by default (`postroom fulltext on|off`, engine.py
-  `set_sqlite_fulltext`): a contentless FTS5 table `messages_fts` of one column (the seven fields
-  joined by newlines; `detail=none`, `columnsize=0`, trigram tokens, `case_sensitive 1` since the
-  text is lower-cased already), kept by triggers in the transaction of each insert, delete
-  (FTS5's 'delete' with the row's text rebuilt) and text update of a message; `on` indexes the
-  stored messages (bench/search_million.py's million: 30 s of CPU, 886 MB -> 1.2 GB), `off` drops
-  it. A search (store.py) uses it when it is there: `sqlite_match` counts each trigram of the
-  required text terms by reading at most RARE rowids of its doclist (then MANY) and ANDs the PICK
-  rarest, since ANDing every trigram reads the whole doclists of the common ones (`ref` is in
-  every message of bench/search_million.py: ~40 ms to read at 1M; an fts5vocab 'row' table gives
-  the same counts by reading the same doclists whole, so capped counts are cheaper); with fewer
-  than FEW candidates the page's statement reads them and sorts them, the unary `+` keeping
-  SQLite from walking the (project, created) index newest first and probing the candidates, which
-  reads all its million entries when the term is rare or absent (140-260 ms). The per-field
-  `LIKE` stays the exact test; terms under three characters scan.
+* SQLite: a contentless FTS5 table `messages_fts` of one column (the seven fields joined by
+  newlines; `detail=none`, `columnsize=0`, trigram tokens, `case_sensitive 1` since the text is
+  lower-cased already), on by default in a new database (migration 0027) and a choice per database
+  (`postroom fulltext on|off`, engine.py `set_sqlite_fulltext`; an existing database keeps its
+  choice). Triggers keep it in the transaction of each change of a message, in two steps: an
+  insert only puts the message's seq in `messages_fts_pending`, and the writer (batch.py) indexes
+  the waiting messages once it has written DRAIN_EVERY of them, inside one of its transactions
+  (`sqlite_drain`: one INSERT ... SELECT, one FTS5 segment); a delete takes the message out of
+  whichever holds it (FTS5's 'delete' with the row's text rebuilt, only for an indexed one); a
+  text update takes an indexed message out and puts it back in the waiting list. A search's filter
+  is the FTS5 MATCH *or* a waiting message (`sqlite_condition`: at most about DRAIN_EVERY of them,
+  which the LIKE tests), so a message is found from its commit on, as before. `on` indexes the
+  stored messages (bench/search_million.py's million: 20 s of CPU, 45 s at a load of 6; the
+  database 1.27 GB, 886 MB without), `off` drops it. A search (store.py) uses it when it is there:
+  `sqlite_match` counts each trigram of the required text terms by reading at most RARE rowids of
+  its doclist (then MANY) and ANDs the PICK rarest, since ANDing every trigram reads the whole
+  doclists of the common ones (`ref` is in every message of bench/search_million.py: ~40 ms to
+  read at 1M; an fts5vocab 'row' table gives the same counts by reading the same doclists whole,
+  so capped counts are cheaper); with fewer than FEW candidates the page's statement reads them
+  and sorts them, the unary `+` keeping SQLite from walking the (project, created) index newest
+  first and probing the candidates, which reads all its million entries when the term is rare or
+  absent (140-260 ms). The per-field `LIKE` stays the exact test; terms under three characters
+  scan.
 
-  Why off by default: the index costs the writer's transaction about 0.1 ms of CPU per message
-  even for the 2 KB of `X` lines that bench/smtp_acceptance.py sends. Measured with the store's
-  BatchWriter (batches of 20, 20,000 messages on 20,000 stored, those lines and
-  bench/search_million.py's headers): no index 0.075 ms per message; an FTS row of empty text
-  +0.013; the header fields alone +0.06; all seven fields +0.09. So the body's ~2,200 tokens (4
-  distinct trigrams) cost ~0.03 and the rest is per distinct trigram of a message (the
-  Message-ID's and addresses' ~60-70, each a new entry in FTS5's pending hash and a posting
-  flushed to a segment, 0.5-1 µs), plus a flush per transaction (~0.4 ms: at batches of 5 the
-  cost per message doubles, at 100 it is 0.065). English bodies have ~1,000 distinct trigrams per
-  2 KB: 0.45 ms (0.85 for random words). Not the cause: automerge 0, usermerge 16 or crisismerge
-  100 (within noise), WAL growth (0.6 -> 0.7 KiB per message), the trigger (the empty row's
-  +0.013 bounds what inserting the rows from the writer could save). Pre-computing each message's
-  distinct trigrams outside the writer keeps the postings (the cost) and adds ~0.1 ms of Python
-  per message elsewhere on the same two cores. In the capture door (bench/smtp_acceptance.py
-  --only postroom --messages 20000, with and without --sqlite-fulltext, interleaved, 2026-12-04,
-  load average 5-10 from other builds) the CPU per message rose by ~0.1 ms (medians of 8 rounds
-  1.02 -> 1.12 ms, smtp-source's included, the `fulltext on` run taken out) and the rate fell by
-  more, since the serial writer's longer transactions make the 20 sessions wait: medians 448 ->
-  390 msg/s (-13%; median of the paired rounds' ratios -16%); in a quieter hour 1,456 -> 1,216
-  and 1,418 -> 1,246 (-16%, -12%). The issue's bar is -10%, hence the choice. The search side at
-  1M (bench/search_million.py --no-seed --no-count, warm medians, load 2-10): a rare term 34-120
-  ms instead of 1.3-5.5 s, an absent one 15-27 ms instead of 1-5 s, a rare `subject:` 44-93 ms
-  instead of 1.2-3 s, `from:sender42@` 90-105 ms instead of 87-410 ms.
+  What it costs. Kept wholly in each message's transaction (the first form, off by default
+  until migration 0027), the index cost the writer ~0.1 ms of CPU per message for the 2 KB of
+  `X` lines that bench/smtp_acceptance.py sends. Measured with the store's BatchWriter (20,000
+  messages on 20,000 stored, those lines and smtp-source's headers): no index 0.075 ms per
+  message at batches of 20; an FTS row of empty text +0.013; the header fields alone +0.06
+  (+0.033 in a later run); all seven fields +0.06-0.09. So the body's ~2,200 tokens (34
+  distinct trigrams) cost ~0.03-0.045 and the rest is per distinct trigram of a message (the
+  Message-ID's and addresses' ~15-70, each a new entry in FTS5's pending hash and a posting
+  flushed to a segment, 0.5-1 µs; leaving the Message-ID out saved 0.005 of 0.06 with
+  smtp-source's short ones, 0.013 of 0.09 with 24 random hex digits, single runs, so it stays and
+  free text needs no second index for it), plus a segment written per transaction (~0.35-0.4
+  ms). That last part is what the first form paid most: the capture door's group commits
+  hold ~6 messages (mean 5.9, median 5, max 19 over a 20,000-message run of
+  bench/smtp_acceptance.py, 20 sessions), and at batches of 5-6 the index cost +0.10-0.11 ms
+  per message against +0.03 for the pending form (BatchWriter, same messages, load 2-6).
+  English prose costs more, its postings (~800 distinct trigrams per 2 KB) being most of it:
+  bench/sqlite_fulltext_write.py --profile prose --batch 6, single runs at load ~5, the first
+  form +0.48 ms per message, the pending form +0.17 (draining every 50: +0.20, every 1,000:
+  +0.16); an earlier measure of the first form gave 0.45 ms for English and 0.85 for random
+  words. No form of this index avoids the postings, so mail richer in text than smtp-source's
+  pays more than the A/B below shows. Not the cause: automerge 0, usermerge
+  16 or crisismerge 100 (within noise), WAL growth (0.6 -> 0.7 KiB per message), the trigger
+  (the empty row's +0.013 bounds what inserting the rows from the writer could save).
+  Pre-computing each message's distinct trigrams outside the writer keeps the postings (the
+  cost) and adds ~0.1 ms of Python per message elsewhere on the same two cores.
+
+  In the capture door (bench/smtp_acceptance.py --only postroom --messages 20000
+  --sqlite-fulltext off|on, interleaved, CPU of every process per message, smtp-source's
+  included): the first form, 8 rounds at load 5-10, medians 448 -> 390 msg/s (-13%; median of
+  the paired rounds' ratios -16%), CPU 1.02 -> 1.12 ms; in a quieter hour -16% and -12%. The
+  pending form, 2026-12-04, two sessions of 8 rounds (other builds running, single rounds
+  swinging by +-20%): at load 5.5-7 medians 875 -> 852 msg/s (-2.6%; median of the paired
+  ratios -8.6%), CPU 0.761 -> 0.800 ms (+5%); at load 4-6 1,261 -> 1,166 msg/s (-7.5%; paired
+  -5.7%), CPU 0.729 -> 0.766 ms (+5%). Hence on by default. The
+  search side at 1M (bench/search_million.py --no-seed --no-count --runs 3, warm medians, load
+  ~6; the index made by `postroom fulltext on`): a rare term 41 ms instead of 3.3 s, an absent
+  one 15 ms instead of 1.3 s, a rare `subject:` 39 ms instead of 2.3 s, `to:user77777@` 27 ms,
+  `message-id:` 43 ms, `from:sender42@` 24 ms; with 199 messages waiting 41, 8, 17, 36, 48 and
+  23 ms. Terms of two characters still scan (0.8-1.5 s).
 """
 
 from __future__ import annotations
@@ -73,6 +97,10 @@ FTS_COLUMNS = (
 )
 
 SQLITE_TABLE = "messages_fts"  # dropped by migration 0020; `postroom fulltext on` makes it
+PENDING_TABLE = "messages_fts_pending"  # messages not in SQLITE_TABLE yet (searched by LIKE)
+# The writer indexes the waiting messages once it has written this many (batch.py): FTS5
+# writes a segment per transaction (~0.4 ms), which a batch of ~6 messages paid alone.
+DRAIN_EVERY = 200
 PG_INDEX = "ix_messages_search_trgm"
 # The expression of the PostgreSQL index; `pg_concat()` builds the same one for queries (the
 # planner uses an expression index only for an identical expression).
@@ -118,25 +146,69 @@ def sqlite_present(conn: Connection) -> bool:
     return found is not None
 
 
-def sqlite_create_statements() -> list[str]:
-    """The contentless FTS5 trigram table, the triggers that keep it in the transaction of
-    each insert, delete and text update of `messages`, and the statement indexing the rows
-    already stored. Contentless: a 'delete' gives the text indexed, which the triggers rebuild
-    from the row; `detail=none`: no positions (only which messages hold a trigram);
+def sqlite_create_statements(index_stored: bool = True) -> list[str]:
+    """The contentless FTS5 trigram table, the table of messages waiting to be indexed, the
+    triggers (`sqlite_trigger_statements`) and, if `index_stored`, the statement indexing the
+    rows already stored. Contentless: a 'delete' gives the text indexed, which the triggers
+    rebuild from the row; `detail=none`: no positions (only which messages hold a trigram);
     `case_sensitive 1`: the text and the terms are lower-cased in Python already."""
-    table = SQLITE_TABLE
-    new, old = _sqlite_text("new"), _sqlite_text("old")
-    insert = f"INSERT INTO {table}(rowid, body) VALUES (new.seq, {new});"
-    delete = f"INSERT INTO {table}({table}, rowid, body) VALUES ('delete', old.seq, {old});"
-    return [
-        f"CREATE VIRTUAL TABLE {table} USING fts5(body, content='', detail=none, "
+    made = [
+        f"CREATE VIRTUAL TABLE {SQLITE_TABLE} USING fts5(body, content='', detail=none, "
         "columnsize=0, tokenize='trigram case_sensitive 1')",
-        f"CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN {insert} END",
-        f"CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN {delete} END",
-        f"CREATE TRIGGER messages_fts_update AFTER UPDATE OF {', '.join(FTS_COLUMNS)} "
-        f"ON messages BEGIN {delete} {insert} END",
-        f"INSERT INTO {table}(rowid, body) SELECT seq, {_sqlite_text('messages')} FROM messages",
+        f"CREATE TABLE {PENDING_TABLE} (seq INTEGER PRIMARY KEY)",
+        *sqlite_trigger_statements(),
     ]
+    if index_stored:
+        made.append(
+            f"INSERT INTO {SQLITE_TABLE}(rowid, body) SELECT seq, {_sqlite_text('messages')} "
+            "FROM messages"
+        )
+    return made
+
+
+def sqlite_trigger_statements() -> list[str]:
+    """The triggers that keep the index in the transaction of each insert, delete and text
+    update of `messages`. A new message only enters PENDING_TABLE (its seq, one B-tree
+    entry); `sqlite_drain_statements` moves the waiting ones into the FTS5 table, which the
+    writer does every DRAIN_EVERY messages inside one of its transactions (batch.py). A
+    deleted message leaves whichever of the two holds it; a text update takes an indexed
+    message out of the FTS5 table and back into PENDING_TABLE (the drain reads its new
+    text)."""
+    table, pending = SQLITE_TABLE, PENDING_TABLE
+    old = _sqlite_text("old")
+    waiting = f"SELECT 1 FROM {pending} WHERE seq = old.seq"
+    unindex = (
+        f"INSERT INTO {table}({table}, rowid, body) SELECT 'delete', old.seq, {old} "
+        f"WHERE NOT EXISTS ({waiting});"
+    )
+    return [
+        f"CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
+        f"INSERT INTO {pending}(seq) VALUES (new.seq); END",
+        f"CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN {unindex} "
+        f"DELETE FROM {pending} WHERE seq = old.seq; END",
+        f"CREATE TRIGGER messages_fts_update AFTER UPDATE OF {', '.join(FTS_COLUMNS)} "
+        f"ON messages BEGIN {unindex} INSERT OR IGNORE INTO {pending}(seq) VALUES (new.seq); END",
+    ]
+
+
+def sqlite_drain_statements() -> list[str]:
+    """Index the messages waiting in PENDING_TABLE, in the caller's transaction (one FTS5
+    segment for all of them)."""
+    table, pending = SQLITE_TABLE, PENDING_TABLE
+    return [
+        f"INSERT INTO {table}(rowid, body) SELECT messages.seq, {_sqlite_text('messages')} "
+        f"FROM {pending} JOIN messages ON messages.seq = {pending}.seq",
+        f"DELETE FROM {pending}",
+    ]
+
+
+def sqlite_drain(conn: Connection) -> bool:
+    """Index the waiting messages if the database has the index; whether it has."""
+    if not sqlite_present(conn):
+        return False
+    for statement in sqlite_drain_statements():
+        conn.exec_driver_sql(statement)
+    return True
 
 
 def trigrams(needle: str) -> list[str]:
@@ -184,9 +256,13 @@ def sqlite_match(conn: Connection, needles: Sequence[str]) -> FtsFilter | None:
 
 
 def sqlite_condition(match: str) -> ColumnElement[bool]:
-    """`messages.seq` is among the FTS5 table's rows matching `match`."""
+    """`messages.seq` is among the FTS5 table's rows matching `match`, or waits to be indexed
+    (at most about DRAIN_EVERY messages, which the LIKE then tests)."""
     found = (
-        text(f"SELECT rowid FROM {SQLITE_TABLE} WHERE {SQLITE_TABLE} MATCH :fts_match")
+        text(
+            f"SELECT rowid FROM {SQLITE_TABLE} WHERE {SQLITE_TABLE} MATCH :fts_match "
+            f"UNION ALL SELECT seq FROM {PENDING_TABLE}"
+        )
         .bindparams(fts_match=match)
         .columns(column("rowid", Integer))
     )
@@ -194,12 +270,14 @@ def sqlite_condition(match: str) -> ColumnElement[bool]:
 
 
 def sqlite_drop_statements() -> list[str]:
-    """What removes the FTS5 table and triggers of the first form of migration 0018."""
+    """What removes the FTS5 table, its triggers and the table of waiting messages (any form:
+    also the first one of migration 0018)."""
     return [
         "DROP TRIGGER IF EXISTS messages_fts_update",
         "DROP TRIGGER IF EXISTS messages_fts_delete",
         "DROP TRIGGER IF EXISTS messages_fts_insert",
         f"DROP TABLE IF EXISTS {SQLITE_TABLE}",
+        f"DROP TABLE IF EXISTS {PENDING_TABLE}",
     ]
 
 
@@ -234,7 +312,9 @@ def pg_concat() -> ColumnElement[str]:
 
 
 __all__ = [
+    "DRAIN_EVERY",
     "FTS_COLUMNS",
+    "PENDING_TABLE",
     "PG_EXPRESSION",
     "PG_INDEX",
     "SQLITE_TABLE",
@@ -244,8 +324,11 @@ __all__ = [
     "pg_drop_statements",
     "sqlite_condition",
     "sqlite_create_statements",
+    "sqlite_drain",
+    "sqlite_drain_statements",
     "sqlite_drop_statements",
     "sqlite_match",
     "sqlite_present",
+    "sqlite_trigger_statements",
     "trigrams",
 ]

@@ -46,6 +46,11 @@ def upgrade(connection: Connection) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    if current_revision(connection) == head_revision():
+    current = current_revision(connection)
+    if current == head_revision():
         return
-    command.upgrade(alembic_config(connection), "head")
+    cfg = alembic_config(connection)
+    # A database made now gets what is on by default for new ones only (SQLite's full-text
+    # index, migration 0027); an existing one keeps its choice.
+    cfg.attributes["new_database"] = current is None
+    command.upgrade(cfg, "head")

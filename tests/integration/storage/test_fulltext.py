@@ -248,6 +248,9 @@ async def test_sqlite_index_with_common_trigrams(
     try:
         set_sqlite_fulltext(target, True)
         corpus = await _fill(store)
+        _answers_as_the_scan(store, corpus)  # most of them waiting to be indexed
+        with store._write.begin() as conn:
+            fulltext.sqlite_drain(conn)
         with store._read.connect() as conn:
             common = fulltext.sqlite_match(conn, ["order"])
             assert common is not None and not common.few
@@ -312,9 +315,9 @@ async def test_pg_index_follows_inserts_and_deletes(postgres_database: str) -> N
         await store.close()
 
 
-def _sqlite_hits(conn: Connection, needle: str) -> set[str]:
+def _fts_hits(conn: Connection, needle: str) -> set[str]:
     """Ids of project "default" that SQLite's FTS5 table yields for all the trigrams of
-    `needle` (lower-case): a superset of the messages holding it (the trigrams of
+    `needle` (lower-case): a superset of the indexed messages holding it (the trigrams of
     "serial-007" can all be in a message that says "serial-012" and has "007" in the random
     part of its Message-ID)."""
     match = " ".join(f'"{g}"' for g in fulltext.trigrams(needle))
@@ -325,54 +328,195 @@ def _sqlite_hits(conn: Connection, needle: str) -> set[str]:
     return {r[0] for r in conn.execute(text(sql), {"m": match})}
 
 
+def _waiting(conn: Connection) -> set[str]:
+    """Ids of the messages waiting to be indexed (the LIKE tests them)."""
+    sql = f"SELECT id FROM messages WHERE seq IN (SELECT seq FROM {fulltext.PENDING_TABLE})"
+    return {r[0] for r in conn.execute(text(sql))}
+
+
+def _sqlite_hits(conn: Connection, needle: str) -> set[str]:
+    """The candidates a search for `needle` gets: the FTS5 table's, and the waiting ones."""
+    return _fts_hits(conn, needle) | _waiting(conn)
+
+
 def _sqlite_intact(conn: Connection) -> None:
     table = fulltext.SQLITE_TABLE
     conn.execute(text(f"INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 0)"))
 
 
 async def test_sqlite_index_follows_inserts_deletes_and_updates(tmp_path: Path) -> None:
+    """A new message waits until the writer indexes the waiting ones (drained here); a
+    deleted one leaves the index or the waiting list; a text update takes it out of the index
+    and back into the waiting list."""
     target = str(tmp_path / "data")
     store = open_store(target, FakeClock(START))
     try:
         set_sqlite_fulltext(target, True)
         corpus = await _fill(store)
         with store._write.begin() as conn:
-            assert corpus[7].id in _sqlite_hits(conn, "serial-007")
+            assert fulltext.sqlite_drain(conn)
+            assert _waiting(conn) == set()
+            assert corpus[7].id in _fts_hits(conn, "serial-007")
             assert (
-                _sqlite_hits(conn, "jurgen@bücher")
+                _fts_hits(conn, "jurgen@bücher")
                 == {m.id for m in corpus if "jurgen@bücher" in _fields(m)["from"].lower()}
                 != set()
             )
         store.delete("default", [corpus[7].id], None)
         store.delete("default", None, parse_query("subject:invoice", NOW))
         with store._write.begin() as conn:
-            assert corpus[7].id not in _sqlite_hits(conn, "serial-007")
-            assert _sqlite_hits(conn, "your invoice") == set()
-            assert corpus[13].id in _sqlite_hits(conn, "serial-013")
+            assert corpus[7].id not in _fts_hits(conn, "serial-007")
+            assert _fts_hits(conn, "your invoice") == set()
+            assert corpus[13].id in _fts_hits(conn, "serial-013")
             conn.execute(
                 text("UPDATE messages SET subject_lc = 'renamed quokka' WHERE id = :id"),
                 {"id": corpus[13].id},
             )
-            assert _sqlite_hits(conn, "quokka") == {corpus[13].id}
-            assert corpus[13].id in _sqlite_hits(conn, "serial-013")  # the body's
+            assert _waiting(conn) == {corpus[13].id}
+            assert corpus[13].id not in _fts_hits(conn, "serial-013")
+            assert fulltext.sqlite_drain(conn)
+            assert _fts_hits(conn, "quokka") == {corpus[13].id}
+            assert corpus[13].id in _fts_hits(conn, "serial-013")  # the body's
             conn.execute(
                 text("UPDATE messages SET search_text = 'gone' WHERE id = :id"),
                 {"id": corpus[13].id},
             )
-            assert corpus[13].id not in _sqlite_hits(conn, "serial-013")
+            conn.execute(  # updated again while waiting: waits once
+                text("UPDATE messages SET subject_lc = 'renamed wombat' WHERE id = :id"),
+                {"id": corpus[13].id},
+            )
+            assert _waiting(conn) == {corpus[13].id}
+            assert fulltext.sqlite_drain(conn)
+            assert corpus[13].id not in _fts_hits(conn, "serial-013")
+            assert _fts_hits(conn, "wombat") == {corpus[13].id}
             _sqlite_intact(conn)
         added = make_message(FakeClock(NOW), subject="Fresh arrival zebra")
         await store.add(added)
         with store._write.begin() as conn:
             assert added.id in _sqlite_hits(conn, "zebra")
-            _sqlite_intact(conn)
         page = store.list("default", parse_query("zebra", NOW), 0, 10)
         assert [m.id for m in page.messages] == [added.id]
         assert [m.id for m in store.page("default", parse_query("zebra", NOW), 0, 10).messages] == [
             added.id
         ]
+        gone = make_message(FakeClock(NOW), subject="Deleted while waiting")
+        await store.add(gone)
+        with store._write.begin() as conn:
+            assert gone.id in _waiting(conn)  # never indexed: the delete must not unindex it
+        store.delete("default", [gone.id], None)
+        with store._write.begin() as conn:
+            assert gone.id not in _waiting(conn)
+            _sqlite_intact(conn)
+            assert fulltext.sqlite_drain(conn)
+            assert _fts_hits(conn, "zebra") == {added.id}
+            _sqlite_intact(conn)
     finally:
         await store.close()
+
+
+async def test_waiting_messages_are_found_and_the_writer_indexes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every search finds the messages not indexed yet (a term only their Message-ID, a
+    subject: or a to: holds, as the LIKE decides), and the writer indexes the waiting ones
+    once it has written DRAIN_EVERY messages."""
+    monkeypatch.setattr(fulltext, "DRAIN_EVERY", 5)
+    target = str(tmp_path / "data")
+    store = open_store(target, FakeClock(START))
+    try:
+        with store._read.connect() as conn:
+            assert fulltext.sqlite_present(conn)  # on in a new database
+        clock = FakeClock(START)
+        sent = []
+        for n in range(12):
+            m = make_message(
+                clock, step=60, subject=f"Wave {n:02d} kestrel", to=(f"owl{n:02d}@nest.example",)
+            )
+            m = dataclasses.replace(
+                m,
+                summary=dataclasses.replace(
+                    m.summary, message_id=f"<mid-{n:02d}-qx7@host.example>"
+                ),
+            )
+            await store.add(m)
+            sent.append(m)
+        with store._read.connect() as conn:
+            waiting = _waiting(conn)
+            indexed = _fts_hits(conn, "kestrel")
+        assert 0 < len(waiting) < 5  # the writer drained the rest in its transactions
+        assert len(indexed) == 12 - len(waiting)
+        assert indexed | waiting == {m.id for m in sent}
+        for m in sent:
+            n = int(m.summary.subject.split()[1])
+            for query in (
+                f"mid-{n:02d}-qx7",
+                f"message-id:MID-{n:02d}-",
+                f"subject:wave {n:02d}",
+                f"to:owl{n:02d}@",
+            ):
+                page = store.page("default", parse_query(query, NOW), 0, 10)
+                assert [x.id for x in page.messages] == [m.id], query
+    finally:
+        await store.close()
+
+
+async def test_a_new_sqlite_database_has_the_index_an_existing_one_keeps_its_choice(
+    tmp_path: Path,
+) -> None:
+    """Migration 0027: on in a new database; a database made before keeps it off, or, when
+    `postroom fulltext on` had made it (first form: indexed in each insert's transaction),
+    keeps its rows and gets the waiting list."""
+    assert set_sqlite_fulltext(str(tmp_path / "new"), None) is True
+    corpus = [dataclasses.replace(m, tags=()) for m in _corpus()]
+    for name, made in (("off", False), ("on", True)):
+        target = str(tmp_path / name)
+        Path(target).mkdir(mode=0o700)
+        engine = writer_engine(target)
+        try:
+            with engine.begin() as conn:
+                command.upgrade(migrate.alembic_config(conn), "0026")
+                if made:
+                    for statement in FIRST_FORM:
+                        conn.execute(text(statement))
+                for m in corpus:
+                    _insert_0017(conn, m)
+        finally:
+            engine.dispose()
+        store = open_store(target, FakeClock(START))
+        try:
+            with store._write.begin() as conn:
+                assert migrate.current_revision(conn) == migrate.head_revision()
+                assert fulltext.sqlite_present(conn) is made
+                if made:
+                    assert _waiting(conn) == set()
+                    assert _fts_hits(conn, "serial-013") == {corpus[13].id}
+            added = make_message(FakeClock(NOW), subject="after the upgrade")
+            await store.add(added)
+            for query in ("order", "subject:invoice", "serial-013"):
+                page = store.list("default", parse_query(query, NOW), 0, 100)
+                assert {m.id for m in page.messages} == _expected(corpus, query), query
+            found = store.list("default", parse_query("after the upgrade", NOW), 0, 10)
+            assert [m.id for m in found.messages] == [added.id]
+            if made:
+                store.delete("default", [corpus[13].id], None)
+                with store._write.begin() as conn:
+                    assert _fts_hits(conn, "serial-013") == set()
+                    _sqlite_intact(conn)
+        finally:
+            await store.close()
+
+
+_FIRST_TEXT = " || char(10) || ".join(f"new.{c}" for c in fulltext.FTS_COLUMNS)
+_FIRST_OLD = _FIRST_TEXT.replace("new.", "old.")
+FIRST_FORM = [  # what `postroom fulltext on` made before migration 0027
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(body, content='', detail=none, "
+    "columnsize=0, tokenize='trigram case_sensitive 1')",
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
+    f"INSERT INTO messages_fts(rowid, body) VALUES (new.seq, {_FIRST_TEXT}); END",
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN "
+    f"INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', old.seq, {_FIRST_OLD}); "
+    "END",
+]
 
 
 def test_trigrams_are_distinct_and_in_order() -> None:
