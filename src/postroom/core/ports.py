@@ -121,16 +121,17 @@ class QueueStore(Protocol):
 
     Entries are written by MessageStore.add together with their message (NewMessage.deliveries).
     Delivery workers claim due entries with a lease and then report each one exactly once:
-    `complete` (delivered), `defer` (try again later), `fail` (permanent) or `release` (not
-    attempted). A report from a worker that no longer holds the lease (another worker took the
-    entry over after the lease expired, or it was already reported) changes nothing and returns
-    False. Synchronous: async callers run it on a worker thread.
+    `complete` (delivered), `defer` (try again later), `fail` (permanent), `release` (not
+    attempted) or `postpone` (not attempted, due again later). A report from a worker that no
+    longer holds the lease (another worker took the entry over after the lease expired, or it
+    was already reported) changes nothing and returns False. Synchronous: async callers run it
+    on a worker thread.
 
-    Each report but `release` writes its event (core.events) in the transaction that changes
-    the entry: `delivery`, `deferred`, `bounce`, or `expired` for `fail(expired=True)`, with
-    `detail` (the reply, the remote MTA, hard or soft, the reason) as the event's detail, and
-    its `attempt` (core.types.Attempt) when given; a report that finishes the recipient sets
-    the message's status (core.types MESSAGE_*).
+    Each report but `release` and `postpone` writes its event (core.events) in the transaction
+    that changes the entry: `delivery`, `deferred`, `bounce`, or `expired` for
+    `fail(expired=True)`, with `detail` (the reply, the remote MTA, hard or soft, the reason)
+    as the event's detail, and its `attempt` (core.types.Attempt) when given; a report that
+    finishes the recipient sets the message's status (core.types MESSAGE_*).
     """
 
     def entries(self, message_id: str) -> builtins.list[QueueEntry]:
@@ -151,6 +152,12 @@ class QueueStore(Protocol):
 
     def release(self, entry_id: int, owner: str) -> bool:
         """Give a leased entry back untried: due again at once, no attempt counted."""
+        ...
+
+    def postpone(self, entry_ids: Sequence[int], owner: str, until: datetime) -> int:
+        """Give leased entries back untried, due again at `until` (their destination site is
+        suspended, or its rate lets nothing go before then): no attempt counted, no event,
+        no attempt recorded. Returns how many were still leased to `owner` and changed."""
         ...
 
     def complete(

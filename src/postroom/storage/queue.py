@@ -11,19 +11,20 @@ Leases: a worker claims due rows by setting `lease_owner` and `lease_expires_us`
 lease has expired is due again for anyone. On PostgreSQL the claim's row selection is
 `FOR UPDATE SKIP LOCKED`, so concurrent claimers in any process pass each other by; on SQLite
 write transactions are serialised (`BEGIN IMMEDIATE`, and this process's write lock), so there
-is one claimer at a time. Reports (`complete`, `defer`, `fail`, `release`) apply only while the
-row is pending and still leased to the reporting worker; each report but `release` writes its
-event (storage/events.py) and its attempt (storage/attempts.py) in the same transaction, and
-only when the row changed; a report that finishes a recipient also sets the message's status
-(`refresh_status`: queued, delivering, delivered, bounced, partially_bounced).
+is one claimer at a time. Reports (`complete`, `defer`, `fail`, `release`, `postpone`) apply
+only while the row is pending and still leased to the reporting worker; each report but
+`release` and `postpone` (entries given back untried: due at once, or at a later time) writes
+its event (storage/events.py) and its attempt (storage/attempts.py) in the same transaction,
+and only when the row changed; a report that finishes a recipient also sets the message's
+status (`refresh_status`: queued, delivering, delivered, bounced, partially_bounced).
 
 Times are integer microseconds since the epoch (UTC), as in the message tables.
 
 `DueSignal`: after a commit that makes entries due (new messages with recipients, deferrals,
-notices written with a report, entries given back, retry-now and release), the store tells
-the listeners of this process when they are due; the delivery worker's in-memory schedule
-(delivery/due.py) listens, so that it claims only when something is due. `due_times` reads
-the next due times for that schedule's rebuild.
+notices written with a report, entries given back or postponed, retry-now and release), the
+store tells the listeners of this process when they are due; the delivery worker's in-memory
+schedule (delivery/due.py) listens, so that it claims only when something is due. `due_times`
+reads the next due times for that schedule's rebuild.
 """
 
 from __future__ import annotations
@@ -323,6 +324,16 @@ _LIVE = select(_q.id, _q.message_id, _q.project, _q.recipient).where(
     _q.lease_owner == bindparam("owner"),
 )
 _LIVE_LOCKED = _LIVE.order_by(_q.id).with_for_update()  # PostgreSQL: their rows locked
+# Postponed: entries still pending and leased to `owner` given back, due at `b_until`.
+_POSTPONE = (
+    update(queue_entries)
+    .where(
+        _q.id.in_(bindparam("ids", expanding=True)),
+        _q.status == QUEUED,
+        _q.lease_owner == bindparam("owner"),
+    )
+    .values(lease_owner=None, lease_expires_us=None, next_attempt_us=bindparam("b_until"))
+)
 
 
 class SqlQueueStore:
@@ -500,6 +511,32 @@ class SqlQueueStore:
 
     def release(self, entry_id: int, owner: str) -> bool:
         return self._report(entry_id, owner, None, due=self._clock.now())
+
+    def postpone(self, entry_ids: Sequence[int], owner: str, until: datetime) -> int:
+        """Give leased entries back untried, due again at `until` (their site is suspended or
+        its rate lets nothing go before then): the lease is cleared and the next attempt set,
+        nothing else changes (no attempt counted, no event, no attempt row, `last_error`
+        kept). Only the entries still pending and leased to `owner` change; how many did. One
+        transaction, then the due signal is told of `until`."""
+        ids = sorted(set(entry_ids))
+        if not ids:
+            return 0
+        until_us = codec.to_micros(until)
+
+        def work(conn: Connection) -> int:
+            changed = 0
+            for start in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[start : start + _ID_CHUNK]
+                result = conn.execute(
+                    _POSTPONE, {"ids": chunk, "owner": owner, "b_until": until_us}
+                )
+                changed += int(result.rowcount)
+            return changed
+
+        changed = self._run(self._write, work)
+        if changed:
+            self._due(until)
+        return changed
 
     def complete(
         self,

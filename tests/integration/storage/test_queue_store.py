@@ -16,6 +16,7 @@ from tests.integration.storage.factory import make_message
 
 from postroom.core.clock import FakeClock
 from postroom.core.errors import InvalidInput, NotFound, PendingDeliveries, StorageError
+from postroom.core.events import EventQuery
 from postroom.core.ports import QueueStore
 from postroom.core.search import parse_query
 from postroom.core.types import (
@@ -217,6 +218,43 @@ async def test_reports_finish_an_entry_once(
     assert queue.pending_count(message.id) == 1
     assert queue.pending("acme", [message.id, "nope"]) == {message.id: ("later@example.net",)}
     assert queue.pending("other-project", [message.id]) == {}
+
+
+async def test_postpone_gives_entries_back_due_later_without_an_attempt(
+    store: SqlMessageStore, queue: QueueStore, clock: FakeClock
+) -> None:
+    message = live(clock, to=("a@example.net", "b@example.net"))
+    await store.add(message)
+    now = clock.now()
+    first, second = queue.claim("w1", now, LEASE, 10)
+
+    def recorded() -> tuple[list[str], int]:
+        page = store.events.query("acme", EventQuery(message_id=message.id))
+        return [e.type for e in page.events], len(queue.attempts("acme", message.id))
+
+    before = recorded()
+    due: list[object] = []
+    store.due.subscribe(due.append)
+    until = now + timedelta(seconds=300)
+    # Only entries still leased to the caller change; an id given twice changes once.
+    assert queue.postpone([first.id, second.id, first.id], "w2", until) == 0
+    assert queue.postpone([first.id, second.id, first.id], "w1", until) == 2
+    assert due == [until]  # the in-memory schedule hears of the new due time
+    assert queue.postpone([first.id], "w1", until) == 0  # no longer leased
+    assert queue.postpone([], "w1", until) == 0
+    for entry in queue.entries(message.id):
+        assert (entry.status, entry.attempts, entry.lease_owner, entry.last_error) == (
+            QUEUED,
+            0,
+            None,
+            None,
+        )
+        assert entry.next_attempt == until
+    assert recorded() == before  # no event, no attempt row
+    # Not claimable before `until`, by anyone; then due again.
+    assert queue.claim("w2", until - timedelta(seconds=1), LEASE, 10) == []
+    assert queue.due_times(now, 10) == [until, until]
+    assert ids(queue.claim("w2", until, LEASE, 10)) == [first.id, second.id]
 
 
 async def test_complete_many_records_a_batch_in_one_transaction(
