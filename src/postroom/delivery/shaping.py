@@ -229,12 +229,22 @@ class Shaper:
     def limits(self, site: str, source: str) -> SiteLimits:
         return self._state(site, source).limits
 
-    def open_connection(self, site: str, source: str, now: float) -> float:
-        """0 when a new connection may open now (it is counted; call `close_connection`
-        later), the seconds to wait, or -1 when the site's connections are all in use (wait
-        for one to close)."""
+    def suspension(self, site: str, source: str, now: float) -> tuple[float, str]:
+        """(seconds until the site's suspension ends, why it was suspended), or (0, "")."""
         state = self._state(site, source)
         if now < state.suspended_until:
+            return state.suspended_until - now, state.reason
+        return 0.0, ""
+
+    def open_connection(
+        self, site: str, source: str, now: float, *, ignore_suspension: bool = False
+    ) -> float:
+        """0 when a new connection may open now (it is counted; call `close_connection`
+        later), the seconds to wait, or -1 when the site's connections are all in use (wait
+        for one to close). `ignore_suspension`: a delivery already walking the site's MX list
+        (its connection to an earlier host failed) may try the next host."""
+        state = self._state(site, source)
+        if now < state.suspended_until and not ignore_suspension:
             return state.suspended_until - now
         if state.active >= state.concurrency:
             return -1.0
@@ -251,10 +261,12 @@ class Shaper:
         if succeeded and state.concurrency < state.limits.connections:
             state.concurrency += 1
 
-    def send_message(self, site: str, source: str, now: float) -> float:
+    def send_message(
+        self, site: str, source: str, now: float, *, ignore_suspension: bool = False
+    ) -> float:
         """0 when a message may be sent now (it is counted), else the seconds to wait."""
         state = self._state(site, source)
-        if now < state.suspended_until:
+        if now < state.suspended_until and not ignore_suspension:
             return state.suspended_until - now
         if state.message_rate is None:
             return 0.0

@@ -14,9 +14,15 @@ reported exactly once: delivered (`complete`), failed for good (`fail`, a 5xx or
 routing answer), or deferred to the retry schedule (`defer`), or failed as expired (5.4.7)
 once the queue lifetime is over. Destinations run concurrently up to `settings.concurrency`;
 per site limits (connections, messages per connection, message and connection rates) come
-from the shaper. Every shaping wait (a site suspended after a push-back, the connection and
-message rates) is on the injected clock: a test moves its fake clock past the wait, never
-sleeps it out.
+from the shaper. A shaping wait is never sat out inside a claimed batch when it is long: the
+recipients of a suspended site (after a push-back), or whose site's connection or message rate
+lets nothing go for more than `settings.max_shaping_wait` seconds, are postponed — their lease
+given back and their next attempt set to when the site takes mail again, with no attempt
+counted and no event written — so that the batch ends at once and the delivery loop goes on
+claiming other sites' work (nor can a suspension outlast the lease). Shorter rate waits are
+sat out in place, on the injected clock: a test moves its fake clock past them. A delivery
+whose connection to one MX host failed (the site backed off for it) still tries the site's
+next hosts.
 
 The worker never decides SMTP codes of its own beyond the client's local replies; every
 outcome carries the remote host and its full reply in the entry's `last_error`.
@@ -174,6 +180,9 @@ class DeliverySettings:
     connect_timeout: float = 30.0
     source_address: str | None = None
     connection_idle: float = 5.0  # seconds a connection is kept open, idle, for reuse
+    # Seconds of a site's connection or message rate waited out in place; longer waits, and
+    # any suspension of the site, postpone the recipients (given back, due when it ends).
+    max_shaping_wait: float = 2.0
     stop_timeout: float = 30.0  # seconds a stop waits for transactions in progress
 
 
@@ -186,6 +195,8 @@ class _Outcome:
     facts: ConnectionFacts | None = None  # of the connection that answered, if one was made
     earlier: tuple[str, ...] = ()  # hosts tried before and why they failed
     tls_policy: str = ""  # the TLS policy held to and its failures (Attempt.tls_policy)
+    # Not attempted: the site's shaping lets nothing go before this time (`reply` says why).
+    postponed: datetime | None = None
 
     @property
     def host(self) -> str:
@@ -245,6 +256,19 @@ def _outbound(
 
 class _Stopping(Exception):
     """The worker is stopping: a delivery that has no connection yet does not begin."""
+
+
+class _Postponed(Exception):
+    """A shaping wait too long to sit out inside a claimed batch (the site is suspended, or its
+    rate lets nothing go for a while): the recipients are given back, due at `until`."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
+
+    def outcome(self) -> _Outcome:
+        return _Outcome(local_reply(451, "4.7.0", self.reason), postponed=self.until)
 
 
 class _Stale(Exception):
@@ -569,15 +593,22 @@ class DeliveryWorker:
                 outcomes = await self._send(routed, transactions, member)
             except _Stopping:
                 return  # stopped before a connection was had: given back untried
+            except _Postponed as postponed:
+                outcomes = [postponed.outcome() for _ in entries]  # nothing tried
             except Exception:
                 log.exception("delivery of message %s failed unexpectedly", record.id)
                 failed = _Outcome(local_reply(451, "4.3.0", "Internal error"))
                 outcomes = [failed for _ in entries]
+        source = (record, raw)
+        later = [(e, o) for e, o in zip(entries, outcomes, strict=True) if o.postponed]
+        if later:
+            await self._postpone(later, began, source)
         # In recipient order; each run of recipients delivered goes into one group commit
         # together, not one commit after the other.
-        source = (record, raw)
         run: list[Coroutine[object, object, None]] = []
         for entry, outcome in zip(entries, outcomes, strict=True):
+            if outcome.postponed is not None:
+                continue
             report = self._report(entry, outcome, began, source)
             if outcome.reply.positive:
                 run.append(report)
@@ -700,70 +731,88 @@ class DeliveryWorker:
         earlier: list[str] = []
         permanent_everywhere = True
         policy = tls.policy if tls is not None else None
-        for host in route.hosts:
-            mode = self._host_mode(host.name, tls)
-            if tls is not None and policy is not None and not policy.matches(host.name):
-                why = f"{host.name} is not an MX host of the {policy.describe()}"
-                self._count(tls, "validation-failure", host.name, "", "")
-                if policy.mode == "enforce":
-                    reply = local_reply(451, "4.7.5", f"{why}; not delivered there")
-                    ip = host.addresses[0] if host.addresses else ""
-                    last = _Outcome(reply, host.name, ip, host.port, None, tuple(earlier))
-                    earlier.append(f"{last.host}: {reply}")
-                    notes.notes.append(why)
-                    permanent_everywhere = False
-                    continue
-                notes.notes.append(f"{why} (testing mode: delivered anyway)")
-            for address in host.addresses:
-                while True:
-                    hop = self._hop(address, host.port, member, relay, mode)
-                    source = hop.source or "default"  # the shaper counts per site and source
-                    failure: SmtpClientError | None = None
-                    retried = False  # the session was counted (failed) before the second try
-                    try:
-                        connection = await self._connection(hop, site, source, host.name, relay)
-                    except SmtpClientError as exc:
-                        failure = exc
-                    if failure is not None:
-                        retry = self._tls_failed(tls, notes, host.name, hop, failure, mode)
-                        if retry is not None:  # testing mode: once more as without the policy
-                            retried = True
-                            hop = self._hop(address, host.port, member, relay, retry)
-                            try:
-                                connection = await self._connection(
-                                    hop, site, source, host.name, relay
-                                )
-                                failure = None
-                            except SmtpClientError as again:
-                                failure = again
-                    if failure is not None:
-                        last = _Outcome(
-                            failure.reply, host.name, address, host.port, None, tuple(earlier)
-                        )
-                        earlier.append(f"{last.host}: {failure.reply}")
-                        # A relay refusing our credentials or TLS is our configuration to fix:
-                        # never bounce the mail for it (Postfix's smtp_sasl_auth_soft_bounce).
-                        permanent_everywhere = (
-                            permanent_everywhere
-                            and failure.reply.permanent
-                            and failure.stage not in ("auth", "starttls")
-                        )
-                        self._maybe_back_off(site, source, failure.reply)
-                        break  # the next address
-                    if connection.messages == 0 and tls is not None and not retried:
-                        self._connected(tls, notes, host.name, connection, mode)
-                    results = await self._carry(connection, messages)
-                    if results is None:
-                        continue  # a kept connection found dead before any reply: another
-                    for recipient in results:
-                        self._maybe_back_off(site, source, recipient.reply)
-                    answered = connection.client.facts
-                    before = tuple(earlier)
-                    text = notes.text()
-                    return [
-                        _Outcome(r.reply, host.name, address, host.port, answered, before, text)
-                        for r in results
-                    ]
+        # A connection to a host failed: the delivery goes on to the site's next hosts even
+        # though the failure may have suspended the site (the suspension holds for the next
+        # deliveries, which are postponed).
+        walking = False
+        try:
+            for host in route.hosts:
+                mode = self._host_mode(host.name, tls)
+                if tls is not None and policy is not None and not policy.matches(host.name):
+                    why = f"{host.name} is not an MX host of the {policy.describe()}"
+                    self._count(tls, "validation-failure", host.name, "", "")
+                    if policy.mode == "enforce":
+                        reply = local_reply(451, "4.7.5", f"{why}; not delivered there")
+                        ip = host.addresses[0] if host.addresses else ""
+                        last = _Outcome(reply, host.name, ip, host.port, None, tuple(earlier))
+                        earlier.append(f"{last.host}: {reply}")
+                        notes.notes.append(why)
+                        permanent_everywhere = False
+                        continue
+                    notes.notes.append(f"{why} (testing mode: delivered anyway)")
+                for address in host.addresses:
+                    while True:
+                        hop = self._hop(address, host.port, member, relay, mode)
+                        source = hop.source or "default"  # the shaper counts per site and source
+                        failure: SmtpClientError | None = None
+                        retried = False  # the session was counted (failed) before the second try
+                        try:
+                            connection = await self._connection(
+                                hop, site, source, host.name, relay, walking=walking
+                            )
+                        except SmtpClientError as exc:
+                            failure = exc
+                        if failure is not None:
+                            retry = self._tls_failed(tls, notes, host.name, hop, failure, mode)
+                            if retry is not None:  # testing mode: once more as without the policy
+                                retried = True
+                                hop = self._hop(address, host.port, member, relay, retry)
+                                try:
+                                    connection = await self._connection(
+                                        hop, site, source, host.name, relay, walking=walking
+                                    )
+                                    failure = None
+                                except SmtpClientError as again:
+                                    failure = again
+                        if failure is not None:
+                            last = _Outcome(
+                                failure.reply, host.name, address, host.port, None, tuple(earlier)
+                            )
+                            earlier.append(f"{last.host}: {failure.reply}")
+                            # A relay refusing our credentials or TLS is our configuration to fix:
+                            # never bounce the mail for it (Postfix's smtp_sasl_auth_soft_bounce).
+                            permanent_everywhere = (
+                                permanent_everywhere
+                                and failure.reply.permanent
+                                and failure.stage not in ("auth", "starttls")
+                            )
+                            self._maybe_back_off(site, source, failure.reply)
+                            walking = True
+                            break  # the next address
+                        if connection.messages == 0 and tls is not None and not retried:
+                            self._connected(tls, notes, host.name, connection, mode)
+                        carried = await self._carry(connection, messages, walking)
+                        if carried is None:
+                            continue  # a kept connection found dead before any reply: another
+                        results, postponed = carried
+                        for recipient in results:
+                            self._maybe_back_off(site, source, recipient.reply)
+                        answered = connection.client.facts
+                        before = tuple(earlier)
+                        text = notes.text()
+                        outcomes = [
+                            _Outcome(r.reply, host.name, address, host.port, answered, before, text)
+                            for r in results
+                        ]
+                        if postponed is not None:  # the transactions not sent
+                            count = sum(len(m.recipients) for m in messages) - len(results)
+                            outcomes.extend(postponed.outcome() for _ in range(count))
+                        return outcomes
+        except _Postponed:
+            if not walking:
+                raise  # nothing tried: the whole delivery is postponed
+            # The next host's connection cannot be had soon (its rate): this attempt ends
+            # with the failures so far.
         if not permanent_everywhere:
             reply = last.reply
             if reply.permanent:
@@ -837,13 +886,25 @@ class DeliveryWorker:
             notes.notes.append(f"certificate of {host} verified")
 
     async def _connection(
-        self, hop: NextHop, site: str, source: str, name: str, relay: Relay | None
+        self,
+        hop: NextHop,
+        site: str,
+        source: str,
+        name: str,
+        relay: Relay | None,
+        *,
+        walking: bool = False,
     ) -> Connection:
         """A connection to `hop`: a kept one that answers RSET, else a new one once the
-        site's limits allow. Raises SmtpClientError when a new one cannot be established."""
+        site's limits allow. Raises SmtpClientError when a new one cannot be established,
+        _Postponed when the site is suspended (unless `walking`: this delivery's connection
+        to an earlier host of the site failed, so it tries this one) or its connection rate
+        lets none open within `settings.max_shaping_wait` seconds."""
         while True:
             if self._stopping:
                 raise _Stopping
+            if not walking:
+                self._suspended(site, source)
             while (kept := self._cache.take(hop)) is not None:
                 idle = self._clock.monotonic() - kept.idle_since
                 if idle < HOT_IDLE and kept.client.reuse():
@@ -853,7 +914,9 @@ class DeliveryWorker:
                     return kept
                 await self._drop(kept, succeeded=False)  # closed by the server meanwhile
             wait = (
-                self._shaper.open_connection(site, source, self._clock.monotonic())
+                self._shaper.open_connection(
+                    site, source, self._clock.monotonic(), ignore_suspension=walking
+                )
                 if (self._shaper is not None)
                 else 0.0
             )
@@ -868,7 +931,11 @@ class DeliveryWorker:
                 event.clear()
                 await event.wait()
             else:
-                await self._wait(wait)  # suspended, or the connection rate
+                if not walking:
+                    self._suspended(site, source)  # a suspension begun meanwhile
+                if wait > self.settings.max_shaping_wait:
+                    raise self._postponed(wait, f"the connection rate of site {site}")
+                await self._wait(wait)  # the connection rate, a short wait
         try:
             client = await self._connect(hop, name, relay)
         except BaseException:
@@ -897,11 +964,12 @@ class DeliveryWorker:
                 raise
 
     async def _transactions(
-        self, connection: Connection, messages: Sequence[OutboundMessage]
-    ) -> list[RecipientResult]:
+        self, connection: Connection, messages: Sequence[OutboundMessage], walking: bool
+    ) -> tuple[list[RecipientResult], _Postponed | None]:
         """Send each transaction in turn on one connection (at the site's message rate); the
         recipients of transactions the connection did not live to carry get a temporary
-        local reply."""
+        local reply. When the site's shaping postpones the next transaction (see `_pace`):
+        the results so far, and the postponement, which holds for the transactions left."""
         client = connection.client
         results: list[RecipientResult] = []
         for message in messages:
@@ -909,7 +977,10 @@ class DeliveryWorker:
                 lost = local_reply(451, "4.4.2", "Connection closed before this transaction")
                 results.extend(RecipientResult(r.address, lost) for r in message.recipients)
                 continue
-            await self._pace(connection.site, connection.source)
+            try:
+                await self._pace(connection.site, connection.source, walking)
+            except _Postponed as postponed:
+                return results, postponed
             connection.messages += 1
             result = await client.send(message)
             if connection.unproven:
@@ -917,17 +988,18 @@ class DeliveryWorker:
                 if result.mail is None and client.closed:
                     raise _Stale
             results.extend(result.recipients)
-        return results
+        return results, None
 
     async def _carry(
-        self, connection: Connection, messages: Sequence[OutboundMessage]
-    ) -> list[RecipientResult] | None:
-        """Run the transactions on `connection`, then keep it for reuse or close it. None when
-        it was reused unproven and turned out dead before the server answered anything of
-        the first transaction (nothing can have been accepted: the caller takes another)."""
+        self, connection: Connection, messages: Sequence[OutboundMessage], walking: bool
+    ) -> tuple[list[RecipientResult], _Postponed | None] | None:
+        """Run the transactions on `connection` (see `_transactions`), then keep it for reuse
+        or close it. None when it was reused unproven and turned out dead before the server
+        answered anything of the first transaction (nothing can have been accepted: the
+        caller takes another)."""
         kept = stale = False
         try:
-            results = await self._transactions(connection, messages)
+            results = await self._transactions(connection, messages, walking)
             kept = self._keep(connection)
             return results
         except _Stale:
@@ -980,17 +1052,42 @@ class DeliveryWorker:
                 found[domain] = states[site]
         return found
 
-    async def _pace(self, site: str, source: str) -> None:
+    async def _pace(self, site: str, source: str, walking: bool = False) -> None:
         """Wait, on the injected clock, until the site's message rate lets one more message
-        go (and its suspension, if a push-back on another connection began one, is over)."""
+        go, when that is within `settings.max_shaping_wait` seconds. Raises _Postponed when it
+        is later, when the site is suspended (a push-back on another connection began one;
+        unless `walking`, see `_connection`), or when the worker stops during the wait (then
+        due again at once: given back untried)."""
+        shaper = self._shaper
+        if shaper is None:
+            return
+        while (
+            wait := shaper.send_message(
+                site, source, self._clock.monotonic(), ignore_suspension=walking
+            )
+        ) > 0:
+            if not walking:
+                self._suspended(site, source)
+            if wait > self.settings.max_shaping_wait:
+                raise self._postponed(wait, f"the message rate of site {site}")
+            await self._wait(wait)
+            if self._stopping:
+                raise _Postponed(self._clock.now(), "stopping")
+
+    def _suspended(self, site: str, source: str) -> None:
+        """Raise _Postponed, due when the suspension ends, if the site is suspended."""
         if self._shaper is None:
             return
-        while (wait := self._shaper.send_message(site, source, self._clock.monotonic())) > 0:
-            await self._clock.sleep(wait)
+        left, why = self._shaper.suspension(site, source, self._clock.monotonic())
+        if left > 0:
+            raise self._postponed(left, f"site {site} is suspended for {left:.0f} s: {why}")
+
+    def _postponed(self, seconds: float, reason: str) -> _Postponed:
+        return _Postponed(self._clock.now() + timedelta(seconds=seconds), reason)
 
     async def _wait(self, seconds: float) -> None:
-        """Wait `seconds` of the injected clock (a site's suspension, its connection rate),
-        or until the worker stops, whichever comes first."""
+        """Wait `seconds` of the injected clock (a short rate wait), or until the worker
+        stops, whichever comes first."""
         if self._stopping:
             return
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
@@ -1063,6 +1160,39 @@ class DeliveryWorker:
             log.exception("building the bounce notice for queue entry %s failed", entry.id)
             return None
 
+    async def _postpone(
+        self,
+        postponed: Sequence[tuple[QueueEntry, _Outcome]],
+        began: tuple[datetime, float],
+        source: tuple[MessageRecord, bytes],
+    ) -> None:
+        """Give back recipients not attempted because their site's shaping lets nothing go for
+        a while, due when it will: the lease is given back and the next attempt set, nothing
+        else (no attempt counted, no event: the queue view shows the site's suspension and
+        why). Never past the end of a recipient's queue lifetime; one whose lifetime is over
+        fails as expired instead (with no attempt recorded)."""
+        now = self._clock.now()
+        lifetime = timedelta(seconds=self._schedule.lifetime)
+        groups: dict[datetime, list[QueueEntry]] = {}
+        for entry, outcome in postponed:
+            assert outcome.postponed is not None
+            deadline = entry.created + lifetime
+            if now >= deadline:
+                await self._report(entry, outcome, began, source)
+                continue
+            groups.setdefault(min(outcome.postponed, deadline), []).append(entry)
+        for until, entries in groups.items():
+            ids = [e.id for e in entries]
+            try:
+                await self._record(self._queue.postpone, ids, self.owner, until)
+            except PostroomError:
+                log.exception("postponing %d queue entries failed", len(ids))
+                leases = [e.lease_expires for e in entries if e.lease_expires is not None]
+                if self._due is not None and leases:
+                    self._due(min(leases))  # taken over (by anyone) once the lease is over
+            else:
+                self._unreported.difference_update(ids)
+
     async def _report(
         self,
         entry: QueueEntry,
@@ -1072,12 +1202,16 @@ class DeliveryWorker:
     ) -> None:
         """Record the outcome of one recipient: the entry's new state, its event (with the
         reply, the remote MTA, hard or soft and the reason) and the attempt (began: wall
-        clock and monotonic time of its start) in one transaction."""
+        clock and monotonic time of its start) in one transaction. A postponed outcome comes
+        here only once the recipient's queue lifetime is over: it expires, with no attempt
+        recorded (none was made)."""
         reply = outcome.reply
         text = f"{outcome.host}: {reply}" if outcome.host else str(reply)
         now = self._clock.now()
         started, mono = began or (now, self._clock.monotonic())
-        attempt = outcome.attempt(started, max(0.0, self._clock.monotonic() - mono))
+        attempt: Attempt | None = outcome.attempt(started, max(0.0, self._clock.monotonic() - mono))
+        if outcome.postponed is not None:
+            attempt = None
         detail = reply_detail(reply, outcome.mx, outcome.ip)
         queue = self._queue
         try:
@@ -1109,7 +1243,7 @@ class DeliveryWorker:
                 when = self._schedule.next_attempt(
                     entry.attempts + 1, now, entry.created, self._rng
                 )
-                if when is None:
+                if when is None or outcome.postponed is not None:
                     expired = f"5.4.7 Delivery time expired; last error: {text}"
                     gone = expired_detail(reply, outcome.mx, outcome.ip)
                     notice = await self._notice(source, entry, outcome, now, expired=True)

@@ -6,7 +6,8 @@ and NOOP, 354 to DATA then 250 after the dot, 221 to QUIT. `drop_after` closes a
 without a word after that many transactions (a server dropping an idle kept connection);
 `close_on_rset` answers RSET with 421 and closes (one that timed the connection out).
 `rcpt_replies` are given, one each, to the first RCPT commands instead of 250 (a 421 one
-closes the connection after it, as RFC 5321 §3.8 has it): a server pushing back.
+closes the connection after it, as RFC 5321 §3.8 has it): a server pushing back. A
+`greeting` other than 220 is sent and the connection closed (a server refusing sessions).
 """
 
 from __future__ import annotations
@@ -40,23 +41,26 @@ class ScriptedServer:
     def __init__(
         self,
         host: str = "127.0.0.1",
+        port: int = 0,
         extensions: tuple[str, ...] = ("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"),
         drop_after: int | None = None,
         close_on_rset: bool = False,
         rcpt_replies: tuple[str, ...] = (),
+        greeting: str = "220 mx.scripted.test ESMTP",
     ) -> None:
         self.host = host
         self.extensions = extensions
         self.drop_after = drop_after
         self.close_on_rset = close_on_rset
         self.rcpt_replies = list(rcpt_replies)
+        self.greeting = greeting
         self.connections: list[Seen] = []
         self.transactions: list[Transaction] = []
-        self.port = 0
+        self.port = port
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> ScriptedServer:
-        self._server = await asyncio.start_server(self._session, self.host, 0)
+        self._server = await asyncio.start_server(self._session, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self
 
@@ -78,7 +82,10 @@ class ScriptedServer:
             writer.write(text.encode() + b"\r\n")
 
         try:
-            reply("220 mx.scripted.test ESMTP")
+            reply(self.greeting)
+            if not self.greeting.startswith("220"):
+                await writer.drain()
+                return
             while True:
                 await writer.drain()
                 line = await reader.readline()

@@ -3,8 +3,8 @@ end to end: mail submitted over real SMTP to a live project is delivered to a re
 loopback at once (the server's clock is never moved), a deferral (451 "try again later" from
 the receiver) is retried when the injected clock passes its retry time with no claim in
 between and once the clock has passed the site's suspension that the reply began (nothing goes
-to the site before), retry-now wakes the worker, and a server started on a queue filled before
-it delivers what it finds.
+to the site before: the retry is postponed to the suspension's end), retry-now wakes the
+worker, and a server started on a queue filled before it delivers what it finds.
 
 Claims are counted by a hook on the server's queue store (each call of `claim` is one claim
 query); the safety read is set to an hour so that only the schedule makes the worker claim."""
@@ -148,6 +148,15 @@ def waits_for(env: Env, when: float) -> bool:
     return any(abs(wake - when) < 0.001 for wake in env.clock.wakeups)
 
 
+def postponed_to(env: Env, message_id: str, when: float) -> bool:
+    """Whether the message's one entry is given back, untried since its one attempt, due at
+    `when` (the server's monotonic clock): postponed to a suspension's end."""
+    due = env.clock.now() + timedelta(seconds=when - env.clock.monotonic())
+    return [(e.next_attempt, e.attempts, e.lease_owner) for e in env.queue(message_id)] == [
+        (due, 1, None)
+    ]
+
+
 def idle(env: Env) -> None:
     """Until the delivery loop waits on the clock (its start-up read done)."""
     assert wait_for(lambda: loop_of(env).reads >= 1 and env.clock.sleepers > 0)
@@ -201,9 +210,16 @@ def test_a_deferral_is_retried_when_the_clock_passes_its_time_with_no_claim_befo
     assert claims.calls == 0
     assert receiver.messages == []
     # Past the retry time (rounded up to the schedule's second): claimed, but the site is
-    # suspended: the delivery waits on the clock, nothing goes to the receiver.
+    # suspended: postponed untried to the suspension's end (the schedule wakes the loop
+    # then), nothing goes to the receiver.
     delivering.tick((entry.next_attempt - delivering.clock.now()).total_seconds() + 1.0)
-    assert wait_for(lambda: claims.calls >= 1 and waits_for(delivering, resumes))
+    assert wait_for(
+        lambda: (
+            claims.calls >= 1
+            and postponed_to(delivering, record.id, resumes)
+            and waits_for(delivering, resumes)
+        )
+    )
     delivering.tick(resumes - 1 - delivering.clock.monotonic())
     time.sleep(0.2)
     assert receiver.messages == [] and receiver.refused_count == 1
@@ -231,8 +247,9 @@ def test_retry_now_wakes_the_worker_for_a_deferred_entry(
         "acme", "retry", QueueFilter(message_ids=(record.id,)), delivering.clock.now()
     )
     assert len(changed) == 1
-    # Claimed at once; retry-now does not lift the site's suspension: sent when it ends.
-    assert wait_for(lambda: claims.calls >= 1 and waits_for(delivering, resumes))
+    # Claimed at once; retry-now does not lift the site's suspension: postponed untried to
+    # its end (no attempt counted), sent when it ends.
+    assert wait_for(lambda: claims.calls >= 1 and postponed_to(delivering, record.id, resumes))
     time.sleep(0.2)
     assert receiver.messages == []
     delivering.tick(resumes - delivering.clock.monotonic())
