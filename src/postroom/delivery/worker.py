@@ -600,7 +600,7 @@ class DeliveryWorker:
                 failed = _Outcome(local_reply(451, "4.3.0", "Internal error"))
                 outcomes = [failed for _ in entries]
         source = (record, raw)
-        later = [(e, o) for e, o in zip(entries, outcomes, strict=True) if o.postponed]
+        later = [(e, o) for e, o in zip(entries, outcomes, strict=True) if o.postponed is not None]
         if later:
             await self._postpone(later, began, source)
         # In recipient order; each run of recipients delivered goes into one group commit
