@@ -64,6 +64,14 @@ BARE_LINE_ENDINGS_WARNING = (
 )
 
 
+def _drop(early: asyncio.Future[dict[str, tuple[str, str]]] | None) -> None:
+    """Give up a suppression read begun early: its answer (or failure) is not needed."""
+    if early is not None:
+        early.cancel()
+        if early.done() and not early.cancelled():
+            early.exception()  # retrieved: a failure not needed is not logged as unhandled
+
+
 class AcceptancePipeline:
     def __init__(
         self,
@@ -136,11 +144,29 @@ class AcceptancePipeline:
             if self.submission is None:
                 raise ConfigError("submission needs the platform store (no SubmissionSteps)")
             project = submitter.project
-            prepared = await self.submission.prepare(incoming, submitter, message_id, now)
+            # A live project's suppression read runs while the message is checked and signed
+            # (one wait instead of two in a row); the cached snapshot tells whether the
+            # project is live, and `prepare` has the last word (a capture project's answer is
+            # not used).
+            early: asyncio.Future[dict[str, tuple[str, str]]] | None = None
+            view = self.submission.directory.peek(project)
+            if self._suppressions is not None and view is not None and view.project.mode == "live":
+                early = asyncio.ensure_future(
+                    self._suppressions.ask((project, incoming.envelope.recipients))
+                )
+            try:
+                prepared = await self.submission.prepare(incoming, submitter, message_id, now)
+            except BaseException:
+                _drop(early)
+                raise
             quota = self.submission.quota
             try:
                 suppressed: dict[str, tuple[str, str]] = {}
-                if prepared.status == "queued" and self._suppressions is not None:
+                if prepared.status != "queued":
+                    _drop(early)
+                elif early is not None:
+                    suppressed = await early
+                elif self._suppressions is not None:
                     suppressed = await self._suppressions.ask(
                         (project, incoming.envelope.recipients)
                     )

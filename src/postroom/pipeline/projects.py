@@ -97,6 +97,11 @@ class ProjectDirectory:
         if view is not None and view.project != project:
             self._views.pop(project.id, None)
 
+    def peek(self, project_id: str) -> ProjectView | None:
+        """The project's snapshot as cached, however old (None: none cached); for guesses
+        only (what `get` answers decides)."""
+        return self._views.get(project_id)
+
     async def get(self, project_id: str) -> ProjectView:
         """The project's snapshot, read again when older than the TTL.
 
