@@ -85,6 +85,7 @@ from postroom.storage.search_sql import indexed_needles, query_condition
 from postroom.storage.suppressions import SqlSuppressionStore
 from postroom.storage.tls_reports import SqlTlsReports
 from postroom.storage.webhooks import SqlWebhookStore
+from postroom.storage.write_lock import SqliteWriteLock
 from postroom.storage.writer_process import ProcessBatchWriter
 
 log = logging.getLogger(__name__)
@@ -196,11 +197,14 @@ class SqlMessageStore:
         self._executor = ThreadPoolExecutor(
             max_workers=self._pipeline, thread_name_prefix="postroom-writer"
         )
-        # SQLite has one writer at a time: writers of this process queue on this lock (in
-        # arrival order, woken at once) rather than on SQLite's sleeping busy handler.
-        self._write_lock: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if self.backend == "sqlite" else contextlib.nullcontext()
-        )
+        # SQLite has one writer at a time: writers of this process, and the writer process,
+        # queue on this lock (woken at once) rather than on SQLite's sleeping busy handler.
+        self._file_lock: SqliteWriteLock | None = None
+        self._write_lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if self.backend == "sqlite" and sqlite_path is not None:
+            self._write_lock = self._file_lock = SqliteWriteLock(sqlite_path)
+        elif self.backend == "sqlite":
+            self._write_lock = threading.Lock()
         self._batch_writer = BatchWriter(write_engine, self._write_lock, complete)
         self._writer_process = writer_process
         self._queue: SqlQueueStore | None = None
@@ -443,6 +447,8 @@ class SqlMessageStore:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         self._read.dispose()
         self._write.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()
 
     # ------------------------------------------------------------------ helpers
 

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from postroom.storage.batch import BatchWriter
-from postroom.storage.engine import writer_engine
+from postroom.storage.engine import resolve_target, writer_engine
+from postroom.storage.write_lock import SqliteWriteLock
 from postroom.storage.writer_process import frame, receive
 
 
@@ -29,7 +30,10 @@ def _serve(sock: socket.socket) -> int:
     except Exception as exc:
         sock.sendall(frame(("error", f"{type(exc).__name__}: {exc}")))
         return 1
-    writer = BatchWriter(engine, complete=complete)
+    # The server's own writers and this process queue on one lock (storage/write_lock.py).
+    database = resolve_target(url).sqlite_path
+    lock = SqliteWriteLock(database) if database is not None else None
+    writer = BatchWriter(engine, lock, complete=complete)
     sock.sendall(frame(("ready", None)))
     try:
         while True:
