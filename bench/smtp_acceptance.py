@@ -76,6 +76,10 @@ class Result:
     check: str
     ok: bool = True
     round: int = 1
+    # CPU milliseconds per message: Postroom's processes, and the PostgreSQL backends
+    # serving its database (None: not measured)
+    cpu_ms: float | None = None
+    pg_cpu_ms: float | None = None
 
     @property
     def rate(self) -> float:
@@ -247,8 +251,58 @@ def running_postroom(
             stop_process(process, grace=15.0)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 when it is gone or unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _session_cpu(session: int) -> float:
+    """CPU seconds of every live process of this session (`postroom serve` and its children)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def _pg_backends(database_url: str) -> dict[int, float]:
+    """pid -> CPU seconds of the PostgreSQL backends connected to the URL's database (read
+    from /proc: the server must run on this machine)."""
+    import psycopg  # only with --database-url
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        pids = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (url.database,),
+            )
+        ]
+    return {pid: _cpu_seconds(pid) for pid in pids}
+
+
 def bench_postroom(
-    load: Load, workdir: Path, database_url: str | None, fulltext: str | None = None
+    load: Load,
+    workdir: Path,
+    database_url: str | None,
+    fulltext: str | None = None,
+    name: str = "postroom",
 ) -> Result:
     smtp_port = free_port()
     if fulltext:  # SQLite's full-text index, made or dropped before the server starts
@@ -269,8 +323,15 @@ def bench_postroom(
     ) as (base, process):
         wait_for_port(smtp_port, 10.0, process)
         before = _total(base)
-        seconds = smtp_source(load, smtp_port, workdir, "postroom")
+        cpu_before = _session_cpu(process.pid)
+        pg_before = _pg_backends(database_url) if database_url else {}
+        seconds = smtp_source(load, smtp_port, workdir, name)
+        cpu = _session_cpu(process.pid) - cpu_before
+        pg_after = _pg_backends(database_url) if database_url else {}
         after = _total(base)
+    pg_cpu = sum(t - pg_before.get(pid, 0.0) for pid, t in pg_after.items())
+    per = 1000 / load.messages
+    cpu_ms, pg_cpu_ms = cpu * per, (pg_cpu * per if database_url else None)
     stored = after - before
     check = f"API total {after}" + (f" ({stored} new)" if before else "")
     if stored != load.messages:
@@ -278,8 +339,57 @@ def bench_postroom(
             f"  ERROR: Postroom acknowledged {load.messages} messages but stores {stored}",
             file=sys.stderr,
         )
-        return Result("postroom", load.messages, seconds, check + " MISMATCH", ok=False)
-    return Result("postroom", load.messages, seconds, check)
+        return Result(name, load.messages, seconds, check + " MISMATCH", ok=False)
+    return Result(name, load.messages, seconds, check, cpu_ms=cpu_ms, pg_cpu_ms=pg_cpu_ms)
+
+
+# -- PostgreSQL with and without the trigram index (--pg-trigram-ab) -----------------------
+
+TRIGRAM_INDEX = "ix_messages_search_trgm"  # storage/fulltext.py PG_INDEX (migration 0018)
+AB_TARGETS = ("pg+trgm", "pg-trgm")
+
+
+@contextlib.contextmanager
+def ab_databases(server_url: str) -> Iterator[dict[str, str]]:
+    """Two fresh databases on the server of `server_url` (whose database is used to create and
+    drop them), migrated; the trigram index dropped from the second. Yields target -> URL;
+    both databases are dropped at the end."""
+    import asyncio
+    import secrets
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from postroom.core.clock import SystemClock
+    from postroom.storage import open_store
+
+    url = make_url(server_url)
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    stem = f"postroom_ab_{secrets.token_hex(3)}"
+    names = {"pg+trgm": f"{stem}_trgm", "pg-trgm": f"{stem}_notrgm"}
+    made: list[str] = []
+    try:
+        urls = {}
+        for target, name in names.items():
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            made.append(name)
+            urls[target] = url.set(drivername="postgresql+psycopg", database=name).render_as_string(
+                hide_password=False
+            )
+            asyncio.run(open_store(urls[target], SystemClock()).close())  # migrates
+        plain = make_url(urls["pg-trgm"]).set(drivername="postgresql")
+        with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f"DROP INDEX {TRIGRAM_INDEX}")
+        for target, name in names.items():
+            print(f"  {target}: database {name}", flush=True)
+        yield urls
+    finally:
+        for name in made:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if made:
+            print(f"dropped databases {', '.join(made)}", flush=True)
 
 
 # -- driver --------------------------------------------------------------------------------
@@ -315,6 +425,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run `postroom fulltext on|off` on Postroom's data directory first (SQLite's "
         "index, on by default in a new database)",
     )
+    parser.add_argument(
+        "--pg-trigram-ab",
+        action="store_true",
+        help="PostgreSQL A/B: bench Postroom with and without the trigram index (migration "
+        "0018), interleaved, each in a fresh database created on --database-url's server "
+        "(dropped at the end); sink and Postfix are not run",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--timeout",
@@ -322,7 +439,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=900.0,
         help="seconds one smtp-source run may take before it is stopped (default 900)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.pg_trigram_ab and not args.database_url:
+        parser.error("--pg-trigram-ab needs --database-url postgresql://...")
+    return args
 
 
 def _median_rates(results: list[Result]) -> dict[str, float]:
@@ -330,6 +450,22 @@ def _median_rates(results: list[Result]) -> dict[str, float]:
     for result in results:
         rates.setdefault(result.target, []).append(result.rate)
     return {target: statistics.median(values) for target, values in rates.items()}
+
+
+def _median_cpu(results: list[Result], attribute: str) -> dict[str, float]:
+    found: dict[str, list[float]] = {}
+    for result in results:
+        value = getattr(result, attribute)
+        if value is not None:
+            found.setdefault(result.target, []).append(value)
+    return {target: statistics.median(values) for target, values in found.items()}
+
+
+def _cpu_text(cpu_ms: float | None, pg_cpu_ms: float | None) -> str:
+    if cpu_ms is None:
+        return ""
+    text = f"cpu {cpu_ms:.2f} ms/msg"
+    return text if pg_cpu_ms is None else f"{text}, pg {pg_cpu_ms:.2f} ms/msg"
 
 
 def print_table(results: list[Result], failures: list[tuple[str, str]], load: Load) -> None:
@@ -345,14 +481,26 @@ def print_table(results: list[Result], failures: list[tuple[str, str]], load: Lo
         print(
             f"{label:<{width}} {result.messages:>9} {result.seconds:>9.2f} "
             f"{result.rate:>9.1f}  {result.check}"
+            + (
+                f"; {_cpu_text(result.cpu_ms, result.pg_cpu_ms)}"
+                if result.cpu_ms is not None
+                else ""
+            )
         )
     for label, reason in failures:
         lines = [line.strip() for line in reason.splitlines() if line.strip()] or ["?"]
         why = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
         print(f"{label:<{width}} {load.messages:>9} {'-':>9} {'-':>9}  FAILED: {why}")
     if rounds:
+        cpu, pg_cpu = _median_cpu(results, "cpu_ms"), _median_cpu(results, "pg_cpu_ms")
         for target, rate in medians.items():
-            print(f"{'median/' + target:<{width}} {'':>9} {'':>9} {rate:>9.1f}")
+            print(
+                f"{'median/' + target:<{width}} {'':>9} {'':>9} {rate:>9.1f}  "
+                + _cpu_text(cpu.get(target), pg_cpu.get(target))
+            )
+    if all(t in medians for t in AB_TARGETS):
+        change = medians["pg+trgm"] / medians["pg-trgm"] - 1
+        print(f"trigram index: acceptance {change:+.1%} (median pg+trgm vs pg-trgm)")
     if "postroom" in medians and "postfix" in medians:
         ratio = medians["postroom"] / medians["postfix"]
         verdict = "met" if ratio >= TARGET_RATIO else "not met"
@@ -384,9 +532,16 @@ def exit_on_signals() -> Iterator[None]:
 
 
 def run_target(
-    target: str, load: Load, run_dir: Path, round_: int, args: argparse.Namespace
+    target: str,
+    load: Load,
+    run_dir: Path,
+    round_: int,
+    args: argparse.Namespace,
+    ab_urls: dict[str, str] | None = None,
 ) -> Result:
-    if target == "sink":
+    if ab_urls is not None:
+        result = bench_postroom(load, run_dir, ab_urls[target], name=target)
+    elif target == "sink":
         result = bench_sink(load, run_dir)
     elif target == "postfix":
         result = bench_postfix(load, run_dir)
@@ -398,8 +553,10 @@ def run_target(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load = Load(args.messages, args.sessions, args.size, args.timeout)
-    targets = [args.only] if args.only else list(TARGETS)
-    with exit_on_signals():
+    targets = (
+        list(AB_TARGETS) if args.pg_trigram_ab else [args.only] if args.only else list(TARGETS)
+    )
+    with exit_on_signals(), contextlib.ExitStack() as stack:
         try:
             ensure_postfix_installed()
         except BenchError as exc:
@@ -416,14 +573,19 @@ def main(argv: list[str] | None = None) -> int:
         results: list[Result] = []
         failures: list[tuple[str, str]] = []
         try:
+            ab_urls = (
+                stack.enter_context(ab_databases(args.database_url)) if args.pg_trigram_ab else None
+            )
             for round_ in range(1, args.rounds + 1):
-                for target in targets:
+                # A/B: the order alternates from round to round (ABBA...)
+                order = targets[::-1] if ab_urls is not None and round_ % 2 == 0 else targets
+                for target in order:
                     label = f"{round_}/{target}" if args.rounds > 1 else target
                     print(f"[{label}]", flush=True)
                     run_dir = workdir / f"{round_}-{target}"
                     run_dir.mkdir(mode=0o755)
                     try:
-                        results.append(run_target(target, load, run_dir, round_, args))
+                        results.append(run_target(target, load, run_dir, round_, args, ab_urls))
                     except (BenchError, OSError) as exc:
                         print(f"  {label} failed: {exc}", file=sys.stderr, flush=True)
                         failures.append((label, str(exc)))
