@@ -90,6 +90,13 @@ QUERIES = [
     ("message-id: (1 hit)", "message-id:500001.bench@"),
     ("tag: (10%)", "tag:bench"),
     ("tag: rare (0.01%)", "tag:vip"),
+    ("-tag: (90%)", "-tag:bench"),
+    ("-tag: rare (99.99%)", "-tag:vip"),
+    ("is:tagged (10%)", "is:tagged"),
+    ("-is:tagged (untagged, 90%)", "-is:tagged"),
+    ("is:unread (all)", "is:unread"),
+    ("tag: + is:unread", "tag:bench is:unread"),
+    ("is:tagged + is:read (none)", "is:tagged is:read"),
     ("has:attachment (5%)", "has:attachment"),
     ("before: (oldest 10%)", "before:2025-01-02"),
     ("before: (all but newest)", "before:2025-01-13"),
@@ -172,13 +179,16 @@ def seed(target: str, count: int, batch: int) -> None:
 
 
 def timings(
-    target: str, runs: int, count: bool
+    target: str, runs: int, count: bool, only: list[str] | None = None
 ) -> Iterator[tuple[str, str, float, float, float | None, int | None]]:
-    """(label, query, page cold ms, page warm ms, count ms, matches) per query."""
+    """(label, query, page cold ms, page warm ms, count ms, matches) per query (those whose
+    text contains one of `only`, when given)."""
     store = open_store(target, SystemClock())
     now = BASE + timedelta(days=30)
     try:
         for label, text in QUERIES:
+            if only and not any(part in text for part in only):
+                continue
             query = parse_query(text, now)
             samples = []
             for _ in range(runs + 1):
@@ -227,6 +237,12 @@ def main() -> None:
     parser.add_argument(
         "--sqlite-fulltext", action="store_true", help="SQLite: turn the full-text index on first"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="time only the queries whose text contains TEXT (repeatable; e.g. --only tag)",
+    )
     args = parser.parse_args()
 
     drop = None
@@ -256,7 +272,7 @@ def main() -> None:
             f"  {'query':28s} {'text':26s} {'cold':>8s} {'warm':>8s} {'count':>8s} {'matched':>9s}"
         )
         for label, text, cold, warm, counted, matched in timings(
-            target, args.runs, not args.no_count
+            target, args.runs, not args.no_count, args.only
         ):
             flag = "" if warm < 100 else "  page > 100 ms"
             count_ms = "-" if counted is None else f"{counted:.1f}"

@@ -677,7 +677,7 @@ class SqlMessageStore:
 
         def work(conn: Connection) -> MessagePage:
             total, unread = self._project_counts(conn, project)
-            tagged = tag_search.counts(conn, project, query)
+            tagged = tag_search.counts(conn, project, query, self.backend, (total, unread))
             if cond is None or query is None:
                 matched, matched_unread = total, unread
             elif tagged is not None:
@@ -708,8 +708,11 @@ class SqlMessageStore:
 
         def work(conn: Connection) -> MessageSlice:
             total, unread = self._project_counts(conn, project)
+            # The matches, when the counters know them (tag_search.counts): a query with none
+            # (`is:tagged is:read` in an unread inbox) reads no message instead of walking all.
+            counted = tag_search.counts(conn, project, query, self.backend, (total, unread))
             rows: builtins.list[Any] = []
-            if limit and start < total:
+            if limit and start < (total if counted is None else counted[0]):
                 rows = self._page_rows(conn, project, query, start, limit + 1)
             return MessageSlice(
                 messages=self._records(conn, rows[:limit]),

@@ -4,7 +4,9 @@ The counters give each tag's number of messages before any message is read, whic
 planners cannot know:
 
 * A query that is one `tag:` term has its exact counts there (`counts`): the default API
-  answer and the UI's second request need not read every tagged message.
+  answer and the UI's second request need not read every tagged message. So do `-tag:X`
+  (the project's counts minus the tag's), SQLite's `is:tagged` and `-is:tagged`
+  (tagged_counts.py), and any of these with `is:read` / `is:unread`.
 * SQLite: a page or count whose query has a rare tag (at most `DRIVE_MAX` messages, the
   rarest of its positive `tag:` terms) is driven by that tag (`project_match` with
   `driven=True`): the project is tested as `+project`, which no index serves, so SQLite
@@ -24,6 +26,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from postroom.core.search import SearchQuery
+from postroom.storage import tagged_counts
 from postroom.storage.schema import messages, tag_counts
 from postroom.storage.search_sql import query_condition, tag_condition
 
@@ -53,12 +56,49 @@ def tag_totals(conn: Connection, project: str, tag: str) -> tuple[int, int]:
     return int(total), int(unread)
 
 
-def counts(conn: Connection, project: str, query: SearchQuery | None) -> tuple[int, int] | None:
-    """The exact (matched, unread) of a query that is a single `tag:` term; None otherwise."""
-    tags = positive_tags(query)
-    if query is None or len(query.terms) != 1 or len(tags) != 1:
+def counts(
+    conn: Connection,
+    project: str,
+    query: SearchQuery | None,
+    backend: str,
+    project_counts: tuple[int, int],
+) -> tuple[int, int] | None:
+    """The exact (matched, unread) of a query the counters answer without reading a message;
+    None for any other query.
+
+    Such a query is a conjunction of at most one term on tags (`tag:X`, `-tag:X`, and on
+    SQLite `is:tagged`, `-is:tagged`) and any `is:read` / `is:unread` terms. The tag term
+    picks a set whose (total, unread) the counters hold or, negated, the project's minus
+    them (a message has a tag at most once: message_tags' primary key); `project_counts` is
+    the project's (total, unread) (message_counts.py) for no tag term. A read term then keeps
+    the set's unread or read ones."""
+    if query is None or query.empty:
         return None
-    return tag_totals(conn, project, tags[0])
+    sets = [t for t in query.terms if t.field in ("tag", "is-tagged")]
+    flags = [t for t in query.terms if t.field == "is-read"]
+    if len(sets) + len(flags) != len(query.terms) or len(sets) > 1:
+        return None
+    total, unread = project_counts
+    if sets:
+        term = sets[0]
+        if term.field == "tag":
+            found = tag_totals(conn, project, term.text.strip().lower())
+        elif backend == "sqlite":
+            found = tagged_counts.read(conn, project)
+        else:
+            return None
+        if term.negated:
+            found = (total - found[0], unread - found[1])
+        total, unread = found
+    wants_read = any(not t.negated for t in flags)  # is:read (is:unread is it negated)
+    wants_unread = any(t.negated for t in flags)
+    if wants_read and wants_unread:
+        return 0, 0
+    if wants_unread:
+        return unread, unread
+    if wants_read:
+        return total - unread, 0
+    return total, unread
 
 
 def rarest(
