@@ -350,10 +350,11 @@ AB_TARGETS = ("pg+trgm", "pg-trgm")
 
 
 @contextlib.contextmanager
-def ab_databases(server_url: str) -> Iterator[dict[str, str]]:
-    """Two fresh databases on the server of `server_url` (whose database is used to create and
-    drop them), migrated; the trigram index dropped from the second. Yields target -> URL;
-    both databases are dropped at the end."""
+def ab_databases(server_url: str, variants: list[str]) -> Iterator[dict[str, str]]:
+    """Fresh databases on the server of `server_url` (whose database is used to create and
+    drop them), migrated: `pg+trgm` as migrated, `pg-trgm` with the trigram index dropped, and
+    one `pg+trgm[NAME]` per variant "NAME=PARAMS" with `ALTER INDEX ... SET (PARAMS)`.
+    Yields target -> URL; every database is dropped at the end."""
     import asyncio
     import secrets
 
@@ -366,11 +367,15 @@ def ab_databases(server_url: str) -> Iterator[dict[str, str]]:
     url = make_url(server_url)
     admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
     stem = f"postroom_ab_{secrets.token_hex(3)}"
-    names = {"pg+trgm": f"{stem}_trgm", "pg-trgm": f"{stem}_notrgm"}
+    changes: dict[str, str | None] = {"pg+trgm": "", "pg-trgm": None}
+    for variant in variants:
+        name, _, params = variant.partition("=")
+        changes[f"pg+trgm[{name}]"] = params
     made: list[str] = []
     try:
         urls = {}
-        for target, name in names.items():
+        for n, (target, change) in enumerate(changes.items()):
+            name = f"{stem}_{n}"
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
             made.append(name)
@@ -378,11 +383,19 @@ def ab_databases(server_url: str) -> Iterator[dict[str, str]]:
                 hide_password=False
             )
             asyncio.run(open_store(urls[target], SystemClock()).close())  # migrates
-        plain = make_url(urls["pg-trgm"]).set(drivername="postgresql")
-        with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as conn:
-            conn.execute(f"DROP INDEX {TRIGRAM_INDEX}")
-        for target, name in names.items():
-            print(f"  {target}: database {name}", flush=True)
+            dsn = url.set(drivername="postgresql", database=name).render_as_string(
+                hide_password=False
+            )
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                if change is None:
+                    conn.execute(f"DROP INDEX {TRIGRAM_INDEX}")
+                elif change:
+                    conn.execute(f"ALTER INDEX {TRIGRAM_INDEX} SET ({change})")
+                found = conn.execute(
+                    "SELECT reloptions FROM pg_class WHERE relname = %s", (TRIGRAM_INDEX,)
+                ).fetchone()
+            shown = "dropped" if found is None else f"index options {found[0] or 'default'}"
+            print(f"  {target}: database {name}, {shown}", flush=True)
         yield urls
     finally:
         for name in made:
@@ -431,6 +444,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="PostgreSQL A/B: bench Postroom with and without the trigram index (migration "
         "0018), interleaved, each in a fresh database created on --database-url's server "
         "(dropped at the end); sink and Postfix are not run",
+    )
+    parser.add_argument(
+        "--pg-index-variant",
+        action="append",
+        default=[],
+        metavar="NAME=PARAMS",
+        help="with --pg-trigram-ab, one more target pg+trgm[NAME] whose index gets ALTER INDEX "
+        "... SET (PARAMS), e.g. 'pend64=gin_pending_list_limit=65536' (repeatable)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
@@ -498,9 +519,10 @@ def print_table(results: list[Result], failures: list[tuple[str, str]], load: Lo
                 f"{'median/' + target:<{width}} {'':>9} {'':>9} {rate:>9.1f}  "
                 + _cpu_text(cpu.get(target), pg_cpu.get(target))
             )
-    if all(t in medians for t in AB_TARGETS):
-        change = medians["pg+trgm"] / medians["pg-trgm"] - 1
-        print(f"trigram index: acceptance {change:+.1%} (median pg+trgm vs pg-trgm)")
+    if "pg-trgm" in medians:
+        for target in (t for t in medians if t.startswith("pg+trgm")):
+            change = medians[target] / medians["pg-trgm"] - 1
+            print(f"trigram index: acceptance {change:+.1%} (median {target} vs pg-trgm)")
     if "postroom" in medians and "postfix" in medians:
         ratio = medians["postroom"] / medians["postfix"]
         verdict = "met" if ratio >= TARGET_RATIO else "not met"
@@ -554,7 +576,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load = Load(args.messages, args.sessions, args.size, args.timeout)
     targets = (
-        list(AB_TARGETS) if args.pg_trigram_ab else [args.only] if args.only else list(TARGETS)
+        [*AB_TARGETS, *(f"pg+trgm[{v.partition('=')[0]}]" for v in args.pg_index_variant)]
+        if args.pg_trigram_ab
+        else [args.only]
+        if args.only
+        else list(TARGETS)
     )
     with exit_on_signals(), contextlib.ExitStack() as stack:
         try:
@@ -574,7 +600,9 @@ def main(argv: list[str] | None = None) -> int:
         failures: list[tuple[str, str]] = []
         try:
             ab_urls = (
-                stack.enter_context(ab_databases(args.database_url)) if args.pg_trigram_ab else None
+                stack.enter_context(ab_databases(args.database_url, args.pg_index_variant))
+                if args.pg_trigram_ab
+                else None
             )
             for round_ in range(1, args.rounds + 1):
                 # A/B: the order alternates from round to round (ABBA...)
