@@ -53,7 +53,7 @@ from postroom.core.errors import InvalidInput, NotFound, PendingDeliveries, Stor
 from postroom.core.ports import Completer, MessageStore
 from postroom.core.search import SearchQuery
 from postroom.core.types import MessagePage, MessageRecord, MessageSlice, NewMessage
-from postroom.storage import codec, message_counts, sender_search, tag_search
+from postroom.storage import codec, message_counts, sender_search, tag_search, tagged_counts
 from postroom.storage.batch import (
     ID_CHUNK,
     BatchWriter,
@@ -513,10 +513,11 @@ class SqlMessageStore:
                 project = self._to_fold.pop()
             except KeyError:
                 return
-            try:
-                self._run(self._write, functools.partial(message_counts.fold, project=project))
-            except StorageError as exc:
-                log.warning("folding the message counts of %s failed: %s", project, exc)
+            for counters in (message_counts, tagged_counts):
+                try:
+                    self._run(self._write, functools.partial(counters.fold, project=project))
+                except StorageError as exc:
+                    log.warning("folding the %s of %s failed: %s", counters.TABLE, project, exc)
 
     def _target(
         self, project: str, query: SearchQuery | None
@@ -677,7 +678,9 @@ class SqlMessageStore:
 
         def work(conn: Connection) -> MessagePage:
             total, unread = self._project_counts(conn, project)
-            tagged = tag_search.counts(conn, project, query, self.backend, (total, unread))
+            tagged = tag_search.counts(
+                conn, project, query, self.backend, (total, unread), self._to_fold
+            )
             if cond is None or query is None:
                 matched, matched_unread = total, unread
             elif tagged is not None:
@@ -710,7 +713,9 @@ class SqlMessageStore:
             total, unread = self._project_counts(conn, project)
             # The matches, when the counters know them (tag_search.counts): a query with none
             # (`is:tagged is:read` in an unread inbox) reads no message instead of walking all.
-            counted = tag_search.counts(conn, project, query, self.backend, (total, unread))
+            counted = tag_search.counts(
+                conn, project, query, self.backend, (total, unread), self._to_fold
+            )
             rows: builtins.list[Any] = []
             if limit and start < (total if counted is None else counted[0]):
                 rows = self._page_rows(conn, project, query, start, limit + 1)

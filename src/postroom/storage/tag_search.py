@@ -5,8 +5,8 @@ planners cannot know:
 
 * A query that is one `tag:` term has its exact counts there (`counts`): the default API
   answer and the UI's second request need not read every tagged message. So do `-tag:X`
-  (the project's counts minus the tag's), SQLite's `is:tagged` and `-is:tagged`
-  (tagged_counts.py), and any of these with `is:read` / `is:unread`.
+  (the project's counts minus the tag's), `is:tagged` and `-is:tagged` (tagged_counts.py),
+  and any of these with `is:read` / `is:unread`.
 * SQLite: a page or count whose query has a rare tag (at most `DRIVE_MAX` messages, the
   rarest of its positive `tag:` terms) is driven by that tag (`project_match` with
   `driven=True`): the project is tested as `+project`, which no index serves, so SQLite
@@ -62,16 +62,18 @@ def counts(
     query: SearchQuery | None,
     backend: str,
     project_counts: tuple[int, int],
+    to_fold: set[str] | None = None,
 ) -> tuple[int, int] | None:
     """The exact (matched, unread) of a query the counters answer without reading a message;
     None for any other query.
 
-    Such a query is a conjunction of at most one term on tags (`tag:X`, `-tag:X`, and on
-    SQLite `is:tagged`, `-is:tagged`) and any `is:read` / `is:unread` terms. The tag term
+    Such a query is a conjunction of at most one term on tags (`tag:X`, `-tag:X`,
+    `is:tagged`, `-is:tagged`) and any `is:read` / `is:unread` terms. The tag term
     picks a set whose (total, unread) the counters hold or, negated, the project's minus
     them (a message has a tag at most once: message_tags' primary key); `project_counts` is
     the project's (total, unread) (message_counts.py) for no tag term. A read term then keeps
-    the set's unread or read ones."""
+    the set's unread or read ones. PostgreSQL: the project is added to `to_fold` when its
+    tagged_counts delta rows pile up (the caller folds them after the read)."""
     if query is None or query.empty:
         return None
     sets = [t for t in query.terms if t.field in ("tag", "is-tagged")]
@@ -83,10 +85,11 @@ def counts(
         term = sets[0]
         if term.field == "tag":
             found = tag_totals(conn, project, term.text.strip().lower())
-        elif backend == "sqlite":
-            found = tagged_counts.read(conn, project)
         else:
-            return None
+            tagged, tagged_unread, rows = tagged_counts.read(conn, project)
+            found = (tagged, tagged_unread)
+            if rows > tagged_counts.FOLD_AT and backend == "postgresql" and to_fold is not None:
+                to_fold.add(project)
         if term.negated:
             found = (total - found[0], unread - found[1])
         total, unread = found

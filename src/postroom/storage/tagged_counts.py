@@ -14,9 +14,16 @@ one UPDATE per tag.
 SQLite's row triggers run right after each row changes, so "the message has exactly one tag
 now" in the INSERT trigger is "this is its first tag", also inside a multi-row INSERT.
 
-PostgreSQL has no such table: its planner answers `is:tagged` counts with a semi-join over
-the tag index (see bench/search_million.py), and a counter kept by statement triggers would
-need each concurrent tagger of a message to see the others' uncommitted tags.
+PostgreSQL: table `tagged_counts` holds delta rows (seq, project, total, unread) appended by
+statement triggers with transition tables, summed by readers and folded when they pile up, as
+message_counts.py does. Whether a tag is its message's first (or a deletion its last) depends on
+tags other transactions may be adding: each trigger first locks the messages it looks at
+(`FOR NO KEY UPDATE`, in id order), so of two transactions tagging one message the second waits
+for the first to commit and then sees its tag (READ COMMITTED: each statement of the function
+takes a new snapshot). A message's deletion removes its tags after the message is gone (the
+foreign key's cascade), so an unread tagged message's unread is removed first by a row trigger
+BEFORE DELETE (WHEN the message is unread). Nothing moves a tag to another message or project
+(a rename changes its spelling only), so PostgreSQL has no UPDATE trigger on `message_tags`.
 """
 
 from __future__ import annotations
@@ -92,26 +99,138 @@ JOIN messages m ON m.id = t.message_id
 GROUP BY t.project"""
 
 
+_PG_TABLE = (
+    """CREATE TABLE tagged_counts (
+  seq BIGSERIAL PRIMARY KEY,
+  project VARCHAR(100) NOT NULL,
+  total BIGINT NOT NULL,
+  unread BIGINT NOT NULL
+)""",
+    "CREATE INDEX ix_tagged_counts_project ON tagged_counts (project)",
+)
+
+_PG_LOCK = """  PERFORM 1 FROM messages WHERE id IN (SELECT message_id FROM {rows})
+    ORDER BY id FOR NO KEY UPDATE;"""
+
+_PG_FUNCTIONS = (
+    f"""CREATE FUNCTION tagged_counts_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+{_PG_LOCK.format(rows="new_rows")}
+  INSERT INTO tagged_counts (project, total, unread)
+    SELECT n.project, count(*), count(*) FILTER (WHERE m.read IS FALSE)
+    FROM (SELECT project, message_id, count(*) AS added FROM new_rows
+          GROUP BY project, message_id) AS n
+    LEFT JOIN messages m ON m.id = n.message_id
+    WHERE (SELECT count(*) FROM message_tags t WHERE t.message_id = n.message_id) = n.added
+    GROUP BY n.project;
+  RETURN NULL;
+END $$""",
+    f"""CREATE FUNCTION tagged_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+{_PG_LOCK.format(rows="old_rows")}
+  INSERT INTO tagged_counts (project, total, unread)
+    SELECT o.project, -count(*), -count(*) FILTER (WHERE m.read IS FALSE)
+    FROM (SELECT DISTINCT project, message_id FROM old_rows) AS o
+    LEFT JOIN messages m ON m.id = o.message_id
+    WHERE NOT EXISTS (SELECT 1 FROM message_tags t WHERE t.message_id = o.message_id)
+    GROUP BY o.project;
+  RETURN NULL;
+END $$""",
+    """CREATE FUNCTION tagged_counts_message_read() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO tagged_counts (project, total, unread)
+    SELECT n.project, 0, sum(CASE WHEN n.read THEN -1 ELSE 1 END)
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+    WHERE o.read IS DISTINCT FROM n.read
+      AND EXISTS (SELECT 1 FROM message_tags t WHERE t.message_id = n.id)
+    GROUP BY n.project
+    HAVING sum(CASE WHEN n.read THEN -1 ELSE 1 END) <> 0;
+  RETURN NULL;
+END $$""",
+    """CREATE FUNCTION tagged_counts_message_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO tagged_counts (project, total, unread)
+    SELECT OLD.project, 0, -1
+    WHERE EXISTS (SELECT 1 FROM message_tags t WHERE t.message_id = OLD.id);
+  RETURN OLD;
+END $$""",
+)
+
+_PG_TRIGGERS = (
+    """CREATE TRIGGER tagged_counts_insert AFTER INSERT ON message_tags
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tagged_counts_inserted()""",
+    """CREATE TRIGGER tagged_counts_delete AFTER DELETE ON message_tags
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION tagged_counts_deleted()""",
+    """CREATE TRIGGER tagged_counts_message_read AFTER UPDATE ON messages
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+EXECUTE FUNCTION tagged_counts_message_read()""",
+    """CREATE TRIGGER tagged_counts_message_delete BEFORE DELETE ON messages
+FOR EACH ROW WHEN (NOT OLD.read) EXECUTE FUNCTION tagged_counts_message_deleted()""",
+)
+_PG_NAMES = (
+    ("tagged_counts_insert", "message_tags"),
+    ("tagged_counts_delete", "message_tags"),
+    ("tagged_counts_message_read", "messages"),
+    ("tagged_counts_message_delete", "messages"),
+)
+_PG_FUNCTION_NAMES = (
+    "tagged_counts_inserted",
+    "tagged_counts_deleted",
+    "tagged_counts_message_read",
+    "tagged_counts_message_deleted",
+)
+
+# PostgreSQL: fold a project's delta rows once a read finds more than this many.
+FOLD_AT = 256
+_FOLD_LOCK_KEY = 0x706F73747467646E  # "postttgdn"
+
+
 def create_statements(dialect: str) -> list[str]:
-    """The table, its triggers and the initial counts; nothing on PostgreSQL."""
-    if dialect != "sqlite":
-        return []
-    return [_CREATE_TABLE, *_TRIGGERS, _INITIAL]
+    """The table, its triggers and the initial counts (the triggers first: on PostgreSQL
+    CREATE TRIGGER locks out writers until the migration commits, so none is missed)."""
+    if dialect == "sqlite":
+        return [_CREATE_TABLE, *_TRIGGERS, _INITIAL]
+    return [*_PG_TABLE, *_PG_FUNCTIONS, *_PG_TRIGGERS, _INITIAL]
 
 
 def drop_statements(dialect: str) -> list[str]:
-    if dialect != "sqlite":
-        return []
-    return [f"DROP TRIGGER IF EXISTS {n}" for n in _NAMES] + [f"DROP TABLE IF EXISTS {TABLE}"]
+    if dialect == "sqlite":
+        triggers = [f"DROP TRIGGER IF EXISTS {n}" for n in _NAMES]
+        return [*triggers, f"DROP TABLE IF EXISTS {TABLE}"]
+    return [
+        *(f"DROP TRIGGER IF EXISTS {n} ON {t}" for n, t in _PG_NAMES),
+        *(f"DROP FUNCTION IF EXISTS {f}()" for f in _PG_FUNCTION_NAMES),
+        f"DROP TABLE IF EXISTS {TABLE}",
+    ]
 
 
-_READ = text("SELECT total, unread FROM tagged_counts WHERE project = :project")
+_READ = text(
+    "SELECT coalesce(sum(total), 0), coalesce(sum(unread), 0), count(*) "
+    "FROM tagged_counts WHERE project = :project"
+)
+_FOLD = text(
+    """WITH gone AS (DELETE FROM tagged_counts WHERE project = :project RETURNING total, unread)
+INSERT INTO tagged_counts (project, total, unread)
+SELECT :project, coalesce(sum(total), 0), coalesce(sum(unread), 0) FROM gone"""
+)
 
 
-def read(conn: Connection, project: str) -> tuple[int, int]:
-    """(tagged messages, unread ones) of `project` (SQLite only)."""
-    found = conn.execute(_READ, {"project": project}).first()
-    return (0, 0) if found is None else (int(found[0]), int(found[1]))
+def read(conn: Connection, project: str) -> tuple[int, int, int]:
+    """(tagged messages, unread ones, rows summed) of `project`."""
+    total, unread, rows = conn.execute(_READ, {"project": project}).one()
+    return int(total), int(unread), int(rows)
 
 
-__all__ = ["TABLE", "create_statements", "drop_statements", "read"]
+def fold(conn: Connection, project: str) -> bool:
+    """PostgreSQL: replace `project`'s rows by one row of their sums, in the caller's
+    transaction; False (nothing done) when another fold holds the lock."""
+    locked = conn.execute(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _FOLD_LOCK_KEY}
+    ).scalar()
+    if not locked:
+        return False
+    conn.execute(_FOLD, {"project": project})
+    return True
+
+
+__all__ = ["FOLD_AT", "TABLE", "create_statements", "drop_statements", "fold", "read"]

@@ -1,7 +1,7 @@
-"""SQLite: table `tagged_counts`, each project's number of tagged messages and of unread ones,
-kept by triggers on `message_tags` and `messages` in the same transaction and filled from the
-tags already stored (storage/tagged_counts.py), so `is:tagged` / `-is:tagged` counts no
-longer walk every message (issue 12: 0.5-0.65 s at a million). PostgreSQL gets nothing.
+"""Table `tagged_counts`: each project's number of tagged messages and of unread ones, kept by
+triggers on `message_tags` and `messages` in the same transaction and filled from the tags
+already stored (storage/tagged_counts.py), so `is:tagged` / `-is:tagged` counts no longer
+walk every message (issue 12: 0.2-0.45 s on SQLite, 1.1-2.3 s on PostgreSQL at a million).
 
 Revision ID: 0027
 Revises: 0026
