@@ -1,5 +1,5 @@
 """SQLite: each project's number of tagged messages (one tag or more) and of unread ones, kept
-by triggers in the transaction that changes them (migration 0027), so that `is:tagged` and
+by triggers in the transaction that changes them (migration 0028), so that `is:tagged` and
 `-is:tagged` are counted in O(1) (storage/count_algebra.py) instead of by a walk of every
 message of the project (0.5-0.65 s at a million messages, bench/search_million.py).
 

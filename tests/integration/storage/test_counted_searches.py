@@ -127,7 +127,7 @@ async def test_counts_equal_the_scan_after_every_change(
 async def test_the_migration_counts_stored_tagged_messages(
     backend: str, target: str, clock: FakeClock
 ) -> None:
-    """Tagged messages stored at 0026 are counted by 0027, read flags included."""
+    """Tagged messages stored at 0027 are counted by 0028, read flags included."""
     store = open_store(target, clock)
     try:
         stored = [await store.add(make_message(clock, tags=("a", "B")[: n % 3])) for n in range(7)]
@@ -137,7 +137,7 @@ async def test_the_migration_counts_stored_tagged_messages(
     engine = create_engine(resolve_target(target).url)
     try:
         with engine.begin() as conn:
-            command.downgrade(migrate.alembic_config(conn), "0026")
+            command.downgrade(migrate.alembic_config(conn), "0027")
         with engine.connect() as conn:
             assert "tagged_counts" not in inspect(conn).get_table_names()
         with engine.begin() as conn:

@@ -3,8 +3,8 @@ triggers on `message_tags` and `messages` in the same transaction and filled fro
 already stored (storage/tagged_counts.py), so `is:tagged` / `-is:tagged` counts no longer
 walk every message (issue 12: 0.2-0.45 s on SQLite, 1.1-2.3 s on PostgreSQL at a million).
 
-Revision ID: 0027
-Revises: 0026
+Revision ID: 0028
+Revises: 0027
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 from postroom.storage import tagged_counts
 
-revision = "0027"
-down_revision: str | None = "0026"
+revision = "0028"
+down_revision: str | None = "0027"
 branch_labels: tuple[str, ...] | None = None
 depends_on: tuple[str, ...] | None = None
 
