@@ -61,6 +61,7 @@ from postroom.core.platform import (
     SmtpCredential,
     scopes_from,
 )
+from postroom.storage import fulltext
 from postroom.storage.attempts import delete_of_project as delete_attempts_of_project
 from postroom.storage.events import events
 from postroom.storage.queue import queue_entries
@@ -557,7 +558,15 @@ class SqlPlatformStore:
             conn.execute(delete(events).where(events.c.project == project_id))
             conn.execute(delete(suppressions).where(suppressions.c.scope == project_id))
             delete_attempts_of_project(conn, project_id)
-            conn.execute(delete(messages).where(messages.c.project == project_id))
+            mine = messages.c.project == project_id
+            if self.backend == "sqlite" and fulltext.sqlite_reset_pays(conn, mine):
+                # SQLite's full-text index: emptied and the other projects' messages indexed
+                # again, cheaper than unindexing most of the messages one by one.
+                fulltext.sqlite_delete_resetting(
+                    conn, lambda: conn.execute(delete(messages).where(mine))
+                )
+            else:
+                conn.execute(delete(messages).where(mine))
             conn.execute(delete(projects).where(projects.c.id == project_id))
 
         self._writing(work)

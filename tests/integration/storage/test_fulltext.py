@@ -21,6 +21,7 @@ from postroom.core.search import SearchQuery, Term, parse_query
 from postroom.core.types import NewMessage
 from postroom.storage import SqlMessageStore, codec, fulltext, migrate, open_store, resolve_target
 from postroom.storage.engine import set_sqlite_fulltext, writer_engine
+from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.schema import message_raw, messages
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -585,5 +586,163 @@ async def test_migration_on_a_database_holding_rows(
         store.delete("default", [corpus[0].id], None)
         found = store.list("default", parse_query("after the upgrade", NOW), 0, 10).messages
         assert [m.id for m in found] == [added.id]
+    finally:
+        await store.close()
+
+
+def _fts_all(conn: Connection, needle: str) -> set[str]:
+    """Ids of any project that the FTS5 table yields for the trigrams of `needle`."""
+    match = " ".join(f'"{g}"' for g in fulltext.trigrams(needle))
+    sql = (
+        f"SELECT id FROM messages WHERE seq IN (SELECT rowid FROM {fulltext.SQLITE_TABLE} "
+        f"WHERE {fulltext.SQLITE_TABLE} MATCH :m)"
+    )
+    return {r[0] for r in conn.execute(text(sql), {"m": match})}
+
+
+def _fts_rows(conn: Connection) -> int:
+    """The FTS5 table's rows holding a trigram every message of the corpus has."""
+    sql = f"SELECT count(*) FROM {fulltext.SQLITE_TABLE} WHERE {fulltext.SQLITE_TABLE} MATCH :m"
+    return int(conn.execute(text(sql), {"m": '"exa" OR "ple" OR "com"'}).scalar_one())
+
+
+def _counting_resets(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every bulk delete of at least one message pay for a reset, and count resets."""
+    monkeypatch.setattr(fulltext, "RESET_MIN", 1)
+    resets: list[int] = []
+    original = fulltext.sqlite_delete_resetting
+
+    def counted(conn: Connection, delete_rows: object) -> object:
+        resets.append(1)
+        return original(conn, delete_rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fulltext, "sqlite_delete_resetting", counted)
+    return resets
+
+
+def _delete_trigger_back(conn: Connection) -> None:
+    found = conn.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
+        {"n": "messages_fts_delete"},
+    ).scalar_one()
+    assert found in fulltext.sqlite_trigger_statements()
+
+
+async def test_delete_all_empties_the_index_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting every message (the Mailpit API's delete-all) empties the FTS5 table with its
+    'delete-all' and clears the waiting list, rather than unindexing each message; the index
+    stays intact and follows the messages stored after."""
+    resets = _counting_resets(monkeypatch)
+    target = str(tmp_path / "data")
+    store = open_store(target, FakeClock(START))
+    try:
+        corpus = _corpus()
+        for m in corpus[:20]:
+            await store.add(m)
+        with store._write.begin() as conn:
+            assert fulltext.sqlite_drain(conn)
+        for m in corpus[20:]:  # these wait
+            await store.add(m)
+        with store._write.begin() as conn:
+            assert _waiting(conn) == {m.id for m in corpus[20:]}
+            assert _fts_rows(conn) == 20
+        deleted = store.delete("default", None, None)
+        assert set(deleted) == {m.id for m in corpus}
+        assert resets == [1]
+        with store._write.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM messages")).scalar_one() == 0
+            assert _waiting(conn) == set()
+            pending = f"SELECT count(*) FROM {fulltext.PENDING_TABLE}"
+            assert conn.execute(text(pending)).scalar_one() == 0
+            assert _fts_rows(conn) == 0
+            _sqlite_intact(conn)
+            _delete_trigger_back(conn)
+        fresh = [
+            make_message(FakeClock(NOW), subject=f"after the purge {n}", body="serial-007")
+            for n in range(3)
+        ]
+        for m in fresh:
+            await store.add(m)
+        with store._write.begin() as conn:
+            assert fulltext.sqlite_drain(conn)
+            assert _fts_hits(conn, "serial-007") == {m.id for m in fresh}
+            _sqlite_intact(conn)
+        for query in ("serial-007", "subject:purge", "order"):
+            page = store.list("default", parse_query(query, NOW), 0, 100)
+            expected = {m.id for m in fresh} if query != "order" else set()
+            assert {m.id for m in page.messages} == expected, query
+        store.delete("default", [fresh[0].id], None)  # the trigger is back: one by one
+        assert resets == [1]
+        with store._write.begin() as conn:
+            assert _fts_hits(conn, "serial-007") == {m.id for m in fresh[1:]}
+            _sqlite_intact(conn)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("reset", [True, False])
+async def test_bulk_deletes_keep_the_other_messages_findable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reset: bool
+) -> None:
+    """Deleting one project's messages in a two-project database, a search's matches, or a
+    project: emptying the index and indexing again the messages left (`reset`, the path taken
+    when most messages go) or unindexing each leaves the same index, the kept messages found."""
+    resets = _counting_resets(monkeypatch)
+    if not reset:
+        monkeypatch.setattr(fulltext, "RESET_MIN", 10**9)
+    target = str(tmp_path / "data")
+    store = open_store(target, FakeClock(START))
+    try:
+        corpus = _corpus()
+        others = [
+            make_message(FakeClock(START), subject=f"kept {n}", body="kestrel", project="other")
+            for n in range(4)
+        ]
+        for m in [*corpus, *others[:3]]:
+            await store.add(m)
+        with store._write.begin() as conn:
+            assert fulltext.sqlite_drain(conn)
+        await store.add(others[3])  # waits
+        # A search's matches, most of the messages: the others are indexed again.
+        kept = corpus[:5]
+        store.set_read("default", [m.id for m in kept], None, True)
+        gone = store.delete("default", None, parse_query("is:unread", NOW))
+        assert set(gone) == {m.id for m in corpus[5:]}
+        assert len(resets) == (1 if reset else 0)
+        with store._write.begin() as conn:
+            _sqlite_intact(conn)
+            _delete_trigger_back(conn)
+            assert _fts_hits(conn, "serial-0") <= {m.id for m in kept}
+            for n, m in enumerate(kept):
+                assert m.id in _sqlite_hits(conn, f"serial-{n:03d}")
+            assert _fts_hits(conn, "serial-010") == set()
+        page = store.list("default", parse_query("serial", NOW), 0, 100)
+        assert {m.id for m in page.messages} == {m.id for m in kept}
+        # One project's messages, the other's kept.
+        assert set(store.delete("default", None, None)) == {m.id for m in kept}
+        with store._write.begin() as conn:
+            _sqlite_intact(conn)
+            assert _fts_all(conn, "kestrel") | _waiting(conn) >= {m.id for m in others}
+            assert _fts_hits(conn, "serial-0") == set()
+        page = store.list("other", parse_query("kestrel", NOW), 0, 10)
+        assert {m.id for m in page.messages} == {m.id for m in others}
+        assert not store.list("default", parse_query("serial", NOW), 0, 10).messages
+        # The project, with its messages: the other's kept.
+        platform = SqlPlatformStore(store._read, store._write, owns_engines=False)
+        for n in range(5):
+            await store.add(make_message(FakeClock(NOW), subject=f"doomed {n}", body="osprey"))
+        with store._write.begin() as conn:
+            assert fulltext.sqlite_drain(conn)
+        platform.delete_project("default")
+        assert len(resets) == (3 if reset else 0)  # 5 of 9 messages go
+        with store._write.begin() as conn:
+            _sqlite_intact(conn)
+            _delete_trigger_back(conn)
+            assert _fts_all(conn, "osprey") == set()
+            assert _fts_all(conn, "kestrel") == {m.id for m in others}
+        page = store.list("other", parse_query("kestrel", NOW), 0, 10)
+        assert {m.id for m in page.messages} == {m.id for m in others}
     finally:
         await store.close()
