@@ -77,9 +77,27 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   23 ms. Terms of two characters still scan (0.8-1.5 s).
 
   Deleting an indexed message costs about what indexing it did (FTS5's 'delete' tokenizes the
-  row's text again; SQLite 3.40 has no `contentless_delete`): deleting all 20,000 messages of
-  2 KB of prose (`store.delete(project, None, None)`, the API's delete-all) took 6.3-6.4 s (4.0
-  s of CPU) with the index against 1.5-1.6 s (0.6-0.7) without, single runs at load ~5.
+  row's text again; SQLite 3.40 has no `contentless_delete`). So a bulk delete that takes at least
+  RESET_MIN messages and at least half of all (`sqlite_reset_pays`: the API's delete-all, a delete
+  by search, retention, a project's deletion) runs `sqlite_delete_resetting` in one write
+  transaction: the per-row delete trigger dropped, the rows deleted, FTS5's 'delete-all' (no text
+  read), the messages left indexed again, the waiting list cleared, the trigger made again; a
+  failure or crash rolls it all back. Dropping and making the trigger again costs ~0.3 ms, the
+  same as a WHEN on a one-row flag table (which every other delete would test and an existing
+  database would need a migration for); the write transaction keeps other writers out, and other
+  connections re-read the schema once. bench/sqlite_fulltext_delete.py, 20,000 messages of 2 KB of
+  prose, 3 interleaved rounds at load ~2, CPU medians: delete-all 3.93 s -> 0.62 s (wall 4.14 ->
+  0.73; without the index 0.66 s, 0.80 wall); with 10,000 more in another project left, 3.85 ->
+  1.73 s (indexing the 10,000 again is most of it); deleting the project 3.37 -> 1.56 s; with
+  20,000 left (half: still the reset) 3.69/4.01 -> 3.08/3.21 s; with 30,000 left (unindexed one by
+  one either way) 4.95/5.02 vs 5.09/5.08 s, the estimate's counting lost in the noise. Delete-all
+  of 100,000 (single runs): 23.8 -> 3.2 s of CPU, 38.5 -> 4.2 s wall (5.0-5.3 s of CPU without the
+  index, in chunks). Before, the first figures were 6.3-6.4 s wall (4.0 s of CPU) at load ~5.
+  Indexing again is cheaper up to ~1.5 times as many messages left as deleted; the rule stops at
+  as many. The price: the delete is one transaction rather than chunks of 2,000 (store.py), so the
+  writer of new messages waits for all of it (~0.035 ms a message). Smaller deletes (by ids, a
+  search's few matches, retention's trickle) still unindex each message: ~0.17 ms of CPU per 2 KB
+  of prose.
 """
 
 from __future__ import annotations
