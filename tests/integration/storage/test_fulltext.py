@@ -6,6 +6,7 @@ transaction, search plans use it, and making it indexes rows stored before; on S
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -744,5 +745,47 @@ async def test_bulk_deletes_keep_the_other_messages_findable(
             assert _fts_all(conn, "kestrel") == {m.id for m in others}
         page = store.list("other", parse_query("kestrel", NOW), 0, 10)
         assert {m.id for m in page.messages} == {m.id for m in others}
+    finally:
+        await store.close()
+
+
+async def test_delete_all_while_messages_arrive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delete-all emptying the index runs while the writer stores new messages: those it
+    keeps (stored after it began) stay found, and the index holds exactly the messages left."""
+    resets = _counting_resets(monkeypatch)
+    target = str(tmp_path / "data")
+    store = open_store(target, FakeClock(START))
+    try:
+        clock = FakeClock(START)
+        first = [make_message(clock, subject=f"early {n}", body=f"tok-a{n:03d}") for n in range(40)]
+        for m in first:
+            await store.add(m)
+        with store._write.begin() as conn:
+            assert fulltext.sqlite_drain(conn)
+        later = [make_message(clock, subject=f"late {n}", body=f"tok-b{n:03d}") for n in range(40)]
+
+        async def arrive() -> None:
+            for m in later:
+                await store.add(m)
+
+        deleting = asyncio.create_task(asyncio.to_thread(store.delete, "default", None, None))
+        await arrive()
+        deleted = set(await deleting)
+        assert resets == [1]
+        assert {m.id for m in first} <= deleted <= {m.id for m in first + later}
+        left = [m for m in first + later if m.id not in deleted]
+        with store._write.begin() as conn:
+            _sqlite_intact(conn)
+            _delete_trigger_back(conn)
+            waiting = _waiting(conn)
+            indexed = _fts_all(conn, "tok-")
+            assert indexed | waiting == {m.id for m in left}
+            assert not indexed & waiting
+        for m in left:
+            term = m.summary.search_text.split()[-1]
+            page = store.list("default", parse_query(term, NOW), 0, 10)
+            assert [x.id for x in page.messages] == [m.id], term
     finally:
         await store.close()
