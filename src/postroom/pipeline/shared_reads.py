@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
 Q = TypeVar("Q")
@@ -26,19 +25,11 @@ class SharedReads(Generic[Q, A]):
     """`read(questions)` (blocking, run on a worker thread) answers a batch of questions, one
     answer per question in order; `ask` queues one question and waits for its answer. A
     failed read fails every question of its batch. At most `parallel` reads run at once
-    (CPU-bound work that releases the GIL, such as RSA signatures, may use several cores).
-    The reads run on `executor` (default: the event loop's default executor, which the
-    database reads and the delivery side share)."""
+    (CPU-bound work that releases the GIL, such as RSA signatures, may use several cores)."""
 
-    def __init__(
-        self,
-        read: Callable[[Sequence[Q]], Sequence[A]],
-        parallel: int = 1,
-        executor: Executor | None = None,
-    ) -> None:
+    def __init__(self, read: Callable[[Sequence[Q]], Sequence[A]], parallel: int = 1) -> None:
         self._read = read
         self._parallel = max(1, parallel)
-        self._executor = executor
         self._waiting: list[tuple[Q, asyncio.Future[A]]] = []
         self._running: set[asyncio.Task[None]] = set()
 
@@ -57,12 +48,7 @@ class SharedReads(Generic[Q, A]):
 
     async def _answer(self, batch: list[tuple[Q, asyncio.Future[A]]]) -> None:
         try:
-            questions = [question for question, _ in batch]
-            if self._executor is None:
-                answers = await asyncio.to_thread(self._read, questions)
-            else:
-                loop = asyncio.get_running_loop()
-                answers = await loop.run_in_executor(self._executor, self._read, questions)
+            answers = await asyncio.to_thread(self._read, [question for question, _ in batch])
             if len(answers) != len(batch):
                 raise RuntimeError("a shared read answered a different number of questions")
         except Exception as exc:  # handed to every waiter of the batch

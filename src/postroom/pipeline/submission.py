@@ -29,7 +29,6 @@ import asyncio
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -103,14 +102,9 @@ class SubmissionSteps:
         self._hostname = hostname
         # The RSA signatures of messages submitted at once (several sessions) are made in
         # batches on worker threads (as many at once as cores: RSA releases the GIL), one
-        # thread hop for the messages waiting meanwhile instead of one each. They have threads
-        # of their own: in the default executor a signature waited behind the database reads
-        # and the delivery side's work queued there.
-        cores = os.cpu_count() or 1
+        # thread hop for the messages waiting meanwhile instead of one each.
         self._signing: SharedReads[_Checked, bytes | Refusal] = SharedReads(
-            _sign_each,
-            parallel=cores,
-            executor=ThreadPoolExecutor(max_workers=cores, thread_name_prefix="postroom-sign"),
+            _sign_each, parallel=os.cpu_count() or 1
         )
 
     async def prepare(
