@@ -8,6 +8,8 @@ an admin session's send (which no key's counter read refreshes) sees the suspens
 
 from __future__ import annotations
 
+import itertools
+import json
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,7 +32,21 @@ from .test_ses_api import client, ses_key, simple
 from .test_suspension import REFUSED, cli
 
 SUSPENDED = f"{REFUSED[6:]} (chargeback)"
-MIME = b"From: app@example.com\r\nTo: raw@example.net\r\nSubject: raw\r\n\r\nraw body\r\n"
+_calls = itertools.count()
+
+
+def unique(**extra: Any) -> dict[str, Any]:
+    """`simple()` with a subject of its own: boto3 signs with whole seconds, and the server
+    refuses a signed request it has seen ("already used"), so two equal sends in one second
+    would be refused for a reason that is not the one tested."""
+    values = simple(**extra)
+    values["Content"]["Simple"]["Subject"]["Data"] += f" {next(_calls)}"
+    return values
+
+
+def mime() -> bytes:
+    subject = f"raw {next(_calls)}"
+    return f"From: app@example.com\r\nTo: raw@example.net\r\nSubject: {subject}\r\n\r\nraw\r\n".encode()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -71,7 +87,7 @@ def bulk(v2: Any, source: str = "app@example.com") -> list[str]:
         DefaultContent={
             "Template": {
                 "TemplateContent": {"Subject": "S {{n}}", "Text": "x"},
-                "TemplateData": '{"n": 1}',
+                "TemplateData": json.dumps({"n": next(_calls)}),
             }
         },
         BulkEmailEntries=[
@@ -86,21 +102,21 @@ def test_ses_refuses_a_suspended_project_from_the_very_next_call(ses_env: Env) -
     v2 = client(env, "sesv2", ses_key(env))
     v1 = client(env, "ses", ses_key(env))
     sandbox = client(env, "sesv2", ses_key(env, "sandbox"))
-    v2.send_email(**simple())  # the send door's snapshots of both projects are now fresh
-    sandbox.send_email(**simple(FromEmailAddress="anyone@unverified.example"))
+    v2.send_email(**unique())  # the send door's snapshots of both projects are now fresh
+    sandbox.send_email(**unique(FromEmailAddress="anyone@unverified.example"))
     account = v2.get_account()
     assert (account["SendingEnabled"], account["EnforcementStatus"]) == (True, "HEALTHY")
 
     cli(env, "project", "suspend", "acme", "--reason", "chargeback")
     with pytest.raises(v2.exceptions.AccountSuspendedException) as suspended:
-        v2.send_email(**simple())
+        v2.send_email(**unique())
     assert suspended.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert suspended.value.response["Error"]["Message"] == SUSPENDED
     with pytest.raises(v2.exceptions.AccountSuspendedException):
-        v2.send_email(FromEmailAddress="app@example.com", Content={"Raw": {"Data": MIME}})
+        v2.send_email(FromEmailAddress="app@example.com", Content={"Raw": {"Data": mime()}})
     assert bulk(v2) == ["ACCOUNT_SUSPENDED"] * 3
     with pytest.raises(v1.exceptions.AccountSendingPausedException) as paused:
-        v1.send_raw_email(RawMessage={"Data": MIME})
+        v1.send_raw_email(RawMessage={"Data": mime()})
     assert paused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert paused.value.response["Error"]["Message"] == SUSPENDED
     with pytest.raises(v1.exceptions.AccountSendingPausedException):
@@ -112,20 +128,20 @@ def test_ses_refuses_a_suspended_project_from_the_very_next_call(ses_env: Env) -
     account = v2.get_account()
     assert (account["SendingEnabled"], account["EnforcementStatus"]) == (False, "SHUTDOWN")
     # The other project's key sends on; suspended too, a capture project is refused as well.
-    sandbox.send_email(**simple(FromEmailAddress="anyone@unverified.example"))
+    sandbox.send_email(**unique(FromEmailAddress="anyone@unverified.example"))
     cli(env, "project", "suspend", "sandbox")
     with pytest.raises(sandbox.exceptions.AccountSuspendedException) as captured:
-        sandbox.send_email(**simple(FromEmailAddress="anyone@unverified.example"))
+        sandbox.send_email(**unique(FromEmailAddress="anyone@unverified.example"))
     assert captured.value.response["Error"]["Message"] == REFUSED[6:]
     assert bulk(sandbox, "anyone@unverified.example") == ["ACCOUNT_SUSPENDED"] * 3
     assert len(env.messages("sandbox")) == 2
 
     cli(env, "project", "resume", "acme")
     cli(env, "project", "resume", "sandbox")
-    v2.send_email(**simple())
-    v1.send_raw_email(RawMessage={"Data": MIME})
+    v2.send_email(**unique())
+    v1.send_raw_email(RawMessage={"Data": mime()})
     assert bulk(v2) == ["SUCCESS"] * 3
-    sandbox.send_email(**simple(FromEmailAddress="anyone@unverified.example"))
+    sandbox.send_email(**unique(FromEmailAddress="anyone@unverified.example"))
     account = v2.get_account()
     assert (account["SendingEnabled"], account["EnforcementStatus"]) == (True, "HEALTHY")
     assert len(env.messages("acme")) == 6 and len(env.messages("sandbox")) == 3
