@@ -113,33 +113,50 @@ def drop_statements(dialect: str) -> list[str]:
     ]
 
 
-_READ = text(
-    "SELECT coalesce(sum(total), 0), coalesce(sum(unread), 0), count(*) "
-    "FROM message_counts WHERE project = :project"
-)
-_FOLD = text(
-    """WITH gone AS (DELETE FROM message_counts WHERE project = :project RETURNING total, unread)
-INSERT INTO message_counts (project, total, unread)
+class CountsTable:
+    """Reading and folding a table of (project, total, unread) delta rows: `message_counts`
+    here, `tagged_counts` (tagged_counts.py) likewise."""
+
+    def __init__(self, table: str, fold_lock_key: int) -> None:
+        self._lock_key = fold_lock_key
+        self._read = text(
+            "SELECT coalesce(sum(total), 0), coalesce(sum(unread), 0), count(*) "
+            f"FROM {table} WHERE project = :project"
+        )
+        self._fold = text(
+            f"""WITH gone AS (DELETE FROM {table} WHERE project = :project RETURNING total, unread)
+INSERT INTO {table} (project, total, unread)
 SELECT :project, coalesce(sum(total), 0), coalesce(sum(unread), 0) FROM gone"""
-)
+        )
+
+    def read(self, conn: Connection, project: str) -> tuple[int, int, int]:
+        """(total, unread, rows summed) of `project`."""
+        total, unread, rows = conn.execute(self._read, {"project": project}).one()
+        return int(total), int(unread), int(rows)
+
+    def fold(self, conn: Connection, project: str) -> bool:
+        """PostgreSQL: replace `project`'s rows by one row of their sums, in the caller's
+        transaction; False (nothing done) when another fold holds the lock."""
+        locked = conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": self._lock_key}
+        ).scalar()
+        if not locked:
+            return False
+        conn.execute(self._fold, {"project": project})
+        return True
 
 
-def read(conn: Connection, project: str) -> tuple[int, int, int]:
-    """(total, unread, rows summed) of `project`."""
-    total, unread, rows = conn.execute(_READ, {"project": project}).one()
-    return int(total), int(unread), int(rows)
+_COUNTS = CountsTable(TABLE, _FOLD_LOCK_KEY)
+read = _COUNTS.read
+fold = _COUNTS.fold
 
 
-def fold(conn: Connection, project: str) -> bool:
-    """PostgreSQL: replace `project`'s rows by one row of their sums, in the caller's
-    transaction; False (nothing done) when another fold holds the lock."""
-    locked = conn.execute(
-        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _FOLD_LOCK_KEY}
-    ).scalar()
-    if not locked:
-        return False
-    conn.execute(_FOLD, {"project": project})
-    return True
-
-
-__all__ = ["FOLD_AT", "TABLE", "create_statements", "drop_statements", "fold", "read"]
+__all__ = [
+    "FOLD_AT",
+    "TABLE",
+    "CountsTable",
+    "create_statements",
+    "drop_statements",
+    "fold",
+    "read",
+]

@@ -28,8 +28,7 @@ BEFORE DELETE (WHEN the message is unread). Nothing moves a tag to another messa
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from postroom.storage.message_counts import CountsTable
 
 TABLE = "tagged_counts"
 
@@ -204,33 +203,10 @@ def drop_statements(dialect: str) -> list[str]:
     ]
 
 
-_READ = text(
-    "SELECT coalesce(sum(total), 0), coalesce(sum(unread), 0), count(*) "
-    "FROM tagged_counts WHERE project = :project"
-)
-_FOLD = text(
-    """WITH gone AS (DELETE FROM tagged_counts WHERE project = :project RETURNING total, unread)
-INSERT INTO tagged_counts (project, total, unread)
-SELECT :project, coalesce(sum(total), 0), coalesce(sum(unread), 0) FROM gone"""
-)
-
-
-def read(conn: Connection, project: str) -> tuple[int, int, int]:
-    """(tagged messages, unread ones, rows summed) of `project`."""
-    total, unread, rows = conn.execute(_READ, {"project": project}).one()
-    return int(total), int(unread), int(rows)
-
-
-def fold(conn: Connection, project: str) -> bool:
-    """PostgreSQL: replace `project`'s rows by one row of their sums, in the caller's
-    transaction; False (nothing done) when another fold holds the lock."""
-    locked = conn.execute(
-        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _FOLD_LOCK_KEY}
-    ).scalar()
-    if not locked:
-        return False
-    conn.execute(_FOLD, {"project": project})
-    return True
+# (tagged messages, unread ones, rows summed) of a project; folding as message_counts does.
+_COUNTS = CountsTable(TABLE, _FOLD_LOCK_KEY)
+read = _COUNTS.read
+fold = _COUNTS.fold
 
 
 __all__ = ["FOLD_AT", "TABLE", "create_statements", "drop_statements", "fold", "read"]
