@@ -98,7 +98,9 @@ async def test_windowed_pages_equal_the_whole_search(
 async def test_tiny_windows(store: SqlMessageStore, window: int) -> None:
     clock = FakeClock(START)
     for n in range(5):
-        await store.add(make_message(clock, step=60, subject=f"s{n % 2}"))
+        # Message-IDs of our own: a random one can hold "s1" (free text searches it).
+        message = make_message(clock, step=60, subject=f"s{n % 2}", message_id=f"m{n}@x.example")
+        await store.add(message)
     store.page_window = window
     page = store.page("default", parse_query("s1", clock.now()), 0, 1)
     assert [m.summary.subject for m in page.messages] == ["s1"] and page.more
