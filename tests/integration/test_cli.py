@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import sqlite3
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -106,6 +107,18 @@ def test_ingest_eml_maildir_and_mbox(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "no such file" in capsys.readouterr().err
 
 
+def _fts_tables(data: Path) -> set[str]:
+    """The full-text index's tables (the FTS5 table, the waiting list, the vocab table)."""
+    with sqlite3.connect(data / "postroom.db") as conn:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'messages_fts%'"
+        names = {r[0] for r in conn.execute(sql)}
+    conn.close()
+    return names & _FTS_TABLES
+
+
+_FTS_TABLES = {"messages_fts", "messages_fts_pending", "messages_fts_vi"}  # FTS5's own aside
+
+
 def test_fulltext_on_status_off(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     files = []
@@ -115,9 +128,12 @@ def test_fulltext_on_status_off(tmp_path: Path, capsys: pytest.CaptureFixture[st
         files.append(str(file))
     assert main(["ingest", "--data-dir", str(data), *files]) == 0
     assert main(["fulltext", "status", "--data-dir", str(data)]) == 0  # on in a new database
+    assert _fts_tables(data) == _FTS_TABLES
     assert main(["fulltext", "off", "--data-dir", str(data)]) == 0
+    assert _fts_tables(data) == set()
     assert main(["fulltext", "status", "--data-dir", str(data)]) == 0
     assert main(["fulltext", "on", "--data-dir", str(data)]) == 0
+    assert _fts_tables(data) == _FTS_TABLES
     assert main(["fulltext", "status", "--data-dir", str(data)]) == 0
     out = capsys.readouterr().out
     assert (

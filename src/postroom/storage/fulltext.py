@@ -11,28 +11,28 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   concatenation is never a result. Terms shorter than three characters have no trigram and
   are answered by the scan.
 * SQLite: a contentless FTS5 table `messages_fts` of one column (the seven fields joined by
-  newlines; `detail=none`, `columnsize=0`, trigram tokens, `case_sensitive 1` since the text is
-  lower-cased already), on by default in a new database (migration 0027) and a choice per database
-  (`postroom fulltext on|off`, engine.py `set_sqlite_fulltext`; an existing database keeps its
-  choice). Triggers keep it in the transaction of each change of a message, in two steps: an
-  insert only puts the message's seq in `messages_fts_pending`, and the writer (batch.py) indexes
-  the waiting messages once it has written DRAIN_EVERY of them, inside one of its transactions
-  (`sqlite_drain`: one INSERT ... SELECT, one FTS5 segment); a delete takes the message out of
-  whichever holds it (FTS5's 'delete' with the row's text rebuilt, only for an indexed one); a
-  text update takes an indexed message out and puts it back in the waiting list. A search's filter
-  is the FTS5 MATCH *or* a waiting message (`sqlite_condition`: at most about DRAIN_EVERY of them,
-  which the LIKE tests), so a message is found from its commit on, as before. `on` indexes the
-  stored messages (bench/search_million.py's million: 20 s of CPU, 45 s at a load of 6; the
-  database 1.27 GB, 886 MB without), `off` drops it. A search (store.py) uses it when it is there:
-  `sqlite_match` counts each trigram of the required text terms by reading at most RARE rowids of
-  its doclist (then MANY) and ANDs the PICK rarest, since ANDing every trigram reads the whole
-  doclists of the common ones (`ref` is in every message of bench/search_million.py: ~40 ms to
-  read at 1M; an fts5vocab 'row' table gives the same counts by reading the same doclists whole,
-  so capped counts are cheaper); with fewer than FEW candidates the page's statement reads them
-  and sorts them, the unary `+` keeping SQLite from walking the (project, created) index newest
-  first and probing the candidates, which reads all its million entries when the term is rare or
-  absent (140-260 ms). The per-field `LIKE` stays the exact test; terms under three characters
-  scan.
+  newlines, two more after the last: migration 0029; `detail=none`, `columnsize=0`, trigram tokens,
+  `case_sensitive 1` since the text is lower-cased already), on by default in a new database
+  (migration 0027) and a choice per database (`postroom fulltext on|off`, engine.py
+  `set_sqlite_fulltext`; an existing database keeps its choice). Triggers keep it in the transaction
+  of each change of a message, in two steps: an insert only puts the message's seq in
+  `messages_fts_pending`, and the writer (batch.py) indexes the waiting messages once it has written
+  DRAIN_EVERY of them, inside one of its transactions (`sqlite_drain`: one INSERT ... SELECT, one
+  FTS5 segment); a delete takes the message out of whichever holds it (FTS5's 'delete' with the
+  row's text rebuilt, only for an indexed one); a text update takes an indexed message out and puts
+  it back in the waiting list. A search's filter is the FTS5 MATCH *or* a waiting message
+  (`sqlite_condition`: at most about DRAIN_EVERY of them, which the LIKE tests), so a message is
+  found from its commit on, as before. `on` indexes the stored messages (bench/search_million.py's
+  million: 20 s of CPU, 45 s at a load of 6; the database 1.27 GB, 886 MB without), `off` drops it.
+  A search (store.py) uses it when it is there: `sqlite_match` counts each trigram of the required
+  text terms by reading at most RARE rowids of its doclist (then MANY) and ANDs the PICK rarest,
+  since ANDing every trigram reads the whole doclists of the common ones (`ref` is in every message
+  of bench/search_million.py: ~40 ms to read at 1M; an fts5vocab 'row' table gives the same counts
+  by reading the same doclists whole, so capped counts are cheaper); with fewer than FEW candidates
+  the page's statement reads them and sorts them, the unary `+` keeping SQLite from walking the
+  (project, created) index newest first and probing the candidates, which reads all its million
+  entries when the term is rare or absent (140-260 ms). The per-field `LIKE` stays the exact test;
+  terms under three characters scan.
 
   What it costs. Kept wholly in each message's transaction (the first form, off by default
   until migration 0027), the index cost the writer ~0.1 ms of CPU per message for the 2 KB of
@@ -123,6 +123,9 @@ FTS_COLUMNS = (
 )
 
 SQLITE_TABLE = "messages_fts"  # dropped by migration 0020; `postroom fulltext on` makes it
+# Its terms and the messages holding each (fts5vocab 'instance', migration 0029): the trigrams
+# starting with a term of one or two characters, read as a range of terms.
+VOCAB_TABLE = "messages_fts_vi"
 PENDING_TABLE = "messages_fts_pending"  # messages not in SQLITE_TABLE yet (searched by LIKE)
 # The writer indexes the waiting messages once it has written this many (batch.py): FTS5
 # writes a segment per transaction (~0.4 ms), which a batch of ~6 messages paid alone.
@@ -160,8 +163,13 @@ class FtsFilter:
 def _sqlite_text(row: str) -> str:
     """The indexed text of a `messages` row (`new`, `old` or the table): the fields joined by
     newlines, as in the PostgreSQL expression (a term straddling two of them is a false
-    candidate that the per-field LIKE drops)."""
-    return " || char(10) || ".join(f"{row}.{name}" for name in FTS_COLUMNS)
+    candidate that the per-field LIKE drops), and two newlines after the last (migration
+    0029), so that every character of a field is followed by two more: a message holding a
+    term of one or two characters holds a trigram starting with it (`sqlite_match`). The
+    table is contentless: a 'delete' must give this text exactly, so every statement that
+    indexes or unindexes a row builds it here."""
+    fields = " || char(10) || ".join(f"{row}.{name}" for name in FTS_COLUMNS)
+    return f"{fields} || char(10) || char(10)"
 
 
 def sqlite_present(conn: Connection) -> bool:
@@ -184,6 +192,7 @@ def sqlite_create_statements(index_stored: bool = True) -> list[str]:
         "columnsize=0, tokenize='trigram case_sensitive 1')",
         f"CREATE TABLE {PENDING_TABLE} (seq INTEGER PRIMARY KEY)",
         *sqlite_trigger_statements(),
+        sqlite_vocab_statement(),
     ]
     if index_stored:
         made.append(
@@ -191,6 +200,35 @@ def sqlite_create_statements(index_stored: bool = True) -> list[str]:
             "FROM messages"
         )
     return made
+
+
+def sqlite_vocab_statement() -> str:
+    """The fts5vocab table over the FTS5 table (one row per trigram and message holding it;
+    reads the doclists of the terms asked for, nothing stored)."""
+    return (
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {VOCAB_TABLE} "
+        f"USING fts5vocab({SQLITE_TABLE}, 'instance')"
+    )
+
+
+def sqlite_reindex_statements() -> list[str]:
+    """Index every message again with the text `_sqlite_text` builds now, in the caller's
+    transaction (migration 0029: the text gained its two last newlines): the triggers
+    dropped, the FTS5 table emptied by its 'delete-all' (no text needed), every message
+    indexed, the waiting list cleared, the triggers and the vocab table made."""
+    table, pending = SQLITE_TABLE, PENDING_TABLE
+    return [
+        *(f"DROP TRIGGER IF EXISTS {name}" for name in _TRIGGERS),
+        f"INSERT INTO {table}({table}) VALUES ('delete-all')",
+        f"INSERT INTO {table}(rowid, body) SELECT seq, {_sqlite_text('messages')} FROM messages",
+        f"CREATE TABLE IF NOT EXISTS {pending} (seq INTEGER PRIMARY KEY)",
+        f"DELETE FROM {pending}",
+        *sqlite_trigger_statements(),
+        sqlite_vocab_statement(),
+    ]
+
+
+_TRIGGERS = ("messages_fts_insert", "messages_fts_delete", "messages_fts_update")
 
 
 def sqlite_trigger_statements() -> list[str]:
@@ -350,6 +388,7 @@ def sqlite_drop_statements() -> list[str]:
         "DROP TRIGGER IF EXISTS messages_fts_update",
         "DROP TRIGGER IF EXISTS messages_fts_delete",
         "DROP TRIGGER IF EXISTS messages_fts_insert",
+        f"DROP TABLE IF EXISTS {VOCAB_TABLE}",
         f"DROP TABLE IF EXISTS {SQLITE_TABLE}",
         f"DROP TABLE IF EXISTS {PENDING_TABLE}",
     ]
@@ -393,6 +432,7 @@ __all__ = [
     "PG_INDEX",
     "RESET_MIN",
     "SQLITE_TABLE",
+    "VOCAB_TABLE",
     "FtsFilter",
     "indexed_condition",
     "pg_create_statements",
@@ -405,7 +445,9 @@ __all__ = [
     "sqlite_drop_statements",
     "sqlite_match",
     "sqlite_present",
+    "sqlite_reindex_statements",
     "sqlite_reset_pays",
     "sqlite_trigger_statements",
+    "sqlite_vocab_statement",
     "trigrams",
 ]
