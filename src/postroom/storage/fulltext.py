@@ -31,8 +31,15 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   by reading the same doclists whole, so capped counts are cheaper); with fewer than FEW candidates
   the page's statement reads them and sorts them, the unary `+` keeping SQLite from walking the
   (project, created) index newest first and probing the candidates, which reads all its million
-  entries when the term is rare or absent (140-260 ms). The per-field `LIKE` stays the exact test;
-  terms under three characters scan.
+  entries when the term is rare or absent (140-260 ms). The per-field `LIKE` stays the exact test.
+  A term of one or two characters has no trigram of its own, but the indexed text ends with two
+  newlines (migration 0029), so every character of a field is followed by two more and a message
+  holding the term holds a trigram starting with it: `sqlite_match` counts the rows of VOCAB_TABLE
+  (fts5vocab 'instance', a row per trigram and message holding it) in that range of terms, reading
+  at most FEW of them (~1.3 ms warm at 1M); fewer than FEW (a rare or absent term) are the
+  candidates, read and sorted as above, while a common one ("e", "or") gets no filter: the
+  (project, created) index walked newest first fills its page at once. Beside a longer term, the
+  filter with fewer candidates wins (the short term is counted up to the other's count).
 
   What it costs. Kept wholly in each message's transaction (the first form, off by default
   until migration 0027), the index cost the writer ~0.1 ms of CPU per message for the 2 KB of
@@ -74,7 +81,14 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   ~6; the index made by `postroom fulltext on`): a rare term 41 ms instead of 3.3 s, an absent
   one 15 ms instead of 1.3 s, a rare `subject:` 39 ms instead of 2.3 s, `to:user77777@` 27 ms,
   `message-id:` 43 ms, `from:sender42@` 24 ms; with 199 messages waiting 41, 8, 17, 36, 48 and
-  23 ms. Terms of two characters still scan (0.8-1.5 s).
+  23 ms. Terms of one and two characters scanned until migration 0029 (`qz` 0.87-2.9 s, `q`
+  0.93-1.9 s: absent, every message read); with the vocab table, 2026-12-04, interleaved runs at
+  load 4-7 (bench/search_million.py, same options): `qz` 9-23 ms, `q` 8-27 ms, their exact counts
+  2.5 and 1.4 ms instead of 1.6 and 2.4 s; `or` and `e` (common, no filter) 4-11 ms as before.
+  Migration 0029 indexing that million again: 42.7 s wall, 28.2 s of CPU (load ~3). The two
+  newlines add two trigrams per message; the writer did not measurably pay for them
+  (bench/sqlite_fulltext_write.py --batch 6, interleaved at load 6-10, CPU medians: smtp 6 pairs
+  0.123 ms per message before, 0.115 after; prose 3 pairs 0.343 and 0.328).
 
   Deleting an indexed message costs about what indexing it did (FTS5's 'delete' tokenizes the
   row's text again; SQLite 3.40 has no `contentless_delete`). So a bulk delete that takes at least
@@ -154,10 +168,13 @@ FEW = 10_000
 
 @dataclass(frozen=True)
 class FtsFilter:
-    """An FTS5 MATCH expression and whether it has fewer than FEW candidate messages."""
+    """The index's filter for a search: an FTS5 MATCH expression of trigrams or, when
+    `prefix`, the messages holding a trigram that starts with `match` (a term of fewer than
+    MIN_TERM characters, read from VOCAB_TABLE); `few`: it has fewer than FEW candidates."""
 
     match: str
     few: bool
+    prefix: bool = False
 
 
 def _sqlite_text(row: str) -> str:
@@ -344,41 +361,78 @@ def _count(conn: Connection, match: str, cap: int) -> int:
 
 def sqlite_match(conn: Connection, needles: Sequence[str]) -> FtsFilter | None:
     """An FTS5 filter true of every message holding all `needles` (lower-cased terms, each
-    contained in some indexed field); None when none has a trigram.
+    contained in some indexed field); None when it would not narrow the search.
 
-    A message holding a term holds each of its trigrams, so any of them is a sound filter;
-    ANDing all of them reads the whole doclists of the common ones (a trigram like "ord" is
-    in a quarter of the messages, and each one costs ~40 ms at a million). So each trigram is
-    counted first, reading at most RARE rowids of its doclist: the MATCH ANDs the PICK
+    A term of MIN_TERM characters or more: a message holding it holds each of its trigrams,
+    so any of them is a sound filter (`_trigram_match`). A shorter term: a message holding it
+    holds a trigram starting with it (the indexed text ends with two newlines), so the
+    messages of that range of VOCAB_TABLE's terms are a sound filter; it is counted up to
+    FEW (reading at most that many rows) and used only when fewer, so a common short term
+    ("e") leaves the page to the (project, created) index walked newest first, which fills
+    it at once. The filter with the fewest candidates wins. The exact LIKE decides."""
+    found, cap = _trigram_match(conn, [n for n in needles if len(n) >= MIN_TERM])
+    for needle in dict.fromkeys(n for n in needles if 0 < len(n) < MIN_TERM):
+        counted = _count_prefix(conn, needle, cap)
+        if counted < cap:
+            found, cap = FtsFilter(needle, True, prefix=True), counted
+    return found
+
+
+def _trigram_match(conn: Connection, needles: Sequence[str]) -> tuple[FtsFilter | None, int]:
+    """The MATCH of the trigrams of `needles`, and a bound of its candidates when it has
+    fewer than FEW (else FEW); None when `needles` have no trigram.
+
+    ANDing all the trigrams reads the whole doclists of the common ones (a trigram like "ord"
+    is in a quarter of the messages, and each one costs ~40 ms at a million). So each trigram
+    is counted first, reading at most RARE rowids of its doclist: the MATCH ANDs the PICK
     rarest of those under RARE; when none is, they are counted up to MANY, and the MATCH ANDs
-    the PICK rarest under MANY (or PICK of them all). The exact LIKE decides."""
+    the PICK rarest under MANY (or PICK of them all)."""
     grams = list(dict.fromkeys(g for n in needles for g in trigrams(n)))
     if not grams:
-        return None
+        return None, FEW
     counts = {g: _count(conn, _quoted(g), RARE) for g in grams}
     chosen = sorted((g for g in grams if counts[g] < RARE), key=counts.__getitem__)[:PICK]
     if chosen:  # fewer than RARE candidates: the common trigrams would only add reading
         if counts[chosen[0]] == 0:
             chosen = chosen[:1]
-        return FtsFilter(" ".join(_quoted(g) for g in chosen), True)
+        return FtsFilter(" ".join(_quoted(g) for g in chosen), True), counts[chosen[0]]
     counts = {g: _count(conn, _quoted(g), MANY) for g in grams}
     chosen = sorted((g for g in grams if counts[g] < MANY), key=counts.__getitem__)[:PICK]
     match = " ".join(_quoted(g) for g in chosen or grams[:PICK])
-    return FtsFilter(match, _count(conn, match, FEW) < FEW)
+    counted = _count(conn, match, FEW)
+    return FtsFilter(match, counted < FEW), counted
 
 
-def sqlite_condition(match: str) -> ColumnElement[bool]:
-    """`messages.seq` is among the FTS5 table's rows matching `match`, or waits to be indexed
-    (at most about DRAIN_EVERY messages, which the LIKE then tests)."""
-    found = (
-        text(
-            f"SELECT rowid FROM {SQLITE_TABLE} WHERE {SQLITE_TABLE} MATCH :fts_match "
-            f"UNION ALL SELECT seq FROM {PENDING_TABLE}"
-        )
-        .bindparams(fts_match=match)
-        .columns(column("rowid", Integer))
-    )
-    return _c.seq.in_(found)
+# The terms of VOCAB_TABLE starting with :fts_lo (`_prefix_bounds`), one row per term and
+# message holding it.
+_PREFIX = f"SELECT doc FROM {VOCAB_TABLE} WHERE term >= :fts_lo AND term <= :fts_hi"
+_COUNT_PREFIX = text(f"SELECT count(*) FROM ({_PREFIX} LIMIT :n)")
+
+
+def _prefix_bounds(prefix: str) -> dict[str, str]:
+    """The range of the trigrams starting with `prefix` (one or two characters): FTS5 orders
+    its terms by their UTF-8 bytes, which is the order of the code points, U+10FFFF last."""
+    return {"fts_lo": prefix, "fts_hi": prefix + "\U0010ffff" * 2}
+
+
+def _count_prefix(conn: Connection, prefix: str, cap: int) -> int:
+    """The index's rows of a trigram starting with `prefix`, counted up to `cap` (a message
+    holding several such trigrams counts once for each: an overestimate)."""
+    found = conn.execute(_COUNT_PREFIX, {**_prefix_bounds(prefix), "n": cap}).scalar_one()
+    return int(found)
+
+
+def sqlite_condition(found: FtsFilter) -> ColumnElement[bool]:
+    """`messages.seq` is among the candidates of `found` (`sqlite_match`), or waits to be
+    indexed (at most about DRAIN_EVERY messages, which the LIKE then tests)."""
+    waiting = f"UNION ALL SELECT seq FROM {PENDING_TABLE}"
+    if found.prefix:
+        clause = text(f"{_PREFIX} {waiting}").bindparams(**_prefix_bounds(found.match))
+    else:
+        clause = text(
+            f"SELECT rowid FROM {SQLITE_TABLE} WHERE {SQLITE_TABLE} MATCH :fts_match {waiting}"
+        ).bindparams(fts_match=found.match)
+    return _c.seq.in_(clause.columns(column("seq", Integer)))
 
 
 def sqlite_drop_statements() -> list[str]:

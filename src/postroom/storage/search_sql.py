@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.search import SearchQuery, Term
 from postroom.storage.codec import to_micros
-from postroom.storage.fulltext import MIN_TERM, indexed_condition, sqlite_condition
+from postroom.storage.fulltext import FtsFilter, indexed_condition, sqlite_condition
 from postroom.storage.schema import message_tags, messages
 
 _c = messages.c
@@ -154,14 +154,15 @@ def term_condition(
 
 
 def indexed_needles(query: SearchQuery | None) -> list[str]:
-    """The lower-cased texts of the query's terms that the full-text index can narrow: the
-    ones required (not negated) on the indexed text fields, of MIN_TERM characters or more."""
+    """The lower-cased texts of the query's terms that SQLite's full-text index can narrow:
+    the ones required (not negated) on the indexed text fields, of any length (one or two
+    characters: fulltext.sqlite_match reads the trigrams starting with them)."""
     if query is None:
         return []
     return [
         t.text.lower()
         for t in query.terms
-        if not t.negated and t.field in _FIELD_COLUMNS and len(t.text) >= MIN_TERM
+        if not t.negated and t.field in _FIELD_COLUMNS and t.text
     ]
 
 
@@ -170,19 +171,19 @@ def query_condition(
     project: str,
     backend: str,
     probe: bool = False,
-    fts_match: str | None = None,
+    fts: FtsFilter | None = None,
 ) -> ColumnElement[bool] | None:
     """The conjunction of the query's terms; None for no query or an empty one.
 
     The caller restricts the statement to `project` itself; `project` here lets the tag
-    sub-select use its (project, tag) index. `fts_match` (SQLite): the FTS5 expression
+    sub-select use its (project, tag) index. `fts` (SQLite): the full-text filter
     fulltext.sqlite_match made for the query's `indexed_needles`, added as a filter (the
     terms' LIKEs stay the exact test)."""
     if query is None or query.empty:
         return None
     conditions = [term_condition(t, project, backend, probe) for t in query.terms]
-    if fts_match is not None and not probe:
-        conditions.insert(0, sqlite_condition(fts_match))
+    if fts is not None and not probe:
+        conditions.insert(0, sqlite_condition(fts))
     return conditions[0] if len(conditions) == 1 else and_(*conditions)
 
 

@@ -575,8 +575,9 @@ class SqlMessageStore:
         self, conn: Connection, project: str, query: SearchQuery | None
     ) -> tuple[ColumnElement[bool] | None, bool]:
         """The query's condition over the whole project, with SQLite's full-text filter when
-        the database has it (`postroom fulltext on`; its MATCH is chosen from trigram counts
-        read on `conn`: fulltext.sqlite_match), and whether that filter leaves few candidates:
+        the database has it (`postroom fulltext on`; chosen from trigram counts, or for a term
+        of one or two characters the count of the trigrams starting with it, read on `conn`:
+        fulltext.sqlite_match), and whether that filter leaves few candidates:
         then they drive the statement (`+project`, served by no index: SQLite would walk the
         (project, created) index newest first probing them, ~140 ms at a million)."""
         found = None
@@ -584,8 +585,7 @@ class SqlMessageStore:
             needles = indexed_needles(query)
             if needles and sqlite_present(conn):
                 found = sqlite_match(conn, needles)
-        match = None if found is None else found.match
-        cond = query_condition(query, project, self.backend, fts_match=match)
+        cond = query_condition(query, project, self.backend, fts=found)
         return cond, found is not None and found.few
 
     def _page_rows(

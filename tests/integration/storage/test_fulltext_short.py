@@ -2,14 +2,16 @@
 0029): the indexed text ends with two newlines, so a message holding such a term holds a
 trigram starting with it, read from the fts5vocab table `messages_fts_vi`; the index stays
 exact (every indexed message holds exactly the trigrams of its text) through inserts, the
-writer's drain, deletes, text updates, bulk deletes, `postroom fulltext off|on` and the
-migration re-indexing a database made before it."""
+writer's drain, deletes, text updates, `postroom fulltext off|on` and the migration
+re-indexing a database made before it; a search for such a term answers what the scan
+answers, on every text field, beside longer terms, with the candidates the index gives."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
@@ -17,9 +19,9 @@ from tests.integration.storage.factory import make_message
 from tests.integration.storage.test_fulltext import NOW, START
 
 from postroom.core.clock import FakeClock
-from postroom.core.search import parse_query
+from postroom.core.search import SearchQuery, Term, parse_query
 from postroom.core.types import NewMessage
-from postroom.storage import codec, fulltext, migrate, open_store
+from postroom.storage import SqlMessageStore, codec, fulltext, migrate, open_store
 from postroom.storage.engine import set_sqlite_fulltext, writer_engine
 from postroom.storage.schema import message_raw, messages
 
@@ -247,3 +249,131 @@ async def test_migration_indexes_a_0028_database_again(tmp_path: Path) -> None:
                     _short_terms_indexed(conn)
             finally:
                 engine.dispose()
+
+
+_FIELDS = {
+    "text": fulltext.FTS_COLUMNS,
+    "subject": ("subject_lc",),
+    "from": ("from_text",),
+    "to": ("to_text",),
+    "cc": ("cc_text",),
+    "message-id": ("message_id_lc",),
+}
+
+
+def _scan(conn: Connection, field: str, needle: str) -> set[str]:
+    """The ids of project "default" whose `field` holds `needle` (lower-cased), by Python's
+    substring test over the stored columns."""
+    columns = _FIELDS[field]
+    sql = f"SELECT id, {', '.join(columns)} FROM messages WHERE project = 'default'"
+    return {r[0] for r in conn.execute(text(sql)) if any(needle in f for f in r[1:])}
+
+
+def _searches_answer_as_the_scan(store: SqlMessageStore, indexed: bool) -> None:
+    """Every short term, alone, on every field, and beside a longer one, answers what the
+    scan answers (list, its count and the first page); with the index, a short term's filter
+    is the vocab table's range."""
+    with store._read.connect() as conn:
+        for term in SHORT + ABSENT:
+            if indexed:
+                found = fulltext.sqlite_match(conn, [term])
+                assert found is not None and found.prefix and found.few, term
+                assert found.match == term
+            for field in _FIELDS:
+                want = _scan(conn, field, term)
+                _check(store, SearchQuery((Term(field, text=term),)), want)
+            if term in SHORT and term not in ("e", "\n"):
+                assert _scan(conn, "text", term), term  # not vacuous
+            for longer in ("plain", "host.example", "ends with"):
+                want = _scan(conn, "text", term) & _scan(conn, "text", longer)
+                terms = (Term("text", text=longer), Term("text", text=term))
+                _check(store, SearchQuery(terms), want)
+                negated = (Term("text", text=longer), Term("text", text=term, negated=True))
+                _check(store, SearchQuery(negated), _scan(conn, "text", longer) - want)
+
+
+def _check(store: SqlMessageStore, query: SearchQuery, want: set[str]) -> None:
+    page = store.list("default", query, 0, 100)
+    assert {m.id for m in page.messages} == want, query
+    assert page.matched == len(want), query
+    first = store.page("default", query, 0, 3)
+    assert [m.id for m in first.messages] == [m.id for m in page.messages[:3]], query
+
+
+async def test_short_terms_are_searched_with_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting and indexed messages, after deletes and text updates, without the index; a
+    common short term (at least FEW candidates, lowered here) walks the newest first."""
+    target = str(tmp_path / "data")
+    store = open_store(target, FakeClock(START))
+    try:
+        corpus = _corpus()
+        for m in corpus:
+            await store.add(m)
+        await store.add(make_message(FakeClock(START), subject="ж qj e (*", project="other"))
+        with store._read.connect() as conn:
+            assert _waiting(conn)  # all but the first
+        _searches_answer_as_the_scan(store, indexed=True)
+        with store._write.begin() as conn:
+            assert fulltext.sqlite_drain(conn)
+        _searches_answer_as_the_scan(store, indexed=True)
+        for query in ("subject:Ж", "Ж", "ЖZ", "to:(*"):
+            page = store.list("default", parse_query(query, NOW), 0, 10)
+            with store._read.connect() as conn:
+                field, _, needle = query.lower().rpartition(":")
+                assert {m.id for m in page.messages} == _scan(conn, field or "text", needle)
+        # The index decides: a message taken out of it behind the triggers' back is not found.
+        _unindex(store, corpus[8].id)
+        for query in ("ж", "subject:жz", "(*", "weekly"):
+            page = store.list("default", parse_query(query, NOW), 0, 10)
+            assert corpus[8].id not in {m.id for m in page.messages}, query
+        _unindex(store, corpus[8].id, back=True)
+        store.delete("default", [corpus[6].id, corpus[0].id], None)
+        with store._write.begin() as conn:
+            conn.execute(
+                text("UPDATE messages SET search_text = 'now ends with ж' WHERE id = :id"),
+                {"id": corpus[7].id},
+            )
+        _searches_answer_as_the_scan(store, indexed=True)
+        with store._write.begin() as conn:
+            assert fulltext.sqlite_drain(conn)
+        _searches_answer_as_the_scan(store, indexed=True)
+        with store._read.connect() as conn:
+            # The rarer filter wins: a short term's range beside a common trigram, a rare
+            # trigram beside a short term held by every message.
+            beside = fulltext.sqlite_match(conn, ["plain", "ж"])
+            assert beside is not None and beside.prefix and beside.match == "ж"
+            rare = fulltext.sqlite_match(conn, ["mid-5@", "e"])
+            assert rare is not None and not rare.prefix and rare.few
+        monkeypatch.setattr(fulltext, "FEW", 2)
+        with store._read.connect() as conn:
+            common = fulltext.sqlite_match(conn, ["e"])
+            assert common is None  # more than FEW candidates: no filter
+        _check(store, SearchQuery((Term("text", text="e"),)), _scan_ids(store, "e"))
+        monkeypatch.undo()
+        assert set_sqlite_fulltext(target, False) is False
+        _searches_answer_as_the_scan(store, indexed=False)
+    finally:
+        await store.close()
+
+
+def _unindex(store: SqlMessageStore, message_id: str, back: bool = False) -> None:
+    """Take a message out of the FTS5 table (or put it `back`), as no trigger would."""
+    body = " || char(10) || ".join(f"messages.{c}" for c in fulltext.FTS_COLUMNS)
+    body += " || char(10) || char(10)"
+    table = fulltext.SQLITE_TABLE
+    sql = (
+        f"INSERT INTO {table}(rowid, body) SELECT seq, {body}"
+        if back
+        else f"INSERT INTO {table}({table}, rowid, body) SELECT 'delete', seq, {body}"
+    )
+    with store._write.begin() as conn:
+        conn.execute(text(f"{sql} FROM messages WHERE id = :id"), {"id": message_id})
+        if back:
+            _index_exact(conn)
+
+
+def _scan_ids(store: SqlMessageStore, needle: str) -> set[str]:
+    with store._read.connect() as conn:
+        return _scan(conn, "text", needle)
