@@ -38,8 +38,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import insert
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection, make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -55,6 +55,7 @@ from postroom.core.types import (  # noqa: E402
     Summary,
 )
 from postroom.storage import codec, fulltext, open_store  # noqa: E402
+from postroom.storage.batch import order_keys  # noqa: E402
 from postroom.storage.engine import set_sqlite_fulltext, writer_engine  # noqa: E402
 from postroom.storage.schema import message_tags, messages  # noqa: E402
 from postroom.storage.tag_counts import tag_counts  # noqa: E402
@@ -71,6 +72,7 @@ SUBJECTS = (
     "Password reset for user{u}",
     "Invoice {n} from shop{s}",
 )
+OLD_SPAN = 200_000
 PDF = AttachmentInfo("2", "invoice.pdf", "application/pdf", "", 48_000, False)
 
 # label, query (parsed as the API parses it). One per operator of the bar, plus harder cases.
@@ -100,6 +102,11 @@ QUERIES = [
     ("-is:tagged (untagged, 90%)", "-is:tagged"),
     ("is:unread (all)", "is:unread"),
     ("tag: + is:unread", "tag:bench is:unread"),
+    ("tag: old (10%, oldest 20%)", "tag:archive"),
+    ("tag: old + is:unread", "tag:archive is:unread"),
+    ("tag: old + subject: (half)", "tag:archive subject:order"),
+    ("tag: old + subject: rare", "tag:archive subject:user1234"),
+    ("tag: old + -tag: common", "tag:archive -tag:bench"),
     ("is:tagged + is:read (none)", "is:tagged is:read"),
     ("has:attachment (5%)", "has:attachment"),
     ("before: (oldest 10%)", "before:2025-01-02"),
@@ -139,8 +146,44 @@ def message(n: int) -> NewMessage:
         raw=b"x" * 900,
         envelope=Envelope(mail_from=sender.address, recipients=(to[0].address,)),
         summary=summary,
-        tags=(("bench",) if n % 10 == 0 else ()) + (("vip",) if n % 10_000 == 3 else ()),
+        tags=(("bench",) if n % 10 == 0 else ())
+        + (("vip",) if n % 10_000 == 3 else ())
+        + (("archive",) if is_archived(n) else ()),
     )
+
+
+def is_archived(n: int) -> bool:
+    """Tag `archive`: every other message of the oldest OLD_SPAN, a common tag (100,000 of a
+    million) on old messages only, which a walk of the newest messages does not reach."""
+    return n < OLD_SPAN and n % 2 == 0
+
+
+def add_old_tag(conn: Connection) -> int:
+    """Tag `archive` the messages `is_archived` names, in a database seeded before that tag
+    existed (through the tag counters' triggers, as any tag write); the rows tagged."""
+    base = codec.to_micros(BASE)
+    second = 1_000_000
+    found = conn.execute(
+        select(messages.c.id, messages.c.created_us, messages.c.seq).where(
+            messages.c.project == "default",
+            messages.c.created_us < base + OLD_SPAN * second,
+        )
+    ).all()
+    rows = [
+        {
+            "message_id": i,
+            "project": "default",
+            "tag": "archive",
+            "tag_lc": "archive",
+            "created_us": c,
+            "seq": q,
+        }
+        for i, c, q in found
+        if (c - base) % second == 0 and is_archived((c - base) // second)
+    ]
+    for first in range(0, len(rows), 10_000):
+        conn.execute(insert(message_tags), rows[first : first + 10_000])
+    return len(rows)
 
 
 def seed(target: str, count: int, batch: int) -> None:
@@ -155,13 +198,16 @@ def seed(target: str, count: int, batch: int) -> None:
             rows = [
                 dict(zip(codec.MESSAGE_COLUMNS, codec.message_row(m), strict=True)) for m in chunk
             ]
-            tags = [
-                {"message_id": m.id, "project": m.project, "tag": t, "tag_lc": t}
-                for m in chunk
-                for t in m.tags
-            ]
             with engine.begin() as conn:
                 conn.execute(insert(messages), rows)
+                # The tag rows hold their message's order key (storage/schema.py).
+                keys = order_keys(conn, [m.id for m in chunk if m.tags])
+                tags = [
+                    {"message_id": m.id, "project": m.project, "tag": t, "tag_lc": t}
+                    | {"created_us": keys[m.id][0], "seq": keys[m.id][1]}
+                    for m in chunk
+                    for t in m.tags
+                ]
                 if tags:
                     conn.execute(insert(message_tags), tags)
                 if engine.dialect.name == "sqlite":
@@ -170,6 +216,14 @@ def seed(target: str, count: int, batch: int) -> None:
             rate = (done - existing) / (time.perf_counter() - started)
             print(f"\r  seeded {done:,} / {count:,} ({rate:,.0f}/s)", end="", flush=True)
         print()
+        with engine.begin() as conn:
+            archived = conn.execute(
+                select(func.count()).where(
+                    message_tags.c.project == "default", message_tags.c.tag_lc == "archive"
+                )
+            ).scalar_one()
+            if not archived:  # seeded before the tag `archive` was
+                print(f"  tagged {add_old_tag(conn):,} old messages `archive`")
         # PostgreSQL: VACUUM as well. psycopg's executemany runs one INSERT per row, so the
         # statement triggers of message_counts wrote a delta row per message, folded away
         # by the first read: a million dead rows that autovacuum removes some time later,

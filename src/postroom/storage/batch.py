@@ -49,7 +49,7 @@ ZSTD_LEVEL = 3
 ID_CHUNK = 500
 
 _RAW_COLUMNS = ("message_id", "data")
-_TAG_COLUMNS = ("message_id", "project", "tag", "tag_lc")
+_TAG_COLUMNS = ("message_id", "project", "tag", "tag_lc", "created_us", "seq")
 # Errors caused by one message's data rather than by the database: worth a retry one by one.
 _DATA_ERRORS = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError, ValueError)
 
@@ -135,6 +135,17 @@ def storage_error(exc: BaseException) -> StorageError:
     error = StorageError(f"the message store failed: {type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error
+
+
+def order_keys(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Each stored message's page order key (created_us, seq), which its `message_tags` rows
+    hold too (schema.py): {message id: key} for the ids found."""
+    found: dict[str, tuple[int, int]] = {}
+    c = messages.c
+    for chunk in chunks(ids, ID_CHUNK):
+        rows = conn.execute(select(c.id, c.created_us, c.seq).where(c.id.in_(chunk)))
+        found.update((i, (int(created), int(seq))) for i, created, seq in rows)
+    return found
 
 
 def tag_spellings(conn: Connection, project: str, lowered: Sequence[str]) -> dict[str, str]:
@@ -343,7 +354,9 @@ class BatchWriter:
             self._insert_message(conn, rows)
             self._insert_raw(conn, raws)
             if tagged:
-                tag_rows: list[tuple[str, str, str, str]] = []
+                # The seq the database gave each message: its tags' rows hold it (schema.py).
+                keys = order_keys(conn, [p.id for p, _ in tagged])
+                tag_rows: list[tuple[str, str, str, str, int, int]] = []
                 for project in {p.project for p, _ in tagged}:
                     wanted = [(p, tags) for p, tags in tagged if p.project == project]
                     names = {t.lower(): t for _, tags in reversed(wanted) for t in tags}
@@ -352,7 +365,7 @@ class BatchWriter:
                         for t in tags:
                             lowered = t.lower()
                             canonical = spelling.get(lowered) or names[lowered]
-                            tag_rows.append((p.id, project, canonical, lowered))
+                            tag_rows.append((p.id, project, canonical, lowered, *keys[p.id]))
                 if tag_rows:
                     self._insert_tag(conn, tag_rows)
             deliveries = [row for p in batch for row in p.queue]

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from postroom.core.types import NewMessage
 from postroom.storage import codec
-from postroom.storage.batch import ZSTD_LEVEL, prepare, tag_spellings
+from postroom.storage.batch import ZSTD_LEVEL, order_keys, prepare, tag_spellings
 from postroom.storage.events import INSERT_COLUMNS as EVENT_COLUMNS
 from postroom.storage.events import events
 from postroom.storage.queue import INSERT_COLUMNS as QUEUE_COLUMNS
@@ -33,6 +33,7 @@ def insert_message(conn: Connection, message: NewMessage) -> None:
     conn.execute(insert(message_raw).values(message_id=rows.id, data=compressed))
     if rows.tags:
         spelling = tag_spellings(conn, rows.project, [t.lower() for t in rows.tags])
+        created_us, seq = order_keys(conn, [rows.id])[rows.id]
         conn.execute(
             insert(message_tags),
             [
@@ -41,6 +42,8 @@ def insert_message(conn: Connection, message: NewMessage) -> None:
                     "project": rows.project,
                     "tag": spelling.get(t.lower(), t),
                     "tag_lc": t.lower(),
+                    "created_us": created_us,
+                    "seq": seq,
                 }
                 for t in rows.tags
             ],

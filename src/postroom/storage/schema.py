@@ -17,7 +17,11 @@ Design notes:
   so a case-insensitive substring test is a plain `LIKE` on both backends.
 * `message_raw` holds the zstd-compressed message, one row per message, keyed by message id.
 * `message_tags` holds one row per (message, tag): the tag as spelled and lower-cased;
-  matching is on the lower-cased name, the spelling is kept for display.
+  matching is on the lower-cased name, the spelling is kept for display. Each row also holds
+  its message's page order key (`created_us`, `seq`: a message's never change), so
+  `ix_message_tags_project_tag` (project, tag_lc, created_us, seq) lists a tag's messages
+  newest first without reading them (storage/tag_search.py): every writer of tags copies them
+  from the message (migration 0029 filled the rows stored before).
 """
 
 from __future__ import annotations
@@ -132,10 +136,19 @@ message_tags = Table(
     Column("project", String(100), nullable=False),
     Column("tag", Text, nullable=False),
     Column("tag_lc", Text, nullable=False),
+    # The message's order key (messages.created_us, messages.seq), copied by the writers.
+    Column("created_us", BigInteger, nullable=False),
+    Column("seq", SeqType, nullable=False),
     PrimaryKeyConstraint("message_id", "tag_lc"),
 )
 
-Index("ix_message_tags_project_tag", message_tags.c.project, message_tags.c.tag_lc)
+Index(
+    "ix_message_tags_project_tag",
+    message_tags.c.project,
+    message_tags.c.tag_lc,
+    message_tags.c.created_us,
+    message_tags.c.seq,
+)
 
 # Each project's total and unread messages: rows whose sums are the counts, kept by triggers on
 # `messages` (storage/message_counts.py, migration 0022).

@@ -16,7 +16,6 @@ from postroom.storage.fulltext import FtsFilter, indexed_condition, sqlite_condi
 from postroom.storage.schema import message_tags, messages
 
 _c = messages.c
-_tagged = messages.alias("tagged")
 
 _FIELD_COLUMNS = {
     "from": (_c.from_text,),
@@ -65,12 +64,9 @@ def tag_condition(
     if backend == "sqlite" and not probe:
         # seq IN (...): the outer scan probes the set with the rowid that every index
         # entry carries, so it reads no message rows; SQLite plans a correlated EXISTS
-        # as a scan of the whole table.
-        inner = (
-            select(_tagged.c.seq)
-            .join(message_tags, message_tags.c.message_id == _tagged.c.id)
-            .where(message_tags.c.project == project)
-        )
+        # as a scan of the whole table. The tag rows hold their message's seq (schema.py):
+        # the set is read from the (project, tag_lc, created_us, seq) index alone.
+        inner = select(message_tags.c.seq).where(message_tags.c.project == project)
         if tag is not None:
             inner = inner.where(message_tags.c.tag_lc == tag)
         return _c.seq.in_(inner)

@@ -192,6 +192,7 @@ class SqlMessageStore:
         self.backend = write_engine.dialect.name  # "sqlite" or "postgresql"
         self.page_window = PAGE_WINDOW  # see _page_rows
         self.tag_drive_max = tag_search.DRIVE_MAX  # see _page_rows
+        self.tag_walk = True  # see _page_rows (False: the plan without, which tests compare)
         self._to_fold: set[str] = set()  # see _fold_counts
         # Writer state (event-loop side).
         self._pending: builtins.list[_Pending] = []
@@ -610,6 +611,10 @@ class SqlMessageStore:
         cond = query_condition(query, project, self.backend)
         if cond is None or query is None:
             return self._select_page(conn, project, cond, start, limit)
+        if self.tag_walk:
+            tagged = tag_search.rarest_tag(conn, project, query)
+            if tagged is not None:
+                return self._tag_walk(conn, project, query, tagged, start, limit)
         rarest = tag_search.rarest(conn, project, query, self.backend)
         drive = rarest is not None and rarest[1] <= self.tag_drive_max
         window_size = self.page_window
@@ -640,6 +645,59 @@ class SqlMessageStore:
         cond, few = self._condition(conn, project, query)
         return self._select_page(conn, project, cond, start, limit, few)
 
+    def _tag_walk(
+        self,
+        conn: Connection,
+        project: str,
+        query: SearchQuery,
+        tagged: tuple[str, int],
+        start: int,
+        limit: int,
+    ) -> builtins.list[Any]:
+        """The page of a query with a positive tag: its rarest tag's messages walked newest
+        first from the tag index (tag_search.walk), which reads no more than the walk of
+        the project's messages would, and no untagged one; however old the tag's messages.
+
+        SQLite, when the senders of the query's `from:` terms or its full-text index may
+        give fewer candidates than a common tag (more than `page_window` messages): the walk
+        first goes through the tag's newest `page_window` messages only, and when they do
+        not hold the page those candidates are searched instead (`_senders`, `_condition`)."""
+        tag, total = tagged
+        if start >= total:
+            return []
+        edge = None
+        if (
+            self.backend == "sqlite"
+            and start + limit <= self.page_window < total
+            and (
+                sender_search.sender_terms(query)
+                or (indexed_needles(query) and sqlite_present(conn))
+            )
+        ):
+            edge = tag_search.walk_edge(conn, project, tag, self.page_window)
+        page = tag_search.walk(query, project, self.backend, tag, start, limit, edge)
+        rows = self._rows(conn, page)
+        if edge is None or len(rows) == limit:
+            return rows
+        senders = self._senders(conn, project, query)
+        if senders is not None:
+            return self._select_page(conn, project, senders, start, limit, sort=True)
+        cond, few = self._condition(conn, project, query)
+        if few:
+            return self._select_page(conn, project, cond, start, limit, few)
+        return self._rows(conn, tag_search.walk(query, project, self.backend, tag, start, limit))
+
+    @staticmethod
+    def _rows(conn: Connection, page: Select[tuple[Any]]) -> builtins.list[Any]:
+        """The records' columns of the seqs `page` selects, newest first."""
+        return builtins.list(
+            conn.execute(
+                select(*_RECORD_COLUMNS)
+                .where(_c.seq.in_(page.scalar_subquery()))
+                .order_by(*_NEWEST_FIRST)
+            ).all()
+        )
+
     @staticmethod
     def _select_page(
         conn: Connection,
@@ -662,13 +720,7 @@ class SqlMessageStore:
         )
         if cond is not None:
             page = page.where(cond)
-        return builtins.list(
-            conn.execute(
-                select(*_RECORD_COLUMNS)
-                .where(_c.seq.in_(page.scalar_subquery()))
-                .order_by(*_NEWEST_FIRST)
-            ).all()
-        )
+        return SqlMessageStore._rows(conn, page)
 
     # ------------------------------------------------------------------ reads
 
@@ -1068,12 +1120,16 @@ class SqlMessageStore:
         unique_ids = list(dict.fromkeys(ids))
 
         def work(conn: Connection) -> None:
-            known: set[str] = set()
+            # Each message's order key, which its tags' rows hold (schema.py).
+            known: dict[str, tuple[int, int]] = {}
             for chunk in chunks(unique_ids, ID_CHUNK):
                 known.update(
-                    conn.execute(
-                        select(_c.id).where(_c.project == project, _c.id.in_(chunk))
-                    ).scalars()
+                    (i, (int(created), int(seq)))
+                    for i, created, seq in conn.execute(
+                        select(_c.id, _c.created_us, _c.seq).where(
+                            _c.project == project, _c.id.in_(chunk)
+                        )
+                    )
                 )
             missing = [i for i in unique_ids if i not in known]
             if missing:
@@ -1089,6 +1145,8 @@ class SqlMessageStore:
                     "project": project,
                     "tag": spelling.get(t.lower(), t),
                     "tag_lc": t.lower(),
+                    "created_us": known[message_id][0],
+                    "seq": known[message_id][1],
                 }
                 for message_id in unique_ids
                 for t in wanted

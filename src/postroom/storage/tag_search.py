@@ -18,16 +18,17 @@ planners cannot know:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from postroom.core.search import SearchQuery
 from postroom.storage import tagged_counts
-from postroom.storage.schema import messages, tag_counts
+from postroom.storage.schema import message_tags, messages, tag_counts
 from postroom.storage.search_sql import query_condition, tag_condition
 
 # A tag with at most this many messages drives the search on SQLite: reading and sorting
@@ -35,6 +36,9 @@ from postroom.storage.search_sql import query_condition, tag_condition
 DRIVE_MAX = 20_000
 
 _c = messages.c
+# The walked tag's rows: an alias, so that the other terms' look-ups of message_tags (the
+# `-tag:` or second `tag:` of a query) are not correlated with them.
+_mt = message_tags.alias("walked").c
 T = TypeVar("T", bound=Any)
 _t = tag_counts.c
 
@@ -109,10 +113,65 @@ def rarest(
 ) -> tuple[str, int] | None:
     """The query's rarest positive tag and its number of messages; None without one, and on
     PostgreSQL (its planner starts from the tag index by itself)."""
+    return rarest_tag(conn, project, query) if backend == "sqlite" else None
+
+
+def rarest_tag(conn: Connection, project: str, query: SearchQuery | None) -> tuple[str, int] | None:
+    """The query's rarest positive tag and its number of messages (both backends); None
+    without one."""
     tags = positive_tags(query)
-    if backend != "sqlite" or not tags:
+    if not tags:
         return None
     return min(((tag, tag_totals(conn, project, tag)[0]) for tag in tags), key=lambda t: t[1])
+
+
+def _without_tag(query: SearchQuery, tag: str) -> SearchQuery:
+    """The query without its (first) positive term on `tag`, which the walk itself keeps."""
+    terms = list(query.terms)
+    for i, t in enumerate(terms):
+        if t.field == "tag" and not t.negated and t.text.strip().lower() == tag:
+            del terms[i]
+            break
+    return dataclasses.replace(query, terms=tuple(terms))
+
+
+def walk_edge(conn: Connection, project: str, tag: str, window: int) -> tuple[int, int] | None:
+    """The order key (created_us, seq) of the tag's `window`-th newest message; None when it
+    has fewer (read from the index alone)."""
+    found = conn.execute(
+        select(_mt.created_us, _mt.seq)
+        .where(_mt.project == project, _mt.tag_lc == tag)
+        .order_by(_mt.created_us.desc(), _mt.seq.desc())
+        .offset(window - 1)
+        .limit(1)
+    ).first()
+    return None if found is None else (int(found.created_us), int(found.seq))
+
+
+def walk(
+    query: SearchQuery,
+    project: str,
+    backend: str,
+    tag: str,
+    start: int,
+    limit: int,
+    edge: tuple[int, int] | None = None,
+) -> Select[tuple[int]]:
+    """The seqs of the query's page from `start`: the messages of `tag` (one of its positive
+    tags) walked newest first in its (project, tag_lc, created_us, seq) index, each tested
+    against the query's other terms (looked up by seq), stopping once the page is full; from
+    the tag's messages no older than `edge` only, when given. A query of that tag alone
+    reads the index only."""
+    page = select(_mt.seq).where(_mt.project == project, _mt.tag_lc == tag)
+    others = query_condition(_without_tag(query, tag), project, backend, probe=True)
+    if others is not None:
+        page = page.join(messages, _c.seq == _mt.seq).where(others)
+    if edge is not None:
+        created, seq = edge
+        page = page.where(_mt.created_us >= created, or_(_mt.created_us > created, _mt.seq >= seq))
+    # Not correlated with the statement that reads the page's messages (store.py).
+    page = page.correlate(None)
+    return page.order_by(_mt.created_us.desc(), _mt.seq.desc()).offset(start).limit(limit)
 
 
 def driven_condition(
@@ -142,5 +201,8 @@ __all__ = [
     "positive_tags",
     "project_match",
     "rarest",
+    "rarest_tag",
     "tag_totals",
+    "walk",
+    "walk_edge",
 ]
