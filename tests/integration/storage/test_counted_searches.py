@@ -171,8 +171,9 @@ def _tag(url: str, message_id: str, tag: str, ready: threading.Event, go: thread
     """Add `tag` to the message in a transaction that commits once `go` is set."""
     with psycopg.connect(url) as conn:
         conn.execute(
-            "INSERT INTO message_tags (message_id, project, tag, tag_lc) VALUES (%s, %s, %s, %s)",
-            (message_id, "default", tag, tag),
+            "INSERT INTO message_tags (message_id, project, tag, tag_lc, created_us, seq)"
+            " SELECT id, project, %s, %s, created_us, seq FROM messages WHERE id = %s",
+            (tag, tag, message_id),
         )
         ready.set()
         go.wait(10)

@@ -3,8 +3,10 @@
 project, the pages are exactly those of a search without the window, on SQLite and
 PostgreSQL, for every kind of term (tags are looked up per message inside the window).
 Likewise when a rare tag or the matching senders drive the search on SQLite (`tag_drive_max`,
-tag_search.py, sender_search.py), for its pages and its counts, and the counts of a single `tag:` term read from the tag
-counters are those counted from the messages."""
+tag_search.py, sender_search.py), for its pages and its counts, when a query with a tag
+walks that tag's messages (`tag_walk`, its window of the tag's newest `page_window` ones
+first on SQLite when it has `from:` terms), and the counts of a single `tag:` term read
+from the tag counters are those counted from the messages."""
 
 from __future__ import annotations
 
@@ -73,15 +75,17 @@ async def test_windowed_pages_equal_the_whole_search(
     for text in QUERIES:
         query = parse_query(text, now)
         for start, limit in ((0, 3), (0, 8), (2, 4), (5, 5), (0, 40)):
-            # No window, no tag driving: the planner's plan over the project.
-            store.page_window, store.tag_drive_max = ALWAYS, NEVER
+            # No window, no tag driving or walk: the planner's plan over the project.
+            store.page_window, store.tag_drive_max, store.tag_walk = ALWAYS, NEVER, False
             whole = store.page("default", query, start, limit)
             listed = store.list("default", query, start, limit)
             expected = [m.id for m in whole.messages]
             assert listed.matched >= len(expected), text
-            for window, drive in ((12, NEVER), (12, 2), (12, ALWAYS), (ALWAYS, ALWAYS)):
-                store.page_window, store.tag_drive_max = window, drive
-                variant = (text, start, limit, window, drive)
+            variants = [(w, d, False) for w, d in ((12, NEVER), (12, 2), (12, ALWAYS))]
+            variants += [(ALWAYS, ALWAYS, False), (12, NEVER, True), (ALWAYS, NEVER, True)]
+            for window, drive, walk in variants:
+                store.page_window, store.tag_drive_max, store.tag_walk = window, drive, walk
+                variant = (text, start, limit, window, drive, walk)
                 windowed = store.page("default", query, start, limit)
                 windowed_list = store.list("default", query, start, limit)
                 assert [m.id for m in windowed.messages] == expected, variant
