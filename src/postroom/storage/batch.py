@@ -50,6 +50,7 @@ ID_CHUNK = 500
 
 _RAW_COLUMNS = ("message_id", "data")
 _TAG_COLUMNS = ("message_id", "project", "tag", "tag_lc", "created_us", "seq")
+_CREATED = codec.MESSAGE_COLUMNS.index("created_us")
 # Errors caused by one message's data rather than by the database: worth a retry one by one.
 _DATA_ERRORS = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError, ValueError)
 
@@ -200,6 +201,30 @@ class _BulkInsert:
                 copy.write_row(row)
 
 
+class _InsertTags:
+    """Insert tag rows (message_id, project, tag, tag_lc, created_us) of messages inserted in
+    the same transaction, each with its message's seq (schema.py), which only the database
+    knows: SQLite looks it up in the INSERT itself (one id look-up per row); PostgreSQL,
+    whose COPY cannot, reads the batch's first (one statement) and copies the rows."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.sqlite = dialect.name == "sqlite"
+        self.copy = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
+        self.sql = (
+            "INSERT INTO message_tags (message_id, project, tag, tag_lc, created_us, seq)"
+            " VALUES (?, ?, ?, ?, ?, (SELECT seq FROM messages WHERE id = ?))"
+        )
+
+    def __call__(self, conn: Connection, rows: Sequence[tuple[str, str, str, str, int]]) -> None:
+        if self.sqlite:
+            conn.exec_driver_sql(self.sql, [(*r, r[0]) for r in rows])
+            return
+        ids = list({r[0] for r in rows})
+        found = conn.exec_driver_sql("SELECT id, seq FROM messages WHERE id = ANY(%s)", (ids,))
+        seqs: dict[str, int] = {str(i): int(q) for i, q in found}
+        self.copy(conn, [(*r, seqs[r[0]]) for r in rows])
+
+
 class _CountSends:
     """Add sends to the per-second counters (one upsert per project and second) and delete the
     project's counters older than SEND_COUNT_RETENTION, in the caller's transaction."""
@@ -255,7 +280,7 @@ class BatchWriter:
         dialect = engine.dialect
         self._insert_message = _BulkInsert(dialect, messages, codec.MESSAGE_COLUMNS)
         self._insert_raw = _BulkInsert(dialect, message_raw, _RAW_COLUMNS)
-        self._insert_tag = _BulkInsert(dialect, message_tags, _TAG_COLUMNS)
+        self._insert_tag = _InsertTags(dialect)
         self._insert_queue = _BulkInsert(dialect, queue_entries, QUEUE_COLUMNS)
         self._insert_events = _BulkInsert(dialect, events, EVENT_COLUMNS)
         self._count_sends = _CountSends(dialect)
@@ -354,9 +379,7 @@ class BatchWriter:
             self._insert_message(conn, rows)
             self._insert_raw(conn, raws)
             if tagged:
-                # The seq the database gave each message: its tags' rows hold it (schema.py).
-                keys = order_keys(conn, [p.id for p, _ in tagged])
-                tag_rows: list[tuple[str, str, str, str, int, int]] = []
+                tag_rows: list[tuple[str, str, str, str, int]] = []
                 for project in {p.project for p, _ in tagged}:
                     wanted = [(p, tags) for p, tags in tagged if p.project == project]
                     names = {t.lower(): t for _, tags in reversed(wanted) for t in tags}
@@ -365,7 +388,8 @@ class BatchWriter:
                         for t in tags:
                             lowered = t.lower()
                             canonical = spelling.get(lowered) or names[lowered]
-                            tag_rows.append((p.id, project, canonical, lowered, *keys[p.id]))
+                            created = p.row[_CREATED]
+                            tag_rows.append((p.id, project, canonical, lowered, created))
                 if tag_rows:
                     self._insert_tag(conn, tag_rows)
             deliveries = [row for p in batch for row in p.queue]

@@ -600,6 +600,9 @@ class SqlMessageStore:
         """Up to `limit` rows from `start`, newest first, walking the (project, created) index
         newest first and stopping once the page is full.
 
+        A query with a positive `tag:` term walks that tag's index instead (`_tag_walk`;
+        with `tag_walk` off, as tests compare, it takes the paths below).
+
         A search first looks at the newest PAGE_WINDOW messages only (a range of that index:
         the planners cannot start from a tag's or a term's many matches and sort them): when
         they hold the page, those are the page, since every message outside the window is
@@ -656,24 +659,19 @@ class SqlMessageStore:
     ) -> builtins.list[Any]:
         """The page of a query with a positive tag: its rarest tag's messages walked newest
         first from the tag index (tag_search.walk), which reads no more than the walk of
-        the project's messages would, and no untagged one; however old the tag's messages.
+        the project's messages would, and no untagged one, however old the tag's messages.
 
-        SQLite, when the senders of the query's `from:` terms or its full-text index may
-        give fewer candidates than a common tag (more than `page_window` messages): the walk
-        first goes through the tag's newest `page_window` messages only, and when they do
-        not hold the page those candidates are searched instead (`_senders`, `_condition`)."""
+        When another index may give fewer candidates than a common tag (more than
+        `page_window` messages) — SQLite: the senders of the query's `from:` terms, or its
+        full-text index when made; PostgreSQL: the full-text index of its text terms — the
+        walk first goes through the tag's newest `page_window` messages only, and when they
+        do not hold the page, the search is the one without the walk (`_senders`,
+        `_condition`; PostgreSQL: the planner's), unless (SQLite) neither narrows it."""
         tag, total = tagged
         if start >= total:
             return []
         edge = None
-        if (
-            self.backend == "sqlite"
-            and start + limit <= self.page_window < total
-            and (
-                sender_search.sender_terms(query)
-                or (indexed_needles(query) and sqlite_present(conn))
-            )
-        ):
+        if start + limit <= self.page_window < total and self._narrowable(conn, query):
             edge = tag_search.walk_edge(conn, project, tag, self.page_window)
         page = tag_search.walk(query, project, self.backend, tag, start, limit, edge)
         rows = self._rows(conn, page)
@@ -683,9 +681,17 @@ class SqlMessageStore:
         if senders is not None:
             return self._select_page(conn, project, senders, start, limit, sort=True)
         cond, few = self._condition(conn, project, query)
-        if few:
+        if few or self.backend == "postgresql":
             return self._select_page(conn, project, cond, start, limit, few)
         return self._rows(conn, tag_search.walk(query, project, self.backend, tag, start, limit))
+
+    def _narrowable(self, conn: Connection, query: SearchQuery) -> bool:
+        """Whether an index other than the tags' may narrow the query's matches (`_tag_walk`)."""
+        if self.backend == "postgresql":
+            return bool(indexed_needles(query))
+        return bool(sender_search.sender_terms(query)) or bool(
+            indexed_needles(query) and sqlite_present(conn)
+        )
 
     @staticmethod
     def _rows(conn: Connection, page: Select[tuple[Any]]) -> builtins.list[Any]:

@@ -7,13 +7,23 @@ planners cannot know:
   answer and the UI's second request need not read every tagged message. So do `-tag:X`
   (the project's counts minus the tag's), `is:tagged` and `-is:tagged` (tagged_counts.py),
   and any of these with `is:read` / `is:unread`.
-* SQLite: a page or count whose query has a rare tag (at most `DRIVE_MAX` messages, the
-  rarest of its positive `tag:` terms) is driven by that tag (`project_match` with
-  `driven=True`): the project is tested as `+project`, which no index serves, so SQLite
-  reads the tag's messages by rowid from the `seq IN (...)` set of search_sql.py and sorts
-  them, instead of walking the project's messages newest first until enough match (every
-  message of the project when the tag is rare: 0.1-0.2 s at a million messages). A common
-  tag keeps the walk: its matches are near the top, and reading them all would cost more.
+* A page whose query has a positive `tag:` term walks its rarest tag's messages newest
+  first (`walk`, store.py `_tag_walk`), both backends: `message_tags` rows hold their
+  message's order key (created_us, seq; schema.py, migration 0029), so the index
+  (project, tag_lc, created_us, seq) lists them in page order, each message read by seq to
+  test the other terms, stopping once the page is full. It reads no untagged message, so a
+  common tag whose messages are all old answers as fast as a recent one (the walk of the
+  project's messages newest first read almost every message before finding 50: 0.15-0.8 s
+  on SQLite, 1.1-2.7 s on PostgreSQL at a million, 100,000 tagged among the oldest 200,000;
+  bench/search_million.py `tag:archive`). A query of the tag alone reads the index only.
+  When another index may narrow the query more than a common tag does (store.py
+  `_narrowable`), the walk first covers the tag's newest messages only and, if they do not
+  hold the page, leaves the search to that index.
+* SQLite: a count whose query has a rare tag (at most `DRIVE_MAX` messages, the rarest of
+  its positive `tag:` terms) is driven by that tag (`project_match` with `driven=True`): the
+  project is tested as `+project`, which no index serves, so SQLite reads the tag's messages
+  by rowid from the `seq IN (...)` set of search_sql.py (the tag index alone gives their
+  seqs), instead of walking the project's messages (0.1-0.2 s at a million messages).
 """
 
 from __future__ import annotations
@@ -31,8 +41,9 @@ from postroom.storage import tagged_counts
 from postroom.storage.schema import message_tags, messages, tag_counts
 from postroom.storage.search_sql import query_condition, tag_condition
 
-# A tag with at most this many messages drives the search on SQLite: reading and sorting
-# 20,000 messages by rowid takes 20-60 ms at a million messages (bench/search_million.py).
+# A tag with at most this many messages drives the count on SQLite (and the page, with
+# `tag_walk` off): reading and sorting 20,000 messages by rowid takes 20-60 ms at a million
+# messages (bench/search_million.py).
 DRIVE_MAX = 20_000
 
 _c = messages.c

@@ -43,6 +43,7 @@ def upgrade() -> None:
     if not sqlite:
         op.alter_column("message_tags", "created_us", nullable=False)
         op.alter_column("message_tags", "seq", nullable=False)
+        op.execute("ANALYZE message_tags")  # the planner's statistics of the new columns
     op.create_index(_INDEX, "message_tags", ["project", "tag_lc", "created_us", "seq"])
 
 
