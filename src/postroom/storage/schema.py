@@ -21,7 +21,7 @@ Design notes:
   its message's page order key (`created_us`, `seq`: a message's never change), so
   `ix_message_tags_project_tag` (project, tag_lc, created_us, seq) lists a tag's messages
   newest first without reading them (storage/tag_search.py): every writer of tags copies them
-  from the message (migration 0029 filled the rows stored before).
+  from the message (migration 0030 filled the rows stored before).
 """
 
 from __future__ import annotations

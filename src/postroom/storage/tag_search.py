@@ -9,7 +9,7 @@ planners cannot know:
   and any of these with `is:read` / `is:unread`.
 * A page whose query has a positive `tag:` term walks its rarest tag's messages newest
   first (`walk`, store.py `_tag_walk`), both backends: `message_tags` rows hold their
-  message's order key (created_us, seq; schema.py, migration 0029), so the index
+  message's order key (created_us, seq; schema.py, migration 0030), so the index
   (project, tag_lc, created_us, seq) lists them in page order, each message read by seq to
   test the other terms, stopping once the page is full. It reads no untagged message, so a
   common tag whose messages are all old answers as fast as a recent one (the walk of the

@@ -2,7 +2,7 @@
 `_tag_walk`, tag_search.walk), whose rows hold each message's order key (created_us, seq,
 schema.py): its pages are its matches among the messages listed newest first, equal times
 in insertion order, however old the tag's messages, after tags are
-set, renamed, removed and messages deleted, and after migration 0029 filled the key of the
+set, renamed, removed and messages deleted, and after migration 0030 filled the key of the
 tags stored before it, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ async def test_pages_follow_retagging_untagging_and_deletes(
 
 
 async def test_the_migration_fills_the_order_keys(target: str) -> None:
-    """Tags stored at 0028 are walked in order once 0029 has copied their messages' keys."""
+    """Tags stored at 0029 are walked in order once 0030 has copied their messages' keys."""
     store = open_store(target, FakeClock())
     try:
         await _seed(store, FakeClock(START))
@@ -148,7 +148,7 @@ async def test_the_migration_fills_the_order_keys(target: str) -> None:
     engine = create_engine(resolve_target(target).url)
     try:
         with engine.begin() as conn:
-            command.downgrade(migrate.alembic_config(conn), "0028")
+            command.downgrade(migrate.alembic_config(conn), "0029")
         with engine.begin() as conn:
             migrate.upgrade(conn)
     finally:

@@ -9,8 +9,8 @@ SQLite cannot add a NOT NULL column without a default: its columns get DEFAULT 0
 writer relies on (each gives the message's values, storage/batch.py, store.py, notice_writer.py).
 The backfill's UPDATE runs the tag counters' UPDATE trigger, which nets to no change.
 
-Revision ID: 0029
-Revises: 0028
+Revision ID: 0030
+Revises: 0029
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0029"
-down_revision: str | None = "0028"
+revision = "0030"
+down_revision: str | None = "0029"
 branch_labels: tuple[str, ...] | None = None
 depends_on: tuple[str, ...] | None = None
 
