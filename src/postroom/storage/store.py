@@ -74,7 +74,7 @@ from postroom.storage.capture_routes import SqlCaptureRoutes
 from postroom.storage.config_sets import SqlConfigSetStore
 from postroom.storage.delivery_settings import SqlDeliverySettings
 from postroom.storage.events import SqlEventStore
-from postroom.storage.fulltext import sqlite_match, sqlite_present
+from postroom.storage.fulltext import MIN_TERM, sqlite_match, sqlite_present
 from postroom.storage.notice_writer import insert_message
 from postroom.storage.queue import (
     DueSignal,
@@ -688,7 +688,8 @@ class SqlMessageStore:
     def _narrowable(self, conn: Connection, query: SearchQuery) -> bool:
         """Whether an index other than the tags' may narrow the query's matches (`_tag_walk`)."""
         if self.backend == "postgresql":
-            return bool(indexed_needles(query))
+            # Its trigram index serves terms of MIN_TERM characters or more only.
+            return any(len(n) >= MIN_TERM for n in indexed_needles(query))
         return bool(sender_search.sender_terms(query)) or bool(
             indexed_needles(query) and sqlite_present(conn)
         )
