@@ -169,3 +169,48 @@ def test_an_option_naming_a_missing_or_live_project_stops_the_start(tmp_path: Pa
     setup_projects(config, live="shop")
     with pytest.raises(ConfigError, match="'shop' is a live project"):
         ServerThread(config).start()
+
+
+def test_chaos_strikes_in_the_project_the_mail_is_routed_to(tmp_path: Path) -> None:
+    """Chaos is per project: mail a route sends into staging (by SMTP user) or team-a (by
+    recipient) gets those projects' injected errors, at AUTH, MAIL and RCPT; the default
+    project's mail does not (issue 12: one capture door serving many teams)."""
+    config = make_config(tmp_path / "data", capture_route=ROUTES, enable_chaos=True)
+    setup_projects(config)
+    srv = ServerThread(config).start()
+    try:
+        with httpx.Client(base_url=srv.base_url, timeout=10) as http:
+
+            def chaos(project: str, stage: str, code: int) -> None:
+                body = {stage: {"ErrorCode": code, "Probability": 100}}
+                answer = http.put(f"/p/{project}/api/v1/chaos", json=body)
+                assert answer.status_code == 200, answer.text
+
+            chaos("staging", "Sender", 451)
+            with pytest.raises(smtplib.SMTPSenderRefused) as sender:
+                send(srv.smtp_port, ["a@example.com"], "staging mail", user="staging")
+            assert sender.value.smtp_code == 451
+            assert b"Chaos: Sender" in sender.value.smtp_error
+            send(srv.smtp_port, ["a@example.com"], "default mail", user="someone-else")
+
+            chaos("staging", "Authentication", 535)
+            with pytest.raises(smtplib.SMTPAuthenticationError) as auth:
+                send(srv.smtp_port, ["a@example.com"], "staging mail", user="staging")
+            assert auth.value.smtp_code == 535
+            send(srv.smtp_port, ["a@example.com"], "default mail 2", user="other")
+
+            chaos("team-a", "Recipient", 550)
+            with pytest.raises(smtplib.SMTPRecipientsRefused) as rcpt:
+                send(srv.smtp_port, ["dev@team-a.test"], "team-a mail")
+            assert rcpt.value.recipients["dev@team-a.test"][0] == 550
+            # A message to both: team-a's recipient refused, the default project's kept.
+            send(srv.smtp_port, ["dev@team-a.test", "b@example.com"], "mixed")
+        assert subjects(srv, "team-a") == {}
+        assert subjects(srv, "staging") == {}
+        assert subjects(srv, "default") == {
+            "default mail": ["a@example.com"],
+            "default mail 2": ["a@example.com"],
+            "mixed": ["b@example.com"],
+        }
+    finally:
+        srv.stop()

@@ -6,13 +6,15 @@ another capture project by SMTP user name or recipient (core/capture_routes.py; 
 `CaptureRouter` below keeps the rules). It asks nothing at MAIL and RCPT, so
 the session accepts addresses without a round trip to the door (the hot path), unless
 Chaos is enabled (--enable-chaos): then it asks, and answers the injected errors of the
-project's triggers (doors/chaos.py).
+triggers of the project the mail goes into (doors/chaos.py): the project a `user:` route
+names for the SMTP user (at AUTH, MAIL and RCPT), or at RCPT the project the recipient's
+`rcpt:` route names; the default project otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -83,6 +85,14 @@ class CaptureRouter:
                 )
         return routed
 
+    async def project_of(self, username: str | None, recipient: str | None, default: str) -> str:
+        """The project mail of this SMTP user (and, at RCPT, to this recipient) goes into."""
+        rules, _ = await self.rules()
+        if not rules:
+            return default
+        routed = route(rules, username, [recipient] if recipient is not None else [], default)
+        return next(iter(routed))
+
 
 class CaptureDoor:
     """An `SmtpDoor` (smtp/server.py) for the capture listener."""
@@ -109,20 +119,41 @@ class CaptureDoor:
         self, mechanism: str, username: str, password: str, session: SessionInfo
     ) -> str | None:
         if self._chaos is not None:
-            refusal = self._chaos.strike(self._project, "Authentication")
+            refusal = self._chaos.strike(await self._project_of(username, None), "Authentication")
             if refusal is not None:
                 raise refusal
         return username  # any credentials; the user name is recorded with the message
 
     def check_sender(
         self, session: SessionInfo, address: str, params: Mapping[str, str]
-    ) -> Refusal | None:
-        return self._chaos.strike(self._project, "Sender") if self._chaos else None
+    ) -> Refusal | Awaitable[Refusal | None] | None:
+        if self._chaos is None:
+            return None
+        if self._router is None:
+            return self._chaos.strike(self._project, "Sender")
+        return self._strike_routed(session.auth_user, None, "Sender")
 
     def check_recipient(
         self, session: SessionInfo, mail_from: str, address: str, params: Mapping[str, str]
+    ) -> Refusal | Awaitable[Refusal | None] | None:
+        if self._chaos is None:
+            return None
+        if self._router is None:
+            return self._chaos.strike(self._project, "Recipient")
+        return self._strike_routed(session.auth_user, address, "Recipient")
+
+    async def _project_of(self, username: str | None, recipient: str | None) -> str:
+        if self._router is None:
+            return self._project
+        return await self._router.project_of(username, recipient, self._project)
+
+    async def _strike_routed(
+        self, username: str | None, recipient: str | None, stage: str
     ) -> Refusal | None:
-        return self._chaos.strike(self._project, "Recipient") if self._chaos else None
+        """Chaos in the project a capture route sends this mail to (the rules may need a read
+        of the stored ones, hence awaited)."""
+        assert self._chaos is not None
+        return self._chaos.strike(await self._project_of(username, recipient), stage)
 
     async def deliver(self, incoming: IncomingMessage) -> str:
         if self._router is None:
