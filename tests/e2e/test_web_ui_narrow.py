@@ -149,6 +149,28 @@ def test_every_inbox_target_is_44px_at_375px(
     clean(problems)
 
 
+def test_the_project_switcher_menu_is_44px_at_375px(
+    server: ServerThread, phone: Any, shots: Shots, problems: PageProblems
+) -> None:
+    """The switcher's menu (a project a line with its unread count) is tapped with a finger
+    too: each project in it is a 44 px target."""
+    import httpx
+
+    check = expect()
+    for project in ("team-a", "team-b"):
+        made = httpx.post(server.base_url + "/api/v2/projects", json={"id": project}, timeout=10)
+        assert made.status_code == 201, made.text
+    page = watch(phone.new_page(), problems)
+    page.goto(server.base_url + "/")
+    page.locator("#projects-toggle").tap()
+    menu = page.locator("#projects-menu")
+    check(menu.get_by_role("link")).to_have_count(3)
+    no_small_targets(page, "project switcher open")
+    assert page.evaluate(OVERFLOW) <= 0
+    shots.take(page, "narrow-06-switcher")
+    clean(problems)
+
+
 class AdminWalk:
     """Visits admin pages at 375 px, noting what scrolls sideways or is too small to tap."""
 
