@@ -332,6 +332,22 @@ def test_rtl_subjects_read_right_to_left_and_long_recipient_lists_collapse(
     rtl.click()
     view = page.locator("#message")
     check(view.locator("h1")).to_have_text(subject)
+    # Beside the open message, dragged to its narrowest, the list cuts the addresses short,
+    # never the "+27 more" after them.
+    page.locator("[role=separator]").focus()
+    page.keyboard.press("Home")
+    page.wait_for_function("document.getElementById('list-pane').clientWidth <= 260")
+    shots.take(page, "density-07-more-beside-message")
+    assert more.is_visible()
+    cut = to.evaluate(
+        """(el) => { const box = el.getBoundingClientRect();
+            const more = el.querySelector('.row-more').getBoundingClientRect();
+            return {shown: more.width > 0 && more.right <= box.right + 0.5,
+                    cut: el.scrollWidth > el.clientWidth
+                        || el.querySelector('.row-to-list').scrollWidth
+                           > el.querySelector('.row-to-list').clientWidth}; }"""
+    )
+    assert cut == {"shown": True, "cut": True}, cut
     head = page.evaluate(WORD_X, ["#message h1", "שלום", "סוף"])
     assert head["direction"] == "rtl" and head["first"] > head["last"], head
     line = view.locator("dd.msg-to")

@@ -176,8 +176,12 @@ def row_recipients(listed: Sequence[Mapping[str, Any]]) -> list[Node]:
         return _joined(addresses, True)
     rest = len(addresses) - ROW_RECIPIENTS
     return [
-        *_joined(addresses[:ROW_RECIPIENTS], True),
-        h("span", {"class": "row-to-rest"}, _joined(addresses[ROW_RECIPIENTS:], False)),
+        h(
+            "span",
+            {"class": "row-to-list"},
+            *_joined(addresses[:ROW_RECIPIENTS], True),
+            h("span", {"class": "row-to-rest"}, _joined(addresses[ROW_RECIPIENTS:], False)),
+        ),
         " ",
         h(
             "span",

@@ -65,8 +65,12 @@ export function rowRecipients(list, max = 3) {
   if (!addresses.length) return ['(no recipients)'];
   if (addresses.length <= max + 1) return joined(addresses, shortAddress, true);
   return [
-    ...joined(addresses.slice(0, max), shortAddress, true),
-    h('span', { class: 'row-to-rest' }, joined(addresses.slice(max), shortAddress, false)),
+    // The addresses in a box of their own, which a narrow row cuts short ("…") while the
+    // "+N more" after it stays in sight.
+    h('span', { class: 'row-to-list' }, [
+      ...joined(addresses.slice(0, max), shortAddress, true),
+      h('span', { class: 'row-to-rest' }, joined(addresses.slice(max), shortAddress, false)),
+    ]),
     ' ',
     // Both words are there; the row's `to-open` class (app.js) says which one shows, so a row
     // redrawn by a live update keeps saying the right one.
