@@ -190,11 +190,26 @@ def test_compact_rows_full_width_list_and_a_resizable_remembered_pane(
     check(resizer).to_have_attribute("aria-valuenow", str(round(moved)))
     page.keyboard.press("Home")
     assert abs(width(page, "#list-pane") - 240) <= 2
+    # At its narrowest the list's toolbar wraps inside the pane: no control under the message.
+    spill = page.evaluate(
+        """() => { const pane = document.getElementById('list-pane').getBoundingClientRect();
+            return [...document.querySelectorAll('.list-toolbar button, .list-toolbar select,'
+                + ' .list-toolbar input')]
+                .filter((el) => el.getClientRects().length)
+                .filter((el) => el.getBoundingClientRect().right > pane.right + 0.5)
+                .map((el) => el.id || el.className); }"""
+    )
+    assert spill == [], spill
+    shots.take(page, "density-05-narrowest-list")
     # At its narrowest, compact rows still show the subject beside the sender.
     line = page.locator(f'{ROWS}[data-id="{ids[1]}"] .row-line').bounding_box()
     assert line is not None and line["width"] >= 50, line
     page.keyboard.press("End")
     assert width(page, "#message-pane") >= 320 - 2
+    # Labels on the toolbar's buttons only where they leave the count its room.
+    count = page.locator("#list-count")
+    assert count.evaluate("(el) => el.scrollWidth <= el.clientWidth"), count.inner_text()
+    shots.take(page, "density-05b-widest-list-beside-message")
     for _ in range(3):
         page.keyboard.press("Shift+ArrowLeft")
     chosen = width(page, "#list-pane")
