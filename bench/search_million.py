@@ -19,6 +19,8 @@ statements as in production. Then, for one query per operator, times
 
 SQLite: `--sqlite-fulltext` turns its full-text index on first (`postroom fulltext on`), so
 seeding fills it through its triggers (rows already stored are indexed when it is made).
+PostgreSQL answers terms of 1-2 characters from its index of them when the database has it
+(`postroom fulltext on --database-url ...`, off by default).
 
 SQLite goes to --data-dir (kept for reuse; delete it afterwards). PostgreSQL gets a database
 created on 127.0.0.1:5432 for the run (`postroom_bench_<hex>`) and dropped at the end unless

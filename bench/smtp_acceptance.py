@@ -347,14 +347,18 @@ def bench_postroom(
 
 TRIGRAM_INDEX = "ix_messages_search_trgm"  # storage/fulltext.py PG_INDEX (migration 0018)
 AB_TARGETS = ("pg+trgm", "pg-trgm")
+SHORT_TARGET = "pg+trgm+short"  # --pg-short-index
 
 
 @contextlib.contextmanager
-def ab_databases(server_url: str, variants: list[str]) -> Iterator[dict[str, str]]:
+def ab_databases(
+    server_url: str, variants: list[str], short: bool = False
+) -> Iterator[dict[str, str]]:
     """Fresh databases on the server of `server_url` (whose database is used to create and
-    drop them), migrated: `pg+trgm` as migrated, `pg-trgm` with the trigram index dropped, and
-    one `pg+trgm[NAME]` per variant "NAME=PARAMS" with `ALTER INDEX ... SET (PARAMS)`.
-    Yields target -> URL; every database is dropped at the end."""
+    drop them), migrated: `pg+trgm` as migrated, `pg-trgm` with the trigram index dropped,
+    with `short` `pg+trgm+short` with the index of 1-2 character terms made too (`postroom
+    fulltext on`), and one `pg+trgm[NAME]` per variant "NAME=PARAMS" with `ALTER INDEX ... SET
+    (PARAMS)`. Yields target -> URL; every database is dropped at the end."""
     import asyncio
     import secrets
 
@@ -362,12 +366,14 @@ def ab_databases(server_url: str, variants: list[str]) -> Iterator[dict[str, str
     from sqlalchemy.engine import make_url
 
     from postroom.core.clock import SystemClock
-    from postroom.storage import open_store
+    from postroom.storage import fulltext, open_store
 
     url = make_url(server_url)
     admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
     stem = f"postroom_ab_{secrets.token_hex(3)}"
     changes: dict[str, str | None] = {"pg+trgm": "", "pg-trgm": None}
+    if short:
+        changes[SHORT_TARGET] = "+short"
     for variant in variants:
         name, _, params = variant.partition("=")
         changes[f"pg+trgm[{name}]"] = params
@@ -389,12 +395,18 @@ def ab_databases(server_url: str, variants: list[str]) -> Iterator[dict[str, str
             with psycopg.connect(dsn, autocommit=True) as conn:
                 if change is None:
                     conn.execute(f"DROP INDEX {TRIGRAM_INDEX}")
+                elif change == "+short":
+                    conn.execute(fulltext.pg_short_create_statement())
                 elif change:
                     conn.execute(f"ALTER INDEX {TRIGRAM_INDEX} SET ({change})")
                 found = conn.execute(
                     "SELECT reloptions FROM pg_class WHERE relname = %s", (TRIGRAM_INDEX,)
                 ).fetchone()
+                short_made = conn.execute(
+                    "SELECT 1 FROM pg_class WHERE relname = %s", (fulltext.PG_SHORT_INDEX,)
+                ).fetchone()
             shown = "dropped" if found is None else f"index options {found[0] or 'default'}"
+            shown += ", index of short terms made" if short_made else ""
             print(f"  {target}: database {name}, {shown}", flush=True)
         yield urls
     finally:
@@ -452,6 +464,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=PARAMS",
         help="with --pg-trigram-ab, one more target pg+trgm[NAME] whose index gets ALTER INDEX "
         "... SET (PARAMS), e.g. 'pend64=gin_pending_list_limit=65536' (repeatable)",
+    )
+    parser.add_argument(
+        "--pg-short-index",
+        action="store_true",
+        help=f"with --pg-trigram-ab, one more target {SHORT_TARGET}: the trigram index and "
+        "the index of 1-2 character terms (`postroom fulltext on`, off by default)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
@@ -520,9 +538,18 @@ def print_table(results: list[Result], failures: list[tuple[str, str]], load: Lo
                 + _cpu_text(cpu.get(target), pg_cpu.get(target))
             )
     if "pg-trgm" in medians:
+        base = {r.round: r.rate for r in results if r.target == "pg-trgm"}
         for target in (t for t in medians if t.startswith("pg+trgm")):
             change = medians[target] / medians["pg-trgm"] - 1
-            print(f"trigram index: acceptance {change:+.1%} (median {target} vs pg-trgm)")
+            paired = [
+                r.rate / base[r.round] - 1
+                for r in results
+                if r.target == target and r.round in base
+            ]
+            pairs = f", paired per round {statistics.median(paired):+.1%}" if paired else ""
+            print(
+                f"full-text indexes: acceptance {change:+.1%} (median {target} vs pg-trgm{pairs})"
+            )
     if "postroom" in medians and "postfix" in medians:
         ratio = medians["postroom"] / medians["postfix"]
         verdict = "met" if ratio >= TARGET_RATIO else "not met"
@@ -576,7 +603,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load = Load(args.messages, args.sessions, args.size, args.timeout)
     targets = (
-        [*AB_TARGETS, *(f"pg+trgm[{v.partition('=')[0]}]" for v in args.pg_index_variant)]
+        [
+            *AB_TARGETS,
+            *([SHORT_TARGET] if args.pg_short_index else []),
+            *(f"pg+trgm[{v.partition('=')[0]}]" for v in args.pg_index_variant),
+        ]
         if args.pg_trigram_ab
         else [args.only]
         if args.only
@@ -600,7 +631,9 @@ def main(argv: list[str] | None = None) -> int:
         failures: list[tuple[str, str]] = []
         try:
             ab_urls = (
-                stack.enter_context(ab_databases(args.database_url, args.pg_index_variant))
+                stack.enter_context(
+                    ab_databases(args.database_url, args.pg_index_variant, args.pg_short_index)
+                )
                 if args.pg_trigram_ab
                 else None
             )

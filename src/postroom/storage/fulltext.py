@@ -8,8 +8,39 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   columns. `concat LIKE '%term%'` is answered by the index (with PostgreSQL's own recheck), and
   since a field holding the term makes the concatenation hold it, it is a sound pre-filter for
   every field; the per-field `LIKE` stays beside it, so a match straddling two columns of the
-  concatenation is never a result. Terms shorter than three characters have no trigram and
-  are answered by the scan.
+  concatenation is never a result. Terms shorter than three characters have no trigram: they
+  are answered by the scan unless the database has the index of short terms.
+* PostgreSQL, terms of 1-2 characters: `postroom fulltext on` makes a second GIN
+  `gin_trgm_ops` index (PG_SHORT_INDEX, CONCURRENTLY; `off` drops it; off by default) on the
+  concatenation with SEPARATOR ("0") around each character: `regexp_replace(concat, '', '0',
+  'g')`, "ab" -> "0a0b0". "ab" is in the text iff "a0b" is in that one, a trigram ("0a0" for
+  "a"; regexp `.` and '' match at newlines too, PostgreSQL 15); pg_trgm extracts none from
+  `LIKE '%ab%'` and there is no pg_bigm. Used only for required terms of 1-2 letters or ASCII
+  digits (a pattern with punctuation, "a." -> "a0.", gets only the trigram of a word's end,
+  "a0 ", held by nearly every message: 44 s at 1M when tried) and only for the page's full
+  search after a newest-first window that held fewer than store.SHORT_DENSE matches: each
+  candidate's recheck computes the interleaved text again (~0.1 us a character), so a common
+  term is read newest first instead (the planner, with statistics on the expression, chose
+  that for "er" anyway). The per-field LIKEs cost the planner less, so they filter first: a
+  walk never computes the expression but for a match (alone, the condition cost 70 s at 1M
+  when the planner walked with it). Counting matches (`list`) still scans. Doubling each character
+  ("ab" -> "aabb") would serve 2-character terms the same way with more distinct trigrams,
+  tripling 1-character ones at 3 times the text; interleaving serves both at twice.
+
+  What it costs, and why it is off: computing the expression is ~0.2 ms per 2 KB and pg_trgm
+  takes ~0.1 us a character of twice the text. bench/smtp_acceptance.py --pg-trigram-ab
+  --pg-short-index --rounds 6 --messages 10000 (load 5-11, wall rates 192-1,944 msg/s: noise):
+  PostgreSQL backends' CPU per message 0.18 ms without full-text indexes, 0.25 with the
+  trigram index, 0.54 with both (+0.29 for this one, 4 times the other's), Postroom's own
+  0.80-0.84; wall medians -5.5% and -7.2% (paired rounds -9.8%, -12.9%). An earlier run (the
+  index made by a migration, load 5-7): 0.16, 0.23, 0.49 ms. So +35-43% of the CPU per
+  message, against the bar of 10% of acceptance throughput.
+  At 1M (bench/search_million.py, rows of ~350 characters): made in 124 s by a plain CREATE
+  INDEX at load ~3, 4 min 51 s CONCURRENTLY by `postroom fulltext on` at load 6-10 (220 MB;
+  the trigram index is 411 MB). First pages, warm: absent `qz` 2.3 s -> 48 ms (load ~6) and
+  79 ms (load ~4, an absent longer term 72 ms then), `q` 1.3 s -> 53-59 ms; common `er`,
+  `or`, `e` unchanged at 40-90 ms (the window). Not measured: rows wider than 1 KB, whose
+  expression gets no statistics (the planner then estimates the condition by default).
 * SQLite: a contentless FTS5 table `messages_fts` of one column (the seven fields joined by
   newlines, two more after the last: migration 0029; `detail=none`, `columnsize=0`, trigram tokens,
   `case_sensitive 1` since the text is lower-cased already), on by default in a new database
@@ -120,7 +151,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Integer, column, func, literal, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Text,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 from postroom.storage.schema import messages
@@ -151,6 +192,14 @@ PG_EXPRESSION = " || ".join(FTS_COLUMNS)
 
 # Trigram indexes hold nothing for shorter terms.
 MIN_TERM = 3
+
+# PostgreSQL's index for terms of 1-2 characters (`postroom fulltext on`, off by default): a
+# trigram index of the concatenation with SEPARATOR before and after each character ("ab" ->
+# "0a0b0"), so a character's neighbours share a trigram with it ("a0b": the pair "ab"; "0a0":
+# "a" alone). `pg_interleaved()` builds the same expression for queries.
+PG_SHORT_INDEX = "ix_messages_search_short"
+SEPARATOR = "0"  # a character pg_trgm counts as part of a word, so trigrams span it
+PG_SHORT_EXPRESSION = f"regexp_replace({PG_EXPRESSION}, '', '{SEPARATOR}', 'g')"
 
 _c = messages.c
 T = TypeVar("T")
@@ -449,6 +498,7 @@ def sqlite_drop_statements() -> list[str]:
 
 
 def pg_create_statements() -> list[str]:
+    """The trigram index of terms of MIN_TERM characters or more (migration 0018)."""
     return [
         "CREATE EXTENSION IF NOT EXISTS pg_trgm",
         f"CREATE INDEX {PG_INDEX} ON messages USING gin (({PG_EXPRESSION}) gin_trgm_ops)",
@@ -459,16 +509,72 @@ def pg_drop_statements() -> list[str]:
     return [f"DROP INDEX IF EXISTS {PG_INDEX}"]
 
 
+def pg_short_create_statement() -> str:
+    """Makes the index of terms of 1-2 characters without keeping writers out (outside a
+    transaction; a failure leaves it invalid: `pg_short_present` is false, drop it first)."""
+    return (
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {PG_SHORT_INDEX} ON messages "
+        f"USING gin (({PG_SHORT_EXPRESSION}) gin_trgm_ops)"
+    )
+
+
+def pg_short_drop_statement() -> str:
+    return f"DROP INDEX CONCURRENTLY IF EXISTS {PG_SHORT_INDEX}"
+
+
+_SHORT_STATE = text(
+    "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(:name)"
+).bindparams(name=PG_SHORT_INDEX)
+
+
+def pg_short_state(conn: Connection) -> bool | None:
+    """Whether the database has the index of short terms: None if not, False if a failed
+    `CREATE INDEX CONCURRENTLY` left it invalid (the planner ignores it), True if usable."""
+    found = conn.execute(_SHORT_STATE).first()
+    return None if found is None else bool(found[0])
+
+
+def pg_short_present(conn: Connection) -> bool:
+    """Whether PostgreSQL's index of short terms is there and usable: a search adds its
+    condition only then, since without the index the planner would compute the interleaved
+    text of every message it walks (~0.1 us a character)."""
+    return pg_short_state(conn) is True
+
+
+def _like_escaped(needle: str) -> str:
+    return needle.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def short_pattern(needle: str) -> str | None:
+    """The LIKE pattern (escape "/") on `pg_interleaved()` that every row holding `needle`
+    matches: "ab" -> "%a0b%" (the trigram "a0b"), "a" -> "%0a0%"; None unless `needle` has
+    1-2 characters, each a letter or an ASCII digit (pg_trgm's word characters): a pattern
+    with another character gets only trigrams of a word's start or end ("a." -> "a0 "), held
+    by nearly every message, and each candidate's recheck computes the expression again."""
+    if not 0 < len(needle) < MIN_TERM or not all(_word(ch) for ch in needle):
+        return None
+    inner = SEPARATOR.join(needle)
+    return f"%{SEPARATOR}{inner}{SEPARATOR}%" if len(needle) == 1 else f"%{inner}%"
+
+
+def _word(ch: str) -> bool:
+    return ch.isalpha() or ch in "0123456789"
+
+
 def indexed_condition(
-    columns: tuple[ColumnElement[str], ...], needle: str, backend: str
+    columns: tuple[ColumnElement[str], ...], needle: str, backend: str, short: bool = False
 ) -> ColumnElement[bool] | None:
     """A condition the index answers, true of every row where one of `columns` (indexed text
-    columns) contains `needle` (lower-cased); None when the index cannot help (short term,
-    SQLite). The PostgreSQL condition is on the concatenation, so only a pre-filter."""
-    if len(needle) < MIN_TERM or backend != "postgresql":
+    columns) contains `needle` (lower-cased); None when the index cannot help (SQLite; a
+    term under MIN_TERM characters unless `short`, or one `short_pattern` refuses). The
+    PostgreSQL condition is on the concatenation, so only a pre-filter; a short term's is
+    on the interleaved concatenation (PG_SHORT_INDEX)."""
+    if backend != "postgresql":
         return None
-    escaped = needle.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return pg_concat().like(f"%{escaped}%", escape="/")
+    if len(needle) >= MIN_TERM:
+        return pg_concat().like(f"%{_like_escaped(needle)}%", escape="/")
+    pattern = short_pattern(needle) if short else None
+    return None if pattern is None else pg_interleaved().like(pattern)
 
 
 def pg_concat() -> ColumnElement[str]:
@@ -478,19 +584,39 @@ def pg_concat() -> ColumnElement[str]:
     return expr
 
 
+def pg_interleaved() -> ColumnElement[str]:
+    """PG_SHORT_EXPRESSION, its constants written as literals (not parameters), so that the
+    planner finds it identical to the index's."""
+    return func.regexp_replace(
+        pg_concat(),
+        literal_column("''"),
+        literal_column(f"'{SEPARATOR}'"),
+        literal_column("'g'"),
+        type_=Text,
+    )
+
+
 __all__ = [
     "DRAIN_EVERY",
     "FTS_COLUMNS",
     "PENDING_TABLE",
     "PG_EXPRESSION",
     "PG_INDEX",
+    "PG_SHORT_EXPRESSION",
+    "PG_SHORT_INDEX",
     "RESET_MIN",
+    "SEPARATOR",
     "SQLITE_TABLE",
     "VOCAB_TABLE",
     "FtsFilter",
     "indexed_condition",
     "pg_create_statements",
     "pg_drop_statements",
+    "pg_short_create_statement",
+    "pg_short_drop_statement",
+    "pg_short_present",
+    "pg_short_state",
+    "short_pattern",
     "sqlite_condition",
     "sqlite_create_statements",
     "sqlite_delete_resetting",

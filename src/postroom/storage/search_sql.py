@@ -12,7 +12,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.search import SearchQuery, Term
 from postroom.storage.codec import to_micros
-from postroom.storage.fulltext import FtsFilter, indexed_condition, sqlite_condition
+from postroom.storage.fulltext import (
+    MIN_TERM,
+    FtsFilter,
+    indexed_condition,
+    short_pattern,
+    sqlite_condition,
+)
 from postroom.storage.schema import message_tags, messages
 
 _c = messages.c
@@ -80,7 +86,7 @@ def tag_condition(
 
 
 def term_condition(
-    term: Term, project: str, backend: str, probe: bool = False
+    term: Term, project: str, backend: str, probe: bool = False, short: bool = False
 ) -> ColumnElement[bool]:
     """The condition for one term of a search in `project`, negation applied.
 
@@ -88,7 +94,9 @@ def term_condition(
     each planner serves best. `probe`: the condition filters a bounded window of messages
     walked newest first (store.py), so tags are looked up per message rather than collected
     first (SQLite would collect every message of a common tag), and the full-text index is
-    left out (PostgreSQL would read every match of a common term from it)."""
+    left out (PostgreSQL would read every match of a common term from it). `short`: terms of
+    1-2 characters get PostgreSQL's index of short terms too (fulltext.short_pattern; the
+    caller expects few matches: store.py)."""
     cond: ColumnElement[bool]
     field = term.field
     columns = _FIELD_COLUMNS.get(field)
@@ -104,7 +112,13 @@ def term_condition(
             # The full-text index (PostgreSQL) narrows the rows; the LIKE stays the exact test.
             # Not in a window: the planner would read every match of a common term from the
             # index rather than test the few thousand rows of the window.
-            narrow = None if probe else indexed_condition(columns, term.text.lower(), backend)
+            narrow = (
+                None
+                if probe
+                else indexed_condition(
+                    columns, term.text.lower(), backend, short and not term.negated
+                )
+            )
             cond = exact if narrow is None else and_(narrow, exact)
     elif field == "bcc":
         cond = _bcc(term.text) if term.text else true()
@@ -162,25 +176,46 @@ def indexed_needles(query: SearchQuery | None) -> list[str]:
     ]
 
 
+def short_needed(query: SearchQuery | None) -> bool:
+    """Whether PostgreSQL's index of short terms would narrow the query: it has a required
+    term of 1-2 letters or digits on the indexed text fields (fulltext.short_pattern)."""
+    if query is None:
+        return False
+    return any(
+        not t.negated
+        and t.field in _FIELD_COLUMNS
+        and len(t.text) < MIN_TERM
+        and short_pattern(t.text.lower()) is not None
+        for t in query.terms
+    )
+
+
 def query_condition(
     query: SearchQuery | None,
     project: str,
     backend: str,
     probe: bool = False,
     fts: FtsFilter | None = None,
+    short: bool = False,
 ) -> ColumnElement[bool] | None:
     """The conjunction of the query's terms; None for no query or an empty one.
 
     The caller restricts the statement to `project` itself; `project` here lets the tag
     sub-select use its (project, tag) index. `fts` (SQLite): the full-text filter
     fulltext.sqlite_match made for the query's `indexed_needles`, added as a filter (the
-    terms' LIKEs stay the exact test)."""
+    terms' LIKEs stay the exact test). `short`: see `term_condition`."""
     if query is None or query.empty:
         return None
-    conditions = [term_condition(t, project, backend, probe) for t in query.terms]
+    conditions = [term_condition(t, project, backend, probe, short) for t in query.terms]
     if fts is not None and not probe:
         conditions.insert(0, sqlite_condition(fts))
     return conditions[0] if len(conditions) == 1 else and_(*conditions)
 
 
-__all__ = ["indexed_needles", "query_condition", "tag_condition", "term_condition"]
+__all__ = [
+    "indexed_needles",
+    "query_condition",
+    "short_needed",
+    "tag_condition",
+    "term_condition",
+]

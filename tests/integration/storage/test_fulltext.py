@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, text
+from sqlalchemy import event, insert, text
 from sqlalchemy.engine import Connection
 from tests.integration.storage.factory import attachment, make_message
 
@@ -21,7 +21,7 @@ from postroom.core.clock import FakeClock
 from postroom.core.search import SearchQuery, Term, parse_query
 from postroom.core.types import NewMessage
 from postroom.storage import SqlMessageStore, codec, fulltext, migrate, open_store, resolve_target
-from postroom.storage.engine import set_sqlite_fulltext, writer_engine
+from postroom.storage.engine import set_pg_short_index, set_sqlite_fulltext, writer_engine
 from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.schema import message_raw, messages
 
@@ -156,6 +156,24 @@ def _expected(corpus: list[NewMessage], query: str) -> set[str]:
         ),
         "absent-term-xyz": lambda m: False,
         "24h": lambda m: contains("text", "24h", m),
+        # terms of 1-2 characters (PostgreSQL's index of short terms when rare in the window)
+        "24": lambda m: contains("text", "24", m),  # inside a word ("24h"), at its start
+        "4h": lambda m: contains("text", "4h", m),  # at a word's end
+        "h": lambda m: contains("text", "h", m),
+        "ca": lambda m: contains("text", "ca", m),  # before "é" ("café")
+        "fé": lambda m: contains("text", "fé", m),  # non-ASCII, at a word's end
+        "é": lambda m: contains("text", "é", m),
+        "ß": lambda m: contains("text", "ß", m),  # one message in four (Groß), in From
+        "日本": lambda m: contains("text", "日本", m),
+        "2b": lambda m: contains("text", "2b", m),  # only across subject|From: none
+        "qu": lambda m: contains("text", "qu", m),  # in none (no "u" in a ULID)
+        "ж": lambda m: contains("text", "ж", m),
+        "q": lambda m: contains("text", "q", m),
+        "%": lambda m: contains("text", "%", m),  # no letter: scanned
+        "h.": lambda m: contains("text", "h.", m),
+        "subject:ß": lambda m: contains("subject", "ß", m),
+        "from:ß": lambda m: contains("from", "ß", m),
+        "-of 24": lambda m: not contains("text", "of", m) and contains("text", "24", m),
     }
     return {m.id for m in corpus if checks[query](m)}
 
@@ -194,6 +212,26 @@ QUERIES = [
     "absent-term-xyz",
     "24h",
 ]
+SHORT_QUERIES = [
+    "24",
+    "4h",
+    "h",
+    "ca",
+    "fé",
+    "é",
+    "ß",
+    "日本",
+    "2b",
+    "qu",
+    "ж",
+    "q",
+    "%",
+    "h.",
+    "of",
+    "subject:ß",
+    "from:ß",
+    "-of 24",
+]
 
 
 async def _fill(store: SqlMessageStore) -> list[NewMessage]:
@@ -206,6 +244,16 @@ async def _fill(store: SqlMessageStore) -> list[NewMessage]:
 
 async def test_each_operator_answers_as_the_substring_scan(store: SqlMessageStore) -> None:
     _answers_as_the_scan(store, await _fill(store))
+
+
+async def test_short_terms_answer_as_the_substring_scan(
+    store: SqlMessageStore, target: str, backend: str
+) -> None:
+    corpus = await _fill(store)
+    _answers_as_the_scan(store, corpus, SHORT_QUERIES)  # scanned
+    if backend == "postgres":
+        assert set_pg_short_index(target, True)
+        _answers_as_the_scan(store, corpus, SHORT_QUERIES)  # rare ones through the index
 
 
 async def test_sqlite_index_answers_as_the_substring_scan(tmp_path: Path) -> None:
@@ -262,8 +310,10 @@ async def test_sqlite_index_with_common_trigrams(
         await store.close()
 
 
-def _answers_as_the_scan(store: SqlMessageStore, corpus: list[NewMessage]) -> None:
-    for query in QUERIES:
+def _answers_as_the_scan(
+    store: SqlMessageStore, corpus: list[NewMessage], queries: list[str] = QUERIES
+) -> None:
+    for query in queries:
         page = store.list("default", parse_query(query, NOW), 0, 100)
         found = {m.id for m in page.messages}
         assert found == _expected(corpus, query), query
@@ -314,6 +364,142 @@ async def test_pg_index_follows_inserts_and_deletes(postgres_database: str) -> N
         page = store.list("default", parse_query("zebra", NOW), 0, 10)
         assert [m.id for m in page.messages] == [added.id]
     finally:
+        await store.close()
+
+
+def _short_hits(conn: Connection, needle: str) -> set[str]:
+    """Ids PostgreSQL's index of short terms yields for `needle` (lower-case, 1-2 letters or
+    digits), with the plan checked to go through that index."""
+    pattern = fulltext.short_pattern(needle)
+    assert pattern is not None, needle
+    conn.execute(text("SET LOCAL enable_seqscan = off"))
+    sql = f"SELECT id FROM messages WHERE {fulltext.PG_SHORT_EXPRESSION} LIKE :q"
+    plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + sql), {"q": pattern}))
+    assert fulltext.PG_SHORT_INDEX in plan, plan
+    return {r[0] for r in conn.execute(text(sql), {"q": pattern})}
+
+
+def _in_concatenation(conn: Connection, needle: str) -> set[str]:
+    """Ids of the rows whose concatenated text columns hold `needle` (read by a scan)."""
+    sql = f"SELECT id FROM messages WHERE strpos({fulltext.PG_EXPRESSION}, :n) > 0"
+    return {r[0] for r in conn.execute(text(sql), {"n": needle})}
+
+
+def test_short_patterns() -> None:
+    assert fulltext.short_pattern("ab") == "%a0b%"
+    assert fulltext.short_pattern("é") == "%0é0%"
+    assert fulltext.short_pattern("7") == "%070%"
+    for refused in ("", "abc", "a.", "%", "_", " a", "²"):
+        assert fulltext.short_pattern(refused) is None, refused
+
+
+async def test_pg_short_index_finds_every_short_term(postgres_database: str) -> None:
+    """Every 1-2 character term of letters and digits that some stored text holds, and some
+    that none holds: the index of short terms (made over stored messages) yields exactly the
+    rows whose concatenation holds it (a superset for a term of separators, "0" and "00"),
+    through inserts and deletes."""
+    store = open_store(postgres_database, FakeClock(START))
+    try:
+        await _fill(store)
+        assert not set_pg_short_index(postgres_database, None)  # off by default
+        assert set_pg_short_index(postgres_database, True)
+        added = make_message(FakeClock(NOW), subject="Zu x", body="ab0 00 xy")
+        await store.add(added)
+        with store._write.begin() as conn:
+            texts = [
+                r[0] for r in conn.execute(text(f"SELECT {fulltext.PG_EXPRESSION} FROM messages"))
+            ]
+            needles = {
+                t[i : i + n]
+                for t in texts
+                for n in (1, 2)
+                for i in range(len(t) - n + 1)
+                if fulltext.short_pattern(t[i : i + n]) is not None
+            }
+            assert len(needles) > 300
+            # every fourth (the plan and two reads each), some absent, the separator's
+            sample = [*sorted(needles)[::4], "vu", "uj", "zz", "ж", "0", "00", "é", "ß", "日本"]
+            checked = 0
+            for needle in sample:
+                hits, holding = _short_hits(conn, needle), _in_concatenation(conn, needle)
+                if set(needle) <= {fulltext.SEPARATOR}:
+                    assert hits >= holding, needle
+                else:
+                    assert hits == holding, needle
+                checked += bool(holding)
+            assert checked > 70
+            assert _short_hits(conn, "zu") == {added.id}
+            assert _short_hits(conn, "vu") == set()  # no "u" in a ULID
+        store.delete("default", [added.id], None)
+        with store._write.begin() as conn:
+            assert _short_hits(conn, "zu") == set()
+        assert set_pg_short_index(postgres_database, True)  # already there
+        assert not set_pg_short_index(postgres_database, False)
+        with store._write.begin() as conn:
+            assert fulltext.pg_short_state(conn) is None
+        # A failed CONCURRENTLY build leaves an invalid index, which searches do not use
+        # and `on` makes again.
+        with store._write.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(fulltext.pg_short_create_statement())
+            conn.exec_driver_sql(
+                "UPDATE pg_index SET indisvalid = false "
+                f"WHERE indexrelid = '{fulltext.PG_SHORT_INDEX}'::regclass"
+            )
+            assert fulltext.pg_short_state(conn) is False
+            assert not fulltext.pg_short_present(conn)
+        assert set_pg_short_index(postgres_database, True)
+        page = store.list("default", parse_query("ß", NOW), 0, 100)
+        assert page.matched == len(page.messages) > 0
+    finally:
+        await store.close()
+
+
+async def test_pg_rare_short_term_is_read_from_its_index(postgres_database: str) -> None:
+    """The statement a page of a rare 2-character term runs is planned (not forced) through
+    the index of short terms once the table is large; a common one walks newest first."""
+    store = open_store(postgres_database, FakeClock(START))
+    statements: list[tuple[str, object]] = []
+
+    def record(conn: object, cursor: object, statement: str, params: object, *_: object) -> None:
+        if "regexp_replace" in statement:
+            statements.append((statement, params))
+
+    try:
+        assert set_pg_short_index(postgres_database, True)
+        clock = FakeClock(START)
+        rows = [
+            dict(
+                zip(
+                    codec.MESSAGE_COLUMNS,
+                    codec.message_row(
+                        make_message(clock, subject=f"note {n}", body=f"word{n % 97} text")
+                    ),
+                    strict=True,
+                )
+            )
+            for n in range(6000)
+        ]
+        with store._write.begin() as conn:
+            conn.execute(insert(messages), rows)
+        rare = make_message(FakeClock(START), subject="the vu sign")
+        await store.add(rare)
+        with store._write.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE messages")
+        event.listen(store._read, "before_cursor_execute", record)
+        page = store.page("default", parse_query("vu", NOW), 0, 50)
+        assert [m.id for m in page.messages] == [rare.id]
+        assert statements, "no statement used the index of short terms"
+        with store._read.connect() as conn:
+            plan = "\n".join(
+                r[0]
+                for r in conn.exec_driver_sql("EXPLAIN " + statements[-1][0], statements[-1][1])
+            )
+        assert fulltext.PG_SHORT_INDEX in plan, plan
+        statements.clear()
+        page = store.page("default", parse_query("te", NOW), 0, 50)
+        assert len(page.messages) == 50 and not statements  # the window held the page
+    finally:
+        event.remove(store._read, "before_cursor_execute", record)
         await store.close()
 
 
