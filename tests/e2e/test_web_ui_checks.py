@@ -1,7 +1,7 @@
 """The check tabs of the web inbox in headless Chromium: HTML check (features, scores, the
 clients of one feature), Link check (pages served on loopback: 200, 404, a redirect followed),
-and Spam against a real spamd (only shown when --spamassassin is set). Screenshots:
-checks-html, checks-links, checks-spam."""
+and Spam against a real spamd, or how to set one up without --spamassassin. Screenshots:
+checks-html, checks-links, checks-spam, checks-spam-not-set-up."""
 
 from __future__ import annotations
 
@@ -93,7 +93,8 @@ def test_html_check_and_link_check_tabs(
         page.locator(ROWS).first.click()
         check(page.get_by_role("tab", name="HTML check")).to_be_visible()
         check(page.get_by_role("tab", name="Link check")).to_be_visible()
-        check(page.get_by_role("tab", name="Spam")).to_have_count(0)  # no --spamassassin
+        # No --spamassassin: the tab is there to say how to set it up (tested below).
+        check(page.get_by_role("tab", name="Spam")).to_be_visible()
 
         page.get_by_role("tab", name="HTML check").click()
         check(page.locator("#html-check-score")).to_have_text(re.compile(r"^\d+%$"))
@@ -167,3 +168,32 @@ def test_spam_tab_with_a_real_spamd(
             assert csp_violations(problems) == []
         finally:
             server.stop()
+
+
+def test_spam_tab_without_spamd_says_how_to_enable_it(
+    tmp_path: Path, page: Any, shots: Shots, problems: PageProblems
+) -> None:
+    """Without --spamassassin the Spam tab is still there (issue 12: "the tab explains how to
+    enable it when absent"), and asks the server nothing."""
+    check = expect()
+    server = start(tmp_path)
+    try:
+        msg = EmailMessage()
+        msg["From"] = "a@example.com"
+        msg["To"] = "b@example.com"
+        msg["Subject"] = "No spamd here"
+        msg.set_content("hello")
+        send(server.smtp_port, msg)
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "sa-check" in r.url else None)
+        page.goto(server.base_url + "/")
+        page.locator(ROWS).first.click()
+        page.get_by_role("tab", name="Spam").click()
+        setup = page.locator("#spam-setup")
+        check(setup).to_contain_text("spamd --listen=127.0.0.1:783 --local --nouser-config")
+        check(setup).to_contain_text("--spamassassin 127.0.0.1:783")
+        shots.take(page, "checks-spam-not-set-up")
+        assert asked == []
+        assert problems.errors == []
+    finally:
+        server.stop()

@@ -1,5 +1,5 @@
 // The message view: headers, warnings, tags, actions and the HTML / Text / Headers / Raw /
-// Attachments tabs, and the checks: HTML check, Link check and Spam (when spamd is configured). Captured mail is untrusted: everything from it is set as text, and the HTML
+// Attachments tabs, and the checks: HTML check, Link check and Spam (how to set spamd up, when it is not). Captured mail is untrusted: everything from it is set as text, and the HTML
 // body is only ever shown inside a sandboxed iframe (no scripts, no same origin) whose document
 // carries its own restrictive Content-Security-Policy.
 
@@ -102,7 +102,7 @@ export class MessageView {
       this.sourceLine = Number(link.dataset.line) || 0;
       this.selectTab('source', false);
     });
-    this.spamEnabled = false;
+    this.spamEnabled = null; // SpamAssassin of /api/v1/webui; null until it answers
     this.relay = null; // MessageRelay of /api/v1/webui: Release is offered when Enabled
     this.screenshots = false; // Screenshots of /api/v1/webui: Chromium is there
     api.webui().then(
@@ -111,7 +111,7 @@ export class MessageView {
         this.relay = (config && config.MessageRelay) || null;
         this.screenshots = Boolean(config && config.Screenshots);
         if (!this.message) return;
-        if (this.spamEnabled) {
+        if (this.spamEnabled || this.tab === 'spam') {
           this.render(this.message);
           return;
         }
@@ -211,8 +211,7 @@ export class MessageView {
     const count = (m.Attachments || []).length + (m.Inline || []).length;
     return TABS.filter(
       (t) =>
-        (!['html', 'htmlcheck', 'source'].includes(t.id) || m.HTML) &&
-        (t.id !== 'spam' || this.spamEnabled),
+        !['html', 'htmlcheck', 'source'].includes(t.id) || m.HTML,
     ).map((t) =>
       t.id === 'attachments' ? { ...t, label: `Attachments (${count})` } : t,
     );
@@ -812,6 +811,24 @@ export class MessageView {
   }
 
   spamPanel() {
+    if (this.spamEnabled === null) {
+      return h('p', { class: 'panel-empty', role: 'status' }, 'Loading…');
+    }
+    if (!this.spamEnabled) {
+      // The tab is there anyway, to say how to get the check (it is optional, as Mailpit's).
+      return h(
+        'div',
+        { class: 'check-body', id: 'spam-setup' },
+        h('p', null, "The spam check asks SpamAssassin's spamd for a score, and this server has none set up. To enable it:"),
+        h(
+          'ol',
+          null,
+          h('li', null, 'Install it (Debian, Ubuntu): ', h('code', null, 'apt-get install spamassassin spamd')),
+          h('li', null, 'Start it: ', h('code', null, 'spamd --listen=127.0.0.1:783 --local --nouser-config')),
+          h('li', null, 'Start Postroom with ', h('code', null, '--spamassassin 127.0.0.1:783'), ' (or POSTROOM_SPAMASSASSIN).'),
+        ),
+      );
+    }
     const status = h('p', { class: 'panel-empty', role: 'status' }, 'Asking SpamAssassin…');
     const body = h('div', { class: 'check-body' });
     this.loadCheck('spam', api.spamCheck, status, (result) => {
