@@ -236,6 +236,10 @@ async def get_message(request: Request) -> Response:
         {
             "ID": record.id,
             "MessageID": s.message_id,
+            # Not in Mailpit's document any more, but Mailpit sent it and clients written
+            # against it read it (mailpit-api-client's Message needs it): the message is read
+            # now, as this request marked it.
+            "Read": True,
             "From": address(s.from_),
             "To": addresses(s.to),
             "Cc": addresses(s.cc),
