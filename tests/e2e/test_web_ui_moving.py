@@ -195,6 +195,22 @@ def test_select_act_filter_by_tag_and_switch_theme(
     check(rows).to_have_count(8)
     check(page.locator("#bulk-bar")).to_be_hidden()
 
+    # Ticked rows and the Delete key: the ticked ones go (not only the row under the cursor).
+    rows.nth(1).focus()
+    page.keyboard.press("x")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("x")
+    check(page.locator("#bulk-count")).to_have_text("2 selected")
+    page.keyboard.press("Delete")
+    check(rows).to_have_count(6)
+    check(page.locator("#toast")).to_contain_text("2 messages deleted")
+    check(page.locator("#bulk-bar")).to_be_hidden()
+    gone = {ids[1], ids[3]}
+    assert gone.isdisjoint(r.get_attribute("data-id") for r in rows.all())
+    page.locator("#toast").get_by_role("button", name="Undo").click()
+    check(rows).to_have_count(8)
+
     # The tag sidebar: each tag with its count; a click filters, and so does a row's tag.
     side = page.locator("#tag-side")
     check(side).to_be_visible()

@@ -1113,6 +1113,13 @@ document.addEventListener('keydown', (event) => {
       break;
     }
     case 'Delete': {
+      if (inList && state.selected.size) {
+        // Rows ticked: those go, as with the bulk bar's Delete (with Undo).
+        event.preventDefault();
+        bulk('delete');
+        listView.setCursor(state.cursorId, true);
+        break;
+      }
       const id = inList ? state.cursorId || state.openId : state.openId || state.cursorId;
       if (id) {
         event.preventDefault();
