@@ -949,7 +949,7 @@ class SqlMessageStore:
         Every list answer carries them, so they are read by skipping through the (project,
         tag_lc) index from one tag to the next, a few look-ups per tag, rather than grouping
         every tagged message (about 30 ms with 100,000 tagged messages). A tag is spelled as
-        one of its rows spells it: the writers give all rows of a tag one spelling."""
+        its newest row spells it: the writers give all rows of a tag one spelling."""
 
         def work(conn: Connection) -> builtins.list[str]:
             rows = conn.execute(_TAGS_IN_USE, {"project": project})
@@ -1228,7 +1228,11 @@ class SqlMessageStore:
         self._run(self._write, work)
 
 
-# The project's tags by index skip-scan (store.tags): each step seeks the next tag_lc.
+# The project's tags by index skip-scan (store.tags): each step seeks the next tag_lc. A
+# tag's spelling is read from its newest row, an ORDER BY the (project, tag_lc, created_us,
+# seq) index serves: without one, PostgreSQL's planner (which expects a tag on a share of all
+# rows) read the table from its start until a row of the tag came, the whole table for a tag
+# only the newest messages have (every list answer carries the tags).
 _TAGS_IN_USE = text(
     """WITH RECURSIVE t(tag_lc) AS (
   SELECT min(tag_lc) FROM message_tags WHERE project = :project
@@ -1238,7 +1242,8 @@ _TAGS_IN_USE = text(
   FROM t WHERE t.tag_lc IS NOT NULL
 )
 SELECT (SELECT m.tag FROM message_tags m
-        WHERE m.project = :project AND m.tag_lc = t.tag_lc LIMIT 1)
+        WHERE m.project = :project AND m.tag_lc = t.tag_lc
+        ORDER BY m.created_us DESC, m.seq DESC LIMIT 1)
 FROM t WHERE t.tag_lc IS NOT NULL ORDER BY t.tag_lc"""
 )
 

@@ -120,3 +120,22 @@ async def test_delete_tag(store: SqlMessageStore, clock: FakeClock) -> None:
     assert store.list("default", None, 0, 0).total == 2  # messages stay
     with pytest.raises(NotFound):
         store.delete_tag("default", "spam")
+
+
+async def test_a_tag_is_spelled_as_its_newest_row(store: SqlMessageStore, clock: FakeClock) -> None:
+    """The writers give all rows of a tag one spelling; rows that differ (written by hand) are
+    read by the tag's newest row, which the (project, tag_lc, created_us, seq) index finds at
+    once (PostgreSQL read the table from its start until a row of the tag came)."""
+    from sqlalchemy import update
+
+    from postroom.storage.schema import message_tags
+
+    older = make_message(clock, tags=("Deploy",))
+    newer = make_message(clock, tags=("Deploy",))
+    for m in (older, newer):
+        await store.add(m)
+    with store._write.begin() as conn:
+        conn.execute(
+            update(message_tags).where(message_tags.c.message_id == newer.id).values(tag="DEPLOY")
+        )
+    assert store.tags("default") == ["DEPLOY"]
