@@ -16,8 +16,10 @@ def uncounted_page(
     """A page without counting a search's matches (counting reads every match: seconds at a
     million messages): `messages_count` and `messages_unread` are then null for a search
     (exact for the inbox, which are its counts), and `more` says whether matches follow the
-    page. Blocking: call it from a thread."""
-    part = store.page(project, query, start, limit)
+    page. The project's tags are read with the page, in one transaction. Blocking: call it
+    from a thread."""
+    part = store.page(project, query, start, limit, with_tags=True)
+    assert part.tags is not None
     searched = query is not None and not query.empty
     return {
         "count": len(part.messages),
@@ -27,6 +29,6 @@ def uncounted_page(
         "messages_unread": None if searched else part.unread,
         "more": part.more,
         "start": part.start,
-        "tags": store.tags(project),
+        "tags": list(part.tags),
         "messages": [message_summary(m) for m in part.messages],
     }

@@ -45,8 +45,17 @@ class MessageStore(Protocol):
         self, project: str, query: SearchQuery | None, start: int, limit: int
     ) -> MessagePage: ...
 
-    def page(self, project: str, query: SearchQuery | None, start: int, limit: int) -> MessageSlice:
-        """The page `list` returns without counting the matches (whether more follow)."""
+    def page(
+        self,
+        project: str,
+        query: SearchQuery | None,
+        start: int,
+        limit: int,
+        *,
+        with_tags: bool = False,
+    ) -> MessageSlice:
+        """The page `list` returns without counting the matches (whether more follow);
+        `with_tags`: with the project's tags in use (`tags`), read in the same transaction."""
         ...
 
     def recent_ids(self, project: str, since: datetime, limit: int) -> builtins.list[str]:

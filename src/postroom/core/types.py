@@ -205,13 +205,15 @@ class MessagePage:
 @dataclass(frozen=True, slots=True)
 class MessageSlice:
     """One page of a listing, newest first, without counting the matches: the project's counts
-    (kept as messages come and go, so cheap) and whether more matches follow the page."""
+    (kept as messages come and go, so cheap) and whether more matches follow the page.
+    `tags`: the project's tags in use, read with the page when asked for (else None)."""
 
     messages: tuple[MessageRecord, ...]
     total: int
     unread: int
     more: bool
     start: int
+    tags: tuple[str, ...] | None = None
 
 
 # Queue entry states. An entry is pending while QUEUED (due at `next_attempt`, unless leased)

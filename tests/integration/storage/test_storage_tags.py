@@ -122,6 +122,20 @@ async def test_delete_tag(store: SqlMessageStore, clock: FakeClock) -> None:
         store.delete_tag("default", "spam")
 
 
+async def test_a_page_carries_the_projects_tags_when_asked(
+    store: SqlMessageStore, clock: FakeClock
+) -> None:
+    await store.add(make_message(clock, tags=("Work",)))
+    await store.add(make_message(clock, tags=("later",), project="other"))
+    await store.add(make_message(clock))
+    # The page holds the newest message only (untagged): the tags are the project's.
+    part = store.page("default", None, 0, 1, with_tags=True)
+    assert part.tags == ("Work",)
+    assert [m.tags for m in part.messages] == [()]
+    assert store.page("default", None, 0, 1).tags is None
+    assert store.page("other", None, 0, 0, with_tags=True).tags == ("later",)
+
+
 async def test_a_tag_is_spelled_as_its_newest_row(store: SqlMessageStore, clock: FakeClock) -> None:
     """The writers give all rows of a tag one spelling; rows that differ (written by hand) are
     read by the tag's newest row, which the (project, tag_lc, created_us, seq) index finds at
@@ -139,3 +153,4 @@ async def test_a_tag_is_spelled_as_its_newest_row(store: SqlMessageStore, clock:
             update(message_tags).where(message_tags.c.message_id == newer.id).values(tag="DEPLOY")
         )
     assert store.tags("default") == ["DEPLOY"]
+    assert store.page("default", None, 0, 1, with_tags=True).tags == ("DEPLOY",)

@@ -58,14 +58,18 @@ class ListedStore:
         self.hold = hold
         self.asked: list[tuple[str, Any, int, int]] = []
 
-    def page(self, project: str, query: Any, start: int, limit: int) -> MessageSlice:
+    def page(
+        self, project: str, query: Any, start: int, limit: int, *, with_tags: bool = False
+    ) -> MessageSlice:
         self.asked.append((project, query, start, limit))
         if self.hold is not None:
             self.hold.wait(10)
         shown = self.messages[start : start + limit]
         unread = sum(1 for m in self.messages if not m.read)
         more = start + limit < len(self.messages)
-        return MessageSlice(shown, len(self.messages), unread, more, start)
+        return MessageSlice(
+            shown, len(self.messages), unread, more, start, () if with_tags else None
+        )
 
     def tags(self, project: str) -> list[str]:
         return []
