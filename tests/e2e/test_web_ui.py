@@ -382,9 +382,11 @@ def test_keyboard_and_message_actions(
     check(page.locator("#toast")).to_have_text("Link copied")
     assert page.evaluate("navigator.clipboard.readText()") == f"{server.base_url}/message/{opened}"
 
-    # Delete the open message with its button.
+    # Delete the open message with its button: the next one opens in its place.
     view.get_by_role("button", name="Delete message").click()
     check(rows).to_have_count(2)
+    check(view.locator("h1")).to_have_text("Message 1")
+    page.keyboard.press("Escape")
     check(view).to_be_hidden()
     check(page.locator("#toast")).to_be_hidden()  # the Undo window passed: the delete is sent
     assert [m["Subject"] for m in api_messages(server)["messages"]] == ["Message 3", "Message 1"]

@@ -154,6 +154,25 @@ def test_delete_keeps_the_cursor_and_undo_brings_the_message_back(
     check(toast).to_be_hidden()  # the Undo window passed: the second is sent too
     remaining = [m["ID"] for m in api(server, "/api/v1/messages")["messages"]]
     assert remaining == [ids[0], ids[3], ids[4]]
+
+    # With a message open, Delete opens the next one in its place (the cursor stays put, so
+    # j then goes on from there instead of skipping a message).
+    page.locator(f'{ROWS}[data-id="{ids[0]}"]').focus()
+    page.keyboard.press("Enter")
+    view = page.locator("#message")
+    check(view.locator("h1")).to_have_text("Message 04")
+    check(view).to_be_focused()
+    page.keyboard.press("Delete")
+    check(rows).to_have_count(2)
+    check(view.locator("h1")).to_have_text("Message 01")
+    check(page).to_have_url(f"{server.base_url}/message/{ids[3]}")
+    assert highlighted(page) == [ids[3]]
+    page.keyboard.press("j")
+    check(view.locator("h1")).to_have_text("Message 00")
+    # The last one deleted: nothing follows, the one before opens.
+    page.keyboard.press("Delete")
+    check(rows).to_have_count(1)
+    check(view.locator("h1")).to_have_text("Message 01")
     clean(problems)
 
 

@@ -454,9 +454,10 @@ async function run(action, done) {
 const UNDO_MS = 5000; // how long a delete can be undone before it is sent
 
 /**
- * Delete: the rows go at once and the cursor stays where it was (on the next row), but the
- * request waits UNDO_MS for the toast's Undo; another delete, leaving the page or the toast
- * timing out sends it (a refusal, such as deliveries pending, brings the rows back).
+ * Delete: the rows go at once and the cursor stays where it was (on the next row; the open
+ * message deleted, that row's message opens), but the request waits UNDO_MS for the toast's
+ * Undo; another delete, leaving the page or the toast timing out sends it (a refusal, such as
+ * deliveries pending, brings the rows back).
  */
 function removeMessages(ids) {
   commitDelete();
@@ -474,9 +475,16 @@ function removeMessages(ids) {
   }
   for (const id of ids) state.selected.delete(id);
   const wasOpen = doomed.has(state.openId);
-  if (wasOpen) closeMessage();
+  // The open message deleted: the one now under the cursor opens in its place (as j would),
+  // so going through messages with Delete and j skips none; none left: the view closes.
+  const next = wasOpen ? state.cursorId : null;
+  const inView = el.message.contains(document.activeElement);
+  if (wasOpen && !next) closeMessage();
   renderList();
-  listView.setCursor(state.cursorId, wasOpen || el.listPane.contains(document.activeElement));
+  if (next) {
+    openMessage(next, { push: false, focus: inView });
+    if (!inView) listView.setCursor(next, true);
+  } else listView.setCursor(state.cursorId, wasOpen || el.listPane.contains(document.activeElement));
   state.pending = { ids: [...ids], timer: setTimeout(() => commitDelete(), UNDO_MS) };
   toast(plural(ids.length, 'message deleted', 'messages deleted'), false, { label: 'Undo', run: undoDelete });
 }
