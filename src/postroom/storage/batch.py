@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 import zstandard
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -150,15 +150,26 @@ def order_keys(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, int
 
 
 def tag_spellings(conn: Connection, project: str, lowered: Sequence[str]) -> dict[str, str]:
-    """The spelling already in use for each lower-cased tag name, if any."""
+    """The spelling already in use for each lower-cased tag name, if any: that of the tag's
+    newest row, read from the tag index (project, tag_lc, created_us, seq) in one statement
+    whatever the tag's size. (A `min(tag)` per tag read every row of it, so with a tag on
+    each message every batch read all the earlier ones: the writer slowed linearly, on
+    PostgreSQL 2.4 ms a message at 3,000 tagged messages and 8.9 ms at 9,000.) The rows of a
+    tag share one spelling but for writers racing on a new tag; the newest then wins."""
     found: dict[str, str] = {}
-    for chunk in chunks(lowered, ID_CHUNK):
-        rows = conn.execute(
-            select(message_tags.c.tag_lc, func.min(message_tags.c.tag))
-            .where(message_tags.c.project == project, message_tags.c.tag_lc.in_(chunk))
-            .group_by(message_tags.c.tag_lc)
-        )
-        found.update((lc, tag) for lc, tag in rows)
+    t = message_tags.c
+    for chunk in chunks(sorted(set(lowered)), ID_CHUNK):
+        newest = [
+            select(t.tag)
+            .where(t.project == project, t.tag_lc == lc)
+            .order_by(t.created_us.desc(), t.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label(f"s{i}")
+            for i, lc in enumerate(chunk)
+        ]
+        row = conn.execute(select(*newest)).one()
+        found.update((lc, tag) for lc, tag in zip(chunk, row, strict=True) if tag is not None)
     return found
 
 

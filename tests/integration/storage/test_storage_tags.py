@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from pathlib import Path
+
 import pytest
 from tests.integration.storage.factory import make_message
 
 from postroom.core.clock import FakeClock
 from postroom.core.errors import InvalidInput, NotFound
 from postroom.core.search import SearchQuery, Term
-from postroom.storage import SqlMessageStore
+from postroom.storage import SqlMessageStore, open_store
 
 
 def tagged(store: SqlMessageStore, tag: str) -> set[str]:
@@ -154,3 +158,51 @@ async def test_a_tag_is_spelled_as_its_newest_row(store: SqlMessageStore, clock:
         )
     assert store.tags("default") == ["DEPLOY"]
     assert store.page("default", None, 0, 1, with_tags=True).tags == ("DEPLOY",)
+    # A message written now takes that spelling too (the batch writer's tag_spellings).
+    latest = make_message(clock, tags=("deploy",))
+    await store.add(latest)
+    assert store.get("default", latest.id).tags == ("DEPLOY",)
+
+
+def test_the_spelling_lookup_reads_the_same_whatever_the_tag_size(tmp_path: Path) -> None:
+    """The batch writer looks up each tag's spelling for every batch: that must not read the
+    tag's rows (a min() over them made a writer that tags every message slow down with each
+    one stored). Measured in SQLite's virtual machine steps, not in time."""
+    from postroom.storage.batch import BatchWriter, prepare, tag_spellings
+    from postroom.storage.engine import writer_engine
+
+    clock = FakeClock()
+    url = f"sqlite:///{tmp_path}/tags.db"
+    asyncio.run(open_store(url, clock, writer_process=False).close())
+    engine = writer_engine(url)
+    writer = BatchWriter(engine)
+
+    def steps() -> int:
+        count = [0]
+
+        def tick() -> int:
+            count[0] += 1
+            return 0
+
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            raw.set_progress_handler(tick, 1)
+            try:
+                assert tag_spellings(conn, "default", ["ci"]) == {"ci": "CI"}
+            finally:
+                raw.set_progress_handler(None, 1)
+        return count[0]
+
+    try:
+        measured = []
+        stored = 0
+        for total in (10, 3_000):
+            while stored < total:
+                batch = [make_message(clock, tags=("CI",)) for _ in range(min(500, total - stored))]
+                assert not any(writer.write([prepare(m) for m in batch]))
+                stored += len(batch)
+            measured.append(steps())
+        assert measured[1] <= measured[0] * 1.5, measured
+    finally:
+        engine.dispose()
