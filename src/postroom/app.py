@@ -96,6 +96,7 @@ from postroom.smtp.server import Listener, SmtpServer
 from postroom.smtp.spool import MemoryBudget, Spool
 from postroom.smtp.tls import ReloadableContext, generate_self_signed
 from postroom.storage.engine import open_platform_store, open_store
+from postroom.storage.pg_upkeep import UPKEEP_INTERVAL
 from postroom.storage.private import private_dir, warn_if_loose
 from postroom.storage.store import SqlMessageStore
 from postroom.supervisor import Supervisor
@@ -341,6 +342,12 @@ class Application:
         )
         self.store = store
         stack.push_async_callback(store.close)
+        if isinstance(store, SqlMessageStore) and store.backend == "postgresql":
+            # What autovacuum would do, when the server runs without it (pg_upkeep.py).
+            async def upkeep() -> None:
+                await asyncio.to_thread(store.upkeep)
+
+            self.jobs.every("pg-upkeep", UPKEEP_INTERVAL, upkeep, first=UPKEEP_INTERVAL)
 
     async def _open_platform(self, stack: contextlib.AsyncExitStack) -> None:
         if self.platform is not None:

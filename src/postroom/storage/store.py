@@ -57,6 +57,7 @@ from postroom.storage import (
     codec,
     fulltext,
     message_counts,
+    pg_upkeep,
     sender_search,
     tag_search,
     tagged_counts,
@@ -436,6 +437,11 @@ class SqlMessageStore:
             self.due(at_once)
         for when in sorted(later):
             self.due(when)
+
+    def upkeep(self) -> list[str]:
+        """PostgreSQL without autovacuum: vacuum and analyze the tables that are due
+        (pg_upkeep.py); the statements run. Blocking: run it in a thread."""
+        return pg_upkeep.upkeep_once(self._write)
 
     async def close(self) -> None:
         """Commit what is queued, stop the writer, release connections. Idempotent."""

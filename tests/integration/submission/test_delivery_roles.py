@@ -173,6 +173,7 @@ def test_two_delivery_processes_deliver_each_recipient_exactly_once(
         delivery=True,  # on, but not this process's role
     )
     assert "delivery" not in env.server.app.jobs.names
+    assert "pg-upkeep" in env.server.app.jobs.names  # a process on PostgreSQL
     final = []
     processes: list[subprocess.Popen[bytes]] = []
     logs = [(tmp_path / f"delivery-{i}.log").open("wb") for i in (1, 2)]
