@@ -692,7 +692,7 @@ class SqlMessageStore:
             return []
         edge = None
         if start + limit <= self.page_window < total and self._narrowable(conn, query):
-            edge = tag_search.walk_edge(conn, project, tag, self.page_window)
+            edge = tag_search.walk_edge(conn, project, tag, self.page_window, query)
         page = tag_search.walk(query, project, self.backend, tag, start, limit, edge)
         rows = self._rows(conn, page)
         if edge is None or len(rows) == limit:

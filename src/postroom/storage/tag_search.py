@@ -16,6 +16,7 @@ planners cannot know:
   project's messages newest first read almost every message before finding 50: 0.15-0.8 s
   on SQLite, 1.1-2.7 s on PostgreSQL at a million, 100,000 tagged among the oldest 200,000;
   bench/search_million.py `tag:archive`). A query of the tag alone reads the index only.
+  The query's `before:` / `after:` terms bound the walk's range of that index (`date_range`).
   When another index may narrow the query more than a common tag does (store.py
   `_narrowable`), the walk first covers the tag's newest messages only and, if they do not
   hold the page, leaves the search to that index.
@@ -38,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from postroom.core.search import SearchQuery
 from postroom.storage import tagged_counts
+from postroom.storage.codec import to_micros
 from postroom.storage.schema import message_tags, messages, tag_counts
 from postroom.storage.search_sql import query_condition, tag_condition
 
@@ -146,12 +148,34 @@ def _without_tag(query: SearchQuery, tag: str) -> SearchQuery:
     return dataclasses.replace(query, terms=tuple(terms))
 
 
-def walk_edge(conn: Connection, project: str, tag: str, window: int) -> tuple[int, int] | None:
-    """The order key (created_us, seq) of the tag's `window`-th newest message; None when it
-    has fewer (read from the index alone)."""
+def date_range(query: SearchQuery) -> list[ColumnElement[bool]]:
+    """The query's `before:` / `after:` terms (negated too) as bounds of the walked tag rows'
+    created_us, which their index serves as a range: a walk then starts at the newest message
+    the dates allow and stops at the oldest, instead of testing every newer or older tagged
+    message (`tag:archive after:2025-01-04`, none of its 100,000 messages that recent, read
+    them all: 174 ms on SQLite, 265 ms on PostgreSQL at a million). The terms stay among
+    those tested per message too (search_sql.py), which gives the same answer."""
+    bounds: list[ColumnElement[bool]] = []
+    for t in query.terms:
+        if t.field not in ("before", "after") or t.when is None:
+            continue
+        micros = to_micros(t.when)
+        if (t.field == "before") != t.negated:  # before:, -after:
+            bounds.append(_mt.created_us < micros if not t.negated else _mt.created_us <= micros)
+        else:  # after:, -before:
+            bounds.append(_mt.created_us > micros if not t.negated else _mt.created_us >= micros)
+    return bounds
+
+
+def walk_edge(
+    conn: Connection, project: str, tag: str, window: int, query: SearchQuery | None = None
+) -> tuple[int, int] | None:
+    """The order key (created_us, seq) of the tag's `window`-th newest message (within the
+    query's dates, `date_range`); None when it has fewer (read from the index alone)."""
     found = conn.execute(
         select(_mt.created_us, _mt.seq)
         .where(_mt.project == project, _mt.tag_lc == tag)
+        .where(*(date_range(query) if query is not None else ()))
         .order_by(_mt.created_us.desc(), _mt.seq.desc())
         .offset(window - 1)
         .limit(1)
@@ -171,9 +195,9 @@ def walk(
     """The seqs of the query's page from `start`: the messages of `tag` (one of its positive
     tags) walked newest first in its (project, tag_lc, created_us, seq) index, each tested
     against the query's other terms (looked up by seq), stopping once the page is full; from
-    the tag's messages no older than `edge` only, when given. A query of that tag alone
-    reads the index only."""
-    page = select(_mt.seq).where(_mt.project == project, _mt.tag_lc == tag)
+    the tag's messages no older than `edge` only, when given. The query's dates bound the
+    walk in that index (`date_range`). A query of that tag alone reads the index only."""
+    page = select(_mt.seq).where(_mt.project == project, _mt.tag_lc == tag, *date_range(query))
     others = query_condition(_without_tag(query, tag), project, backend, probe=True)
     if others is not None:
         page = page.join(messages, _c.seq == _mt.seq).where(others)
@@ -214,6 +238,7 @@ __all__ = [
     "rarest",
     "rarest_tag",
     "tag_totals",
+    "date_range",
     "walk",
     "walk_edge",
 ]

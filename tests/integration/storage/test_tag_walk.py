@@ -20,6 +20,8 @@ from postroom.core.types import MessageRecord
 from postroom.storage import SqlMessageStore, migrate, open_store, resolve_target
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+_BOUND = START + timedelta(minutes=5)
+_MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def _has(record: MessageRecord, tag: str) -> bool:
@@ -43,6 +45,19 @@ QUERIES: list[tuple[str, Callable[[MessageRecord], bool]]] = [
     ("tag:new -subject:even", lambda m: _has(m, "new") and "even" not in m.summary.subject),
     ("tag:old from:carol", lambda m: _has(m, "old") and "carol" in _sender(m)),
     ("tag:absent", lambda m: False),
+    # Dates bound the walk in the tag index (tag_search.date_range); two messages sit on
+    # the bound itself.
+    ("tag:old before:2026-03-01 12:05", lambda m: _has(m, "old") and m.created < _BOUND),
+    ("tag:old after:2026-03-01 12:05", lambda m: _has(m, "old") and m.created > _BOUND),
+    ("tag:old -before:2026-03-01 12:05", lambda m: _has(m, "old") and m.created >= _BOUND),
+    ("tag:old -after:2026-03-01 12:05", lambda m: _has(m, "old") and m.created <= _BOUND),
+    (
+        "tag:old after:2026-03-01 12:02 -after:2026-03-01 12:09 subject:even",
+        lambda m: _has(m, "old")
+        and START + timedelta(minutes=2) < m.created <= START + timedelta(minutes=9)
+        and "even" in m.summary.subject,
+    ),
+    ("tag:old after:2026-03-02 00:00", lambda m: _has(m, "old") and m.created > _MIDNIGHT),
 ]
 PAGES = [(0, 5), (0, 50), (3, 4), (5, 5), (10, 7), (20, 50)]
 
