@@ -232,13 +232,13 @@ def project_match(project: str, driven: bool) -> ColumnElement[bool]:
 __all__ = [
     "DRIVE_MAX",
     "counts",
+    "date_range",
     "driven_condition",
     "positive_tags",
     "project_match",
     "rarest",
     "rarest_tag",
     "tag_totals",
-    "date_range",
     "walk",
     "walk_edge",
 ]

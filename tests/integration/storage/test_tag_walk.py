@@ -53,9 +53,11 @@ QUERIES: list[tuple[str, Callable[[MessageRecord], bool]]] = [
     ("tag:old -after:2026-03-01 12:05", lambda m: _has(m, "old") and m.created <= _BOUND),
     (
         "tag:old after:2026-03-01 12:02 -after:2026-03-01 12:09 subject:even",
-        lambda m: _has(m, "old")
-        and START + timedelta(minutes=2) < m.created <= START + timedelta(minutes=9)
-        and "even" in m.summary.subject,
+        lambda m: (
+            _has(m, "old")
+            and START + timedelta(minutes=2) < m.created <= START + timedelta(minutes=9)
+            and "even" in m.summary.subject
+        ),
     ),
     ("tag:old after:2026-03-02 00:00", lambda m: _has(m, "old") and m.created > _MIDNIGHT),
 ]
