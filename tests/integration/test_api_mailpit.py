@@ -472,6 +472,7 @@ def test_search_operators_of_mailpit(server: ServerThread, http: httpx.Client) -
         ("is:starred", "is:starred"),
         ("in:inbox", "in:"),
         ("label:work", "label:"),
+        ("tag:", '"tag:" names no tag'),  # it matched every message
     ):
         refused = http.get("/api/v1/search", params={"query": query})
         assert refused.status_code == 400, query

@@ -153,7 +153,14 @@ def test_quoted_prefix_is_free_text() -> None:
 
 
 def test_empty_field_values_are_dropped() -> None:
-    assert terms("from: subject:  tag: x") == (Term("text", text="x"),)
+    assert terms("from: subject:  x") == (Term("text", text="x"),)
+
+
+@pytest.mark.parametrize("query", ["tag:", "x tag: y", '-tag:""', "tag:  "])
+def test_a_tag_without_a_name_is_refused(query: str) -> None:
+    with pytest.raises(QuerySyntaxError, match="names no tag") as refused:
+        terms(query)
+    assert refused.value.field == "query"
 
 
 @pytest.mark.parametrize(

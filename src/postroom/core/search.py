@@ -230,8 +230,9 @@ def parse_query(text: str, now: datetime, *, tz: tzinfo = UTC) -> SearchQuery:
     Free words and "quoted phrases"; from: to: cc: bcc: reply-to: addressed: subject:
     message-id: tag: (values may be quoted); is:read, is:unread, is:tagged; has:attachment(s),
     has:inline; before:/after: dates; larger:/smaller: sizes (10kb, 1.5MB, 2000; k = 1024). A
-    leading - or ! negates a term. An unknown value of is: or has:, and the operators of other
-    mail searches listed in _UNSUPPORTED (in:, label:, filename:...), raise QuerySyntaxError;
+    leading - or ! negates a term. A tag: without a name, an unknown value of is: or has:, and
+    the operators of other mail searches listed in _UNSUPPORTED (in:, label:, filename:...),
+    raise QuerySyntaxError;
     any other word with a colon (re:hello, 10:30, https://x) is plain text. Text is
     lower-cased; tag names keep their case. Dates without a zone are in
     `tz` (UTC unless the caller passes Mailpit's tz parameter); `now` anchors today, yesterday
@@ -257,8 +258,14 @@ def parse_query(text: str, now: datetime, *, tz: tzinfo = UTC) -> SearchQuery:
                 terms.append(Term(_TEXT_FIELDS[prefix], text=value.lower(), negated=negated))
             continue
         if prefix == "tag":
-            if value:
-                terms.append(Term("tag", text=value, negated=negated))
+            if not value:
+                # It would match every message (it was dropped until then): a tag name left
+                # out is a mistake to tell, as an unknown is: value is.
+                raise QuerySyntaxError(
+                    f'The search "{original.strip()}" names no tag: write tag:NAME '
+                    '(tag:"two words" for a name with spaces).'
+                )
+            terms.append(Term("tag", text=value, negated=negated))
             continue
         if prefix == "is":
             word = value.lower()
