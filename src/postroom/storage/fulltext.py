@@ -98,28 +98,45 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   Pre-computing each message's distinct trigrams outside the writer keeps the postings (the
   cost) and adds ~0.1 ms of Python per message elsewhere on the same two cores.
 
-  In the capture door (bench/smtp_acceptance.py --only postroom --messages 20000
-  --sqlite-fulltext off|on, interleaved, CPU of every process per message, smtp-source's
-  included): the first form, 8 rounds at load 5-10, medians 448 -> 390 msg/s (-13%; median of
-  the paired rounds' ratios -16%), CPU 1.02 -> 1.12 ms; in a quieter hour -16% and -12%. The
-  pending form, 2026-12-04, two sessions of 8 rounds (other builds running, single rounds
-  swinging by +-20%): at load 5.5-7 medians 875 -> 852 msg/s (-2.6%; median of the paired
-  ratios -8.6%), CPU 0.761 -> 0.800 ms (+5%); at load 4-6 1,261 -> 1,166 msg/s (-7.5%; paired
-  -5.7%), CPU 0.729 -> 0.766 ms (+5%); once landed, 6 rounds at load 4-9, 1,188 -> 1,091
+  In the capture door (bench/smtp_acceptance.py --only postroom --messages 20000 --sqlite-fulltext
+  off|on, interleaved, CPU per message of the server and its writer process; smtp-source's, in
+  another session, is not counted): the first form, 8 rounds at load 5-10, medians 448 -> 390
+  msg/s (-13%; median of the paired rounds' ratios -16%), CPU 1.02 -> 1.12 ms; in a quieter hour
+  -16% and -12%. The pending form, 2026-12-04, two sessions of 8 rounds (other builds running,
+  single rounds swinging by +-20%): at load 5.5-7 medians 875 -> 852 msg/s (-2.6%; median of the
+  paired ratios -8.6%), CPU 0.761 -> 0.800 ms (+5%); at load 4-6 1,261 -> 1,166 msg/s (-7.5%;
+  paired -5.7%), CPU 0.729 -> 0.766 ms (+5%); once landed, 6 rounds at load 4-9, 1,188 -> 1,091
   msg/s (-8.1%; paired -8.2%), CPU 0.765 -> 0.795 ms (+4%). Hence on by default, with little
-  margin under the bar. The
-  search side at 1M (bench/search_million.py --no-seed --no-count --runs 3, warm medians, load
-  ~6; the index made by `postroom fulltext on`): a rare term 41 ms instead of 3.3 s, an absent
-  one 15 ms instead of 1.3 s, a rare `subject:` 39 ms instead of 2.3 s, `to:user77777@` 27 ms,
-  `message-id:` 43 ms, `from:sender42@` 24 ms; with 199 messages waiting 41, 8, 17, 36, 48 and
-  23 ms. Terms of one and two characters scanned until migration 0029 (`qz` 0.87-2.9 s, `q`
-  0.93-1.9 s: absent, every message read); with the vocab table, 2026-12-04, interleaved runs at
-  load 4-7 (bench/search_million.py, same options): `qz` 9-23 ms, `q` 8-27 ms, their exact counts
-  2.5 and 1.4 ms instead of 1.6 and 2.4 s; `or` and `e` (common, no filter) 4-11 ms as before.
-  Migration 0029 indexing that million again: 42.7 s wall, 28.2 s of CPU (load ~3). The two
-  newlines add two trigrams per message; the writer did not measurably pay for them
-  (bench/sqlite_fulltext_write.py --batch 6, interleaved at load 6-10, CPU medians: smtp 6 pairs
-  0.123 ms per message before, 0.115 after; prose 3 pairs 0.343 and 0.328).
+  margin under the bar. Measured again later that day on a quiet machine (load 1.3-2, 8 rounds):
+  1,023 -> 900 msg/s (-12%), CPU 1.03-1.23 -> 1.16-1.30 ms. Where it goes (the same bench with
+  each process's CPU read from /proc, 3 interleaved pairs at load 1.4-3, 533-718 msg/s, each pair
+  -11% to -16%): the writer process 0.217-0.266 -> 0.314-0.386 ms a message (+0.10-0.12), the
+  server 0.83-1.00 -> 0.89-1.10 (+0.06-0.10). py-spy finds the server's event loop busy ~95% of
+  the time either way and no work of the index in it (its queries ~1% of the samples in both): the
+  server is the bottleneck and loses to the writer's extra CPU on the two cores. In the writer,
+  the drains: 16 ms of CPU and 25 ms wall each (99 drains of 200, 2.5 s of a 36 s run; the batch
+  holding one took 28 ms, median, against 3.8 ms), 0.08 ms of CPU a message, nearly all FTS5's
+  trigram tokenizer (~2,000 tokens for 2 KB, ~30-40 ns each; the header fields alone cost 0.007).
+  Plain sqlite3, 20,000 such texts into this table in transactions of n, commit included, 3 runs
+  each: n=6 0.104-0.120 ms a message, 50 0.064-0.083, 200 0.073-0.082, 1,000 0.057-0.071, 5,000
+  0.055-0.062: larger drains save little. bench/sqlite_fulltext_write.py --batch 6 (load ~2):
+  0.153-0.159 ms off, 0.245-0.255 on (+0.09, more than the +0.03 found first). Tried and not kept:
+  the writer process indexing between batches when none waits (steps of 100 in transactions of
+  their own, committed without fsync): its CPU rose by ~0.025 ms a message (0.361-0.432, median
+  0.379, against 0.326-0.376, 0.354, for the drain in the batch, 6 interleaved rounds), and at
+  load 2-10 the rates (199-988 msg/s) could show no wall gain. The search side at 1M
+  (bench/search_million.py --no-seed --no-count --runs 3, warm medians, load ~6; the index made by
+  `postroom fulltext on`): a rare term 41 ms instead of 3.3 s, an absent one 15 ms instead of 1.3
+  s, a rare `subject:` 39 ms instead of 2.3 s, `to:user77777@` 27 ms, `message-id:` 43 ms,
+  `from:sender42@` 24 ms; with 199 messages waiting 41, 8, 17, 36, 48 and 23 ms. Terms of one and
+  two characters scanned until migration 0029 (`qz` 0.87-2.9 s, `q` 0.93-1.9 s: absent, every
+  message read); with the vocab table, 2026-12-04, interleaved runs at load 4-7
+  (bench/search_million.py, same options): `qz` 9-23 ms, `q` 8-27 ms, their exact counts 2.5 and
+  1.4 ms instead of 1.6 and 2.4 s; `or` and `e` (common, no filter) 4-11 ms as before. Migration
+  0029 indexing that million again: 42.7 s wall, 28.2 s of CPU (load ~3). The two newlines add two
+  trigrams per message; the writer did not measurably pay for them (bench/sqlite_fulltext_write.py
+  --batch 6, interleaved at load 6-10, CPU medians: smtp 6 pairs 0.123 ms per message before,
+  0.115 after; prose 3 pairs 0.343 and 0.328).
 
   Deleting an indexed message costs about what indexing it did (FTS5's 'delete' tokenizes the
   row's text again; SQLite 3.40 has no `contentless_delete`). So a bulk delete that takes at least
