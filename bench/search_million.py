@@ -113,6 +113,7 @@ QUERIES = [
     ("tag: old + free text absent", "tag:archive zzqx-nothing"),
     ("tag: old + 2 chars absent", "tag:archive qz"),
     ("tag: old + from: rare", "tag:archive from:sender42@"),
+    ("tag: old + from: domain (none in tag)", "tag:archive from:domain7.example"),
     ("tag: old + is:read (none)", "tag:archive is:read"),
     ("tag: old + after: (none)", "tag:archive after:2025-01-04"),
     ("tag: old + before: (its oldest)", "tag:archive before:2025-01-02"),
