@@ -4,10 +4,13 @@ any script has run and the scripts take them over as they are. In headless Chrom
 are shown while app.js is held back; they are, byte for byte, the rows list.js draws from the
 same page (tags, "+N more" recipients, warnings, attachments, right-to-left text, markup in a
 subject, every kind of relative time); the script adopts the same elements and asks for no
-page; without JavaScript the rows are there and link to their messages."""
+page; the shell carries the rows that fill a window (SHELL_ROWS) and the script draws the rest
+of the page, which the keys move through like the others; without JavaScript the rows are there
+and link to their messages."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,9 +18,10 @@ import httpx
 import pytest
 
 from postroom.core.clock import FakeClock
+from postroom.web.routes import SHELL_ROWS
 from tests.e2e.conftest import PageProblems, Shots, watch
 from tests.e2e.test_web_ui import wait_until
-from tests.e2e.test_web_ui_moving import ROWS, clean, expect
+from tests.e2e.test_web_ui_moving import ROWS, clean, expect, fill
 from tests.harness import ServerThread
 from tests.integration.storage.factory import attachment, make_message
 
@@ -210,3 +214,43 @@ def test_the_rows_are_there_without_javascript(
         check(page).to_have_url(f"{server.base_url}/message/{ids[3]}")
     finally:
         context.close()
+
+
+def test_the_script_draws_the_rows_the_shell_leaves_out(
+    server: ServerThread, utc_page: Any, shots: Shots, problems: PageProblems
+) -> None:
+    check = expect()
+    page = utc_page
+    ids = fill(server, SHELL_ROWS + 6)
+    held = hold_app_js(page)
+    page.goto(server.base_url + "/", wait_until="commit")
+    page.wait_for_selector("#first-page", state="attached")
+    # Before any script: the first rows of the page, its whole count.
+    check(page.locator(ROWS)).to_have_count(SHELL_ROWS)
+    check(page.locator("#list-count")).to_have_text(
+        f"1–{SHELL_ROWS + 6} of {SHELL_ROWS + 6} messages, {SHELL_ROWS + 6} unread"
+    )
+    page.evaluate(
+        "() => document.querySelectorAll('#message-list > li')"
+        ".forEach((li) => { li.dataset.shell = '1'; })"
+    )
+    release(page, held)
+    page.wait_for_function(RENDERED)
+    # The shell's rows kept as they are, the rest of the page after them, in order.
+    check(page.locator(ROWS)).to_have_count(len(ids))
+    kept = page.evaluate(
+        "() => [...document.querySelectorAll('#message-list > li')]"
+        ".map((li) => [li.dataset.shell || '', li.querySelector('a.row').dataset.id])"
+    )
+    assert kept == [["1" if n < SHELL_ROWS else "", i] for n, i in enumerate(ids)]
+    # The keys reach the rows the script added (drawn once scrolled to: content-visibility).
+    for _ in range(SHELL_ROWS + 3):
+        page.keyboard.press("j")
+    cursor = page.locator(ROWS).nth(SHELL_ROWS + 2)
+    check(cursor).to_have_class(re.compile(r"\bcursor\b"))
+    check(cursor).to_be_in_viewport()
+    check(cursor).to_contain_text("Message 03")
+    page.keyboard.press("Enter")
+    check(page.locator("#message h1")).to_have_text("Message 03")
+    shots.take(page, "first-rows-04-drawn-by-the-script")
+    clean(problems)

@@ -12,9 +12,14 @@ inbox's first page as a JSON data block (`<script type="application/json">`, whi
 never run).
 
 The inbox's first page is rendered into the shell (web/rows.py) so its rows are painted with
-the page, before the scripts have loaded; app.js adopts them. A search's page is not (a rare
-term may take seconds at a million messages): the shell has the browser fetch it at once
-(`<link rel=preload>`) while the scripts load, as it does when the store is slow to answer.
+the page, before the scripts have loaded; app.js adopts them. Only the rows that fill a window
+are (SHELL_ROWS): app.js draws the rest of the page from the data block. A search's page is not
+(a rare term may take seconds at a million messages): the shell has the browser fetch it at
+once (`<link rel=preload>`) while the scripts load, as it does when the store is slow to answer.
+
+The first paint waits for the stylesheets, not for the modules: the inbox's stylesheets come as
+one request (INBOX_CSS), and no module is preloaded (`modulepreload` had the browser fetch and
+compile all thirteen while it laid out the page, on the same two cores).
 """
 
 from __future__ import annotations
@@ -53,6 +58,12 @@ TEMPLATE_DIR = HERE / "templates"
 STATIC_PREFIX = "/ui/static"
 PAGE_SIZE = 50  # rows per page of the list by default; the scripts read it from the shell
 PAGE_SIZES = (25, 50, 100, 200)  # the page size choices (static/prefs.js, postroom_page_size)
+# How many of the first page's rows the shell carries: enough to fill the list of a 1440-pixel
+# tall window (a row is 71 px tall) or a 1080-pixel one in compact rows (27 px); app.js draws
+# the rest of the page from the data block once it runs. Fewer rows to parse, style and lay out
+# before the first paint (issue 12: the 50 rows of a page were 57 KB of the shell's 95).
+SHELL_ROWS = 20
+SHELL_ROWS_COMPACT = 40
 # How long the shell waits for the inbox's first page before it goes without (the page then
 # comes from the preloaded API call, as a search's does): a store busy writing must not hold
 # the whole page back.
@@ -95,10 +106,27 @@ def load_static(
     return digest.hexdigest()[:12], files
 
 
+# The inbox's stylesheets, served to it as one (INBOX_CSS, in this order): one request instead of
+# five before the first paint, which waits for them (issue 12: the requests of an empty cache
+# queued on the browser's connections behind each other). Each is also served on its own.
+INBOX_STYLES = ("palette.css", "topbar.css", "app.css", "viewtools.css", "headerscheck.css")
+INBOX_CSS = "inbox.css"
+
+
+def with_stylesheet(
+    files: dict[str, StaticFile], name: str, parts: Sequence[str]
+) -> dict[str, StaticFile]:
+    """`files` and one stylesheet more: `parts` joined in order (the content hash, taken over
+    the parts, covers it)."""
+    joined = b"\n".join(files[part].data for part in parts)
+    return {**files, name: StaticFile(joined, _TYPES[".css"])}
+
+
 @functools.cache
 def static_bundle() -> tuple[str, dict[str, StaticFile]]:
     """The inbox's static files, read once for every project's app."""
-    return load_static()
+    version, files = load_static()
+    return version, with_stylesheet(files, INBOX_CSS, INBOX_STYLES)
 
 
 def project_url(project: str) -> str:
@@ -116,12 +144,6 @@ def visible_projects(principal: Principal, projects: Sequence[Project]) -> list[
     if principal.key is not None:
         return [p for p in projects if p.id == principal.key.project_id]
     return list(projects)
-
-
-def module_order(files: dict[str, StaticFile]) -> list[str]:
-    """The JavaScript modules to preload, entry module last."""
-    modules = sorted(name for name in files if name.endswith(".js") and name != "app.js")
-    return [*modules, "app.js"] if "app.js" in files else modules
 
 
 def display_address(address: HostPort, port: int | None = None) -> str:
@@ -261,7 +283,6 @@ def routes(
     )
     shell_template = environment.get_template("index.html")
     static_base = f"{STATIC_PREFIX}/{version}"
-    modules = module_order(files)
 
     project = context.project
     # The default project's inbox keeps the short URLs; another one's names it (/p/<id>/),
@@ -295,13 +316,15 @@ def routes(
         # HEAD gets the headers only: no page is read for it.
         wanted = not searched and request.method != "HEAD"
         inline = await inbox_page(start, page_size) if wanted else None
+        density = density_of(request)
+        shell_rows = SHELL_ROWS_COMPACT if density == "compact" else SHELL_ROWS
         page = shell_template.render(
             static=static_base,
-            modules=modules,
+            stylesheet=INBOX_CSS,
             config=config,
             page_size=page_size,
             page_sizes=PAGE_SIZES,
-            density=density_of(request),
+            density=density,
             list_width=width or "",
             # A deep link renders the message layout at once (no flash of the full-width list).
             view="message" if "id" in request.path_params else "list",
@@ -309,7 +332,7 @@ def routes(
             # The inbox's first page, in the shell (rows, count, and the data app.js adopts).
             inline_page=json_data_block(inline) if inline is not None else None,
             inline_start=start,
-            rows=first_rows(inline, base, context.clock.now()) if inline else Markup(),
+            rows=first_rows(inline, base, context.clock.now(), shell_rows) if inline else Markup(),
             count=list_count(inline) if inline else "",
             base=base,
             project=project,

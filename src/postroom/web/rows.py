@@ -302,6 +302,8 @@ def list_count(page: Mapping[str, Any]) -> str:
     )
 
 
-def first_rows(page: Mapping[str, Any], base: str, now: datetime) -> Markup:
-    """The `<li>` of every message of the page, for the shell's list."""
-    return Markup("".join(row_item(m, base, now) for m in page.get("messages") or []))
+def first_rows(page: Mapping[str, Any], base: str, now: datetime, limit: int) -> Markup:
+    """The `<li>` of the page's first `limit` messages, for the shell's list (app.js draws the
+    others, from the same page)."""
+    messages = page.get("messages") or []
+    return Markup("".join(row_item(m, base, now) for m in messages[:limit]))

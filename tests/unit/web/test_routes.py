@@ -22,7 +22,15 @@ from postroom.core.clock import FakeClock
 from postroom.core.types import Envelope, MessageRecord, MessageSlice
 from postroom.mime.summary import summarize
 from postroom.web import routes as web_routes
-from postroom.web.routes import client_host, form_encode, load_static, module_order, routes
+from postroom.web.routes import (
+    INBOX_STYLES,
+    SHELL_ROWS,
+    SHELL_ROWS_COMPACT,
+    client_host,
+    form_encode,
+    load_static,
+    routes,
+)
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 
@@ -108,8 +116,10 @@ async def test_shell_carries_addresses_and_loads_hashed_assets(client: httpx.Asy
     assert "swaks --to test@example.com --server 127.0.0.1:1025" in page
     version, _ = load_static()
     assert f'<script type="module" src="/ui/static/{version}/app.js"></script>' in page
-    assert f'<link rel="modulepreload" href="/ui/static/{version}/list.js">' in page
-    assert f'href="/ui/static/{version}/app.css"' in page
+    # One stylesheet (the inbox's, joined), and no module fetched ahead of the first paint.
+    assert page.count('rel="stylesheet"') == 1
+    assert f'<link rel="stylesheet" href="/ui/static/{version}/inbox.css">' in page
+    assert "modulepreload" not in page
 
 
 @pytest.mark.parametrize("path", ["/message/01ABC", "/view/01ABC", "/?q=tag:x"])
@@ -128,6 +138,12 @@ async def test_static_files_are_immutable_under_their_hash(client: httpx.AsyncCl
     assert response.content == files["app.js"].data
     css = await client.get(f"/ui/static/{version}/app.css")
     assert css.headers["content-type"] == "text/css; charset=utf-8"
+    # The inbox's stylesheet: its parts in their order, each still served on its own.
+    joined = await client.get(f"/ui/static/{version}/inbox.css")
+    assert joined.headers["content-type"] == "text/css; charset=utf-8"
+    assert "immutable" in joined.headers["cache-control"]
+    assert joined.content == b"\n".join(files[name].data for name in INBOX_STYLES)
+    assert css.content == files["app.css"].data
     stale = await client.get("/ui/static/0000oldhash/app.js")
     assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
 
@@ -167,7 +183,7 @@ async def test_host_header_is_escaped_in_the_shell() -> None:
     assert "<script>x</script>" not in response.text
 
 
-def test_client_host_and_module_order(tmp_path: Path) -> None:
+def test_client_host_and_static_hash(tmp_path: Path) -> None:
     assert client_host(HostPort("0.0.0.0", 1)) == "127.0.0.1"
     assert client_host(HostPort("::", 1)) == "::1"
     assert client_host(HostPort("mail.local", 1)) == "mail.local"
@@ -176,7 +192,7 @@ def test_client_host_and_module_order(tmp_path: Path) -> None:
     (tmp_path / "a.js").write_text("")
     (tmp_path / "x.css").write_text("")
     version, files = load_static(tmp_path)
-    assert module_order(files) == ["a.js", "b.js", "app.js"]
+    assert sorted(files) == ["a.js", "app.js", "b.js", "x.css"]
     (tmp_path / "a.js").write_text("changed")
     assert load_static(tmp_path)[0] != version
 
@@ -246,6 +262,24 @@ async def test_the_inbox_shell_renders_its_first_rows() -> None:
     assert data["messages"][0]["Subject"] == hostile
     assert (data["total"], data["unread"], data["messages_count"], data["more"]) == (3, 2, 3, False)
     assert "<" not in html.split('id="first-page"', 1)[1].split("</script>", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("cookie", "carried"), [("", SHELL_ROWS), ("postroom_density=compact", SHELL_ROWS_COMPACT)]
+)
+async def test_the_shell_carries_the_rows_that_fill_a_window(cookie: str, carried: int) -> None:
+    # A page of 100: the shell's list has its first rows, the data block all of them (app.js
+    # draws the others).
+    messages = tuple(record(n, f"Subject {n}") for n in range(1, 101))
+    client = make_client(HostPort("127.0.0.1", 1025), store=ListedStore(messages))
+    headers = {"Cookie": f"postroom_page_size=100; {cookie}"}
+    html = (await client.get("/", headers=headers)).text
+    listed = re.search(r'<ul class="message-list"[^>]*>(.*?)</ul>', html, re.S)
+    assert listed
+    ids = re.findall(r'<a class="row unread" href="/message/(ID\d+)"', listed.group(1))
+    assert ids == [f"ID{n}" for n in range(1, carried + 1)]
+    assert len(inline_page(html)["messages"]) == 100
+    assert "1–100 of 100 messages, 100 unread" in html
 
 
 async def test_a_slow_store_leaves_the_first_page_to_the_browser(
