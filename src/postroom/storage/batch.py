@@ -30,7 +30,7 @@ from postroom.core.events import NewEvent
 from postroom.core.ports import Completer
 from postroom.core.spooled import SpooledData, spooled_chunks
 from postroom.core.types import NewMessage, Summary
-from postroom.storage import codec, fulltext
+from postroom.storage import codec, fulltext, tag_array
 from postroom.storage.events import INSERT_COLUMNS as EVENT_COLUMNS
 from postroom.storage.events import EventRow, events
 from postroom.storage.events import row as event_row
@@ -290,7 +290,10 @@ class BatchWriter:
         self._lock = lock or contextlib.nullcontext()
         self._local = threading.local()
         dialect = engine.dialect
-        self._insert_message = _BulkInsert(dialect, messages, codec.MESSAGE_COLUMNS)
+        # PostgreSQL: each row carries its tags' array too (storage/tag_array.py).
+        self._tag_arrays = dialect.name == "postgresql"
+        columns = codec.MESSAGE_COLUMNS + ((tag_array.COLUMN,) if self._tag_arrays else ())
+        self._insert_message = _BulkInsert(dialect, messages, columns)
         self._insert_raw = _BulkInsert(dialect, message_raw, _RAW_COLUMNS)
         self._insert_tag = _InsertTags(dialect)
         self._insert_queue = _BulkInsert(dialect, queue_entries, QUEUE_COLUMNS)
@@ -387,6 +390,9 @@ class BatchWriter:
         if clean:
             rows = [codec.clean_row(r) for r in rows]
             tagged = [(p, tuple(codec.normalise_tags(map(codec.clean_text, t)))) for p, t in tagged]
+        if self._tag_arrays:
+            arrays = {p.id: tag_array.value(tags) for p, tags in tagged}
+            rows = [(*r, arrays.get(p.id)) for p, r in zip(batch, rows, strict=True)]
         with self._lock, self._engine.begin() as conn:
             self._insert_message(conn, rows)
             self._insert_raw(conn, raws)

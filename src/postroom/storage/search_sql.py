@@ -11,6 +11,7 @@ from sqlalchemy import and_, exists, func, literal_column, not_, or_, select, tr
 from sqlalchemy.sql.elements import ColumnElement
 
 from postroom.core.search import SearchQuery, Term
+from postroom.storage import tag_array
 from postroom.storage.codec import to_micros
 from postroom.storage.fulltext import (
     MIN_TERM,
@@ -136,6 +137,11 @@ def term_condition(
             if term.text
             else true()
         )
+    elif field == "tag" and backend == "postgresql" and not probe and not term.negated:
+        # The message's array of tags, which the partial GIN index of tag_array.py answers
+        # together with the text terms' trigrams (negated, NULL for an untagged message
+        # would not be true: the EXISTS below stays).
+        cond = tag_array.has_tag(project, term.text.strip().lower())
     elif field == "tag":
         cond = tag_condition(project, backend, term.text.strip().lower(), probe)
     elif field == "is-tagged":

@@ -75,7 +75,13 @@ from postroom.storage.capture_routes import SqlCaptureRoutes
 from postroom.storage.config_sets import SqlConfigSetStore
 from postroom.storage.delivery_settings import SqlDeliverySettings
 from postroom.storage.events import SqlEventStore
-from postroom.storage.fulltext import MIN_TERM, pg_short_present, sqlite_match, sqlite_present
+from postroom.storage.fulltext import (
+    MIN_TERM,
+    pg_short_present,
+    sqlite_match,
+    sqlite_present,
+    sqlite_sparsest,
+)
 from postroom.storage.notice_writer import insert_message
 from postroom.storage.queue import (
     DueSignal,
@@ -115,8 +121,16 @@ _SORTED_NEWEST_FIRST = (
     tag_search.unindexed(_c.created_us).desc(),
     tag_search.unindexed(_c.seq).desc(),
 )
+# `_serial`: one round trip.
+_SERIAL = (
+    "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+    "set_config('jit', 'off', true)"
+)
 # A search's page is first looked for among this many newest messages (`_page_rows`).
 PAGE_WINDOW = 5000
+# A search with a tag and a term another index narrows first walks this many of the tag's
+# newest messages (`_tag_walk`).
+TAG_WINDOW = 1000
 # Fewer matches than this in the window: a term of 1-2 characters is looked up in PostgreSQL's
 # index of short terms (fulltext.py), whose candidates cost ~0.1 us a character each to
 # recheck (~0.2 ms for 2 KB of text); with more, walking newest first finds the page sooner.
@@ -196,6 +210,7 @@ class SqlMessageStore:
         self._max_batch = max(1, max_batch)
         self.backend = write_engine.dialect.name  # "sqlite" or "postgresql"
         self.page_window = PAGE_WINDOW  # see _page_rows
+        self.tag_window = TAG_WINDOW  # see _tag_walk
         self.tag_drive_max = tag_search.DRIVE_MAX  # see _page_rows
         self.tag_walk = True  # see _page_rows (False: the plan without, which tests compare)
         self._to_fold: set[str] = set()  # see _fold_counts
@@ -682,40 +697,79 @@ class SqlMessageStore:
         the project's messages would, and no untagged one, however old the tag's messages.
 
         When another index may give fewer candidates than a common tag (more than
-        `page_window` messages) — SQLite: the senders of the query's `from:` terms, or its
+        `tag_window` messages) — SQLite: the senders of the query's `from:` terms, or its
         full-text index when made; PostgreSQL: the full-text index of its text terms — the
-        walk first goes through the tag's newest `page_window` messages only, and when they
-        do not hold the page, the search is the one without the walk (`_senders`,
-        `_condition`; PostgreSQL: the planner's), unless (SQLite) neither narrows it."""
+        walk first goes through the tag's newest `tag_window` messages only, and when they
+        do not hold the page, the search is answered from that index:
+
+        * SQLite with its full-text index: the walk of the tag's messages is restricted to
+          the index's candidates (tag_search.walk `fts`), a temporary index of their seqs
+          that the walk probes before reading any message; with more than a quarter as many
+          candidates as the tag has messages, that set is first intersected with the tag's
+          seqs (`merged`: a merge in seq order, fulltext.sqlite_condition). A term whose
+          trigrams show fewer than fulltext.RARE candidates (counted before the window, a
+          cheap look, fulltext.sqlite_sparsest) is answered so at once. At a million
+          messages (`archive` on 100,000 of the oldest 200,000; bench/search_million.py,
+          warm medians, load 1-2.5, interleaved with the walk of all the tag's messages it
+          replaces): `tag:archive subject:invoice` (none in the tag) 121-142 -> 43 ms,
+          `from:domain7.example` (none) 146-206 -> 32-33, `subject:user1234` 47-79 ->
+          26-36, `from:sender42@` 25-28 -> 22.
+        * PostgreSQL: the planner's search of the whole project with the tag as
+          `messages.tags_lc @> ARRAY[tag]` (search_sql.py), which the partial GIN index of
+          tag_array.py answers together with the terms' trigrams, its rows sorted (`sort`:
+          the planner walked the (project, created) index newest first, expecting the tag's
+          and the term's matches to be spread). Same runs: `tag:archive subject:invoice`
+          1,147-1,196 -> 8 ms, `from:domain7.example` 264-306 -> 12-13, `from:sender42@`
+          99-143 -> 16-18, `subject:user1234` 38-47 -> 16-18.
+        * Otherwise (SQLite without its full-text index) the senders of the `from:` terms
+          (`_senders`), else the whole walk."""
         tag, total = tagged
         if start >= total:
             return []
+        needles = indexed_needles(query) if self.backend == "sqlite" else []
+        found = sqlite_sparsest(conn, needles) if needles and sqlite_present(conn) else None
+        if found is not None and found[0].few:
+            page = tag_search.walk(query, project, self.backend, tag, start, limit, fts=found[0])
+            return self._rows(conn, page)
         edge = None
-        if start + limit <= self.page_window < total and self._narrowable(conn, query):
-            edge = tag_search.walk_edge(conn, project, tag, self.page_window, query)
-        if edge is None:
-            self._serial(conn)
+        if start + limit <= self.tag_window < total and self._narrowable(conn, query):
+            edge = tag_search.walk_edge(conn, project, tag, self.tag_window, query)
+        self._serial(conn)
         page = tag_search.walk(query, project, self.backend, tag, start, limit, edge)
         rows = self._rows(conn, page)
         if edge is None or len(rows) == limit:
             return rows
+        if self.backend == "postgresql":
+            cond, _ = self._condition(conn, project, query)
+            return self._select_page(conn, project, cond, start, limit, sort=True)
+        if found is not None:
+            fts, estimate = found
+            merged = estimate >= total // 4
+            page = tag_search.walk(
+                query, project, self.backend, tag, start, limit, fts=fts, merged=merged
+            )
+            return self._rows(conn, page)
         senders = self._senders(conn, project, query)
         if senders is not None:
             return self._select_page(conn, project, senders, start, limit, sort=True)
-        cond, few = self._condition(conn, project, query)
-        if few or self.backend == "postgresql":
-            return self._select_page(conn, project, cond, start, limit, few)
         return self._rows(conn, tag_search.walk(query, project, self.backend, tag, start, limit))
 
     def _serial(self, conn: Connection) -> None:
-        """PostgreSQL: the transaction's next statements planned without parallel workers. A
-        tag walk stops after a page's worth of matches, yet the planner gave it two workers,
-        whose start cost more than the walk: EXPLAIN ANALYZE of `tag:archive has:attachment`
-        at a million, 25.5 -> 4.7 ms. Set only for a walk that nothing follows but the page's
-        tags read by id (setting it back before the search after a window, which may read
-        many rows, made that search's time swing from 0.2 to 1.5 s in interleaved runs)."""
+        """PostgreSQL: the transaction's next statements planned without parallel workers and
+        without JIT compilation. A tag walk stops after a page's worth of matches, yet the
+        planner gave it two workers, whose start cost more than the walk: EXPLAIN ANALYZE of
+        `tag:archive has:attachment`
+        at a million, 25.5 -> 4.7 ms; the window of a walk of `tag_window` messages, 17 ->
+        ~2 ms (`tag:archive from:domain7.example`, the workers' start most of it). The search
+        after a window that did not hold the page (`_tag_walk`) runs without them too: it
+        reads the tag's messages among the term's candidates from the index of tag_array.py,
+        few unless the term is common in the tag's older messages only. (Before that index,
+        setting the workers back for that search, which then read many rows, made its time
+        swing from 0.2 to 1.5 s in interleaved runs.) JIT: the planner's cost of a walk with a
+        LIMIT counts every row it might read, above `jit_above_cost` for a window of 1,000
+        messages, whose 4 ms then took 10 ms more to compile (`tag:archive zzqx-nothing`)."""
         if self.backend == "postgresql":
-            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather TO 0")
+            conn.exec_driver_sql(_SERIAL)
 
     def _narrowable(self, conn: Connection, query: SearchQuery) -> bool:
         """Whether an index other than the tags' may narrow the query's matches (`_tag_walk`)."""

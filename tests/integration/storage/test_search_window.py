@@ -4,8 +4,8 @@ project, the pages are exactly those of a search without the window, on SQLite a
 PostgreSQL, for every kind of term (tags are looked up per message inside the window).
 Likewise when a rare tag or the matching senders drive the search on SQLite (`tag_drive_max`,
 tag_search.py, sender_search.py), for its pages and its counts, when a query with a tag
-walks that tag's messages (`tag_walk`, its window of the tag's newest `page_window` ones
-first on SQLite when it has `from:` terms), and the counts of a single `tag:` term read
+walks that tag's messages (`tag_walk`, its window of the tag's newest `tag_window` ones
+first when another index may narrow it), and the counts of a single `tag:` term read
 from the tag counters are those counted from the messages."""
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ async def test_windowed_pages_equal_the_whole_search(
             variants += [(ALWAYS, ALWAYS, False), (12, NEVER, True), (ALWAYS, NEVER, True)]
             for window, drive, walk in variants:
                 store.page_window, store.tag_drive_max, store.tag_walk = window, drive, walk
+                store.tag_window = window
                 variant = (text, start, limit, window, drive, walk)
                 windowed = store.page("default", query, start, limit)
                 windowed_list = store.list("default", query, start, limit)

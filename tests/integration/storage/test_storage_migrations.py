@@ -17,6 +17,7 @@ from postroom.storage import (
     open_store,
     resolve_target,
     sender_search,
+    tag_array,
 )
 from postroom.storage.attempts import delivery_attempts
 from postroom.storage.events import events
@@ -69,10 +70,15 @@ def _message_tables_only(name: str | None, type_: str, parent_names: Any) -> boo
         return name in MESSAGE_TABLES
     # The full-text indexes are expression indexes that the Table cannot declare
     # (storage/fulltext.py); test_fulltext.py checks it. The sender index is SQLite's only
-    # (storage/sender_search.py); test_sender_index_is_sqlites_only checks it.
+    # (storage/sender_search.py); test_sender_index_is_sqlites_only checks it. The tags'
+    # array and its index are PostgreSQL's only (storage/tag_array.py);
+    # test_tag_array_is_postgresqls_only checks them.
+    if type_ == "column" and name == tag_array.COLUMN:
+        return False
     return not (
         type_ == "index"
-        and name in (fulltext.PG_INDEX, fulltext.PG_SHORT_INDEX, sender_search.INDEX)
+        and name
+        in (fulltext.PG_INDEX, fulltext.PG_SHORT_INDEX, sender_search.INDEX, tag_array.INDEX)
     )
 
 
@@ -110,6 +116,21 @@ async def test_sender_index_is_sqlites_only(
         assert indexes[sender_search.INDEX] == columns
     else:
         assert sender_search.INDEX not in indexes
+
+
+async def test_tag_array_is_postgresqls_only(
+    store: SqlMessageStore, target: str, backend: str
+) -> None:
+    engine = create_engine(resolve_target(target).url)
+    try:
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("messages")}
+            indexes = {i["name"] for i in inspect(conn).get_indexes("messages")}
+    finally:
+        engine.dispose()
+    present = backend == "postgres"
+    assert (tag_array.COLUMN in columns) is present
+    assert (tag_array.INDEX in indexes) is present
 
 
 async def test_sqlite_connections_are_durable(store: SqlMessageStore, backend: str) -> None:
