@@ -36,7 +36,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -208,6 +208,7 @@ def running_postroom(
     sessions: int,
     database_url: str | None,
     data_dir: Path | None = None,
+    extra: Sequence[str] = (),
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`postroom serve` with these listener options (e.g. `["--smtp", "127.0.0.1:P"]`) and an
     HTTP listener, in `data_dir` (default `<workdir>/postroom-data`); yields the HTTP base URL
@@ -232,6 +233,7 @@ def running_postroom(
         argv += ["--max-connections-per-ip", str(sessions)]
     if database_url:
         argv += ["--database-url", database_url]
+    argv += extra
     log = workdir / "postroom.log"
     base = f"http://{LOOPBACK}:{http_port}"
     print(f"  postroom serve {' '.join(listeners)}, HTTP {base}", flush=True)
@@ -264,7 +266,9 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _session_cpu(session: int) -> float:
-    """CPU seconds of every live process of this session (`postroom serve` and its children)."""
+    """CPU seconds of every live process of this session (`postroom serve` and its children),
+    with those of the children they waited for (cutime, cstime: e.g. the block summariser's,
+    storage/block_summaries.py)."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -274,7 +278,7 @@ def _session_cpu(session: int) -> float:
         except OSError:
             continue
         if int(fields[3]) == session:
-            total += (int(fields[11]) + int(fields[12])) / _TICK
+            total += sum(int(f) for f in fields[11:15]) / _TICK
     return total
 
 
@@ -303,6 +307,7 @@ def bench_postroom(
     database_url: str | None,
     fulltext: str | None = None,
     name: str = "postroom",
+    extra: Sequence[str] = (),
 ) -> Result:
     smtp_port = free_port()
     if fulltext:  # SQLite's full-text index, made or dropped before the server starts
@@ -319,7 +324,7 @@ def bench_postroom(
             stdout=subprocess.DEVNULL,
         )
     with running_postroom(
-        workdir, ["--smtp", f"{LOOPBACK}:{smtp_port}"], load.sessions, database_url
+        workdir, ["--smtp", f"{LOOPBACK}:{smtp_port}"], load.sessions, database_url, extra=extra
     ) as (base, process):
         wait_for_port(smtp_port, 10.0, process)
         before = _total(base)
@@ -417,6 +422,49 @@ def ab_databases(
             print(f"dropped databases {', '.join(made)}", flush=True)
 
 
+# -- PostgreSQL with and without the block summariser (--pg-blocks-ab) ---------------------
+
+BLOCKS_TARGETS = ("pg-blocks", "pg+blocks")
+
+
+@contextlib.contextmanager
+def fresh_databases(server_url: str, targets: Sequence[str]) -> Iterator[dict[str, str]]:
+    """A fresh, migrated database per target on the server of `server_url`; target -> URL.
+    Every database is dropped at the end."""
+    import asyncio
+    import secrets
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from postroom.core.clock import SystemClock
+    from postroom.storage import open_store
+
+    url = make_url(server_url)
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    stem = f"postroom_ab_{secrets.token_hex(3)}"
+    made: list[str] = []
+    try:
+        urls = {}
+        for n, target in enumerate(targets):
+            name = f"{stem}_{n}"
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            made.append(name)
+            urls[target] = url.set(drivername="postgresql+psycopg", database=name).render_as_string(
+                hide_password=False
+            )
+            asyncio.run(open_store(urls[target], SystemClock()).close())  # migrates
+            print(f"  {target}: database {name}", flush=True)
+        yield urls
+    finally:
+        for name in made:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if made:
+            print(f"dropped databases {', '.join(made)}", flush=True)
+
+
 # -- driver --------------------------------------------------------------------------------
 
 
@@ -471,6 +519,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"with --pg-trigram-ab, one more target {SHORT_TARGET}: the trigram index and "
         "the index of 1-2 character terms (`postroom fulltext on`, off by default)",
     )
+    parser.add_argument(
+        "--pg-blocks-ab",
+        action="store_true",
+        help="PostgreSQL A/B: bench Postroom without the block summariser "
+        "(--block-summaries-interval 0, target pg-blocks) and with it (pg+blocks, every "
+        "--blocks-interval), interleaved, each in a fresh database created on "
+        "--database-url's server (dropped at the end); sink and Postfix are not run",
+    )
+    parser.add_argument(
+        "--blocks-interval",
+        default="5s",
+        help="with --pg-blocks-ab, pg+blocks' --block-summaries-interval (default 5s, so that "
+        "it works during the run; the server's default is 60s)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--timeout",
@@ -481,6 +543,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.pg_trigram_ab and not args.database_url:
         parser.error("--pg-trigram-ab needs --database-url postgresql://...")
+    if args.pg_blocks_ab and (not args.database_url or args.pg_trigram_ab):
+        parser.error("--pg-blocks-ab needs --database-url postgresql://..., not --pg-trigram-ab")
     return args
 
 
@@ -588,7 +652,11 @@ def run_target(
     args: argparse.Namespace,
     ab_urls: dict[str, str] | None = None,
 ) -> Result:
-    if ab_urls is not None:
+    if target in BLOCKS_TARGETS and ab_urls is not None:
+        interval = args.blocks_interval if target == "pg+blocks" else "0"
+        extra = ["--block-summaries-interval", interval]
+        result = bench_postroom(load, run_dir, ab_urls[target], name=target, extra=extra)
+    elif ab_urls is not None:
         result = bench_postroom(load, run_dir, ab_urls[target], name=target)
     elif target == "sink":
         result = bench_sink(load, run_dir)
@@ -609,6 +677,8 @@ def main(argv: list[str] | None = None) -> int:
             *(f"pg+trgm[{v.partition('=')[0]}]" for v in args.pg_index_variant),
         ]
         if args.pg_trigram_ab
+        else list(BLOCKS_TARGETS)
+        if args.pg_blocks_ab
         else [args.only]
         if args.only
         else list(TARGETS)
@@ -635,6 +705,8 @@ def main(argv: list[str] | None = None) -> int:
                     ab_databases(args.database_url, args.pg_index_variant, args.pg_short_index)
                 )
                 if args.pg_trigram_ab
+                else stack.enter_context(fresh_databases(args.database_url, BLOCKS_TARGETS))
+                if args.pg_blocks_ab
                 else None
             )
             for round_ in range(1, args.rounds + 1):

@@ -348,6 +348,14 @@ class Application:
                 await asyncio.to_thread(store.upkeep)
 
             self.jobs.every("pg-upkeep", UPKEEP_INTERVAL, upkeep, first=UPKEEP_INTERVAL)
+            interval = cfg.block_summaries_interval
+            if interval > 0:
+                # Which byte pairs each block of messages holds, made by a child process
+                # (storage/block_summaries.py): searches for terms of 1-2 characters.
+                async def summarise() -> None:
+                    await store.summarise_blocks()
+
+                self.jobs.every("pg-blocks", interval, summarise, first=interval)
 
     async def _open_platform(self, stack: contextlib.AsyncExitStack) -> None:
         if self.platform is not None:

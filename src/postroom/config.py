@@ -96,6 +96,7 @@ class Config:
     max_messages: int = 0
     max_age: float = 0.0
     prune_interval: float = 60.0
+    block_summaries_interval: float = 60.0
     log_level: str = "info"
     log_format: str = "text"
     resolver: str = ""
@@ -195,6 +196,8 @@ HELP: dict[str, str] = {
     "max_messages": "Keep at most this many messages (0 = no limit); oldest pruned first.",
     "max_age": "Delete messages older than this, e.g. 7d (0 = keep forever).",
     "prune_interval": "How often retention runs, e.g. 60s.",
+    "block_summaries_interval": "PostgreSQL: how often a child process summarises the new "
+    "full blocks of 1,024 messages for searches of 1-2 characters, e.g. 60s (0 = never).",
     "log_level": "debug, info, warning or error.",
     "log_format": "text or json.",
     "resolver": "DNS server HOST[:PORT] for domain checks and MX lookups (default: the system's).",

@@ -41,6 +41,8 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   79 ms (load ~4, an absent longer term 72 ms then), `q` 1.3 s -> 53-59 ms; common `er`,
   `or`, `e` unchanged at 40-90 ms (the window). Not measured: rows wider than 1 KB, whose
   expression gets no statistics (the planner then estimates the condition by default).
+  Without it, such terms are narrowed by summaries of blocks of messages made after the fact by
+  a child process (block_summaries.py), which cost the capture path nothing.
 * SQLite: a contentless FTS5 table `messages_fts` of one column (the seven fields joined by
   newlines, two more after the last: migration 0029; `detail=none`, `columnsize=0`, trigram tokens,
   `case_sensitive 1` since the text is lower-cased already), on by default in a new database

@@ -196,6 +196,12 @@ def short_needed(query: SearchQuery | None) -> bool:
     )
 
 
+def short_needles(query: SearchQuery | None) -> list[str]:
+    """The lower-cased texts of the query's required terms of 1-2 characters (any) on the
+    indexed text fields, which PostgreSQL's block summaries narrow (block_summaries.py)."""
+    return [n for n in indexed_needles(query) if len(n) < MIN_TERM]
+
+
 def query_condition(
     query: SearchQuery | None,
     project: str,
@@ -222,6 +228,7 @@ __all__ = [
     "indexed_needles",
     "query_condition",
     "short_needed",
+    "short_needles",
     "tag_condition",
     "term_condition",
 ]

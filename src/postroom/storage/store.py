@@ -54,6 +54,7 @@ from postroom.core.ports import Completer, MessageStore
 from postroom.core.search import SearchQuery
 from postroom.core.types import MessagePage, MessageRecord, MessageSlice, NewMessage
 from postroom.storage import (
+    block_summaries,
     codec,
     fulltext,
     message_counts,
@@ -95,7 +96,12 @@ from postroom.storage.queue import (
 from postroom.storage.queue_admin import SqlQueueAdmin
 from postroom.storage.reputation import SqlReputationStore
 from postroom.storage.schema import message_raw, message_tags, messages
-from postroom.storage.search_sql import indexed_needles, query_condition, short_needed
+from postroom.storage.search_sql import (
+    indexed_needles,
+    query_condition,
+    short_needed,
+    short_needles,
+)
 from postroom.storage.suppressions import SqlSuppressionStore
 from postroom.storage.tls_reports import SqlTlsReports
 from postroom.storage.webhooks import SqlWebhookStore
@@ -211,6 +217,7 @@ class SqlMessageStore:
         self.backend = write_engine.dialect.name  # "sqlite" or "postgresql"
         self.page_window = PAGE_WINDOW  # see _page_rows
         self.tag_window = TAG_WINDOW  # see _tag_walk
+        self._summariser: block_summaries.Summariser | None = None  # summarise_blocks
         self.tag_drive_max = tag_search.DRIVE_MAX  # see _page_rows
         self.tag_walk = True  # see _page_rows (False: the plan without, which tests compare)
         self._to_fold: set[str] = set()  # see _fold_counts
@@ -458,6 +465,18 @@ class SqlMessageStore:
         (pg_upkeep.py); the statements run. Blocking: run it in a thread."""
         return pg_upkeep.upkeep_once(self._write)
 
+    async def summarise_blocks(self) -> int:
+        """PostgreSQL: make the summaries of the blocks of messages that are due
+        (block_summaries.py) in a child process, when the check (on a thread) finds one due;
+        the summaries made. The child stays for the next runs (stopped by `close`)."""
+        if self.backend != "postgresql":
+            return 0
+        if not await asyncio.to_thread(self._run, self._read, block_summaries.due):
+            return 0
+        if self._summariser is None:
+            self._summariser = block_summaries.Summariser(self._write)
+        return await self._summariser.run()
+
     async def close(self) -> None:
         """Commit what is queued, stop the writer, release connections. Idempotent."""
         if self._closed:
@@ -471,6 +490,8 @@ class SqlMessageStore:
                 await writer
         if self._writer_process is not None:
             await self._writer_process.close()
+        if self._summariser is not None:
+            await self._summariser.close()
         await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
@@ -613,10 +634,13 @@ class SqlMessageStore:
             needles = indexed_needles(query)
             if needles and sqlite_present(conn):
                 found = sqlite_match(conn, needles)
-        short = short and self.backend == "postgresql" and short_needed(query)
-        if short:
-            short = pg_short_present(conn)
+        needles = short_needles(query) if short and self.backend == "postgresql" else []
+        short = bool(needles) and short_needed(query) and pg_short_present(conn)
+        # Without that index, the summaries of blocks of messages (block_summaries.py).
+        blocks = None if short or not needles else block_summaries.condition(conn, needles)
         cond = query_condition(query, project, self.backend, fts=found, short=short)
+        if blocks is not None and cond is not None:
+            cond = and_(blocks, cond)
         return cond, found is not None and found.few
 
     def _page_rows(
