@@ -364,40 +364,22 @@ def ab_databases(
     with `short` `pg+trgm+short` with the index of 1-2 character terms made too (`postroom
     fulltext on`), and one `pg+trgm[NAME]` per variant "NAME=PARAMS" with `ALTER INDEX ... SET
     (PARAMS)`. Yields target -> URL; every database is dropped at the end."""
-    import asyncio
-    import secrets
-
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from postroom.core.clock import SystemClock
-    from postroom.storage import fulltext, open_store
+    from postroom.storage import fulltext
 
-    url = make_url(server_url)
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    stem = f"postroom_ab_{secrets.token_hex(3)}"
     changes: dict[str, str | None] = {"pg+trgm": "", "pg-trgm": None}
     if short:
         changes[SHORT_TARGET] = "+short"
     for variant in variants:
         name, _, params = variant.partition("=")
         changes[f"pg+trgm[{name}]"] = params
-    made: list[str] = []
-    try:
-        urls = {}
-        for n, (target, change) in enumerate(changes.items()):
-            name = f"{stem}_{n}"
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            made.append(name)
-            urls[target] = url.set(drivername="postgresql+psycopg", database=name).render_as_string(
-                hide_password=False
-            )
-            asyncio.run(open_store(urls[target], SystemClock()).close())  # migrates
-            dsn = url.set(drivername="postgresql", database=name).render_as_string(
-                hide_password=False
-            )
-            with psycopg.connect(dsn, autocommit=True) as conn:
+    with fresh_databases(server_url, list(changes)) as urls:
+        for target, change in changes.items():
+            dsn = make_url(urls[target]).set(drivername="postgresql")
+            plain = dsn.render_as_string(hide_password=False)
+            with psycopg.connect(plain, autocommit=True) as conn:
                 if change is None:
                     conn.execute(f"DROP INDEX {TRIGRAM_INDEX}")
                 elif change == "+short":
@@ -412,14 +394,8 @@ def ab_databases(
                 ).fetchone()
             shown = "dropped" if found is None else f"index options {found[0] or 'default'}"
             shown += ", index of short terms made" if short_made else ""
-            print(f"  {target}: database {name}, {shown}", flush=True)
+            print(f"  {target}: {shown}", flush=True)
         yield urls
-    finally:
-        for name in made:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if made:
-            print(f"dropped databases {', '.join(made)}", flush=True)
 
 
 # -- PostgreSQL with and without the block summariser (--pg-blocks-ab) ---------------------
