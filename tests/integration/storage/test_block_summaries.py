@@ -6,6 +6,7 @@ open transaction may still add to; the server's child process makes them."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -181,6 +182,42 @@ async def test_short_terms_across_blocks_edits_and_deletes(
         assert block_summaries.summarise(store._write, wait=1.0) >= 1
         spy.clear()
         _check(store, spy)
+    finally:
+        await store.close()
+
+
+async def test_a_tag_with_a_short_term_is_answered_from_the_summaries(
+    small_blocks: None, spy: list[object], postgres_database: str
+) -> None:
+    """A `tag:` term with a term of 1-2 characters that the tag's newest `tag_window`
+    messages do not hold is narrowed by the summaries (store.py `_tag_walk`), not answered by
+    a walk of all the tag's messages, and the page is still what the LIKE gives, per project."""
+    clock = FakeClock(START)
+    store = open_store(postgres_database, clock)
+    store.tag_window = 4  # a page of 3 within it; the tag has more
+    try:
+        corpus = _corpus(clock)
+        for n, m in enumerate(corpus):
+            tags = ("Archive",) if n % 2 == 0 else ("Other",)
+            await store.add(dataclasses.replace(m, tags=tags))
+        assert block_summaries.summarise(store._write, wait=1.0) >= 6
+        with store._read.connect() as conn:
+            tagged = {
+                r[0]
+                for r in conn.execute(
+                    text("SELECT message_id FROM message_tags WHERE tag_lc = 'archive'")
+                )
+            }
+            for project in ("default", "other"):
+                for term in SHORT + ABSENT:
+                    spy.clear()
+                    query = SearchQuery((Term("tag", text="archive"), Term("text", text=term)))
+                    want = [i for i in _expected(conn, project, term.lower()) if i in tagged]
+                    got = store.page(project, query, 0, 3)
+                    assert [m.id for m in got.messages] == want[:3], (project, term)
+                    assert all(m.project == project for m in got.messages)
+                    if "☃" in term and project == "default":  # in no block
+                        assert any(c is not None for c in spy), term  # narrowed, no walk
     finally:
         await store.close()
 
