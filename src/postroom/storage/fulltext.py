@@ -110,7 +110,9 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   paired -5.7%), CPU 0.729 -> 0.766 ms (+5%); once landed, 6 rounds at load 4-9, 1,188 -> 1,091
   msg/s (-8.1%; paired -8.2%), CPU 0.765 -> 0.795 ms (+4%). Hence on by default, with little
   margin under the bar. Measured again later that day on a quiet machine (load 1.3-2, 8 rounds):
-  1,023 -> 900 msg/s (-12%), CPU 1.03-1.23 -> 1.16-1.30 ms. Where it goes (the same bench with
+  1,023 -> 900 msg/s (-12%), CPU 1.03-1.23 -> 1.16-1.30 ms. Again the next evening (6 rounds at
+  load 2.7-4.5, a CI run beside the first five): 1,311 -> 1,179 msg/s (-10.1%; paired -8.0%),
+  CPU 0.63 -> 0.70 ms. Where it goes (the same bench with
   each process's CPU read from /proc, 3 interleaved pairs at load 1.4-3, 533-718 msg/s, each pair
   -11% to -16%): the writer process 0.217-0.266 -> 0.314-0.386 ms a message (+0.10-0.12), the
   server 0.83-1.00 -> 0.89-1.10 (+0.06-0.10). py-spy finds the server's event loop busy ~95% of
