@@ -197,7 +197,7 @@ def add_old_tag(conn: Connection) -> int:
     return len(rows)
 
 
-def seed(target: str, count: int, batch: int) -> None:
+def seed(target: str, count: int, batch: int, waiting: int = 0) -> None:
     asyncio.run(open_store(target, SystemClock()).close())  # creates or migrates the schema
     engine = writer_engine(target)
     try:
@@ -221,9 +221,11 @@ def seed(target: str, count: int, batch: int) -> None:
                 ]
                 if tags:
                     conn.execute(insert(message_tags), tags)
-                if engine.dialect.name == "sqlite":
-                    fulltext.sqlite_drain(conn)  # what the writer does (storage/batch.py)
-            done = first + len(chunk)
+                done = first + len(chunk)
+                # What the writer does (storage/batch.py), but for the newest `waiting`.
+                keep = max(0, done - (count - waiting))
+                if engine.dialect.name == "sqlite" and keep < len(chunk):
+                    fulltext.sqlite_drain_oldest(conn, len(chunk) - keep)
             if engine.dialect.name == "postgresql" and (done // batch) % 10 == 1:
                 # The count triggers' plans are made once per connection, from the tables'
                 # statistics; without autovacuum (this machine's PostgreSQL runs without it)
@@ -315,6 +317,13 @@ def main() -> None:
         "--sqlite-fulltext", action="store_true", help="SQLite: turn the full-text index on first"
     )
     parser.add_argument(
+        "--waiting",
+        type=int,
+        default=0,
+        help="SQLite: leave the newest N seeded messages waiting to be indexed, as the writer "
+        "process leaves a burst (storage/fulltext.py WAITING_MAX)",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         metavar="TEXT",
@@ -341,7 +350,7 @@ def main() -> None:
             print(f"  full-text index on ({time.perf_counter() - t0:.0f} s)")
         if not args.no_seed:
             t0 = time.perf_counter()
-            seed(target, args.messages, args.batch)
+            seed(target, args.messages, args.batch, args.waiting)
             print(f"  seeding took {time.perf_counter() - t0:.0f} s")
         print(f"\nfirst page (50 rows, no match count), ms: cold, warm = median of {args.runs};")
         print("count = the exact match count, one run (ms)")

@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -301,6 +302,23 @@ def _pg_backends(database_url: str) -> dict[int, float]:
     return {pid: _cpu_seconds(pid) for pid in pids}
 
 
+def _index_catch_up(database: Path, pid: int, load: Load, limit: float = 300.0) -> None:
+    """Print how long after the burst SQLite's full-text index held every message (the writer
+    process indexes the waiting ones in its pauses: storage/fulltext.py IDLE_DRAIN) and the
+    CPU Postroom's processes spent meanwhile, per message of the burst."""
+    cpu_before, start = _session_cpu(pid), time.monotonic()
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        while True:
+            waiting = db.execute("SELECT count(*) FROM messages_fts_pending").fetchone()[0]
+            if waiting == 0 or time.monotonic() - start > limit:
+                break
+            time.sleep(0.05)
+    seconds = time.monotonic() - start
+    cpu_ms = (_session_cpu(pid) - cpu_before) * 1000 / load.messages
+    state = "indexed" if waiting == 0 else f"{waiting} still waiting"
+    print(f"  full-text index: {state} {seconds:.2f} s after the burst, cpu {cpu_ms:.3f} ms/msg")
+
+
 def bench_postroom(
     load: Load,
     workdir: Path,
@@ -334,6 +352,8 @@ def bench_postroom(
         cpu = _session_cpu(process.pid) - cpu_before
         pg_after = _pg_backends(database_url) if database_url else {}
         after = _total(base)
+        if fulltext == "on":
+            _index_catch_up(workdir / "postroom-data" / "postroom.db", process.pid, load)
     pg_cpu = sum(t - pg_before.get(pid, 0.0) for pid, t in pg_after.items())
     per = 1000 / load.messages
     cpu_ms, pg_cpu_ms = cpu * per, (pg_cpu * per if database_url else None)

@@ -284,6 +284,7 @@ class BatchWriter:
         engine: Engine,
         lock: contextlib.AbstractContextManager[Any] | None = None,
         complete: Completer | None = None,
+        index_when_idle: bool = False,
     ) -> None:
         self._engine = engine
         self._complete = complete
@@ -299,10 +300,27 @@ class BatchWriter:
         self._insert_queue = _BulkInsert(dialect, queue_entries, QUEUE_COLUMNS)
         self._insert_events = _BulkInsert(dialect, events, EVENT_COLUMNS)
         self._count_sends = _CountSends(dialect)
-        # SQLite's full-text index: messages written since the waiting ones were last indexed
-        # (fulltext.sqlite_drain); the first batch indexes what others left waiting.
+        # SQLite's full-text index (fulltext.py): the messages waiting to be indexed, as far as
+        # this writer knows. A writer thread indexes them all once it has written DRAIN_EVERY;
+        # the writer process (`index_when_idle`, writer_child.py) when it has nothing to write
+        # (`index_waiting`), and in a batch only the DRAIN_EVERY oldest once WAITING_MAX wait.
+        # The first batch indexes (or counts) what others left waiting.
         self._sqlite = dialect.name == "sqlite"
-        self._since_drain = fulltext.DRAIN_EVERY
+        self._index_when_idle = index_when_idle
+        self._waiting = fulltext.WAITING_MAX if index_when_idle else fulltext.DRAIN_EVERY
+
+    @property
+    def waiting(self) -> int:
+        """The messages waiting to be indexed, as far as this writer knows (0: none, or no
+        index)."""
+        return self._waiting if self._sqlite else 0
+
+    def index_waiting(self, limit: int) -> int:
+        """Index at most `limit` of the waiting messages, the oldest first, in a transaction of
+        their own; how many still wait."""
+        with self._lock, self._engine.begin() as conn:
+            self._waiting = fulltext.sqlite_drain_oldest(conn, limit)
+        return self._waiting
 
     def write_messages(self, messages: Sequence[NewMessage | Prepared]) -> Outcomes:
         """Complete the messages that came without a summary, build the rows of those not
@@ -418,8 +436,11 @@ class BatchWriter:
                 self._insert_events(conn, new_events)
             self._count_sends(conn, batch)
             if self._sqlite:
-                self._since_drain += len(batch)
-                if self._since_drain >= fulltext.DRAIN_EVERY:
+                self._waiting += len(batch)
+                if self._index_when_idle:
+                    if self._waiting >= fulltext.WAITING_MAX:
+                        self._waiting = fulltext.sqlite_drain_oldest(conn, fulltext.DRAIN_EVERY)
+                elif self._waiting >= fulltext.DRAIN_EVERY:
                     # One FTS5 segment for ~DRAIN_EVERY messages rather than one per batch.
                     fulltext.sqlite_drain(conn)
-                    self._since_drain = 0
+                    self._waiting = 0

@@ -49,14 +49,19 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   (migration 0027) and a choice per database (`postroom fulltext on|off`, engine.py
   `set_sqlite_fulltext`; an existing database keeps its choice). Triggers keep it in the transaction
   of each change of a message, in two steps: an insert only puts the message's seq in
-  `messages_fts_pending`, and the writer (batch.py) indexes the waiting messages once it has written
-  DRAIN_EVERY of them, inside one of its transactions (`sqlite_drain`: one INSERT ... SELECT, one
-  FTS5 segment); a delete takes the message out of whichever holds it (FTS5's 'delete' with the
-  row's text rebuilt, only for an indexed one); a text update takes an indexed message out and puts
-  it back in the waiting list. A search's filter is the FTS5 MATCH *or* a waiting message
-  (`sqlite_condition`: at most about DRAIN_EVERY of them, which the LIKE tests), so a message is
-  found from its commit on, as before. `on` indexes the stored messages (bench/search_million.py's
-  million: 20 s of CPU, 45 s at a load of 6; the database 1.27 GB, 886 MB without), `off` drops it.
+  `messages_fts_pending`, and the writer (batch.py) indexes the waiting messages later in one
+  INSERT ... SELECT (one FTS5 segment). The writer process (writer_child.py, the server's
+  default) does it once no batch has come for IDLE_DRAIN (0.1 s), IDLE_STEP (500) at a time, the
+  oldest first, in transactions of their own (`sqlite_drain_oldest`), and inside a batch's
+  transaction only for the DRAIN_EVERY oldest once WAITING_MAX (20,000) wait; a writer thread
+  (`--no-writer-process`) indexes all of them once it has written DRAIN_EVERY, inside one of its
+  transactions (`sqlite_drain`). A delete takes the message out of whichever holds it (FTS5's
+  'delete' with the row's text rebuilt, only for an indexed one); a text update takes an indexed
+  message out and puts it back in the waiting list. A search's filter is the FTS5 MATCH *or* a
+  waiting message (`sqlite_condition`: at most about WAITING_MAX of them, which the LIKE tests:
+  ~10 ms for 20,000 of 2 KB), so a message is found from its commit on, as before. `on` indexes
+  the stored messages (bench/search_million.py's million: 20 s of CPU, 45 s at a load of 6; the
+  database 1.27 GB, 886 MB without), `off` drops it.
   A search (store.py) uses it when it is there: `sqlite_match` counts each trigram of the required
   text terms by reading at most RARE rowids of its doclist (then MANY) and ANDs the PICK rarest,
   since ANDing every trigram reads the whole doclists of the common ones (`ref` is in every message
@@ -206,6 +211,15 @@ PENDING_TABLE = "messages_fts_pending"  # messages not in SQLITE_TABLE yet (sear
 # The writer indexes the waiting messages once it has written this many (batch.py): FTS5
 # writes a segment per transaction (~0.4 ms), which a batch of ~6 messages paid alone.
 DRAIN_EVERY = 200
+# The writer process (writer_child.py) indexes them only once it has had no batch for
+# IDLE_DRAIN seconds, IDLE_STEP at a time (the oldest first), so that a burst of mail is
+# accepted without its indexing: a drain holds the write lock (~25 ms for DRAIN_EVERY), and
+# the capture door's sessions wait on it for their 250. WAITING_MAX bounds what the LIKE of
+# a search reads for them (~20,000 messages of 2 KB: ~10 ms): past it, each batch indexes
+# the DRAIN_EVERY oldest, as any batch did before.
+IDLE_DRAIN = 0.1
+IDLE_STEP = 500
+WAITING_MAX = 20_000
 PG_INDEX = "ix_messages_search_trgm"
 # The expression of the PostgreSQL index; `pg_concat()` builds the same one for queries (the
 # planner uses an expression index only for an identical expression).
@@ -322,10 +336,9 @@ def sqlite_trigger_statements() -> list[str]:
     """The triggers that keep the index in the transaction of each insert, delete and text
     update of `messages`. A new message only enters PENDING_TABLE (its seq, one B-tree
     entry); `sqlite_drain_statements` moves the waiting ones into the FTS5 table, which the
-    writer does every DRAIN_EVERY messages inside one of its transactions (batch.py). A
-    deleted message leaves whichever of the two holds it; a text update takes an indexed
-    message out of the FTS5 table and back into PENDING_TABLE (the drain reads its new
-    text)."""
+    writer does later (batch.py, writer_child.py). A deleted message leaves whichever of the
+    two holds it; a text update takes an indexed message out of the FTS5 table and back into
+    PENDING_TABLE (the drain reads its new text)."""
     table, pending = SQLITE_TABLE, PENDING_TABLE
     old = _sqlite_text("old")
     waiting = f"SELECT 1 FROM {pending} WHERE seq = old.seq"
@@ -361,6 +374,26 @@ def sqlite_drain(conn: Connection) -> bool:
     for statement in sqlite_drain_statements():
         conn.exec_driver_sql(statement)
     return True
+
+
+def sqlite_drain_oldest(conn: Connection, limit: int) -> int:
+    """Index at most `limit` of the waiting messages, the oldest first, in the caller's
+    transaction; how many still wait (0 without the index)."""
+    if not sqlite_present(conn):
+        return 0
+    table, pending = SQLITE_TABLE, PENDING_TABLE
+    last = conn.exec_driver_sql(
+        f"SELECT max(seq) FROM (SELECT seq FROM {pending} ORDER BY seq LIMIT ?)", (limit,)
+    ).scalar()
+    if last is not None:
+        conn.exec_driver_sql(
+            f"INSERT INTO {table}(rowid, body) SELECT messages.seq, {_sqlite_text('messages')} "
+            f"FROM {pending} JOIN messages ON messages.seq = {pending}.seq "
+            f"WHERE {pending}.seq <= ?",
+            (last,),
+        )
+        conn.exec_driver_sql(f"DELETE FROM {pending} WHERE seq <= ?", (last,))
+    return int(conn.exec_driver_sql(f"SELECT count(*) FROM {pending}").scalar_one())
 
 
 # A bulk delete empties the index and indexes what is left instead of deleting the victims from
@@ -545,7 +578,7 @@ def sqlite_condition(
     within: tuple[str, str] | None = None,
 ) -> ColumnElement[bool]:
     """`seq` (`messages.seq` by default) is among the candidates of `found`
-    (`sqlite_match`), or waits to be indexed (at most about DRAIN_EVERY messages, which the
+    (`sqlite_match`), or waits to be indexed (at most about WAITING_MAX messages, which the
     LIKE then tests). SQLite reads the candidates into a temporary index that `seq` probes.
 
     `within` (project, lower-cased tag), for a MATCH: the candidates intersected first with
@@ -688,6 +721,8 @@ def pg_interleaved() -> ColumnElement[str]:
 __all__ = [
     "DRAIN_EVERY",
     "FTS_COLUMNS",
+    "IDLE_DRAIN",
+    "IDLE_STEP",
     "PENDING_TABLE",
     "PG_EXPRESSION",
     "PG_INDEX",
@@ -697,6 +732,7 @@ __all__ = [
     "SEPARATOR",
     "SQLITE_TABLE",
     "VOCAB_TABLE",
+    "WAITING_MAX",
     "FtsFilter",
     "indexed_condition",
     "pg_create_statements",
@@ -710,6 +746,7 @@ __all__ = [
     "sqlite_create_statements",
     "sqlite_delete_resetting",
     "sqlite_drain",
+    "sqlite_drain_oldest",
     "sqlite_drain_statements",
     "sqlite_drop_statements",
     "sqlite_match",

@@ -21,6 +21,7 @@ from postroom.core.clock import FakeClock
 from postroom.core.search import SearchQuery, Term, parse_query
 from postroom.core.types import NewMessage
 from postroom.storage import SqlMessageStore, codec, fulltext, migrate, open_store, resolve_target
+from postroom.storage.batch import BatchWriter
 from postroom.storage.engine import set_pg_short_index, set_sqlite_fulltext, writer_engine
 from postroom.storage.platform_store import SqlPlatformStore
 from postroom.storage.schema import message_raw, messages
@@ -975,3 +976,60 @@ async def test_delete_all_while_messages_arrive(
             assert [x.id for x in page.messages] == [m.id], term
     finally:
         await store.close()
+
+
+async def test_the_writer_process_indexes_the_waiting_messages_in_a_pause(tmp_path: Path) -> None:
+    """The writer process leaves new messages waiting while batches come and indexes them once
+    none has come for fulltext.IDLE_DRAIN; they are found all along."""
+    store = open_store(str(tmp_path / "data"), FakeClock(START), writer_process=True)
+    try:
+        clock = FakeClock(START)
+        sent = [make_message(clock, step=60, subject=f"Heron h{n:02d}x quill") for n in range(30)]
+        for m in sent:
+            await store.add(m)
+        page = store.page("default", parse_query("quill", NOW), 0, 50)
+        assert {x.id for x in page.messages} == {m.id for m in sent}
+        for _ in range(200):  # bounded: 20 s
+            with store._read.connect() as conn:
+                if not _waiting(conn):
+                    break
+            await asyncio.sleep(0.1)
+        with store._read.connect() as conn:
+            assert _waiting(conn) == set()
+            assert _fts_hits(conn, "quill") == {m.id for m in sent}
+            _sqlite_intact(conn)
+        page = store.page("default", parse_query("subject:h07x", NOW), 0, 50)
+        assert [x.id for x in page.messages] == [sent[7].id]
+    finally:
+        await store.close()
+
+
+def test_a_writer_indexing_when_idle_keeps_at_most_waiting_max_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past WAITING_MAX waiting messages, each batch of a writer that indexes when idle
+    indexes the DRAIN_EVERY oldest; `index_waiting` indexes the oldest and counts the rest."""
+    monkeypatch.setattr(fulltext, "WAITING_MAX", 10)
+    monkeypatch.setattr(fulltext, "DRAIN_EVERY", 4)
+    store = open_store(str(tmp_path / "data"), FakeClock(START))
+    writer = BatchWriter(store._write, index_when_idle=True)
+    clock = FakeClock(START)
+    sent = [make_message(clock, step=60, subject=f"Plover {n:02d}") for n in range(25)]
+    try:
+        for m in sent:
+            assert writer.write_messages([m]) == [None]
+            assert writer.waiting <= 10
+        with store._read.connect() as conn:
+            waiting = _waiting(conn)
+        assert 6 <= len(waiting) <= 10 and writer.waiting == len(waiting)
+        assert waiting == {m.id for m in sent[-len(waiting) :]}  # the oldest were indexed
+        assert writer.index_waiting(3) == len(waiting) - 3
+        with store._read.connect() as conn:
+            assert _waiting(conn) == {m.id for m in sent[-len(waiting) + 3 :]}
+            assert _fts_hits(conn, "plover") == {m.id for m in sent[: -len(waiting) + 3]}
+        assert writer.index_waiting(100) == 0 and writer.waiting == 0
+        with store._read.connect() as conn:
+            assert _fts_hits(conn, "plover") == {m.id for m in sent}
+            _sqlite_intact(conn)
+    finally:
+        asyncio.run(store.close())
