@@ -58,10 +58,13 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   transactions (`sqlite_drain`). A delete takes the message out of whichever holds it (FTS5's
   'delete' with the row's text rebuilt, only for an indexed one); a text update takes an indexed
   message out and puts it back in the waiting list. A search's filter is the FTS5 MATCH *or* a
-  waiting message (`sqlite_condition`: at most about WAITING_MAX of them, which the LIKE tests:
-  ~10 ms for 20,000 of 2 KB), so a message is found from its commit on, as before. `on` indexes
-  the stored messages (bench/search_million.py's million: 20 s of CPU, 45 s at a load of 6; the
-  database 1.27 GB, 886 MB without), `off` drops it.
+  waiting message (`sqlite_condition`: at most about WAITING_MAX of them, which the LIKE tests),
+  so a message is found from its commit on, as before. With 20,000 waiting at a million
+  (bench/search_million.py --waiting 20000, rows of ~350 characters, 2 interleaved rounds at load
+  ~1.6), a rare or absent term's first page takes 10-20 ms more (absent 8 -> 25 ms, `ref-0500001`
+  25 -> 43, the slowest 46 ms); an in-memory LIKE over 20,000 texts of 2 KB took 10.5 ms.
+  `on` indexes the stored messages (bench/search_million.py's million: 20 s of CPU, 45 s at a
+  load of 6; the database 1.27 GB, 886 MB without), `off` drops it.
   A search (store.py) uses it when it is there: `sqlite_match` counts each trigram of the required
   text terms by reading at most RARE rowids of its doclist (then MANY) and ANDs the PICK rarest,
   since ANDing every trigram reads the whole doclists of the common ones (`ref` is in every message
@@ -133,7 +136,20 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   the writer process indexing between batches when none waits (steps of 100 in transactions of
   their own, committed without fsync): its CPU rose by ~0.025 ms a message (0.361-0.432, median
   0.379, against 0.326-0.376, 0.354, for the drain in the batch, 6 interleaved rounds), and at
-  load 2-10 the rates (199-988 msg/s) could show no wall gain. The search side at 1M
+  load 2-10 the rates (199-988 msg/s) could show no wall gain.
+  What did cost the rate was the drain's stall, not its CPU: the capture door's 20 sessions
+  each wait for their 250, which waits for the commit of their batch, so ~25 ms of the write lock
+  held by a drain every 200 messages (~100 ms at 2,000 msg/s) left the server idle for most of
+  it. 2026-12-04, a quiet machine (load 0.5-1.8), 4 interleaved rounds of 20,000: off medians
+  ~2,090 msg/s, on ~1,880 (-10%), on with the drain disabled ~2,170 (no loss). Hence the
+  writer process indexes in its pauses (IDLE_DRAIN, IDLE_STEP) and a batch only past
+  WAITING_MAX waiting. Then (6 interleaved rounds of 20,000, load 0.7-2): off 2,059-2,220, median
+  2,154 msg/s; on 1,949-2,312, median 2,156 (paired ratios 0.90-1.08, median 1.00); CPU 0.50-0.52
+  against 0.49-0.56 ms a message; the index then held all 20,000 messages 1.26-1.36 s after
+  the burst (0.060-0.064 ms of CPU a message of it, bench/smtp_acceptance.py prints both). A
+  burst longer than WAITING_MAX pays past it as before: 60,000 messages, 2 pairs at load
+  0.8-1.6, 1,880 -> 1,796 and 2,237 -> 1,819 msg/s (-4.5%, -19%), the 20,000 left indexed 3.4 s
+  after. The search side at 1M
   (bench/search_million.py --no-seed --no-count --runs 3, warm medians, load ~6; the index made by
   `postroom fulltext on`): a rare term 41 ms instead of 3.3 s, an absent one 15 ms instead of 1.3
   s, a rare `subject:` 39 ms instead of 2.3 s, `to:user77777@` 27 ms, `message-id:` 43 ms,
@@ -215,8 +231,8 @@ DRAIN_EVERY = 200
 # IDLE_DRAIN seconds, IDLE_STEP at a time (the oldest first), so that a burst of mail is
 # accepted without its indexing: a drain holds the write lock (~25 ms for DRAIN_EVERY), and
 # the capture door's sessions wait on it for their 250. WAITING_MAX bounds what the LIKE of
-# a search reads for them (~20,000 messages of 2 KB: ~10 ms): past it, each batch indexes
-# the DRAIN_EVERY oldest, as any batch did before.
+# a search reads for them (20,000 at a million: +10-20 ms): past it, each batch indexes the
+# DRAIN_EVERY oldest, as any batch did before.
 IDLE_DRAIN = 0.1
 IDLE_STEP = 500
 WAITING_MAX = 20_000
