@@ -402,9 +402,11 @@ def sqlite_drain_oldest(conn: Connection, limit: int) -> int:
         f"SELECT max(seq) FROM (SELECT seq FROM {pending} ORDER BY seq LIMIT ?)", (limit,)
     ).scalar()
     if last is not None:
+        # CROSS JOIN: the waiting list drives (SQLite's planner otherwise walked `messages` up
+        # to `last`, every message indexed before included, probing the list for each).
         conn.exec_driver_sql(
             f"INSERT INTO {table}(rowid, body) SELECT messages.seq, {_sqlite_text('messages')} "
-            f"FROM {pending} JOIN messages ON messages.seq = {pending}.seq "
+            f"FROM {pending} CROSS JOIN messages ON messages.seq = {pending}.seq "
             f"WHERE {pending}.seq <= ?",
             (last,),
         )

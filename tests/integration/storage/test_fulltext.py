@@ -1015,6 +1015,13 @@ def test_a_writer_indexing_when_idle_keeps_at_most_waiting_max_waiting(
     writer = BatchWriter(store._write, index_when_idle=True)
     clock = FakeClock(START)
     sent = [make_message(clock, step=60, subject=f"Plover {n:02d}") for n in range(25)]
+    drains: list[tuple[str, object]] = []
+
+    def record(_c: object, _cur: object, statement: str, params: object, *_a: object) -> None:
+        if statement.startswith(f"INSERT INTO {fulltext.SQLITE_TABLE}(rowid"):
+            drains.append((statement, params))
+
+    event.listen(store._write, "before_cursor_execute", record)
     try:
         for m in sent:
             assert writer.write_messages([m]) == [None]
@@ -1031,5 +1038,11 @@ def test_a_writer_indexing_when_idle_keeps_at_most_waiting_max_waiting(
         with store._read.connect() as conn:
             assert _fts_hits(conn, "plover") == {m.id for m in sent}
             _sqlite_intact(conn)
+            # The waiting list drives each drain: the messages indexed before are not walked.
+            assert drains
+            for statement, params in drains:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+                assert fulltext.PENDING_TABLE in plan[0][3], plan
     finally:
+        event.remove(store._write, "before_cursor_execute", record)
         asyncio.run(store.close())
