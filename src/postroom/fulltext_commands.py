@@ -8,9 +8,9 @@ per database (storage/fulltext.py has the figures).
 On by default in a database made since migration 0027; a database made before keeps its
 choice (`on` there builds it). Each message waits in a small list until the server's writer
 process indexes the waiting ones in its pauses (searches test the waiting ones directly, so
-nothing is missed): a burst of up to 20,000 messages is accepted at the rate without the index,
-a longer one pays for it past that, as every message did before (storage/fulltext.py has the
-figures of bench/smtp_acceptance.py). `on` indexes every stored message in one transaction,
+nothing is missed): a burst of up to 20,000 messages is accepted at the rate without the index;
+past that each batch indexes the 200 oldest (storage/fulltext.py has the figures of
+bench/smtp_acceptance.py). `on` indexes every stored message in one transaction,
 during which the server's writer waits:
 bench/search_million.py's 1,000,000 messages took 20 s of CPU (45 s at a load average of 6)
 and left a database of 1.27 GB (886 MB without the index). PostgreSQL always keeps its own index

@@ -146,10 +146,14 @@ field. The text columns are lower-cased at ingest (schema.py), so the exact test
   WAITING_MAX waiting. Then (6 interleaved rounds of 20,000, load 0.7-2): off 2,059-2,220, median
   2,154 msg/s; on 1,949-2,312, median 2,156 (paired ratios 0.90-1.08, median 1.00); CPU 0.50-0.52
   against 0.49-0.56 ms a message; the index then held all 20,000 messages 1.26-1.36 s after
-  the burst (0.060-0.064 ms of CPU a message of it, bench/smtp_acceptance.py prints both). A
-  burst longer than WAITING_MAX pays past it as before: 60,000 messages, 2 pairs at load
-  0.8-1.6, 1,880 -> 1,796 and 2,237 -> 1,819 msg/s (-4.5%, -19%), the 20,000 left indexed 3.4 s
-  after. The search side at 1M
+  the burst (bench/smtp_acceptance.py prints it). A burst longer than WAITING_MAX first cost
+  -4.5% and -19% over 60,000 messages (2 pairs): the drain of the oldest let SQLite's planner
+  walk every message up to the last one drained (25-40 ms a drain); with the waiting list
+  driving it (CROSS JOIN), 3 interleaved pairs of 60,000 at load 4-4.5 (a CI run beside): off
+  937, 999, 1,034 msg/s, on 1,163, 954, 1,479 (CPU 0.55-0.61 and 0.54-0.60 ms a message), and
+  3 pairs of 20,000 at load 2.8-3.9: off 1,904, 1,978, 2,019, on 1,887, 2,007, 2,093; the index
+  held every message 0.8-1.2 s after the burst (0.035 ms of CPU a message of a 20,000 burst).
+  The search side at 1M
   (bench/search_million.py --no-seed --no-count --runs 3, warm medians, load ~6; the index made by
   `postroom fulltext on`): a rare term 41 ms instead of 3.3 s, an absent one 15 ms instead of 1.3
   s, a rare `subject:` 39 ms instead of 2.3 s, `to:user77777@` 27 ms, `message-id:` 43 ms,
