@@ -43,33 +43,19 @@ WRITE_POOL_SIZE = 2
 # which walk the indexes they update on every commit, a little more.
 SQLITE_READ_CACHE_KIB = 2000
 SQLITE_WRITE_CACHE_KIB = 8000
-# Bytes of the database file a read connection maps into memory (PRAGMA mmap_size): its
-# pages are then read in place from the OS page cache, shared by every connection, instead
-# of copied by a read() each into the connection's own cache. A search's first page at a
-# million messages reads 10-18 MB of pages (`from:sender42@` 3,663 reads of 4 KiB, `tag:archive
-# subject:user12` 4,640), far more than the 2 MB cache holds, so without it every run read
-# them all again. This value is SQLite's own ceiling on Linux (SQLITE_MAX_MMAP_SIZE,
-# 0x7fff0000): the first ~2 GiB of the file are mapped, pages past them still read().
-# Measured (a fresh process per query, bench/search_million.py's million, 6 interleaved
-# rounds at load 1.5-6, CPU medians, first run / later runs): `from:sender42@` 30/18 ->
-# 32/15 ms, `subject:user77777` 29/18 -> 27/16, `tag:archive subject:user12` 52/40 -> 51/37,
-# `ref-0500001` 32/23 and `tag:archive from:sender42@` 31/20 unchanged: the later runs gain
-# 2-3 ms on the queries that read many pages; the first run of a query in a new process does
-# not (the mapped pages fault in instead of being read), nor does it cost more.
-# Why this is safe (sqlite.org/mmap.html's caveats): an I/O error while reading a mapped page
-# is a SIGBUS that ends the process instead of an SQLITE_IOERR, on a disk that already fails
-# under the database; Linux has the unified buffer cache SQLite's mapping needs; the mapping
-# is read-only (SQLite writes with write(): no SQLITE_MMAP_READWRITE), so a stray pointer
-# cannot write into the file; nothing of Postroom shrinks the file while mapped (no VACUUM,
-# no auto_vacuum; a checkpoint's TRUNCATE empties the WAL, which is never mapped). The
-# mapping is address space, not memory: 2 GiB per read connection fits 64-bit processes
-# many times over (where mmap() fails, SQLite reads as before). The pages mapped count in the
-# process's RSS as shared file pages (RssFile: the OS page cache's, which it drops under
-# memory pressure), not in its heap (RssAnon): RssFile grew by ~160 MB over the first three
-# searches above (one process), so `ps` shows a server's RSS growing towards the database's
-# size, and bench/queue_memory.py's RSS (not its "anonymous" figure) counts them too. Writers
-# keep read(): they copy the pages they change into their cache anyway.
-SQLITE_READ_MMAP_BYTES = 0x7FFF0000
+# No PRAGMA mmap_size (SQLite's default, 0: pages are read() into each connection's cache).
+# Tried (issue 12, first search pages at a million messages): read connections mapping the
+# first ~2 GiB of the file (0x7fff0000, SQLite's ceiling on Linux). In a fresh process per
+# query (bench/search_million.py's million, 6 interleaved rounds at load 1.5-6, CPU medians,
+# first run / later runs) `from:sender42@` went 30/18 -> 32/15 ms, `subject:user77777` 29/18
+# -> 27/16, the other three of that bench's slow first pages unchanged: later runs 2-3 ms
+# faster, the first the same. But the server's first search got slower: `postroom serve`
+# started afresh per query, the query sent over HTTP 6 s later, 4 interleaved rounds each
+# (the code before, or this one with the mapping set to 0, against the mapping; load
+# 0.5-2.8): `from:sender42@` 35-39 ms without the mapping, 74-137 with it;
+# `subject:user77777` 34-46 against 60-125; `tag:archive subject:user12` 56-65 against 78-83.
+# Why was not found (a mapped page faults in once per connection, and such faults may cost
+# more in the server's many-threaded process than in the bench's: not measured).
 
 _URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
@@ -149,8 +135,6 @@ def _sqlite_engine(url: URL, *, immediate: bool, pool_size: int) -> Engine:
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute(f"PRAGMA cache_size = -{cache_kib}")
-            if not immediate:
-                cursor.execute(f"PRAGMA mmap_size = {SQLITE_READ_MMAP_BYTES}")
         finally:
             cursor.close()
 
