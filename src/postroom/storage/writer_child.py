@@ -43,11 +43,15 @@ def _serve(sock: socket.socket) -> int:
     writer = BatchWriter(engine, lock, complete=complete, index_when_idle=True)
     sock.sendall(frame(("ready", None)))
     wait = fulltext.IDLE_DRAIN
+    # poll(), not select(): the socket keeps the parent's descriptor number, over 1,024 when a
+    # busy server restarts this process.
+    batches = select.poll()
+    batches.register(sock, select.POLLIN)
     try:
         while True:
             # The full-text index waits for a pause of IDLE_DRAIN (storage/fulltext.py), then
             # takes IDLE_STEP messages at a time while no batch comes.
-            if writer.waiting and not select.select([sock], [], [], wait)[0]:
+            if writer.waiting and not batches.poll(wait * 1000):
                 try:
                     writer.index_waiting(fulltext.IDLE_STEP)
                 except Exception:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import resource
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -1000,6 +1002,37 @@ async def test_the_writer_process_indexes_the_waiting_messages_in_a_pause(tmp_pa
             _sqlite_intact(conn)
         page = store.page("default", parse_query("subject:h07x", NOW), 0, 50)
         assert [x.id for x in page.messages] == [sent[7].id]
+    finally:
+        await store.close()
+
+
+async def test_the_writer_process_indexes_with_a_descriptor_over_1024(tmp_path: Path) -> None:
+    """A server holding over 1,024 descriptors starts the writer process on one above them
+    (it keeps the parent's number): its pauses still index."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1_200 and hard < 1_200:
+        pytest.skip(f"needs 1,200 open files; the limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1_200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1_100)]
+    try:
+        store = open_store(str(tmp_path / "data"), FakeClock(START), writer_process=True)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        clock = FakeClock(START)
+        sent = [make_message(clock, step=60, subject=f"Egret {n}") for n in range(5)]
+        for m in sent:
+            await store.add(m)
+        for _ in range(200):  # bounded: 20 s
+            with store._read.connect() as conn:
+                if not _waiting(conn):
+                    break
+            await asyncio.sleep(0.1)
+        with store._read.connect() as conn:
+            assert _waiting(conn) == set()
+            assert _fts_hits(conn, "egret") == {m.id for m in sent}
     finally:
         await store.close()
 
