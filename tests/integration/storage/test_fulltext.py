@@ -980,6 +980,17 @@ async def test_delete_all_while_messages_arrive(
         await store.close()
 
 
+async def _indexed_after_a_pause(store: SqlMessageStore) -> None:
+    """Wait (at most 20 s) until no message waits to be indexed; fail if some still do."""
+    for _ in range(200):
+        with store._read.connect() as conn:
+            if not _waiting(conn):
+                return
+        await asyncio.sleep(0.1)
+    with store._read.connect() as conn:
+        assert _waiting(conn) == set()
+
+
 async def test_the_writer_process_indexes_the_waiting_messages_in_a_pause(tmp_path: Path) -> None:
     """The writer process leaves new messages waiting while batches come and indexes them once
     none has come for fulltext.IDLE_DRAIN; they are found all along."""
@@ -991,13 +1002,8 @@ async def test_the_writer_process_indexes_the_waiting_messages_in_a_pause(tmp_pa
             await store.add(m)
         page = store.page("default", parse_query("quill", NOW), 0, 50)
         assert {x.id for x in page.messages} == {m.id for m in sent}
-        for _ in range(200):  # bounded: 20 s
-            with store._read.connect() as conn:
-                if not _waiting(conn):
-                    break
-            await asyncio.sleep(0.1)
+        await _indexed_after_a_pause(store)
         with store._read.connect() as conn:
-            assert _waiting(conn) == set()
             assert _fts_hits(conn, "quill") == {m.id for m in sent}
             _sqlite_intact(conn)
         page = store.page("default", parse_query("subject:h07x", NOW), 0, 50)
@@ -1025,13 +1031,8 @@ async def test_the_writer_process_indexes_with_a_descriptor_over_1024(tmp_path: 
         sent = [make_message(clock, step=60, subject=f"Egret {n}") for n in range(5)]
         for m in sent:
             await store.add(m)
-        for _ in range(200):  # bounded: 20 s
-            with store._read.connect() as conn:
-                if not _waiting(conn):
-                    break
-            await asyncio.sleep(0.1)
+        await _indexed_after_a_pause(store)
         with store._read.connect() as conn:
-            assert _waiting(conn) == set()
             assert _fts_hits(conn, "egret") == {m.id for m in sent}
     finally:
         await store.close()
